@@ -121,5 +121,7 @@ public record RunProfile(
      */
     public record Sampling(boolean greedy, double temperature, int topK, double topP, long seed, boolean stopOnEos) {
         public static final Sampling GREEDY = new Sampling(true, 1.0, 0, 1.0, 0, true);
+
+        public Sampling withStopOnEos(boolean stop) { return new Sampling(greedy, temperature, topK, topP, seed, stop); }
     }
 }

@@ -27,11 +27,19 @@ public final class Checkpoint implements AutoCloseable {
     private final List<SafetensorsFile> files;
     private final Map<String, Tensor> tensors;
 
-    private Checkpoint(Path dir, JsonNode config, List<SafetensorsFile> files, Map<String, Tensor> tensors) {
+    private final Runnable onClose;
+
+    private Checkpoint(Path dir, JsonNode config, List<SafetensorsFile> files, Map<String, Tensor> tensors, Runnable onClose) {
         this.dir = dir;
         this.config = config;
         this.files = files;
         this.tensors = tensors;
+        this.onClose = onClose;
+    }
+
+    /** A checkpoint whose tensors live in memory (synthetic models); {@code onClose} frees them. */
+    public static Checkpoint inMemory(Path label, JsonNode config, Map<String, Tensor> tensors, Runnable onClose) {
+        return new Checkpoint(label, config, List.of(), Collections.unmodifiableMap(new LinkedHashMap<>(tensors)), onClose);
     }
 
     public static Checkpoint open(Path dir) {
@@ -80,10 +88,10 @@ public final class Checkpoint implements AutoCloseable {
             files.forEach(SafetensorsFile::close);
             throw e;
         }
-        return new Checkpoint(dir, config, files, Collections.unmodifiableMap(tensors));
+        return new Checkpoint(dir, config, files, Collections.unmodifiableMap(tensors), () -> { });
     }
 
-    static JsonNode readConfig(Path p) {
+    public static JsonNode readConfig(Path p) {
         if (!Files.exists(p)) throw new EngineException(p + " is missing: a checkpoint folder needs its config.json.");
         try {
             JsonNode n = JSON.readTree(p.toFile());
@@ -132,5 +140,8 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     @Override
-    public void close() { files.forEach(SafetensorsFile::close); }
+    public void close() {
+        files.forEach(SafetensorsFile::close);
+        onClose.run();
+    }
 }

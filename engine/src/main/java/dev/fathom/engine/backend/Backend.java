@@ -1,0 +1,26 @@
+package dev.fathom.engine.backend;
+
+import dev.fathom.engine.model.LoadedModel;
+import dev.fathom.engine.plan.ExecutionPlan;
+import dev.fathom.engine.telemetry.TelemetrySink;
+
+/**
+ * A kind of device that can run a model. Implementations are found through {@link java.util.ServiceLoader}
+ * (the CUDA one lives in the native module); selection happens in {@link Backends}, never in a singleton.
+ */
+public interface Backend {
+    /** Stable id used by the CLI and profiles: reference, cpu, cuda. */
+    String id();
+
+    /** One line for people. */
+    String description();
+
+    /** Null when this backend can run here, else one sentence saying why not. */
+    String unavailableReason();
+
+    /** Null when this backend can run {@code plan}, else one sentence naming the setting to change. */
+    default String cannotRun(ExecutionPlan plan) { return null; }
+
+    /** Loads what the plan needs and returns a runner. */
+    ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink);
+}

@@ -1,0 +1,31 @@
+package dev.fathom.engine.plan;
+
+import dev.fathom.engine.EngineException;
+import dev.fathom.engine.cpu.KvCache;
+import dev.fathom.engine.model.ModelConfig;
+import dev.fathom.profiles.RunProfile;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** The one place that turns a profile and a model into an {@link ExecutionPlan}, or a sentence naming the fix. */
+public final class PlanHeuristics {
+    private PlanHeuristics() {}
+
+    /**
+     * @param weightBytes bytes of the model's weights as loaded
+     * @param maxSeqLen   longest sequence needed (prompt + new tokens)
+     */
+    public static ExecutionPlan plan(RunProfile p, ModelConfig c, long weightBytes, int maxSeqLen) {
+        List<String> notes = new ArrayList<>();
+        if (p.batch() < 1) throw new EngineException("Batch size " + p.batch() + " is invalid: set batch to 1 or more.");
+        if (maxSeqLen > c.maxPositions())
+            throw new EngineException("Prompt plus new tokens (" + maxSeqLen + ") exceed the model's " + c.maxPositions()
+                    + " positions: shorten the prompt or generate fewer tokens.");
+        var par = p.parallel();
+        if (par.tp() < 1 || par.pp() < 1 || par.ep() < 1 || par.dp() < 1)
+            throw new EngineException("Parallel degrees must be 1 or more (tp=" + par.tp() + ", pp=" + par.pp() + ", ep=" + par.ep() + ", dp=" + par.dp() + ").");
+        long kv = KvCache.bytesFor(c.numLayers(), p.batch(), maxSeqLen, c.kvDim());
+        return new ExecutionPlan(p, c, p.backend(), p.batch(), maxSeqLen, weightBytes, kv, List.copyOf(notes));
+    }
+}

@@ -1,0 +1,110 @@
+package dev.fathom.engine.run;
+
+import dev.fathom.engine.EngineException;
+import dev.fathom.engine.backend.ModelRunner;
+import dev.fathom.engine.model.ModelConfig;
+import dev.fathom.engine.telemetry.TelemetryEvent;
+import dev.fathom.engine.telemetry.TelemetrySink;
+
+import java.util.Arrays;
+
+/**
+ * Runs generations on a {@link ModelRunner}: the prompt phase for the whole batch, then one token phase
+ * step per new token for the sequences still running, with sampling and stopping.
+ */
+public final class InferenceSession implements AutoCloseable {
+    private final ModelRunner runner;
+    private final ModelConfig config;
+    private final TelemetrySink sink;
+
+    public InferenceSession(ModelRunner runner, ModelConfig config, TelemetrySink sink) {
+        this.runner = runner;
+        this.config = config;
+        this.sink = sink;
+    }
+
+    public ModelRunner runner() { return runner; }
+
+    /** Checks prompt ids against the vocabulary and the KV capacity; a sentence naming the id otherwise. */
+    public void validate(GenerationRequest req) {
+        if (req.batch() == 0 || req.promptLen() == 0) throw new EngineException("The prompt is empty: give at least one token.");
+        if (req.batch() > runner.maxSlots())
+            throw new EngineException("Batch of " + req.batch() + " exceeds the " + runner.maxSlots() + " sequences the plan was made for: raise the batch size in the profile.");
+        for (int b = 0; b < req.batch(); b++) {
+            if (req.prompts()[b].length != req.promptLen())
+                throw new EngineException("Prompt " + b + " has " + req.prompts()[b].length + " tokens but prompt 0 has " + req.promptLen() + ": prompts in one batch must have equal length.");
+            for (int id : req.prompts()[b])
+                if (id < 0 || id >= config.vocabSize())
+                    throw new EngineException("Prompt id " + id + " (sequence " + b + ") is outside the vocabulary of " + config.vocabSize() + " tokens: use ids 0.." + (config.vocabSize() - 1) + ".");
+        }
+        if (req.promptLen() + req.maxNewTokens() > runner.maxSeqLen())
+            throw new EngineException("Prompt (" + req.promptLen() + ") plus new tokens (" + req.maxNewTokens() + ") exceed the planned " + runner.maxSeqLen() + " positions: plan a longer context or generate fewer tokens.");
+    }
+
+    public GenerationResult generate(GenerationRequest req, TokenListener listener, CancellationToken cancel) {
+        validate(req);
+        int b = req.batch(), p = req.promptLen(), n = req.maxNewTokens();
+        Sampler sampler = new Sampler(req.sampling());
+        int[] slots = new int[b];
+        for (int i = 0; i < b; i++) slots[i] = i;
+        int[][] seqs = new int[b][p + n];
+        int[] len = new int[b];
+        for (int i = 0; i < b; i++) {
+            System.arraycopy(req.prompts()[i], 0, seqs[i], 0, p);
+            len[i] = p;
+        }
+        float[][][] stepLogits = req.keepStepLogits() ? new float[b][n][] : null;
+        long t0 = System.nanoTime();
+        float[][][] pl = runner.prefill(slots, req.prompts(), req.keepPromptLogits());
+        long prefillNs = System.nanoTime() - t0;
+        if (sink.enabled()) sink.emit(new TelemetryEvent.PhaseSpan(TelemetryEvent.Phase.PROMPT, t0, prefillNs, b * p));
+        float[][][] promptLogits = req.keepPromptLogits() ? pl : null;
+        float[][] last = new float[b][];
+        for (int i = 0; i < b; i++) last[i] = pl[i][pl[i].length - 1];
+        boolean[] done = new boolean[b];
+        boolean cancelled = false;
+        int steps = 0;
+        long d0 = System.nanoTime();
+        for (int step = 0; step < n; step++) {
+            if (cancel != null && cancel.isCancelled()) { cancelled = true; break; }
+            int active = 0;
+            for (int i = 0; i < b; i++) {
+                if (done[i]) continue;
+                int tok = sampler.next(last[i]);
+                if (stepLogits != null) stepLogits[i][step] = last[i];
+                seqs[i][len[i]++] = tok;
+                listener.onToken(i, tok, step);
+                if (sink.enabled()) sink.emit(new TelemetryEvent.TokenEvent(i, tok, len[i] - 1, System.nanoTime()));
+                if (req.sampling().stopOnEos() && config.eosTokenIds().contains(tok)) done[i] = true;
+                else active++;
+            }
+            if (step == n - 1 || active == 0) break;
+            int[] ids = new int[active], sl = new int[active], pos = new int[active];
+            int j = 0;
+            for (int i = 0; i < b; i++) {
+                if (done[i]) continue;
+                ids[j] = seqs[i][len[i] - 1];
+                sl[j] = slots[i];
+                pos[j] = len[i] - 1;
+                j++;
+            }
+            float[][] out = runner.decode(sl, ids, pos);
+            steps++;
+            j = 0;
+            for (int i = 0; i < b; i++) if (!done[i]) last[i] = out[j++];
+        }
+        long decodeNs = System.nanoTime() - d0;
+        if (sink.enabled()) sink.emit(new TelemetryEvent.PhaseSpan(TelemetryEvent.Phase.DECODE, d0, decodeNs, steps * b));
+        int[][] tokens = new int[b][];
+        for (int i = 0; i < b; i++) tokens[i] = Arrays.copyOf(seqs[i], len[i]);
+        if (stepLogits != null)
+            for (int i = 0; i < b; i++) {
+                int made = len[i] - p;
+                stepLogits[i] = Arrays.copyOf(stepLogits[i], made);
+            }
+        return new GenerationResult(tokens, promptLogits, stepLogits, prefillNs, decodeNs, steps, cancelled);
+    }
+
+    @Override
+    public void close() { runner.close(); }
+}
