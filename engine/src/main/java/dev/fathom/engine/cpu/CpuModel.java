@@ -37,6 +37,7 @@ public final class CpuModel {
     private final ModelConfig cfg;
     private final ModelWeights weights;
     private final List<LayerWeights> layers;
+    private LayerSource source;
     private final int firstLayer;
     private final int lastLayer;
     private final boolean hasEmbed;
@@ -82,6 +83,7 @@ public final class CpuModel {
         this.heads = l0 == null ? cfg.numHeads() : l0.q().out() / hd;
         this.kvHeads = l0 == null ? cfg.numKvHeads() : l0.k().out() / hd;
         this.cache = new KvCache(lastLayer - firstLayer, slots, maxLen, kvHeads * hd);
+        this.source = LayerSource.resident(layers, firstLayer);
         this.invFreq = cfg.rotaryDim() > 0 ? cfg.rope().inverseFrequencies(cfg.rotaryDim()) : new double[0];
     }
 
@@ -91,6 +93,10 @@ public final class CpuModel {
     }
 
     public KvCache cache() { return cache; }
+
+    /** Replaces where layer weights come from (e.g. a ZeRO-Inference streamer); shapes must match. */
+    public void setLayerSource(LayerSource s) { this.source = s; }
+    public LayerSource layerSource() { return source; }
     public CpuKernels kernels() { return k; }
     public int firstLayer() { return firstLayer; }
     public int lastLayer() { return lastLayer; }
@@ -138,7 +144,15 @@ public final class CpuModel {
     }
 
     public void layer(int l, float[] x, Batch b) {
-        LayerWeights w = layers.get(l - firstLayer);
+        LayerWeights w = source.acquire(l);
+        try {
+            layer(l, w, x, b);
+        } finally {
+            source.release(l);
+        }
+    }
+
+    private void layer(int l, LayerWeights w, float[] x, Batch b) {
         Phase ph = b.phase();
         int n = b.rows();
         int qDim = heads * hd, kvDim = kvHeads * hd;
