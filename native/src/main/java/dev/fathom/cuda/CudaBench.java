@@ -1,0 +1,260 @@
+package dev.fathom.cuda;
+
+import dev.fathom.engine.Engine;
+import dev.fathom.engine.model.LoadedModel;
+import dev.fathom.engine.model.ModelLoader;
+import dev.fathom.engine.plan.ExecutionPlan;
+import dev.fathom.engine.run.GenerationRequest;
+import dev.fathom.engine.run.InferenceSession;
+import dev.fathom.engine.run.TokenListener;
+import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.engine.tensor.DType;
+import dev.fathom.profiles.RunProfile;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * GPU benchmark tables: measured read bandwidth, SBI-GEMM vs that ceiling and vs cuBLAS on the Llama-7B
+ * shapes, decode latency of synthetic models against the weights/bandwidth floor, CUDA graphs on/off.
+ * Usage: {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [llama] [graphs] [leak]} (all when none given).
+ */
+public final class CudaBench {
+    private final CudaModule mod = CudaModule.get();
+    private final Cuda cu = mod.cuda();
+    private final long stream;
+    private final long e0, e1;
+    private double readGBs;
+
+    private CudaBench() {
+        cu.makeCurrent();
+        stream = cu.streamCreate();
+        e0 = cu.eventCreate();
+        e1 = cu.eventCreate();
+    }
+
+    private float timeMs(Runnable r) {
+        cu.eventRecord(e0, stream);
+        r.run();
+        cu.eventRecord(e1, stream);
+        cu.eventSynchronize(e1);
+        return cu.elapsedMs(e0, e1);
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    private void fill(long p, long halves, int seed) {
+        mod.launch("fill_bf16", cu.smCount() * 8, 1, 256, 0, stream, p, halves, seed);
+    }
+
+    /** Median over 20 timed read passes of a 4 GiB buffer (after 3 warm-ups), in GB/s. */
+    double readBandwidth() {
+        long bytes = 4L << 30;
+        long p = cu.malloc(bytes);
+        long out = cu.malloc(4L * 65536);
+        try {
+            fill(p, bytes / 2, 7);
+            int blocks = cu.smCount() * 16;
+            double[] t = new double[20];
+            for (int i = -3; i < t.length; i++) {
+                double ms = timeMs(() -> mod.launch("read_probe", blocks, 1, 256, 0, stream, p, bytes / 16, out));
+                if (i >= 0) t[i] = ms;
+            }
+            return bytes / (median(t) * 1e-3) / 1e9;
+        } finally {
+            cu.free(p);
+            cu.free(out);
+        }
+    }
+
+    // ------------------------------------------------------------------ SBI-GEMM table
+
+    void gemmTable() {
+        int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {12288, 4096}, {32000, 4096}};
+        int[] batches = {1, 4, 8, 16, 32};
+        String[] why = new String[1];
+        Cublas blas = Cublas.open(stream, why);
+        if (blas == null) System.out.println("cuBLAS: " + why[0]);
+        System.out.printf("%n== SBI-GEMM, BF16 weights [N x K], fp32 activations; read ceiling %.0f GB/s (median of 20, cuda events)%n", readGBs);
+        System.out.printf("%-12s %5s %9s %9s %7s %4s %8s %9s %9s %8s %8s%n", "N x K", "batch", "sbi us", "sbi GB/s", "% ceil",
+                "ks", "best ks", "blas us", "blas GB/s", "sbi/blas", "plan ks");
+        Random rnd = new Random(1);
+        for (int[] nk : shapes) {
+            int n = nk[0], k = nk[1];
+            SbiLayout.Shape s = new SbiLayout.Shape(n, k, (n + 3) / 4, (k + 255) / 256, DType.BF16);
+            long wBytes = 2L * n * k;
+            int copies = (int) Math.max(2, (768L << 20) / s.bytes() + 1);   // rotate so the 50-60 MB L2 cannot hold them
+            long[] w = new long[copies], wPlain = new long[copies];
+            for (int c = 0; c < copies; c++) {
+                w[c] = cu.malloc(s.bytes());
+                fill(w[c], s.bytes() / 2, 11 + c);
+                if (blas != null) {
+                    wPlain[c] = cu.malloc(wBytes);
+                    fill(wPlain[c], wBytes / 2, 101 + c);
+                }
+            }
+            int maxB = 32;
+            float[] xv = new float[maxB * k];
+            for (int i = 0; i < xv.length; i++) xv[i] = (float) rnd.nextGaussian();
+            long x, xb, y;
+            try (Arena a = Arena.ofConfined()) {
+                x = cu.malloc(4L * xv.length);
+                cu.copyToDevice(x, SbiLayout.floats(xv, a), 4L * xv.length, stream);
+                cu.synchronize(stream);
+            }
+            xb = cu.malloc(2L * xv.length);
+            mod.launch("f32_to_bf16", 256, 1, 256, 0, stream, x, xb, (long) xv.length);
+            y = cu.malloc(4L * maxB * n);
+            SbiLayout.Launch plan = SbiLayout.plan(s, cu.smCount());
+            for (int b : batches) {
+                double best = Double.MAX_VALUE;
+                int bestKs = 0;
+                double planUs = 0;
+                for (int ks : new int[]{1, 2, 4, 8}) {
+                    if (s.kChunks() < 2 * ks) continue;
+                    int gpb = 8 / ks, blocks = (s.groups() + gpb - 1) / gpb;
+                    double us = median(times(copies, c -> {
+                        for (int t = 0; t < b; t += 8) {
+                            int nb = Math.min(8, b - t);
+                            String kn = "sbi_bf16_" + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
+                            mod.launch(kn, blocks, 1, 256, 0, stream, w[c], x + 4L * t * k, k, k, s.kChunks(), s.groups(), ks,
+                                    0L, 0L, y + 4L * t * n, n, n, nb, 0, 0, 1);
+                        }
+                    })) * 1e3;
+                    if (us < best) { best = us; bestKs = ks; }
+                    if (ks == plan.ks()) planUs = us;
+                }
+                double gbs = wBytes / (planUs * 1e-6) / 1e9;
+                String blasUs = "-", blasGbs = "-", ratio = "-";
+                if (blas != null) {
+                    double us = median(times(copies, c -> blas.gemm(wPlain[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F))) * 1e3;
+                    blasUs = String.format("%.1f", us);
+                    blasGbs = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
+                    ratio = String.format("%.2f", us / planUs);
+                }
+                System.out.printf("%-12s %5d %9.1f %9.0f %6.1f%% %4d %8d %9s %9s %8s %8d%n", n + "x" + k, b, planUs, gbs,
+                        100 * gbs / readGBs, plan.ks(), bestKs, blasUs, blasGbs, ratio, plan.ks());
+            }
+            for (int c = 0; c < copies; c++) {
+                cu.free(w[c]);
+                if (wPlain[c] != 0) cu.free(wPlain[c]);
+            }
+            cu.free(x);
+            cu.free(xb);
+            cu.free(y);
+        }
+        if (blas != null) blas.close();
+    }
+
+    interface Body { void run(int copy); }
+
+    /** 5 warm-ups then 40 timed runs, each on the next weight copy; milliseconds. */
+    private double[] times(int copies, Body body) {
+        double[] t = new double[40];
+        for (int i = -5; i < t.length; i++) {
+            int c = (i + 5) % copies;
+            double ms = timeMs(() -> body.run(c));
+            if (i >= 0) t[i] = ms;
+        }
+        return t;
+    }
+
+    // ------------------------------------------------------------------ models
+
+    /** Decode step latency (median of 20 steps after 3 warm-ups) at the given batch; prompt of 128. */
+    void decode(String preset, int[] batches, boolean graphsToo) {
+        int maxB = Arrays.stream(batches).max().orElse(1), prompt = 128, newTok = 8;
+        try (LoadedModel m = ModelLoader.load("synthetic:" + preset)) {
+            Engine engine = Engine.discover();
+            RunProfile prof = RunProfile.defaults().withModel("synthetic:" + preset).withBackend("cuda").withShape(maxB, prompt, newTok);
+            ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
+            long t0 = System.nanoTime();
+            try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                CudaRunner r = (CudaRunner) s.runner();
+                long perToken = m.weights().bytesPerToken();
+                double floorMs = perToken / (readGBs * 1e9) * 1e3;
+                System.out.printf("%n== %s (BF16, random weights): %.2f GB read per step, floor %.3f ms at %.0f GB/s; load+upload %.1f s%n",
+                        preset, perToken / 1e9, floorMs, readGBs, (System.nanoTime() - t0) / 1e9);
+                System.out.printf("%-6s %-7s %12s %12s %8s %14s %16s%n", "batch", "graphs", "prefill ms", "step ms", "x floor", "tokens/s", "128in/8out ms");
+                Random rnd = new Random(5);
+                for (int b : batches) {
+                    for (boolean g : graphsToo ? new boolean[]{true, false} : new boolean[]{true}) {
+                        r.setGraphs(g);
+                        int[][] toks = new int[b][prompt];
+                        for (int[] row : toks) for (int i = 0; i < prompt; i++) row[i] = rnd.nextInt(m.config().vocabSize());
+                        int[] slots = new int[b], ids = new int[b], pos = new int[b];
+                        for (int i = 0; i < b; i++) { slots[i] = i; ids[i] = rnd.nextInt(m.config().vocabSize()); pos[i] = prompt; }
+                        long p0 = System.nanoTime();
+                        r.prefill(slots, toks, false);
+                        double prefillMs = (System.nanoTime() - p0) / 1e6;
+                        double[] t = new double[20];
+                        for (int i = -3; i < t.length; i++) {
+                            long d0 = System.nanoTime();
+                            r.decode(slots, ids, pos);
+                            if (i >= 0) t[i] = (System.nanoTime() - d0) / 1e6;
+                        }
+                        double step = median(t);
+                        // end to end through the session: prompt + 8 new tokens, median of 3
+                        double[] e2e = new double[3];
+                        for (int i = 0; i < e2e.length; i++) {
+                            long g0 = System.nanoTime();
+                            s.generate(new GenerationRequest(toks, newTok, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
+                            e2e[i] = (System.nanoTime() - g0) / 1e6;
+                        }
+                        System.out.printf("%-6d %-7s %12.2f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off", prefillMs, step,
+                                step / floorMs, b * 1000 / step, median(e2e));
+                    }
+                }
+            }
+        }
+    }
+
+    /** 200 open/generate/close cycles on a small model; device memory must come back to where it was. */
+    void leak() {
+        try (LoadedModel m = ModelLoader.load("synthetic:llama-tiny")) {
+            Engine engine = Engine.discover();
+            RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-tiny").withBackend("cuda").withShape(2, 16, 8);
+            ExecutionPlan plan = engine.plan(m, prof, 24);
+            int[][] toks = new int[2][16];
+            long before = 0;
+            List<Long> free = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                    s.generate(new GenerationRequest(toks, 8, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
+                }
+                long f = cu.memInfo()[0];
+                if (i == 0) before = f;
+                if (i % 50 == 49) free.add(f);
+            }
+            System.out.printf("%n== leak check: free device memory after call 1: %d MB; after 50/100/150/200: %s MB -> %s%n", before >> 20,
+                    free.stream().map(v -> String.valueOf(v >> 20)).toList(), free.getLast() >= before - (1 << 20) ? "flat" : "LEAK");
+        }
+    }
+
+    public static void main(String[] args) {
+        String why = new CudaBackend().unavailableReason();
+        if (why != null) {
+            System.out.println("SKIP: " + why);
+            return;
+        }
+        List<String> parts = args.length == 0 ? List.of("gemm", "llama", "graphs", "leak") : List.of(args);
+        CudaBench b = new CudaBench();
+        Cuda cu = b.cu;
+        System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
+        b.readGBs = b.readBandwidth();
+        System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
+        if (parts.contains("gemm")) b.gemmTable();
+        if (parts.contains("llama")) b.decode("llama-7b", new int[]{1, 8, 32}, false);
+        if (parts.contains("graphs")) b.decode("gpt2-xl", new int[]{1}, true);
+        if (parts.contains("graphs7b")) b.decode("llama-7b", new int[]{1}, true);
+        if (parts.contains("leak")) b.leak();
+    }
+}

@@ -1,0 +1,202 @@
+package dev.fathom.cuda;
+
+import dev.fathom.engine.tensor.DType;
+import dev.fathom.engine.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.stream.IntStream;
+
+/**
+ * The SBI-GEMM weight layout and launch sizing, host side (no GPU needed; tested on the CPU).
+ *
+ * <p>A projection's rows are stored in groups of four, and each group's K dimension in chunks of
+ * {@code 32 * EPV} elements ({@code EPV} = elements per 16-byte vector: 4 for F32, 8 for BF16/F16):
+ * {@code W[g][c][r][lane][e]}. Lane {@code lane} of the warp that owns group {@code g} loads the
+ * 16-byte vector {@code [g][c][r][lane]} for each of the 4 rows, so one warp instruction reads 512
+ * contiguous bytes and a warp's four loads of a chunk read 2 KB in one run. Rows and K are padded
+ * with zeros to whole groups and chunks.
+ */
+public final class SbiLayout {
+    private SbiLayout() {}
+
+    /** Rows of a group, warps per block, bytes per vector. */
+    public static final int GROUP = 4, WARPS = 8, VEC_BYTES = 16;
+
+    public static int epv(DType dt) {
+        return switch (dt) {
+            case F32 -> 4;
+            case BF16, F16 -> 8;
+            default -> throw new IllegalArgumentException("SBI-GEMM has no kernel for " + dt + " weights");
+        };
+    }
+
+    public static int chunk(DType dt) { return 32 * epv(dt); }
+
+    /**
+     * A packed matrix: {@code n} logical outputs, {@code storedRows} = 4 * groups rows in storage order.
+     *
+     * @param n       outputs the kernel writes (for gated pairs: the activation width)
+     * @param k       inner dimension
+     * @param groups  4-row groups
+     * @param kChunks chunks of K
+     */
+    public record Shape(int n, int k, int groups, int kChunks, DType dtype) {
+        public long bytes() { return (long) groups * kChunks * GROUP * 32 * VEC_BYTES; }
+        /** Element offset of (stored row s, column kk) in the packed array. */
+        public long index(int s, int kk) {
+            int ch = chunk(dtype);
+            int g = s / GROUP, r = s % GROUP, c = kk / ch, w = kk % ch;
+            return (((long) g * kChunks + c) * GROUP + r) * ch + w;
+        }
+    }
+
+    /**
+     * Packs rows into the layout: stored row {@code s} is row {@code srcRow[s]} of {@code src[srcIdx[s]]},
+     * or zeros where {@code srcIdx[s] < 0}. Every source has {@code k} columns; values are converted to
+     * {@code dt} when a source has another dtype.
+     */
+    public static MemorySegment pack(Tensor[] src, int[] srcIdx, int[] srcRow, int n, int k, DType dt, Arena arena, Shape[] shapeOut) {
+        int stored = srcIdx.length;
+        if (stored % GROUP != 0) throw new IllegalArgumentException("stored rows must be a multiple of 4");
+        int ch = chunk(dt), kc = (k + ch - 1) / ch;
+        Shape shape = new Shape(n, k, stored / GROUP, kc, dt);
+        MemorySegment dst = arena.allocate(shape.bytes(), 64);   // zero-filled: padding stays zero
+        int es = dt.size;
+        Thread other = Thread.ofVirtual().unstarted(() -> { });
+        boolean shared = dst.isAccessibleBy(other);
+        for (Tensor t : src) shared &= t == null || t.data().isAccessibleBy(other);
+        IntStream rowsToPack = IntStream.range(0, stored);
+        (shared ? rowsToPack.parallel() : rowsToPack).forEach(s -> {
+            if (srcIdx[s] < 0) return;
+            Tensor t = src[srcIdx[s]];
+            if (t.cols() != k) throw new IllegalArgumentException(t + " has " + t.cols() + " columns, expected " + k);
+            long rowBase = (long) srcRow[s] * t.ld();
+            for (int c = 0; c < kc; c++) {
+                int len = Math.min(ch, k - c * ch);
+                long d = shape.index(s, c * ch) * es;
+                if (t.dtype() == dt) {
+                    MemorySegment.copy(t.data(), (rowBase + (long) c * ch) * es, dst, d, (long) len * es);
+                } else {
+                    for (int i = 0; i < len; i++) put(dst, dt, d + (long) i * es, t.getFloat(rowBase + (long) c * ch + i));
+                }
+            }
+        });
+        shapeOut[0] = shape;
+        return dst;
+    }
+
+    private static void put(MemorySegment m, DType dt, long off, float v) {
+        switch (dt) {
+            case F32 -> m.set(Tensor.F32, off, v);
+            case BF16 -> m.set(Tensor.I16, off, DType.floatToBf16(v));
+            case F16 -> m.set(Tensor.I16, off, Float.floatToFloat16(v));
+            default -> throw new IllegalArgumentException(dt.name());
+        }
+    }
+
+    /** Rows of the given matrices stacked (e.g. q, k, v into one QKV projection), padded to a whole group. */
+    public static int[][] stacked(Tensor... ms) {
+        int total = 0;
+        for (Tensor m : ms) total += m.rows();
+        int stored = (total + GROUP - 1) / GROUP * GROUP;
+        int[] idx = new int[stored], row = new int[stored];
+        java.util.Arrays.fill(idx, -1);
+        int s = 0;
+        for (int i = 0; i < ms.length; i++)
+            for (int r = 0; r < ms[i].rows(); r++) { idx[s] = i; row[s] = r; s++; }
+        return new int[][]{idx, row};
+    }
+
+    /**
+     * Gate and up rows interleaved for the fused gated-activation epilogue: group g holds
+     * [gate 2g, gate 2g+1, up 2g, up 2g+1] (zeros past the end), so output i = act(gate i) * up i
+     * is computed by the warp that owns both.
+     */
+    public static int[][] gatedPairs(int f) {
+        int groups = (f + 1) / 2, stored = groups * GROUP;
+        int[] idx = new int[stored], row = new int[stored];
+        for (int g = 0; g < groups; g++)
+            for (int i = 0; i < 2; i++) {
+                int o = 2 * g + i;
+                idx[g * 4 + i] = o < f ? 0 : -1;       // source 0 = gate
+                row[g * 4 + i] = o;
+                idx[g * 4 + 2 + i] = o < f ? 1 : -1;   // source 1 = up
+                row[g * 4 + 2 + i] = o;
+            }
+        return new int[][]{idx, row};
+    }
+
+    /** A vector (bias) permuted the same way as stored rows; null sources read as zero. */
+    public static float[] permute(Tensor[] src, int[] srcIdx, int[] srcRow) {
+        float[] out = new float[srcIdx.length];
+        for (int s = 0; s < out.length; s++)
+            if (srcIdx[s] >= 0 && src[srcIdx[s]] != null) out[s] = src[srcIdx[s]].getFloat(srcRow[s]);
+        return out;
+    }
+
+    /**
+     * Launch sizing.
+     *
+     * @param ks     warps that split one group's K (1, 2, 4 or 8)
+     * @param blocks blocks of 256 threads
+     */
+    public record Launch(int ks, int blocks) {}
+
+    /**
+     * Split K only as far as needed to give every multiprocessor about {@code 16} warps of loads in
+     * flight: narrow outputs (4096 rows = 1024 groups) split, wide ones (32000 rows) do not. Never split
+     * below two chunks per warp.
+     */
+    public static Launch plan(Shape s, int sms) {
+        String force = System.getProperty("fathom.sbi.ks");
+        int ks = 1;
+        if (force != null) ks = Integer.parseInt(force);
+        else {
+            long want = 16L * sms;
+            while (ks < WARPS && (long) s.groups() * ks < want && s.kChunks() >= 4L * ks) ks *= 2;
+        }
+        int gpb = WARPS / ks;
+        return new Launch(ks, (s.groups() + gpb - 1) / gpb);
+    }
+
+    /**
+     * What the kernel computes, on the CPU, reading the packed layout exactly as the kernel does:
+     * y[b][o] for mode 0 (no bias). For tests of the layout.
+     */
+    public static float[] emulate(MemorySegment packed, Shape s, float[] x, int rows) {
+        int ch = chunk(s.dtype());
+        float[] y = new float[rows * s.groups() * GROUP];
+        for (int g = 0; g < s.groups(); g++)
+            for (int r = 0; r < GROUP; r++)
+                for (int b = 0; b < rows; b++) {
+                    float acc = 0;
+                    for (int c = 0; c < s.kChunks(); c++)
+                        for (int lane = 0; lane < 32; lane++)
+                            for (int e = 0; e < epv(s.dtype()); e++) {
+                                int kk = c * ch + lane * epv(s.dtype()) + e;
+                                if (kk >= s.k()) continue;
+                                long el = ((((long) g * s.kChunks() + c) * GROUP + r) * 32 + lane) * epv(s.dtype()) + e;
+                                acc += get(packed, s.dtype(), el) * x[b * s.k() + kk];
+                            }
+                    y[b * s.groups() * GROUP + g * GROUP + r] = acc;
+                }
+        return y;
+    }
+
+    static float get(MemorySegment m, DType dt, long el) {
+        return switch (dt) {
+            case F32 -> m.get(Tensor.F32, el * 4);
+            case BF16 -> DType.bf16ToFloat(m.get(Tensor.I16, el * 2));
+            case F16 -> Float.float16ToFloat(m.get(Tensor.I16, el * 2));
+            default -> throw new IllegalArgumentException(dt.name());
+        };
+    }
+
+    static MemorySegment floats(float[] v, Arena a) {
+        MemorySegment m = a.allocate(Math.max(4L, v.length * 4L), 16);
+        MemorySegment.copy(v, 0, m, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, v.length);
+        return m;
+    }
+}
