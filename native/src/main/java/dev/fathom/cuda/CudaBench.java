@@ -83,22 +83,26 @@ public final class CudaBench {
         String[] why = new String[1];
         Cublas blas = Cublas.open(stream, why);
         if (blas == null) System.out.println("cuBLAS: " + why[0]);
-        System.out.printf("%n== SBI-GEMM, BF16 weights [N x K], fp32 activations; read ceiling %.0f GB/s (median of 20, cuda events)%n", readGBs);
-        System.out.printf("%-12s %5s %9s %9s %7s %4s %8s %9s %9s %8s %8s%n", "N x K", "batch", "sbi us", "sbi GB/s", "% ceil",
-                "ks", "best ks", "blas us", "blas GB/s", "sbi/blas", "plan ks");
+        System.out.printf("%n== SBI-GEMM, BF16 weights [N x K], fp32 activations in/out; read ceiling %.0f GB/s%n", readGBs);
+        System.out.println("   us = median over 9 repeats of (20 back-to-back launches on rotating weight copies, > L2) / 20, CUDA events");
+        System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %8s %9s %9s%n", "N x K", "batch", "mma us", "mma GB/s", "% ceil",
+                "ks/best", "simt GB/s", "blas us", "blas GB/s", "blas/mma");
         Random rnd = new Random(1);
         for (int[] nk : shapes) {
             int n = nk[0], k = nk[1];
-            SbiLayout.Shape s = new SbiLayout.Shape(n, k, (n + 3) / 4, (k + 255) / 256, DType.BF16);
+            SbiLayout.Shape sm = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true);
+            SbiLayout.Shape ss = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false);
             long wBytes = 2L * n * k;
-            int copies = (int) Math.max(2, (768L << 20) / s.bytes() + 1);   // rotate so the 50-60 MB L2 cannot hold them
-            long[] w = new long[copies], wPlain = new long[copies];
+            int copies = (int) Math.max(2, (768L << 20) / wBytes + 1);   // rotate so the 50-60 MB L2 cannot hold them
+            long[] wm = new long[copies], ws = new long[copies], wp = new long[copies];
             for (int c = 0; c < copies; c++) {
-                w[c] = cu.malloc(s.bytes());
-                fill(w[c], s.bytes() / 2, 11 + c);
+                wm[c] = cu.malloc(sm.bytes());
+                fill(wm[c], sm.bytes() / 2, 11 + c);
+                ws[c] = cu.malloc(ss.bytes());
+                fill(ws[c], ss.bytes() / 2, 51 + c);
                 if (blas != null) {
-                    wPlain[c] = cu.malloc(wBytes);
-                    fill(wPlain[c], wBytes / 2, 101 + c);
+                    wp[c] = cu.malloc(wBytes);
+                    fill(wp[c], wBytes / 2, 101 + c);
                 }
             }
             int maxB = 32;
@@ -113,39 +117,45 @@ public final class CudaBench {
             xb = cu.malloc(2L * xv.length);
             mod.launch("f32_to_bf16", 256, 1, 256, 0, stream, x, xb, (long) xv.length);
             y = cu.malloc(4L * maxB * n);
-            SbiLayout.Launch plan = SbiLayout.plan(s, cu.smCount());
+            SbiLayout.Launch planM = SbiLayout.plan(sm, cu.smCount()), planS = SbiLayout.plan(ss, cu.smCount());
             for (int b : batches) {
-                double best = Double.MAX_VALUE;
+                double best = Double.MAX_VALUE, planUs = 0;
                 int bestKs = 0;
-                double planUs = 0;
                 for (int ks : new int[]{1, 2, 4, 8}) {
-                    if (s.kChunks() < 2 * ks) continue;
-                    int gpb = 8 / ks, blocks = (s.groups() + gpb - 1) / gpb;
-                    double us = median(times(copies, c -> {
-                        for (int t = 0; t < b; t += 8) {
-                            int nb = Math.min(8, b - t);
-                            String kn = "sbi_bf16_" + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
-                            mod.launch(kn, blocks, 1, 256, 0, stream, w[c], x + 4L * t * k, k, k, s.kChunks(), s.groups(), ks,
-                                    0L, 0L, y + 4L * t * n, n, n, nb, 0, 0, 1);
+                    int gpb = 8 / ks, blocks = (sm.groups() + gpb - 1) / gpb;
+                    double us = perLaunchUs(copies, c -> {
+                        for (int t = 0; t < b; ) {
+                            int nb = b - t > 8 ? Math.min(32, b - t) : b - t;
+                            mod.launch(nb > 8 ? "sbimma_bf16_32" : "sbimma_bf16_8", blocks, 1, 256, 0, stream, wm[c], x + 4L * t * k, k, k,
+                                    sm.kChunks(), sm.groups(), ks, 0L, 0L, y + 4L * t * n, n, n, nb, 0, 0, 1);
+                            t += nb;
                         }
-                    })) * 1e3;
+                    });
                     if (us < best) { best = us; bestKs = ks; }
-                    if (ks == plan.ks()) planUs = us;
+                    if (ks == planM.ks()) planUs = us;
                 }
+                double simtUs = perLaunchUs(copies, c -> {
+                    for (int t = 0; t < b; t += 8) {
+                        int nb = Math.min(8, b - t);
+                        mod.launch("sbi_bf16_" + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8), planS.blocks(), 1, 256, 0, stream, ws[c],
+                                x + 4L * t * k, k, k, ss.kChunks(), ss.groups(), planS.ks(), 0L, 0L, y + 4L * t * n, n, n, nb, 0, 0, 1);
+                    }
+                });
                 double gbs = wBytes / (planUs * 1e-6) / 1e9;
                 String blasUs = "-", blasGbs = "-", ratio = "-";
                 if (blas != null) {
-                    double us = median(times(copies, c -> blas.gemm(wPlain[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F))) * 1e3;
+                    double us = perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
                     blasUs = String.format("%.1f", us);
                     blasGbs = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
                     ratio = String.format("%.2f", us / planUs);
                 }
-                System.out.printf("%-12s %5d %9.1f %9.0f %6.1f%% %4d %8d %9s %9s %8s %8d%n", n + "x" + k, b, planUs, gbs,
-                        100 * gbs / readGBs, plan.ks(), bestKs, blasUs, blasGbs, ratio, plan.ks());
+                System.out.printf("%-12s %5d %8.1f %9.0f %6.1f%% %7s %9.0f %8s %9s %9s%n", n + "x" + k, b, planUs, gbs,
+                        100 * gbs / readGBs, planM.ks() + "/" + bestKs, wBytes / (simtUs * 1e-6) / 1e9, blasUs, blasGbs, ratio);
             }
             for (int c = 0; c < copies; c++) {
-                cu.free(w[c]);
-                if (wPlain[c] != 0) cu.free(wPlain[c]);
+                cu.free(wm[c]);
+                cu.free(ws[c]);
+                if (wp[c] != 0) cu.free(wp[c]);
             }
             cu.free(x);
             cu.free(xb);
@@ -156,15 +166,17 @@ public final class CudaBench {
 
     interface Body { void run(int copy); }
 
-    /** 5 warm-ups then 40 timed runs, each on the next weight copy; milliseconds. */
-    private double[] times(int copies, Body body) {
-        double[] t = new double[40];
-        for (int i = -5; i < t.length; i++) {
-            int c = (i + 5) % copies;
-            double ms = timeMs(() -> body.run(c));
-            if (i >= 0) t[i] = ms;
+    /** Median over 9 repeats of 20 back-to-back runs (each on the next weight copy) timed by one event pair; µs per run. */
+    private double perLaunchUs(int copies, Body body) {
+        for (int i = 0; i < 5; i++) body.run(i % copies);
+        double[] t = new double[9];
+        int[] next = {0};
+        for (int i = 0; i < t.length; i++) {
+            t[i] = timeMs(() -> {
+                for (int j = 0; j < 20; j++) body.run(next[0]++ % copies);
+            }) * 1e3 / 20;
         }
-        return t;
+        return median(t);
     }
 
     // ------------------------------------------------------------------ models

@@ -106,7 +106,7 @@ final class CudaModel implements AutoCloseable {
             posEmbed = w.posEmbed() == null ? 0 : upload(w.posEmbed().toFloatArray());
             finalW = upload(w.finalNormW().toFloatArray());
             finalB = w.finalNormB() == null ? 0 : upload(w.finalNormB().toFloatArray());
-            head = mat(new Tensor[]{w.lmHead()}, SbiLayout.stacked(w.lmHead()), vocab, h, null);
+            head = mat(new Tensor[]{w.lmHead()}, STACKED, vocab, h, null);
             bytes += w.lmHead().byteSize();
             if (cfg.rotaryDim() > 0) {
                 double[] inv = cfg.rope().inverseFrequencies(cfg.rotaryDim());
@@ -183,14 +183,16 @@ final class CudaModel implements AutoCloseable {
         else if ("f16".equalsIgnoreCase(force)) dt = DType.F16;
         SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
         long w, b = 0;
+        boolean mma = useMma(dt);
+        order = order(order, src, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
         try (Arena a = Arena.ofShared()) {
-            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, a, shape);
+            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, a, shape);
             w = upload(packed);
         }
         boolean anyBias = false;
         if (biases != null) for (Tensor t : biases) anyBias |= t != null;
         if (anyBias) b = upload(SbiLayout.permute(biases, order[0], order[1]));
-        String prefix = switch (dt) {
+        String prefix = mma ? "sbimma_bf16_" : switch (dt) {
             case F32 -> "sbi_f32_";
             case BF16 -> "sbi_bf16_";
             default -> "sbi_f16_";
@@ -199,24 +201,33 @@ final class CudaModel implements AutoCloseable {
     }
 
     private Mat plain(Linear l, boolean withBias) {
-        return mat(new Tensor[]{l.weight()}, SbiLayout.stacked(l.weight()), l.out(), l.in(),
-                withBias ? new Tensor[]{l.bias()} : null);
+        return mat(new Tensor[]{l.weight()}, STACKED, l.out(), l.in(), withBias ? new Tensor[]{l.bias()} : null);
     }
 
     private Mat gated(Linear gate, Linear up) {
-        return mat(new Tensor[]{gate.weight(), up.weight()}, SbiLayout.gatedPairs(gate.out()), gate.out(), gate.in(),
-                new Tensor[]{gate.bias(), up.bias()});
+        return mat(new Tensor[]{gate.weight(), up.weight()}, GATED, gate.out(), gate.in(), new Tensor[]{gate.bias(), up.bias()});
     }
+
+    /** Row orders are chosen once the layout (and so the group size) is known. */
+    private static final int[][] STACKED = new int[0][], GATED = new int[1][];
+
+    private static int[][] order(int[][] kind, Tensor[] src, int group) {
+        if (kind == GATED) return SbiLayout.gatedPairs(src[0].rows(), group);
+        return SbiLayout.stacked(group, src);
+    }
+
+    /** Tensor-core tile layout for BF16 weights unless -Dfathom.cuda.mma=false. */
+    static boolean useMma(DType dt) { return dt == DType.BF16 && !"false".equals(System.getProperty("fathom.cuda.mma")); }
 
     private Layer uploadLayer(LayerWeights lw) {
         Mat qkvM = mat(new Tensor[]{lw.q().weight(), lw.k().weight(), lw.v().weight()},
-                SbiLayout.stacked(lw.q().weight(), lw.k().weight(), lw.v().weight()), qkvDim, h,
+                STACKED, qkvDim, h,
                 new Tensor[]{lw.q().bias(), lw.k().bias(), lw.v().bias()});
         Mat o = plain(lw.o(), true);
         long aW = upload(lw.attnNormW().toFloatArray()), aB = lw.attnNormB() == null ? 0 : upload(lw.attnNormB().toFloatArray());
         long mW = upload(lw.mlpNormW().toFloatArray()), mB = lw.mlpNormB() == null ? 0 : upload(lw.mlpNormB().toFloatArray());
         if (cfg.isMoe()) {
-            Mat router = mat(new Tensor[]{lw.router()}, SbiLayout.stacked(lw.router()), cfg.numExperts(), h, null);
+            Mat router = mat(new Tensor[]{lw.router()}, STACKED, cfg.numExperts(), h, null);
             List<Mat[]> ex = new ArrayList<>();
             for (LayerWeights.Expert e : lw.experts()) ex.add(new Mat[]{gated(e.gate(), e.up()), plain(e.down(), true)});
             return new Layer(aW, aB, qkvM, o, mW, mB, null, true, null, router, ex);
@@ -233,13 +244,14 @@ final class CudaModel implements AutoCloseable {
     /** y[rows, ldy] = epilogue(x[rows, ldx] · Wᵀ); mode 0 plain (+bias, +res), 1 gated pairs, 2 activation. */
     void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode) {
         SbiLayout.Shape s = m.shape();
-        int vec = (s.k() % 4 == 0 && ldx % 4 == 0) ? 1 : 0;
-        for (int t = 0; t < rows; t += 8) {
-            int nb = Math.min(8, rows - t);
+        int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
+        for (int t = 0; t < rows; ) {
+            int nb = s.mma() && rows - t > 8 ? Math.min(32, rows - t) : Math.min(8, rows - t);
             long xo = xp + 4L * t * ldx, yo = yp + 4L * t * ldy, ro = res == 0 ? 0 : res + 4L * t * ldy;
             long wBytes = s.bytes(), io = 4L * nb * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
-            long flops = 2L * nb * s.k() * s.groups() * SbiLayout.GROUP;
-            String kname = m.kernelPrefix() + NB[nb - 1];
+            long flops = 2L * nb * s.k() * s.n();
+            String kname = m.kernelPrefix() + (s.mma() ? (nb > 8 ? "32" : "8") : NB[nb - 1]);
+            t += nb;
             int blocks = m.launch().blocks(), ks = m.launch().ks();
             timed(name, wBytes + io, flops, () -> mod.launch(kname, blocks, 1, 256, 0, stream,
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec));

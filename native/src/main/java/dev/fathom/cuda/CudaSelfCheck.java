@@ -109,7 +109,7 @@ public final class CudaSelfCheck {
      * SBI-GEMM on fresh random inputs against a float64 reference computed from the same (rounded) weights.
      * Outputs are poisoned with NaN first. mode 0 with bias and residual, mode 1 gated pairs (SiLU), mode 2 (ReLU).
      */
-    public static GemmResult gemm(DType dt, int n, int k, int rows, int mode, long seed) {
+    public static GemmResult gemm(DType dt, boolean mma, int n, int k, int rows, int mode, long seed) {
         CudaModule mod = CudaModule.get();
         Cuda cu = mod.cuda();
         cu.makeCurrent();
@@ -130,15 +130,15 @@ public final class CudaSelfCheck {
             if (mode == 1) {
                 Tensor g = w.sliceRows(0, n), u = w.sliceRows(n, 2 * n);
                 src = new Tensor[]{g, u};
-                order = SbiLayout.gatedPairs(n);
+                order = SbiLayout.gatedPairs(n, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
                 biases = new Tensor[]{b.slice1d(0, n), b.slice1d(n, 2 * n)};
             } else {
                 src = new Tensor[]{w};
-                order = SbiLayout.stacked(w);
+                order = SbiLayout.stacked(mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP, w);
                 biases = new Tensor[]{b};
             }
             SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
-            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, a, shape);
+            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, a, shape);
             long stream = cu.streamCreate();
             List<Long> mem = new ArrayList<>();
             try {
@@ -150,12 +150,14 @@ public final class CudaSelfCheck {
                 mem.add(dY);
                 cu.fill32(dY, 0x7fc00000, (long) rows * n, stream);
                 SbiLayout.Launch l = SbiLayout.plan(shape[0], cu.smCount());
-                int vec = k % 4 == 0 ? 1 : 0;
-                for (int t = 0; t < rows; t += 8) {
-                    int nb = Math.min(8, rows - t);
-                    String kn = (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? "sbi_bf16_" : "sbi_f16_") + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
+                int vec = k % (mma ? 2 : 4) == 0 ? 1 : 0;
+                for (int t = 0; t < rows; ) {
+                    int nb = mma && rows - t > 8 ? Math.min(32, rows - t) : Math.min(8, rows - t);
+                    String kn = mma ? "sbimma_bf16_" + (nb > 8 ? 32 : 8)
+                            : (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? "sbi_bf16_" : "sbi_f16_") + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
                     mod.launch(kn, l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(), shape[0].groups(), l.ks(),
                             dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec);
+                    t += nb;
                 }
                 MemorySegment hy = a.allocate(4L * rows * n, 16);
                 cu.copyToHost(hy, dY, 4L * rows * n, stream);
@@ -184,7 +186,7 @@ public final class CudaSelfCheck {
                         num += (got - ref) * (got - ref);
                         den += ref * ref;
                     }
-                String what = String.format("%s n=%d k=%d rows=%d mode=%d ks=%d", dt, n, k, rows, mode, l.ks());
+                String what = String.format("%s%s n=%d k=%d rows=%d mode=%d ks=%d", dt, mma ? "/mma" : "", n, k, rows, mode, l.ks());
                 return new GemmResult(what, Math.sqrt(num / den), written);
             } finally {
                 for (long p : mem) cu.free(p);
@@ -213,13 +215,15 @@ public final class CudaSelfCheck {
         boolean ok = true;
         long seed = System.nanoTime();
         int[][] shapes = {{64, 64}, {172, 64}, {64, 172}, {1000, 300}, {4096, 4096}, {37, 1000}};
-        for (DType dt : new DType[]{DType.F32, DType.BF16, DType.F16})
+        for (int v = 0; v < 4; v++)
             for (int[] s : shapes)
-                for (int rows : new int[]{1, 3, 8, 11})
+                for (int rows : new int[]{1, 3, 8, 11, 40})
                     for (int mode = 0; mode < 3; mode++) {
                         if (s[0] * (long) s[1] > 1 << 20 && (rows != 3 || mode != 0)) continue;
-                        GemmResult r = gemm(dt, s[0], s[1], rows, mode, seed++);
-                        double tol = 1e-5;
+                        DType dt = v == 0 ? DType.F32 : v == 3 ? DType.F16 : DType.BF16;
+                        boolean mma = v == 2;
+                        GemmResult r = gemm(dt, mma, s[0], s[1], rows, mode, seed++);
+                        double tol = mma ? 1e-4 : 1e-5;   // mma: activations split into two bf16 parts
                         boolean pass = r.ok(tol);
                         ok &= pass;
                         if (!pass || rows == 3) System.out.printf("GEMM %-48s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");

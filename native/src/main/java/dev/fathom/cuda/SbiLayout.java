@@ -35,33 +35,56 @@ public final class SbiLayout {
     public static int chunk(DType dt) { return 32 * epv(dt); }
 
     /**
-     * A packed matrix: {@code n} logical outputs, {@code storedRows} = 4 * groups rows in storage order.
+     * A packed matrix.
      *
      * @param n       outputs the kernel writes (for gated pairs: the activation width)
      * @param k       inner dimension
-     * @param groups  4-row groups
-     * @param kChunks chunks of K
+     * @param groups  row groups: 4 rows (SIMT layout) or 16 rows (tensor-core tile layout)
+     * @param kChunks chunks of K: 32*EPV elements (SIMT) or 16 (tiles)
+     * @param mma     tensor-core tile layout (BF16 only)
      */
-    public record Shape(int n, int k, int groups, int kChunks, DType dtype) {
-        public long bytes() { return (long) groups * kChunks * GROUP * 32 * VEC_BYTES; }
+    public record Shape(int n, int k, int groups, int kChunks, DType dtype, boolean mma) {
+        public Shape(int n, int k, int groups, int kChunks, DType dtype) { this(n, k, groups, kChunks, dtype, false); }
+
+        public int groupRows() { return mma ? MMA_GROUP : GROUP; }
+        public long bytes() { return (long) groups * kChunks * 32 * VEC_BYTES * (mma ? 1 : GROUP); }
+
         /** Element offset of (stored row s, column kk) in the packed array. */
         public long index(int s, int kk) {
+            if (mma) {
+                int rt = s / MMA_GROUP, rr = s % MMA_GROUP, kt = kk / 16, kin = kk % 16;
+                int lane = (rr % 8) * 4 + (kin % 8) / 2, reg = rr / 8 + 2 * (kin / 8);
+                return (((long) rt * kChunks + kt) * 32 + lane) * 8 + reg * 2 + (kin % 2);
+            }
             int ch = chunk(dtype);
             int g = s / GROUP, r = s % GROUP, c = kk / ch, w = kk % ch;
             return (((long) g * kChunks + c) * GROUP + r) * ch + w;
         }
+
+        /** The shape of an n x k matrix stored as {@code storedRows} rows. */
+        public static Shape of(int n, int k, int storedRows, DType dt, boolean mma) {
+            int gr = mma ? MMA_GROUP : GROUP;
+            int kc = mma ? (k + 15) / 16 : (k + chunk(dt) - 1) / chunk(dt);
+            return new Shape(n, k, storedRows / gr, kc, dt, mma);
+        }
     }
+
+    /** Rows of a tensor-core tile. */
+    public static final int MMA_GROUP = 16;
 
     /**
      * Packs rows into the layout: stored row {@code s} is row {@code srcRow[s]} of {@code src[srcIdx[s]]},
      * or zeros where {@code srcIdx[s] < 0}. Every source has {@code k} columns; values are converted to
-     * {@code dt} when a source has another dtype.
+     * {@code dt} when a source has another dtype. {@code mma} selects the tensor-core tile layout (BF16).
      */
-    public static MemorySegment pack(Tensor[] src, int[] srcIdx, int[] srcRow, int n, int k, DType dt, Arena arena, Shape[] shapeOut) {
+    public static MemorySegment pack(Tensor[] src, int[] srcIdx, int[] srcRow, int n, int k, DType dt, boolean mma,
+                                     Arena arena, Shape[] shapeOut) {
         int stored = srcIdx.length;
-        if (stored % GROUP != 0) throw new IllegalArgumentException("stored rows must be a multiple of 4");
-        int ch = chunk(dt), kc = (k + ch - 1) / ch;
-        Shape shape = new Shape(n, k, stored / GROUP, kc, dt);
+        int gr = mma ? MMA_GROUP : GROUP;
+        if (stored % gr != 0) throw new IllegalArgumentException("stored rows must be a multiple of " + gr);
+        if (mma && dt != DType.BF16) throw new IllegalArgumentException("the tile layout holds BF16 only");
+        Shape shape = Shape.of(n, k, stored, dt, mma);
+        int ch = mma ? 16 : chunk(dt), kc = shape.kChunks();
         MemorySegment dst = arena.allocate(shape.bytes(), 64);   // zero-filled: padding stays zero
         int es = dt.size;
         Thread other = Thread.ofVirtual().unstarted(() -> { });
@@ -73,6 +96,15 @@ public final class SbiLayout {
             Tensor t = src[srcIdx[s]];
             if (t.cols() != k) throw new IllegalArgumentException(t + " has " + t.cols() + " columns, expected " + k);
             long rowBase = (long) srcRow[s] * t.ld();
+            if (mma) {
+                boolean same = t.dtype() == dt;
+                for (int kk = 0; kk < k; kk++) {
+                    long d = shape.index(s, kk) * es;
+                    if (same) dst.set(Tensor.I16, d, t.data().get(Tensor.I16, (rowBase + kk) * 2));
+                    else put(dst, dt, d, t.getFloat(rowBase + kk));
+                }
+                return;
+            }
             for (int c = 0; c < kc; c++) {
                 int len = Math.min(ch, k - c * ch);
                 long d = shape.index(s, c * ch) * es;
@@ -87,6 +119,10 @@ public final class SbiLayout {
         return dst;
     }
 
+    public static MemorySegment pack(Tensor[] src, int[] srcIdx, int[] srcRow, int n, int k, DType dt, Arena arena, Shape[] shapeOut) {
+        return pack(src, srcIdx, srcRow, n, k, dt, false, arena, shapeOut);
+    }
+
     private static void put(MemorySegment m, DType dt, long off, float v) {
         switch (dt) {
             case F32 -> m.set(Tensor.F32, off, v);
@@ -97,10 +133,12 @@ public final class SbiLayout {
     }
 
     /** Rows of the given matrices stacked (e.g. q, k, v into one QKV projection), padded to a whole group. */
-    public static int[][] stacked(Tensor... ms) {
+    public static int[][] stacked(Tensor... ms) { return stacked(GROUP, ms); }
+
+    public static int[][] stacked(int group, Tensor... ms) {
         int total = 0;
         for (Tensor m : ms) total += m.rows();
-        int stored = (total + GROUP - 1) / GROUP * GROUP;
+        int stored = (total + group - 1) / group * group;
         int[] idx = new int[stored], row = new int[stored];
         java.util.Arrays.fill(idx, -1);
         int s = 0;
@@ -114,16 +152,19 @@ public final class SbiLayout {
      * [gate 2g, gate 2g+1, up 2g, up 2g+1] (zeros past the end), so output i = act(gate i) * up i
      * is computed by the warp that owns both.
      */
-    public static int[][] gatedPairs(int f) {
-        int groups = (f + 1) / 2, stored = groups * GROUP;
+    public static int[][] gatedPairs(int f) { return gatedPairs(f, GROUP); }
+
+    /** Same for any group size: the first half of each group holds gate rows, the second half the matching up rows. */
+    public static int[][] gatedPairs(int f, int group) {
+        int half = group / 2, groups = (f + half - 1) / half, stored = groups * group;
         int[] idx = new int[stored], row = new int[stored];
         for (int g = 0; g < groups; g++)
-            for (int i = 0; i < 2; i++) {
-                int o = 2 * g + i;
-                idx[g * 4 + i] = o < f ? 0 : -1;       // source 0 = gate
-                row[g * 4 + i] = o;
-                idx[g * 4 + 2 + i] = o < f ? 1 : -1;   // source 1 = up
-                row[g * 4 + 2 + i] = o;
+            for (int i = 0; i < half; i++) {
+                int o = half * g + i;
+                idx[g * group + i] = o < f ? 0 : -1;          // source 0 = gate
+                row[g * group + i] = o;
+                idx[g * group + half + i] = o < f ? 1 : -1;   // source 1 = up
+                row[g * group + half + i] = o;
             }
         return new int[][]{idx, row};
     }
@@ -155,7 +196,8 @@ public final class SbiLayout {
         if (force != null) ks = Integer.parseInt(force);
         else {
             long want = 16L * sms;
-            while (ks < WARPS && (long) s.groups() * ks < want && s.kChunks() >= 4L * ks) ks *= 2;
+            int minChunks = s.mma() ? 8 : 4;   // at least two unrolled steps of loads per warp
+            while (ks < WARPS && (long) s.groups() * ks < want && s.kChunks() >= (long) minChunks * 2 * ks) ks *= 2;
         }
         int gpb = WARPS / ks;
         return new Launch(ks, (s.groups() + gpb - 1) / gpb);
@@ -182,6 +224,26 @@ public final class SbiLayout {
                             }
                     y[b * s.groups() * GROUP + g * GROUP + r] = acc;
                 }
+        return y;
+    }
+
+    /**
+     * The tensor-core layout read fragment by fragment, as the kernel's lanes do (A fragment of
+     * mma.m16n8k16: register j of lane 4g+q holds rows g + 8*(j&1), columns 2q + 8*(j>>1) + {0,1}).
+     */
+    public static float[] emulateMma(MemorySegment packed, Shape s, float[] x, int rows) {
+        int ld = s.groups() * MMA_GROUP;
+        float[] y = new float[rows * ld];
+        for (int rt = 0; rt < s.groups(); rt++)
+            for (int kt = 0; kt < s.kChunks(); kt++)
+                for (int lane = 0; lane < 32; lane++)
+                    for (int j = 0; j < 4; j++)
+                        for (int p = 0; p < 2; p++) {
+                            int row = rt * 16 + lane / 4 + 8 * (j & 1), kk = kt * 16 + 2 * (lane % 4) + 8 * (j >> 1) + p;
+                            if (kk >= s.k()) continue;
+                            float w = get(packed, DType.BF16, (((long) rt * s.kChunks() + kt) * 32 + lane) * 8 + j * 2 + p);
+                            for (int b = 0; b < rows; b++) y[b * ld + row] += w * x[b * s.k() + kk];
+                        }
         return y;
     }
 

@@ -22,12 +22,13 @@ class CudaGpuTest {
     @Test
     void sbiGemmMatchesFloat64OnFreshRandomInputs() {
         long seed = System.nanoTime();
-        for (DType dt : new DType[]{DType.F32, DType.BF16, DType.F16})
+        for (int v = 0; v < 4; v++)
             for (int[] nk : new int[][]{{172, 64}, {64, 172}, {1000, 300}})
-                for (int rows : new int[]{1, 5, 11})
+                for (int rows : new int[]{1, 5, 11, 40})
                     for (int mode = 0; mode < 3; mode++) {
-                        var r = CudaSelfCheck.gemm(dt, nk[0], nk[1], rows, mode, seed++);
-                        assertTrue(r.ok(1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                        DType dt = v == 0 ? DType.F32 : v == 3 ? DType.F16 : DType.BF16;
+                        var r = CudaSelfCheck.gemm(dt, v == 2, nk[0], nk[1], rows, mode, seed++);
+                        assertTrue(r.ok(v == 2 ? 1e-4 : 1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
                     }
     }
 

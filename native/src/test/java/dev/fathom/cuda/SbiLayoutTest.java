@@ -45,7 +45,43 @@ class SbiLayoutTest {
     }
 
     @Test
+    void tileLayoutHoldsEachLanesMmaFragment() {
+        Random rnd = new Random();
+        for (int[] nk : new int[][]{{16, 16}, {20, 40}, {70, 172}}) {
+            int n = nk[0], k = nk[1], rows = 2;
+            try (Arena a = Arena.ofConfined()) {
+                float[] wv = new float[n * k];
+                for (int i = 0; i < wv.length; i++) wv[i] = (float) rnd.nextGaussian();
+                Tensor w = Tensor.of("w", DType.BF16, new long[]{n, k}, wv, a);
+                float[] x = new float[rows * k];
+                for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+                int[][] order = SbiLayout.stacked(SbiLayout.MMA_GROUP, w);
+                SbiLayout.Shape[] s = new SbiLayout.Shape[1];
+                MemorySegment p = SbiLayout.pack(new Tensor[]{w}, order[0], order[1], n, k, DType.BF16, true, a, s);
+                assertEquals(512L * s[0].groups() * s[0].kChunks(), s[0].bytes(), "one 512-byte tile per 16x16 block");
+                float[] y = SbiLayout.emulateMma(p, s[0], x, rows);
+                int ld = s[0].groups() * 16;
+                for (int r = 0; r < rows; r++)
+                    for (int o = 0; o < ld; o++) {
+                        double ref = 0;
+                        if (o < n) for (int i = 0; i < k; i++) ref += w.get(o, i) * (double) x[r * k + i];
+                        assertEquals(ref, y[r * ld + o], 1e-3 * (1 + Math.abs(ref)), n + "x" + k + " row " + r + " out " + o);
+                    }
+            }
+        }
+    }
+
+    @Test
     void gatedPairsPutGateAndUpOfAnOutputInOneGroup() {
+        int[][] t = SbiLayout.gatedPairs(10, 16);
+        assertEquals(32, t[0].length);
+        for (int i = 0; i < 8; i++) {
+            assertEquals(0, t[0][i]);
+            assertEquals(i, t[1][i]);
+            assertEquals(1, t[0][8 + i]);
+            assertEquals(i, t[1][8 + i]);
+        }
+        assertEquals(-1, t[0][16 + 2], "past the end: zeros");
         int[][] o = SbiLayout.gatedPairs(5);
         assertEquals(12, o[0].length);
         for (int g = 0; g < 3; g++)
