@@ -209,7 +209,8 @@ SBI_KERNEL(sbi_f16_8, __half, 8)
 // so one 16-byte load per lane and 512 contiguous bytes per warp feed one tensor-core instruction with no
 // shuffles or shared memory. The activations (fp32) are split into bf16 hi + lo parts and multiplied twice,
 // which keeps float32-level accuracy (relative error ~1e-5) at no cost in a memory-bound kernel.
-// Launch: 256 threads; ks warps split K of one 16-row tile, 8/ks tiles per block; NT n-tiles of 8 batch rows.
+// Launch: 256 threads; ks warps split K of one 16-row tile, 8/ks tiles per block; NT n-tiles of 8 batch rows;
+// each warp keeps MMA_UNROLL tile loads (16 B per lane each) in flight.
 
 DEV void mma_bf16(float* c, const uint4& a, uint32_t b0, uint32_t b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
@@ -224,6 +225,9 @@ DEV void split_bf16(float x0, float x1, uint32_t& hi, uint32_t& lo) {
     lo = *reinterpret_cast<uint32_t*>(&l);
 }
 
+// 8 tiles (4 KB per warp) of loads in flight before the first use
+#define MMA_UNROLL 8
+
 template <int NT>
 DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int ks,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
@@ -236,15 +240,15 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
     for (int t = 0; t < NT; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
     if (rt < RT) {
         const uint4* wp = W + (size_t)rt * KT * 32 + lane;
-        for (int c0 = s; c0 < KT; c0 += 4 * ks) {
-            uint4 a[4];
+        for (int c0 = s; c0 < KT; c0 += MMA_UNROLL * ks) {
+            uint4 a[MMA_UNROLL];
 #pragma unroll
-            for (int u = 0; u < 4; u++) {
+            for (int u = 0; u < MMA_UNROLL; u++) {
                 const int c = c0 + u * ks;
                 if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
             }
 #pragma unroll
-            for (int u = 0; u < 4; u++) {
+            for (int u = 0; u < MMA_UNROLL; u++) {
                 const int c = c0 + u * ks;
                 if (c >= KT) break;
                 const int k0 = c * 16 + 2 * q;

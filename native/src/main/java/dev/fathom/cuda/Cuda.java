@@ -248,7 +248,12 @@ public final class Cuda {
 
     /** Ends the capture and instantiates it: returns [graph, exec]. */
     public long[] endCapture(long stream) {
-        long graph = outLong("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS), stream);
+        long graph;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment g = a.allocate(JAVA_LONG);
+            check("cuStreamEndCapture", (int) call("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS), stream, g));
+            graph = g.get(JAVA_LONG, 0);
+        }
         long exec = outLong("cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), graph, 0L);
         return new long[]{graph, exec};
     }

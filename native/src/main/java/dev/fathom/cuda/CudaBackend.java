@@ -11,6 +11,12 @@ import dev.fathom.engine.telemetry.TelemetrySink;
 public final class CudaBackend implements Backend {
     private static volatile String probe;
 
+    static {
+        // DJL's tokenizer picks a CUDA build of its native library when it sees a GPU and tries to download it;
+        // the CPU build inside its jar is the one wanted (and the GPU machines have no network)
+        if (System.getProperty("RUST_FLAVOR") == null && System.getenv("RUST_FLAVOR") == null) System.setProperty("RUST_FLAVOR", "cpu");
+    }
+
     @Override public String id() { return "cuda"; }
     @Override public String description() { return "NVIDIA GPU through the CUDA driver API (FFM) and Fathom's kernels"; }
 

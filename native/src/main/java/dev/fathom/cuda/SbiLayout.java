@@ -195,9 +195,9 @@ public final class SbiLayout {
         int ks = 1;
         if (force != null) ks = Integer.parseInt(force);
         else {
-            long want = 16L * sms;
-            int minChunks = s.mma() ? 8 : 4;   // at least two unrolled steps of loads per warp
-            while (ks < WARPS && (long) s.groups() * ks < want && s.kChunks() >= (long) minChunks * 2 * ks) ks *= 2;
+            long want = (s.mma() ? 64L : 16L) * sms;   // tiles: split to 8 warps per tile on every Llama shape (measured best)
+            int minChunks = s.mma() ? 8 : 4;   // at least one (tiles: 8) or two (SIMT: 2 x 2) unrolled steps of loads per warp
+            while (ks < WARPS && (long) s.groups() * ks < want && s.kChunks() >= (long) minChunks * (s.mma() ? 1 : 2) * ks) ks *= 2;
         }
         int gpb = WARPS / ks;
         return new Launch(ks, (s.groups() + gpb - 1) / gpb);
