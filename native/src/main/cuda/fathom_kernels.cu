@@ -238,14 +238,24 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
     float acc[NT][4];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
+    float acc2[NT][4];   // lo parts accumulate separately: two independent mma chains
+#pragma unroll
+    for (int t = 0; t < NT; t++) acc2[t][0] = acc2[t][1] = acc2[t][2] = acc2[t][3] = 0.f;
     if (rt < RT) {
         const uint4* wp = W + (size_t)rt * KT * 32 + lane;
-        for (int c0 = s; c0 < KT; c0 += MMA_UNROLL * ks) {
-            uint4 a[MMA_UNROLL];
+        const int step = MMA_UNROLL * ks;
+        uint4 a[MMA_UNROLL], nx[MMA_UNROLL];
+#pragma unroll
+        for (int u = 0; u < MMA_UNROLL; u++) {
+            const int c = s + u * ks;
+            if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
+        }
+        for (int c0 = s; c0 < KT; c0 += step) {
+            // prefetch the next step's tiles before using this step's: loads stay in flight during the mmas
 #pragma unroll
             for (int u = 0; u < MMA_UNROLL; u++) {
-                const int c = c0 + u * ks;
-                if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
+                const int c = c0 + step + u * ks;
+                if (c < KT) nx[u] = ldg_stream(wp + (size_t)c * 32);
             }
 #pragma unroll
             for (int u = 0; u < MMA_UNROLL; u++) {
@@ -273,11 +283,17 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
                     split_bf16(x0, x1, h0, l0);
                     split_bf16(x2, x3, h1, l1);
                     mma_bf16(acc[t], a[u], h0, h1);
-                    mma_bf16(acc[t], a[u], l0, l1);
+                    mma_bf16(acc2[t], a[u], l0, l1);
                 }
             }
+#pragma unroll
+            for (int u = 0; u < MMA_UNROLL; u++) a[u] = nx[u];
         }
     }
+#pragma unroll
+    for (int t = 0; t < NT; t++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) acc[t][i] += acc2[t][i];
     __shared__ float red[8][16][8 * NT + 1];
 #pragma unroll
     for (int t = 0; t < NT; t++) {
@@ -431,7 +447,7 @@ extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* 
 }
 
 // ------------------------------------------------------------------------------------------ attention
-// grid = (heads, rows), block = 128, dynamic smem = (maxLen + hd) floats. Causal over positions 0..pos of
+// grid = (heads, rows), block = 256, dynamic smem = (hd + maxLen + 8 * hd) floats (q, scores, per-warp partial outputs). Causal over positions 0..pos of
 // the row's slot; GQA maps head h to kv head h / (heads / kvHeads). Prompt and token phases alike.
 
 extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads,
@@ -465,9 +481,30 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
     for (int j = threadIdx.x; j < L; j += blockDim.x) { float e = expf(sc[j] - m); sc[j] = e; sum += e; }
     sum = block_sum(sum, sh);
     const float inv = 1.f / sum;
+    // warps take positions, lanes take head dims (hd <= 256): loads of one position are coalesced and
+    // every warp has its own independent chain; then one pass over shared memory adds the warps up
+    float o[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) o[i] = 0.f;
+    for (int j = warp; j < L; j += nw) {
+        const float pj = sc[j];
+        const float* vr = vb + (size_t)j * kvDim;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const int d = lane + 32 * i;
+            if (d < hd) o[i] = fmaf(pj, vr[d], o[i]);
+        }
+    }
+    float* part = sc + maxLen;   // [nw][hd]
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int d = lane + 32 * i;
+        if (d < hd) part[warp * hd + d] = o[i];
+    }
+    __syncthreads();
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float a = 0.f;
-        for (int j = 0; j < L; j++) a += sc[j] * vb[(size_t)j * kvDim + d];
+        for (int w = 0; w < nw; w++) a += part[w * hd + d];
         out[(size_t)r * ldo + h * hd + d] = a * inv;
     }
 }

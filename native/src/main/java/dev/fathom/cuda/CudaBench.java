@@ -189,7 +189,8 @@ public final class CudaBench {
             RunProfile prof = RunProfile.defaults().withModel("synthetic:" + preset).withBackend("cuda").withShape(maxB, prompt, newTok);
             ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
             long t0 = System.nanoTime();
-            try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+            Breakdown agg = new Breakdown();
+            try (InferenceSession s = engine.open(m, plan, agg)) {
                 CudaRunner r = (CudaRunner) s.runner();
                 long perToken = m.weights().bytesPerToken();
                 double floorMs = perToken / (readGBs * 1e9) * 1e3;
@@ -223,9 +224,51 @@ public final class CudaBench {
                         }
                         System.out.printf("%-6d %-7s %12.2f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off", prefillMs, step,
                                 step / floorMs, b * 1000 / step, median(e2e));
+                        if (b == batches[0] && g) {
+                            r.setGraphs(false);
+                            agg.on = true;
+                            r.decode(slots, ids, pos);
+                            agg.on = false;
+                            r.setGraphs(true);
+                            breakdown.add(agg.table(preset + " batch " + b + " decode step, per kernel (CUDA events, graphs off)"));
+                        }
                     }
                 }
             }
+        }
+    }
+
+    private final List<String> breakdown = new ArrayList<>();
+
+    /** Sums kernel spans by name while {@code on}. */
+    static final class Breakdown implements TelemetrySink {
+        volatile boolean on;
+        private final java.util.Map<String, long[]> byName = new java.util.TreeMap<>();
+
+        @Override public boolean enabled() { return on; }
+
+        @Override
+        public synchronized void emit(dev.fathom.engine.telemetry.TelemetryEvent e) {
+            if (e instanceof dev.fathom.engine.telemetry.TelemetryEvent.KernelSpan k) {
+                long[] v = byName.computeIfAbsent(k.name(), x -> new long[4]);
+                v[0]++;
+                v[1] += k.durNs();
+                v[2] += k.bytes();
+                v[3] += k.flops();
+            }
+        }
+
+        synchronized String table(String title) {
+            StringBuilder sb = new StringBuilder("\n== " + title + "\n");
+            sb.append(String.format("%-20s %6s %10s %10s %10s%n", "kernel", "calls", "total us", "GB/s", "GFLOP/s"));
+            long total = byName.values().stream().mapToLong(v -> v[1]).sum();
+            byName.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[1], a.getValue()[1])).forEach(en -> {
+                long[] v = en.getValue();
+                sb.append(String.format("%-20s %6d %10.1f %10.0f %10.0f%n", en.getKey(), v[0], v[1] / 1e3, v[2] / (double) v[1], v[3] / (double) v[1]));
+            });
+            sb.append(String.format("%-20s %6s %10.1f%n", "sum", "", total / 1e3));
+            byName.clear();
+            return sb.toString();
         }
     }
 
@@ -239,7 +282,8 @@ public final class CudaBench {
             long before = 0;
             List<Long> free = new ArrayList<>();
             for (int i = 0; i < 200; i++) {
-                try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                Breakdown agg = new Breakdown();
+            try (InferenceSession s = engine.open(m, plan, agg)) {
                     s.generate(new GenerationRequest(toks, 8, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
                 }
                 long f = cu.memInfo()[0];
@@ -257,7 +301,7 @@ public final class CudaBench {
             System.out.println("SKIP: " + why);
             return;
         }
-        List<String> parts = args.length == 0 ? List.of("gemm", "llama", "graphs", "leak") : List.of(args);
+        List<String> parts = args.length == 0 ? List.of("gemm", "llama", "graphs", "leak", "simt") : List.of(args);
         CudaBench b = new CudaBench();
         Cuda cu = b.cu;
         System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
@@ -268,5 +312,11 @@ public final class CudaBench {
         if (parts.contains("graphs")) b.decode("gpt2-xl", new int[]{1}, true);
         if (parts.contains("graphs7b")) b.decode("llama-7b", new int[]{1}, true);
         if (parts.contains("leak")) b.leak();
+        if (parts.contains("simt")) {
+            System.setProperty("fathom.cuda.mma", "false");
+            System.out.println("\n(SIMT layout and kernels for BF16: -Dfathom.cuda.mma=false)");
+            b.decode("llama-7b", new int[]{1}, false);
+        }
+        b.breakdown.forEach(System.out::print);
     }
 }

@@ -136,7 +136,8 @@ final class CudaModel implements AutoCloseable {
             moeMeta = moe ? alloc(8L * maxRows * topK) : 0;
             logits = alloc(4L * maxRows * vocab);
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
-            int smem = (maxLen + hd) * 4;
+            int smem = (maxLen + 9 * hd) * 4;
+            if (hd > 256) throw new IllegalArgumentException("head dim " + hd + " > 256 is not supported by the attention kernel");
             if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
             cu.synchronize(stream);
         } catch (RuntimeException ex) {
@@ -345,9 +346,9 @@ final class CudaModel implements AutoCloseable {
                 () -> mod.launch("rope_kv_append", n, 1, 128, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
                         cfg.rotaryDim(), invFreq, kc, vc, maxLen));
         float scale = (float) (1.0 / Math.sqrt(hd));
-        int smem = (maxLen + hd) * 4;
+        int smem = (maxLen + 9 * hd) * 4;
         // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
-        timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> mod.launch("attention_rows", heads, n, 128, smem, stream,
+        timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> mod.launch("attention_rows", heads, n, 256, smem, stream,
                 qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         long resid = cfg.parallelResidual() ? x2 : x;
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
