@@ -332,6 +332,177 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
     }
 }
 
+// Batch-1 GEMV over the same tile layout with plain FMAs (no activation rounding, fewer registers, more
+// warps per SM): lane 4g+q holds rows g and g+8 at k = 2q, 2q+1, 2q+8, 2q+9 of each 16x16 tile; the four
+// lanes of a row group meet by shuffles, the ks warps of a tile in shared memory. Same launch layout.
+extern "C" __global__ void __launch_bounds__(256) sbitile_bf16_1(
+        const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int ks,
+        const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    const int tpb = 8 / ks;
+    const int rt = blockIdx.x * tpb + warp / ks, s = warp % ks;
+    float a0 = 0.f, a1 = 0.f, b0 = 0.f, b1 = 0.f;
+    if (rt < RT) {
+        const uint4* wp = W + (size_t)rt * KT * 32 + lane;
+        const int step = MMA_UNROLL * ks;
+        uint4 a[MMA_UNROLL], nx[MMA_UNROLL];
+#pragma unroll
+        for (int u = 0; u < MMA_UNROLL; u++) {
+            const int c = s + u * ks;
+            if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
+        }
+        for (int c0 = s; c0 < KT; c0 += step) {
+#pragma unroll
+            for (int u = 0; u < MMA_UNROLL; u++) {
+                const int c = c0 + step + u * ks;
+                if (c < KT) nx[u] = ldg_stream(wp + (size_t)c * 32);
+            }
+#pragma unroll
+            for (int u = 0; u < MMA_UNROLL; u++) {
+                const int c = c0 + u * ks;
+                if (c >= KT) break;
+                const int k0 = c * 16 + 2 * q;
+                float x0 = 0.f, x1 = 0.f, x2 = 0.f, x3 = 0.f;
+                if (vecx && k0 + 10 <= K) {
+                    float2 v0 = __ldg(reinterpret_cast<const float2*>(x + k0));
+                    float2 v1 = __ldg(reinterpret_cast<const float2*>(x + k0 + 8));
+                    x0 = v0.x; x1 = v0.y; x2 = v1.x; x3 = v1.y;
+                } else {
+                    if (k0 < K) x0 = x[k0];
+                    if (k0 + 1 < K) x1 = x[k0 + 1];
+                    if (k0 + 8 < K) x2 = x[k0 + 8];
+                    if (k0 + 9 < K) x3 = x[k0 + 9];
+                }
+                float w[8];
+                Vec<__nv_bfloat16>::unpack(a[u], w);   // w0,w1: (g, k0..); w2,w3: (g+8, k0..); w4,w5: (g, k0+8..); w6,w7: (g+8, k0+8..)
+                a0 = fmaf(w[0], x0, a0); b0 = fmaf(w[1], x1, b0); a0 = fmaf(w[4], x2, a0); b0 = fmaf(w[5], x3, b0);
+                a1 = fmaf(w[2], x0, a1); b1 = fmaf(w[3], x1, b1); a1 = fmaf(w[6], x2, a1); b1 = fmaf(w[7], x3, b1);
+            }
+#pragma unroll
+            for (int u = 0; u < MMA_UNROLL; u++) a[u] = nx[u];
+        }
+    }
+    a0 += b0;
+    a1 += b1;
+    a0 += __shfl_xor_sync(0xffffffffu, a0, 1);
+    a0 += __shfl_xor_sync(0xffffffffu, a0, 2);
+    a1 += __shfl_xor_sync(0xffffffffu, a1, 1);
+    a1 += __shfl_xor_sync(0xffffffffu, a1, 2);
+    __shared__ float red[8][16];
+    if (q == 0) { red[warp][g] = a0; red[warp][g + 8] = a1; }
+    __syncthreads();
+    const int t = threadIdx.x;
+    if (mode == 1) {
+        if (t < tpb * 8) {
+            const int tl = t / 8, r = t % 8, tt = blockIdx.x * tpb + tl;
+            if (tt < RT) {
+                float gate = 0.f, up = 0.f;
+                for (int w = 0; w < ks; w++) { gate += red[tl * ks + w][r]; up += red[tl * ks + w][r + 8]; }
+                if (bias) { gate += bias[tt * 16 + r]; up += bias[tt * 16 + r + 8]; }
+                const int o = tt * 8 + r;
+                if (o < n) y[o] = activate(gate, act) * up;
+            }
+        }
+    } else if (t < tpb * 16) {
+        const int tl = t / 16, r = t % 16, tt = blockIdx.x * tpb + tl;
+        const int o = tt * 16 + r;
+        if (tt < RT && o < n) {
+            float v = 0.f;
+            for (int w = 0; w < ks; w++) v += red[tl * ks + w][r];
+            if (bias) v += bias[o];
+            if (mode == 2) v = activate(v, act);
+            else if (res) v += res[o];
+            y[o] = v;
+        }
+    }
+}
+
+// Prompt-phase GEMM over the same tile layout: a block computes 128 output rows (one 16-row tile per warp)
+// x 64 activation rows. Per step of 64 K, the block stages the activations once in shared memory, already
+// split into bf16 hi/lo and arranged as mma B fragments (one 16-byte LDS per lane per fragment); each warp
+// loads its 4 A fragments straight from the tile layout. grid = (ceil(rows / 64), ceil(RT / 8)), 256 threads,
+// batch tiles fastest so blocks sharing a weight panel run together and share it through L2. Gated mode
+// needs no shared memory: rows g (gate) and g + 8 (up) of a tile sit in the same lane's accumulators.
+extern "C" __global__ void __launch_bounds__(256) tilegemm_bf16(
+        const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int ks,
+        const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx) {
+    __shared__ uint4 bs[4][8][32];   // [k tile][n tile][lane] = {hi(k0,k0+1), hi(k0+8,k0+9), lo.., lo..}
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    const int rt = blockIdx.y * 8 + warp;
+    const int n0 = blockIdx.x * 64;
+    float acc[8][4];
+#pragma unroll
+    for (int t = 0; t < 8; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
+    const uint4* wp = W + (size_t)rt * KT * 32 + lane;
+    for (int kt0 = 0; kt0 < KT; kt0 += 4) {
+        uint4 a[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) a[u] = (rt < RT && kt0 + u < KT) ? ldg_stream(wp + (size_t)(kt0 + u) * 32) : make_uint4(0, 0, 0, 0);
+        __syncthreads();   // previous step's fragments are consumed
+#pragma unroll
+        for (int f = 0; f < 4; f++) {
+            const int e = threadIdx.x + f * 256;          // fragment index: kt (4) x t (8) x lane (32)
+            const int fl = e & 31, ft = (e >> 5) & 7, fk = e >> 8;
+            const int b = n0 + ft * 8 + (fl >> 2);
+            const int k0 = (kt0 + fk) * 16 + 2 * (fl & 3);
+            float x0 = 0.f, x1 = 0.f, x2 = 0.f, x3 = 0.f;
+            if (b < rows) {
+                const float* xr = x + (size_t)b * ldx;
+                if (vecx && k0 + 10 <= K) {
+                    float2 v0 = __ldg(reinterpret_cast<const float2*>(xr + k0));
+                    float2 v1 = __ldg(reinterpret_cast<const float2*>(xr + k0 + 8));
+                    x0 = v0.x; x1 = v0.y; x2 = v1.x; x3 = v1.y;
+                } else {
+                    if (k0 < K) x0 = xr[k0];
+                    if (k0 + 1 < K) x1 = xr[k0 + 1];
+                    if (k0 + 8 < K) x2 = xr[k0 + 8];
+                    if (k0 + 9 < K) x3 = xr[k0 + 9];
+                }
+            }
+            uint4 v;
+            split_bf16(x0, x1, v.x, v.z);
+            split_bf16(x2, x3, v.y, v.w);
+            bs[fk][ft][fl] = v;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+#pragma unroll
+            for (int t = 0; t < 8; t++) {
+                const uint4 bv = bs[u][t][lane];
+                mma_bf16(acc[t], a[u], bv.x, bv.y);
+                mma_bf16(acc[t], a[u], bv.z, bv.w);
+            }
+        }
+    }
+    if (rt >= RT) return;
+#pragma unroll
+    for (int t = 0; t < 8; t++) {
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const int b = n0 + t * 8 + 2 * q + j;
+            if (b >= rows) continue;
+            if (mode == 1) {
+                const int o = rt * 8 + g;
+                float gate = acc[t][j], up = acc[t][2 + j];
+                if (bias) { gate += bias[rt * 16 + g]; up += bias[rt * 16 + g + 8]; }
+                if (o < n) y[(size_t)b * ldy + o] = activate(gate, act) * up;
+            } else {
+#pragma unroll
+                for (int hh = 0; hh < 2; hh++) {
+                    const int o = rt * 16 + g + 8 * hh;
+                    if (o >= n) continue;
+                    float v = acc[t][2 * hh + j];
+                    if (bias) v += bias[o];
+                    if (mode == 2) v = activate(v, act);
+                    else if (res) v += res[(size_t)b * ldy + o];
+                    y[(size_t)b * ldy + o] = v;
+                }
+            }
+        }
+    }
+}
+
 #define MMA_KERNEL(NAME, NT)                                                                                  \
     extern "C" __global__ void __launch_bounds__(256) NAME(                                                   \
         const uint4* W, const float* x, int ldx, int K, int KT, int RT, int ks, const float* bias,            \
@@ -414,12 +585,12 @@ extern "C" __global__ void embed_rows(const float* table, const float* pos, int 
 }
 
 // ------------------------------------------------------------------------------------------ RoPE + KV append
-// grid = rows, block = 128. qkv row = [q heads*hd | k kvHeads*hd | v kvHeads*hd]; rotates pairs (i, i+rot/2)
+// grid = rows, block = 256. qkv row = [q heads*hd | k kvHeads*hd | v kvHeads*hd]; rotates pairs (i, i+rot/2)
 // of the first `rot` dims of each q and k head (GPT-NeoX / Llama half rotation), then appends k, v to the
 // cache [slot][maxLen][kvDim] of this layer at the row's position.
 
 extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd,
-                                          int rot, const double* invFreq, float* kc, float* vc, int maxLen) {
+                                          int rot, const float2* cosSin, float* kc, float* vc, int maxLen) {
     const int r = blockIdx.x;
     const int p = meta[n + r], slot = meta[2 * n + r];
     float* row = qkv + (size_t)r * ld;
@@ -428,9 +599,8 @@ extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* 
         const int pairs = (heads + kvHeads) * half;
         for (int t = threadIdx.x; t < pairs; t += blockDim.x) {
             const int hh = t / half, i = t % half;
-            double sn, cs;
-            sincos((double)p * invFreq[i], &sn, &cs);
-            const float c = (float)cs, s = (float)sn;
+            const float2 t2 = cosSin[(size_t)p * half + i];   // host table [maxLen][rot/2] of (cos, sin), computed in double
+            const float c = t2.x, s = t2.y;
             float* v = row + hh * hd;  // k heads follow q heads contiguously
             const float x1 = v[i], x2 = v[i + half];
             v[i] = x1 * c - x2 * s;
@@ -447,16 +617,21 @@ extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* 
 }
 
 // ------------------------------------------------------------------------------------------ attention
-// grid = (heads, rows), block = 256, dynamic smem = (hd + maxLen + 8 * hd) floats (q, scores, per-warp partial outputs). Causal over positions 0..pos of
-// the row's slot; GQA maps head h to kv head h / (heads / kvHeads). Prompt and token phases alike.
+// grid = (heads, rows), block = 256, dynamic smem = (hd + maxLen + 4 * 256) floats (q, scores, partial outputs).
+// Causal over positions 0..pos of the row's slot; GQA maps head h to kv head h / (heads / kvHeads); prompt
+// and token phases alike. hd % 4 == 0. Scores: one thread per position, its key row read as float4s with
+// all loads of the row in flight. Output: groups of hd/4 threads (one float4 of the head each) take
+// positions in turn, so each group reads a whole value row coalesced; groups meet once in shared memory.
 
 extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads,
                                           int hd, const float* kc, const float* vc, int maxLen, float scale,
                                           float* out, int ldo) {
-    extern __shared__ float smem[];
+    extern __shared__ float4 smem4[];
+    float* smem = reinterpret_cast<float*>(smem4);
     __shared__ float sh[32];
     float* sq = smem;
     float* sc = smem + hd;
+    float* part = sc + maxLen;
     const int h = blockIdx.x, r = blockIdx.y;
     const int p = meta[n + r], slot = meta[2 * n + r];
     const int L = p + 1;
@@ -465,13 +640,18 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
     __syncthreads();
     const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
     const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-    for (int j = warp; j < L; j += nw) {
-        float s = 0.f;
-        for (int d = lane; d < hd; d += 32) s += sq[d] * kb[(size_t)j * kvDim + d];
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-        if (lane == 0) sc[j] = s * scale;
+    const int h4 = hd >> 2;
+    const float4* q4 = reinterpret_cast<const float4*>(sq);
+    for (int j = threadIdx.x; j < L; j += blockDim.x) {
+        const float4* k4 = reinterpret_cast<const float4*>(kb + (size_t)j * kvDim);
+        float s0 = 0.f, s1 = 0.f;
+#pragma unroll 8
+        for (int i = 0; i < h4; i++) {
+            const float4 kv = __ldg(k4 + i), qv = q4[i];
+            s0 = fmaf(qv.x, kv.x, s0); s1 = fmaf(qv.y, kv.y, s1);
+            s0 = fmaf(qv.z, kv.z, s0); s1 = fmaf(qv.w, kv.w, s1);
+        }
+        sc[j] = (s0 + s1) * scale;
     }
     __syncthreads();
     float m = -INFINITY;
@@ -479,32 +659,22 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
     m = block_max(m, sh);
     float sum = 0.f;
     for (int j = threadIdx.x; j < L; j += blockDim.x) { float e = expf(sc[j] - m); sc[j] = e; sum += e; }
-    sum = block_sum(sum, sh);
+    sum = block_sum(sum, sh);   // ends with a barrier: every sc[j] is written
     const float inv = 1.f / sum;
-    // warps take positions, lanes take head dims (hd <= 256): loads of one position are coalesced and
-    // every warp has its own independent chain; then one pass over shared memory adds the warps up
-    float o[8];
-#pragma unroll
-    for (int i = 0; i < 8; i++) o[i] = 0.f;
-    for (int j = warp; j < L; j += nw) {
-        const float pj = sc[j];
-        const float* vr = vb + (size_t)j * kvDim;
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const int d = lane + 32 * i;
-            if (d < hd) o[i] = fmaf(pj, vr[d], o[i]);
+    const int groups = blockDim.x / h4, grp = threadIdx.x / h4, c = threadIdx.x % h4;
+    float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (grp < groups) {
+        for (int j = grp; j < L; j += groups) {
+            const float pj = sc[j];
+            const float4 v = __ldg(reinterpret_cast<const float4*>(vb + (size_t)j * kvDim) + c);
+            o.x = fmaf(pj, v.x, o.x); o.y = fmaf(pj, v.y, o.y); o.z = fmaf(pj, v.z, o.z); o.w = fmaf(pj, v.w, o.w);
         }
-    }
-    float* part = sc + maxLen;   // [nw][hd]
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const int d = lane + 32 * i;
-        if (d < hd) part[warp * hd + d] = o[i];
+        reinterpret_cast<float4*>(part)[grp * h4 + c] = o;
     }
     __syncthreads();
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float a = 0.f;
-        for (int w = 0; w < nw; w++) a += part[w * hd + d];
+        for (int g2 = 0; g2 < groups; g2++) a += part[g2 * hd + d];
         out[(size_t)r * ldo + h * hd + d] = a * inv;
     }
 }

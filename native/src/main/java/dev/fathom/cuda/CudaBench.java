@@ -85,8 +85,9 @@ public final class CudaBench {
         if (blas == null) System.out.println("cuBLAS: " + why[0]);
         System.out.printf("%n== SBI-GEMM, BF16 weights [N x K], fp32 activations in/out; read ceiling %.0f GB/s%n", readGBs);
         System.out.println("   us = median over 9 repeats of (20 back-to-back launches on rotating weight copies, > L2) / 20, CUDA events");
-        System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %8s %9s %9s%n", "N x K", "batch", "mma us", "mma GB/s", "% ceil",
-                "ks/best", "simt GB/s", "blas us", "blas GB/s", "blas/mma");
+        System.out.println("   tile = the tensor-core tile layout (batch 1: FMA GEMV over it; batch > 1: mma.m16n8k16); simt = the 4-row SIMT layout");
+        System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %8s %9s %9s%n", "N x K", "batch", "tile us", "tile GB/s", "% ceil",
+                "ks/best", "simt GB/s", "blas us", "blas GB/s", "blas/tile");
         Random rnd = new Random(1);
         for (int[] nk : shapes) {
             int n = nk[0], k = nk[1];
@@ -126,7 +127,7 @@ public final class CudaBench {
                     double us = perLaunchUs(copies, c -> {
                         for (int t = 0; t < b; ) {
                             int nb = b - t > 8 ? Math.min(32, b - t) : b - t;
-                            mod.launch(nb > 8 ? "sbimma_bf16_32" : "sbimma_bf16_8", blocks, 1, 256, 0, stream, wm[c], x + 4L * t * k, k, k,
+                            mod.launch(nb == 1 ? "sbitile_bf16_1" : nb > 8 ? "sbimma_bf16_32" : "sbimma_bf16_8", blocks, 1, 256, 0, stream, wm[c], x + 4L * t * k, k, k,
                                     sm.kChunks(), sm.groups(), ks, 0L, 0L, y + 4L * t * n, n, n, nb, 0, 0, 1);
                             t += nb;
                         }
@@ -160,6 +161,55 @@ public final class CudaBench {
             cu.free(x);
             cu.free(xb);
             cu.free(y);
+        }
+        if (blas != null) blas.close();
+    }
+
+    /** Prompt-phase GEMMs: the tile GEMM against cuBLAS on the same shapes, and cuBLAS at 8192^3 as the rate ceiling. */
+    void promptTable() {
+        String[] why = new String[1];
+        Cublas blas = Cublas.open(stream, why);
+        int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {32000, 4096}};
+        int[] rowsList = {128, 1024, 4096};
+        long big = 8192;
+        double ceilTf = 0;
+        if (blas != null) {
+            long a = cu.malloc(2 * big * big), b = cu.malloc(2 * big * big), c = cu.malloc(4 * big * big);
+            fill(a, big * big, 3);
+            fill(b, big * big, 4);
+            double us = perLaunchUs(1, cc -> blas.gemm(a, b, c, (int) big, (int) big, (int) big, Cublas.R_16BF, Cublas.COMPUTE_32F));
+            ceilTf = 2.0 * big * big * big / (us * 1e-6) / 1e12;
+            cu.free(a); cu.free(b); cu.free(c);
+        }
+        System.out.printf("%n== prompt-phase GEMM (BF16 weights, fp32 activations split hi/lo: 2 mma per tile); cuBLAS bf16 8192^3 = %.0f TFLOP/s%n", ceilTf);
+        System.out.printf("%-12s %6s %10s %9s %7s %10s %9s%n", "N x K", "rows", "tile us", "TFLOP/s", "% blas", "blas us", "TFLOP/s");
+        for (int[] nk : shapes) {
+            int n = nk[0], k = nk[1];
+            SbiLayout.Shape sm = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true);
+            long w = cu.malloc(sm.bytes()), wp = cu.malloc(2L * n * k);
+            fill(w, sm.bytes() / 2, 21);
+            fill(wp, (long) n * k, 22);
+            int maxR = 4096;
+            // fp32 activations from random bf16 bit pairs: the high half is a bf16 in [-1, 1), so every float is finite
+            long x = cu.malloc(4L * maxR * k), xb = cu.malloc(2L * maxR * k), y = cu.malloc(4L * maxR * n);
+            fill(x, 2L * maxR * k, 23);
+            fill(xb, (long) maxR * k, 24);
+            for (int rows : rowsList) {
+                int gx = (rows + 63) / 64, gy = (sm.groups() + 7) / 8;
+                double us = perLaunchUs(1, c -> mod.launch("tilegemm_bf16", gx, gy, 256, 0, stream, w, x, k, k, sm.kChunks(), sm.groups(), 1,
+                        0L, 0L, y, n, n, rows, 0, 0, 1));
+                double tf = 2.0 * rows * n * k / (us * 1e-6) / 1e12;
+                String bu = "-", bt = "-", pct = "-";
+                if (blas != null) {
+                    double ub = perLaunchUs(1, c -> blas.gemm(wp, xb, y, n, k, rows, Cublas.R_16BF, Cublas.COMPUTE_32F));
+                    double tb = 2.0 * rows * n * k / (ub * 1e-6) / 1e12;
+                    bu = String.format("%.1f", ub);
+                    bt = String.format("%.0f", tb);
+                }
+                if (ceilTf > 0) pct = String.format("%.1f%%", 100 * tf / ceilTf);
+                System.out.printf("%-12s %6d %10.1f %9.1f %7s %10s %9s%n", n + "x" + k, rows, us, tf, pct, bu, bt);
+            }
+            cu.free(w); cu.free(wp); cu.free(x); cu.free(xb); cu.free(y);
         }
         if (blas != null) blas.close();
     }
@@ -301,13 +351,14 @@ public final class CudaBench {
             System.out.println("SKIP: " + why);
             return;
         }
-        List<String> parts = args.length == 0 ? List.of("gemm", "llama", "graphs", "leak", "simt") : List.of(args);
+        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt") : List.of(args);
         CudaBench b = new CudaBench();
         Cuda cu = b.cu;
         System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
         b.readGBs = b.readBandwidth();
         System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
         if (parts.contains("gemm")) b.gemmTable();
+        if (parts.contains("prompt")) b.promptTable();
         if (parts.contains("llama")) b.decode("llama-7b", new int[]{1, 8, 32}, false);
         if (parts.contains("graphs")) b.decode("gpt2-xl", new int[]{1}, true);
         if (parts.contains("graphs7b")) b.decode("llama-7b", new int[]{1}, true);

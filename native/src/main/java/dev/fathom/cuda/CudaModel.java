@@ -109,11 +109,16 @@ final class CudaModel implements AutoCloseable {
             head = mat(new Tensor[]{w.lmHead()}, STACKED, vocab, h, null);
             bytes += w.lmHead().byteSize();
             if (cfg.rotaryDim() > 0) {
+                // (cos, sin) of every position and frequency, computed in double as CpuModel does: [maxLen][rot/2]
                 double[] inv = cfg.rope().inverseFrequencies(cfg.rotaryDim());
-                MemorySegment m = hostArena.allocate(inv.length * 8L, 16);
-                MemorySegment.copy(inv, 0, m, ValueLayout.JAVA_DOUBLE, 0, inv.length);
-                invFreq = alloc(inv.length * 8L);
-                cu.copyToDevice(invFreq, m, inv.length * 8L, stream);
+                float[] t = new float[maxLen * inv.length * 2];
+                for (int p = 0; p < maxLen; p++)
+                    for (int i = 0; i < inv.length; i++) {
+                        double ang = p * inv[i];
+                        t[(p * inv.length + i) * 2] = (float) Math.cos(ang);
+                        t[(p * inv.length + i) * 2 + 1] = (float) Math.sin(ang);
+                    }
+                invFreq = upload(t);
             } else invFreq = 0;
             long kv = (long) layers.size() * slots * maxLen * kvHeads * hd * 4;
             kCache = alloc(kv);
@@ -136,8 +141,9 @@ final class CudaModel implements AutoCloseable {
             moeMeta = moe ? alloc(8L * maxRows * topK) : 0;
             logits = alloc(4L * maxRows * vocab);
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
-            int smem = (maxLen + 9 * hd) * 4;
-            if (hd > 256) throw new IllegalArgumentException("head dim " + hd + " > 256 is not supported by the attention kernel");
+            int smem = (maxLen + hd + 4 * 256) * 4;
+            if (hd % 4 != 0 || hd > 1024)
+                throw new IllegalArgumentException("head dim " + hd + " is not supported by the attention kernel (needs a multiple of 4, at most 1024)");
             if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
             cu.synchronize(stream);
         } catch (RuntimeException ex) {
@@ -246,12 +252,19 @@ final class CudaModel implements AutoCloseable {
     void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode) {
         SbiLayout.Shape s = m.shape();
         int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
+        if (s.mma() && rows > 32) {   // prompt phase: one tensor-core GEMM over all rows
+            long io = 4L * rows * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
+            int gx = (rows + 63) / 64, gy = (s.groups() + 7) / 8, v = vec;
+            timed(name, s.bytes() + io, 2L * rows * s.k() * s.n(), () -> mod.launch("tilegemm_bf16", gx, gy, 256, 0, stream,
+                    m.w(), xp, ldx, s.k(), s.kChunks(), s.groups(), 1, m.bias(), res, yp, ldy, s.n(), rows, mode, act, v));
+            return;
+        }
         for (int t = 0; t < rows; ) {
             int nb = s.mma() && rows - t > 8 ? Math.min(32, rows - t) : Math.min(8, rows - t);
             long xo = xp + 4L * t * ldx, yo = yp + 4L * t * ldy, ro = res == 0 ? 0 : res + 4L * t * ldy;
             long wBytes = s.bytes(), io = 4L * nb * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
             long flops = 2L * nb * s.k() * s.n();
-            String kname = m.kernelPrefix() + (s.mma() ? (nb > 8 ? "32" : "8") : NB[nb - 1]);
+            String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8")) : m.kernelPrefix() + NB[nb - 1];
             t += nb;
             int blocks = m.launch().blocks(), ks = m.launch().ks();
             timed(name, wBytes + io, flops, () -> mod.launch(kname, blocks, 1, 256, 0, stream,
@@ -260,7 +273,7 @@ final class CudaModel implements AutoCloseable {
     }
 
     private void norm(String name, long in, long rowIdx, long out, int rows, long w, long b) {
-        timed(name, 8L * rows * h, 8L * rows * h, () -> mod.launch("norm_rows", rows, 1, 256, 0, stream,
+        timed(name, 8L * rows * h, 8L * rows * h, () -> mod.launch("norm_rows", rows, 1, 1024, 0, stream,
                 in, rowIdx, out, h, w, b, cfg.normEps(), cfg.norm() == ModelConfig.Norm.RMS_NORM ? 1 : 0));
     }
 
@@ -343,10 +356,10 @@ final class CudaModel implements AutoCloseable {
         norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
         gemm("attn.qkv", w.qkv(), xn, h, n, qkv, qkvDim, 0, 0);
         timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * cfg.rotaryDim() / 2,
-                () -> mod.launch("rope_kv_append", n, 1, 128, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
+                () -> mod.launch("rope_kv_append", n, 1, 256, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
                         cfg.rotaryDim(), invFreq, kc, vc, maxLen));
         float scale = (float) (1.0 / Math.sqrt(hd));
-        int smem = (maxLen + 9 * hd) * 4;
+        int smem = (maxLen + hd + 4 * 256) * 4;
         // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
         timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> mod.launch("attention_rows", heads, n, 256, smem, stream,
                 qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
