@@ -335,7 +335,7 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
 // Batch-1 GEMV over the same tile layout with plain FMAs (no activation rounding, fewer registers, more
 // warps per SM): lane 4g+q holds rows g and g+8 at k = 2q, 2q+1, 2q+8, 2q+9 of each 16x16 tile; the four
 // lanes of a row group meet by shuffles, the ks warps of a tile in shared memory. Same launch layout.
-extern "C" __global__ void __launch_bounds__(256) sbitile_bf16_1(
+extern "C" __global__ void __launch_bounds__(256, 3) sbitile_bf16_1(
         const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int ks,
         const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
@@ -345,17 +345,12 @@ extern "C" __global__ void __launch_bounds__(256) sbitile_bf16_1(
     if (rt < RT) {
         const uint4* wp = W + (size_t)rt * KT * 32 + lane;
         const int step = MMA_UNROLL * ks;
-        uint4 a[MMA_UNROLL], nx[MMA_UNROLL];
-#pragma unroll
-        for (int u = 0; u < MMA_UNROLL; u++) {
-            const int c = s + u * ks;
-            if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
-        }
         for (int c0 = s; c0 < KT; c0 += step) {
+            uint4 a[MMA_UNROLL];
 #pragma unroll
             for (int u = 0; u < MMA_UNROLL; u++) {
-                const int c = c0 + step + u * ks;
-                if (c < KT) nx[u] = ldg_stream(wp + (size_t)c * 32);
+                const int c = c0 + u * ks;
+                if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
             }
 #pragma unroll
             for (int u = 0; u < MMA_UNROLL; u++) {
@@ -378,8 +373,6 @@ extern "C" __global__ void __launch_bounds__(256) sbitile_bf16_1(
                 a0 = fmaf(w[0], x0, a0); b0 = fmaf(w[1], x1, b0); a0 = fmaf(w[4], x2, a0); b0 = fmaf(w[5], x3, b0);
                 a1 = fmaf(w[2], x0, a1); b1 = fmaf(w[3], x1, b1); a1 = fmaf(w[6], x2, a1); b1 = fmaf(w[7], x3, b1);
             }
-#pragma unroll
-            for (int u = 0; u < MMA_UNROLL; u++) a[u] = nx[u];
         }
     }
     a0 += b0;
@@ -585,39 +578,36 @@ extern "C" __global__ void embed_rows(const float* table, const float* pos, int 
 }
 
 // ------------------------------------------------------------------------------------------ RoPE + KV append
-// grid = rows, block = 256. qkv row = [q heads*hd | k kvHeads*hd | v kvHeads*hd]; rotates pairs (i, i+rot/2)
+// qkv row = [q heads*hd | k kvHeads*hd | v kvHeads*hd]; rotates pairs (i, i+rot/2)
 // of the first `rot` dims of each q and k head (GPT-NeoX / Llama half rotation), then appends k, v to the
 // cache [slot][maxLen][kvDim] of this layer at the row's position.
 
 extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd,
                                           int rot, const float2* cosSin, float* kc, float* vc, int maxLen) {
-    const int r = blockIdx.x;
+    // grid = (rows, heads + kvHeads): block (r, hh) rotates q or k head hh of row r; k heads then go to the cache
+    // with their v head. block = 64.
+    const int r = blockIdx.x, hh = blockIdx.y;
     const int p = meta[n + r], slot = meta[2 * n + r];
-    float* row = qkv + (size_t)r * ld;
+    float* v = qkv + (size_t)r * ld + hh * hd;   // k heads follow q heads contiguously
     const int half = rot / 2;
-    if (half > 0) {
-        const int pairs = (heads + kvHeads) * half;
-        for (int t = threadIdx.x; t < pairs; t += blockDim.x) {
-            const int hh = t / half, i = t % half;
-            const float2 t2 = cosSin[(size_t)p * half + i];   // host table [maxLen][rot/2] of (cos, sin), computed in double
-            const float c = t2.x, s = t2.y;
-            float* v = row + hh * hd;  // k heads follow q heads contiguously
-            const float x1 = v[i], x2 = v[i + half];
-            v[i] = x1 * c - x2 * s;
-            v[i + half] = x2 * c + x1 * s;
-        }
-        __syncthreads();
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        const float2 t2 = cosSin[(size_t)p * half + i];   // host table [maxLen][rot/2] of (cos, sin), computed in double
+        const float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * t2.x - x2 * t2.y;
+        v[i + half] = x2 * t2.x + x1 * t2.y;
     }
-    const int kvDim = kvHeads * hd;
-    const size_t base = ((size_t)slot * maxLen + p) * kvDim;
-    for (int i = threadIdx.x; i < kvDim; i += blockDim.x) {
-        kc[base + i] = row[heads * hd + i];
-        vc[base + i] = row[heads * hd + kvDim + i];
+    if (hh < heads) return;
+    __syncthreads();
+    const int kvDim = kvHeads * hd, kh = hh - heads;
+    const size_t base = ((size_t)slot * maxLen + p) * kvDim + (size_t)kh * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        kc[base + d] = v[d];
+        vc[base + d] = v[kvDim + d];
     }
 }
 
 // ------------------------------------------------------------------------------------------ attention
-// grid = (heads, rows), block = 256, dynamic smem = (hd + maxLen + 4 * 256) floats (q, scores, partial outputs).
+// grid = (heads, rows), block = 512, dynamic smem = (hd + roundup4(maxLen) + 4 * 512) floats (q, scores, partials).
 // Causal over positions 0..pos of the row's slot; GQA maps head h to kv head h / (heads / kvHeads); prompt
 // and token phases alike. hd % 4 == 0. Scores: one thread per position, its key row read as float4s with
 // all loads of the row in flight. Output: groups of hd/4 threads (one float4 of the head each) take
@@ -631,7 +621,7 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
     __shared__ float sh[32];
     float* sq = smem;
     float* sc = smem + hd;
-    float* part = sc + maxLen;
+    float* part = sc + ((maxLen + 3) & ~3);   // 16-byte aligned for the float4 partials
     const int h = blockIdx.x, r = blockIdx.y;
     const int p = meta[n + r], slot = meta[2 * n + r];
     const int L = p + 1;
@@ -664,6 +654,7 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
     const int groups = blockDim.x / h4, grp = threadIdx.x / h4, c = threadIdx.x % h4;
     float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
     if (grp < groups) {
+#pragma unroll 4
         for (int j = grp; j < L; j += groups) {
             const float pj = sc[j];
             const float4 v = __ldg(reinterpret_cast<const float4*>(vb + (size_t)j * kvDim) + c);

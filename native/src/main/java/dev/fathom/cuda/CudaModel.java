@@ -141,7 +141,7 @@ final class CudaModel implements AutoCloseable {
             moeMeta = moe ? alloc(8L * maxRows * topK) : 0;
             logits = alloc(4L * maxRows * vocab);
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
-            int smem = (maxLen + hd + 4 * 256) * 4;
+            int smem = attnSmem();
             if (hd % 4 != 0 || hd > 1024)
                 throw new IllegalArgumentException("head dim " + hd + " is not supported by the attention kernel (needs a multiple of 4, at most 1024)");
             if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
@@ -154,6 +154,11 @@ final class CudaModel implements AutoCloseable {
     }
 
     long weightBytes() { return weightBytes; }
+
+    private static final int ATTN_THREADS = 512;
+
+    /** q, scores (padded to 16 bytes), per-group partial outputs (4 floats per thread). */
+    private int attnSmem() { return (hd + ((maxLen + 3) & ~3) + 4 * ATTN_THREADS) * 4; }
     int maxRows() { return maxRows; }
     void setGraphs(boolean on) { useGraphs = on; }
 
@@ -356,12 +361,12 @@ final class CudaModel implements AutoCloseable {
         norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
         gemm("attn.qkv", w.qkv(), xn, h, n, qkv, qkvDim, 0, 0);
         timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * cfg.rotaryDim() / 2,
-                () -> mod.launch("rope_kv_append", n, 1, 256, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
+                () -> mod.launch("rope_kv_append", n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
                         cfg.rotaryDim(), invFreq, kc, vc, maxLen));
         float scale = (float) (1.0 / Math.sqrt(hd));
-        int smem = (maxLen + hd + 4 * 256) * 4;
+        int smem = attnSmem();
         // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
-        timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> mod.launch("attention_rows", heads, n, 256, smem, stream,
+        timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> mod.launch("attention_rows", heads, n, ATTN_THREADS, smem, stream,
                 qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         long resid = cfg.parallelResidual() ? x2 : x;
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
