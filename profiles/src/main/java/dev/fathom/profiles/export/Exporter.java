@@ -192,7 +192,8 @@ public final class Exporter {
                 }
             }
             mapping.add("Not carried into DeepSpeed (Fathom engine settings): backend `" + p.backend() + "`, threads "
-                    + p.threads() + ", hardware profile `" + p.hardware() + "` (used here only for GPUs per host and memory checks).");
+                    + p.threads() + "; the profile's hardware name `" + p.hardware() + "` is not used: this export was planned for `"
+                    + hw.name() + "` (GPUs per host and memory checks).");
         }
 
         /** Deployed bytes per checkpoint byte (int8 halves half-precision weights). */

@@ -81,7 +81,7 @@ final class Scripts {
         sb.append("GENERATE = ").append(pyDict(hfGenerate(c))).append("\n\n\n");
         sb.append("def main():\n");
         sb.append("    local_rank = int(os.getenv(\"LOCAL_RANK\", \"0\"))\n");
-        sb.append("    world_size = int(os.getenv(\"WORLD_SIZE\", \"1\"))\n");
+        if (zero) sb.append("    world_size = int(os.getenv(\"WORLD_SIZE\", \"1\"))\n");
         sb.append("    torch.cuda.set_device(local_rank)\n");
         if (!c.p.sampling().greedy()) sb.append("    torch.manual_seed(").append(c.p.sampling().seed()).append(")\n");
         sb.append("    with open(os.path.join(HERE, \"").append(config).append("\")) as f:\n");
