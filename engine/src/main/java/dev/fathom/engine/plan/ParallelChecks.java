@@ -62,12 +62,12 @@ final class ParallelChecks {
                     + " run in one process: lower --tp, --pp, --dp or --ep.");
         long heap = Runtime.getRuntime().maxMemory();
         if (cpu && kvBytes > heap * 0.8)
-            throw new EngineException(String.format("The KV cache needs %.2f GB but the Java heap allows %.2f GB: lower the batch or the context, or raise -Xmx.",
-                    kvBytes / 1e9, heap / 1e9));
+            throw new EngineException("The KV cache needs " + size(kvBytes) + " but the Java heap allows " + size(heap)
+                    + ": lower the batch or the context, or raise -Xmx.");
         long device = p.placement().deviceMemory();
         if (device > 0 && p.placement().weights() == RunProfile.Tier.DEVICE && weightBytes + kvBytes > device)
-            throw new EngineException(String.format("Weights (%.2f GB) and KV cache (%.2f GB) do not fit the %.2f GB device memory budget: raise the budget, lower the batch, or place the weights on the host tier.",
-                    weightBytes / 1e9, kvBytes / 1e9, device / 1e9));
+            throw new EngineException("Weights (" + size(weightBytes) + ") and KV cache (" + size(kvBytes) + ") do not fit the "
+                    + size(device) + " device memory budget: raise the budget, lower the batch, or place the weights on the host tier.");
         if (cpu) notes.add(ranks + " ranks are threads on one device (the CPU): they share its cores and memory bandwidth, so expect no speed-up beyond the core count");
         if (par.pp() > 1) {
             notes.add("pipeline: " + par.pp() + " stages, " + l.promptMicroBatches() + " prompt / " + l.genMicroBatches()
@@ -77,7 +77,14 @@ final class ParallelChecks {
         }
         long thr = p.placement().kvOffloadThreshold();
         if (thr > 0 && kvBytes > thr)
-            notes.add(String.format("KV offload on: the KV cache (%.1f MB) exceeds the %.1f MB threshold; idle sequences' KV moves to host memory (odd ranks odd layers, even ranks even layers)",
-                    kvBytes / 1e6, thr / 1e6));
+            notes.add("KV offload on: the KV cache (" + size(kvBytes) + ") exceeds the " + size(thr)
+                    + " threshold; idle sequences' KV moves to host memory (odd ranks odd layers, even ranks even layers)");
+    }
+
+    static String size(long b) {
+        if (b >= 1L << 30) return String.format(java.util.Locale.ROOT, "%.2f GiB", b / (double) (1L << 30));
+        if (b >= 1L << 20) return String.format(java.util.Locale.ROOT, "%.1f MiB", b / (double) (1L << 20));
+        if (b >= 1L << 10) return String.format(java.util.Locale.ROOT, "%.1f KiB", b / 1024.0);
+        return b + " bytes";
     }
 }
