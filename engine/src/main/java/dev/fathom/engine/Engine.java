@@ -35,7 +35,7 @@ public final class Engine {
         String why = b.cannotRun(plan);
         if (why != null) throw new EngineException(why);
         ModelRunner runner = ParallelLayout.isParallel(plan.parallel()) && b instanceof CpuBackend cpu
-                ? ParallelRunner.open(m, plan, () -> cpu.kernels(plan), sink)
+                ? ParallelRunner.open(m, plan, () -> cpu.kernels(ParallelRunner.perRankPlan(plan, m.config())), sink)
                 : b.open(m, plan, sink);
         return new InferenceSession(runner, m.config(), sink);
     }

@@ -79,6 +79,17 @@ public final class ParallelRunner implements ModelRunner, GenerationLoop {
         return new ParallelRunner(m.config(), m.weights(), l, kernels, plan.slots(), plan.maxSeqLen(), offload, sink);
     }
 
+    /**
+     * The plan each rank's kernels are made from: the CPU threads of the profile (0 = one per core)
+     * divided among the ranks, at least one each, so ranks do not oversubscribe the cores they share.
+     */
+    public static ExecutionPlan perRankPlan(ExecutionPlan plan, ModelConfig c) {
+        int ranks = ParallelLayout.of(plan.parallel(), c).ranks();
+        int threads = plan.profile().threads() > 0 ? plan.profile().threads() : Runtime.getRuntime().availableProcessors();
+        return new ExecutionPlan(plan.profile().withThreads(Math.max(1, threads / ranks)), plan.config(), plan.backend(), plan.slots(),
+                plan.maxSeqLen(), plan.weightBytes(), plan.kvBytes(), plan.notes());
+    }
+
     public ParallelLayout parallelLayout() { return layout; }
     public boolean kvOffload() { return kvOffload; }
 
