@@ -68,7 +68,8 @@ final class ParallelChecks {
         if (device > 0 && p.placement().weights() == RunProfile.Tier.DEVICE && weightBytes + kvBytes > device)
             throw new EngineException("Weights (" + size(weightBytes) + ") and KV cache (" + size(kvBytes) + ") do not fit the "
                     + size(device) + " device memory budget: raise the budget, lower the batch, or place the weights on the host tier.");
-        if (cpu) notes.add(ranks + " ranks are threads on one device (the CPU): they share its cores and memory bandwidth, so expect no speed-up beyond the core count");
+        if (cpu) notes.add(ranks + " ranks (tp=" + l.tp() + " x pp=" + l.pp() + " x dp=" + l.dp() + ") are threads on one device (the CPU): "
+                + "they share its cores and memory bandwidth, so expect no speed-up beyond the core count");
         if (par.pp() > 1) {
             notes.add("pipeline: " + par.pp() + " stages, " + l.promptMicroBatches() + " prompt / " + l.genMicroBatches()
                     + " generation micro-batches (capped at the batch)");

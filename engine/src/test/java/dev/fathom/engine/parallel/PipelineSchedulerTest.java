@@ -20,7 +20,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (P-1)/(N*M+P-1) for the paper's generation schedule, (P-1)/(M+P-1) for the naive per-token one.
  */
 class PipelineSchedulerTest {
-    static final long STAGE_NS = 6_000_000;
+    static final long STAGE_NS = 15_000_000;
+
+    /**
+     * Hand-offs between stage threads add small gaps (thread wake-ups, more on a loaded machine), so the
+     * measured bubble may exceed the analytic one a little, never fall clearly below it; the two
+     * schedules' analytic values (0.08 and 0.40 here) are far apart.
+     */
+    static void assertNear(double want, double got) {
+        assertTrue(got >= want - 0.03 && got <= want + 0.08, "measured bubble " + got + ", analytic " + want);
+    }
 
     static final class SleepStage implements PipelineScheduler.Stage {
         @Override
@@ -64,7 +73,7 @@ class PipelineSchedulerTest {
         double got = measure(p, m, n, true);
         double want = PipelineStats.analytic(p, n * m);   // 2/26
         System.out.printf("BUBBLE continuous P=%d M=%d N=%d: measured %.3f, analytic %.3f%n", p, m, n, got, want);
-        assertEquals(want, got, 0.05);
+        assertNear(want, got);
     }
 
     @Test
@@ -73,7 +82,7 @@ class PipelineSchedulerTest {
         double got = measure(p, m, n, false);
         double want = PipelineStats.analytic(p, m);   // 2/5 every token
         System.out.printf("BUBBLE lockstep P=%d M=%d N=%d: measured %.3f, analytic %.3f%n", p, m, n, got, want);
-        assertEquals(want, got, 0.05);
+        assertNear(want, got);
     }
 
     @Test
