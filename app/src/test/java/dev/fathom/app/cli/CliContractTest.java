@@ -107,4 +107,21 @@ class CliContractTest {
                 "--temperature", "0.8", "--top-k", "20", "--top-p", "0.9");
         assertEquals(r.out(), again.out(), "seeded sampling repeats");
     }
+
+    @Test
+    void parallelFlagsGiveTheSameTokensAndBadLayoutsASentence() {
+        String fx = shared().resolve("fixtures/gpt-neox-tiny").toString();
+        Result single = run("generate", "--model", fx, "--prompt-ids", "1,2,3;4,5,6", "--max-new-tokens", "5", "--backend", "reference");
+        Result par = run("generate", "--model", fx, "--prompt-ids", "1,2,3;4,5,6", "--max-new-tokens", "5", "--backend", "reference",
+                "--tp", "2", "--pp", "2", "--prompt-microbatches", "2", "--gen-microbatches", "2");
+        assertEquals(0, par.code(), par.err());
+        assertEquals(single.out(), par.out());
+        assertTrue(par.err().contains("bubble"), par.err());
+        Result bad = run("generate", "--model", fx, "--prompt-ids", "1,2,3", "--max-new-tokens", "2", "--tp", "3");
+        assertEquals(FathomCommand.EXIT_INPUT, bad.code());
+        assertTrue(bad.err().contains("--tp"), bad.err());
+        Result size = run("generate", "--model", fx, "--prompt-ids", "1,2,3", "--max-new-tokens", "2", "--pp", "2", "--kv-offload-threshold", "lots");
+        assertTrue(size.code() == FathomCommand.EXIT_INPUT || size.code() == FathomCommand.EXIT_USAGE, size.err());
+        assertTrue(size.err().contains("kv-offload-threshold"), size.err());
+    }
 }
