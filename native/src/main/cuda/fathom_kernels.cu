@@ -244,18 +244,12 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
     if (rt < RT) {
         const uint4* wp = W + (size_t)rt * KT * 32 + lane;
         const int step = MMA_UNROLL * ks;
-        uint4 a[MMA_UNROLL], nx[MMA_UNROLL];
-#pragma unroll
-        for (int u = 0; u < MMA_UNROLL; u++) {
-            const int c = s + u * ks;
-            if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
-        }
         for (int c0 = s; c0 < KT; c0 += step) {
-            // prefetch the next step's tiles before using this step's: loads stay in flight during the mmas
+            uint4 a[MMA_UNROLL];
 #pragma unroll
             for (int u = 0; u < MMA_UNROLL; u++) {
-                const int c = c0 + step + u * ks;
-                if (c < KT) nx[u] = ldg_stream(wp + (size_t)c * 32);
+                const int c = c0 + u * ks;
+                if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
             }
 #pragma unroll
             for (int u = 0; u < MMA_UNROLL; u++) {
@@ -286,8 +280,6 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
                     mma_bf16(acc2[t], a[u], l0, l1);
                 }
             }
-#pragma unroll
-            for (int u = 0; u < MMA_UNROLL; u++) a[u] = nx[u];
         }
     }
 #pragma unroll
@@ -413,7 +405,7 @@ extern "C" __global__ void __launch_bounds__(256, 3) sbitile_bf16_1(
 // Prompt-phase GEMM over the same tile layout: a block computes 128 output rows (one 16-row tile per warp)
 // x 64 activation rows. Per step of 64 K, the block stages the activations once in shared memory, already
 // split into bf16 hi/lo and arranged as mma B fragments (one 16-byte LDS per lane per fragment); each warp
-// loads its 4 A fragments straight from the tile layout. grid = (ceil(rows / 64), ceil(RT / 8)), 256 threads,
+// loads its 4 A fragments straight from the tile layout. grid = (ceil(rows / 64), ceil(RT / warps)), 256 or 128 threads,
 // batch tiles fastest so blocks sharing a weight panel run together and share it through L2. Gated mode
 // needs no shared memory: rows g (gate) and g + 8 (up) of a tile sit in the same lane's accumulators.
 extern "C" __global__ void __launch_bounds__(256) tilegemm_bf16(
@@ -421,7 +413,7 @@ extern "C" __global__ void __launch_bounds__(256) tilegemm_bf16(
         const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx) {
     __shared__ uint4 bs[4][8][32];   // [k tile][n tile][lane] = {hi(k0,k0+1), hi(k0+8,k0+9), lo.., lo..}
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-    const int rt = blockIdx.y * 8 + warp;
+    const int rt = blockIdx.y * (blockDim.x >> 5) + warp;   // 8 warps (many rows) or 4 (few rows: more blocks)
     const int n0 = blockIdx.x * 64;
     float acc[8][4];
 #pragma unroll
@@ -432,9 +424,8 @@ extern "C" __global__ void __launch_bounds__(256) tilegemm_bf16(
 #pragma unroll
         for (int u = 0; u < 4; u++) a[u] = (rt < RT && kt0 + u < KT) ? ldg_stream(wp + (size_t)(kt0 + u) * 32) : make_uint4(0, 0, 0, 0);
         __syncthreads();   // previous step's fragments are consumed
-#pragma unroll
-        for (int f = 0; f < 4; f++) {
-            const int e = threadIdx.x + f * 256;          // fragment index: kt (4) x t (8) x lane (32)
+#pragma unroll 4
+        for (int e = threadIdx.x; e < 1024; e += blockDim.x) {   // fragment index: kt (4) x t (8) x lane (32)
             const int fl = e & 31, ft = (e >> 5) & 7, fk = e >> 8;
             const int b = n0 + ft * 8 + (fl >> 2);
             const int k0 = (kt0 + fk) * 16 + 2 * (fl & 3);

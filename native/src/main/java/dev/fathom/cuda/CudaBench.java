@@ -170,7 +170,7 @@ public final class CudaBench {
         String[] why = new String[1];
         Cublas blas = Cublas.open(stream, why);
         int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {32000, 4096}};
-        int[] rowsList = {128, 1024, 4096};
+        int[] rowsList = {128, 512, 1024, 4096};
         long big = 8192;
         double ceilTf = 0;
         if (blas != null) {
@@ -195,8 +195,8 @@ public final class CudaBench {
             fill(x, 2L * maxR * k, 23);
             fill(xb, (long) maxR * k, 24);
             for (int rows : rowsList) {
-                int gx = (rows + 63) / 64, gy = (sm.groups() + 7) / 8;
-                double us = perLaunchUs(1, c -> mod.launch("tilegemm_bf16", gx, gy, 256, 0, stream, w, x, k, k, sm.kChunks(), sm.groups(), 1,
+                int warps = CudaModel.tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (sm.groups() + warps - 1) / warps;
+                double us = perLaunchUs(1, c -> mod.launch("tilegemm_bf16", gx, gy, 32 * warps, 0, stream, w, x, k, k, sm.kChunks(), sm.groups(), 1,
                         0L, 0L, y, n, n, rows, 0, 0, 1));
                 double tf = 2.0 * rows * n * k / (us * 1e-6) / 1e12;
                 String bu = "-", bt = "-", pct = "-";

@@ -157,6 +157,9 @@ final class CudaModel implements AutoCloseable {
 
     private static final int ATTN_THREADS = 512;
 
+    /** Warps (16-row tiles) per block of the prompt GEMM: 4 for few rows, so small prompts still fill the GPU. */
+    static int tileGemmWarps(int rows) { return rows <= 512 ? 4 : 8; }
+
     /** q, scores (padded to 16 bytes), per-group partial outputs (4 floats per thread). */
     private int attnSmem() { return (hd + ((maxLen + 3) & ~3) + 4 * ATTN_THREADS) * 4; }
     int maxRows() { return maxRows; }
@@ -259,8 +262,8 @@ final class CudaModel implements AutoCloseable {
         int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
         if (s.mma() && rows > 32) {   // prompt phase: one tensor-core GEMM over all rows
             long io = 4L * rows * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
-            int gx = (rows + 63) / 64, gy = (s.groups() + 7) / 8, v = vec;
-            timed(name, s.bytes() + io, 2L * rows * s.k() * s.n(), () -> mod.launch("tilegemm_bf16", gx, gy, 256, 0, stream,
+            int warps = tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (s.groups() + warps - 1) / warps, v = vec;
+            timed(name, s.bytes() + io, 2L * rows * s.k() * s.n(), () -> mod.launch("tilegemm_bf16", gx, gy, 32 * warps, 0, stream,
                     m.w(), xp, ldx, s.k(), s.kChunks(), s.groups(), 1, m.bias(), res, yp, ldy, s.n(), rows, mode, act, v));
             return;
         }

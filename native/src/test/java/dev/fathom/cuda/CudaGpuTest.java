@@ -24,7 +24,7 @@ class CudaGpuTest {
         long seed = System.nanoTime();
         for (int v = 0; v < 4; v++)
             for (int[] nk : new int[][]{{172, 64}, {64, 172}, {1000, 300}})
-                for (int rows : new int[]{1, 5, 11, 40, 130})
+                for (int rows : new int[]{1, 5, 11, 40, 130, 600})
                     for (int mode = 0; mode < 3; mode++) {
                         DType dt = v == 0 ? DType.F32 : v == 3 ? DType.F16 : DType.BF16;
                         var r = CudaSelfCheck.gemm(dt, v == 2, nk[0], nk[1], rows, mode, seed++);
