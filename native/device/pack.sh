@@ -16,6 +16,7 @@ cp=$(mktemp)
 (cd "$root" && mvn -q -B -o dependency:build-classpath -pl native -Dmdep.outputFile="$cp" -Dmdep.includeScope=runtime >/dev/null)
 tr ':' '\n' < "$cp" | while read -r j; do cp "$j" "$dest/lib/"; done
 rm -f "$cp"
+rm -f "$dest"/lib/junit-* "$dest"/lib/opentest4j-* "$dest"/lib/apiguardian-*   # test scope, not needed there
 tok=$(ls "$dest"/lib/tokenizers-*.jar)
 zip -q -d "$tok" 'native/lib/win-*' 'native/lib/osx-*' 'native/lib/linux-aarch64/*' || true
 cp "$root"/native/target/fathom-native-*.jar "$dest/lib/"
