@@ -16,7 +16,8 @@ fi
 for cu in "$here"/*.cu; do
   name=$(basename "$cu" .cu)
   target="$out/$name.fatbin"
-  if [ -f "$target" ] && [ "$target" -nt "$cu" ]; then continue; fi
+  # rebuild when the .cu or any header beside it is newer than the fatbin
+  if [ -f "$target" ] && [ -z "$(find "$here" -maxdepth 1 \( -name "*.cu" -o -name "*.cuh" \) -newer "$target" -print -quit)" ]; then continue; fi
   "$nvcc" -O3 -std=c++17 -fatbin \
     -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
     -o "$target.tmp" "$cu"
