@@ -5,6 +5,9 @@ import dev.fathom.engine.backend.Backends;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.plan.PlanHeuristics;
+import dev.fathom.engine.plan.WeightPlacement;
+import dev.fathom.engine.calibrate.ComputeRate;
+import dev.fathom.engine.calibrate.DiskBandwidth;
 import dev.fathom.engine.run.InferenceSession;
 import dev.fathom.engine.telemetry.TelemetrySink;
 import dev.fathom.profiles.RunProfile;
@@ -23,7 +26,24 @@ public final class Engine {
     public Backends backends() { return backends; }
 
     public ExecutionPlan plan(LoadedModel m, RunProfile p, int maxSeqLen) {
-        return PlanHeuristics.plan(p, m.config(), m.weights().bytes(), maxSeqLen);
+        WeightPlacement.WeightSizes sizes = WeightPlacement.WeightSizes.of(m.weights());
+        return PlanHeuristics.plan(p, m.config(), sizes, maxSeqLen, links(p, sizes));
+    }
+
+    /** Link speeds for the streaming estimates, measured (once per JVM) only when the placement may stream. */
+    public static WeightPlacement.Links links(RunProfile p, WeightPlacement.WeightSizes sizes) {
+        var pl = p.placement();
+        boolean streams = pl.weights() != RunProfile.Tier.DEVICE || pl.deviceMemory() > 0 && pl.deviceMemory() < sizes.total();
+        if (!streams) return WeightPlacement.Links.UNKNOWN;
+        boolean disk = pl.weights() == RunProfile.Tier.NVME || pl.hostMemory() > 0;
+        double nvme = 0;
+        String src = "measured: host copy, reference kernels";
+        if (disk) {
+            var d = DiskBandwidth.cached(java.nio.file.Path.of(pl.nvmeDir() != null ? pl.nvmeDir() : System.getProperty("java.io.tmpdir")));
+            nvme = d.bytesPerSec();
+            src = "measured: disk " + (d.direct() ? "O_DIRECT" : "page cache") + ", host copy, reference kernels";
+        }
+        return new WeightPlacement.Links(nvme, DiskBandwidth.hostCopy(), ComputeRate.reference(), src);
     }
 
     public InferenceSession open(LoadedModel m, ExecutionPlan plan, TelemetrySink sink) {
