@@ -161,7 +161,7 @@ public record WeightPlacement(boolean streaming, int prefetch, long budget, long
         return sb.toString();
     }
 
-    private static String gb(long b) { return String.format("%.2f GB", b / 1e9); }
+    private static String gb(long b) { return b >= 1e9 ? String.format("%.2f GB", b / 1e9) : mb(b); }
     private static String mb(long b) { return String.format("%.1f MB", b / 1e6); }
     private static String rate(double bps) { return bps > 0 ? String.format("%.2f GB/s", bps / 1e9) : "?"; }
 }
