@@ -21,6 +21,8 @@ import java.util.List;
 public final class Placements {
     private Placements() {}
 
+    private static String mb(long b) { return String.format(b < 10_000_000 ? "%.3f MB" : "%.1f MB", b / 1e6); }
+
     public static WeightPlacement place(RunProfile p, WeightSizes s, Links links, List<String> notes) {
         RunProfile.Placement pl = p.placement();
         int n = s.layerBytes().length;
@@ -42,9 +44,9 @@ public final class Placements {
         if (budget > 0) {
             long need = fixed + ring;
             if (budget < need)
-                throw new EngineException(String.format("The %s budget of %.1f MB is below the %.1f MB that streaming needs "
-                                + "(lm_head and norms %.1f MB plus a ring of %d layers of %.1f MB): raise --device-memory to at least %.0fM or lower --prefetch.",
-                        p.backend().startsWith("cuda") ? "device memory" : "RAM", budget / 1e6, need / 1e6, fixed / 1e6, k + 1, maxLayer / 1e6,
+                throw new EngineException(String.format("The %s budget of %s is below the %s that streaming needs "
+                                + "(lm_head and norms %s plus a ring of %d layers of %s): raise --device-memory to at least %.0fM or lower --prefetch.",
+                        p.backend().startsWith("cuda") ? "device memory" : "RAM", mb(budget), mb(need), mb(fixed), k + 1, mb(maxLayer),
                         Math.ceil(need / 1048576.0)));
             long avail = budget - need;
             while (resident < n && residentBytes + s.layerBytes()[resident] <= avail) residentBytes += s.layerBytes()[resident++];
