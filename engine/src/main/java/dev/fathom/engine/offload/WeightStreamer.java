@@ -50,10 +50,12 @@ public final class WeightStreamer implements LayerSource {
 
     private static final class Slot {
         final MemorySegment buf;
+        final LayerWeights[] views;   // [layers] view of each layer over this slot, built once: kernels that cache
+                                      // per tensor identity (packed weights, norm floats) then see a bounded set
         State state = State.FREE;
         int layer = -1;
         LayerWeights view;
-        Slot(MemorySegment buf) { this.buf = buf; }
+        Slot(MemorySegment buf, int layers) { this.buf = buf; this.views = new LayerWeights[layers]; }
     }
 
     private final int first;
@@ -131,7 +133,7 @@ public final class WeightStreamer implements LayerSource {
         this.order = ord.stream().mapToInt(Integer::intValue).toArray();
         int nSlots = order.length == 0 ? 0 : prefetch + 1;
         this.slots = new Slot[nSlots];
-        for (int i = 0; i < nSlots; i++) slots[i] = new Slot(ringArena.allocate(maxPack, LayerPack.ALIGN));
+        for (int i = 0; i < nSlots; i++) slots[i] = new Slot(ringArena.allocate(maxPack, LayerPack.ALIGN), n);
         long residentBytes = 0;
         for (LayerWeights w : resident) if (w != null) residentBytes += w.bytes();
         if (sink.enabled()) {
@@ -298,7 +300,8 @@ public final class WeightStreamer implements LayerSource {
                     changed.signalAll();
                     return;
                 }
-                slot.view = packs[li].view(slot.buf);
+                if (slot.views[li] == null) slot.views[li] = packs[li].view(slot.buf);
+                slot.view = slot.views[li];
                 slot.state = State.READY;
                 fetches++;
                 bytesIn += bytes;

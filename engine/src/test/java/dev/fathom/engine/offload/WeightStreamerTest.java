@@ -140,6 +140,15 @@ class WeightStreamerTest {
             assertEquals(layers.get(2).down().weight().get(1, 2), w2.down().weight().get(1, 2));
             s.release(2);
             s.close();
+            // views are stable per (slot, layer), so kernels caching per tensor identity stay bounded
+            try (WeightStreamer one = new WeightStreamer(layers, 0, t, 0, tmp.toString(), TelemetrySink.NOOP)) {
+                var a = one.acquire(1);
+                one.release(1);
+                one.acquire(2);
+                one.release(2);
+                assertSame(a, one.acquire(1));
+                one.release(1);
+            }
             assertThrows(java.util.concurrent.CancellationException.class, () -> s.acquire(1));
             try (Stream<Path> left = Files.list(tmp)) {
                 assertEquals(0, left.count());
