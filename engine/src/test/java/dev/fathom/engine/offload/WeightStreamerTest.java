@@ -18,6 +18,8 @@ import dev.fathom.profiles.RunProfile;
 import dev.fathom.profiles.RunProfile.Tier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,15 +38,17 @@ class WeightStreamerTest {
 
     static final WeightPlacement.Links LINKS = new WeightPlacement.Links(1e9, 5e9, 1e9, "test");
 
-    Run run(LoadedModel m, int[][] prompts, int n, RunProfile.Placement pl) {
+    Run run(LoadedModel m, int[][] prompts, int n, RunProfile.Placement pl) { return run("reference", m, prompts, n, pl); }
+
+    Run run(String backend, LoadedModel m, int[][] prompts, int n, RunProfile.Placement pl) {
         int p = prompts[0].length;
-        RunProfile prof = RunProfile.defaults().withModel(m.source()).withBackend("reference").withShape(prompts.length, p, n).withPlacement(pl);
+        RunProfile prof = RunProfile.defaults().withModel(m.source()).withBackend(backend).withShape(prompts.length, p, n).withPlacement(pl);
         ExecutionPlan plan = PlanHeuristics.plan(prof, m.config(), WeightPlacement.WeightSizes.of(m.weights()), p + n, LINKS);
         List<TelemetryEvent> ev = Collections.synchronizedList(new ArrayList<>());
         TelemetrySink sink = ev::add;
         GenerationResult r;
         WeightStreamer w = null;
-        try (InferenceSession s = new InferenceSession(Backends.discover().require("reference").open(m, plan, sink), m.config(), TelemetrySink.NOOP)) {
+        try (InferenceSession s = new InferenceSession(Backends.discover().require(backend).open(m, plan, sink), m.config(), TelemetrySink.NOOP)) {
             r = s.generate(new GenerationRequest(prompts, n, RunProfile.Sampling.GREEDY.withStopOnEos(false), true, true), TokenListener.NONE, null);
             if (((CpuRunner) s.runner()).model().layerSource() instanceof WeightStreamer ws) w = ws;
         }
@@ -63,19 +67,20 @@ class WeightStreamerTest {
         for (int i = 0; i < a.tokens().length; i++) assertArrayEquals(a.tokens()[i], b.tokens()[i], what + " tokens");
     }
 
-    @Test
-    void everyFixtureStreamsExactlyFromHostAndNvme() {
+    @ParameterizedTest
+    @ValueSource(strings = {"reference", "cpu"})
+    void everyFixtureStreamsExactlyFromHostAndNvme(String backend) {
         for (String fx : Fixtures.MODELS) {
             var ref = Fixtures.reference(fx);
             int n = Math.min(3, ref.generatedIds()[0].length - ref.inputIds()[0].length);
             try (LoadedModel m = ModelLoader.load(Fixtures.model(fx).toString())) {
-                Run resident = run(m, ref.inputIds(), n, RunProfile.Placement.DEFAULT);
+                Run resident = run(backend, m, ref.inputIds(), n, RunProfile.Placement.DEFAULT);
                 assertNull(resident.stats());
                 int layers = m.config().numLayers();
                 for (Tier t : new Tier[]{Tier.HOST, Tier.NVME})
                     for (int k : new int[]{0, 1, 3}) {
-                        String what = fx + " " + t + " prefetch " + k;
-                        Run s = run(m, ref.inputIds(), n, new RunProfile.Placement(t, Tier.DEVICE, tmp.toString(), k, 0, 0, 0));
+                        String what = backend + " " + fx + " " + t + " prefetch " + k;
+                        Run s = run(backend, m, ref.inputIds(), n, new RunProfile.Placement(t, Tier.DEVICE, tmp.toString(), k, 0, 0, 0));
                         assertSameLogits(resident.result(), s.result(), what);
                         // every layer once per forward pass (prompt + decode steps); prefetch may run up to k + 1 layers past the end
                         long forwards = 1 + s.result().decodeSteps();
