@@ -8,8 +8,8 @@ module dev.fathom.engine {
 
     exports dev.fathom.engine;
     exports dev.fathom.engine.backend;
-    exports dev.fathom.engine.calibrate;
     exports dev.fathom.engine.checkpoint;
+    exports dev.fathom.engine.calibrate;
     exports dev.fathom.engine.cpu;
     exports dev.fathom.engine.model;
     exports dev.fathom.engine.model.families;
