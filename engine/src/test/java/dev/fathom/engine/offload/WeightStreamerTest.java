@@ -57,7 +57,15 @@ class WeightStreamerTest {
         return new Run(r, w == null ? null : w.stats(), List.copyOf(ev));
     }
 
-    static void assertSameLogits(GenerationResult a, GenerationResult b, String what) {
+    static void assertSameLogits(GenerationResult a, GenerationResult b, String what) { assertSameLogits(a, b, what, 0f); }
+
+    /** {@code tol} = 0: bit-identical logits and tokens. */
+    static void assertSameLogits(GenerationResult a, GenerationResult b, String what, float tol) {
+        if (tol > 0) {
+            double pe = Fixtures.relError(b.promptLogits(), a.promptLogits()), se = Fixtures.relError(b.stepLogits(), a.stepLogits());
+            assertTrue(pe <= tol && se <= tol, what + " rel error prompt " + pe + " step " + se);
+            return;
+        }
         for (int i = 0; i < a.promptLogits().length; i++)
             for (int j = 0; j < a.promptLogits()[i].length; j++)
                 assertArrayEquals(a.promptLogits()[i][j], b.promptLogits()[i][j], 0f, what + " prompt logits seq " + i + " pos " + j);
@@ -81,7 +89,10 @@ class WeightStreamerTest {
                     for (int k : new int[]{0, 1, 3}) {
                         String what = backend + " " + fx + " " + t + " prefetch " + k;
                         Run s = run(backend, m, ref.inputIds(), n, new RunProfile.Placement(t, Tier.DEVICE, tmp.toString(), k, 0, 0, 0));
-                        assertSameLogits(resident.result(), s.result(), what);
+                        // the reference kernels are deterministic, so streamed logits must be bit-identical; the fast
+                        // kernels' rounding may change once the JIT compiles the Vector API code (1 ulp between two
+                        // resident runs), so for them the bound is a relative 1e-6
+                        assertSameLogits(resident.result(), s.result(), what, backend.equals("reference") ? 0f : 1e-6f);
                         // every layer once per forward pass (prompt + decode steps); prefetch may run up to k + 1 layers past the end
                         long forwards = 1 + s.result().decodeSteps();
                         long f = s.stats().fetches();
