@@ -31,8 +31,8 @@ import java.util.List;
 public final class ZeroBench {
     private ZeroBench() {}
 
-    record Row(String name, int resident, int slots, double promptTokS, double decodeMs, double xferMsTok, double stallMsTok,
-               double hidden, double ceilingMs) {}
+    record Row(String name, int resident, int slots, double promptTokS, double promptHidden, double decodeMs, double xferMsTok,
+               double stallMsTok, double hidden, double ceilingMs) {}
 
     public static void main(String[] a) {
         String model = a.length > 0 ? a[0] : "synthetic:llama-1.1b";
@@ -72,10 +72,10 @@ public final class ZeroBench {
                     }
                 }
             System.out.printf("%nRAM budget for weights: %.0f MB (%.0f%% of %.0f MB)%n", budget / 1e6, frac * 100, sz.total() / 1e6);
-            System.out.printf("%-12s %8s %5s %11s %11s %9s %6s %12s %12s %7s%n", "placement", "resident", "ring", "prompt t/s",
+            System.out.printf("%-12s %8s %5s %11s %7s %11s %9s %6s %12s %12s %7s%n", "placement", "resident", "ring", "prompt t/s", "hidden",
                     "decode ms", "ceiling", "ratio", "xfer ms/tok", "stall ms/tok", "hidden");
             for (Row r : rows)
-                System.out.printf("%-12s %8d %5d %11.2f %11.1f %9.1f %6.2f %12.1f %12.1f %6.0f%%%n", r.name(), r.resident(), r.slots(), r.promptTokS(),
+                System.out.printf("%-12s %8d %5d %11.2f %6.0f%% %11.1f %9.1f %6.2f %12.1f %12.1f %6.0f%%%n", r.name(), r.resident(), r.slots(), r.promptTokS(), r.promptHidden() * 100,
                         r.decodeMs(), r.ceilingMs(), r.ceilingMs() / r.decodeMs(), r.xferMsTok(), r.stallMsTok(), r.hidden() * 100);
         }
     }
@@ -103,8 +103,10 @@ public final class ZeroBench {
             double med = d[d.length / 2];
             double xfer = 0, stall = 0, hidden = 1;
             int resident = m.config().numLayers(), slots = 0;
-            double ceiling = med;
+            double ceiling = med, promptHidden = 1;
             if (ws[0] != null) {
+                WeightStreamer.Stats p0 = at[0];
+                promptHidden = p0.transferNs() == 0 ? 1 : Math.max(0, 1 - (double) p0.stallNs() / p0.transferNs());
                 // decode steps after the first: stats between token 1 and the last token
                 WeightStreamer.Stats a0 = at[from - 1], a1 = at[steps];
                 int n = steps - from + 1;
@@ -118,7 +120,7 @@ public final class ZeroBench {
                 ceiling = Math.max(residentMs, streamed * 1e3 / bw);
             }
             System.out.printf("  %-12s prompt %.2f tok/s, decode %.1f ms/token (%s)%n", name, promptTokS, med, s.runner().layout());
-            return new Row(name, resident, slots, promptTokS, med, xfer, stall, hidden, ceiling);
+            return new Row(name, resident, slots, promptTokS, promptHidden, med, xfer, stall, hidden, ceiling);
         }
     }
 }
