@@ -13,22 +13,14 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * ZeRO-Inference on the CPU: a {@link LayerSource} that keeps only some layers resident and streams the
- * others from the host tier or NVMe files through a bounded ring of {@code k + 1} layer buffers
- * ({@code k} = prefetch depth), fed by one background reader thread.
- *
- * <p>The streamed layers form a cycle in forward order (after the last comes the first again, for the
- * next token). {@link #acquire} points the window at the requested layer and blocks until it is in a
- * slot; {@link #release} frees the slot and, with {@code k > 0}, moves the window one layer on so the
- * reader fetches up to {@code k + 1} layers ahead while the caller computes. With {@code k = 0} the
- * one buffer is filled only when a layer is asked for (synchronous fetch). A request outside the window
- * (another order) restarts the window there. Every fill is a {@code TransferSpan} ({@code nvme-read} or
- * {@code h2d}).
+ * others from the host tier ({@link HostStore}) or NVMe files ({@link NvmeStore}) through a {@link LayerRing}
+ * of {@code k + 1} off-heap layer buffers ({@code k} = prefetch depth) filled by one background reader.
+ * Every fill is a {@code TransferSpan} ({@code nvme-read} or {@code h2d}); the tiers' sizes are
+ * {@code MemorySample}s. Views handed out are stable per (slot, layer), so kernels that cache per tensor
+ * identity (packed weights, norm vectors) see a bounded set of tensors.
  */
 public final class WeightStreamer implements LayerSource {
     /**
@@ -46,38 +38,18 @@ public final class WeightStreamer implements LayerSource {
         public double hidden() { return transferNs == 0 ? 1 : Math.max(0, 1 - (double) stallNs / transferNs); }
     }
 
-    private enum State { FREE, LOADING, READY, IN_USE }
-
-    private static final class Slot {
-        final MemorySegment buf;
-        final LayerWeights[] views;   // [layers] view of each layer over this slot, built once: kernels that cache
-                                      // per tensor identity (packed weights, norm floats) then see a bounded set
-        State state = State.FREE;
-        int layer = -1;
-        LayerWeights view;
-        Slot(MemorySegment buf, int layers) { this.buf = buf; this.views = new LayerWeights[layers]; }
-    }
-
     private final int first;
     private final LayerWeights[] resident;   // [layers] views for resident layers, null when streamed
     private final LayerPack[] packs;         // [layers] layout of streamed layers
     private final LayerStore[] storeOf;      // [layers] store of streamed layers
-    private final int[] order;               // streamed global layers in forward order
-    private final int[] posOf;               // [layers] index into order, -1 when resident
-    private final int prefetch;
-    private final Slot[] slots;
+    private final MemorySegment[] buffers;   // [slots] ring buffers
+    private final LayerWeights[][] views;    // [slots][layers] view of a layer over a slot, built once
     private final Arena ringArena = Arena.ofShared();
     private final HostStore host;
     private final NvmeStore nvme;
     private final TelemetrySink sink;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition changed = lock.newCondition();
-    private final Thread reader;
-    private int cursor = -1;                 // index into order of the window start, -1 = no window
-    private boolean closed;
-    private Throwable failure;
-    private long fetches, bytesIn, transferNs, stallNs;
-    private int maxOccupied;
+    private final LayerRing<LayerWeights> ring;
+    private final java.util.concurrent.atomic.AtomicLong bytesIn = new java.util.concurrent.atomic.AtomicLong();
 
     /**
      * @param layers   the shard's layers (index 0 = global layer {@code first}), used as templates and as resident views
@@ -89,12 +61,10 @@ public final class WeightStreamer implements LayerSource {
         if (prefetch < 0) throw new EngineException("Prefetch depth " + prefetch + " is invalid: set --prefetch to 0 or more.");
         int n = layers.size();
         this.first = first;
-        this.prefetch = prefetch;
         this.sink = sink;
         this.resident = new LayerWeights[n];
         this.packs = new LayerPack[n];
         this.storeOf = new LayerStore[n];
-        this.posOf = new int[n];
         List<Integer> ord = new ArrayList<>();
         HostStore h = null;
         NvmeStore v = null;
@@ -102,7 +72,6 @@ public final class WeightStreamer implements LayerSource {
         try {
             for (int i = 0; i < n; i++) {
                 Tier t = tiers[i];
-                posOf[i] = -1;
                 if (t == Tier.DEVICE) {
                     resident[i] = layers.get(i);
                     continue;
@@ -119,7 +88,6 @@ public final class WeightStreamer implements LayerSource {
                     v.put(first + i, p);
                     storeOf[i] = v;
                 }
-                posOf[i] = ord.size();
                 ord.add(i);
             }
         } catch (RuntimeException e) {
@@ -130,10 +98,11 @@ public final class WeightStreamer implements LayerSource {
         }
         this.host = h;
         this.nvme = v;
-        this.order = ord.stream().mapToInt(Integer::intValue).toArray();
+        int[] order = ord.stream().mapToInt(x -> first + x).toArray();
         int nSlots = order.length == 0 ? 0 : prefetch + 1;
-        this.slots = new Slot[nSlots];
-        for (int i = 0; i < nSlots; i++) slots[i] = new Slot(ringArena.allocate(maxPack, LayerPack.ALIGN), n);
+        buffers = new MemorySegment[nSlots];
+        views = new LayerWeights[nSlots][n];
+        for (int i = 0; i < nSlots; i++) buffers[i] = ringArena.allocate(maxPack, LayerPack.ALIGN);
         long residentBytes = 0;
         for (LayerWeights w : resident) if (w != null) residentBytes += w.bytes();
         if (sink.enabled()) {
@@ -142,8 +111,21 @@ public final class WeightStreamer implements LayerSource {
             if (host != null) sink.emit(new TelemetryEvent.MemorySample("cpu", "host", host.bytes(), 0, now));
             if (nvme != null) sink.emit(new TelemetryEvent.MemorySample("cpu", "nvme", nvme.bytes(), 0, now));
         }
-        reader = Thread.ofPlatform().daemon().name("fathom-weight-streamer").unstarted(this::readLoop);
-        if (order.length > 0) reader.start();
+        ring = new LayerRing<>(order, prefetch, this::fill, "fathom-weight-streamer");
+    }
+
+    /** Reader thread: brings global layer {@code layer} into ring slot {@code slot}. */
+    private LayerWeights fill(int slot, int layer) throws java.io.IOException {
+        int li = layer - first;
+        LayerStore store = storeOf[li];
+        long bytes = packs[li].bytes();
+        long t0 = System.nanoTime();
+        store.read(layer, buffers[slot].asSlice(0, bytes));
+        if (sink.enabled())
+            sink.emit(new TelemetryEvent.TransferSpan(store.transferKind(), store.tier(), "cpu", 0, layer, t0, System.nanoTime() - t0, bytes));
+        bytesIn.addAndGet(bytes);
+        if (views[slot][li] == null) views[slot][li] = packs[li].view(buffers[slot]);
+        return views[slot][li];
     }
 
     /** A streamer for {@code model}'s layers placed as {@code placement} says, installed as its layer source. */
@@ -163,175 +145,29 @@ public final class WeightStreamer implements LayerSource {
         return l;
     }
 
-    public int slots() { return slots.length; }
-    public int prefetch() { return prefetch; }
+    public int slots() { return ring.slots(); }
+    public int prefetch() { return ring.prefetch(); }
 
     public Stats stats() {
-        lock.lock();
-        try {
-            return new Stats(fetches, bytesIn, transferNs, stallNs, maxOccupied, slots.length);
-        } finally {
-            lock.unlock();
-        }
-    }
-
-    /** Zeroes the counters (e.g. after a warm-up). */
-    public void resetStats() {
-        lock.lock();
-        try {
-            fetches = bytesIn = transferNs = stallNs = 0;
-        } finally {
-            lock.unlock();
-        }
+        LayerRing.Stats r = ring.stats();
+        return new Stats(r.fetches(), bytesIn.get(), r.transferNs(), r.stallNs(), r.maxOccupied(), r.slots());
     }
 
     @Override
     public LayerWeights acquire(int layer) {
-        int i = layer - first;
-        if (resident[i] != null) return resident[i];
-        int pos = posOf[i];
-        lock.lock();
-        try {
-            Slot s;
-            cursor = pos; // the window starts at the layer asked for; the reader drops what falls outside it
-            changed.signalAll();
-            long t0 = 0;
-            while ((s = find(i)) == null || s.state != State.READY) {
-                if (failure != null) throw new EngineException("Streaming layer " + layer + " failed (" + failure.getMessage()
-                        + "): check the NVMe directory (--nvme-dir) and free disk space.");
-                if (closed) throw new CancellationException("weight streamer closed");
-                if (s != null && s.state == State.IN_USE) throw new IllegalStateException("layer " + layer + " acquired twice");
-                if (t0 == 0) t0 = System.nanoTime();
-                changed.awaitUninterruptibly();
-            }
-            if (t0 != 0) stallNs += System.nanoTime() - t0;
-            s.state = State.IN_USE;
-            return s.view;
-        } finally {
-            lock.unlock();
-        }
+        LayerWeights w = resident[layer - first];
+        return w != null ? w : ring.acquire(layer);
     }
 
     @Override
     public void release(int layer) {
-        int i = layer - first;
-        if (resident[i] != null) return;
-        lock.lock();
-        try {
-            Slot s = find(i);
-            if (s == null || s.state != State.IN_USE) return;
-            s.state = State.FREE;
-            s.layer = -1;
-            s.view = null;
-            cursor = prefetch > 0 ? (posOf[i] + 1) % order.length : -1;
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
-    }
-
-    /** Window: {@code min(k + 1, streamed layers)} positions from the cursor, cyclic. */
-    private boolean inWindow(int pos, int cur) {
-        if (cur < 0) return false;
-        int span = Math.min(prefetch + 1, order.length);
-        int d = Math.floorMod(pos - cur, order.length);
-        return d < span;
-    }
-
-    private Slot find(int localLayer) {
-        for (Slot s : slots) if (s.state != State.FREE && s.layer == localLayer) return s;
-        return null;
-    }
-
-    private void readLoop() {
-        while (true) {
-            Slot slot;
-            int li;
-            lock.lock();
-            try {
-                while (true) {
-                    if (closed) return;
-                    // drop layers a restart left outside the window
-                    for (Slot s : slots)
-                        if (s.state == State.READY && !inWindow(posOf[s.layer], cursor)) {
-                            s.state = State.FREE;
-                            s.layer = -1;
-                            s.view = null;
-                        }
-                    slot = null;
-                    li = -1;
-                    if (cursor >= 0) {
-                        int span = Math.min(prefetch + 1, order.length);
-                        for (int d = 0; d < span && li < 0; d++) {
-                            int cand = order[(cursor + d) % order.length];
-                            if (find(cand) == null) li = cand;
-                        }
-                        if (li >= 0) for (Slot s : slots) if (s.state == State.FREE) { slot = s; break; }
-                    }
-                    if (slot != null) break;
-                    changed.awaitUninterruptibly();
-                }
-                slot.state = State.LOADING;
-                slot.layer = li;
-                int occ = 0;
-                for (Slot s : slots) if (s.state != State.FREE) occ++;
-                maxOccupied = Math.max(maxOccupied, occ);
-            } finally {
-                lock.unlock();
-            }
-            LayerStore store = storeOf[li];
-            long bytes = packs[li].bytes();
-            long t0 = System.nanoTime();
-            Throwable err = null;
-            try {
-                store.read(first + li, slot.buf.asSlice(0, bytes));
-            } catch (Throwable e) {
-                err = e;
-            }
-            long dt = System.nanoTime() - t0;
-            if (err == null && sink.enabled())
-                sink.emit(new TelemetryEvent.TransferSpan(store.transferKind(), store.tier(), "cpu", 0, first + li, t0, dt, bytes));
-            lock.lock();
-            try {
-                if (err != null) {
-                    if (!closed) failure = err;
-                    slot.state = State.FREE;
-                    slot.layer = -1;
-                    changed.signalAll();
-                    return;
-                }
-                if (slot.views[li] == null) slot.views[li] = packs[li].view(slot.buf);
-                slot.view = slot.views[li];
-                slot.state = State.READY;
-                fetches++;
-                bytesIn += bytes;
-                transferNs += dt;
-                changed.signalAll();
-            } finally {
-                lock.unlock();
-            }
-        }
+        if (resident[layer - first] == null) ring.release(layer);
     }
 
     /** Stops the reader (waking any waiter with a cancellation), frees the ring and deletes the NVMe files. */
     @Override
     public void close() {
-        lock.lock();
-        try {
-            if (closed) return;
-            closed = true;
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
-        if (reader.isAlive()) {
-            reader.interrupt();
-            try {
-                reader.join(10_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        ring.close();
         if (host != null) host.close();
         if (nvme != null) nvme.close();
         if (ringArena.scope().isAlive()) ringArena.close();
