@@ -33,9 +33,8 @@ class LayerRingTest {
                         if (k > 0 && l == 2 && pass > 0) {
                             // the window wrapped: layers after 2 were fetched before they were asked for
                             long deadline = System.nanoTime() + 2_000_000_000L;
-                            while (!filled.subList(filled.indexOf(2) >= 0 ? filled.lastIndexOf(2) : 0, filled.size()).contains(2 + k)
-                                    && System.nanoTime() < deadline) Thread.sleep(1);
-                            assertTrue(filled.subList(filled.lastIndexOf(2), filled.size()).contains(2 + k), "k=" + k + " prefetched " + filled);
+                            while (!aheadOf(filled, 2, 2 + k) && System.nanoTime() < deadline) Thread.sleep(1);
+                            assertTrue(aheadOf(filled, 2, 2 + k), "k=" + k + " prefetched " + filled);
                         }
                         r.release(l);
                     }
@@ -47,6 +46,12 @@ class LayerRingTest {
                 assertEquals(1, maxInFill.get(), "one reader");
             }
         }
+    }
+
+    /** Whether {@code later} was filled after the last fill of {@code layer}. */
+    static boolean aheadOf(List<Integer> filled, int layer, int later) {
+        List<Integer> snap = List.copyOf(filled);
+        return snap.subList(snap.lastIndexOf(layer), snap.size()).contains(later);
     }
 
     @Test
