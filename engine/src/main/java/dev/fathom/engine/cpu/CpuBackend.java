@@ -47,6 +47,7 @@ public final class CpuBackend implements Backend {
             layout += String.format(", %d of %d layers streamed through a ring of %d (prefetch %d)",
                     model.config().numLayers() - plan.placement().count(dev.fathom.profiles.RunProfile.Tier.DEVICE),
                     model.config().numLayers(), s.slots(), s.prefetch());
+            for (String note : s.notes()) layout += "; " + note;
         }
         return new CpuRunner(m, model.config().vocabSize(), plan.slots(), plan.maxSeqLen(), layout);
     }
