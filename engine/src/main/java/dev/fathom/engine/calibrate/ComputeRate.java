@@ -24,7 +24,7 @@ public final class ComputeRate {
 
     /** FLOP/s of {@code k.linear} on an {@code n x n} BF16 weight over {@code rows} rows, best of 3. */
     public static double measure(CpuKernels k, int n, int rows) {
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) { // shared: multi-threaded kernels read the weight from their workers
             Random rnd = new Random(1);
             float[] w = new float[n * n];
             for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian() * 0.02f;
