@@ -14,6 +14,7 @@ module dev.fathom.engine {
     exports dev.fathom.engine.model;
     exports dev.fathom.engine.model.families;
     exports dev.fathom.engine.offload;
+    exports dev.fathom.engine.parallel;
     exports dev.fathom.engine.plan;
     exports dev.fathom.engine.run;
     exports dev.fathom.engine.synthetic;

@@ -22,6 +22,7 @@ import java.util.concurrent.Callable;
 public final class PlanCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Mixin PlacementOptions placement;
+    @Mixin ParallelOptions parallel;
 
     @Option(names = "--batch", defaultValue = "1", description = "sequences per batch (default: ${DEFAULT-VALUE})")
     int batch;
@@ -42,7 +43,7 @@ public final class PlanCommand implements Callable<Integer> {
         placement.applyTo(RunProfile.Placement.DEFAULT); // reject bad sizes and tiers before loading the model
         Precision prec = Precision.parse(model.precision);
         DType synth = prec == Precision.F32 ? DType.F32 : prec == Precision.F16 ? DType.F16 : DType.BF16;
-        RunProfile profile = placement.applyTo(model.applyTo(RunProfile.defaults())).withShape(batch, promptLen, newTokens);
+        RunProfile profile = placement.applyTo(parallel.applyTo(model.applyTo(RunProfile.defaults()))).withShape(batch, promptLen, newTokens);
         try (LoadedModel m = ModelLoader.load(model.model, new ModelLoader.Options(synth, model.seed == 0 ? 42 : model.seed), null)) {
             ExecutionPlan plan = Engine.discover().plan(m, profile, promptLen + newTokens);
             out.print(plan.describe());

@@ -34,6 +34,11 @@ public final class Placements {
         if (pl.weights() == Tier.DEVICE && (budget == 0 || total <= budget) || n == 0)
             return WeightPlacement.resident(n, total).withBudget(budget);
 
+        var par = p.parallel();
+        boolean cpu = p.backend().equals("cpu") || p.backend().equals("reference");
+        if (cpu && (par.worldSize() > 1 || par.ep() > 1))
+            throw new EngineException("Streaming weights (ZeRO-Inference) runs on one rank on the CPU backends: set tp, pp, ep and dp to 1, "
+                    + "or keep the weights resident (--weights device with a --device-memory that holds them).");
         int k = pl.prefetch();
         long maxLayer = 0;
         for (long b : s.layerBytes()) maxLayer = Math.max(maxLayer, b);

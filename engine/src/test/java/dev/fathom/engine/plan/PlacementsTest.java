@@ -76,6 +76,15 @@ class PlacementsTest {
     }
 
     @Test
+    void streamingIsSingleRankOnTheCpu() {
+        var c = ModelLoader.load("synthetic:llama-tiny").config();
+        RunProfile p = RunProfile.defaults().withShape(2, 8, 8).withParallel(new RunProfile.Parallelism(2, 1, 1, 1, 0, 0, "pcc"))
+                .withPlacement(new RunProfile.Placement(Tier.NVME, Tier.DEVICE, null, 1, 0, 0, 0));
+        EngineException e = assertThrows(EngineException.class, () -> PlanHeuristics.plan(p, c, SIZES, 16, LINKS));
+        assertTrue(e.getMessage().contains("one rank"), e.getMessage());
+    }
+
+    @Test
     void budgetBelowHeadPlusRingIsOneSentence() {
         EngineException e = assertThrows(EngineException.class, () -> plan(Tier.NVME, 3, 300_000_000L, 0));
         assertTrue(e.getMessage().contains("--device-memory") && e.getMessage().contains("--prefetch"), e.getMessage());
