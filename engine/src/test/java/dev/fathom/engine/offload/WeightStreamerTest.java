@@ -142,6 +142,25 @@ class WeightStreamerTest {
     }
 
     @Test
+    void hostBudgetSpillsToNvmeAndStaysExact() {
+        try (LoadedModel m = ModelLoader.load("synthetic:llama-tiny")) {
+            int[][] prompt = {{3, 1, 4, 1, 5}, {9, 2, 6, 5, 3}};
+            Run resident = run(m, prompt, 3, RunProfile.Placement.DEFAULT);
+            WeightPlacement.WeightSizes sz = WeightPlacement.WeightSizes.of(m.weights());
+            // host memory holds the untied embedding and two layers; the other two stream from NVMe
+            long host = sz.embedBytes() + 2 * sz.layerBytes()[0] + 100;
+            var pl = new RunProfile.Placement(Tier.HOST, Tier.DEVICE, tmp.toString(), 1, 0, host, 0);
+            ExecutionPlan plan = PlanHeuristics.plan(RunProfile.defaults().withShape(2, 5, 3).withPlacement(pl), m.config(), sz, 8, LINKS);
+            assertEquals(2, plan.placement().count(Tier.HOST), plan.describe());
+            assertEquals(2, plan.placement().count(Tier.NVME), plan.describe());
+            Run s = run(m, prompt, 3, pl);
+            assertSameLogits(resident.result(), s.result(), "llama-tiny host+nvme");
+            assertTrue(s.events().stream().anyMatch(e -> e instanceof TelemetryEvent.TransferSpan t && t.kind().equals("h2d")));
+            assertTrue(s.events().stream().anyMatch(e -> e instanceof TelemetryEvent.TransferSpan t && t.kind().equals("nvme-read")));
+        }
+    }
+
+    @Test
     void closeWhileWaitingCancelsAndFreesTheRing() throws Exception {
         try (LoadedModel m = ModelLoader.load("synthetic:llama-tiny")) {
             var layers = m.weights().layers();
