@@ -4,7 +4,7 @@ import java.io.PrintWriter;
 
 /**
  * A one-line progress bar on stderr, drawn only when Fathom runs on a terminal
- * ({@code System.console() != null}); otherwise silent, so logs and pipes stay clean.
+ * ({@code System.console()} is a terminal); otherwise silent, so logs and pipes stay clean.
  */
 final class ProgressBar implements AutoCloseable {
     private static final int WIDTH = 30;
@@ -14,7 +14,13 @@ final class ProgressBar implements AutoCloseable {
     private int lastPermille = -1;
     private long lastDraw;
 
-    ProgressBar(PrintWriter err) { this(err, System.console() != null); }
+    ProgressBar(PrintWriter err) { this(err, onTerminal()); }
+
+    /** Since JDK 22 {@code System.console()} is non-null even when redirected: ask whether it is a terminal. */
+    static boolean onTerminal() {
+        java.io.Console c = System.console();
+        return c != null && c.isTerminal();
+    }
 
     ProgressBar(PrintWriter err, boolean on) {
         this.err = err;
