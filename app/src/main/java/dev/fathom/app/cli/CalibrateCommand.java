@@ -17,7 +17,8 @@ import java.util.concurrent.Callable;
 
 /** {@code fathom calibrate}: measure this machine and save it as the "this-machine" hardware profile. */
 @Command(name = "calibrate", mixinStandardHelpOptions = true,
-        description = {"Measure this machine (memory read bandwidth, F32 GEMM rate, disk read speed) and save it as the",
+        description = {"Measure this machine (memory bandwidth, GEMM rate, disk read) as the this-machine profile.",
+                "Memory read bandwidth (1 and N threads), F32 GEMM rate and disk read speed (O_DIRECT) are saved as the",
                 "'this-machine' hardware profile that plans and exports are checked against."})
 public final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print the saved profile as JSON")

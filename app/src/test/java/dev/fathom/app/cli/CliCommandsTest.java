@@ -196,7 +196,7 @@ class CliCommandsTest {
         long t0 = System.nanoTime();
         var r = run("calibrate", "--quick", "--json", "--disk-dir", tmp.toString());
         assertEquals(0, r.code(), r.err());
-        assertTrue(System.nanoTime() - t0 < 20e9, "quick mode stays quick");
+        assertTrue(System.nanoTime() - t0 < 20e9, "quick mode stays quick (a few seconds; 20 s allows for a loaded CI machine)");
         HardwareProfile h = ProfileCodec.loadHardware(HardwareStore.thisMachineFile());
         assertEquals(h, ProfileCodec.readHardware(r.out(), "stdout"));
         assertEquals("this-machine", h.name());

@@ -35,7 +35,7 @@ public final class Calibrator {
         /** The full measurement: 1 GiB buffer, 1024^2 GEMM, 1 GiB file. */
         public static Options full(Path diskDir) { return new Options(1L << 30, 1024, 1L << 30, diskDir, 0, 3); }
         /** A quick look (a few seconds, small buffers that caches distort): for tests and first impressions. */
-        public static Options quick(Path diskDir) { return new Options(64L << 20, 192, 16L << 20, diskDir, 0, 2); }
+        public static Options quick(Path diskDir) { return new Options(32L << 20, 160, 8L << 20, diskDir, 0, 2); }
     }
 
     /**
