@@ -70,7 +70,7 @@ public final class Engine {
         String src = "measured: host copy, reference kernels";
         if (disk) {
             var d = DiskBandwidth.cached(java.nio.file.Path.of(pl.nvmeDir() != null ? pl.nvmeDir() : System.getProperty("java.io.tmpdir")));
-            nvme = d.bytesPerSec();
+            nvme = d.bytesPerSecond();
             src = "measured: disk " + (d.direct() ? "O_DIRECT" : "page cache") + ", host copy, reference kernels";
         }
         return new WeightPlacement.Links(nvme, DiskBandwidth.hostCopy(), ComputeRate.reference(), src);

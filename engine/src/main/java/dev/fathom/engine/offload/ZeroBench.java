@@ -45,13 +45,13 @@ public final class ZeroBench {
         try (LoadedModel m = ModelLoader.load(model)) {
             System.out.printf("model %s: %.2f GB of weights, loaded in %.1f s; backend %s; prompt 1 x %d tokens, %d decode steps%n",
                     m.displayName(), m.weights().bytes() / 1e9, (System.nanoTime() - t0) / 1e9, backend, promptLen, steps);
-            DiskBandwidth.Result disk;
+            dev.fathom.engine.calibrate.DiskRead disk;
             try {
-                disk = DiskBandwidth.measure(Path.of(dir), 512L << 20);
+                disk = dev.fathom.engine.calibrate.DiskRead.measure(Path.of(dir), 512L << 20);
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
-            System.out.printf("disk read %s: %s; host copy %.2f GB/s%n", dir, disk.describe(), DiskBandwidth.hostCopy() / 1e9);
+            System.out.printf("disk read %.2f GB/s (%s); host copy %.2f GB/s%n", disk.bytesPerSecond() / 1e9, disk.note(), DiskBandwidth.hostCopy() / 1e9);
             WeightPlacement.WeightSizes sz = WeightPlacement.WeightSizes.of(m.weights());
             long budget = (long) (sz.total() * frac);
             int[] prompt = new int[promptLen];
@@ -64,7 +64,7 @@ public final class ZeroBench {
             for (Tier t : new Tier[]{Tier.HOST, Tier.NVME})
                 for (int k : new int[]{0, 1, 3}) {
                     var pl = new RunProfile.Placement(t, Tier.DEVICE, dir, k, budget, 0, 0);
-                    double bw = t == Tier.NVME ? disk.bytesPerSec() : DiskBandwidth.hostCopy();
+                    double bw = t == Tier.NVME ? disk.bytesPerSecond() : DiskBandwidth.hostCopy();
                     try {
                         rows.add(run(engine, m, backend, prompt, steps, pl, t.name().toLowerCase() + " k=" + k, resident.decodeMs(), bw));
                     } catch (dev.fathom.engine.EngineException e) {
