@@ -70,7 +70,7 @@ public final class LayerRing<V> implements AutoCloseable {
         posOf = new int[max + 1];
         java.util.Arrays.fill(posOf, -1);
         for (int i = 0; i < order.length; i++) posOf[order[i]] = i;
-        int n = order.length == 0 ? 0 : prefetch + 1;
+        int n = Math.min(prefetch + 1, order.length); // more slots than streamed layers would sit idle
         state = new State[n];
         layerIn = new int[n];
         view = new Object[n];

@@ -99,7 +99,7 @@ public final class WeightStreamer implements LayerSource {
         this.host = h;
         this.nvme = v;
         int[] order = ord.stream().mapToInt(x -> first + x).toArray();
-        int nSlots = order.length == 0 ? 0 : prefetch + 1;
+        int nSlots = Math.min(prefetch + 1, order.length);
         buffers = new MemorySegment[nSlots];
         views = new LayerWeights[nSlots][n];
         for (int i = 0; i < nSlots; i++) buffers[i] = ringArena.allocate(maxPack, LayerPack.ALIGN);
