@@ -17,6 +17,8 @@ public final class PlanHeuristics {
      * @param maxSeqLen   longest sequence needed (prompt + new tokens)
      */
     public static ExecutionPlan plan(RunProfile p, ModelConfig c, long weightBytes, int maxSeqLen) {
+        // without per-layer sizes the placement estimates equal layers of 2-byte weights and no link speeds;
+        // Engine.plan passes the real sizes and measured links through the overload below
         int n = Math.max(1, c.numLayers());
         long per = weightBytes / n;
         return plan(p, c, WeightPlacement.WeightSizes.uniform(c.numLayers(), per, per / 2, weightBytes - per * n, 0), maxSeqLen,
