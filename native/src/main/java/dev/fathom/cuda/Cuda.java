@@ -171,6 +171,21 @@ public final class Cuda {
         check("cuMemsetD32Async", (int) call("cuMemsetD32Async", MEMSET, dst, value, count, stream));
     }
 
+    /** Page-locked host memory of {@code bytes} (cuMemHostAlloc, portable), as a segment of that size. */
+    public MemorySegment hostAlloc(long bytes) {
+        long p = outLong("cuMemHostAlloc", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), Math.max(bytes, 1), 1);
+        return MemorySegment.ofAddress(p).reinterpret(bytes);
+    }
+
+    public void hostFree(MemorySegment p) {
+        if (p != null && p.address() != 0) check("cuMemFreeHost", (int) call("cuMemFreeHost", FunctionDescriptor.of(JAVA_INT, ADDRESS), p));
+    }
+
+    /** Work queued on {@code stream} after this call waits for {@code event}'s last recorded work (none recorded: no wait). */
+    public void streamWaitEvent(long stream, long event) {
+        check("cuStreamWaitEvent", (int) call("cuStreamWaitEvent", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT), stream, event, 0));
+    }
+
     /** [free, total] device memory in bytes. */
     public long[] memInfo() {
         try (Arena a = Arena.ofConfined()) {

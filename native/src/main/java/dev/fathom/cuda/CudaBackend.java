@@ -48,7 +48,7 @@ public final class CudaBackend implements Backend {
     @Override
     public ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink) {
         try {
-            return new CudaRunner(model.config(), model.weights(), plan.slots(), plan.maxSeqLen(), sink);
+            return new CudaRunner(model.config(), model.weights(), plan.slots(), plan.maxSeqLen(), sink, plan.placement());
         } catch (Cuda.CudaException e) {
             if (e.getMessage().contains("OUT_OF_MEMORY"))
                 throw new EngineException("The model does not fit in GPU memory (" + e.getMessage() + "): use a smaller batch, a shorter context or another backend.");

@@ -10,6 +10,7 @@ import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
 import dev.fathom.engine.tensor.DType;
 import dev.fathom.engine.tensor.Tensor;
+import dev.fathom.profiles.RunProfile.Tier;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -39,10 +40,22 @@ import java.util.Map;
  */
 final class CudaModel implements AutoCloseable {
     /** A packed projection on the device. bias: device float[stored rows] or 0. */
-    record Mat(long w, SbiLayout.Shape shape, long bias, SbiLayout.Launch launch, String kernelPrefix) {}
+    record Mat(long w, SbiLayout.Shape shape, long bias, SbiLayout.Launch launch, String kernelPrefix) {
+        Mat at(long base) { return new Mat(rb(w, base), shape, rb(bias, base), launch, kernelPrefix); }
+    }
 
+    /** A layer's device pointers; for a streamed layer they are offsets into its blob until {@link #at} rebases them. */
     record Layer(long attnW, long attnB, Mat qkv, Mat o, long mlpW, long mlpB, Mat up, boolean gated, Mat down,
-                 Mat router, List<Mat[]> experts) {}
+                 Mat router, List<Mat[]> experts) {
+        Layer at(long base) {
+            List<Mat[]> ex = new ArrayList<>();
+            for (Mat[] e : experts) ex.add(new Mat[]{e[0].at(base), e[1].at(base)});
+            return new Layer(rb(attnW, base), rb(attnB, base), qkv.at(base), o.at(base), rb(mlpW, base), rb(mlpB, base),
+                    up == null ? null : up.at(base), gated, down == null ? null : down.at(base), router == null ? null : router.at(base), ex);
+        }
+    }
+
+    private static long rb(long p, long base) { return p == 0 ? 0 : p + base; }
 
     private final ModelConfig cfg;
     private final CudaModule mod;
@@ -71,8 +84,21 @@ final class CudaModel implements AutoCloseable {
     private long stepBytes, stepFlops;
     private Phase phase = Phase.PROMPT;
     private int curLayer = -1;
+    /** Streamed layers (ZeRO-Inference), null when every layer is resident. */
+    private final DeviceStreamer streamer;
+    /** Non-null while a streamed layer is being packed: uploads go into it as offsets. */
+    private DeviceStreamer.Blob blob;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
+        this(cfg, w, slots, maxLen, sink, null, 0, null);
+    }
+
+    /**
+     * @param tiers    tier of each decoder layer (null: all on the device); HOST and NVME layers stream through a ring
+     * @param prefetch layers fetched ahead of the one computing (ring of prefetch + 1 layer buffers)
+     * @param nvmeDir  parent directory of the NVMe-tier files (null: java.io.tmpdir)
+     */
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir) {
         this.cfg = cfg;
         this.mod = CudaModule.get();
         this.cu = mod.cuda();
@@ -97,11 +123,26 @@ final class CudaModel implements AutoCloseable {
             case SILU -> 3;
         };
         long bytes = 0;
+        int streamed = 0;
+        if (tiers != null) for (Tier t : tiers) if (t != Tier.DEVICE) streamed++;
+        this.streamer = streamed == 0 ? null : new DeviceStreamer(cu, prefetch, nvmeDir, sink);
         try {
-            for (LayerWeights lw : w.layers()) {
-                layers.add(uploadLayer(lw));
+            for (int i = 0; i < w.layers().size(); i++) {
+                LayerWeights lw = w.layers().get(i);
+                Tier t = tiers == null ? Tier.DEVICE : tiers[i];
+                if (t == Tier.DEVICE) layers.add(uploadLayer(lw));
+                else {
+                    try (DeviceStreamer.Blob b = new DeviceStreamer.Blob()) {
+                        blob = b;
+                        layers.add(uploadLayer(lw));   // offsets into the blob
+                        streamer.add(i, b, t == Tier.NVME, streamed--);
+                    } finally {
+                        blob = null;
+                    }
+                }
                 bytes += lw.bytes();
             }
+            if (streamer != null) streamer.finish();
             embed = upload(w.embed().toFloatArray());
             posEmbed = w.posEmbed() == null ? 0 : upload(w.posEmbed().toFloatArray());
             finalW = upload(w.finalNormW().toFloatArray());
@@ -167,6 +208,8 @@ final class CudaModel implements AutoCloseable {
     private int attnSmem() { return (hd + ((maxLen + 3) & ~3) + 4 * ATTN_THREADS) * 4; }
     int maxRows() { return maxRows; }
     void setGraphs(boolean on) { useGraphs = on; }
+    /** The streamer of the non-resident layers, or null. */
+    DeviceStreamer streamer() { return streamer; }
 
     // ------------------------------------------------------------------ upload
 
@@ -178,14 +221,12 @@ final class CudaModel implements AutoCloseable {
 
     private long upload(float[] v) {
         try (Arena a = Arena.ofConfined()) {
-            long p = alloc(v.length * 4L);
-            cu.copyToDevice(p, SbiLayout.floats(v, a), v.length * 4L, stream);
-            cu.synchronize(stream);
-            return p;
+            return upload(SbiLayout.floats(v, a));
         }
     }
 
     private long upload(MemorySegment host) {
+        if (blob != null) return blob.add(host);
         long p = alloc(host.byteSize());
         cu.copyToDevice(p, host, host.byteSize(), stream);
         cu.synchronize(stream);
@@ -313,7 +354,8 @@ final class CudaModel implements AutoCloseable {
                 cu.synchronize(stream);
             }
         }
-        boolean graph = useGraphs && ph == Phase.DECODE && headRows == null && !cfg.isMoe();
+        // streaming: no graphs (the ring slot of a layer and the fetch order differ between passes)
+        boolean graph = useGraphs && streamer == null && ph == Phase.DECODE && headRows == null && !cfg.isMoe();
         if (graph) {
             long[] g = graphs.get(n);
             if (g == null) {
@@ -341,6 +383,7 @@ final class CudaModel implements AutoCloseable {
         if (hostLogits.byteSize() < lb) hostLogits = hostArena.allocate(lb, 16);
         cu.copyToHost(hostLogits, logits, lb, stream);
         cu.synchronize(stream);
+        if (streamer != null) streamer.end();
         flushTimings();
         float[] out = new float[hRows * vocab];
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
@@ -351,17 +394,20 @@ final class CudaModel implements AutoCloseable {
         curLayer = -1;
         timed("embed", 4L * n * h * (posEmbed != 0 ? 3 : 2), 0, () -> mod.launch("embed_rows", n, 1, 256, 0, stream,
                 embed, posEmbed, cfg.positionOffset(), meta, n, x, h));
+        if (streamer != null) streamer.begin();
         for (int l = 0; l < layers.size(); l++) {
             curLayer = l;
-            layer(l, n);
+            boolean s = streamer != null && streamer.streams(l);
+            Layer w = s ? layers.get(l).at(streamer.acquire(l, stream)) : layers.get(l);
+            layer(l, n, w);
+            if (s) streamer.release(l, stream);
         }
         curLayer = -1;
         norm("final.norm", x, gatherHead ? idx : 0, xn, hRows, finalW, finalB);
         gemm("lm_head", head, xn, h, hRows, logits, vocab, 0, 0);
     }
 
-    private void layer(int l, int n) {
-        Layer w = layers.get(l);
+    private void layer(int l, int n, Layer w) {
         int kvDim = kvHeads * hd;
         long kc = kCache + 4L * l * slots * maxLen * kvDim, vc = vCache + 4L * l * slots * maxLen * kvDim;
         norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
@@ -484,6 +530,7 @@ final class CudaModel implements AutoCloseable {
         graphs.clear();
         for (long[] ev : eventPool) { cu.eventDestroy(ev[0]); cu.eventDestroy(ev[1]); }
         eventPool.clear();
+        if (streamer != null) streamer.close();
         for (long p : allocations) cu.free(p);
         allocations.clear();
         cu.streamDestroy(stream);

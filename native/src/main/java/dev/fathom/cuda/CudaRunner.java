@@ -3,6 +3,8 @@ package dev.fathom.cuda;
 import dev.fathom.engine.backend.ModelRunner;
 import dev.fathom.engine.model.ModelConfig;
 import dev.fathom.engine.model.ModelWeights;
+import dev.fathom.engine.plan.WeightPlacement;
+import dev.fathom.profiles.RunProfile.Tier;
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
 
@@ -14,7 +16,22 @@ public final class CudaRunner implements ModelRunner {
     private final int maxLen;
 
     public CudaRunner(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
-        this.model = new CudaModel(cfg, w, slots, maxLen, sink);
+        this(cfg, w, slots, maxLen, sink, null);
+    }
+
+    /**
+     * @param placement per-layer weight tiers (ZeRO-Inference); null or nothing streaming = all resident.
+     *                  HOST and NVME layers stream through a device ring of prefetch + 1 layer buffers
+     *                  (CUDA graphs are off for such a model: every pass is launched kernel by kernel).
+     */
+    public CudaRunner(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, WeightPlacement placement) {
+        Tier[] tiers = null;
+        if (placement != null && placement.streaming()) {
+            tiers = new Tier[w.layers().size()];
+            for (int i = 0; i < tiers.length; i++) tiers[i] = placement.tier(i);
+        }
+        this.model = tiers == null ? new CudaModel(cfg, w, slots, maxLen, sink)
+                : new CudaModel(cfg, w, slots, maxLen, sink, tiers, placement.prefetch(), placement.nvmeDir());
         this.vocab = cfg.vocabSize();
         this.slots = slots;
         this.maxLen = maxLen;
@@ -24,6 +41,9 @@ public final class CudaRunner implements ModelRunner {
     public void setGraphs(boolean on) { model.setGraphs(on); }
 
     public long weightBytes() { return model.weightBytes(); }
+
+    /** The layer streamer, or null when every layer is resident. */
+    DeviceStreamer streamer() { return model.streamer(); }
 
     @Override
     public float[][][] prefill(int[] slotIds, int[][] tokens, boolean allPositions) {
@@ -59,7 +79,11 @@ public final class CudaRunner implements ModelRunner {
 
     @Override public int maxSlots() { return slots; }
     @Override public int maxSeqLen() { return maxLen; }
-    @Override public String layout() { return "1 rank on " + Cuda.get().name() + " (cuda:0, SBI-GEMM + fused kernels)"; }
+    @Override public String layout() {
+        DeviceStreamer s = model.streamer();
+        String z = s == null ? "" : String.format("; %d layers streamed through a ring of %d (prefetch %d)", s.count(), s.slots(), s.prefetch());
+        return "1 rank on " + Cuda.get().name() + " (cuda:0, SBI-GEMM + fused kernels" + z + ")";
+    }
 
     @Override
     public void close() { model.close(); }

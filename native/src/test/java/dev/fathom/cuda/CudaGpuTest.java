@@ -42,4 +42,11 @@ class CudaGpuTest {
                 assertTrue(r.ok(), r.toString());
             }
     }
+
+    @Test
+    void streamedLayersReproduceResidentRunsExactly() {
+        Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
+        assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);
+        assertTrue(CudaZeroBench.check(dir, null), "a streamed run (host or NVMe, prefetch 0/1/3) differs from the resident run; see the output");
+    }
 }
