@@ -23,7 +23,7 @@ import java.util.Random;
  * ZeRO-Inference on the GPU. {@code check DIR}: every fixture streamed (host and NVMe, prefetch 0, 1, 3, some
  * layers resident) must give bit-identical logits to the resident run. {@code bench [NVME_DIR]}: pinned
  * host-to-device bandwidth, then prompt-phase throughput of {@code synthetic:llama-7b} (BF16) at 1, 8, 32 x 512
- * tokens, resident and streamed under a 6 GB device budget — host memory and NVMe, prefetch 0 and 1 — with
+ * tokens, resident and streamed under a 6 GB device budget — host memory (prefetch 0, 1) and NVMe (0, 1, 3) — with
  * the share of the transfer time hidden behind compute.
  */
 public final class CudaZeroBench {
@@ -184,7 +184,7 @@ public final class CudaZeroBench {
                 System.out.printf("FLOPs counted: 2 x %.2f G decoder-layer weights x tokens + lm_head on the last positions (attention not counted)%n", params / 1e9);
                 System.out.printf("%-6s %-10s %-8s %10s %9s %8s %11s %11s %10s %9s %11s%n", "batch", "source", "prefetch", "ms", "TFLOP/s",
                         "vs res", "xfer ms", "stall ms", "hidden", "wall hid", "xfer GB/s");
-                String[][] cfgs = {{"host", "0"}, {"host", "1"}, {"nvme", "0"}, {"nvme", "1"}};
+                String[][] cfgs = {{"host", "0"}, {"host", "1"}, {"nvme", "0"}, {"nvme", "1"}, {"nvme", "3"}};
                 for (int i = 0; i < batches.length; i++) {
                     int b = batches[i];
                     double flops = 2.0 * params * b * len + 2.0 * h * vocab * b;

@@ -32,8 +32,11 @@ import java.util.stream.Stream;
  * their blob, rebased onto the slot's device address when the layer runs. Every NVMe read and every
  * host-to-device copy is a {@code TransferSpan} (copies timed with CUDA events on the copy stream).
  *
- * <p>NVMe reads are issued from the thread that enqueues the kernels (the read of layer {@code j+k+1}
- * runs while the GPU computes layer {@code j}).
+ * <p>NVMe reads run on a reader thread of their own, in fetch order, from the start of the pass (so they
+ * overlap the compute of the resident layers too): layer {@code j}'s read goes into staging buffer
+ * {@code j mod (k+1)} once the copy of layer {@code j-k-1} out of it has finished; the thread that
+ * enqueues the kernels waits for a read only when it enqueues that layer's copy. The first copies are
+ * enqueued when the first streamed layer is reached.
  */
 final class DeviceStreamer implements AutoCloseable {
     static final long ALIGN = 4096;
@@ -102,6 +105,13 @@ final class DeviceStreamer implements AutoCloseable {
     private final List<long[]> pendingCopy = new ArrayList<>();   // [layer, bytes, hostNs]
     private int stalls;
     private long fetches, bytes;
+    // NVMe reader thread: reads of pass-local index j in order; readDone/copiesQueued guarded by lock
+    private final Object lock = new Object();
+    private java.util.concurrent.ExecutorService reader;
+    private java.util.concurrent.Future<?> readTask;
+    private int readDone, copiesQueued;
+    private Throwable readError;
+    private volatile boolean abort;
     private double copyMs, readMs, stallMs;
 
     DeviceStreamer(Cuda cu, int prefetch, String nvmeDir, TelemetrySink sink) {
@@ -223,15 +233,66 @@ final class DeviceStreamer implements AutoCloseable {
 
     // ------------------------------------------------------------------ per forward pass
 
-    /** Queues the fetches of the first {@code k + 1} streamed layers. */
+    /** Starts a pass: the NVMe reader begins reading; the first copies are queued at the first streamed layer. */
     void begin() {
+        if (readTask != null) {   // the last pass failed midway: stop its reader first
+            abort = true;
+            synchronized (lock) { lock.notifyAll(); }
+            try { readTask.get(); } catch (Exception ignored) { }
+            abort = false;
+            readTask = null;
+        }
         next = 0;
         stalls = 0;
-        for (int i = 0; i < slots; i++) fetch();
+        synchronized (lock) {
+            readDone = 0;
+            copiesQueued = 0;
+            readError = null;
+        }
+        if (staging.length > 0) {
+            if (reader == null) reader = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "fathom-cuda-nvme-reader");
+                t.setDaemon(true);
+                return t;
+            });
+            readTask = reader.submit(this::readAll);
+        }
+    }
+
+    /** Reader thread: every NVMe layer of the pass, in order, into its staging buffer once that is free. */
+    private void readAll() {
+        try {
+            cu.makeCurrent();
+            for (int j = 0; j < order.size() && !abort; j++) {
+                if (fromNvme.get(j)) {
+                    int s = j % slots, layer = order.get(j);
+                    synchronized (lock) {
+                        while (copiesQueued < j - slots + 1 && !abort) lock.wait();   // the copy of j - slots is queued
+                    }
+                    if (abort) return;
+                    if (j >= slots) cu.eventSynchronize(copied[s]);                     // ... and done: staging s is free
+                    long size = sizes.get(j), r0 = System.nanoTime();
+                    DiskBandwidth.readFully(files.get(j), 0, staging[s].asSlice(0, size));
+                    long d = System.nanoTime() - r0;
+                    if (sink.enabled()) sink.emit(new TelemetryEvent.TransferSpan("nvme-read", "nvme", "host", 0, layer, r0, d, size));
+                    synchronized (lock) { readMs += d / 1e6; }
+                }
+                synchronized (lock) {
+                    readDone = j + 1;
+                    lock.notifyAll();
+                }
+            }
+        } catch (Throwable t) {
+            synchronized (lock) {
+                readError = t;
+                lock.notifyAll();
+            }
+        }
     }
 
     /** Compute waits for layer {@code layer}'s copy; returns the device base address of its blob. */
     long acquire(int layer, long compute) {
+        if (next == 0) for (int i = 0; i < slots; i++) fetch();   // the first k + 1 copies
         int s = index.get(layer) % slots;
         long[] ev = event(stallEv, stalls++);
         cu.eventRecord(ev[0], compute);
@@ -254,16 +315,16 @@ final class DeviceStreamer implements AutoCloseable {
         MemorySegment src;
         long t0 = System.nanoTime();
         if (fromNvme.get(j)) {
-            cu.eventSynchronize(copied[s]);   // the staging buffer's previous copy is done
-            long r0 = System.nanoTime();
-            try {
-                DiskBandwidth.readFully(files.get(j), 0, staging[s].asSlice(0, size));
-            } catch (IOException e) {
-                throw new UncheckedIOException("reading layer " + layer + " from " + dir + " failed", e);
+            synchronized (lock) {
+                try {
+                    while (readDone <= j && readError == null) lock.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while waiting for layer " + layer + "'s NVMe read", e);
+                }
+                if (readError != null) throw new UncheckedIOException("reading layer " + layer + " from " + dir + " failed: " + readError,
+                        readError instanceof IOException io ? io : new IOException(readError));
             }
-            long d = System.nanoTime() - r0;
-            readMs += d / 1e6;
-            if (sink.enabled()) sink.emit(new TelemetryEvent.TransferSpan("nvme-read", "nvme", "host", 0, layer, r0, d, size));
             src = staging[s];
         } else src = hostBlob.get(j);
         cu.streamWaitEvent(copyStream, released[s]);
@@ -273,6 +334,10 @@ final class DeviceStreamer implements AutoCloseable {
         cu.eventRecord(ev[1], copyStream);
         cu.eventRecord(copied[s], copyStream);
         pendingCopy.add(new long[]{layer, size, t0, fromNvme.get(j) ? 1 : 0});
+        synchronized (lock) {
+            copiesQueued = j + 1;
+            lock.notifyAll();
+        }
         fetches++;
         bytes += size;
     }
@@ -285,6 +350,16 @@ final class DeviceStreamer implements AutoCloseable {
     /** After the compute stream finished the pass: copy and stall times into the counters and telemetry. */
     void end() {
         cu.synchronize(copyStream);
+        if (readTask != null) {
+            try {
+                readTask.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (java.util.concurrent.ExecutionException ignored) {
+                // readAll keeps its own error
+            }
+            readTask = null;
+        }
         for (int i = 0; i < pendingCopy.size(); i++) {
             long[] p = pendingCopy.get(i), ev = copyEv.get(i);
             float ms = cu.elapsedMs(ev[0], ev[1]);
@@ -297,11 +372,13 @@ final class DeviceStreamer implements AutoCloseable {
         stalls = 0;
     }
 
-    Stats stats() { return new Stats(fetches, bytes, copyMs, readMs, stallMs); }
+    Stats stats() {
+        synchronized (lock) { return new Stats(fetches, bytes, copyMs, readMs, stallMs); }
+    }
 
     void resetStats() {
         fetches = bytes = 0;
-        copyMs = readMs = stallMs = 0;
+        synchronized (lock) { copyMs = readMs = stallMs = 0; }
     }
 
     private void freeRing() {
@@ -316,6 +393,12 @@ final class DeviceStreamer implements AutoCloseable {
 
     @Override
     public void close() {
+        abort = true;
+        synchronized (lock) { lock.notifyAll(); }
+        if (reader != null) {
+            reader.shutdownNow();
+            try { reader.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS); } catch (InterruptedException e) { Thread.currentThread().interrupt(); }
+        }
         if (copyStream != 0) {
             try { cu.synchronize(copyStream); } catch (RuntimeException ignored) { }
         }
