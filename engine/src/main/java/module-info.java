@@ -8,7 +8,9 @@ module dev.fathom.engine {
     exports dev.fathom.engine;
     exports dev.fathom.engine.backend;
     exports dev.fathom.engine.checkpoint;
+    exports dev.fathom.engine.calibrate;
     exports dev.fathom.engine.cpu;
+    exports dev.fathom.engine.cpu.vector;
     exports dev.fathom.engine.model;
     exports dev.fathom.engine.model.families;
     exports dev.fathom.engine.plan;

@@ -14,7 +14,7 @@ import java.io.PrintWriter;
  */
 @Command(name = "fathom", mixinStandardHelpOptions = true, version = "Fathom 0.1.0",
         description = "Run and profile transformer inference the DeepSpeed-Inference way.",
-        subcommands = {GenerateCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {GenerateCommand.class, BenchCommand.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:bad input (the message names the file, field or setting)", "2:bad usage",
                 "3:cancelled", "4:internal error (rerun with --debug)"})
