@@ -147,69 +147,92 @@ final class Dots {
         y[yi + 3 * ys] = s3 + bias;
     }
 
-    // ------------------------------------------------------------------ INT8 (per-group scales)
+    // ------------------------------------------------------------------ INT8 (per-group scales, x permuted by 4)
 
-    private static FloatVector i8(MemorySegment w, long p) {
-        return (FloatVector) ByteVector.fromMemorySegment(B, w, p, LE).convertShape(VectorOperators.B2F, F, 0);
-    }
+    /*
+     * INT8 rows are read as int lanes too: lane j of a chunk of 4L bytes holds elements 4j..4j+3, and
+     * (bits << 24) >> 24, (bits << 16) >> 24, (bits << 8) >> 24, bits >> 24 sign-extend element 4j+k
+     * for k = 0..3 with plain shifts, then one int-to-float conversion each. The activation row is
+     * passed permuted (permuteForInt8): per chunk of 4L, for k = 0..3 the L elements 4j+k.
+     */
 
-    static float int8x1(MemorySegment w, long wo, MemorySegment sc, long so, float[] x, int xo, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        float tail = 0f;
-        final int g = PackedWeight.GROUP;
-        int gi = 0;
-        for (int i0 = 0; i0 < n; i0 += g, gi++) {
-            int end = Math.min(n, i0 + g);
-            float scale = sc.get(F32, so + 4L * gi);
-            int i = i0;
-            if (end - i0 == g) {
-                FloatVector g0 = FloatVector.zero(F), g1 = FloatVector.zero(F);
-                for (; i + 2 * L <= end; i += 2 * L) {
-                    g0 = i8(w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), g0);
-                    g1 = i8(w, wo + i + L).fma(FloatVector.fromArray(F, x, xo + i + L), g1);
-                }
-                acc = g0.add(g1).fma(FloatVector.broadcast(F, scale), acc);
-            } else {
-                FloatVector g0 = FloatVector.zero(F);
-                for (; i + L <= end; i += L) g0 = i8(w, wo + i).fma(FloatVector.fromArray(F, x, xo + i), g0);
-                float s = 0f;
-                for (; i < end; i++) s += w.get(ValueLayout.JAVA_BYTE, wo + i) * x[xo + i];
-                tail += (g0.reduceLanes(VectorOperators.ADD) + s) * scale;
+    /** Writes x[row r, 0..n) of {@code rows} rows into {@code xq} in the INT8 chunk order. */
+    static void permuteForInt8(float[] x, int rows, int n, float[] xq) {
+        int chunk = 4 * L, chunks = n / chunk;
+        for (int r = 0; r < rows; r++) {
+            int o = r * n;
+            for (int c = 0; c < chunks; c++) {
+                int base = o + c * chunk;
+                for (int k = 0; k < 4; k++)
+                    for (int j = 0; j < L; j++) xq[base + k * L + j] = x[base + 4 * j + k];
             }
+            for (int i = chunks * chunk; i < n; i++) xq[o + i] = x[o + i];
         }
-        return acc.reduceLanes(VectorOperators.ADD) + tail;
     }
 
-    static void int8x4(MemorySegment w, long wo, MemorySegment sc, long so, float[] x, int xo, int n, float[] y, int yi,
+    private static FloatVector part(IntVector b, int k) {
+        IntVector v = k == 3 ? b : b.lanewise(VectorOperators.LSHL, 24 - 8 * k);
+        return (FloatVector) v.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0);
+    }
+
+    static float int8x1(MemorySegment w, long wo, float[] sc, int so, float[] x, int xo, int n) {
+        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+        final int g = PackedWeight.GROUP, chunk = 4 * L;
+        int full = n / g, gi = 0;
+        for (; gi < full; gi++) {
+            int i0 = gi * g;
+            FloatVector g0 = FloatVector.zero(F), g1 = FloatVector.zero(F), g2 = FloatVector.zero(F), g3 = FloatVector.zero(F);
+            for (int c = 0; c < g; c += chunk) {
+                IntVector b = IntVector.fromMemorySegment(I, w, wo + i0 + c, LE);
+                int xi = xo + i0 + c;
+                g0 = part(b, 0).fma(FloatVector.fromArray(F, x, xi), g0);
+                g1 = part(b, 1).fma(FloatVector.fromArray(F, x, xi + L), g1);
+                g2 = part(b, 2).fma(FloatVector.fromArray(F, x, xi + 2 * L), g2);
+                g3 = part(b, 3).fma(FloatVector.fromArray(F, x, xi + 3 * L), g3);
+            }
+            FloatVector s = FloatVector.broadcast(F, sc[so + gi]);
+            FloatVector gs = g0.add(g1).add(g2.add(g3));
+            if ((gi & 1) == 0) acc0 = gs.fma(s, acc0);
+            else acc1 = gs.fma(s, acc1);
+        }
+        float tail = 0f;
+        for (int i = full * g; i < n; i++)
+            tail += w.get(ValueLayout.JAVA_BYTE, wo + i) * sc[so + i / g] * x[xo + i];
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD) + tail;
+    }
+
+    static void int8x4(MemorySegment w, long wo, float[] sc, int so, float[] x, int xo, int n, float[] y, int yi,
                        int ys, float bias) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
-        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-        final int g = PackedWeight.GROUP;
-        int gi = 0;
-        for (int i0 = 0; i0 < n; i0 += g, gi++) {
-            int end = Math.min(n, i0 + g);
-            float scale = sc.get(F32, so + 4L * gi);
+        final int g = PackedWeight.GROUP, chunk = 4 * L;
+        int full = n / g;
+        for (int gi = 0; gi < full; gi++) {
+            int i0 = gi * g;
             FloatVector g0 = FloatVector.zero(F), g1 = FloatVector.zero(F), g2 = FloatVector.zero(F), g3 = FloatVector.zero(F);
-            int i = i0;
-            for (; i + L <= end; i += L) {
-                FloatVector wv = i8(w, wo + i);
-                g0 = wv.fma(FloatVector.fromArray(F, x, xo + i), g0);
-                g1 = wv.fma(FloatVector.fromArray(F, x, xo + n + i), g1);
-                g2 = wv.fma(FloatVector.fromArray(F, x, xo + 2 * n + i), g2);
-                g3 = wv.fma(FloatVector.fromArray(F, x, xo + 3 * n + i), g3);
+            for (int c = 0; c < g; c += chunk) {
+                IntVector b = IntVector.fromMemorySegment(I, w, wo + i0 + c, LE);
+                for (int k = 0; k < 4; k++) {
+                    FloatVector wv = part(b, k);
+                    int xi = xo + i0 + c + k * L;
+                    g0 = wv.fma(FloatVector.fromArray(F, x, xi), g0);
+                    g1 = wv.fma(FloatVector.fromArray(F, x, xi + n), g1);
+                    g2 = wv.fma(FloatVector.fromArray(F, x, xi + 2 * n), g2);
+                    g3 = wv.fma(FloatVector.fromArray(F, x, xi + 3 * n), g3);
+                }
             }
-            FloatVector s = FloatVector.broadcast(F, scale);
+            FloatVector s = FloatVector.broadcast(F, sc[so + gi]);
             a0 = g0.fma(s, a0);
             a1 = g1.fma(s, a1);
             a2 = g2.fma(s, a2);
             a3 = g3.fma(s, a3);
-            for (; i < end; i++) {
-                float wv = w.get(ValueLayout.JAVA_BYTE, wo + i) * scale;
-                t0 += wv * x[xo + i];
-                t1 += wv * x[xo + n + i];
-                t2 += wv * x[xo + 2 * n + i];
-                t3 += wv * x[xo + 3 * n + i];
-            }
+        }
+        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        for (int i = full * g; i < n; i++) {
+            float wv = w.get(ValueLayout.JAVA_BYTE, wo + i) * sc[so + i / g];
+            t0 += wv * x[xo + i];
+            t1 += wv * x[xo + n + i];
+            t2 += wv * x[xo + 2 * n + i];
+            t3 += wv * x[xo + 3 * n + i];
         }
         y[yi] = a0.reduceLanes(VectorOperators.ADD) + t0 + bias;
         y[yi + ys] = a1.reduceLanes(VectorOperators.ADD) + t1 + bias;
@@ -227,25 +250,20 @@ final class Dots {
         switch (pw.format()) {
             case F32 -> MemorySegment.copy(w, F32, wo, dst, off, n);
             case BF16 -> {
-                int i = 0;
-                // natural order: widen L shorts at a time through int lanes
-                for (; i + L <= n; i += L) {
-                    for (int j = 0; j < L; j++) dst[off + i + j] = bf16(w.get(I16, wo + 2L * (i + j)));
-                }
-                for (; i < n; i++) dst[off + i] = bf16(w.get(I16, wo + 2L * i));
+                for (int i = 0; i < n; i++) dst[off + i] = bf16(w.get(I16, wo + 2L * i));
             }
             case F16 -> { for (int i = 0; i < n; i++) dst[off + i] = Float.float16ToFloat(w.get(I16, wo + 2L * i)); }
             case INT8 -> {
-                long so = (long) r * pw.groups() * 4;
-                for (int i = 0; i < n; i++)
-                    dst[off + i] = w.get(ValueLayout.JAVA_BYTE, wo + i) * pw.scales().get(F32, so + 4L * (i / PackedWeight.GROUP));
+                int so = r * pw.groups();
+                for (int i = 0; i < n; i++) dst[off + i] = w.get(ValueLayout.JAVA_BYTE, wo + i) * pw.scales()[so + i / PackedWeight.GROUP];
             }
         }
     }
 
     /**
-     * Row {@code r} as float32 in the order the blocked tile reads it: BF16 rows in the permuted block
-     * order (matching {@link #permuteForBf16} activations), every other format in natural order.
+     * Row {@code r} as float32 in the order the blocked tile reads it: BF16 and INT8 rows in their
+     * permuted orders (matching {@link #permuteForBf16} / {@link #permuteForInt8} activations), F32 and
+     * F16 in natural order.
      */
     static void rowToFloatBlocked(PackedWeight pw, int r, float[] dst, int off) {
         MemorySegment w = pw.data();
@@ -262,16 +280,18 @@ final class Dots {
                 for (; i < n; i++) dst[off + i] = bf16(w.get(I16, wo + 2L * i));
             }
             case INT8 -> {
-                long so = (long) r * pw.groups() * 4;
-                MemorySegment sc = pw.scales();
-                for (int i0 = 0, gi = 0; i0 < n; i0 += PackedWeight.GROUP, gi++) {
-                    int end = Math.min(n, i0 + PackedWeight.GROUP);
-                    float scale = sc.get(F32, so + 4L * gi);
-                    FloatVector sv = FloatVector.broadcast(F, scale);
-                    int i = i0;
-                    for (; i + L <= end; i += L) i8(w, wo + i).mul(sv).intoArray(dst, off + i);
-                    for (; i < end; i++) dst[off + i] = w.get(ValueLayout.JAVA_BYTE, wo + i) * scale;
+                int so = r * pw.groups();
+                float[] sc = pw.scales();
+                int g = PackedWeight.GROUP, full = n / g;
+                for (int gi = 0; gi < full; gi++) {
+                    FloatVector sv = FloatVector.broadcast(F, sc[so + gi]);
+                    for (int c = 0; c < g; c += 4 * L) {
+                        int i = gi * g + c;
+                        IntVector b = IntVector.fromMemorySegment(I, w, wo + i, LE);
+                        for (int k = 0; k < 4; k++) part(b, k).mul(sv).intoArray(dst, off + i + k * L);
+                    }
                 }
+                for (int i = full * g; i < n; i++) dst[off + i] = w.get(ValueLayout.JAVA_BYTE, wo + i) * sc[so + i / g];
             }
             default -> rowToFloat(pw, r, dst, off);
         }

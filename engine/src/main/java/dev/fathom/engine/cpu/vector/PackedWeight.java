@@ -9,20 +9,21 @@ import java.lang.foreign.MemorySegment;
  * (F32, BF16, F16 with a row stride), converted to another float dtype, or INT8 weight-only quantized.
  *
  * <p>INT8 layout: {@code data} holds rows x cols signed bytes (row stride {@code cols}); {@code scales}
- * holds rows x groups float32 (group g covers columns [g*GROUP, (g+1)*GROUP)); w = q * scale.
+ * holds rows x groups float32 on the heap (group g covers columns [g*GROUP, (g+1)*GROUP)); w = q * scale.
+ * (Scales live in a Java array: read per group, a heap load measured twice as fast as a shared-arena one.)
  *
  * @param format   element format
  * @param rows     output features
  * @param cols     input features
  * @param data     element bytes
  * @param ldBytes  bytes between the starts of two rows
- * @param scales   INT8 only: [rows, groups] float32
+ * @param scales   INT8 only: [rows * groups] float32
  * @param groups   INT8 only: groups per row
  */
-public record PackedWeight(Format format, int rows, int cols, MemorySegment data, long ldBytes, MemorySegment scales,
+public record PackedWeight(Format format, int rows, int cols, MemorySegment data, long ldBytes, float[] scales,
                            int groups) {
-    /** Columns per INT8 scale (a multiple of every vector length used). */
-    public static final int GROUP = 64;
+    /** Columns per INT8 scale: a multiple of four vectors of bytes read as int lanes (64 with AVX-512). */
+    public static final int GROUP = Math.max(64, 4 * jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length());
 
     public enum Format {
         F32(4), BF16(2), F16(2), INT8(1);

@@ -34,7 +34,7 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
     private final float[][] scratch;     // per worker: converted weight rows / attention scores
     private final Linear[] one = new Linear[1];
     private final float[][] oneOut = new float[1][];
-    private float[] xp = new float[0];
+    private float[] xp = new float[0], xq = new float[0];   // activations permuted for BF16 / INT8 rows
 
     /** @param threads worker threads including the caller (0 = one per core) */
     public VectorKernels(int threads, Precision precision) {
@@ -87,7 +87,7 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
         t.rows = rows;
         t.x = x;
         t.blocked = rows > SMALL_BATCH;
-        boolean bf16 = false;
+        boolean bf16 = false, int8 = false;
         long macs = 0;
         int total = 0;
         for (int m = 0; m < count; m++) {
@@ -99,19 +99,24 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
             total += p.rows();
             macs += (long) p.rows() * p.cols() * rows;
             bf16 |= p.format() == PackedWeight.Format.BF16;
+            int8 |= p.format() == PackedWeight.Format.INT8;
         }
         t.start[count] = total;
+        int n = t.pw[0].cols();
+        t.xp = t.xq = x;
         if (bf16) {
-            int n = t.pw[0].cols();
             if (xp.length < rows * n) xp = new float[rows * n];
             Dots.permuteForBf16(x, rows, n, xp);
             t.xp = xp;
-        } else {
-            t.xp = x;
+        }
+        if (int8) {
+            if (xq.length < rows * n) xq = new float[rows * n];
+            Dots.permuteForInt8(x, rows, n, xq);
+            t.xq = xq;
         }
         if (macs < PARALLEL_MIN_MACS) t.run(0, 1);
         else pool.run(t);
-        t.x = t.xp = null;
+        t.x = t.xp = t.xq = null;
         for (int m = 0; m < count; m++) t.ys[m] = null;
     }
 
@@ -126,7 +131,7 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
         final float[][] bias = new float[8][];
         final int[] start = new int[9];
         int count, rows;
-        float[] x, xp;
+        float[] x, xp, xq;
         boolean blocked;
 
         @Override
@@ -141,12 +146,20 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
             }
         }
 
+        private float[] input(PackedWeight p) {
+            return switch (p.format()) {
+                case BF16 -> xp;
+                case INT8 -> xq;
+                default -> x;
+            };
+        }
+
         /** Each weight row read once from memory, dotted with every activation row. */
         private void streamRows(int worker, int m, int o0, int o1) {
             PackedWeight p = pw[m];
             float[] y = ys[m], bs = bias[m];
             int out = p.rows(), in = p.cols(), rows = this.rows;
-            float[] xx = p.format() == PackedWeight.Format.BF16 ? xp : x;
+            float[] xx = input(p);
             var seg = p.data();
             for (int o = o0; o < o1; o++) {
                 long wo = p.rowOffset(o);
@@ -162,7 +175,7 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
                         for (; r < rows; r++) y[r * out + o] = Dots.bf16x1(seg, wo, xx, r * in, in) + b;
                     }
                     case INT8 -> {
-                        long so = (long) o * p.groups() * 4;
+                        int so = o * p.groups();
                         for (; r + 4 <= rows; r += 4) Dots.int8x4(seg, wo, p.scales(), so, xx, r * in, in, y, r * out + o, out, b);
                         for (; r < rows; r++) y[r * out + o] = Dots.int8x1(seg, wo, p.scales(), so, xx, r * in, in) + b;
                     }
@@ -180,7 +193,7 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
             PackedWeight p = pw[m];
             float[] y = ys[m], bs = bias[m];
             int out = p.rows(), in = p.cols(), rows = this.rows;
-            float[] xx = p.format() == PackedWeight.Format.BF16 ? xp : x;
+            float[] xx = input(p);
             float[] wb = scratch(worker, 2 * in);
             int rb = Math.max(4, (131072 / Math.max(1, in)) & ~3);
             for (int r0 = 0; r0 < rows; r0 += rb) {

@@ -71,8 +71,8 @@ final class WeightStore implements AutoCloseable {
         long ld = (long) cols * target.size;
         MemorySegment data = arena.allocate(ld * rows, 64);
         int groups = (cols + PackedWeight.GROUP - 1) / PackedWeight.GROUP;
-        MemorySegment scales = target == PackedWeight.Format.INT8 ? arena.allocate((long) rows * groups * 4, 64) : null;
-        copiedBytes += data.byteSize() + (scales == null ? 0 : scales.byteSize());
+        float[] scales = target == PackedWeight.Format.INT8 ? new float[Math.multiplyExact(rows, groups)] : null;
+        copiedBytes += data.byteSize() + (scales == null ? 0 : 4L * scales.length);
         PackedWeight out = new PackedWeight(target, rows, cols, data, ld, scales, groups);
         pool.run((w, n) -> {
             float[] row = new float[cols];
@@ -93,12 +93,12 @@ final class WeightStore implements AutoCloseable {
             case F32 -> MemorySegment.copy(row, 0, d, Dots.F32, o, n);
             case BF16 -> { for (int i = 0; i < n; i++) d.set(Dots.I16, o + 2L * i, DType.floatToBf16(row[i])); }
             case F16 -> { for (int i = 0; i < n; i++) d.set(Dots.I16, o + 2L * i, Float.floatToFloat16(row[i])); }
-            case INT8 -> quantizeRow(row, n, d, o, p.scales(), (long) r * p.groups() * 4);
+            case INT8 -> quantizeRow(row, n, d, o, p.scales(), r * p.groups());
         }
     }
 
     /** Symmetric per-group INT8: scale = max|w| / 127, q = round(w / scale). */
-    static void quantizeRow(float[] row, int n, MemorySegment q, long qo, MemorySegment scales, long so) {
+    static void quantizeRow(float[] row, int n, MemorySegment q, long qo, float[] scales, int so) {
         int g = PackedWeight.GROUP;
         for (int i0 = 0, gi = 0; i0 < n; i0 += g, gi++) {
             int end = Math.min(n, i0 + g);
@@ -112,7 +112,7 @@ final class WeightStore implements AutoCloseable {
             for (; i < end; i++) max = Math.max(max, Math.abs(row[i]));
             float scale = max / 127f;
             float inv = scale == 0f ? 0f : 1f / scale;
-            scales.set(Dots.F32, so + 4L * gi, scale);
+            scales[so + gi] = scale;
             for (i = i0; i < end; i++) {
                 int v = Math.round(row[i] * inv);
                 q.set(ValueLayout.JAVA_BYTE, qo + i, (byte) Math.max(-127, Math.min(127, v)));

@@ -122,13 +122,14 @@ class VectorKernelsTest {
                 Tensor w = tensor(DType.F32, out, in, wv);
                 // quantize independently, dequantize, and check every weight is within half a step
                 int groups = (in + PackedWeight.GROUP - 1) / PackedWeight.GROUP;
-                MemorySegment qs = arena.allocate((long) out * in), sc = arena.allocate((long) out * groups * 4);
+                MemorySegment qs = arena.allocate((long) out * in);
+                float[] sc = new float[out * groups];
                 float[] deq = new float[out * in], row = new float[in];
                 for (int o = 0; o < out; o++) {
                     System.arraycopy(wv, o * in, row, 0, in);
-                    WeightStore.quantizeRow(row, in, qs, (long) o * in, sc, (long) o * groups * 4);
+                    WeightStore.quantizeRow(row, in, qs, (long) o * in, sc, o * groups);
                     for (int i = 0; i < in; i++) {
-                        float scale = sc.get(Dots.F32, ((long) o * groups + i / PackedWeight.GROUP) * 4);
+                        float scale = sc[o * groups + i / PackedWeight.GROUP];
                         deq[o * in + i] = qs.get(java.lang.foreign.ValueLayout.JAVA_BYTE, (long) o * in + i) * scale;
                         assertTrue(Math.abs(deq[o * in + i] - wv[o * in + i]) <= scale / 2 * 1.0001f, "quantization step");
                     }
