@@ -102,6 +102,7 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
             int8 |= p.format() == PackedWeight.Format.INT8;
         }
         t.start[count] = total;
+        t.chunkRows = Math.max(4, Math.min(64, total / (8 * pool.size())));
         int n = t.pw[0].cols();
         t.xp = t.xq = x;
         if (bf16) {
@@ -114,7 +115,7 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
             Dots.permuteForInt8(x, rows, n, xq);
             t.xq = xq;
         }
-        if (macs < PARALLEL_MIN_MACS) t.run(0, 1);
+        if (macs < PARALLEL_MIN_MACS) WorkerPool.runInline(t);
         else pool.run(t);
         t.x = t.xp = t.xq = null;
         for (int m = 0; m < count; m++) t.ys[m] = null;
@@ -130,14 +131,16 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
         final float[][] ys = new float[8][];
         final float[][] bias = new float[8][];
         final int[] start = new int[9];
-        int count, rows;
+        int count, rows, chunkRows;
         float[] x, xp, xq;
         boolean blocked;
 
         @Override
-        public void run(int w, int n) {
-            int total = start[count];
-            int from = (int) ((long) total * w / n), to = (int) ((long) total * (w + 1) / n);
+        public int chunks() { return (start[count] + chunkRows - 1) / chunkRows; }
+
+        @Override
+        public void run(int chunk, int w) {
+            int from = chunk * chunkRows, to = Math.min(start[count], from + chunkRows);
             for (int m = 0; m < count; m++) {
                 int a = Math.max(from, start[m]), b = Math.min(to, start[m + 1]);
                 if (a >= b) continue;
@@ -282,7 +285,7 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
         a.out = out;
         a.scale = (float) (1.0 / Math.sqrt(headDim));
         long work = (long) t * heads * (p0 + t) * headDim;
-        if (work < PARALLEL_MIN_MACS) a.run(0, 1);
+        if (work < PARALLEL_MIN_MACS) WorkerPool.runInline(a);
         else pool.run(a);
         a.q = a.k = a.v = a.out = null;
     }
@@ -292,11 +295,17 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
         int qRow, t, p0, heads, kvHeads, hd;
         float scale;
 
+        /** (query, head) pairs per chunk */
+        static final int PER_CHUNK = 4;
+
         @Override
-        public void run(int w, int n) {
+        public int chunks() { return (t * heads + PER_CHUNK - 1) / PER_CHUNK; }
+
+        @Override
+        public void run(int chunk, int w) {
             int qDim = heads * hd, kvDim = kvHeads * hd, group = heads / kvHeads;
             float[] sc = scratch(w, p0 + t);
-            for (int idx = w; idx < t * heads; idx += n) {
+            for (int idx = chunk * PER_CHUNK, end = Math.min(t * heads, idx + PER_CHUNK); idx < end; idx++) {
                 int i = idx / heads, h = idx % heads, pos = p0 + i;
                 int qo = (qRow + i) * qDim + h * hd, ko = (h / group) * hd;
                 float max = Float.NEGATIVE_INFINITY;

@@ -74,12 +74,16 @@ final class WeightStore implements AutoCloseable {
         float[] scales = target == PackedWeight.Format.INT8 ? new float[Math.multiplyExact(rows, groups)] : null;
         copiedBytes += data.byteSize() + (scales == null ? 0 : 4L * scales.length);
         PackedWeight out = new PackedWeight(target, rows, cols, data, ld, scales, groups);
-        pool.run((w, n) -> {
-            float[] row = new float[cols];
-            int from = (int) ((long) rows * w / n), to = (int) ((long) rows * (w + 1) / n);
-            for (int r = from; r < to; r++) {
-                t.readRow(r, row, 0);
-                store(out, r, row);
+        final int per = 256;
+        pool.run(new WorkerPool.Task() {
+            @Override public int chunks() { return (rows + per - 1) / per; }
+
+            @Override public void run(int chunk, int worker) {
+                float[] row = new float[cols];
+                for (int r = chunk * per, end = Math.min(rows, r + per); r < end; r++) {
+                    t.readRow(r, row, 0);
+                    store(out, r, row);
+                }
             }
         });
         return out;

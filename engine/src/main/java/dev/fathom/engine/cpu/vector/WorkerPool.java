@@ -1,31 +1,43 @@
 package dev.fathom.engine.cpu.vector;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * A fixed set of worker threads started once and reused for every kernel: {@link #run} hands the same
- * task object to all participants (the calling thread is participant 0) and returns when all are done.
- * Nothing is allocated per call. Idle workers spin briefly (the gaps between kernels of one token are
- * short) and then park, so an idle pool costs no CPU.
+ * A fixed set of worker threads started once and reused for every kernel. {@link #run} publishes a
+ * task cut into chunks; the caller and the workers claim chunks from one atomic counter until none are
+ * left, so a participant that the OS has descheduled (the machine is shared) simply claims fewer, and
+ * the caller never waits for a worker that has not started. The caller returns once every chunk is
+ * done. Nothing is allocated per call. Idle workers spin briefly (the gaps between kernels of one
+ * token are short) and then park, so an idle pool costs no CPU.
+ *
+ * <p>Claims go through one word, state = epoch (24 bits) | chunks (20 bits) | next chunk (20 bits): a
+ * worker that read the fields of a task and was then preempted can only claim a chunk of the task it
+ * read, because its claim fails once a newer epoch is published, and a new task is published only after
+ * every chunk of the previous one is done (so a state with chunks left always belongs to the task field).
  */
 public final class WorkerPool implements AutoCloseable {
-    /** Work split by participant: participant {@code w} of {@code n} does its share. */
+    /** Work cut into {@link #chunks()} independent pieces; {@code worker} indexes per-participant scratch. */
     public interface Task {
-        void run(int w, int n);
+        int chunks();
+
+        void run(int chunk, int worker);
     }
 
     private static final long SPIN_NS = 200_000;
+    /** Most chunks one task may have. */
+    public static final int MAX_CHUNKS = (1 << 20) - 1;
+    private static final int EPOCH_MASK = (1 << 24) - 1;
 
     private final int size;
     private final Thread[] threads;
-    private final boolean[] parked;   // [size], written by workers, read by the caller (guarded by volatile gen)
+    private final boolean[] parked;   // guarded by this
     private volatile int generation;
     private volatile Task task;
     private volatile boolean closed;
-    private volatile Thread caller;
-    private volatile boolean callerParked;
-    private final AtomicInteger pending = new AtomicInteger();
+    private final AtomicLong state = new AtomicLong();
+    private final AtomicInteger done = new AtomicInteger();
     private volatile Throwable failure;
 
     /** @param size participants including the caller; 0 or less = one per available processor */
@@ -44,49 +56,56 @@ public final class WorkerPool implements AutoCloseable {
 
     public int size() { return size; }
 
-    /** Runs {@code t} on every participant and waits; rethrows the first failure. */
+    /** Runs every chunk of {@code t} on the calling thread alone. */
+    public static void runInline(Task t) {
+        for (int c = 0, n = t.chunks(); c < n; c++) t.run(c, 0);
+    }
+
+    /** Runs every chunk of {@code t} across the pool and waits; rethrows the first failure. */
     public void run(Task t) {
-        if (size == 1) {
-            t.run(0, 1);
+        int chunks = t.chunks();
+        if (size == 1 || chunks <= 1) {
+            runInline(t);
             return;
         }
-        caller = Thread.currentThread();
+        if (chunks > MAX_CHUNKS) throw new IllegalArgumentException("task of " + chunks + " chunks; at most " + MAX_CHUNKS);
+        int epoch = (generation + 1) & EPOCH_MASK;
         task = t;
         failure = null;
-        pending.set(size - 1);
-        generation = generation + 1;
+        done.set(0);
+        state.set(((long) epoch << 40) | ((long) chunks << 20));
+        generation = epoch;
         for (int i = 1; i < size; i++) if (isParked(i)) LockSupport.unpark(threads[i]);
-        Throwable mine = null;
-        try {
-            t.run(0, size);
-        } catch (Throwable e) {
-            mine = e;
+        work(epoch, t, 0);
+        int spins = 0;
+        while (done.get() < chunks) {
+            if (++spins < 2048) Thread.onSpinWait();
+            else Thread.yield();
         }
-        awaitWorkers();
-        task = null;
-        Throwable f = mine != null ? mine : failure;
+        Throwable f = failure;
         if (f instanceof RuntimeException re) throw re;
         if (f instanceof Error er) throw er;
         if (f != null) throw new IllegalStateException(f);
     }
 
-    private synchronized boolean isParked(int i) { return parked[i]; }
-    private synchronized void setParked(int i, boolean v) { parked[i] = v; }
-
-    private void awaitWorkers() {
-        long start = 0;
-        int spins = 0;
-        while (pending.get() != 0) {
-            if (++spins < 64) { Thread.onSpinWait(); continue; }
-            spins = 0;
-            long now = System.nanoTime();
-            if (start == 0) start = now;
-            if (now - start < SPIN_NS) { Thread.onSpinWait(); continue; }
-            callerParked = true;
-            if (pending.get() != 0) LockSupport.parkNanos(50_000);
-            callerParked = false;
+    private void work(int epoch, Task t, int worker) {
+        while (true) {
+            long s = state.get();
+            if ((int) (s >>> 40) != epoch) return;
+            int next = (int) (s & MAX_CHUNKS), chunks = (int) ((s >>> 20) & MAX_CHUNKS);
+            if (next >= chunks) return;
+            if (!state.compareAndSet(s, s + 1)) continue;
+            try {
+                t.run(next, worker);
+            } catch (Throwable e) {
+                if (failure == null) failure = e;
+            }
+            done.incrementAndGet();
         }
     }
+
+    private synchronized boolean isParked(int i) { return parked[i]; }
+    private synchronized void setParked(int i, boolean v) { parked[i] = v; }
 
     private void loop(int id) {
         int seen = 0;
@@ -105,12 +124,8 @@ public final class WorkerPool implements AutoCloseable {
             }
             if (closed) return;
             seen = generation;
-            try {
-                task.run(id, size);
-            } catch (Throwable e) {
-                if (failure == null) failure = e;
-            }
-            if (pending.decrementAndGet() == 0 && callerParked) LockSupport.unpark(caller);
+            Task t = task;
+            if (t != null) work(seen, t, id);
         }
     }
 

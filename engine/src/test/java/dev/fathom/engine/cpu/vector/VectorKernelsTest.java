@@ -194,14 +194,23 @@ class VectorKernelsTest {
         }
     }
 
-    @Test void poolRunsEveryShareOnceAndPropagatesFailures() {
+    @Test void poolRunsEveryChunkOnceAndPropagatesFailures() {
         try (WorkerPool p = new WorkerPool(3)) {
-            int[] hits = new int[3];
-            for (int rep = 0; rep < 1000; rep++) p.run((w, n) -> hits[w]++);
-            for (int h : hits) assertTrue(h == 1000, "every participant ran every task: " + java.util.Arrays.toString(hits));
+            for (int rep = 0; rep < 2000; rep++) {
+                int chunks = 1 + rep % 37;
+                java.util.concurrent.atomic.AtomicIntegerArray hits = new java.util.concurrent.atomic.AtomicIntegerArray(chunks);
+                p.run(new WorkerPool.Task() {
+                    @Override public int chunks() { return chunks; }
+                    @Override public void run(int c, int w) { hits.incrementAndGet(c); }
+                });
+                for (int c = 0; c < chunks; c++) assertTrue(hits.get(c) == 1, "chunk " + c + " of " + chunks + " ran " + hits.get(c) + " times");
+            }
             try {
-                p.run((w, n) -> { if (w == 2) throw new IllegalStateException("boom"); });
-                fail("failure of a worker must reach the caller");
+                p.run(new WorkerPool.Task() {
+                    @Override public int chunks() { return 16; }
+                    @Override public void run(int c, int w) { if (c == 11) throw new IllegalStateException("boom"); }
+                });
+                fail("a failing chunk must reach the caller");
             } catch (IllegalStateException e) {
                 assertTrue(e.getMessage().equals("boom"));
             }
