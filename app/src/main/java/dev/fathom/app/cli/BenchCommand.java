@@ -201,6 +201,14 @@ public final class BenchCommand implements Callable<Integer> {
         for (KernelStats k : dec) total += k.totalNs();
         for (KernelStats k : dec.subList(0, Math.min(8, dec.size())))
             out.printf(Locale.ROOT, "%-18s %8d %10.1f %9.1f%% %9.1f %9.1f%n", k.name(), k.calls(), k.totalMs(), 100.0 * k.totalNs() / Math.max(1, total), k.gbPerS(), k.gflopPerS());
+        if (!pre.isEmpty()) {
+            out.println();
+            out.printf("%-18s %8s %10s %10s %9s %9s%n", "prompt kernel", "calls", "total ms", "% time", "GB/s", "GFLOP/s");
+            long ptotal = 0;
+            for (KernelStats k : pre) ptotal += k.totalNs();
+            for (KernelStats k : pre.subList(0, Math.min(5, pre.size())))
+                out.printf(Locale.ROOT, "%-18s %8d %10.1f %9.1f%% %9.1f %9.1f%n", k.name(), k.calls(), k.totalMs(), 100.0 * k.totalNs() / Math.max(1, ptotal), k.gbPerS(), k.gflopPerS());
+        }
         out.flush();
         if (json != null) {
             StringBuilder j = new StringBuilder("{\n");

@@ -3,6 +3,7 @@ package dev.fathom.engine.cpu.vector;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -27,6 +28,7 @@ final class Dots {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
     static final int L = F.length();
+    static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
     static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
@@ -250,7 +252,11 @@ final class Dots {
         switch (pw.format()) {
             case F32 -> MemorySegment.copy(w, F32, wo, dst, off, n);
             case BF16 -> {
-                for (int i = 0; i < n; i++) dst[off + i] = bf16(w.get(I16, wo + 2L * i));
+                int i = 0;
+                for (; i + L <= n; i += L)
+                    ((IntVector) ShortVector.fromMemorySegment(S, w, wo + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, off + i);
+                for (; i < n; i++) dst[off + i] = bf16(w.get(I16, wo + 2L * i));
             }
             case F16 -> { for (int i = 0; i < n; i++) dst[off + i] = Float.float16ToFloat(w.get(I16, wo + 2L * i)); }
             case INT8 -> {

@@ -75,13 +75,16 @@ final class WeightStore implements AutoCloseable {
         copiedBytes += data.byteSize() + (scales == null ? 0 : 4L * scales.length);
         PackedWeight out = new PackedWeight(target, rows, cols, data, ld, scales, groups);
         final int per = 256;
+        PackedWeight src = t.dtype() == DType.F32 || t.dtype() == DType.BF16 || t.dtype() == DType.F16
+                ? new PackedWeight(PackedWeight.Format.of(t.dtype()), rows, cols, t.data(), t.ld() * t.dtype().size, null, 0) : null;
         pool.run(new WorkerPool.Task() {
             @Override public int chunks() { return (rows + per - 1) / per; }
 
             @Override public void run(int chunk, int worker) {
                 float[] row = new float[cols];
                 for (int r = chunk * per, end = Math.min(rows, r + per); r < end; r++) {
-                    t.readRow(r, row, 0);
+                    if (src != null) Dots.rowToFloat(src, r, row, 0);
+                    else t.readRow(r, row, 0);
                     store(out, r, row);
                 }
             }
