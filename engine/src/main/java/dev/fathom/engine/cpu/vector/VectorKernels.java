@@ -308,18 +308,59 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
             for (int idx = chunk * PER_CHUNK, end = Math.min(t * heads, idx + PER_CHUNK); idx < end; idx++) {
                 int i = idx / heads, h = idx % heads, pos = p0 + i;
                 int qo = (qRow + i) * qDim + h * hd, ko = (h / group) * hd;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j <= pos; j++) {
-                    float s = Dots.dot(q, qo, k, j * kvDim + ko, hd) * scale;
-                    sc[j] = s;
-                    if (s > max) max = s;
+                float max = hd == 4 * L ? scores4(q, qo, k, kvDim, ko, pos + 1, scale, sc) : Float.NEGATIVE_INFINITY;
+                if (hd != 4 * L) {
+                    for (int j = 0; j <= pos; j++) {
+                        float s = Dots.dot(q, qo, k, j * kvDim + ko, hd) * scale;
+                        sc[j] = s;
+                        if (s > max) max = s;
+                    }
                 }
                 float sum = expInPlace(sc, pos + 1, max);
                 float inv = 1f / sum;
-                java.util.Arrays.fill(out, qo, qo + hd, 0f);
-                for (int j = 0; j <= pos; j++) Dots.axpy(sc[j] * inv, v, j * kvDim + ko, out, qo, hd);
+                if (hd == 4 * L) weighted4(sc, pos + 1, inv, v, kvDim, ko, out, qo);
+                else {
+                    java.util.Arrays.fill(out, qo, qo + hd, 0f);
+                    for (int j = 0; j <= pos; j++) Dots.axpy(sc[j] * inv, v, j * kvDim + ko, out, qo, hd);
+                }
             }
         }
+    }
+
+    /** sc[j] = scale * q[qo..qo+4L) . k[j*kvDim + ko ..] for j < n, q held in registers; returns the max. */
+    static float scores4(float[] q, int qo, float[] k, int kvDim, int ko, int n, float scale, float[] sc) {
+        FloatVector q0 = FloatVector.fromArray(F, q, qo).mul(scale), q1 = FloatVector.fromArray(F, q, qo + L).mul(scale),
+                q2 = FloatVector.fromArray(F, q, qo + 2 * L).mul(scale), q3 = FloatVector.fromArray(F, q, qo + 3 * L).mul(scale);
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) {
+            int o = j * kvDim + ko;
+            FloatVector a = FloatVector.fromArray(F, k, o).mul(q0);
+            a = FloatVector.fromArray(F, k, o + L).fma(q1, a);
+            a = FloatVector.fromArray(F, k, o + 2 * L).fma(q2, a);
+            a = FloatVector.fromArray(F, k, o + 3 * L).fma(q3, a);
+            float s = a.reduceLanes(VectorOperators.ADD);
+            sc[j] = s;
+            if (s > max) max = s;
+        }
+        return max;
+    }
+
+    /** out[oo..oo+4L) = inv * sum_j p[j] v[j*kvDim + ko ..], accumulated in registers (head size 4L, e.g. 64). */
+    static void weighted4(float[] p, int n, float inv, float[] v, int kvDim, int ko, float[] out, int oo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        for (int j = 0; j < n; j++) {
+            FloatVector pj = FloatVector.broadcast(F, p[j]);
+            int vo = j * kvDim + ko;
+            a0 = FloatVector.fromArray(F, v, vo).fma(pj, a0);
+            a1 = FloatVector.fromArray(F, v, vo + L).fma(pj, a1);
+            a2 = FloatVector.fromArray(F, v, vo + 2 * L).fma(pj, a2);
+            a3 = FloatVector.fromArray(F, v, vo + 3 * L).fma(pj, a3);
+        }
+        FloatVector iv = FloatVector.broadcast(F, inv);
+        a0.mul(iv).intoArray(out, oo);
+        a1.mul(iv).intoArray(out, oo + L);
+        a2.mul(iv).intoArray(out, oo + 2 * L);
+        a3.mul(iv).intoArray(out, oo + 3 * L);
     }
 
     /** s[i] = exp(s[i] - max) for i < n; returns the sum. */

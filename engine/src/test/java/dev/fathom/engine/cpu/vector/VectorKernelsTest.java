@@ -163,7 +163,7 @@ class VectorKernelsTest {
 
     @Test void attentionBothPhases() {
         int[][] cases = { // t, p0, heads, kvHeads, headDim
-                {1, 0, 4, 4, 16}, {1, 9, 4, 2, 16}, {1, 40, 8, 2, 20}, {5, 0, 4, 2, 16}, {6, 11, 2, 1, 33}, {17, 0, 4, 1, 64}};
+                {1, 0, 4, 4, 16}, {1, 9, 4, 2, 16}, {1, 70, 8, 2, 64}, {3, 33, 4, 4, 64}, {1, 40, 8, 2, 20}, {5, 0, 4, 2, 16}, {6, 11, 2, 1, 33}, {17, 0, 4, 1, 64}};
         for (int[] c : cases) {
             int t = c[0], p0 = c[1], heads = c[2], kvh = c[3], hd = c[4], len = p0 + t;
             float[] q = random(t * heads * hd), k = random(len * kvh * hd), v = random(len * kvh * hd);
