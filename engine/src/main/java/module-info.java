@@ -4,15 +4,17 @@ module dev.fathom.engine {
     requires com.fasterxml.jackson.databind;
     requires jdk.incubator.vector;
     requires ai.djl.tokenizers;
+    requires jdk.unsupported; // com.sun.nio.file.ExtendedOpenOption.DIRECT for calibrate's disk test
 
     exports dev.fathom.engine;
     exports dev.fathom.engine.backend;
-    exports dev.fathom.engine.checkpoint;
     exports dev.fathom.engine.calibrate;
+    exports dev.fathom.engine.checkpoint;
     exports dev.fathom.engine.cpu;
     exports dev.fathom.engine.cpu.vector;
     exports dev.fathom.engine.model;
     exports dev.fathom.engine.model.families;
+    exports dev.fathom.engine.parallel;
     exports dev.fathom.engine.plan;
     exports dev.fathom.engine.run;
     exports dev.fathom.engine.synthetic;

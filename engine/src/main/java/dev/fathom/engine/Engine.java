@@ -2,6 +2,10 @@ package dev.fathom.engine;
 
 import dev.fathom.engine.backend.Backend;
 import dev.fathom.engine.backend.Backends;
+import dev.fathom.engine.backend.ModelRunner;
+import dev.fathom.engine.cpu.CpuBackend;
+import dev.fathom.engine.parallel.ParallelLayout;
+import dev.fathom.engine.parallel.ParallelRunner;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.plan.PlanHeuristics;
@@ -30,6 +34,9 @@ public final class Engine {
         Backend b = backends.require(plan.backend());
         String why = b.cannotRun(plan);
         if (why != null) throw new EngineException(why);
-        return new InferenceSession(b.open(m, plan, sink), m.config(), sink);
+        ModelRunner runner = ParallelLayout.isParallel(plan.parallel()) && b instanceof CpuBackend cpu
+                ? ParallelRunner.open(m, plan, () -> cpu.kernels(ParallelRunner.perRankPlan(plan, m.config())), sink)
+                : b.open(m, plan, sink);
+        return new InferenceSession(runner, m.config(), sink);
     }
 }

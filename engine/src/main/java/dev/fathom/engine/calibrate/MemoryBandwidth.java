@@ -6,79 +6,84 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.concurrent.CyclicBarrier;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
- * Measures the machine's main-memory read bandwidth the way a decode step reads weights: each of
- * {@code threads} threads sums its own share of an off-heap buffer (much larger than the caches) with
- * Vector API loads. The figure is the best of several passes (others share the machine: the best pass
- * is the one least disturbed).
+ * Memory read bandwidth: sums an off-heap float buffer with the Vector API, on one thread and on
+ * several (each summing its own contiguous slice), and reports the best of a few passes.
  */
 public final class MemoryBandwidth {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
     private MemoryBandwidth() {}
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-
-    /** @param gbps best pass in GB/s (1e9 bytes/s); {@code passes} measured passes over {@code bytes} */
-    public record Result(double gbps, double medianGbps, int threads, long bytes, int passes) {}
-
-    /** Default measurement: 1 GiB, 5 passes. */
-    public static Result measure(int threads) { return measure(threads, 1L << 30, 5); }
-
-    public static Result measure(int threads, long bytes, int passes) {
-        int t = threads <= 0 ? Runtime.getRuntime().availableProcessors() : threads;
-        long chunk = bytes / t / 256 * 256;
+    /** Allocates {@code bytes} off-heap, touches it, and measures; bytes/s. */
+    public static double measure(long bytes, int threads, int passes) {
         try (Arena arena = Arena.ofShared()) {
-            MemorySegment buf = arena.allocate(chunk * t, 4096);
-            // touch every page so the passes measure reads, not page faults
-            for (long p = 0; p < buf.byteSize(); p += 4096) buf.set(java.lang.foreign.ValueLayout.JAVA_BYTE, p, (byte) 1);
-            double[] gbps = new double[passes];
-            float[] sink = new float[t];
-            CyclicBarrier start = new CyclicBarrier(t);
-            for (int pass = 0; pass < passes; pass++) {
-                long[] t0 = new long[t], t1 = new long[t];
-                Thread[] th = new Thread[t];
-                for (int i = 0; i < t; i++) {
-                    int id = i;
-                    th[i] = new Thread(() -> {
-                        try { start.await(); } catch (Exception e) { throw new IllegalStateException(e); }
-                        t0[id] = System.nanoTime();
-                        sink[id] += sum(buf, id * chunk, chunk);
-                        t1[id] = System.nanoTime();
-                    });
-                    th[i].start();
-                }
-                for (Thread x : th) x.join();
-                long a = Long.MAX_VALUE, b = 0;
-                for (int i = 0; i < t; i++) { a = Math.min(a, t0[i]); b = Math.max(b, t1[i]); }
-                gbps[pass] = (double) chunk * t / (b - a);
-                start.reset();
-            }
-            double best = 0;
-            for (double g : gbps) best = Math.max(best, g);
-            double[] sorted = gbps.clone();
-            java.util.Arrays.sort(sorted);
-            if (sink[0] == 12345.678f) System.out.print("");
-            return new Result(best, sorted[passes / 2], t, chunk * t, passes);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("bandwidth measurement interrupted", e);
+            MemorySegment seg = arena.allocate(bytes, 4096);
+            fill(seg);
+            return measure(seg, threads, passes);
         }
     }
 
-    private static float sum(MemorySegment s, long off, long len) {
-        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
-        long step = 4L * F.vectorByteSize();
-        long end = off + len - step;
-        long p = off;
-        ByteOrder le = ByteOrder.LITTLE_ENDIAN;
-        for (; p <= end; p += step) {
-            a0 = a0.add(FloatVector.fromMemorySegment(F, s, p, le));
-            a1 = a1.add(FloatVector.fromMemorySegment(F, s, p + F.vectorByteSize(), le));
-            a2 = a2.add(FloatVector.fromMemorySegment(F, s, p + 2L * F.vectorByteSize(), le));
-            a3 = a3.add(FloatVector.fromMemorySegment(F, s, p + 3L * F.vectorByteSize(), le));
+    /** Reads {@code seg} {@code passes} times with {@code threads} threads; best pass in bytes/s. */
+    public static double measure(MemorySegment seg, int threads, int passes) {
+        long bytes = seg.byteSize() / (4L * S.length()) * (4L * S.length());
+        double best = 0;
+        ExecutorService pool = threads > 1 ? Executors.newFixedThreadPool(threads) : null;
+        try {
+            for (int p = 0; p < passes; p++) {
+                long t0 = System.nanoTime();
+                double sum;
+                if (pool == null) sum = sum(seg, 0, bytes);
+                else {
+                    long chunk = bytes / threads / (4L * S.length()) * (4L * S.length());
+                    List<Future<Double>> fs = new ArrayList<>();
+                    for (int t = 0; t < threads; t++) {
+                        long from = t * chunk, to = t == threads - 1 ? bytes : from + chunk;
+                        fs.add(pool.submit(() -> sum(seg, from, to)));
+                    }
+                    sum = 0;
+                    for (Future<Double> f : fs) sum += f.get();
+                }
+                long ns = System.nanoTime() - t0;
+                if (Double.isNaN(sum)) throw new IllegalStateException("the buffer holds NaN");
+                best = Math.max(best, bytes / (ns / 1e9));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.util.concurrent.CancellationException("interrupted");
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        } finally {
+            if (pool != null) pool.shutdownNow();
         }
-        return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        return best;
+    }
+
+    /** Sum of the floats in [from, to) bytes; four accumulators keep several loads in flight. */
+    static double sum(MemorySegment seg, long from, long to) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        long step = 4L * S.length(), block = 4 * step, off = from;
+        for (; off + block <= to; off += block) {
+            a0 = a0.add(FloatVector.fromMemorySegment(S, seg, off, ByteOrder.nativeOrder()));
+            a1 = a1.add(FloatVector.fromMemorySegment(S, seg, off + step, ByteOrder.nativeOrder()));
+            a2 = a2.add(FloatVector.fromMemorySegment(S, seg, off + 2 * step, ByteOrder.nativeOrder()));
+            a3 = a3.add(FloatVector.fromMemorySegment(S, seg, off + 3 * step, ByteOrder.nativeOrder()));
+        }
+        for (; off + step <= to; off += step) a0 = a0.add(FloatVector.fromMemorySegment(S, seg, off, ByteOrder.nativeOrder()));
+        return a0.add(a1).add(a2).add(a3).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Small values (no denormals, no overflow), written once so every page is resident. */
+    static void fill(MemorySegment seg) {
+        long n = seg.byteSize() / 4;
+        for (long i = 0; i < n; i++) seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, (i & 1023) * 1e-3f);
     }
 }

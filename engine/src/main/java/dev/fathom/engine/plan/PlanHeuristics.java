@@ -26,6 +26,7 @@ public final class PlanHeuristics {
         if (par.tp() < 1 || par.pp() < 1 || par.ep() < 1 || par.dp() < 1)
             throw new EngineException("Parallel degrees must be 1 or more (tp=" + par.tp() + ", pp=" + par.pp() + ", ep=" + par.ep() + ", dp=" + par.dp() + ").");
         long kv = KvCache.bytesFor(c.numLayers(), p.batch(), maxSeqLen, c.kvDim());
+        ParallelChecks.check(p, c, weightBytes, kv, notes);
         return new ExecutionPlan(p, c, p.backend(), p.batch(), maxSeqLen, weightBytes, kv, List.copyOf(notes));
     }
 }

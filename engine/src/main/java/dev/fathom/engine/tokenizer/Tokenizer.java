@@ -44,10 +44,11 @@ public final class Tokenizer implements AutoCloseable {
         return out;
     }
 
+    /** Text of {@code ids}, skipping special tokens (as transformers' decode(skip_special_tokens=True)). */
     public String decode(int[] ids) {
         long[] l = new long[ids.length];
         for (int i = 0; i < ids.length; i++) l[i] = ids[i];
-        return hf.decode(l, false);
+        return hf.decode(l, true);
     }
 
     /** The text one more token adds after {@code prefix} (handles multi-byte characters split across tokens). */
