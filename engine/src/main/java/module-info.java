@@ -4,7 +4,7 @@ module dev.fathom.engine {
     requires com.fasterxml.jackson.databind;
     requires jdk.incubator.vector;
     requires ai.djl.tokenizers;
-    requires jdk.unsupported; // com.sun.nio.file.ExtendedOpenOption.DIRECT for calibrate's disk test
+    requires jdk.unsupported; // com.sun.nio.file.ExtendedOpenOption.DIRECT: calibrate's disk test, O_DIRECT reads of NVMe-tier weights
 
     exports dev.fathom.engine;
     exports dev.fathom.engine.backend;
@@ -14,6 +14,7 @@ module dev.fathom.engine {
     exports dev.fathom.engine.cpu.vector;
     exports dev.fathom.engine.model;
     exports dev.fathom.engine.model.families;
+    exports dev.fathom.engine.offload;
     exports dev.fathom.engine.parallel;
     exports dev.fathom.engine.plan;
     exports dev.fathom.engine.run;

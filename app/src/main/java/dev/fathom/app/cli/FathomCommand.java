@@ -21,6 +21,7 @@ import java.io.PrintWriter;
         subcommands = {
                 GenerateCommand.class,
                 BenchCommand.class,
+                PlanCommand.class,
                 BenchParallelCommand.class,
                 RunCommand.class,
                 ExportCommand.class,

@@ -35,6 +35,7 @@ import java.util.concurrent.Callable;
         description = "Generate a continuation of a prompt (text or ids), streaming tokens as they come.")
 public final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
+    @Mixin PlacementOptions placement;
     @Mixin ParallelOptions parallel;
 
     static final class PromptGroup {
@@ -95,6 +96,7 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (maxNewTokens < 1) throw new EngineException("--max-new-tokens must be 1 or more, got " + maxNewTokens + ".");
+        placement.applyTo(RunProfile.Placement.DEFAULT); // reject bad sizes and tiers before loading the model
         Precision prec = Precision.parse(model.precision);
         DType synth = prec == Precision.F32 ? DType.F32 : prec == Precision.F16 ? DType.F16 : DType.BF16;
         try (LoadedModel m = ModelLoader.load(model.model, new ModelLoader.Options(synth, model.seed == 0 ? 42 : model.seed), null)) {
@@ -109,7 +111,7 @@ public final class GenerateCommand implements Callable<Integer> {
             boolean sample = temperature != null && !greedy;
             RunProfile.Sampling sampling = new RunProfile.Sampling(!sample, sample ? temperature : 1.0, topK, topP, model.seed,
                     !(noEosStop || dump != null));
-            RunProfile profile = parallel.applyTo(model.applyTo(RunProfile.defaults())).withShape(prompts.length, prompts[0].length, maxNewTokens).withSampling(sampling);
+            RunProfile profile = placement.applyTo(parallel.applyTo(model.applyTo(RunProfile.defaults()))).withShape(prompts.length, prompts[0].length, maxNewTokens).withSampling(sampling);
             Engine engine = Engine.discover();
             ExecutionPlan plan = engine.plan(m, profile, prompts[0].length + maxNewTokens);
             CancellationToken cancel = new CancellationToken();

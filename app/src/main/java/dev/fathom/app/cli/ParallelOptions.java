@@ -42,24 +42,12 @@ public final class ParallelOptions {
         return p.withParallel(new RunProfile.Parallelism(tp, pp, ep, dp, promptMicroBatches, genMicroBatches, a2a)).withPlacement(placement);
     }
 
-    /** Parses sizes like {@code 1048576}, {@code 64K}, {@code 64M}, {@code 2G}, {@code 512MiB} (binary multiples). */
+    /** Parses sizes like {@code 64M} or {@code 2GiB}; see {@link PlacementOptions#parseSize(String, String)}. */
     public static long parseSize(String s) {
-        String t = s.trim().toUpperCase(Locale.ROOT).replace("IB", "").replace("B", "");
-        long mult = 1;
-        if (!t.isEmpty()) {
-            char c = t.charAt(t.length() - 1);
-            int shift = switch (c) { case 'K' -> 10; case 'M' -> 20; case 'G' -> 30; case 'T' -> 40; default -> 0; };
-            if (shift > 0) {
-                mult = 1L << shift;
-                t = t.substring(0, t.length() - 1).trim();
-            }
-        }
         try {
-            double v = Double.parseDouble(t);
-            if (v < 0 || Double.isNaN(v)) throw new NumberFormatException();
-            return Math.round(v * mult);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("'" + s + "' is not a size: use bytes or a number with K, M, G or T (e.g. 64M).");
+            return PlacementOptions.parseSize("--kv-offload-threshold", s);
+        } catch (dev.fathom.engine.EngineException e) {
+            throw new IllegalArgumentException(e.getMessage());
         }
     }
 

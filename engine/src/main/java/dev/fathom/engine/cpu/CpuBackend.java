@@ -46,8 +46,16 @@ public final class CpuBackend implements Backend {
     @Override
     public ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink) {
         CpuKernels k = kernels.apply(plan);
-        if (k instanceof VectorKernels v) v.prepare(model.weights());
+        if (k instanceof VectorKernels v && !plan.streaming()) v.prepare(model.weights());
         CpuModel m = CpuModel.whole(model.config(), model.weights(), k, plan.slots(), plan.maxSeqLen(), sink);
-        return new CpuRunner(m, model.config().vocabSize(), plan.slots(), plan.maxSeqLen(), "1 rank on the CPU (" + id + " kernels)");
+        String layout = "1 rank on the CPU (" + id + " kernels)";
+        if (plan.streaming()) {
+            var s = dev.fathom.engine.offload.WeightStreamer.install(m, model.weights().layers(), plan.placement(), sink);
+            layout += String.format(", %d of %d layers streamed through a ring of %d (prefetch %d)",
+                    model.config().numLayers() - plan.placement().count(dev.fathom.profiles.RunProfile.Tier.DEVICE),
+                    model.config().numLayers(), s.slots(), s.prefetch());
+            for (String note : s.notes()) layout += "; " + note;
+        }
+        return new CpuRunner(m, model.config().vocabSize(), plan.slots(), plan.maxSeqLen(), layout);
     }
 }

@@ -65,7 +65,8 @@ final class ParallelChecks {
             throw new EngineException("The KV cache needs " + size(kvBytes) + " but the Java heap allows " + size(heap)
                     + ": lower the batch or the context, or raise -Xmx.");
         long device = p.placement().deviceMemory();
-        if (device > 0 && p.placement().weights() == RunProfile.Tier.DEVICE && weightBytes + kvBytes > device)
+        // one rank streams what does not fit (Placements, ZeRO-Inference); parallel layouts keep every weight resident
+        if (device > 0 && ranks > 1 && p.placement().weights() == RunProfile.Tier.DEVICE && weightBytes + kvBytes > device)
             throw new EngineException("Weights (" + size(weightBytes) + ") and KV cache (" + size(kvBytes) + ") do not fit the "
                     + size(device) + " device memory budget: raise the budget, lower the batch, or place the weights on the host tier.");
         if (cpu) notes.add(ranks + " ranks (tp=" + l.tp() + " x pp=" + l.pp() + " x dp=" + l.dp() + ") are threads on one device (the CPU): "
