@@ -11,6 +11,7 @@ module dev.fathom.engine {
     exports dev.fathom.engine.calibrate;
     exports dev.fathom.engine.checkpoint;
     exports dev.fathom.engine.cpu;
+    exports dev.fathom.engine.cpu.vector;
     exports dev.fathom.engine.model;
     exports dev.fathom.engine.model.families;
     exports dev.fathom.engine.offload;

@@ -20,6 +20,7 @@ import java.io.PrintWriter;
         description = "Run and profile transformer inference the DeepSpeed-Inference way.",
         subcommands = {
                 GenerateCommand.class,
+                BenchCommand.class,
                 PlanCommand.class,
                 BenchParallelCommand.class,
                 RunCommand.class,

@@ -2,6 +2,7 @@ package dev.fathom.engine.cpu;
 
 import dev.fathom.engine.backend.Backend;
 import dev.fathom.engine.backend.ModelRunner;
+import dev.fathom.engine.cpu.vector.VectorKernels;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.telemetry.TelemetrySink;
@@ -27,9 +28,13 @@ public final class CpuBackend implements Backend {
         return new CpuBackend("reference", "plain Java reference kernels (float32 accumulation, one thread)", p -> new ReferenceKernels());
     }
 
-    /** The fastest CPU kernels; until the Vector API path lands, the reference kernels. */
+    /**
+     * The fast CPU kernels: Java Vector API, a persistent worker pool of {@code profile.threads} (0 = one
+     * per core), weights in the profile's precision (AUTO = the checkpoint's dtype, read in place).
+     */
     public static CpuBackend fast() {
-        return new CpuBackend("cpu", "CPU kernels", p -> new ReferenceKernels());
+        return new CpuBackend("cpu", "Vector API kernels (SIMD, worker pool, F32/BF16/F16 in place, INT8 quantized at load)",
+                p -> new VectorKernels(p.profile().threads(), p.profile().precision()));
     }
 
     public CpuKernels kernels(ExecutionPlan plan) { return kernels.apply(plan); }
@@ -40,7 +45,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink) {
-        CpuModel m = CpuModel.whole(model.config(), model.weights(), kernels.apply(plan), plan.slots(), plan.maxSeqLen(), sink);
+        CpuKernels k = kernels.apply(plan);
+        if (k instanceof VectorKernels v && !plan.streaming()) v.prepare(model.weights());
+        CpuModel m = CpuModel.whole(model.config(), model.weights(), k, plan.slots(), plan.maxSeqLen(), sink);
         String layout = "1 rank on the CPU (" + id + " kernels)";
         if (plan.streaming()) {
             var s = dev.fathom.engine.offload.WeightStreamer.install(m, model.weights().layers(), plan.placement(), sink);

@@ -1,6 +1,7 @@
 package dev.fathom.engine.cpu;
 
 import dev.fathom.engine.model.Linear;
+import dev.fathom.engine.model.ModelConfig;
 import dev.fathom.engine.tensor.Tensor;
 
 /**
@@ -33,6 +34,22 @@ public interface CpuKernels {
      */
     void attention(float[] q, int qRow, int t, int p0, float[] kCache, float[] vCache, int heads, int kvHeads,
                    int headDim, float[] out);
+
+    /**
+     * Several projections of the same input {@code x} [rows, in] in one pass (q/k/v, gate/up):
+     * {@code ys[m]} receives {@code ws[m]}'s output for m < count. Fast kernels run them as one dispatch.
+     */
+    default void linearGroup(float[] x, int rows, Linear[] ws, int count, boolean addBias, float[][] ys) {
+        for (int m = 0; m < count; m++) linear(x, rows, ws[m], addBias, ys[m]);
+    }
+
+    /** a[i] *= act(g[i]) for i < n (the gated MLP). */
+    default void gatedActivation(ModelConfig.Activation act, float[] a, float[] g, int n) {
+        for (int i = 0; i < n; i++) a[i] *= Activations.apply(act, g[i]);
+    }
+
+    /** Bytes this kernel set reads for one use of {@code w} (a quantized or converted copy counts as such). */
+    default long weightBytes(Linear w) { return w.bytes(); }
 
     /** Releases worker threads, if any. */
     default void close() { }

@@ -67,6 +67,8 @@ public final class CpuModel {
 
     private float[] xn = new float[0], q = new float[0], kb = new float[0], vb = new float[0], ctx = new float[0],
             attnOut = new float[0], mlpA = new float[0], mlpB = new float[0], mlpOut = new float[0], tmp = new float[0];
+    private final Linear[] group = new Linear[3];
+    private final float[][] groupOut = new float[3][];
 
     /**
      * @param layers        weights of this shard's layers (index 0 = {@code firstLayer}), possibly TP slices
@@ -153,7 +155,27 @@ public final class CpuModel {
     private void linear(float[] in, int rows, Linear w, boolean bias, float[] out, String name, int layer, Phase ph) {
         long t0 = System.nanoTime();
         k.linear(in, rows, w, bias, out);
-        span(name, layer, ph, t0, w.weight().byteSize() + (long) rows * (w.in() + w.out()) * 4, 2L * rows * w.in() * w.out());
+        span(name, layer, ph, t0, k.weightBytes(w) + (long) rows * (w.in() + w.out()) * 4, 2L * rows * w.in() * w.out());
+    }
+
+    /** Up to three projections of the same input in one kernel call, one span for all. */
+    private void linearGroup(float[] in, int rows, int count, float[] a, float[] b, float[] c, String name, int layer, Phase ph) {
+        long t0 = System.nanoTime();
+        groupOut[0] = a;
+        groupOut[1] = b;
+        groupOut[2] = c;
+        k.linearGroup(in, rows, group, count, true, groupOut);
+        long bytes = (long) rows * h * 4, flops = 0;
+        for (int m = 0; m < count; m++) {
+            Linear w = group[m];
+            if (sink.enabled()) {
+                bytes += k.weightBytes(w) + (long) rows * w.out() * 4;
+                flops += 2L * rows * w.in() * w.out();
+            }
+            group[m] = null;
+            groupOut[m] = null;
+        }
+        span(name, layer, ph, t0, bytes, flops);
     }
 
     public void layer(int l, float[] x, Batch b) {
@@ -177,9 +199,10 @@ public final class CpuModel {
         attnOut = grow(attnOut, n * h);
 
         norm(w.attnNormW(), w.attnNormB(), x, n, xn, "attn.norm", l, ph);
-        linear(xn, n, w.q(), true, q, "attn.q", l, ph);
-        linear(xn, n, w.k(), true, kb, "attn.k", l, ph);
-        linear(xn, n, w.v(), true, vb, "attn.v", l, ph);
+        group[0] = w.q();
+        group[1] = w.k();
+        group[2] = w.v();
+        linearGroup(xn, n, 3, q, kb, vb, "attn.qkv", l, ph);
 
         long t0 = System.nanoTime();
         if (cfg.rotaryDim() > 0) {
@@ -265,14 +288,17 @@ public final class CpuModel {
         }
         int f = w.up().out();
         mlpA = grow(mlpA, n * f);
-        linear(in, n, w.up(), true, mlpA, "mlp.up", l, ph);
-        long t0 = System.nanoTime();
+        long t0;
         if (w.gate() != null) {
             mlpB = grow(mlpB, n * f);
-            linear(in, n, w.gate(), true, mlpB, "mlp.gate", l, ph);
+            group[0] = w.up();
+            group[1] = w.gate();
+            linearGroup(in, n, 2, mlpA, mlpB, null, "mlp.up_gate", l, ph);
             t0 = System.nanoTime();
-            for (int i = 0; i < n * f; i++) mlpA[i] *= Activations.apply(cfg.activation(), mlpB[i]);
+            k.gatedActivation(cfg.activation(), mlpA, mlpB, n * f);
         } else {
+            linear(in, n, w.up(), true, mlpA, "mlp.up", l, ph);
+            t0 = System.nanoTime();
             Activations.apply(cfg.activation(), mlpA, n * f);
         }
         span("mlp.act", l, ph, t0, (long) n * f * 4 * (w.gate() != null ? 3 : 2), (long) n * f * 8);
