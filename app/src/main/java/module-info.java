@@ -4,7 +4,13 @@ module dev.fathom.app {
     requires dev.fathom.visualizer;
     requires info.picocli;
     requires javafx.controls;
+    requires org.controlsfx.controls;
+    requires com.fasterxml.jackson.databind;
 
     opens dev.fathom.app.cli to info.picocli;
+    opens dev.fathom.app.support to com.fasterxml.jackson.databind;
     exports dev.fathom.app;
+    exports dev.fathom.app.ui;
+    exports dev.fathom.app.vm;
+    exports dev.fathom.app.support;
 }
