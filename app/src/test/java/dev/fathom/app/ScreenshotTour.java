@@ -70,7 +70,7 @@ public final class ScreenshotTour extends Application {
     }
 
     static void shot(String name) throws Exception {
-        Thread.sleep(700);
+        Thread.sleep(2500);
         Process p = new ProcessBuilder("import", "-window", "root", out.resolve(name).toString()).inheritIO().start();
         p.waitFor();
         System.out.println("tour: wrote " + out.resolve(name));
@@ -82,10 +82,23 @@ public final class ScreenshotTour extends Application {
             String model = System.getProperty("tour.model", "synthetic:llama-tiny");
             fx(() -> w.model().load(model));
             until(120, () -> w.model().model() != null);
+            // warm the JIT with a short run so the shots show steady-state kernels, not the interpreter
+            fx(() -> { w.plan().newTokensProperty().set(16); w.run().run(); });
+            until(300, () -> !w.run().runningProperty().get() && !w.run().runs().isEmpty());
+            fx(() -> w.run().runs().clear());
+            if (Boolean.getBoolean("tour.measureOnly")) {
+                fx(() -> { w.plan().newTokensProperty().set(1000); w.run().promptProperty().set(""); w.tabs().getSelectionModel().select(2); });
+                idle();
+                measure("Run tab shown");
+                fx(() -> w.tabs().getSelectionModel().select(0));
+                measure("Model tab shown");
+                fx(Platform::exit);
+                return;
+            }
             fx(() -> {
                 w.plan().tpProperty().set(2);
                 w.plan().ppProperty().set(2);
-                w.plan().newTokensProperty().set(Integer.getInteger("tour.tokens", 1500));
+                w.plan().newTokensProperty().set(Integer.getInteger("tour.tokens", 600));
                 w.tabs().getSelectionModel().select(1);
             });
             shot("plan.png");
@@ -111,6 +124,7 @@ public final class ScreenshotTour extends Application {
                 w.tabs().getSelectionModel().select(3);
             });
             shot("compare.png");
+            if (Boolean.getBoolean("tour.shotsOnly")) { fx(Platform::exit); return; }
             fx(() -> {
                 w.plan().batchProperty().set(1);
                 w.plan().newTokensProperty().set(1000);
@@ -119,7 +133,10 @@ public final class ScreenshotTour extends Application {
                 w.run().promptProperty().set("");
                 w.tabs().getSelectionModel().select(2);
             });
-            measure();
+            idle();
+            measure("Run tab shown");
+            fx(() -> w.tabs().getSelectionModel().select(0));
+            measure("Model tab shown");
             fx(Platform::exit);
         } catch (Exception e) {
             e.printStackTrace();
@@ -127,8 +144,17 @@ public final class ScreenshotTour extends Application {
         }
     }
 
+    /** Baseline: frame callbacks of the idle window over 10 s. */
+    static void idle() throws Exception {
+        fx(() -> w.poller().resetStats());
+        Thread.sleep(10_000);
+        double[] r = new double[2];
+        fx(() -> { r[0] = w.poller().framesPerSecond(); r[1] = w.poller().maxGapNs() / 1e6; });
+        System.out.printf("tour: idle window (Run tab): %.1f frame callbacks per s, max gap %.1f ms%n", r[0], r[1]);
+    }
+
     /** 1,000 tokens streaming: frame callbacks per second and the longest gap between two, and heap after. */
-    static void measure() throws Exception {
+    static void measure(String what) throws Exception {
         fx(() -> {
             w.poller().resetStats();
             w.run().run();
@@ -147,7 +173,7 @@ public final class ScreenshotTour extends Application {
         System.gc();
         Runtime rt = Runtime.getRuntime();
         var last = w.run().runs().getLast();
-        System.out.printf("tour: 1000-token run: %d tokens in %.1f s (%s); %d frame callbacks, %.1f per s, max gap %.1f ms; %d view refreshes (%.1f/s); %d events kept; heap after GC %.0f MB%n",
+        System.out.printf("tour: " + what + ": 1000-token run: %d tokens in %.1f s (%s); %d frame callbacks, %.1f per s, max gap %.1f ms; %d view refreshes (%.1f/s); %d events kept; heap after GC %.0f MB%n",
                 last.figures().generated(), s, last.outcome(), f[0], fps[0], f[1] / 1e6, f[2], f[2] / s, last.events().size(),
                 (rt.totalMemory() - rt.freeMemory()) / 1e6);
     }

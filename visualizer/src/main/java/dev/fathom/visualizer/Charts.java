@@ -2,7 +2,7 @@ package dev.fathom.visualizer;
 
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.JFreeChart;
-import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.fx.ChartViewer;
 import org.jfree.chart.plot.CategoryPlot;
 import org.jfree.chart.plot.PlotOrientation;
@@ -47,10 +47,11 @@ public final class Charts {
     public static final class TopKernels {
         private final DefaultCategoryDataset data = new DefaultCategoryDataset();
         private final ChartViewer viewer;
+        private final JFreeChart c;
         private int points;
 
         public TopKernels(String title) {
-            JFreeChart c = ChartFactory.createBarChart(title, null, "total ms", data, PlotOrientation.HORIZONTAL, false, true, false);
+            c = ChartFactory.createBarChart(title, null, "total ms", data, PlotOrientation.HORIZONTAL, false, true, false);
             style(c);
             CategoryPlot p = c.getCategoryPlot();
             p.setBackgroundPaint(new Color(250, 250, 250));
@@ -68,6 +69,7 @@ public final class Charts {
         public int points() { return points; }
 
         public void show(List<dev.fathom.engine.telemetry.KernelStats> kernels, int top) {
+            c.setNotify(false);
             data.setNotify(false);
             data.clear();
             int n = 0;
@@ -77,6 +79,7 @@ public final class Charts {
             }
             points = Math.min(top, kernels.size());
             data.setNotify(true);
+            c.setNotify(true);
         }
     }
 
@@ -86,17 +89,23 @@ public final class Charts {
         private final Map<String, XYSeries> series = new LinkedHashMap<>();
         private final XYPlot plot;
         private final ChartViewer viewer;
+        private final JFreeChart c;
         private ValueMarker peak;
         private int points;
 
         public Bandwidth(String title) {
-            JFreeChart c = ChartFactory.createXYLineChart(title, "seconds", "GB/s", data, PlotOrientation.VERTICAL, true, true, false);
+            c = ChartFactory.createXYLineChart(title, "seconds", "GB/s", data, PlotOrientation.VERTICAL, true, true, false);
             style(c);
             plot = c.getXYPlot();
             plot.setBackgroundPaint(new Color(250, 250, 250));
             XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, false);
             plot.setRenderer(r);
-            ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(true);
+            // log scale: a small model on a CPU reaches a few % of the peak; the peak line must stay on the chart
+            LogAxis y = new LogAxis("GB/s (log scale)");
+            y.setSmallestValue(1e-4);
+            y.setLabelFont(new Font("SansSerif", Font.BOLD, 11));
+            y.setTickLabelFont(new Font("SansSerif", Font.PLAIN, 10));
+            plot.setRangeAxis(y);
             viewer = new ChartViewer(c);
             viewer.getStyleClass().add("bandwidth-chart");
         }
@@ -106,9 +115,10 @@ public final class Charts {
 
         /** @param peakBytesPerS the device's peak (0 = unknown, no line) */
         public void show(Map<String, TelemetryModel.BandwidthSeries> lanes, double peakBytesPerS, String peakLabel) {
+            c.setNotify(false); // one redraw per refresh, not one per series, marker and axis change
             data.setNotify(false);
             int n = 0;
-            double max = 0;
+            double max = 0, min = Double.MAX_VALUE;
             for (var e : lanes.entrySet()) {
                 XYSeries s = series.computeIfAbsent(e.getKey(), k -> {
                     XYSeries x = new XYSeries(k, true, false);
@@ -120,8 +130,10 @@ public final class Charts {
                 s.clear();
                 for (int i = 0; i < b.bins(); i++) {
                     double v = b.rate(i) / 1e9;
+                    if (v <= 0) continue; // idle bins have no point on a log axis
                     s.add(b.binStartSeconds(i), v, false);
                     max = Math.max(max, v);
+                    min = Math.min(min, v);
                 }
                 n += b.bins();
                 s.setNotify(true);
@@ -131,9 +143,25 @@ public final class Charts {
                 series.clear();
             }
             points = n;
-            if (peak != null) plot.removeRangeMarker(peak);
-            peak = null;
+            if (peak != null && peak.getValue() != peakBytesPerS / 1e9) {
+                plot.removeRangeMarker(peak);
+                peak = null;
+            }
             if (peakBytesPerS > 0) {
+                if (peak == null) addPeak(peakBytesPerS, peakLabel);
+                LogAxis y = (LogAxis) plot.getRangeAxis();
+                y.setAutoRange(false);
+                double lo = min == Double.MAX_VALUE ? peakBytesPerS / 1e9 / 1000 : Math.min(min, peakBytesPerS / 1e9) / 2;
+                y.setRange(lo, Math.max(max, peakBytesPerS / 1e9) * 2);
+            } else {
+                plot.getRangeAxis().setAutoRange(true);
+            }
+            data.setNotify(true);
+            c.setNotify(true);
+        }
+
+        private void addPeak(double peakBytesPerS, String peakLabel) {
+            {
                 peak = new ValueMarker(peakBytesPerS / 1e9, new Color(200, 40, 40), new BasicStroke(1.5f, BasicStroke.CAP_BUTT,
                         BasicStroke.JOIN_MITER, 1, new float[]{6, 4}, 0));
                 peak.setLabel(String.format(Locale.ROOT, "peak %.0f GB/s%s", peakBytesPerS / 1e9, peakLabel == null ? "" : " " + peakLabel));
@@ -141,13 +169,7 @@ public final class Charts {
                 peak.setLabelAnchor(RectangleAnchor.BOTTOM_LEFT);
                 peak.setLabelTextAnchor(TextAnchor.TOP_LEFT);
                 plot.addRangeMarker(peak);
-                NumberAxis y = (NumberAxis) plot.getRangeAxis();
-                y.setAutoRange(false);
-                y.setRange(0, Math.max(max, peakBytesPerS / 1e9) * 1.1);
-            } else {
-                plot.getRangeAxis().setAutoRange(true);
             }
-            data.setNotify(true);
         }
     }
 
@@ -156,10 +178,11 @@ public final class Charts {
         private final XYSeriesCollection data = new XYSeriesCollection();
         private final Map<String, XYSeries> series = new LinkedHashMap<>();
         private final ChartViewer viewer;
+        private final JFreeChart c;
         private int points;
 
         public Memory(String title) {
-            JFreeChart c = ChartFactory.createXYLineChart(title, "seconds", "GB", data, PlotOrientation.VERTICAL, true, true, false);
+            c = ChartFactory.createXYLineChart(title, "seconds", "GB", data, PlotOrientation.VERTICAL, true, true, false);
             style(c);
             XYPlot plot = c.getXYPlot();
             plot.setBackgroundPaint(new Color(250, 250, 250));
@@ -175,6 +198,7 @@ public final class Charts {
         public int points() { return points; }
 
         public void show(Map<String, List<TelemetryModel.MemoryPoint>> tiers, double endSeconds) {
+            c.setNotify(false);
             data.setNotify(false);
             int n = 0;
             for (var e : tiers.entrySet()) {
@@ -200,6 +224,7 @@ public final class Charts {
             }
             points = n;
             data.setNotify(true);
+            c.setNotify(true);
         }
     }
 }

@@ -60,6 +60,11 @@ public final class KernelTable extends TableView<KernelTable.Row> {
 
     public List<Row> rows() { return List.copyOf(rows); }
 
+    /** Hides calls, bytes and % of peak (for narrow side-by-side tables). */
+    public void setCompact(boolean compact) {
+        for (int i : new int[]{1, 4, 6}) getColumns().get(i).setVisible(!compact);
+    }
+
     private static TableColumn<Row, String> text(String title, Function<Row, String> f, double w) {
         TableColumn<Row, String> c = new TableColumn<>(title);
         c.setCellValueFactory(cd -> new ReadOnlyObjectWrapper<>(f.apply(cd.getValue())));

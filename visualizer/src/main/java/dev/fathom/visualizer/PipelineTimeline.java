@@ -120,7 +120,7 @@ public final class PipelineTimeline extends Region {
         g.strokeLine(x0, h - AXIS_H, x1, h - AXIS_H);
         g.setFill(Color.rgb(60, 60, 60));
         g.setTextAlign(TextAlignment.CENTER);
-        double step = niceStep(end / 8);
+        double step = niceStep(end / Math.max(2, Math.floor((x1 - x0) / 90)));
         for (double t = 0; t <= end + 1e-12; t += step) {
             double x = x0 + t * scale;
             g.strokeLine(x, h - AXIS_H, x, h - AXIS_H + 4);

@@ -16,6 +16,7 @@ public final class SnapshotPoller extends AnimationTimer {
     private long refreshes;
     private long maxGapNs;
     private long firstFrame;
+    private double recentGapNs = 16e6;
 
     public SnapshotPoller(double hz, Runnable refresh) {
         this.refresh = refresh;
@@ -25,7 +26,11 @@ public final class SnapshotPoller extends AnimationTimer {
     @Override
     public void handle(long now) {
         if (firstFrame == 0) firstFrame = now;
-        if (lastFrame != 0) maxGapNs = Math.max(maxGapNs, now - lastFrame);
+        if (lastFrame != 0) {
+            long gap = now - lastFrame;
+            maxGapNs = Math.max(maxGapNs, gap);
+            recentGapNs = 0.8 * recentGapNs + 0.2 * gap;
+        }
         lastFrame = now;
         frames++;
         if (now - lastRefresh >= periodNs) {
@@ -45,6 +50,8 @@ public final class SnapshotPoller extends AnimationTimer {
     }
 
     public long frames() { return frames; }
+    /** Moving average of recent frame gaps: how long the scene currently takes to render. */
+    public double recentGapNs() { return recentGapNs; }
     public long refreshes() { return refreshes; }
     public long maxGapNs() { return maxGapNs; }
     /** Frame callbacks per second since the last reset. */

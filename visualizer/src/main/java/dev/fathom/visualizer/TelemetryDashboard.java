@@ -46,6 +46,9 @@ public final class TelemetryDashboard extends BorderPane {
         timeline.setId("pipelineTimeline");
     }
 
+    /** Side-by-side use: the kernel table keeps only name, total, mean and GB/s. */
+    public void setCompact(boolean compact) { table.setCompact(compact); }
+
     /** What the peaks and % columns are measured against. */
     public void setHardware(HardwareProfile hw, String precisionId) {
         this.hardware = hw;

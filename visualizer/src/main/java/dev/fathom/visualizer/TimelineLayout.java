@@ -32,11 +32,20 @@ public record TimelineLayout(List<Lane> lanes, List<PhaseWindow> phases, double 
     public record PhaseWindow(Phase phase, double start, double end, double bubbleFraction) {}
 
     public static TimelineLayout of(TelemetryModel m) {
-        return of(m.stages(), m.transfers(), m.phases(), m.t0());
+        return of(m.stages(), m.transfers(), m.phases(), m.t0(), m.spanSeconds());
     }
 
     public static TimelineLayout of(List<TelemetryEvent.StageSpan> stages, List<TelemetryEvent.TransferSpan> transfers,
                                     List<TelemetryEvent.PhaseSpan> phaseSpans, long t0) {
+        return of(stages, transfers, phaseSpans, t0, 0);
+    }
+
+    /**
+     * @param liveEnd seconds of the latest event seen; while a run streams, the token phase (whose span
+     *                is only reported at its end) is drawn open from the prompt phase's end up to here
+     */
+    public static TimelineLayout of(List<TelemetryEvent.StageSpan> stages, List<TelemetryEvent.TransferSpan> transfers,
+                                    List<TelemetryEvent.PhaseSpan> phaseSpans, long t0, double liveEnd) {
         double end = 0;
         Map<Phase, double[]> windows = new EnumMap<>(Phase.class);
         for (TelemetryEvent.PhaseSpan p : phaseSpans) {
@@ -44,6 +53,10 @@ public record TimelineLayout(List<Lane> lanes, List<PhaseWindow> phases, double 
             double s = sec(p.startNs(), t0), e = sec(p.startNs() + p.durNs(), t0);
             windows.merge(p.phase(), new double[]{s, e}, (a, b) -> new double[]{Math.min(a[0], b[0]), Math.max(a[1], b[1])});
             end = Math.max(end, e);
+        }
+        if (windows.containsKey(Phase.PROMPT) && !windows.containsKey(Phase.DECODE) && liveEnd > windows.get(Phase.PROMPT)[1]) {
+            windows.put(Phase.DECODE, new double[]{windows.get(Phase.PROMPT)[1], liveEnd});
+            end = Math.max(end, liveEnd);
         }
         Map<String, List<Bar>> compute = new TreeMap<>(LANE_ORDER);
         Map<Phase, double[]> stageWindows = new EnumMap<>(Phase.class);

@@ -62,7 +62,7 @@ public final class PlanPane extends BorderPane {
         form.setHgap(8);
         form.setVgap(5);
         form.setPadding(new Insets(4));
-        form.getColumnConstraints().addAll(new ColumnConstraints(150), new ColumnConstraints(220));
+        form.getColumnConstraints().addAll(new ColumnConstraints(185), new ColumnConstraints(230));
 
         ComboBox<PlanViewModel.BackendChoice> backend = new ComboBox<>(vm.backends());
         backend.setId("backend");
@@ -101,7 +101,7 @@ public final class PlanPane extends BorderPane {
         CheckBox eos = new CheckBox("stop a sequence at end-of-sequence");
         eos.setId("stopOnEos");
         eos.selectedProperty().bindBidirectional(vm.stopOnEosProperty());
-        add("", "", eos);
+        form.add(eos, 0, row++, 2, 1);
 
         heading("Parallelism");
         add("tensor parallel (TP)", "parallel", spinner("tp", vm.tpProperty(), 0, 64));
@@ -154,7 +154,7 @@ public final class PlanPane extends BorderPane {
         VBox.setVgrow(planText, Priority.ALWAYS);
         right.setPadding(new Insets(4, 8, 4, 8));
         SplitPane split = new SplitPane(formScroll, right);
-        split.setDividerPositions(0.36);
+        split.setDividerPositions(0.3);
         VBox top = new VBox(4, error, ok);
         top.setPadding(new Insets(8));
         setTop(top);

@@ -15,7 +15,6 @@ import javafx.scene.control.Label;
 import javafx.scene.control.ListView;
 import javafx.scene.control.SelectionMode;
 import javafx.scene.control.SplitPane;
-import javafx.scene.control.TableCell;
 import javafx.scene.control.TableColumn;
 import javafx.scene.control.TableView;
 import javafx.scene.control.TextArea;
@@ -75,20 +74,14 @@ public final class RunsPane extends BorderPane {
         table.getColumns().add(col("A", CompareViewModel.Row::a, 220));
         table.getColumns().add(col("B", CompareViewModel.Row::b, 220));
         TableColumn<CompareViewModel.Row, String> d = col("B vs A", CompareViewModel.Row::delta, 90);
-        d.setCellFactory(c -> new TableCell<>() {
-            @Override
-            protected void updateItem(String v, boolean empty) {
-                super.updateItem(v, empty);
-                setText(empty ? null : v);
-                setStyle(v == null ? "" : v.startsWith("+") ? "-fx-text-fill: #b03030;" : v.startsWith("-") ? "-fx-text-fill: #207030;" : "");
-            }
-        });
         table.getColumns().add(d);
         table.setColumnResizePolicy(TableView.CONSTRAINED_RESIZE_POLICY_FLEX_LAST_COLUMN);
         table.setPlaceholder(new Label("Choose runs A and B (or select two runs and press Compare)."));
 
         dashA.setId("dashA");
         dashB.setId("dashB");
+        dashA.setCompact(true);
+        dashB.setCompact(true);
         dashA.setHardware(hw, "bf16");
         dashB.setHardware(hw, "bf16");
         Label la = new Label();

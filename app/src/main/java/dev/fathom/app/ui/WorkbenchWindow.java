@@ -45,7 +45,7 @@ public final class WorkbenchWindow {
     /** Tokens, progress and telemetry are read at most this often. */
     public static final double REFRESH_HZ = 30;
     /** The charts and the timeline redraw at most this often. */
-    public static final double CHART_HZ = 10;
+    public static final double CHART_HZ = 5;
 
     private final AppSettingsHolder settings;
     private final ProfileStore profiles;
@@ -127,9 +127,12 @@ public final class WorkbenchWindow {
         poller = new SnapshotPoller(REFRESH_HZ, () -> {
             model.tick();
             run.tick();
-            // charts redraw at most CHART_HZ and only while the Run tab shows them (software rendering is the costly part)
+            // charts redraw at most CHART_HZ and only while the Run tab shows them; when frames take long (software
+            // rendering on a busy CPU repaints most of the window after a chart change) they back off so that
+            // at least three quarters of the frames stay free for input and the token stream
             long now = System.nanoTime();
-            if (tabs.getSelectionModel().getSelectedIndex() == 2 && now - lastCharts[0] >= 1e9 / CHART_HZ) {
+            double interval = Math.min(2e9, Math.max(1e9 / CHART_HZ, 4 * poller().recentGapNs()));
+            if (tabs.getSelectionModel().getSelectedIndex() == 2 && now - lastCharts[0] >= interval) {
                 lastCharts[0] = now;
                 runPane.dashboard().show(run.telemetryProperty().get());
             }

@@ -140,7 +140,8 @@ public final class ModelViewModel {
         f.add(new Fact("max positions", Integer.toString(c.maxPositions())));
         f.add(new Fact("dtype", m.weightDtype()));
         f.add(new Fact("weight bytes", Format.bytes(m.weights().bytes())));
-        f.add(new Fact("tokenizer", m.tokenizer() == null ? "none (prompts must be token ids)" : m.tokenizer().file().getFileName().toString()));
+        f.add(new Fact("tokenizer", m.tokenizer() == null ? "none (prompts must be token ids)"
+                : m.source().startsWith("synthetic:") ? "byte-level, one token per byte (built in)" : m.tokenizer().file().toString()));
         if (m.synthetic()) f.add(new Fact("weights", "random weights — outputs are meaningless; use for profiling"));
         facts.setAll(f);
         List<String> l = new ArrayList<>();

@@ -47,6 +47,8 @@ import java.util.function.Consumer;
 public final class RunViewModel {
     public static final int MAX_RUNS = 20;
     public static final int RECORDER_BOUND = 100_000;
+    /** Streamed text, token count and progress are updated at most this often. */
+    public static final double TEXT_HZ = 15;
 
     private final TaskExecutor executor;
     private final Engine engine;
@@ -79,6 +81,7 @@ public final class RunViewModel {
         int seq0Len;
         int count;
         int shownCount = -1;
+        long shownAt;
         long startNs = System.nanoTime();
         TaskExecutor.Job job;
 
@@ -212,6 +215,7 @@ public final class RunViewModel {
     private void finish(Live l, RunProfile p, String planText, String layout, GenerationResult r, Throwable e) {
         if (l != live) return;
         if (l.cancel.isCancelled()) lastCancelMs = (System.nanoTime() - cancelAt) / 1e6;
+        l.shownAt = 0; // the final text and count are shown whatever the rate limit says
         tick();
         running.set(false);
         String outcome;
@@ -242,8 +246,11 @@ public final class RunViewModel {
         Live l = live;
         if (l == null) return false;
         int c = l.count();
-        if (c != l.shownCount) {
+        long now = System.nanoTime();
+        // the text box re-lays out on every change: at most TEXT_HZ, tokens keep coming in between
+        if (c != l.shownCount && (now - l.shownAt >= 1e9 / TEXT_HZ || c == l.expected)) {
             l.shownCount = c;
+            l.shownAt = now;
             tokens.set(c);
             progress.set(l.expected == 0 ? 0 : Math.min(1, c / (double) l.expected));
             output.set(render(l));
@@ -251,11 +258,18 @@ public final class RunViewModel {
         return telemetry.get().pull(l.recorder);
     }
 
+    /** Tokens shown in the output box: the box is re-laid out on each refresh, so its size is bounded. */
+    public static final int SHOWN_TOKENS = 400;
+
     private String render(Live l) {
-        int[] ids = l.seq0();
+        int[] all = l.seq0();
+        int[] ids = all.length > SHOWN_TOKENS ? Arrays.copyOfRange(all, all.length - SHOWN_TOKENS, all.length) : all;
+        String head = all.length > ids.length ? "… (" + (all.length - ids.length) + " earlier tokens not shown)\n" : "";
         var tok = l.model.tokenizer();
-        String seq = tok != null ? tok.decode(ids) : idsText(ids);
-        return l.batch > 1 ? seq + "\n\n[sequence 0 of " + l.batch + " shown]" : seq;
+        // random weights give random bytes, which decode to replacement characters: show their ids
+        String seq = tok != null && !l.model.synthetic() ? tok.decode(ids)
+                : (l.model.synthetic() ? "token ids (random weights: the text would be noise)\n" : "") + idsText(ids);
+        return head + (l.batch > 1 ? seq + "\n\n[sequence 0 of " + l.batch + " shown]" : seq);
     }
 
     private static String idsText(int[] ids) {
