@@ -88,6 +88,8 @@ public final class PlanViewModel {
         this.engine = engine;
         hardware.set(hw);
         for (Backend b : engine.backends().all()) backends.add(new BackendChoice(b.id(), b.description(), b.unavailableReason()));
+        if (engine.backends().find("cuda") == null)
+            backends.add(new BackendChoice("cuda", "NVIDIA GPU", "no CUDA backend in this build — running on CPU"));
         Observable[] deps = {model, hardware, backend, precision, batch, promptLen, newTokens, tp, pp, ep, dp, promptMicroBatches,
                 genMicroBatches, weightsTier, kvTier, prefetch, deviceMemoryGb, hostMemoryGb, nvmeDir, stopOnEos};
         for (Observable o : deps) o.addListener(x -> { if (!applying) validate(); });
@@ -178,8 +180,10 @@ public final class PlanViewModel {
         LoadedModel m = model.get();
         if (m == null) throw new EngineException("No model is loaded: open a checkpoint folder or choose a synthetic preset first.");
         Backend b = engine.backends().find(p.backend());
-        if (b == null) engine.backends().require(p.backend());
-        else if (b.unavailableReason() != null)
+        if (b == null)
+            throw new EngineException("Backend '" + p.backend() + "' is not in this build (known: "
+                    + String.join(", ", engine.backends().all().stream().map(Backend::id).toList()) + "): choose the cpu backend.");
+        if (b.unavailableReason() != null)
             throw new EngineException("Backend '" + p.backend() + "' cannot run here: " + b.unavailableReason() + " (choose the cpu backend).");
         ExecutionPlan ep = engine.plan(m, p, promptTokens + p.newTokens());
         String why = b.cannotRun(ep);
@@ -253,8 +257,7 @@ public final class PlanViewModel {
         int world = par.worldSize();
         for (int r = 0; r < Math.min(world, 8); r++) {
             long w = ep.weightBytes() / shards, kv = ep.kvBytes() / shards;
-            rows.add(new MemoryRow(String.format(Locale.ROOT, "rank %d: weights %s (%s) + KV %s (%s)", r, Format.bytes(w),
-                    p.placement().weights().name().toLowerCase(Locale.ROOT), Format.bytes(kv), p.placement().kvCache().name().toLowerCase(Locale.ROOT)),
+            rows.add(new MemoryRow(String.format(Locale.ROOT, "rank %d: weights %s + KV %s", r, Format.bytes(w), Format.bytes(kv)),
                     w + kv, deviceCap));
         }
         if (world > 8) rows.add(new MemoryRow("… " + (world - 8) + " more ranks like these", 0, 0));
