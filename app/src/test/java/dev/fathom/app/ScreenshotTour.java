@@ -160,6 +160,10 @@ public final class ScreenshotTour extends Application {
             w.run().run();
         });
         long t0 = System.nanoTime();
+        if (System.getProperty("tour.shotDuring") != null) {
+            Thread.sleep(8000);
+            shot(System.getProperty("tour.shotDuring"));
+        }
         until(900, () -> !w.run().runningProperty().get());
         double s = (System.nanoTime() - t0) / 1e9;
         long[] f = new long[3];

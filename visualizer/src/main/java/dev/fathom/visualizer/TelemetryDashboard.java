@@ -54,18 +54,52 @@ public final class TelemetryDashboard extends BorderPane {
         this.hardware = hw;
         this.precision = precisionId == null ? "f32" : precisionId;
         shownRevision = -1;
+        java.util.Arrays.fill(viewRevision, -1);
     }
 
-    /** Redraws from {@code m} when it changed since the last call; returns whether it redrew. */
+    /** Views refreshed one at a time by {@link #showNext}: 0 table, 1 top kernels, 2 bandwidth, 3 memory, 4 timeline + footer. */
+    public static final int VIEWS = 5;
+    private final long[] viewRevision = {-1, -1, -1, -1, -1};
+    private int nextView;
+
+    /**
+     * Redraws the next view that is behind {@code m} (round robin), so that one frame carries at most one
+     * chart's repaint while a run streams; returns whether it redrew anything.
+     */
+    public boolean showNext(TelemetryModel m) {
+        for (int i = 0; i < VIEWS; i++) {
+            int v = (nextView + i) % VIEWS;
+            if (viewRevision[v] != m.revision()) {
+                showView(v, m);
+                nextView = (v + 1) % VIEWS;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Redraws everything from {@code m} when it changed since the last call; returns whether it redrew. */
     public boolean show(TelemetryModel m) {
         if (m.revision() == shownRevision) return false;
         shownRevision = m.revision();
+        for (int v = 0; v < VIEWS; v++) showView(v, m);
+        return true;
+    }
+
+    private void showView(int v, TelemetryModel m) {
+        viewRevision[v] = m.revision();
         double peakBw = hardware == null ? 0 : hardware.memoryBandwidth();
         double peakFlops = hardware == null ? 0 : hardware.flops(precision);
-        table.show(m.kernels(), peakBw, peakFlops);
-        top.show(m.kernels(), 10);
-        bandwidth.show(m.bandwidth(), peakBw, hardware == null ? null : "(" + hardware.name() + ")");
-        memory.show(m.memory(), m.spanSeconds());
+        switch (v) {
+            case 0 -> table.show(m.kernels(), peakBw, peakFlops);
+            case 1 -> top.show(m.kernels(), 10);
+            case 2 -> bandwidth.show(m.bandwidth(), peakBw, hardware == null ? null : "(" + hardware.name() + ")");
+            case 3 -> memory.show(m.memory(), m.spanSeconds());
+            default -> showTimeline(m);
+        }
+    }
+
+    private void showTimeline(TelemetryModel m) {
         TimelineLayout layout = TimelineLayout.of(m);
         timeline.show(layout);
         StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%d kernels, %s moved in %.1f ms of kernel time; %d tokens",
@@ -73,7 +107,6 @@ public final class TelemetryDashboard extends BorderPane {
         if (!layout.pipelined()) sb.append("; single rank (no pipeline stage spans)");
         if (m.droppedSpans() > 0) sb.append("; ").append(m.droppedSpans()).append(" spans past the view's bound not drawn");
         footer.setText(sb.toString());
-        return true;
     }
 
     public KernelTable table() { return table; }

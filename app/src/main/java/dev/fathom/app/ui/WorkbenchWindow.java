@@ -14,6 +14,7 @@ import dev.fathom.engine.EngineException;
 import dev.fathom.profiles.HardwareProfile;
 import dev.fathom.profiles.RunProfile;
 import dev.fathom.visualizer.SnapshotPoller;
+import dev.fathom.visualizer.TelemetryDashboard;
 import javafx.beans.property.ReadOnlyStringProperty;
 import javafx.beans.property.SimpleStringProperty;
 import javafx.beans.property.StringProperty;
@@ -131,10 +132,11 @@ public final class WorkbenchWindow {
             // rendering on a busy CPU repaints most of the window after a chart change) they back off so that
             // at least three quarters of the frames stay free for input and the token stream
             long now = System.nanoTime();
-            double interval = Math.min(2e9, Math.max(1e9 / CHART_HZ, 4 * poller().recentGapNs()));
+            // one view per step, round robin, so a frame carries at most one chart's repaint
+            double interval = Math.min(2e9, Math.max(1e9 / (CHART_HZ * TelemetryDashboard.VIEWS), 4 * poller().recentGapNs()));
             if (tabs.getSelectionModel().getSelectedIndex() == 2 && now - lastCharts[0] >= interval) {
                 lastCharts[0] = now;
-                runPane.dashboard().show(run.telemetryProperty().get());
+                runPane.dashboard().showNext(run.telemetryProperty().get());
             }
         });
         tabs.getSelectionModel().selectedIndexProperty().addListener((o, a, i) -> {

@@ -48,7 +48,7 @@ public final class RunViewModel {
     public static final int MAX_RUNS = 20;
     public static final int RECORDER_BOUND = 100_000;
     /** Streamed text, token count and progress are updated at most this often. */
-    public static final double TEXT_HZ = 15;
+    public static final double TEXT_HZ = 10;
 
     private final TaskExecutor executor;
     private final Engine engine;
@@ -259,7 +259,7 @@ public final class RunViewModel {
     }
 
     /** Tokens shown in the output box: the box is re-laid out on each refresh, so its size is bounded. */
-    public static final int SHOWN_TOKENS = 400;
+    public static final int SHOWN_TOKENS = 120;
 
     private String render(Live l) {
         int[] all = l.seq0();
