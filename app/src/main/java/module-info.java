@@ -3,6 +3,7 @@ module dev.fathom.app {
     requires dev.fathom.engine;
     requires dev.fathom.visualizer;
     requires info.picocli;
+    requires com.fasterxml.jackson.databind; // JSON output of export and profiles list
     requires javafx.controls;
     requires org.controlsfx.controls;
     requires com.fasterxml.jackson.databind;

@@ -4,13 +4,17 @@ module dev.fathom.engine {
     requires com.fasterxml.jackson.databind;
     requires jdk.incubator.vector;
     requires ai.djl.tokenizers;
+    requires jdk.unsupported; // com.sun.nio.file.ExtendedOpenOption.DIRECT: calibrate's disk test, O_DIRECT reads of NVMe-tier weights
 
     exports dev.fathom.engine;
     exports dev.fathom.engine.backend;
+    exports dev.fathom.engine.calibrate;
     exports dev.fathom.engine.checkpoint;
     exports dev.fathom.engine.cpu;
     exports dev.fathom.engine.model;
     exports dev.fathom.engine.model.families;
+    exports dev.fathom.engine.offload;
+    exports dev.fathom.engine.parallel;
     exports dev.fathom.engine.plan;
     exports dev.fathom.engine.run;
     exports dev.fathom.engine.synthetic;

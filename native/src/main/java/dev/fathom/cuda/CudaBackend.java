@@ -11,21 +11,26 @@ import dev.fathom.engine.telemetry.TelemetrySink;
 public final class CudaBackend implements Backend {
     private static volatile String probe;
 
+    static {
+        // DJL's tokenizer picks a CUDA build of its native library when it sees a GPU and tries to download it;
+        // the CPU build inside its jar is the one wanted (and the GPU machines have no network)
+        if (System.getProperty("RUST_FLAVOR") == null && System.getenv("RUST_FLAVOR") == null) System.setProperty("RUST_FLAVOR", "cpu");
+    }
+
     @Override public String id() { return "cuda"; }
-    @Override public String description() { return "NVIDIA GPU through the CUDA driver API"; }
+    @Override public String description() { return "NVIDIA GPU through the CUDA driver API (FFM) and Fathom's kernels"; }
 
     @Override
     public String unavailableReason() {
         if (probe == null) {
             String r;
             try {
-                jcuda.driver.JCudaDriver.setExceptionsEnabled(true);
-                jcuda.driver.JCudaDriver.cuInit(0);
-                int[] n = new int[1];
-                jcuda.driver.JCudaDriver.cuDeviceGetCount(n);
-                r = n[0] == 0 ? "no CUDA device found — running on CPU" : null;
+                Cuda.get();
+                r = CudaModule.imagePresent() ? null
+                        : "this build has no CUDA kernels (nvcc was missing when it was built) — running on CPU";
             } catch (LinkageError | RuntimeException e) {
-                r = "no CUDA driver found — running on CPU";
+                String m = String.valueOf(e.getMessage());
+                r = m.contains("NO_DEVICE") ? "no CUDA device found — running on CPU" : "no CUDA driver found — running on CPU";
             }
             probe = r == null ? "" : r;
         }
@@ -33,7 +38,21 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public String cannotRun(ExecutionPlan plan) {
+        var p = plan.parallel();
+        if (p.tp() * p.pp() * p.ep() * p.dp() != 1)
+            return "The cuda backend runs on one GPU: set tp, pp, ep and dp to 1 (multi-GPU runs are not built yet).";
+        return null;
+    }
+
+    @Override
     public ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink) {
-        throw new EngineException("The CUDA kernels are not built into this version yet: use --backend cpu.");
+        try {
+            return new CudaRunner(model.config(), model.weights(), plan.slots(), plan.maxSeqLen(), sink);
+        } catch (Cuda.CudaException e) {
+            if (e.getMessage().contains("OUT_OF_MEMORY"))
+                throw new EngineException("The model does not fit in GPU memory (" + e.getMessage() + "): use a smaller batch, a shorter context or another backend.");
+            throw e;
+        }
     }
 }

@@ -44,4 +44,16 @@ public record HardwareProfile(
         if (v == null) v = peakFlops.get("f32");
         return v == null ? 0 : v;
     }
+
+    /** A copy with another device count (e.g. a preset board with fewer GPUs). */
+    public HardwareProfile withDevices(int n) {
+        return new HardwareProfile(version, name, description, deviceKind, n, memoryPerDevice, memoryBandwidth,
+                peakFlops, hostLink, nvmeRead, interconnect, measured);
+    }
+
+    /** A copy with another name and description (e.g. when saving a measured profile). */
+    public HardwareProfile withName(String newName, String newDescription) {
+        return new HardwareProfile(version, newName, newDescription, deviceKind, devices, memoryPerDevice,
+                memoryBandwidth, peakFlops, hostLink, nvmeRead, interconnect, measured);
+    }
 }

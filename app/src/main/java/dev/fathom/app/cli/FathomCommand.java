@@ -1,6 +1,7 @@
 package dev.fathom.app.cli;
 
 import dev.fathom.engine.EngineException;
+import dev.fathom.profiles.ProfileException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -11,10 +12,21 @@ import java.io.PrintWriter;
  * {@code fathom} — the command line. Exit codes: 0 success, 1 the engine rejected the input (the
  * message says which file, tensor, field or setting, and what to do), 2 bad command-line usage,
  * 3 cancelled or interrupted, 4 an internal error (a bug: rerun with --debug and report the trace).
+ * A profile that cannot be used (bad JSON, a wrong type, an unknown precision, a TP degree that does not
+ * divide the heads) is exit 1 with one sentence that names the file and the JSON path, e.g.
+ * {@code fathom: p.json: $.parallel.tp must be a positive integer, found "two".}
  */
 @Command(name = "fathom", mixinStandardHelpOptions = true, version = "Fathom 0.1.0",
         description = "Run and profile transformer inference the DeepSpeed-Inference way.",
-        subcommands = {GenerateCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {
+                GenerateCommand.class,
+                PlanCommand.class,
+                BenchParallelCommand.class,
+                RunCommand.class,
+                ExportCommand.class,
+                CalibrateCommand.class,
+                ProfilesCommand.class,
+                CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:bad input (the message names the file, field or setting)", "2:bad usage",
                 "3:cancelled", "4:internal error (rerun with --debug)"})
@@ -40,7 +52,7 @@ public final class FathomCommand implements Runnable {
         cl.setExecutionExceptionHandler((ex, cmd, parse) -> {
             boolean dbg = cmd.getCommandSpec().root().userObject() instanceof FathomCommand f && f.debug;
             PrintWriter err = cmd.getErr();
-            if (ex instanceof EngineException || ex instanceof IllegalArgumentException) {
+            if (ex instanceof EngineException || ex instanceof IllegalArgumentException || ex instanceof ProfileException) {
                 err.println("fathom: " + ex.getMessage());
                 if (dbg) ex.printStackTrace(err);
                 return EXIT_INPUT;

@@ -12,6 +12,9 @@ import dev.fathom.engine.run.GenerationResult;
 import dev.fathom.engine.run.InferenceSession;
 import dev.fathom.engine.tensor.DType;
 import dev.fathom.engine.tensor.Tensor;
+import dev.fathom.engine.telemetry.PipelineStats;
+import dev.fathom.engine.telemetry.TelemetryEvent;
+import dev.fathom.engine.telemetry.TelemetryRecorder;
 import dev.fathom.engine.telemetry.TelemetrySink;
 import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile;
@@ -32,6 +35,8 @@ import java.util.concurrent.Callable;
         description = "Generate a continuation of a prompt (text or ids), streaming tokens as they come.")
 public final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
+    @Mixin PlacementOptions placement;
+    @Mixin ParallelOptions parallel;
 
     static final class PromptGroup {
         @Option(names = "--prompt", paramLabel = "TEXT", description = "prompt text (needs the model's tokenizer.json)")
@@ -91,6 +96,7 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (maxNewTokens < 1) throw new EngineException("--max-new-tokens must be 1 or more, got " + maxNewTokens + ".");
+        placement.applyTo(RunProfile.Placement.DEFAULT); // reject bad sizes and tiers before loading the model
         Precision prec = Precision.parse(model.precision);
         DType synth = prec == Precision.F32 ? DType.F32 : prec == Precision.F16 ? DType.F16 : DType.BF16;
         try (LoadedModel m = ModelLoader.load(model.model, new ModelLoader.Options(synth, model.seed == 0 ? 42 : model.seed), null)) {
@@ -105,13 +111,16 @@ public final class GenerateCommand implements Callable<Integer> {
             boolean sample = temperature != null && !greedy;
             RunProfile.Sampling sampling = new RunProfile.Sampling(!sample, sample ? temperature : 1.0, topK, topP, model.seed,
                     !(noEosStop || dump != null));
-            RunProfile profile = model.applyTo(RunProfile.defaults()).withShape(prompts.length, prompts[0].length, maxNewTokens).withSampling(sampling);
+            RunProfile profile = placement.applyTo(parallel.applyTo(model.applyTo(RunProfile.defaults()))).withShape(prompts.length, prompts[0].length, maxNewTokens).withSampling(sampling);
             Engine engine = Engine.discover();
             ExecutionPlan plan = engine.plan(m, profile, prompts[0].length + maxNewTokens);
             CancellationToken cancel = new CancellationToken();
             Thread hook = new Thread(cancel::cancel);
             Runtime.getRuntime().addShutdownHook(hook);
-            try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+            // with a pipeline, keep the stage spans to report each phase's bubble fraction
+            TelemetryRecorder stages = new TelemetryRecorder();
+            TelemetrySink sink = profile.parallel().pp() > 1 ? e -> { if (e instanceof TelemetryEvent.StageSpan) stages.emit(e); } : TelemetrySink.NOOP;
+            try (InferenceSession s = engine.open(m, plan, sink)) {
                 boolean stream = prompts.length == 1 && m.tokenizer() != null && prompt.text != null;
                 int[] acc = new int[prompts[0].length + maxNewTokens];
                 System.arraycopy(prompts[0], 0, acc, 0, prompts[0].length);
@@ -132,6 +141,10 @@ public final class GenerateCommand implements Callable<Integer> {
                 else printSequences(out, m, r, prompts[0].length);
                 err.printf("fathom: prompt %d x %d tokens in %.1f ms; %d decode steps at %.2f ms/step (%s)%n",
                         prompts.length, prompts[0].length, r.prefillNs() / 1e6, r.decodeSteps(), r.decodeMsPerStep(), s.runner().layout());
+                if (profile.parallel().pp() > 1)
+                    err.printf("fathom: pipeline bubble (from stage spans): prompt %.1f%%, generation %.1f%%%n",
+                            100 * PipelineStats.bubbleFraction(stages.events(), TelemetryEvent.Phase.PROMPT),
+                            100 * PipelineStats.bubbleFraction(stages.events(), TelemetryEvent.Phase.DECODE));
                 if (dump != null) writeDump(dump, prompts, r, m.config().vocabSize());
                 if (r.cancelled()) return FathomCommand.EXIT_CANCELLED;
             } finally {

@@ -25,6 +25,16 @@ public final class ModelOptions {
     public long seed;
 
     public RunProfile applyTo(RunProfile p) {
-        return p.withModel(model).withBackend(backend).withPrecision(Precision.parse(precision)).withThreads(threads);
+        String b = backend;
+        if ("cuda".equals(b)) {
+            // no driver or no kernels: say why once and run on the CPU rather than fail
+            var cuda = dev.fathom.engine.backend.Backends.discover().find("cuda");
+            String why = cuda == null ? "no CUDA backend in this build — running on CPU" : cuda.unavailableReason();
+            if (why != null) {
+                System.err.println("fathom: " + why);
+                b = "cpu";
+            }
+        }
+        return p.withModel(model).withBackend(b).withPrecision(Precision.parse(precision)).withThreads(threads);
     }
 }

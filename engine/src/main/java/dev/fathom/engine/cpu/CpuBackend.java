@@ -41,6 +41,14 @@ public final class CpuBackend implements Backend {
     @Override
     public ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink) {
         CpuModel m = CpuModel.whole(model.config(), model.weights(), kernels.apply(plan), plan.slots(), plan.maxSeqLen(), sink);
-        return new CpuRunner(m, model.config().vocabSize(), plan.slots(), plan.maxSeqLen(), "1 rank on the CPU (" + id + " kernels)");
+        String layout = "1 rank on the CPU (" + id + " kernels)";
+        if (plan.streaming()) {
+            var s = dev.fathom.engine.offload.WeightStreamer.install(m, model.weights().layers(), plan.placement(), sink);
+            layout += String.format(", %d of %d layers streamed through a ring of %d (prefetch %d)",
+                    model.config().numLayers() - plan.placement().count(dev.fathom.profiles.RunProfile.Tier.DEVICE),
+                    model.config().numLayers(), s.slots(), s.prefetch());
+            for (String note : s.notes()) layout += "; " + note;
+        }
+        return new CpuRunner(m, model.config().vocabSize(), plan.slots(), plan.maxSeqLen(), layout);
     }
 }

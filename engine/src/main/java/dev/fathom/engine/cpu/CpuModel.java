@@ -55,6 +55,16 @@ public final class CpuModel {
     /** experts owned by this rank (null = all); expert parallel engines set this */
     private final boolean[] ownedExperts;
 
+    /**
+     * Replaces the whole MoE block of a layer (router, dispatch, experts, combine), e.g. with an
+     * expert-parallel exchange between ranks. {@code out} [rows, hidden] must be fully written.
+     */
+    public interface MoeLayer {
+        void forward(CpuModel model, LayerWeights w, float[] in, int rows, int layer, Phase phase, float[] out);
+    }
+
+    private MoeLayer moeLayer;
+
     private float[] xn = new float[0], q = new float[0], kb = new float[0], vb = new float[0], ctx = new float[0],
             attnOut = new float[0], mlpA = new float[0], mlpB = new float[0], mlpOut = new float[0], tmp = new float[0];
 
@@ -97,6 +107,9 @@ public final class CpuModel {
     /** Replaces where layer weights come from (e.g. a ZeRO-Inference streamer); shapes must match. */
     public void setLayerSource(LayerSource s) { this.source = s; }
     public LayerSource layerSource() { return source; }
+    /** Installs an expert-parallel MoE block (null = the local table-gated one). */
+    public void setMoeLayer(MoeLayer m) { this.moeLayer = m; }
+    public ModelConfig config() { return cfg; }
     public CpuKernels kernels() { return k; }
     public int firstLayer() { return firstLayer; }
     public int lastLayer() { return lastLayer; }
@@ -246,7 +259,8 @@ public final class CpuModel {
     private void mlp(LayerWeights w, float[] in, int n, int l, Phase ph) {
         mlpOut = grow(mlpOut, n * h);
         if (cfg.isMoe()) {
-            moe(w, in, n, l, ph);
+            if (moeLayer != null) moeLayer.forward(this, w, in, n, l, ph, mlpOut);
+            else moe(w, in, n, l, ph);
             return;
         }
         int f = w.up().out();
@@ -293,6 +307,13 @@ public final class CpuModel {
             moeExpert(w.experts().get(x), rowsOf[x], in, weight, topK, n, l, ph, mlpOut);
         }
         reduce(mlpOut, n * h, l);
+    }
+
+    /** Router logits [rows, experts] of {@code in} [rows, hidden]. */
+    public float[] routerLogits(LayerWeights w, float[] in, int n, int l, Phase ph) {
+        float[] out = new float[n * cfg.numExperts()];
+        linear(in, n, new Linear(w.router(), null), false, out, "moe.router", l, ph);
+        return out;
     }
 
     /** Runs one expert on the rows listed in {@code entries} (row*topK+k) and adds its weighted output into {@code out}. */

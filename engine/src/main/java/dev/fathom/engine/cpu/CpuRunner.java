@@ -58,5 +58,11 @@ public final class CpuRunner implements ModelRunner {
     public CpuModel model() { return model; }
 
     @Override
-    public void close() { model.kernels().close(); }
+    public void close() {
+        try {
+            model.layerSource().close();
+        } finally {
+            model.kernels().close();
+        }
+    }
 }

@@ -15,6 +15,18 @@ public final class WeightMap {
         return this;
     }
 
+    /** A copy to extend (a family that shares another's names). */
+    public WeightMap copy() {
+        WeightMap m = new WeightMap();
+        m.names.putAll(names);
+        return m;
+    }
+
+    public WeightMap remove(Slot... slots) {
+        for (Slot s : slots) names.remove(s);
+        return this;
+    }
+
     public boolean has(Slot s) { return names.containsKey(s); }
 
     public String name(Slot s) {

@@ -17,6 +17,22 @@ public final class PlanHeuristics {
      * @param maxSeqLen   longest sequence needed (prompt + new tokens)
      */
     public static ExecutionPlan plan(RunProfile p, ModelConfig c, long weightBytes, int maxSeqLen) {
+        // without per-layer sizes the placement estimates equal layers of 2-byte weights and no link speeds;
+        // Engine.plan passes the real sizes and measured links through the overload below
+        int n = Math.max(1, c.numLayers());
+        long per = weightBytes / n;
+        return plan(p, c, WeightPlacement.WeightSizes.uniform(c.numLayers(), per, per / 2, weightBytes - per * n, 0), maxSeqLen,
+                WeightPlacement.Links.UNKNOWN);
+    }
+
+    /**
+     * @param sizes     the model's weight sizes ({@link WeightPlacement.WeightSizes#of})
+     * @param maxSeqLen longest sequence needed (prompt + new tokens)
+     * @param links     measured link speeds and compute rate for the streaming estimates
+     */
+    public static ExecutionPlan plan(RunProfile p, ModelConfig c, WeightPlacement.WeightSizes sizes, int maxSeqLen,
+                                     WeightPlacement.Links links) {
+        long weightBytes = sizes.total();
         List<String> notes = new ArrayList<>();
         if (p.batch() < 1) throw new EngineException("Batch size " + p.batch() + " is invalid: set batch to 1 or more.");
         if (maxSeqLen > c.maxPositions())
@@ -26,6 +42,8 @@ public final class PlanHeuristics {
         if (par.tp() < 1 || par.pp() < 1 || par.ep() < 1 || par.dp() < 1)
             throw new EngineException("Parallel degrees must be 1 or more (tp=" + par.tp() + ", pp=" + par.pp() + ", ep=" + par.ep() + ", dp=" + par.dp() + ").");
         long kv = KvCache.bytesFor(c.numLayers(), p.batch(), maxSeqLen, c.kvDim());
-        return new ExecutionPlan(p, c, p.backend(), p.batch(), maxSeqLen, weightBytes, kv, List.copyOf(notes));
+        ParallelChecks.check(p, c, weightBytes, kv, notes);
+        WeightPlacement wp = Placements.place(p, sizes, links, notes);
+        return new ExecutionPlan(p, c, p.backend(), p.batch(), maxSeqLen, weightBytes, kv, List.copyOf(notes), wp);
     }
 }

@@ -43,6 +43,7 @@ public final class InferenceSession implements AutoCloseable {
 
     public GenerationResult generate(GenerationRequest req, TokenListener listener, CancellationToken cancel) {
         validate(req);
+        if (runner instanceof GenerationLoop g && g.ownsLoop()) return g.generate(req, listener, cancel);
         int b = req.batch(), p = req.promptLen(), n = req.maxNewTokens();
         Sampler sampler = new Sampler(req.sampling());
         int[] slots = new int[b];

@@ -27,20 +27,24 @@ public final class SyntheticWeights {
         final float a = (float) (std * Math.sqrt(3));
         IntStream.range(0, (int) blocks).parallel().forEach(b -> {
             long s = mix(nameHash + b);
-            long start = (long) b * BLOCK, end = Math.min(total, start + BLOCK);
-            for (long i = start; i < end; i++) {
-                float v;
-                if (std == 0) v = fill;
+            long start = (long) b * BLOCK;
+            int len = (int) Math.min(total - start, BLOCK);
+            float[] vals = new float[len];
+            for (int i = 0; i < len; i++) {
+                if (std == 0) vals[i] = fill;
                 else {
                     s ^= s << 13; s ^= s >>> 7; s ^= s << 17;
-                    v = fill + a * ((s >>> 40) * (1.0f / (1L << 23)) - 1.0f);
+                    vals[i] = fill + a * ((s >>> 40) * (1.0f / (1L << 23)) - 1.0f);
                 }
-                switch (dtype) {
-                    case F32 -> seg.set(Tensor.F32, i * 4, v);
-                    case BF16 -> seg.set(Tensor.I16, i * 2, DType.floatToBf16(v));
-                    case F16 -> seg.set(Tensor.I16, i * 2, Float.floatToFloat16(v));
-                    default -> throw new IllegalArgumentException(dtype.name());
+            }
+            switch (dtype) {
+                case F32 -> MemorySegment.copy(vals, 0, seg, Tensor.F32, start * 4, len);
+                case BF16, F16 -> {
+                    short[] half = new short[len];
+                    for (int i = 0; i < len; i++) half[i] = dtype == DType.BF16 ? DType.floatToBf16(vals[i]) : Float.floatToFloat16(vals[i]);
+                    MemorySegment.copy(half, 0, seg, Tensor.I16, start * 2, len);
                 }
+                default -> throw new IllegalArgumentException(dtype.name());
             }
         });
         return new Tensor(name, dtype, shape, seg);

@@ -25,6 +25,9 @@ public final class Tokenizer implements AutoCloseable {
     public static Tokenizer open(Path tokenizerJson) {
         if (!Files.isRegularFile(tokenizerJson))
             throw new EngineException(tokenizerJson + " is missing: text prompts need the checkpoint's tokenizer.json (or pass --prompt-ids).");
+        // DJL fetches a CUDA build of its native library when it sees a GPU; Fathom only ever needs the
+        // CPU build shipped inside the jar, and machines may be offline.
+        if (System.getProperty("RUST_FLAVOR") == null && System.getenv("RUST_FLAVOR") == null) System.setProperty("RUST_FLAVOR", "cpu");
         try {
             HuggingFaceTokenizer t = HuggingFaceTokenizer.newInstance(tokenizerJson,
                     Map.of("addSpecialTokens", "true", "truncation", "false", "padding", "false"));
@@ -44,10 +47,11 @@ public final class Tokenizer implements AutoCloseable {
         return out;
     }
 
+    /** Text of {@code ids}, skipping special tokens (as transformers' decode(skip_special_tokens=True)). */
     public String decode(int[] ids) {
         long[] l = new long[ids.length];
         for (int i = 0; i < ids.length; i++) l[i] = ids[i];
-        return hf.decode(l, false);
+        return hf.decode(l, true);
     }
 
     /** The text one more token adds after {@code prefix} (handles multi-byte characters split across tokens). */

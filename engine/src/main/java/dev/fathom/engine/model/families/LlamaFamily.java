@@ -13,7 +13,7 @@ import java.util.List;
 
 /** Llama and Mistral: RMSNorm, RoPE, SwiGLU, grouped-query attention. */
 public class LlamaFamily extends BaseFamily {
-    private static final WeightMap MAP = new WeightMap()
+    static final WeightMap MAP = new WeightMap()
             .put(Slot.EMBED, "model.embed_tokens.weight")
             .put(Slot.FINAL_NORM_W, "model.norm.weight")
             .put(Slot.LM_HEAD, "lm_head.weight")

@@ -14,16 +14,9 @@ import java.util.List;
 
 /** Mixtral: the Llama layer with a top-k routed mixture of SwiGLU experts in place of the MLP. */
 public final class MixtralFamily extends LlamaFamily {
-    private static final WeightMap MAP = new WeightMap()
-            .put(Slot.EMBED, "model.embed_tokens.weight")
-            .put(Slot.FINAL_NORM_W, "model.norm.weight")
-            .put(Slot.LM_HEAD, "lm_head.weight")
-            .put(Slot.ATTN_NORM_W, "model.layers.{L}.input_layernorm.weight")
-            .put(Slot.Q_W, "model.layers.{L}.self_attn.q_proj.weight")
-            .put(Slot.K_W, "model.layers.{L}.self_attn.k_proj.weight")
-            .put(Slot.V_W, "model.layers.{L}.self_attn.v_proj.weight")
-            .put(Slot.O_W, "model.layers.{L}.self_attn.o_proj.weight")
-            .put(Slot.MLP_NORM_W, "model.layers.{L}.post_attention_layernorm.weight")
+    /** Llama's attention names; the MLP slots give way to the router and the experts. */
+    private static final WeightMap MAP = LlamaFamily.MAP.copy()
+            .remove(Slot.GATE_W, Slot.GATE_B, Slot.UP_W, Slot.UP_B, Slot.DOWN_W, Slot.DOWN_B)
             .put(Slot.ROUTER_W, "model.layers.{L}.block_sparse_moe.gate.weight")
             .put(Slot.EXPERT_GATE_W, "model.layers.{L}.block_sparse_moe.experts.{E}.w1.weight")
             .put(Slot.EXPERT_DOWN_W, "model.layers.{L}.block_sparse_moe.experts.{E}.w2.weight")

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Packs what the GPU machine needs to run the CUDA checks and benchmarks (it has no Java, Maven or network):
+# a Java 25 runtime, the runtime jars (DJL's tokenizer jar slimmed to its linux-x86_64 library so the whole
+# tree stays under the 64 MiB the device tool carries), the fixtures and the HF baseline script.
+# Usage, from the project root after `mvn -o install -DskipTests`:
+#   native/device/pack.sh [/path/to/main/checkout]      -> <checkout>/.device/cuda (git-ignored; name it in carry)
+# On the device:  cd .device/cuda && native-run (see docs/benchmarks.md "CUDA backend").
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dest=${1:-$root}/.device/cuda
+shared=${FATHOM_SHARED:-$root/../shared}
+rm -rf "$dest"
+mkdir -p "$dest/lib" "$dest/fixtures"
+(cd "${1:-$root}" && bash "$shared/device/pack-jre.sh" .device/cuda/jre)
+cp=$(mktemp)
+(cd "$root" && mvn -q -B -o dependency:build-classpath -pl native -Dmdep.outputFile="$cp" -Dmdep.includeScope=runtime >/dev/null)
+tr ':' '\n' < "$cp" | while read -r j; do cp "$j" "$dest/lib/"; done
+rm -f "$cp"
+rm -f "$dest"/lib/junit-* "$dest"/lib/opentest4j-* "$dest"/lib/apiguardian-*   # test scope, not needed there
+tok=$(ls "$dest"/lib/tokenizers-*.jar)
+zip -q -d "$tok" 'native/lib/win-*' 'native/lib/osx-*' 'native/lib/linux-aarch64/*' || true
+cp "$root"/native/target/fathom-native-*.jar "$dest/lib/"
+for f in gpt2-tiny llama-tiny llama-tiny-bf16 gpt-neox-tiny opt-tiny mixtral-tiny; do cp -r "$shared/fixtures/$f" "$dest/fixtures/"; done
+cp "$root/native/src/test/python/hf_compare.py" "$dest/"
+du -sh "$dest"

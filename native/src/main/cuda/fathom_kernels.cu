@@ -1,0 +1,421 @@
+// Fathom CUDA kernels: SBI-GEMM (small-batch GEMM over weight layouts transformed at load time) and the
+// Deep-Fusion regions of one decoder layer (norm, RoPE + KV append, attention, gated/activated MLP and
+// bias + residual epilogues fused into the GEMMs, MoE gather/scatter), plus a read-bandwidth probe.
+// Two weight layouts: the 4-row SIMT layout below (F32/F16/BF16) and the tensor-core tile layout of
+// sbi_tile.cuh (BF16; included below), chosen per model by dev.fathom.cuda.CudaModel.
+//
+// Built by native/src/main/cuda/build.sh (called from the Maven build, phase generate-resources):
+//   nvcc -O3 -std=c++17 -fatbin -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+//        -gencode arch=compute_90,code=compute_90 -o target/classes/cuda/fathom_kernels.fatbin
+// The jar carries the fatbin; CudaModule loads it with cuModuleLoadData, and the driver picks the
+// sm_80 / sm_90 cubin (or JIT-compiles the PTX on newer chips). nvcc 13.0, driver API 12+.
+//
+// Conventions: activations are float32 rows (row stride passed as ld*); weights of a projection are
+// [out, in] repacked at load time by dev.fathom.cuda.SbiLayout into
+//   W[g][c][r][lane][e]   g = out/4 groups, c = K chunks of 32*EPV, r = 4 rows, lane = 32, e = EPV
+// with EPV = 16 / sizeof(weight) elements, so lane `lane` of a warp loads one 16-byte vector per row
+// and one warp instruction reads 512 contiguous bytes (4 full 128-byte lines). Rows and K are padded
+// with zeros to whole groups and chunks.
+//
+// SBI-GEMM launch layout: 256 threads (8 warps) per block; `ks` warps (split-K, 1/2/4/8) share one
+// group of 4 output rows, each taking every ks-th K chunk; 8/ks groups per block; grid = ceil(G / (8/ks)).
+// Lanes reduce with warp shuffles; the ks partial sums of a group meet once in shared memory.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#define DEV __device__ __forceinline__
+
+// ------------------------------------------------------------------------------------------ helpers
+
+DEV uint4 ldg_stream(const uint4* p) {
+    uint4 r;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+
+template <typename WT> struct Vec;  // 16 bytes of weights -> EPV floats
+
+template <> struct Vec<float> {
+    static constexpr int EPV = 4;
+    static DEV void unpack(const uint4& u, float* f) {
+        f[0] = __uint_as_float(u.x); f[1] = __uint_as_float(u.y); f[2] = __uint_as_float(u.z); f[3] = __uint_as_float(u.w);
+    }
+};
+template <> struct Vec<__nv_bfloat16> {
+    static constexpr int EPV = 8;
+    static DEV void unpack(const uint4& u, float* f) {
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) { f[2 * i] = __uint_as_float(w[i] << 16); f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u); }
+    }
+};
+template <> struct Vec<__half> {
+    static constexpr int EPV = 8;
+    static DEV void unpack(const uint4& u, float* f) {
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            __half2 h = *reinterpret_cast<const __half2*>(&w[i]);
+            float2 v = __half22float2(h);
+            f[2 * i] = v.x; f[2 * i + 1] = v.y;
+        }
+    }
+};
+
+DEV float activate(float x, int act) {
+    switch (act) {
+        case 0: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));                        // gelu (erf)
+        case 1: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))); // gelu_tanh
+        case 2: return x > 0.f ? x : 0.f;                                                              // relu
+        default: return x / (1.0f + expf(-x));                                                         // silu
+    }
+}
+
+// ------------------------------------------------------------------------------------------ SBI-GEMM
+
+// mode 0: y = acc + bias + res           (o = g*4 + r < n)
+// mode 1: gated pairs: rows of a group are [gate_a, gate_b, up_a, up_b]; y[g*2+i] = act(gate_i) * up_i
+// mode 2: y = act(acc + bias)
+template <typename WT, int NB>
+DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int Kc, int G, int ks,
+                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
+                  int mode, int act, int vecx) {
+    constexpr int EPV = Vec<WT>::EPV;
+    constexpr int CH = 32 * EPV;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int gpb = 8 / ks;
+    const int g = blockIdx.x * gpb + warp / ks;
+    const int s = warp % ks;
+    float acc[4][NB];
+#pragma unroll
+    for (int r = 0; r < 4; r++)
+#pragma unroll
+        for (int b = 0; b < NB; b++) acc[r][b] = 0.f;
+
+    if (g < G) {
+        const uint4* wp = W + (size_t)g * Kc * 128 + lane;
+        for (int c0 = s; c0 < Kc; c0 += 2 * ks) {
+            uint4 wv[2][4];
+            const int c1 = c0 + ks;
+#pragma unroll
+            for (int r = 0; r < 4; r++) wv[0][r] = ldg_stream(wp + (size_t)c0 * 128 + r * 32);
+            if (c1 < Kc) {
+#pragma unroll
+                for (int r = 0; r < 4; r++) wv[1][r] = ldg_stream(wp + (size_t)c1 * 128 + r * 32);
+            }
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                const int c = u == 0 ? c0 : c1;
+                if (c >= Kc) break;
+                const int k0 = c * CH + lane * EPV;
+                float wf[4][EPV];
+#pragma unroll
+                for (int r = 0; r < 4; r++) Vec<WT>::unpack(wv[u][r], wf[r]);
+#pragma unroll
+                for (int b = 0; b < NB; b++) {
+                    if (b >= rows) break;
+                    float xv[EPV];
+                    const float* xr = x + (size_t)b * ldx + k0;
+                    if (vecx && k0 + EPV <= K) {
+#pragma unroll
+                        for (int e = 0; e < EPV; e += 4) {
+                            float4 t = __ldg(reinterpret_cast<const float4*>(xr + e));
+                            xv[e] = t.x; xv[e + 1] = t.y; xv[e + 2] = t.z; xv[e + 3] = t.w;
+                        }
+                    } else {
+#pragma unroll
+                        for (int e = 0; e < EPV; e++) xv[e] = k0 + e < K ? xr[e] : 0.f;
+                    }
+#pragma unroll
+                    for (int r = 0; r < 4; r++)
+#pragma unroll
+                        for (int e = 0; e < EPV; e++) acc[r][b] = fmaf(wf[r][e], xv[e], acc[r][b]);
+                }
+            }
+        }
+    }
+    // lanes -> lane 0 by shuffles (no shared-memory tree)
+#pragma unroll
+    for (int r = 0; r < 4; r++)
+#pragma unroll
+        for (int b = 0; b < NB; b++) {
+            float v = acc[r][b];
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+            acc[r][b] = v;
+        }
+    __shared__ float red[8][4 * NB];
+    if (lane == 0) {
+#pragma unroll
+        for (int r = 0; r < 4; r++)
+#pragma unroll
+            for (int b = 0; b < NB; b++) red[warp][r * NB + b] = acc[r][b];
+    }
+    __syncthreads();
+    const int t = threadIdx.x;
+    if (mode == 1) {
+        if (t < gpb * 2 * NB) {
+            const int gl = t / (2 * NB), i = (t / NB) % 2, b = t % NB;
+            const int gg = blockIdx.x * gpb + gl;
+            if (gg < G && b < rows) {
+                float gate = 0.f, up = 0.f;
+                for (int q = 0; q < ks; q++) { gate += red[gl * ks + q][i * NB + b]; up += red[gl * ks + q][(i + 2) * NB + b]; }
+                if (bias) { gate += bias[gg * 4 + i]; up += bias[gg * 4 + i + 2]; }
+                const int o = gg * 2 + i;
+                if (o < n) y[(size_t)b * ldy + o] = activate(gate, act) * up;
+            }
+        }
+    } else if (t < gpb * 4 * NB) {
+        const int gl = t / (4 * NB), r = (t / NB) % 4, b = t % NB;
+        const int gg = blockIdx.x * gpb + gl;
+        if (gg < G && b < rows) {
+            const int o = gg * 4 + r;
+            if (o < n) {
+                float v = 0.f;
+                for (int q = 0; q < ks; q++) v += red[gl * ks + q][r * NB + b];
+                if (bias) v += bias[o];
+                if (mode == 2) v = activate(v, act);
+                else if (res) v += res[(size_t)b * ldy + o];
+                y[(size_t)b * ldy + o] = v;
+            }
+        }
+    }
+}
+
+#define SBI_KERNEL(NAME, WT, NB)                                                                              \
+    extern "C" __global__ void __launch_bounds__(256) NAME(                                                   \
+        const uint4* W, const float* x, int ldx, int K, int Kc, int G, int ks, const float* bias,             \
+        const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx) {                  \
+        sbi_gemm<WT, NB>(W, x, ldx, K, Kc, G, ks, bias, res, y, ldy, n, rows, mode, act, vecx);              \
+    }
+
+SBI_KERNEL(sbi_f32_1, float, 1)
+SBI_KERNEL(sbi_f32_2, float, 2)
+SBI_KERNEL(sbi_f32_4, float, 4)
+SBI_KERNEL(sbi_f32_8, float, 8)
+SBI_KERNEL(sbi_bf16_1, __nv_bfloat16, 1)
+SBI_KERNEL(sbi_bf16_2, __nv_bfloat16, 2)
+SBI_KERNEL(sbi_bf16_4, __nv_bfloat16, 4)
+SBI_KERNEL(sbi_bf16_8, __nv_bfloat16, 8)
+SBI_KERNEL(sbi_f16_1, __half, 1)
+SBI_KERNEL(sbi_f16_2, __half, 2)
+SBI_KERNEL(sbi_f16_4, __half, 4)
+SBI_KERNEL(sbi_f16_8, __half, 8)
+
+#include "sbi_tile.cuh"   // tensor-core tile layout kernels
+
+// ------------------------------------------------------------------------------------------ block reduce
+
+DEV float block_sum(float v, float* sh) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    float t = 0.f;
+    for (int i = 0; i < nw; i++) t += sh[i];
+    return t;
+}
+
+DEV float block_max(float v, float* sh) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    float t = -INFINITY;
+    for (int i = 0; i < nw; i++) t = fmaxf(t, sh[i]);
+    return t;
+}
+
+// ------------------------------------------------------------------------------------------ norms
+// grid = rows, block = 256. rms: y = x * rsqrt(mean(x^2) + eps) * w;  layer: (x - mean) * rstd * w + b
+
+extern "C" __global__ void norm_rows(const float* x, const int* rowIdx, float* y, int h, const float* w,
+                                     const float* b, float eps, int rms) {
+    __shared__ float sh[32];
+    const int r = blockIdx.x;
+    const float* xr = x + (size_t)(rowIdx ? rowIdx[r] : r) * h;
+    float* yr = y + (size_t)r * h;
+    float inv, mean = 0.f;
+    if (rms) {
+        float ss = 0.f;
+        for (int i = threadIdx.x; i < h; i += blockDim.x) ss += xr[i] * xr[i];
+        ss = block_sum(ss, sh);
+        inv = rsqrtf(ss / h + eps);
+    } else {
+        float s = 0.f;
+        for (int i = threadIdx.x; i < h; i += blockDim.x) s += xr[i];
+        mean = block_sum(s, sh) / h;
+        float v = 0.f;
+        for (int i = threadIdx.x; i < h; i += blockDim.x) { float d = xr[i] - mean; v += d * d; }
+        v = block_sum(v, sh) / h;
+        inv = rsqrtf(v + eps);
+    }
+    for (int i = threadIdx.x; i < h; i += blockDim.x) {
+        float v = (xr[i] - mean) * inv * w[i];
+        if (b) v += b[i];
+        yr[i] = v;
+    }
+}
+
+// ------------------------------------------------------------------------------------------ embedding
+// grid = rows, block = 256. meta = [tokens n][positions n][slots n]
+
+extern "C" __global__ void embed_rows(const float* table, const float* pos, int posOffset, const int* meta, int n,
+                                      float* x, int h) {
+    const int r = blockIdx.x;
+    const int tok = meta[r], p = meta[n + r] + posOffset;
+    for (int i = threadIdx.x; i < h; i += blockDim.x) {
+        float v = table[(size_t)tok * h + i];
+        if (pos) v += pos[(size_t)p * h + i];
+        x[(size_t)r * h + i] = v;
+    }
+}
+
+// ------------------------------------------------------------------------------------------ RoPE + KV append
+// qkv row = [q heads*hd | k kvHeads*hd | v kvHeads*hd]; rotates pairs (i, i+rot/2)
+// of the first `rot` dims of each q and k head (GPT-NeoX / Llama half rotation), then appends k, v to the
+// cache [slot][maxLen][kvDim] of this layer at the row's position.
+
+extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd,
+                                          int rot, const float2* cosSin, float* kc, float* vc, int maxLen) {
+    // grid = (rows, heads + kvHeads): block (r, hh) rotates q or k head hh of row r; k heads then go to the cache
+    // with their v head. block = 64.
+    const int r = blockIdx.x, hh = blockIdx.y;
+    const int p = meta[n + r], slot = meta[2 * n + r];
+    float* v = qkv + (size_t)r * ld + hh * hd;   // k heads follow q heads contiguously
+    const int half = rot / 2;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        const float2 t2 = cosSin[(size_t)p * half + i];   // host table [maxLen][rot/2] of (cos, sin), computed in double
+        const float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * t2.x - x2 * t2.y;
+        v[i + half] = x2 * t2.x + x1 * t2.y;
+    }
+    if (hh < heads) return;
+    __syncthreads();
+    const int kvDim = kvHeads * hd, kh = hh - heads;
+    const size_t base = ((size_t)slot * maxLen + p) * kvDim + (size_t)kh * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        kc[base + d] = v[d];
+        vc[base + d] = v[kvDim + d];
+    }
+}
+
+// ------------------------------------------------------------------------------------------ attention
+// grid = (heads, rows), block = 512, dynamic smem = (hd + roundup4(maxLen) + 4 * 512) floats (q, scores, partials).
+// Causal over positions 0..pos of the row's slot; GQA maps head h to kv head h / (heads / kvHeads); prompt
+// and token phases alike. hd % 4 == 0. Scores: one thread per position, its key row read as float4s with
+// all loads of the row in flight. Output: groups of hd/4 threads (one float4 of the head each) take
+// positions in turn, so each group reads a whole value row coalesced; groups meet once in shared memory.
+
+extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads,
+                                          int hd, const float* kc, const float* vc, int maxLen, float scale,
+                                          float* out, int ldo) {
+    extern __shared__ float4 smem4[];
+    float* smem = reinterpret_cast<float*>(smem4);
+    __shared__ float sh[32];
+    float* sq = smem;
+    float* sc = smem + hd;
+    float* part = sc + ((maxLen + 3) & ~3);   // 16-byte aligned for the float4 partials
+    const int h = blockIdx.x, r = blockIdx.y;
+    const int p = meta[n + r], slot = meta[2 * n + r];
+    const int L = p + 1;
+    const int kvh = h / (heads / kvHeads), kvDim = kvHeads * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) sq[d] = qkv[(size_t)r * ld + h * hd + d];
+    __syncthreads();
+    const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const int h4 = hd >> 2;
+    const float4* q4 = reinterpret_cast<const float4*>(sq);
+    for (int j = threadIdx.x; j < L; j += blockDim.x) {
+        const float4* k4 = reinterpret_cast<const float4*>(kb + (size_t)j * kvDim);
+        float s0 = 0.f, s1 = 0.f;
+#pragma unroll 8
+        for (int i = 0; i < h4; i++) {
+            const float4 kv = __ldg(k4 + i), qv = q4[i];
+            s0 = fmaf(qv.x, kv.x, s0); s1 = fmaf(qv.y, kv.y, s1);
+            s0 = fmaf(qv.z, kv.z, s0); s1 = fmaf(qv.w, kv.w, s1);
+        }
+        sc[j] = (s0 + s1) * scale;
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < L; j += blockDim.x) m = fmaxf(m, sc[j]);
+    m = block_max(m, sh);
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < L; j += blockDim.x) { float e = expf(sc[j] - m); sc[j] = e; sum += e; }
+    sum = block_sum(sum, sh);   // ends with a barrier: every sc[j] is written
+    const float inv = 1.f / sum;
+    const int groups = blockDim.x / h4, grp = threadIdx.x / h4, c = threadIdx.x % h4;
+    float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (grp < groups) {
+#pragma unroll 4
+        for (int j = grp; j < L; j += groups) {
+            const float pj = sc[j];
+            const float4 v = __ldg(reinterpret_cast<const float4*>(vb + (size_t)j * kvDim) + c);
+            o.x = fmaf(pj, v.x, o.x); o.y = fmaf(pj, v.y, o.y); o.z = fmaf(pj, v.z, o.z); o.w = fmaf(pj, v.w, o.w);
+        }
+        reinterpret_cast<float4*>(part)[grp * h4 + c] = o;
+    }
+    __syncthreads();
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float a = 0.f;
+        for (int g2 = 0; g2 < groups; g2++) a += part[g2 * hd + d];
+        out[(size_t)r * ldo + h * hd + d] = a * inv;
+    }
+}
+
+// ------------------------------------------------------------------------------------------ small element-wise
+
+// y[j] = src[idx[j]] (rows of width h); grid = m, block = 256
+extern "C" __global__ void gather_rows(const float* src, const int* idx, float* y, int h) {
+    const int j = blockIdx.x;
+    const float* s = src + (size_t)idx[j] * h;
+    for (int i = threadIdx.x; i < h; i += blockDim.x) y[(size_t)j * h + i] = s[i];
+}
+
+// out[idx[j]] += w[j] * y[j]; rows distinct within one launch; grid = m, block = 256
+extern "C" __global__ void scatter_add_rows(float* out, const int* idx, const float* w, const float* y, int h) {
+    const int j = blockIdx.x;
+    float* o = out + (size_t)idx[j] * h;
+    const float wt = w[j];
+    for (int i = threadIdx.x; i < h; i += blockDim.x) o[i] += wt * y[(size_t)j * h + i];
+}
+
+// y = a + b, n elements
+extern "C" __global__ void add_vec(float* y, const float* a, const float* b, long n) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = a[i] + b[i];
+}
+
+// ------------------------------------------------------------------------------------------ bench helpers
+
+// reads n 16-byte vectors once (grid-stride) and writes one word per block so the loads stay
+extern "C" __global__ void read_probe(const uint4* p, long n, unsigned* out) {
+    unsigned acc = 0;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        uint4 v = ldg_stream(p + i);
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (acc == 0x9e3779b9u) out[blockIdx.x] = acc;  // practically never true; keeps the loads alive
+}
+
+// fills n 16-bit values with pseudo-random bf16 in [-1, 1) (hash of index and seed)
+extern "C" __global__ void fill_bf16(unsigned short* p, long n, unsigned seed) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        unsigned h = (unsigned)i * 2654435761u ^ seed;
+        h ^= h >> 15; h *= 2246822519u; h ^= h >> 13; h *= 3266489917u; h ^= h >> 16;
+        float f = (h >> 8) * (1.0f / 8388608.0f) - 1.0f;
+        p[i] = (unsigned short)(__float_as_uint(f) >> 16);
+    }
+}
+
+// fp32 -> bf16 (round to nearest even), for feeding cuBLAS in the benchmark
+extern "C" __global__ void f32_to_bf16(const float* x, __nv_bfloat16* y, long n) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = __float2bfloat16_rn(x[i]);
+}

@@ -1,0 +1,100 @@
+package dev.fathom.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * cuBLAS ({@code libcublas.so.13}) through the Foreign Function &amp; Memory API: a handle on the primary
+ * context and {@code cublasGemmEx}. Used as the large-batch baseline in {@link CudaBench}.
+ */
+public final class Cublas implements AutoCloseable {
+    public static final int R_32F = 0, R_16F = 2, R_16BF = 14, COMPUTE_32F = 68, COMPUTE_32F_FAST_TF32 = 77, OP_N = 0, OP_T = 1;
+    private final long handle;
+    private final MethodHandle gemmEx;
+    private final MethodHandle destroy;
+    private final MemorySegment alpha, beta;
+    private final Arena arena = Arena.ofShared();
+
+    private Cublas(SymbolLookup lib, long stream) {
+        Linker l = Linker.nativeLinker();
+        MethodHandle create = l.downcallHandle(lib.find("cublasCreate_v2").orElseThrow(), FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        MethodHandle setStream = l.downcallHandle(lib.find("cublasSetStream_v2").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+        gemmEx = l.downcallHandle(lib.find("cublasGemmEx").orElseThrow(), FunctionDescriptor.of(JAVA_INT,
+                JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT,
+                JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        destroy = l.downcallHandle(lib.find("cublasDestroy_v2").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        MemorySegment h = arena.allocate(JAVA_LONG);
+        try {
+            check("cublasCreate_v2", (int) create.invokeExact(h));
+            handle = h.get(JAVA_LONG, 0);
+            check("cublasSetStream_v2", (int) setStream.invokeExact(handle, stream));
+        } catch (Throwable t) {
+            throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
+        }
+        alpha = arena.allocate(JAVA_FLOAT);
+        alpha.set(JAVA_FLOAT, 0, 1f);
+        beta = arena.allocate(JAVA_FLOAT);
+        beta.set(JAVA_FLOAT, 0, 0f);
+    }
+
+    private static void check(String fn, int rc) {
+        if (rc != 0) throw new IllegalStateException(fn + " returned cublasStatus " + rc);
+    }
+
+    /** Opens cuBLAS bound to {@code stream}, or returns null with the reason in {@code why[0]}. */
+    public static Cublas open(long stream, String[] why) {
+        List<String> tried = new ArrayList<>();
+        List<String> names = new ArrayList<>(List.of("libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so.13",
+                "/usr/local/cuda/targets/x86_64-linux/lib/libcublas.so.13"));
+        String extra = System.getProperty("fathom.cublas");
+        if (extra != null) names.addFirst(extra);
+        for (String n : names) {
+            try {
+                if (n.startsWith("/") && !Files.exists(Path.of(n))) continue;
+                return new Cublas(SymbolLookup.libraryLookup(n, Arena.global()), stream);
+            } catch (RuntimeException | LinkageError e) {
+                tried.add(n + ": " + e.getMessage());
+            }
+        }
+        why[0] = "cuBLAS not found (" + String.join("; ", tried) + ")";
+        return null;
+    }
+
+    /**
+     * y[rows, n] (fp32, row-major) = x[rows, k] · W[n, k]ᵀ with W and x of {@code abType} (row-major),
+     * i.e. column-major C[n, rows] = Wᵀ(op T on [k, n]) · x([k, rows]).
+     */
+    public void gemm(long w, long x, long y, int n, int k, int rows, int abType, int computeType) {
+        int rc;
+        try {
+            rc = (int) gemmEx.invokeExact(handle, OP_T, OP_N, n, rows, k, alpha, w, abType, k, x, abType, k, beta, y, R_32F, n,
+                    computeType, -1);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        check("cublasGemmEx", rc);
+    }
+
+    @Override
+    public void close() {
+        try {
+            int rc = (int) destroy.invokeExact(handle);
+        } catch (Throwable ignored) {
+            // best effort
+        }
+        arena.close();
+    }
+}

@@ -1,0 +1,271 @@
+package dev.fathom.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.HashMap;
+import java.util.Map;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The CUDA driver API ({@code libcuda.so.1}) through the Foreign Function &amp; Memory API. One binding for
+ * the driver and for cuBLAS ({@link Cublas}) so device pointers are plain {@code long}s that both accept;
+ * JCuda 12 could not reach the CUDA 13 cuBLAS, and its pinned allocations stop at 2 GiB.
+ *
+ * <p>Every call checks its {@code CUresult} and throws {@link CudaException} naming the call and error.
+ */
+public final class Cuda {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final Arena LIB_ARENA = Arena.ofAuto();
+    private static volatile Cuda instance;
+    private static volatile Throwable loadFailure;
+
+    private final SymbolLookup lib;
+    private final Map<String, MethodHandle> handles = new HashMap<>();
+    private final int device;
+    private final long context;
+    private final int smCount;
+    private final int ccMajor;
+    private final int ccMinor;
+    private final String name;
+
+    /** A driver call that returned an error. */
+    public static final class CudaException extends RuntimeException {
+        public final int code;
+        CudaException(String call, int code, String name) {
+            super(call + " failed: " + name + " (" + code + ")");
+            this.code = code;
+        }
+    }
+
+    private Cuda() {
+        lib = SymbolLookup.libraryLookup("libcuda.so.1", LIB_ARENA);
+        check("cuInit", (int) call("cuInit", FunctionDescriptor.of(JAVA_INT, JAVA_INT), 0));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment i = a.allocate(JAVA_INT);
+            check("cuDeviceGetCount", (int) call("cuDeviceGetCount", FunctionDescriptor.of(JAVA_INT, ADDRESS), i));
+            if (i.get(JAVA_INT, 0) == 0) throw new CudaException("cuDeviceGetCount", 100, "CUDA_ERROR_NO_DEVICE");
+            check("cuDeviceGet", (int) call("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), i, 0));
+            device = i.get(JAVA_INT, 0);
+            MemorySegment c = a.allocate(ADDRESS);
+            check("cuDevicePrimaryCtxRetain", (int) call("cuDevicePrimaryCtxRetain", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), c, device));
+            context = c.get(JAVA_LONG, 0);
+            makeCurrent();
+            smCount = attribute(16);   // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+            ccMajor = attribute(75);
+            ccMinor = attribute(76);
+            MemorySegment nm = a.allocate(256);
+            check("cuDeviceGetName", (int) call("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), nm, 256, device));
+            name = nm.getString(0);
+        }
+    }
+
+    /** The process-wide driver binding (device 0, primary context); throws if there is no driver or device. */
+    public static Cuda get() {
+        Cuda c = instance;
+        if (c != null) return c;
+        synchronized (Cuda.class) {
+            if (instance != null) return instance;
+            if (loadFailure != null) throw new IllegalStateException(loadFailure.getMessage(), loadFailure);
+            try {
+                instance = new Cuda();
+            } catch (Throwable t) {
+                loadFailure = t;
+                throw t instanceof RuntimeException re ? re : new IllegalStateException(t.getMessage(), t);
+            }
+            return instance;
+        }
+    }
+
+    public int smCount() { return smCount; }
+    public String name() { return name; }
+    public String computeCapability() { return ccMajor + "." + ccMinor; }
+
+    /** Binds the primary context to the calling thread (each thread that issues work must call it). */
+    public void makeCurrent() {
+        check("cuCtxSetCurrent", (int) call("cuCtxSetCurrent", FunctionDescriptor.of(JAVA_INT, JAVA_LONG), context));
+    }
+
+    private int attribute(int attr) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment i = a.allocate(JAVA_INT);
+            check("cuDeviceGetAttribute", (int) call("cuDeviceGetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), i, attr, device));
+            return i.get(JAVA_INT, 0);
+        }
+    }
+
+    // ------------------------------------------------------------------ plumbing
+
+    MethodHandle handle(String fn, FunctionDescriptor d) {
+        synchronized (handles) {
+            return handles.computeIfAbsent(fn, f -> LINKER.downcallHandle(lib.find(f).orElseThrow(
+                    () -> new UnsatisfiedLinkError("libcuda.so.1 has no " + f)), d));
+        }
+    }
+
+    Object call(String fn, FunctionDescriptor d, Object... args) {
+        try {
+            return handle(fn, d).invokeWithArguments(args);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(fn + ": " + t, t);
+        }
+    }
+
+    void check(String fn, int rc) {
+        if (rc == 0) return;
+        String n = "CUDA error";
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            int r = (int) handle("cuGetErrorName", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS)).invokeExact(rc, p);
+            if (r == 0) n = p.get(ADDRESS, 0).reinterpret(128).getString(0);
+        } catch (Throwable ignored) {
+            // keep the generic name
+        }
+        throw new CudaException(fn, rc, n);
+    }
+
+    private long outLong(String fn, FunctionDescriptor d, Object... rest) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(JAVA_LONG);
+            Object[] args = new Object[rest.length + 1];
+            args[0] = p;
+            System.arraycopy(rest, 0, args, 1, rest.length);
+            check(fn, (int) call(fn, d, args));
+            return p.get(JAVA_LONG, 0);
+        }
+    }
+
+    // ------------------------------------------------------------------ memory
+
+    private static final FunctionDescriptor ALLOC = FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG);
+    private static final FunctionDescriptor P1 = FunctionDescriptor.of(JAVA_INT, JAVA_LONG);
+    private static final FunctionDescriptor CPY_H2D = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG);
+    private static final FunctionDescriptor CPY_D2H = FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG);
+    private static final FunctionDescriptor MEMSET = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG);
+
+    /** Device allocation of {@code bytes} (at least 1). */
+    public long malloc(long bytes) { return outLong("cuMemAlloc_v2", ALLOC, Math.max(bytes, 1)); }
+
+    public void free(long ptr) { if (ptr != 0) check("cuMemFree_v2", (int) call("cuMemFree_v2", P1, ptr)); }
+
+    public void copyToDevice(long dst, MemorySegment src, long bytes, long stream) {
+        check("cuMemcpyHtoDAsync_v2", (int) call("cuMemcpyHtoDAsync_v2", CPY_H2D, dst, src, bytes, stream));
+    }
+
+    public void copyToHost(MemorySegment dst, long src, long bytes, long stream) {
+        check("cuMemcpyDtoHAsync_v2", (int) call("cuMemcpyDtoHAsync_v2", CPY_D2H, dst, src, bytes, stream));
+    }
+
+    public void fill32(long dst, int value, long count, long stream) {
+        check("cuMemsetD32Async", (int) call("cuMemsetD32Async", MEMSET, dst, value, count, stream));
+    }
+
+    /** [free, total] device memory in bytes. */
+    public long[] memInfo() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment f = a.allocate(JAVA_LONG), t = a.allocate(JAVA_LONG);
+            check("cuMemGetInfo_v2", (int) call("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), f, t));
+            return new long[]{f.get(JAVA_LONG, 0), t.get(JAVA_LONG, 0)};
+        }
+    }
+
+    // ------------------------------------------------------------------ modules and launches
+
+    public long loadModule(MemorySegment image) {
+        return outLong("cuModuleLoadData", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), image);
+    }
+
+    public long function(long module, String name) {
+        try (Arena a = Arena.ofConfined()) {
+            return outLong("cuModuleGetFunction", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS), module, a.allocateFrom(name));
+        }
+    }
+
+    /** CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES. */
+    public void setMaxDynamicShared(long fn, int bytes) {
+        check("cuFuncSetAttribute", (int) call("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT), fn, 8, bytes));
+    }
+
+    private static final FunctionDescriptor LAUNCH = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS);
+    private MethodHandle launchHandle;
+
+    /** cuLaunchKernel with {@code params} = array of pointers to the argument values. */
+    public void launch(long fn, int gx, int gy, int gz, int bx, int by, int bz, int smem, long stream, MemorySegment params) {
+        MethodHandle h = launchHandle;
+        if (h == null) launchHandle = h = handle("cuLaunchKernel", LAUNCH);
+        int rc;
+        try {
+            rc = (int) h.invokeExact(fn, gx, gy, gz, bx, by, bz, smem, stream, params, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cuLaunchKernel: " + t, t);
+        }
+        check("cuLaunchKernel", rc);
+    }
+
+    // ------------------------------------------------------------------ streams, events, graphs
+
+    public long streamCreate() { return outLong("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), 1); }
+
+    public void synchronize(long stream) { check("cuStreamSynchronize", (int) call("cuStreamSynchronize", P1, stream)); }
+
+    public void streamDestroy(long stream) { check("cuStreamDestroy_v2", (int) call("cuStreamDestroy_v2", P1, stream)); }
+
+    public long eventCreate() { return outLong("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), 0); }
+
+    public void eventRecord(long ev, long stream) {
+        check("cuEventRecord", (int) call("cuEventRecord", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG), ev, stream));
+    }
+
+    public void eventSynchronize(long ev) { check("cuEventSynchronize", (int) call("cuEventSynchronize", P1, ev)); }
+
+    public void eventDestroy(long ev) { check("cuEventDestroy_v2", (int) call("cuEventDestroy_v2", P1, ev)); }
+
+    /** Milliseconds between two recorded events. */
+    public float elapsedMs(long start, long end) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment f = a.allocate(JAVA_FLOAT);
+            check("cuEventElapsedTime", (int) call("cuEventElapsedTime", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), f, start, end));
+            return f.get(JAVA_FLOAT, 0);
+        }
+    }
+
+    /** Starts capturing {@code stream} into a graph (thread-local capture mode). */
+    public void beginCapture(long stream) {
+        check("cuStreamBeginCapture_v2", (int) call("cuStreamBeginCapture_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT), stream, 1));
+    }
+
+    /** Ends the capture and instantiates it: returns [graph, exec]. */
+    public long[] endCapture(long stream) {
+        long graph;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment g = a.allocate(JAVA_LONG);
+            check("cuStreamEndCapture", (int) call("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS), stream, g));
+            graph = g.get(JAVA_LONG, 0);
+        }
+        long exec = outLong("cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), graph, 0L);
+        return new long[]{graph, exec};
+    }
+
+    public void graphLaunch(long exec, long stream) {
+        check("cuGraphLaunch", (int) call("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG), exec, stream));
+    }
+
+    public void graphDestroy(long graph, long exec) {
+        check("cuGraphExecDestroy", (int) call("cuGraphExecDestroy", P1, exec));
+        check("cuGraphDestroy", (int) call("cuGraphDestroy", P1, graph));
+    }
+
+    static MemoryLayout pointerSized() { return ValueLayout.JAVA_LONG; }
+}

@@ -1,0 +1,373 @@
+package dev.fathom.cuda;
+
+import dev.fathom.engine.Engine;
+import dev.fathom.engine.model.LoadedModel;
+import dev.fathom.engine.model.ModelLoader;
+import dev.fathom.engine.plan.ExecutionPlan;
+import dev.fathom.engine.run.GenerationRequest;
+import dev.fathom.engine.run.InferenceSession;
+import dev.fathom.engine.run.TokenListener;
+import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.engine.tensor.DType;
+import dev.fathom.profiles.RunProfile;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * GPU benchmark tables: measured read bandwidth, SBI-GEMM vs that ceiling and vs cuBLAS on the Llama-7B
+ * shapes, decode latency of synthetic models against the weights/bandwidth floor, CUDA graphs on/off.
+ * Usage: {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [llama] [graphs] [leak]} (all when none given).
+ */
+public final class CudaBench {
+    private final CudaModule mod = CudaModule.get();
+    private final Cuda cu = mod.cuda();
+    private final long stream;
+    private final long e0, e1;
+    private double readGBs;
+
+    private CudaBench() {
+        cu.makeCurrent();
+        stream = cu.streamCreate();
+        e0 = cu.eventCreate();
+        e1 = cu.eventCreate();
+    }
+
+    private float timeMs(Runnable r) {
+        cu.eventRecord(e0, stream);
+        r.run();
+        cu.eventRecord(e1, stream);
+        cu.eventSynchronize(e1);
+        return cu.elapsedMs(e0, e1);
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    private void fill(long p, long halves, int seed) {
+        mod.launch("fill_bf16", cu.smCount() * 8, 1, 256, 0, stream, p, halves, seed);
+    }
+
+    /** Median over 20 timed read passes of a 4 GiB buffer (after 3 warm-ups), in GB/s. */
+    double readBandwidth() {
+        long bytes = 4L << 30;
+        long p = cu.malloc(bytes);
+        long out = cu.malloc(4L * 65536);
+        try {
+            fill(p, bytes / 2, 7);
+            int blocks = cu.smCount() * 16;
+            double[] t = new double[20];
+            for (int i = -3; i < t.length; i++) {
+                double ms = timeMs(() -> mod.launch("read_probe", blocks, 1, 256, 0, stream, p, bytes / 16, out));
+                if (i >= 0) t[i] = ms;
+            }
+            return bytes / (median(t) * 1e-3) / 1e9;
+        } finally {
+            cu.free(p);
+            cu.free(out);
+        }
+    }
+
+    // ------------------------------------------------------------------ SBI-GEMM table
+
+    void gemmTable() {
+        int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {12288, 4096}, {32000, 4096}};
+        int[] batches = {1, 4, 8, 16, 32};
+        String[] why = new String[1];
+        Cublas blas = Cublas.open(stream, why);
+        if (blas == null) System.out.println("cuBLAS: " + why[0]);
+        System.out.printf("%n== SBI-GEMM, BF16 weights [N x K], fp32 activations in/out; read ceiling %.0f GB/s%n", readGBs);
+        System.out.println("   us = median over 9 repeats of (20 back-to-back launches on rotating weight copies, > L2) / 20, CUDA events");
+        System.out.println("   tile = the tensor-core tile layout (batch 1: FMA GEMV over it; batch > 1: mma.m16n8k16); simt = the 4-row SIMT layout");
+        System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %8s %9s %9s%n", "N x K", "batch", "tile us", "tile GB/s", "% ceil",
+                "ks/best", "simt GB/s", "blas us", "blas GB/s", "blas/tile");
+        Random rnd = new Random(1);
+        for (int[] nk : shapes) {
+            int n = nk[0], k = nk[1];
+            SbiLayout.Shape sm = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true);
+            SbiLayout.Shape ss = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false);
+            long wBytes = 2L * n * k;
+            int copies = (int) Math.max(2, (768L << 20) / wBytes + 1);   // rotate so the 50-60 MB L2 cannot hold them
+            long[] wm = new long[copies], ws = new long[copies], wp = new long[copies];
+            for (int c = 0; c < copies; c++) {
+                wm[c] = cu.malloc(sm.bytes());
+                fill(wm[c], sm.bytes() / 2, 11 + c);
+                ws[c] = cu.malloc(ss.bytes());
+                fill(ws[c], ss.bytes() / 2, 51 + c);
+                if (blas != null) {
+                    wp[c] = cu.malloc(wBytes);
+                    fill(wp[c], wBytes / 2, 101 + c);
+                }
+            }
+            int maxB = 32;
+            float[] xv = new float[maxB * k];
+            for (int i = 0; i < xv.length; i++) xv[i] = (float) rnd.nextGaussian();
+            long x, xb, y;
+            try (Arena a = Arena.ofConfined()) {
+                x = cu.malloc(4L * xv.length);
+                cu.copyToDevice(x, SbiLayout.floats(xv, a), 4L * xv.length, stream);
+                cu.synchronize(stream);
+            }
+            xb = cu.malloc(2L * xv.length);
+            mod.launch("f32_to_bf16", 256, 1, 256, 0, stream, x, xb, (long) xv.length);
+            y = cu.malloc(4L * maxB * n);
+            SbiLayout.Launch planM = SbiLayout.plan(sm, cu.smCount()), planS = SbiLayout.plan(ss, cu.smCount());
+            for (int b : batches) {
+                double best = Double.MAX_VALUE, planUs = 0;
+                int bestKs = 0;
+                for (int ks : new int[]{1, 2, 4, 8}) {
+                    int gpb = 8 / ks, blocks = (sm.groups() + gpb - 1) / gpb;
+                    double us = perLaunchUs(copies, c -> {
+                        for (int t = 0; t < b; ) {
+                            int nb = b - t > 8 ? Math.min(32, b - t) : b - t;
+                            mod.launch(nb == 1 ? "sbitile_bf16_1" : nb > 8 ? "sbimma_bf16_32" : "sbimma_bf16_8", blocks, 1, 256, 0, stream, wm[c], x + 4L * t * k, k, k,
+                                    sm.kChunks(), sm.groups(), ks, 0L, 0L, y + 4L * t * n, n, n, nb, 0, 0, 1);
+                            t += nb;
+                        }
+                    });
+                    if (us < best) { best = us; bestKs = ks; }
+                    if (ks == planM.ks()) planUs = us;
+                }
+                double simtUs = perLaunchUs(copies, c -> {
+                    for (int t = 0; t < b; t += 8) {
+                        int nb = Math.min(8, b - t);
+                        mod.launch("sbi_bf16_" + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8), planS.blocks(), 1, 256, 0, stream, ws[c],
+                                x + 4L * t * k, k, k, ss.kChunks(), ss.groups(), planS.ks(), 0L, 0L, y + 4L * t * n, n, n, nb, 0, 0, 1);
+                    }
+                });
+                double gbs = wBytes / (planUs * 1e-6) / 1e9;
+                String blasUs = "-", blasGbs = "-", ratio = "-";
+                if (blas != null) {
+                    double us = perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
+                    blasUs = String.format("%.1f", us);
+                    blasGbs = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
+                    ratio = String.format("%.2f", us / planUs);
+                }
+                System.out.printf("%-12s %5d %8.1f %9.0f %6.1f%% %7s %9.0f %8s %9s %9s%n", n + "x" + k, b, planUs, gbs,
+                        100 * gbs / readGBs, planM.ks() + "/" + bestKs, wBytes / (simtUs * 1e-6) / 1e9, blasUs, blasGbs, ratio);
+            }
+            for (int c = 0; c < copies; c++) {
+                cu.free(wm[c]);
+                cu.free(ws[c]);
+                if (wp[c] != 0) cu.free(wp[c]);
+            }
+            cu.free(x);
+            cu.free(xb);
+            cu.free(y);
+        }
+        if (blas != null) blas.close();
+    }
+
+    /** Prompt-phase GEMMs: the tile GEMM against cuBLAS on the same shapes, and cuBLAS at 8192^3 as the rate ceiling. */
+    void promptTable() {
+        String[] why = new String[1];
+        Cublas blas = Cublas.open(stream, why);
+        int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {32000, 4096}};
+        int[] rowsList = {128, 512, 1024, 4096};
+        long big = 8192;
+        double ceilTf = 0;
+        if (blas != null) {
+            long a = cu.malloc(2 * big * big), b = cu.malloc(2 * big * big), c = cu.malloc(4 * big * big);
+            fill(a, big * big, 3);
+            fill(b, big * big, 4);
+            double us = perLaunchUs(1, cc -> blas.gemm(a, b, c, (int) big, (int) big, (int) big, Cublas.R_16BF, Cublas.COMPUTE_32F));
+            ceilTf = 2.0 * big * big * big / (us * 1e-6) / 1e12;
+            cu.free(a); cu.free(b); cu.free(c);
+        }
+        System.out.printf("%n== prompt-phase GEMM (BF16 weights, fp32 activations split hi/lo: 2 mma per tile); cuBLAS bf16 8192^3 = %.0f TFLOP/s%n", ceilTf);
+        System.out.printf("%-12s %6s %10s %9s %7s %10s %9s%n", "N x K", "rows", "tile us", "TFLOP/s", "% blas", "blas us", "TFLOP/s");
+        for (int[] nk : shapes) {
+            int n = nk[0], k = nk[1];
+            SbiLayout.Shape sm = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true);
+            long w = cu.malloc(sm.bytes()), wp = cu.malloc(2L * n * k);
+            fill(w, sm.bytes() / 2, 21);
+            fill(wp, (long) n * k, 22);
+            int maxR = 4096;
+            // fp32 activations from random bf16 bit pairs: the high half is a bf16 in [-1, 1), so every float is finite
+            long x = cu.malloc(4L * maxR * k), xb = cu.malloc(2L * maxR * k), y = cu.malloc(4L * maxR * n);
+            fill(x, 2L * maxR * k, 23);
+            fill(xb, (long) maxR * k, 24);
+            for (int rows : rowsList) {
+                int warps = CudaModel.tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (sm.groups() + warps - 1) / warps;
+                double us = perLaunchUs(1, c -> mod.launch("tilegemm_bf16", gx, gy, 32 * warps, 0, stream, w, x, k, k, sm.kChunks(), sm.groups(), 1,
+                        0L, 0L, y, n, n, rows, 0, 0, 1));
+                double tf = 2.0 * rows * n * k / (us * 1e-6) / 1e12;
+                String bu = "-", bt = "-", pct = "-";
+                if (blas != null) {
+                    double ub = perLaunchUs(1, c -> blas.gemm(wp, xb, y, n, k, rows, Cublas.R_16BF, Cublas.COMPUTE_32F));
+                    double tb = 2.0 * rows * n * k / (ub * 1e-6) / 1e12;
+                    bu = String.format("%.1f", ub);
+                    bt = String.format("%.0f", tb);
+                }
+                if (ceilTf > 0) pct = String.format("%.1f%%", 100 * tf / ceilTf);
+                System.out.printf("%-12s %6d %10.1f %9.1f %7s %10s %9s%n", n + "x" + k, rows, us, tf, pct, bu, bt);
+            }
+            cu.free(w); cu.free(wp); cu.free(x); cu.free(xb); cu.free(y);
+        }
+        if (blas != null) blas.close();
+    }
+
+    interface Body { void run(int copy); }
+
+    /** Median over 9 repeats of 20 back-to-back runs (each on the next weight copy) timed by one event pair; µs per run. */
+    private double perLaunchUs(int copies, Body body) {
+        for (int i = 0; i < 5; i++) body.run(i % copies);
+        double[] t = new double[9];
+        int[] next = {0};
+        for (int i = 0; i < t.length; i++) {
+            t[i] = timeMs(() -> {
+                for (int j = 0; j < 20; j++) body.run(next[0]++ % copies);
+            }) * 1e3 / 20;
+        }
+        return median(t);
+    }
+
+    // ------------------------------------------------------------------ models
+
+    /** Decode step latency (median of 20 steps after 3 warm-ups) at the given batch; prompt of 128. */
+    void decode(String preset, int[] batches, boolean graphsToo) {
+        int maxB = Arrays.stream(batches).max().orElse(1), prompt = 128, newTok = 8;
+        try (LoadedModel m = ModelLoader.load("synthetic:" + preset)) {
+            Engine engine = Engine.discover();
+            RunProfile prof = RunProfile.defaults().withModel("synthetic:" + preset).withBackend("cuda").withShape(maxB, prompt, newTok);
+            ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
+            long t0 = System.nanoTime();
+            Breakdown agg = new Breakdown();
+            try (InferenceSession s = engine.open(m, plan, agg)) {
+                CudaRunner r = (CudaRunner) s.runner();
+                long perToken = m.weights().bytesPerToken();
+                double floorMs = perToken / (readGBs * 1e9) * 1e3;
+                System.out.printf("%n== %s (BF16, random weights): %.2f GB read per step, floor %.3f ms at %.0f GB/s; load+upload %.1f s%n",
+                        preset, perToken / 1e9, floorMs, readGBs, (System.nanoTime() - t0) / 1e9);
+                System.out.printf("%-6s %-7s %12s %12s %8s %14s %16s%n", "batch", "graphs", "prefill ms", "step ms", "x floor", "tokens/s", "128in/8out ms");
+                Random rnd = new Random(5);
+                for (int b : batches) {
+                    for (boolean g : graphsToo ? new boolean[]{true, false} : new boolean[]{true}) {
+                        r.setGraphs(g);
+                        int[][] toks = new int[b][prompt];
+                        for (int[] row : toks) for (int i = 0; i < prompt; i++) row[i] = rnd.nextInt(m.config().vocabSize());
+                        int[] slots = new int[b], ids = new int[b], pos = new int[b];
+                        for (int i = 0; i < b; i++) { slots[i] = i; ids[i] = rnd.nextInt(m.config().vocabSize()); pos[i] = prompt; }
+                        long p0 = System.nanoTime();
+                        r.prefill(slots, toks, false);
+                        double prefillMs = (System.nanoTime() - p0) / 1e6;
+                        double[] t = new double[20];
+                        for (int i = -3; i < t.length; i++) {
+                            long d0 = System.nanoTime();
+                            r.decode(slots, ids, pos);
+                            if (i >= 0) t[i] = (System.nanoTime() - d0) / 1e6;
+                        }
+                        double step = median(t);
+                        // end to end through the session: prompt + 8 new tokens, median of 3
+                        double[] e2e = new double[3];
+                        for (int i = 0; i < e2e.length; i++) {
+                            long g0 = System.nanoTime();
+                            s.generate(new GenerationRequest(toks, newTok, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
+                            e2e[i] = (System.nanoTime() - g0) / 1e6;
+                        }
+                        System.out.printf("%-6d %-7s %12.2f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off", prefillMs, step,
+                                step / floorMs, b * 1000 / step, median(e2e));
+                        if (b == batches[0] && g) {
+                            r.setGraphs(false);
+                            agg.on = true;
+                            r.decode(slots, ids, pos);
+                            agg.on = false;
+                            r.setGraphs(true);
+                            breakdown.add(agg.table(preset + " batch " + b + " decode step, per kernel (CUDA events, graphs off)"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private final List<String> breakdown = new ArrayList<>();
+
+    /** Sums kernel spans by name while {@code on}. */
+    static final class Breakdown implements TelemetrySink {
+        volatile boolean on;
+        private final java.util.Map<String, long[]> byName = new java.util.TreeMap<>();
+
+        @Override public boolean enabled() { return on; }
+
+        @Override
+        public synchronized void emit(dev.fathom.engine.telemetry.TelemetryEvent e) {
+            if (e instanceof dev.fathom.engine.telemetry.TelemetryEvent.KernelSpan k) {
+                long[] v = byName.computeIfAbsent(k.name(), x -> new long[4]);
+                v[0]++;
+                v[1] += k.durNs();
+                v[2] += k.bytes();
+                v[3] += k.flops();
+            }
+        }
+
+        synchronized String table(String title) {
+            StringBuilder sb = new StringBuilder("\n== " + title + "\n");
+            sb.append(String.format("%-20s %6s %10s %10s %10s%n", "kernel", "calls", "total us", "GB/s", "GFLOP/s"));
+            long total = byName.values().stream().mapToLong(v -> v[1]).sum();
+            byName.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[1], a.getValue()[1])).forEach(en -> {
+                long[] v = en.getValue();
+                sb.append(String.format("%-20s %6d %10.1f %10.0f %10.0f%n", en.getKey(), v[0], v[1] / 1e3, v[2] / (double) v[1], v[3] / (double) v[1]));
+            });
+            sb.append(String.format("%-20s %6s %10.1f%n", "sum", "", total / 1e3));
+            byName.clear();
+            return sb.toString();
+        }
+    }
+
+    /** 200 open/generate/close cycles on a small model; device memory must come back to where it was. */
+    void leak() {
+        try (LoadedModel m = ModelLoader.load("synthetic:llama-tiny")) {
+            Engine engine = Engine.discover();
+            RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-tiny").withBackend("cuda").withShape(2, 16, 8);
+            ExecutionPlan plan = engine.plan(m, prof, 24);
+            int[][] toks = new int[2][16];
+            long before = 0;
+            List<Long> free = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                Breakdown agg = new Breakdown();
+            try (InferenceSession s = engine.open(m, plan, agg)) {
+                    s.generate(new GenerationRequest(toks, 8, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
+                }
+                long f = cu.memInfo()[0];
+                if (i == 0) before = f;
+                if (i % 50 == 49) free.add(f);
+            }
+            System.out.printf("%n== leak check: free device memory after call 1: %d MB; after 50/100/150/200: %s MB -> %s%n", before >> 20,
+                    free.stream().map(v -> String.valueOf(v >> 20)).toList(), free.getLast() >= before - (1 << 20) ? "flat" : "LEAK");
+        }
+    }
+
+    public static void main(String[] args) {
+        String why = new CudaBackend().unavailableReason();
+        if (why != null) {
+            System.out.println("SKIP: " + why);
+            return;
+        }
+        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt") : List.of(args);
+        CudaBench b = new CudaBench();
+        Cuda cu = b.cu;
+        System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
+        b.readGBs = b.readBandwidth();
+        System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
+        if (parts.contains("gemm")) b.gemmTable();
+        if (parts.contains("prompt")) b.promptTable();
+        if (parts.contains("llama")) b.decode("llama-7b", new int[]{1, 8, 32}, false);
+        if (parts.contains("graphs")) b.decode("gpt2-xl", new int[]{1}, true);
+        if (parts.contains("graphs7b")) b.decode("llama-7b", new int[]{1}, true);
+        if (parts.contains("leak")) b.leak();
+        if (parts.contains("simt")) {
+            System.setProperty("fathom.cuda.mma", "false");
+            System.out.println("\n(SIMT layout and kernels for BF16: -Dfathom.cuda.mma=false)");
+            b.decode("llama-7b", new int[]{1}, false);
+        }
+        b.breakdown.forEach(System.out::print);
+    }
+}

@@ -1,0 +1,492 @@
+package dev.fathom.cuda;
+
+import dev.fathom.engine.cpu.CpuModel;
+import dev.fathom.engine.model.LayerWeights;
+import dev.fathom.engine.model.Linear;
+import dev.fathom.engine.model.ModelConfig;
+import dev.fathom.engine.model.ModelWeights;
+import dev.fathom.engine.telemetry.TelemetryEvent;
+import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
+import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.engine.tensor.DType;
+import dev.fathom.engine.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The whole model resident on one GPU: weights in the SBI layout, a float32 KV cache, float32 activation
+ * buffers, and the forward pass as a fixed sequence of fused kernels per layer (same math as
+ * {@link CpuModel}):
+ * <ol>
+ *   <li>norm_rows (attention norm)</li>
+ *   <li>SBI-GEMM QKV (q, k, v stacked) + bias</li>
+ *   <li>rope_kv_append (RoPE on q and k, partial rotary, KV-cache append)</li>
+ *   <li>attention_rows (causal, MHA/GQA, prompt and token phases)</li>
+ *   <li>SBI-GEMM out-projection + bias + residual</li>
+ *   <li>norm_rows (MLP norm)</li>
+ *   <li>SBI-GEMM gate/up + activation (gated pairs) or up + bias + activation</li>
+ *   <li>SBI-GEMM down + bias + residual (GPT-NeoX: residual of the attention branch, parallel form)</li>
+ * </ol>
+ * MoE layers replace 7–8 with the router GEMM, top-k gating on the host into an expert→rows table, and
+ * per expert gather → gated GEMM → down GEMM → weighted scatter-add. Decode steps of dense models are
+ * captured once per batch size into a CUDA graph and replayed.
+ */
+final class CudaModel implements AutoCloseable {
+    /** A packed projection on the device. bias: device float[stored rows] or 0. */
+    record Mat(long w, SbiLayout.Shape shape, long bias, SbiLayout.Launch launch, String kernelPrefix) {}
+
+    record Layer(long attnW, long attnB, Mat qkv, Mat o, long mlpW, long mlpB, Mat up, boolean gated, Mat down,
+                 Mat router, List<Mat[]> experts) {}
+
+    private final ModelConfig cfg;
+    private final CudaModule mod;
+    private final Cuda cu;
+    private final long stream;
+    private final TelemetrySink sink;
+    private final List<Long> allocations = new ArrayList<>();
+    private final List<Layer> layers = new ArrayList<>();
+    private final int h, heads, kvHeads, hd, qkvDim, ffn, vocab, slots, maxLen, maxRows, act;
+    private final long embed, posEmbed, finalW, finalB, invFreq, kCache, vCache;
+    private final Mat head;
+    private final long weightBytes;
+    // activation buffers, float32 rows
+    private final long x, x2, xn, qkv, ctx, mlp, meta, idx, moeOut, moeIn, moeA, moeY, routerOut, moeMeta, logits;
+    private final MemorySegment hostMeta;
+    private MemorySegment hostLogits = MemorySegment.NULL;
+    private final Arena hostArena = Arena.ofShared();
+    /** decode graphs by batch size: [graph, exec] */
+    private final Map<Integer, long[]> graphs = new HashMap<>();
+    private final Map<Integer, long[]> graphCost = new HashMap<>();
+    private boolean useGraphs = !"false".equals(System.getProperty("fathom.cuda.graphs"));
+    private boolean capturing;
+    // per-kernel timing
+    private final List<long[]> eventPool = new ArrayList<>();
+    private final List<Object[]> pending = new ArrayList<>();
+    private long stepBytes, stepFlops;
+    private Phase phase = Phase.PROMPT;
+    private int curLayer = -1;
+
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
+        this.cfg = cfg;
+        this.mod = CudaModule.get();
+        this.cu = mod.cuda();
+        cu.makeCurrent();
+        this.stream = cu.streamCreate();
+        this.sink = sink;
+        this.h = cfg.hiddenSize();
+        this.hd = cfg.headDim();
+        LayerWeights l0 = w.layers().getFirst();
+        this.heads = l0.q().out() / hd;
+        this.kvHeads = l0.k().out() / hd;
+        this.qkvDim = (heads + 2 * kvHeads) * hd;
+        this.ffn = cfg.intermediateSize();
+        this.vocab = cfg.vocabSize();
+        this.slots = slots;
+        this.maxLen = maxLen;
+        this.maxRows = Math.max(1, slots * maxLen);
+        this.act = switch (cfg.activation()) {
+            case GELU -> 0;
+            case GELU_TANH -> 1;
+            case RELU -> 2;
+            case SILU -> 3;
+        };
+        long bytes = 0;
+        try {
+            for (LayerWeights lw : w.layers()) {
+                layers.add(uploadLayer(lw));
+                bytes += lw.bytes();
+            }
+            embed = upload(w.embed().toFloatArray());
+            posEmbed = w.posEmbed() == null ? 0 : upload(w.posEmbed().toFloatArray());
+            finalW = upload(w.finalNormW().toFloatArray());
+            finalB = w.finalNormB() == null ? 0 : upload(w.finalNormB().toFloatArray());
+            head = mat(new Tensor[]{w.lmHead()}, STACKED, vocab, h, null);
+            bytes += w.lmHead().byteSize();
+            if (cfg.rotaryDim() > 0) {
+                // (cos, sin) of every position and frequency, computed in double as CpuModel does: [maxLen][rot/2]
+                double[] inv = cfg.rope().inverseFrequencies(cfg.rotaryDim());
+                float[] t = new float[maxLen * inv.length * 2];
+                for (int p = 0; p < maxLen; p++)
+                    for (int i = 0; i < inv.length; i++) {
+                        double ang = p * inv[i];
+                        t[(p * inv.length + i) * 2] = (float) Math.cos(ang);
+                        t[(p * inv.length + i) * 2 + 1] = (float) Math.sin(ang);
+                    }
+                invFreq = upload(t);
+            } else invFreq = 0;
+            long kv = (long) layers.size() * slots * maxLen * kvHeads * hd * 4;
+            kCache = alloc(kv);
+            vCache = alloc(kv);
+            x = alloc(4L * maxRows * h);
+            x2 = alloc(4L * maxRows * h);
+            xn = alloc(4L * maxRows * h);
+            qkv = alloc(4L * maxRows * qkvDim);
+            ctx = alloc(4L * maxRows * heads * hd);
+            mlp = alloc(4L * maxRows * Math.max(ffn, 1));
+            meta = alloc(4L * 3 * maxRows);
+            idx = alloc(4L * maxRows);
+            int e = Math.max(cfg.numExperts(), 1), topK = Math.max(cfg.expertsPerToken(), 1);
+            boolean moe = cfg.isMoe();
+            moeOut = moe ? alloc(4L * maxRows * h) : 0;
+            moeIn = moe ? alloc(4L * maxRows * h) : 0;
+            moeA = moe ? alloc(4L * maxRows * ffn) : 0;
+            moeY = moe ? alloc(4L * maxRows * h) : 0;
+            routerOut = moe ? alloc(4L * maxRows * e) : 0;
+            moeMeta = moe ? alloc(8L * maxRows * topK) : 0;
+            logits = alloc(4L * maxRows * vocab);
+            hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
+            int smem = attnSmem();
+            if (hd % 4 != 0 || hd > 1024)
+                throw new IllegalArgumentException("head dim " + hd + " is not supported by the attention kernel (needs a multiple of 4, at most 1024)");
+            if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
+            cu.synchronize(stream);
+        } catch (RuntimeException ex) {
+            close();
+            throw ex;
+        }
+        this.weightBytes = bytes;
+    }
+
+    long weightBytes() { return weightBytes; }
+
+    private static final int ATTN_THREADS = 512;
+
+    /**
+     * Warps (16-row tiles) per block of the prompt GEMM. The kernel takes 4 or 8; 4 (twice the blocks for
+     * short prompts) measured slower at every size (128 rows: 262 vs 176 µs on 4096x4096), so 8.
+     */
+    static int tileGemmWarps(int rows) { return 8; }
+
+    /** q, scores (padded to 16 bytes), per-group partial outputs (4 floats per thread). */
+    private int attnSmem() { return (hd + ((maxLen + 3) & ~3) + 4 * ATTN_THREADS) * 4; }
+    int maxRows() { return maxRows; }
+    void setGraphs(boolean on) { useGraphs = on; }
+
+    // ------------------------------------------------------------------ upload
+
+    private long alloc(long bytes) {
+        long p = cu.malloc(bytes);
+        allocations.add(p);
+        return p;
+    }
+
+    private long upload(float[] v) {
+        try (Arena a = Arena.ofConfined()) {
+            long p = alloc(v.length * 4L);
+            cu.copyToDevice(p, SbiLayout.floats(v, a), v.length * 4L, stream);
+            cu.synchronize(stream);
+            return p;
+        }
+    }
+
+    private long upload(MemorySegment host) {
+        long p = alloc(host.byteSize());
+        cu.copyToDevice(p, host, host.byteSize(), stream);
+        cu.synchronize(stream);
+        return p;
+    }
+
+    /** Packs {@code src} rows in {@code order} and uploads; {@code biases} (same indexing as src) may be null. */
+    private Mat mat(Tensor[] src, int[][] order, int n, int k, Tensor[] biases) {
+        DType dt = src[0].dtype();
+        if (dt != DType.F32 && dt != DType.BF16 && dt != DType.F16) dt = DType.F32;
+        String force = System.getProperty("fathom.cuda.weights");   // bf16 / f16: repack F32 weights (checks, benchmarks)
+        if ("bf16".equalsIgnoreCase(force)) dt = DType.BF16;
+        else if ("f16".equalsIgnoreCase(force)) dt = DType.F16;
+        SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
+        long w, b = 0;
+        boolean mma = useMma(dt);
+        order = order(order, src, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
+        try (Arena a = Arena.ofShared()) {
+            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, a, shape);
+            w = upload(packed);
+        }
+        boolean anyBias = false;
+        if (biases != null) for (Tensor t : biases) anyBias |= t != null;
+        if (anyBias) b = upload(SbiLayout.permute(biases, order[0], order[1]));
+        String prefix = mma ? "sbimma_bf16_" : switch (dt) {
+            case F32 -> "sbi_f32_";
+            case BF16 -> "sbi_bf16_";
+            default -> "sbi_f16_";
+        };
+        return new Mat(w, shape[0], b, SbiLayout.plan(shape[0], cu.smCount()), prefix);
+    }
+
+    private Mat plain(Linear l, boolean withBias) {
+        return mat(new Tensor[]{l.weight()}, STACKED, l.out(), l.in(), withBias ? new Tensor[]{l.bias()} : null);
+    }
+
+    private Mat gated(Linear gate, Linear up) {
+        return mat(new Tensor[]{gate.weight(), up.weight()}, GATED, gate.out(), gate.in(), new Tensor[]{gate.bias(), up.bias()});
+    }
+
+    /** Row orders are chosen once the layout (and so the group size) is known. */
+    private static final int[][] STACKED = new int[0][], GATED = new int[1][];
+
+    private static int[][] order(int[][] kind, Tensor[] src, int group) {
+        if (kind == GATED) return SbiLayout.gatedPairs(src[0].rows(), group);
+        return SbiLayout.stacked(group, src);
+    }
+
+    /** Tensor-core tile layout for BF16 weights unless -Dfathom.cuda.mma=false. */
+    static boolean useMma(DType dt) { return dt == DType.BF16 && !"false".equals(System.getProperty("fathom.cuda.mma")); }
+
+    private Layer uploadLayer(LayerWeights lw) {
+        Mat qkvM = mat(new Tensor[]{lw.q().weight(), lw.k().weight(), lw.v().weight()},
+                STACKED, qkvDim, h,
+                new Tensor[]{lw.q().bias(), lw.k().bias(), lw.v().bias()});
+        Mat o = plain(lw.o(), true);
+        long aW = upload(lw.attnNormW().toFloatArray()), aB = lw.attnNormB() == null ? 0 : upload(lw.attnNormB().toFloatArray());
+        long mW = upload(lw.mlpNormW().toFloatArray()), mB = lw.mlpNormB() == null ? 0 : upload(lw.mlpNormB().toFloatArray());
+        if (cfg.isMoe()) {
+            Mat router = mat(new Tensor[]{lw.router()}, STACKED, cfg.numExperts(), h, null);
+            List<Mat[]> ex = new ArrayList<>();
+            for (LayerWeights.Expert e : lw.experts()) ex.add(new Mat[]{gated(e.gate(), e.up()), plain(e.down(), true)});
+            return new Layer(aW, aB, qkvM, o, mW, mB, null, true, null, router, ex);
+        }
+        boolean isGated = lw.gate() != null;
+        Mat up = isGated ? gated(lw.gate(), lw.up()) : plain(lw.up(), true);
+        return new Layer(aW, aB, qkvM, o, mW, mB, up, isGated, plain(lw.down(), true), null, List.of());
+    }
+
+    // ------------------------------------------------------------------ kernel wrappers
+
+    private static final String[] NB = {"1", "2", "4", "4", "8", "8", "8", "8"};
+
+    /** y[rows, ldy] = epilogue(x[rows, ldx] · Wᵀ); mode 0 plain (+bias, +res), 1 gated pairs, 2 activation. */
+    void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode) {
+        SbiLayout.Shape s = m.shape();
+        int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
+        if (s.mma() && rows > 32) {   // prompt phase: one tensor-core GEMM over all rows
+            long io = 4L * rows * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
+            int warps = tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (s.groups() + warps - 1) / warps, v = vec;
+            timed(name, s.bytes() + io, 2L * rows * s.k() * s.n(), () -> mod.launch("tilegemm_bf16", gx, gy, 32 * warps, 0, stream,
+                    m.w(), xp, ldx, s.k(), s.kChunks(), s.groups(), 1, m.bias(), res, yp, ldy, s.n(), rows, mode, act, v));
+            return;
+        }
+        for (int t = 0; t < rows; ) {
+            int nb = s.mma() && rows - t > 8 ? Math.min(32, rows - t) : Math.min(8, rows - t);
+            long xo = xp + 4L * t * ldx, yo = yp + 4L * t * ldy, ro = res == 0 ? 0 : res + 4L * t * ldy;
+            long wBytes = s.bytes(), io = 4L * nb * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
+            long flops = 2L * nb * s.k() * s.n();
+            String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8")) : m.kernelPrefix() + NB[nb - 1];
+            t += nb;
+            int blocks = m.launch().blocks(), ks = m.launch().ks();
+            timed(name, wBytes + io, flops, () -> mod.launch(kname, blocks, 1, 256, 0, stream,
+                    m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec));
+        }
+    }
+
+    private void norm(String name, long in, long rowIdx, long out, int rows, long w, long b) {
+        timed(name, 8L * rows * h, 8L * rows * h, () -> mod.launch("norm_rows", rows, 1, 1024, 0, stream,
+                in, rowIdx, out, h, w, b, cfg.normEps(), cfg.norm() == ModelConfig.Norm.RMS_NORM ? 1 : 0));
+    }
+
+    // ------------------------------------------------------------------ forward
+
+    /**
+     * Runs rows (token, position, slot) through the model and returns float32 logits of the head rows:
+     * {@code headRows} (indices into the rows) or all rows when null. [headRows, vocab] row-major.
+     */
+    float[] forward(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase ph) {
+        cu.makeCurrent();
+        int n = tokens.length;
+        if (n > maxRows) throw new IllegalArgumentException(n + " rows exceed the " + maxRows + " the buffers hold");
+        this.phase = ph;
+        for (int i = 0; i < n; i++) {
+            hostMeta.setAtIndex(ValueLayout.JAVA_INT, i, tokens[i]);
+            hostMeta.setAtIndex(ValueLayout.JAVA_INT, n + i, positions[i]);
+            hostMeta.setAtIndex(ValueLayout.JAVA_INT, 2L * n + i, slotOf[i]);
+        }
+        cu.copyToDevice(meta, hostMeta, 12L * n, stream);
+        int hRows = headRows == null ? n : headRows.length;
+        if (headRows != null) {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment m = a.allocateFrom(ValueLayout.JAVA_INT, headRows);
+                cu.copyToDevice(idx, m, 4L * hRows, stream);
+                cu.synchronize(stream);
+            }
+        }
+        boolean graph = useGraphs && ph == Phase.DECODE && headRows == null && !cfg.isMoe();
+        if (graph) {
+            long[] g = graphs.get(n);
+            if (g == null) {
+                capturing = true;
+                stepBytes = 0;
+                stepFlops = 0;
+                cu.beginCapture(stream);
+                try {
+                    body(n, hRows, false);
+                } finally {
+                    g = cu.endCapture(stream);
+                    capturing = false;
+                }
+                graphs.put(n, g);
+                graphCost.put(n, new long[]{stepBytes, stepFlops});
+            }
+            long[] exec = g;
+            long[] cost = graphCost.get(n);
+            curLayer = -1;
+            timedRaw("decode.graph", cost[0], cost[1], () -> cu.graphLaunch(exec[1], stream));
+        } else {
+            body(n, hRows, headRows != null);
+        }
+        long lb = 4L * hRows * vocab;
+        if (hostLogits.byteSize() < lb) hostLogits = hostArena.allocate(lb, 16);
+        cu.copyToHost(hostLogits, logits, lb, stream);
+        cu.synchronize(stream);
+        flushTimings();
+        float[] out = new float[hRows * vocab];
+        MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
+        return out;
+    }
+
+    private void body(int n, int hRows, boolean gatherHead) {
+        curLayer = -1;
+        timed("embed", 4L * n * h * (posEmbed != 0 ? 3 : 2), 0, () -> mod.launch("embed_rows", n, 1, 256, 0, stream,
+                embed, posEmbed, cfg.positionOffset(), meta, n, x, h));
+        for (int l = 0; l < layers.size(); l++) {
+            curLayer = l;
+            layer(l, n);
+        }
+        curLayer = -1;
+        norm("final.norm", x, gatherHead ? idx : 0, xn, hRows, finalW, finalB);
+        gemm("lm_head", head, xn, h, hRows, logits, vocab, 0, 0);
+    }
+
+    private void layer(int l, int n) {
+        Layer w = layers.get(l);
+        int kvDim = kvHeads * hd;
+        long kc = kCache + 4L * l * slots * maxLen * kvDim, vc = vCache + 4L * l * slots * maxLen * kvDim;
+        norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
+        gemm("attn.qkv", w.qkv(), xn, h, n, qkv, qkvDim, 0, 0);
+        timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * cfg.rotaryDim() / 2,
+                () -> mod.launch("rope_kv_append", n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
+                        cfg.rotaryDim(), invFreq, kc, vc, maxLen));
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        int smem = attnSmem();
+        // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
+        timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> mod.launch("attention_rows", heads, n, ATTN_THREADS, smem, stream,
+                qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
+        long resid = cfg.parallelResidual() ? x2 : x;
+        gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
+        norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
+        if (cfg.isMoe()) {
+            moe(w, n);
+            return;
+        }
+        gemm(w.gated() ? "mlp.gate_up" : "mlp.up", w.up(), xn, h, n, mlp, ffn, 0, w.gated() ? 1 : 2);
+        gemm("mlp.down", w.down(), mlp, ffn, n, x, h, resid, 0);
+    }
+
+    private void moe(Layer w, int n) {
+        int e = cfg.numExperts(), topK = cfg.expertsPerToken();
+        gemm("moe.router", w.router(), xn, h, n, routerOut, e, 0, 0);
+        float[] r = new float[n * e];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment hr = a.allocate(4L * n * e, 16);
+            cu.copyToHost(hr, routerOut, 4L * n * e, stream);
+            cu.synchronize(stream);
+            MemorySegment.copy(hr, ValueLayout.JAVA_FLOAT, 0, r, 0, r.length);
+            long t0 = System.nanoTime();
+            int[] choice = new int[n * topK];
+            float[] weight = new float[n * topK];
+            int[] count = new int[e];
+            for (int i = 0; i < n; i++) CpuModel.route(r, i * e, e, topK, choice, weight, i * topK, count);
+            // token -> expert table inverted into expert -> rows (offsets per expert), weights alongside
+            int[] start = new int[e + 1];
+            for (int x = 0; x < e; x++) start[x + 1] = start[x] + count[x];
+            int[] fill = start.clone();
+            MemorySegment tab = a.allocate(8L * n * topK, 16);
+            for (int i = 0; i < n * topK; i++) {
+                int pos = fill[choice[i]]++;
+                tab.setAtIndex(ValueLayout.JAVA_INT, pos, i / topK);
+                tab.setAtIndex(ValueLayout.JAVA_FLOAT, (long) n * topK + pos, weight[i]);
+            }
+            cu.copyToDevice(moeMeta, tab, 8L * n * topK, stream);
+            cu.fill32(moeOut, 0, (long) n * h, stream);
+            if (sink.enabled())
+                sink.emit(new TelemetryEvent.KernelSpan("moe.gate", "cuda:0", 0, curLayer, phase, t0, System.nanoTime() - t0, 4L * n * e, 4L * n * e));
+            for (int x = 0; x < e; x++) {
+                int m = count[x];
+                if (m == 0) continue;
+                long rows = moeMeta + 4L * start[x], wts = moeMeta + 4L * ((long) n * topK + start[x]);
+                Mat[] ex = w.experts().get(x);
+                timed("moe.gather", 8L * m * h, 0, () -> mod.launch("gather_rows", m, 1, 256, 0, stream, xn, rows, moeIn, h));
+                gemm("moe.expert.gate_up", ex[0], moeIn, h, m, moeA, ffn, 0, 1);
+                gemm("moe.expert.down", ex[1], moeA, ffn, m, moeY, h, 0, 0);
+                timed("moe.scatter", 12L * m * h, 2L * m * h, () -> mod.launch("scatter_add_rows", m, 1, 256, 0, stream, moeOut, rows, wts, moeY, h));
+            }
+            long total = (long) n * h;
+            timed("moe.residual", 12L * total, total, () -> mod.launch("add_vec", (int) Math.min(4096, (total + 255) / 256), 1, 256, 0, stream, x, x, moeOut, total));
+            cu.synchronize(stream);   // the host table must outlive the async copy
+        }
+    }
+
+    // ------------------------------------------------------------------ timing
+
+    private void timed(String name, long bytes, long flops, Runnable launch) {
+        if (capturing) {
+            stepBytes += bytes;
+            stepFlops += flops;
+            launch.run();
+            return;
+        }
+        timedRaw(name, bytes, flops, launch);
+    }
+
+    private void timedRaw(String name, long bytes, long flops, Runnable launch) {
+        if (!sink.enabled()) {
+            launch.run();
+            return;
+        }
+        int i = pending.size();
+        while (eventPool.size() <= i) eventPool.add(new long[]{cu.eventCreate(), cu.eventCreate()});
+        long[] ev = eventPool.get(i);
+        long t0 = System.nanoTime();
+        cu.eventRecord(ev[0], stream);
+        launch.run();
+        cu.eventRecord(ev[1], stream);
+        pending.add(new Object[]{name, curLayer, phase, t0, bytes, flops});
+    }
+
+    private void flushTimings() {
+        if (pending.isEmpty()) return;
+        long base = (long) pending.getFirst()[3];
+        float origin = 0;
+        for (int i = 0; i < pending.size(); i++) {
+            Object[] p = pending.get(i);
+            long[] ev = eventPool.get(i);
+            float startMs = cu.elapsedMs(eventPool.getFirst()[0], ev[0]);
+            float durMs = cu.elapsedMs(ev[0], ev[1]);
+            if (i == 0) origin = startMs;
+            sink.emit(new TelemetryEvent.KernelSpan((String) p[0], "cuda:0", 0, (int) p[1], (Phase) p[2],
+                    base + (long) ((startMs - origin) * 1e6), (long) (durMs * 1e6), (long) p[4], (long) p[5]));
+        }
+        pending.clear();
+    }
+
+    @Override
+    public void close() {
+        cu.makeCurrent();
+        try {
+            cu.synchronize(stream);
+        } catch (RuntimeException ignored) {
+            // free what we can
+        }
+        for (long[] g : graphs.values()) cu.graphDestroy(g[0], g[1]);
+        graphs.clear();
+        for (long[] ev : eventPool) { cu.eventDestroy(ev[0]); cu.eventDestroy(ev[1]); }
+        eventPool.clear();
+        for (long p : allocations) cu.free(p);
+        allocations.clear();
+        cu.streamDestroy(stream);
+        hostArena.close();
+    }
+}

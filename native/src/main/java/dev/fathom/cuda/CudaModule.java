@@ -1,0 +1,77 @@
+package dev.fathom.cuda;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The kernel image built by nvcc at build time ({@code /cuda/fathom_kernels.fatbin} in the jar), loaded with
+ * cuModuleLoadData so the driver picks the cubin for this GPU, plus a launcher that packs kernel arguments.
+ */
+public final class CudaModule {
+    public static final String RESOURCE = "/cuda/fathom_kernels.fatbin";
+    private static volatile CudaModule instance;
+
+    private final Cuda cu;
+    private final long module;
+    private final Map<String, Long> functions = new HashMap<>();
+    /** argument values (8 bytes each) followed by the pointer array cuLaunchKernel reads; reused per launch */
+    private final MemorySegment argBuf = Arena.ofAuto().allocate(64 * 8 * 2, 16);
+
+    private CudaModule(Cuda cu, byte[] image) {
+        this.cu = cu;
+        MemorySegment img = Arena.ofAuto().allocate(image.length + 1L, 16);
+        MemorySegment.copy(image, 0, img, ValueLayout.JAVA_BYTE, 0, image.length);
+        this.module = cu.loadModule(img);
+    }
+
+    /** True when the jar carries the kernel image (it is absent when the build machine had no nvcc). */
+    public static boolean imagePresent() { return CudaModule.class.getResource(RESOURCE) != null; }
+
+    public static CudaModule get() {
+        CudaModule m = instance;
+        if (m != null) return m;
+        synchronized (CudaModule.class) {
+            if (instance == null) {
+                try (InputStream in = CudaModule.class.getResourceAsStream(RESOURCE)) {
+                    if (in == null) throw new IllegalStateException("this build has no CUDA kernels (nvcc was missing when it was built)");
+                    instance = new CudaModule(Cuda.get(), in.readAllBytes());
+                } catch (IOException e) {
+                    throw new IllegalStateException("cannot read " + RESOURCE + ": " + e.getMessage(), e);
+                }
+            }
+            return instance;
+        }
+    }
+
+    public Cuda cuda() { return cu; }
+
+    public synchronized long fn(String name) {
+        return functions.computeIfAbsent(name, n -> cu.function(module, n));
+    }
+
+    /**
+     * Launches {@code name}; each argument is a Long (pointer or 64-bit integer), Integer, Float or Double.
+     * Kernel parameters are copied by the driver at the call, so one argument buffer serves every launch.
+     */
+    public synchronized void launch(String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
+        long f = fn(name);
+        MemorySegment ptrs = argBuf.asSlice(64 * 8);
+        for (int i = 0; i < args.length; i++) {
+            long off = i * 8L;
+            switch (args[i]) {
+                case Long l -> argBuf.set(ValueLayout.JAVA_LONG, off, l);
+                case Integer v -> argBuf.set(ValueLayout.JAVA_INT, off, v);
+                case Float v -> argBuf.set(ValueLayout.JAVA_FLOAT, off, v);
+                case Double v -> argBuf.set(ValueLayout.JAVA_DOUBLE, off, v);
+                default -> throw new IllegalArgumentException("kernel argument " + i + " of " + name + ": " + args[i]);
+            }
+            ptrs.set(ValueLayout.ADDRESS, i * 8L, argBuf.asSlice(off));
+        }
+        cu.launch(f, gx, gy, 1, bx, 1, 1, smem, stream, ptrs);
+    }
+}

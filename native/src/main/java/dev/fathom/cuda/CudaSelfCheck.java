@@ -1,0 +1,252 @@
+package dev.fathom.cuda;
+
+import dev.fathom.engine.Engine;
+import dev.fathom.engine.checkpoint.SafetensorsFile;
+import dev.fathom.engine.model.LoadedModel;
+import dev.fathom.engine.model.ModelLoader;
+import dev.fathom.engine.plan.ExecutionPlan;
+import dev.fathom.engine.run.GenerationRequest;
+import dev.fathom.engine.run.GenerationResult;
+import dev.fathom.engine.run.InferenceSession;
+import dev.fathom.engine.run.TokenListener;
+import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.engine.tensor.DType;
+import dev.fathom.engine.tensor.Tensor;
+import dev.fathom.profiles.RunProfile;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * GPU correctness checks, usable from JUnit (which skips them without a driver) and from the command line
+ * on a machine without Maven: {@code java -cp ... dev.fathom.cuda.CudaSelfCheck <fixtures dir>}.
+ */
+public final class CudaSelfCheck {
+    private CudaSelfCheck() {}
+
+    /** One fixture's outcome. */
+    public record FixtureResult(String fixture, String weights, double promptErr, double stepErr, boolean sameTokens, double tol) {
+        public boolean ok() { return promptErr <= tol && stepErr <= tol && sameTokens; }
+    }
+
+    /**
+     * Runs fixture {@code dir} through Engine + InferenceSession on the cuda backend and compares with its
+     * reference.safetensors. {@code bf16} packs the projection weights as BF16 (tolerance 2e-2, tokens not required).
+     */
+    public static FixtureResult fixture(Path dir, boolean bf16) {
+        String prop = System.getProperty("fathom.cuda.weights");
+        if (bf16) System.setProperty("fathom.cuda.weights", "bf16");
+        try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"));
+             LoadedModel m = ModelLoader.load(dir.toString())) {
+            int[][] in = ints(ref.get("input_ids"));
+            int[][] gen = ints(ref.get("generated_ids"));
+            float[][][] pl = floats3(ref.get("prompt_logits")), sl = floats3(ref.get("step_logits"));
+            int p = in[0].length, n = gen[0].length - p;
+            RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(in.length, p, n);
+            Engine engine = Engine.discover();
+            ExecutionPlan plan = engine.plan(m, prof, p + n);
+            try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                GenerationResult r = s.generate(new GenerationRequest(in, n, RunProfile.Sampling.GREEDY.withStopOnEos(false), true, true),
+                        TokenListener.NONE, null);
+                double pe = relError(r.promptLogits(), pl), se = relError(r.stepLogits(), sl);
+                boolean same = true;
+                for (int b = 0; b < gen.length; b++) same &= Arrays.equals(gen[b], r.tokens()[b]);
+                // FP32 weights: 1e-4 and the same tokens; BF16 weights (packed here or on disk): 2e-2
+                double tol = bf16 || m.weightDtype().equals("BF16") ? 2e-2 : 1e-4;
+                return new FixtureResult(dir.getFileName().toString(), bf16 ? "bf16 (packed)" : m.weightDtype(), pe, se,
+                        same || bf16, tol);
+            }
+        } finally {
+            if (prop == null) System.clearProperty("fathom.cuda.weights");
+            else System.setProperty("fathom.cuda.weights", prop);
+        }
+    }
+
+    static int[][] ints(Tensor t) {
+        int b = (int) t.dim(0), p = (int) t.dim(1);
+        int[] flat = t.toIntArray();
+        int[][] r = new int[b][p];
+        for (int i = 0; i < b; i++) System.arraycopy(flat, i * p, r[i], 0, p);
+        return r;
+    }
+
+    static float[][][] floats3(Tensor t) {
+        float[] flat = t.toFloatArray();
+        long[] s = t.shape();
+        float[][][] r = new float[(int) s[0]][(int) s[1]][(int) s[2]];
+        int k = 0;
+        for (float[][] a : r) for (float[] b : a) for (int i = 0; i < b.length; i++) b[i] = flat[k++];
+        return r;
+    }
+
+    public static double relError(float[][][] a, float[][][] b) {
+        double num = 0, den = 0;
+        for (int i = 0; i < b.length; i++)
+            for (int j = 0; j < b[i].length; j++)
+                for (int k = 0; k < b[i][j].length; k++) {
+                    double d = a[i][j][k] - b[i][j][k];
+                    if (Double.isNaN(d)) return Double.NaN;
+                    num += d * d;
+                    den += (double) b[i][j][k] * b[i][j][k];
+                }
+        return Math.sqrt(num / den);
+    }
+
+    // ------------------------------------------------------------------ SBI-GEMM vs a float64 CPU reference
+
+    /** One kernel check: relative error of y, and whether every output was written (no NaN poison left). */
+    public record GemmResult(String what, double relErr, boolean allWritten) {
+        public boolean ok(double tol) { return allWritten && relErr <= tol; }
+    }
+
+    /**
+     * SBI-GEMM on fresh random inputs against a float64 reference computed from the same (rounded) weights.
+     * Outputs are poisoned with NaN first. mode 0 with bias and residual, mode 1 gated pairs (SiLU), mode 2 (ReLU).
+     */
+    public static GemmResult gemm(DType dt, boolean mma, int n, int k, int rows, int mode, long seed) {
+        CudaModule mod = CudaModule.get();
+        Cuda cu = mod.cuda();
+        cu.makeCurrent();
+        Random rnd = new Random(seed);
+        try (Arena a = Arena.ofShared()) {
+            int outRows = mode == 1 ? 2 * n : n;   // mode 1: gate rows then up rows
+            float[] wv = new float[outRows * k];
+            for (int i = 0; i < wv.length; i++) wv[i] = (float) rnd.nextGaussian() * 0.1f;
+            Tensor w = Tensor.of("w", dt, new long[]{outRows, k}, wv, a);
+            float[] bias = new float[outRows], x = new float[rows * k], res = new float[rows * n];
+            for (int i = 0; i < bias.length; i++) bias[i] = (float) rnd.nextGaussian();
+            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+            for (int i = 0; i < res.length; i++) res[i] = (float) rnd.nextGaussian();
+            Tensor b = Tensor.ofFloats("b", new long[]{outRows}, bias, a);
+            Tensor[] src;
+            int[][] order;
+            Tensor[] biases;
+            if (mode == 1) {
+                Tensor g = w.sliceRows(0, n), u = w.sliceRows(n, 2 * n);
+                src = new Tensor[]{g, u};
+                order = SbiLayout.gatedPairs(n, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
+                biases = new Tensor[]{b.slice1d(0, n), b.slice1d(n, 2 * n)};
+            } else {
+                src = new Tensor[]{w};
+                order = SbiLayout.stacked(mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP, w);
+                biases = new Tensor[]{b};
+            }
+            SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
+            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, a, shape);
+            long stream = cu.streamCreate();
+            List<Long> mem = new ArrayList<>();
+            try {
+                long dW = dev(cu, mem, packed, stream);
+                long dB = dev(cu, mem, SbiLayout.floats(SbiLayout.permute(biases, order[0], order[1]), a), stream);
+                long dX = dev(cu, mem, SbiLayout.floats(x, a), stream);
+                long dR = dev(cu, mem, SbiLayout.floats(res, a), stream);
+                long dY = cu.malloc(4L * rows * n);
+                mem.add(dY);
+                cu.fill32(dY, 0x7fc00000, (long) rows * n, stream);
+                SbiLayout.Launch l = SbiLayout.plan(shape[0], cu.smCount());
+                int vec = k % (mma ? 2 : 4) == 0 ? 1 : 0;
+                if (mma && rows > 32) {
+                    int warps = CudaModel.tileGemmWarps(rows);
+                    mod.launch("tilegemm_bf16", (rows + 63) / 64, (shape[0].groups() + warps - 1) / warps, 32 * warps, 0, stream, dW, dX, k, k,
+                            shape[0].kChunks(), shape[0].groups(), 1, dB, mode == 0 ? dR : 0L, dY, n, n, rows, mode, mode == 1 ? 3 : 2, vec);
+                }
+                for (int t = 0; t < (mma && rows > 32 ? 0 : rows); ) {
+                    int nb = mma && rows - t > 8 ? Math.min(32, rows - t) : Math.min(8, rows - t);
+                    String kn = mma ? (nb == 1 ? "sbitile_bf16_1" : "sbimma_bf16_" + (nb > 8 ? 32 : 8))
+                            : (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? "sbi_bf16_" : "sbi_f16_") + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
+                    mod.launch(kn, l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(), shape[0].groups(), l.ks(),
+                            dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec);
+                    t += nb;
+                }
+                MemorySegment hy = a.allocate(4L * rows * n, 16);
+                cu.copyToHost(hy, dY, 4L * rows * n, stream);
+                cu.synchronize(stream);
+                float[] y = new float[rows * n];
+                MemorySegment.copy(hy, ValueLayout.JAVA_FLOAT, 0, y, 0, y.length);
+                double num = 0, den = 0;
+                boolean written = true;
+                for (int r = 0; r < rows; r++)
+                    for (int o = 0; o < n; o++) {
+                        double ref;
+                        if (mode == 1) {
+                            double gsum = bias[o], usum = bias[n + o];
+                            for (int i = 0; i < k; i++) {
+                                gsum += (double) w.get(o, i) * x[r * k + i];
+                                usum += (double) w.get(n + o, i) * x[r * k + i];
+                            }
+                            ref = gsum / (1 + Math.exp(-gsum)) * usum;
+                        } else {
+                            double s = bias[o];
+                            for (int i = 0; i < k; i++) s += (double) w.get(o, i) * x[r * k + i];
+                            ref = mode == 0 ? s + res[r * n + o] : Math.max(0, s);
+                        }
+                        float got = y[r * n + o];
+                        if (Float.isNaN(got)) written = false;
+                        num += (got - ref) * (got - ref);
+                        den += ref * ref;
+                    }
+                String what = String.format("%s%s n=%d k=%d rows=%d mode=%d ks=%d", dt, mma ? "/mma" : "", n, k, rows, mode, l.ks());
+                return new GemmResult(what, Math.sqrt(num / den), written);
+            } finally {
+                for (long p : mem) cu.free(p);
+                cu.streamDestroy(stream);
+            }
+        }
+    }
+
+    private static long dev(Cuda cu, List<Long> mem, MemorySegment host, long stream) {
+        long p = cu.malloc(host.byteSize());
+        mem.add(p);
+        cu.copyToDevice(p, host, host.byteSize(), stream);
+        cu.synchronize(stream);
+        return p;
+    }
+
+    /** Kernel checks and every fixture under {@code args[0]}; prints a table, exits 1 on a failure. */
+    public static void main(String[] args) {
+        Path dir = Path.of(args.length > 0 ? args[0] : "../shared/fixtures");
+        String why = new CudaBackend().unavailableReason();
+        if (why != null) {
+            System.out.println("SKIP: " + why);
+            return;
+        }
+        System.out.println("device: " + Cuda.get().name() + " (sm " + Cuda.get().computeCapability() + ", " + Cuda.get().smCount() + " SMs)");
+        boolean ok = true;
+        long seed = System.nanoTime();
+        int[][] shapes = {{64, 64}, {172, 64}, {64, 172}, {1000, 300}, {4096, 4096}, {37, 1000}};
+        for (int v = 0; v < 4; v++)
+            for (int[] s : shapes)
+                for (int rows : new int[]{1, 3, 8, 11, 40, 130, 600})
+                    for (int mode = 0; mode < 3; mode++) {
+                        if (s[0] * (long) s[1] > 1 << 20 && (rows != 3 || mode != 0)) continue;
+                        DType dt = v == 0 ? DType.F32 : v == 3 ? DType.F16 : DType.BF16;
+                        boolean mma = v == 2;
+                        GemmResult r = gemm(dt, mma, s[0], s[1], rows, mode, seed++);
+                        double tol = mma ? 1e-4 : 1e-5;   // mma: activations split into two bf16 parts
+                        boolean pass = r.ok(tol);
+                        ok &= pass;
+                        if (!pass || rows == 3 || rows >= 130) System.out.printf("GEMM %-48s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                    }
+        System.out.printf("%-18s %-14s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
+        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny"))
+            for (boolean bf : new boolean[]{false, true}) {
+                try {
+                    FixtureResult r = fixture(dir.resolve(f), bf);
+                    ok &= r.ok();
+                    System.out.printf("%-18s %-14s %12.3e %12.3e %8s %s%n", f, r.weights(), r.promptErr(), r.stepErr(), r.sameTokens(), r.ok() ? "ok" : "FAIL");
+                } catch (RuntimeException e) {
+                    ok = false;
+                    System.out.printf("%-18s %s FAIL %s%n", f, bf ? "bf16" : "", e);
+                    e.printStackTrace(System.out);
+                }
+            }
+        System.out.println(ok ? "ALL OK" : "FAILURES");
+        if (!ok) System.exit(1);
+    }
+}

@@ -1,0 +1,45 @@
+package dev.fathom.cuda;
+
+import dev.fathom.engine.tensor.DType;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** Kernels and fixtures on a real GPU; skipped where there is no CUDA driver (CI). */
+class CudaGpuTest {
+    @BeforeAll
+    static void needsGpu() {
+        String why = new CudaBackend().unavailableReason();
+        assumeTrue(why == null, "skipped: " + why);
+    }
+
+    @Test
+    void sbiGemmMatchesFloat64OnFreshRandomInputs() {
+        long seed = System.nanoTime();
+        for (int v = 0; v < 4; v++)
+            for (int[] nk : new int[][]{{172, 64}, {64, 172}, {1000, 300}})
+                for (int rows : new int[]{1, 5, 11, 40, 130, 600})
+                    for (int mode = 0; mode < 3; mode++) {
+                        DType dt = v == 0 ? DType.F32 : v == 3 ? DType.F16 : DType.BF16;
+                        var r = CudaSelfCheck.gemm(dt, v == 2, nk[0], nk[1], rows, mode, seed++);
+                        assertTrue(r.ok(v == 2 ? 1e-4 : 1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                    }
+    }
+
+    @Test
+    void everyFixtureReproducesTransformers() {
+        Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
+        assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);
+        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny"))
+            for (boolean bf16 : new boolean[]{false, true}) {
+                var r = CudaSelfCheck.fixture(dir.resolve(f), bf16);
+                assertTrue(r.ok(), r.toString());
+            }
+    }
+}
