@@ -6,7 +6,6 @@ module dev.fathom.app {
     requires com.fasterxml.jackson.databind; // JSON output of export and profiles list
     requires javafx.controls;
     requires org.controlsfx.controls;
-    requires com.fasterxml.jackson.databind;
 
     opens dev.fathom.app.cli to info.picocli;
     opens dev.fathom.app.support to com.fasterxml.jackson.databind;

@@ -1,7 +1,7 @@
 package dev.fathom.app;
 
 import dev.fathom.app.support.AppSettings;
-import dev.fathom.app.support.JacksonProfileStore;
+import dev.fathom.app.support.CodecProfileStore;
 import dev.fathom.app.support.ThisMachine;
 import dev.fathom.app.support.UiTaskExecutor;
 import dev.fathom.app.ui.WorkbenchWindow;
@@ -23,7 +23,7 @@ public final class Workbench extends Application {
     @Override
     public void start(Stage stage) {
         WorkbenchWindow w = new WorkbenchWindow(new UiTaskExecutor(), Engine.discover(), ThisMachine.profile(),
-                new WorkbenchWindow.AppSettingsHolder(AppSettings.load(), true), new JacksonProfileStore());
+                new WorkbenchWindow.AppSettingsHolder(AppSettings.load(), true), new CodecProfileStore());
         w.show(stage);
         w.model().load(System.getProperty("fathom.model", DEFAULT_MODEL));
         if (Boolean.getBoolean("fathom.autorun")) w.model().modelProperty().addListener((o, a, m) -> {

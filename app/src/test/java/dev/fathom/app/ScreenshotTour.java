@@ -1,7 +1,7 @@
 package dev.fathom.app;
 
 import dev.fathom.app.support.AppSettings;
-import dev.fathom.app.support.JacksonProfileStore;
+import dev.fathom.app.support.CodecProfileStore;
 import dev.fathom.app.support.ThisMachine;
 import dev.fathom.app.support.UiTaskExecutor;
 import dev.fathom.app.ui.WorkbenchWindow;
@@ -41,7 +41,7 @@ public final class ScreenshotTour extends Application {
     @Override
     public void start(Stage stage) {
         w = new WorkbenchWindow(new UiTaskExecutor(), Engine.discover(), ThisMachine.profile(),
-                new WorkbenchWindow.AppSettingsHolder(AppSettings.defaults(), false), new JacksonProfileStore());
+                new WorkbenchWindow.AppSettingsHolder(AppSettings.defaults(), false), new CodecProfileStore());
         stage.setX(0);
         stage.setY(0);
         stage.setWidth(1600);

@@ -5,8 +5,8 @@ import dev.fathom.profiles.RunProfile;
 import java.nio.file.Path;
 
 /**
- * Saves and reopens run profiles. {@link JacksonProfileStore} writes the RunProfile record with Jackson
- * until the profiles module's codec (versioned, strict) is merged; then an adapter over it replaces it.
+ * Saves and reopens run profiles ({@link CodecProfileStore}: the profiles module's codec). The view models
+ * depend on this interface only.
  */
 public interface ProfileStore {
     /** Writes atomically; throws {@link dev.fathom.engine.EngineException} with a sentence on failure. */

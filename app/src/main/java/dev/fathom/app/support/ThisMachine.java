@@ -8,7 +8,7 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * A "this machine" hardware profile from what the OS says (cores, RAM from /proc/meminfo) and nominal
+ * The "this machine" hardware profile: the one {@code fathom calibrate} measured, or else one from what the OS says (cores, RAM from /proc/meminfo) and nominal
  * peaks, until {@code fathom calibrate} measures them: bandwidth 20 GB/s, and FLOP/s = cores x 2.5 GHz x
  * 32 (two 512-bit FMA pipes on fp32). Marked not measured so the views say "nominal".
  */
@@ -17,7 +17,19 @@ public final class ThisMachine {
 
     public static final double NOMINAL_BANDWIDTH = 20e9;
 
+    /** The measured profile when {@code fathom calibrate} has saved one, else the nominal one below. */
     public static HardwareProfile profile() {
+        try {
+            var measured = dev.fathom.profiles.HardwareStore.loadThisMachine();
+            if (measured.isPresent()) return measured.get();
+        } catch (RuntimeException e) {
+            System.err.println("fathom: ignoring the saved this-machine profile (" + e.getMessage() + "); using nominal peaks.");
+        }
+        return nominal();
+    }
+
+    /** Nominal peaks from the core count and RAM. */
+    public static HardwareProfile nominal() {
         int cores = Runtime.getRuntime().availableProcessors();
         long ram = totalRam();
         double flops = cores * 2.5e9 * 32;
