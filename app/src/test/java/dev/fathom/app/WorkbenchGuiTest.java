@@ -166,6 +166,13 @@ class WorkbenchGuiTest {
         assertTrue(d.bandwidth().points() > 0, "bandwidth chart has points");
         assertTrue(d.memory().points() > 0, "memory chart has points");
         assertFalse(d.timeline().timelineLayout().lanes().isEmpty(), "timeline has a lane");
+        // with the parallel engine the 4 ranks report stage spans: one lane per stage/rank and a bubble figure
+        if (rec.layout().contains("ranks")) {
+            assertTrue(d.timeline().timelineLayout().pipelined(), rec.layout());
+            assertTrue(d.timeline().timelineLayout().lanes().stream().filter(l -> l.kind() == dev.fathom.visualizer.TimelineLayout.Kind.COMPUTE).count() >= 2);
+            double f = d.timeline().timelineLayout().phases().getFirst().bubbleFraction();
+            assertTrue(f >= 0 && f < 1, "bubble fraction " + f);
+        }
         assertEquals(2, rec.profile().parallel().pp());
     }
 
