@@ -5,7 +5,12 @@ module dev.fathom.app {
     requires info.picocli;
     requires com.fasterxml.jackson.databind; // JSON output of export and profiles list
     requires javafx.controls;
+    requires org.controlsfx.controls;
 
     opens dev.fathom.app.cli to info.picocli;
+    opens dev.fathom.app.support to com.fasterxml.jackson.databind;
     exports dev.fathom.app;
+    exports dev.fathom.app.ui;
+    exports dev.fathom.app.vm;
+    exports dev.fathom.app.support;
 }
