@@ -38,6 +38,11 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public double measureReadBandwidth() {
+        return unavailableReason() == null ? CudaBench.deviceReadBandwidth() : 0;
+    }
+
+    @Override
     public String cannotRun(ExecutionPlan plan) {
         var p = plan.parallel();
         if (p.tp() * p.pp() * p.ep() * p.dp() != 1)

@@ -55,6 +55,12 @@ public final class CudaBench {
         mod.launch("fill_bf16", cu.smCount() * 8, 1, 256, 0, stream, p, halves, seed);
     }
 
+    /** The device's read bandwidth in bytes/s (for {@link CudaBackend#measureReadBandwidth()}). */
+    static double deviceReadBandwidth() {
+        CudaBench b = new CudaBench();
+        return b.readBandwidth() * 1e9;
+    }
+
     /** Median over 20 timed read passes of a 4 GiB buffer (after 3 warm-ups), in GB/s. */
     double readBandwidth() {
         long bytes = 4L << 30;

@@ -99,7 +99,8 @@ public final class BenchCommand implements Callable<Integer> {
                 for (int[] p : prompts) for (int i = 0; i < p.length; i++) p[i] = rnd.nextInt(m.config().vocabSize());
                 // the machine may be shared: probe the bandwidth before and after the runs and take the better
                 boolean measured = peakGbps <= 0;
-                double bwBefore = measured ? MemoryBandwidth.measure(BW_BYTES, threads(s), BW_PASSES) / 1e9 : peakGbps;
+                var backend = engine.backends().require(plan.backend());
+                double bwBefore = measured ? readBandwidthGBps(backend, s) : peakGbps;
                 double[] prefillMs = new double[runs], stepMs = new double[runs];
                 for (int r = -1; r < runs; r++) {
                     if (r == 0) { dec.clear(); pre.clear(); }
@@ -113,13 +114,19 @@ public final class BenchCommand implements Callable<Integer> {
                     if (r >= 0) err.printf("fathom: run %d: prefill %.1f ms, decode %.2f ms/step%n", r + 1, prefillMs[r], stepMs[r]);
                 }
                 long bytesPerStep = bytesPerStep(s, m.weights());
-                double bwAfter = measured ? MemoryBandwidth.measure(BW_BYTES, threads(s), BW_PASSES) / 1e9 : peakGbps;
+                double bwAfter = measured ? readBandwidthGBps(backend, s) : peakGbps;
                 if (measured) err.printf(Locale.ROOT, "fathom: read bandwidth %.1f GB/s before the runs, %.1f GB/s after%n", bwBefore, bwAfter);
                 double peak = Math.max(bwBefore, bwAfter);
                 report(out, m, plan, prec, threads(s), prefillMs, stepMs, bytesPerStep, peak, measured, dec.kernelStats(), pre.kernelStats());
             }
         }
         return 0;
+    }
+
+    /** The backend's own device probe (a GPU's read kernel), else host memory read by the CPU threads. */
+    private double readBandwidthGBps(dev.fathom.engine.backend.Backend backend, InferenceSession s) {
+        double dev = backend.measureReadBandwidth();
+        return dev > 0 ? dev / 1e9 : MemoryBandwidth.measure(BW_BYTES, threads(s), BW_PASSES) / 1e9;
     }
 
     private int threads(InferenceSession s) {
@@ -197,7 +204,8 @@ public final class BenchCommand implements Callable<Integer> {
         out.printf(f, "weight bytes read / step", String.format(Locale.ROOT, "%.3f GB", bytesPerStep / 1e9));
         out.printf(f, "achieved read", String.format(Locale.ROOT, "%.1f GB/s", achieved));
         out.printf(f, "machine read bandwidth", String.format(Locale.ROOT, "%.1f GB/s%s", peak,
-                !measured ? " (given)" : String.format(Locale.ROOT, " (measured in this process before and after the runs, the better of the two; best of %d passes over %.1f GiB, %d threads)", BW_PASSES, BW_BYTES / (double) (1L << 30), threads)));
+                !measured ? " (given)" : plan.backend().equals("cuda") ? " (device read kernel over 4 GiB, before and after the runs, the better of the two)"
+                        : String.format(Locale.ROOT, " (measured in this process before and after the runs, the better of the two; best of %d passes over %.1f GiB, %d threads)", BW_PASSES, BW_BYTES / (double) (1L << 30), threads)));
         out.printf(f, "floor (bandwidth bound)", String.format(Locale.ROOT, "%.2f tok/s; this run %.0f %% of it", floorTps, 100 * tpsMed / floorTps));
         out.println();
         out.printf("%-18s %8s %10s %10s %9s %9s%n", "decode kernel", "calls", "total ms", "% time", "GB/s", "GFLOP/s");

@@ -21,6 +21,12 @@ public interface Backend {
     /** Null when this backend can run {@code plan}, else one sentence naming the setting to change. */
     default String cannotRun(ExecutionPlan plan) { return null; }
 
+    /**
+     * The device's memory read bandwidth in bytes/s, measured now, or 0 when the backend has no probe of
+     * its own (the caller then measures host memory, which is the device of the CPU backends).
+     */
+    default double measureReadBandwidth() { return 0; }
+
     /** Loads what the plan needs and returns a runner. */
     ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink);
 }
