@@ -125,8 +125,10 @@ public record ModelConfig(
     }
 
     public String describe() {
-        return String.format("%s: %d layers, hidden %d, %d heads (%d kv, dim %d), ffn %d%s, vocab %d, %.2fB params",
+        long n = parameterCount();
+        String params = n >= 1e9 ? String.format("%.2fB", n / 1e9) : String.format("%.1fM", n / 1e6);
+        return String.format("%s: %d layers, hidden %d, %d heads (%d kv, dim %d), ffn %d%s, vocab %d, %s params",
                 family, numLayers, hiddenSize, numHeads, numKvHeads, headDim, intermediateSize,
-                isMoe() ? ", " + numExperts + " experts top-" + expertsPerToken : "", vocabSize, parameterCount() / 1e9);
+                isMoe() ? ", " + numExperts + " experts top-" + expertsPerToken : "", vocabSize, params);
     }
 }
