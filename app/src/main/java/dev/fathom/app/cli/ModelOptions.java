@@ -25,6 +25,7 @@ public final class ModelOptions {
     public long seed;
 
     public RunProfile applyTo(RunProfile p) {
+        if (threads < 0) throw new dev.fathom.engine.EngineException("--threads must be 0 (one per core) or more, got " + threads + ".");
         String b = backend;
         if ("cuda".equals(b)) {
             // no driver or no kernels: say why once and run on the CPU rather than fail

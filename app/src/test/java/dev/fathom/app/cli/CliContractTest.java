@@ -124,4 +124,16 @@ class CliContractTest {
         assertTrue(size.code() == FathomCommand.EXIT_INPUT || size.code() == FathomCommand.EXIT_USAGE, size.err());
         assertTrue(size.err().contains("kv-offload-threshold"), size.err());
     }
+
+    @Test
+    void unwritableFoldersAndBadThreadCountsAreSentences() {
+        String fx = shared().resolve("fixtures/llama-tiny").toString();
+        Result nvme = run("generate", "--model", fx, "--prompt-ids", "1,2", "--max-new-tokens", "2", "--weights", "nvme",
+                "--nvme-dir", tmp.resolve("file-not-dir").resolve("x").toString().replace("file-not-dir", "/proc/none"));
+        assertEquals(FathomCommand.EXIT_INPUT, nvme.code(), nvme.err());
+        assertTrue(nvme.err().contains("--nvme-dir"), nvme.err());
+        Result threads = run("generate", "--model", fx, "--prompt-ids", "1,2", "--max-new-tokens", "2", "--threads", "-3");
+        assertEquals(FathomCommand.EXIT_INPUT, threads.code());
+        assertTrue(threads.err().contains("--threads"), threads.err());
+    }
 }

@@ -31,7 +31,8 @@ public final class DiskBandwidth {
             try {
                 return DiskRead.measure(d, 128L << 20);
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                throw new dev.fathom.engine.EngineException("Cannot write a test file in " + d + " to measure its read speed ("
+                        + e.getClass().getSimpleName() + ": " + e.getMessage() + "): set --nvme-dir (or the profile's placement.nvmeDir) to a writable folder.", e);
             }
         });
     }

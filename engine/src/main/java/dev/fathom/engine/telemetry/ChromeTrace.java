@@ -14,7 +14,6 @@ import dev.fathom.engine.util.AtomicFiles;
 
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -56,7 +55,7 @@ public final class ChromeTrace {
         try {
             AtomicFiles.write(file, out -> write(out, events, metadata));
         } catch (IOException e) {
-            throw new UncheckedIOException("Cannot write the trace " + file + ": " + e.getMessage(), e);
+            throw new dev.fathom.engine.EngineException("Cannot write the trace " + file + " (" + e.getMessage() + "): check the folder exists and is writable.", e);
         }
     }
 
