@@ -126,10 +126,11 @@ class CliContractTest {
     }
 
     @Test
-    void unwritableFoldersAndBadThreadCountsAreSentences() {
+    void unwritableFoldersAndBadThreadCountsAreSentences() throws Exception {
         String fx = shared().resolve("fixtures/llama-tiny").toString();
+        Path plainFile = Files.writeString(tmp.resolve("a-file"), "not a folder");
         Result nvme = run("generate", "--model", fx, "--prompt-ids", "1,2", "--max-new-tokens", "2", "--weights", "nvme",
-                "--nvme-dir", tmp.resolve("file-not-dir").resolve("x").toString().replace("file-not-dir", "/proc/none"));
+                "--nvme-dir", plainFile.resolve("sub").toString());
         assertEquals(FathomCommand.EXIT_INPUT, nvme.code(), nvme.err());
         assertTrue(nvme.err().contains("--nvme-dir"), nvme.err());
         Result threads = run("generate", "--model", fx, "--prompt-ids", "1,2", "--max-new-tokens", "2", "--threads", "-3");
