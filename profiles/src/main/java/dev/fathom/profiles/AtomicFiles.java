@@ -1,5 +1,10 @@
 package dev.fathom.profiles;
 
+import java.io.BufferedOutputStream;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.file.attribute.PosixFilePermissions;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -24,17 +29,41 @@ public final class AtomicFiles {
         write(target, text.getBytes(StandardCharsets.UTF_8));
     }
 
+    /** Something that writes a file's content to a stream. */
+    @FunctionalInterface
+    public interface Body {
+        void write(OutputStream out) throws IOException;
+    }
+
     /** Writes bytes atomically, creating parent directories; throws {@link UncheckedIOException} on I/O failure. */
     public static void write(Path target, byte[] bytes) {
+        try {
+            write(target, out -> out.write(bytes));
+        } catch (IOException e) {
+            throw new UncheckedIOException("Could not write " + target.toAbsolutePath() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Streams {@code body} into a temporary file beside {@code target}, forces it to disk and renames it
+     * over the target; on failure the target is untouched and the temporary file removed. The file gets
+     * the usual {@code rw-r--r--} rather than the owner-only mode of a temporary file.
+     */
+    public static void write(Path target, Body body) throws IOException {
         Path abs = target.toAbsolutePath();
         Path dir = abs.getParent();
-        Path tmp = null;
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
         try {
-            Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                ByteBuffer buf = ByteBuffer.wrap(bytes);
-                while (buf.hasRemaining()) ch.write(buf);
+            try {
+                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
+            } catch (UnsupportedOperationException ignored) {
+                // not a POSIX file system: keep its default
+            }
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+                 OutputStream out = new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 16)) {
+                body.write(out);
+                out.flush();
                 ch.force(true);
             }
             try {
@@ -43,13 +72,8 @@ public final class AtomicFiles {
                 // Same directory, so this is still a rename on every file system we know of.
                 Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
             }
-            tmp = null;
-        } catch (IOException e) {
-            throw new UncheckedIOException("Could not write " + abs + ": " + e.getMessage(), e);
         } finally {
-            if (tmp != null) {
-                try { Files.deleteIfExists(tmp); } catch (IOException ignored) { /* best effort */ }
-            }
+            Files.deleteIfExists(tmp);
         }
     }
 }

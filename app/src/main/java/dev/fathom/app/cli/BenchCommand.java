@@ -20,7 +20,7 @@ import dev.fathom.engine.telemetry.TelemetryEvent;
 import dev.fathom.engine.telemetry.TelemetryRecorder;
 import dev.fathom.engine.telemetry.TelemetrySink;
 import dev.fathom.engine.tensor.DType;
-import dev.fathom.engine.util.AtomicFiles;
+import dev.fathom.profiles.AtomicFiles;
 import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile;
 import picocli.CommandLine.Command;

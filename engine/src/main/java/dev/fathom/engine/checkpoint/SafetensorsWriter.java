@@ -3,7 +3,7 @@ package dev.fathom.engine.checkpoint;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fathom.engine.tensor.Tensor;
-import dev.fathom.engine.util.AtomicFiles;
+import dev.fathom.profiles.AtomicFiles;
 
 import java.io.IOException;
 import java.io.OutputStream;

@@ -16,7 +16,7 @@ import dev.fathom.engine.telemetry.TelemetryEvent.PhaseSpan;
 import dev.fathom.engine.telemetry.TelemetryEvent.StageSpan;
 import dev.fathom.engine.telemetry.TelemetryEvent.TokenEvent;
 import dev.fathom.engine.telemetry.TelemetryEvent.TransferSpan;
-import dev.fathom.engine.util.AtomicFiles;
+import dev.fathom.profiles.AtomicFiles;
 import dev.fathom.profiles.ProfileCodec;
 import dev.fathom.profiles.ProfileException;
 

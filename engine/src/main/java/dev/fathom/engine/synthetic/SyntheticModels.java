@@ -8,7 +8,7 @@ import dev.fathom.engine.model.Slot;
 import dev.fathom.engine.model.WeightMap;
 import dev.fathom.engine.tensor.DType;
 import dev.fathom.engine.tensor.Tensor;
-import dev.fathom.engine.util.AtomicFiles;
+import dev.fathom.profiles.AtomicFiles;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;

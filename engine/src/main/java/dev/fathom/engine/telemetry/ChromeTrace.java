@@ -10,7 +10,7 @@ import dev.fathom.engine.telemetry.TelemetryEvent.PhaseSpan;
 import dev.fathom.engine.telemetry.TelemetryEvent.StageSpan;
 import dev.fathom.engine.telemetry.TelemetryEvent.TokenEvent;
 import dev.fathom.engine.telemetry.TelemetryEvent.TransferSpan;
-import dev.fathom.engine.util.AtomicFiles;
+import dev.fathom.profiles.AtomicFiles;
 
 import java.io.IOException;
 import java.io.OutputStream;
