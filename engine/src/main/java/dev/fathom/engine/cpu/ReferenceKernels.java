@@ -42,6 +42,11 @@ public final class ReferenceKernels implements CpuKernels {
 
     @Override
     public void layerNorm(float[] x, int rows, int n, Tensor w, Tensor b, float eps, float[] y) {
+        layerNorm(x, rows, n, w.toFloatArray(), b == null ? null : b.toFloatArray(), eps, y);
+    }
+
+    /** LayerNorm of each row of width {@code n} with weights and optional biases as float arrays. */
+    public static void layerNorm(float[] x, int rows, int n, float[] w, float[] b, float eps, float[] y) {
         for (int r = 0; r < rows; r++) {
             int off = r * n;
             float mean = 0f;
@@ -54,8 +59,7 @@ public final class ReferenceKernels implements CpuKernels {
             }
             var /= n;
             float inv = (float) (1.0 / Math.sqrt(var + eps));
-            for (int i = 0; i < n; i++)
-                y[off + i] = (x[off + i] - mean) * inv * w.getFloat(i) + (b == null ? 0f : b.getFloat(i));
+            for (int i = 0; i < n; i++) y[off + i] = (x[off + i] - mean) * inv * w[i] + (b == null ? 0f : b[i]);
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.fathom.engine.cpu.vector;
 
+import dev.fathom.engine.cpu.ReferenceKernels;
+
 import dev.fathom.engine.cpu.Activations;
 import dev.fathom.engine.cpu.CpuKernels;
 import dev.fathom.engine.model.LayerWeights;
@@ -236,21 +238,7 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
 
     @Override
     public void layerNorm(float[] x, int rows, int n, Tensor w, Tensor b, float eps, float[] y) {
-        float[] wf = store.floats(w), bf = b == null ? null : store.floats(b);
-        for (int r = 0; r < rows; r++) {
-            int off = r * n;
-            float mean = 0f;
-            for (int i = 0; i < n; i++) mean += x[off + i];
-            mean /= n;
-            float var = 0f;
-            for (int i = 0; i < n; i++) {
-                float d = x[off + i] - mean;
-                var += d * d;
-            }
-            var /= n;
-            float inv = (float) (1.0 / Math.sqrt(var + eps));
-            for (int i = 0; i < n; i++) y[off + i] = (x[off + i] - mean) * inv * wf[i] + (bf == null ? 0f : bf[i]);
-        }
+        ReferenceKernels.layerNorm(x, rows, n, store.floats(w), b == null ? null : store.floats(b), eps, y);
     }
 
     @Override
