@@ -1,5 +1,8 @@
 package dev.fathom.app.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fathom.engine.Engine;
 import dev.fathom.engine.EngineException;
 import dev.fathom.engine.calibrate.MemoryBandwidth;
@@ -43,6 +46,7 @@ import java.util.concurrent.Callable;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmark prefill and decode of a model; prints a table and optionally writes JSON.")
 public final class BenchCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
     @Mixin ModelOptions model;
 
     @Option(names = "--batch", defaultValue = "1", description = "sequences decoded together (default: ${DEFAULT-VALUE})")
@@ -223,27 +227,21 @@ public final class BenchCommand implements Callable<Integer> {
         }
         out.flush();
         if (json != null) {
-            StringBuilder j = new StringBuilder("{\n");
-            j.append(kv("model", m.displayName())).append(kv("backend", plan.backend())).append(kv("precision", prec.id()))
-                    .append(num("threads", threads)).append(num("batch", batch)).append(num("prompt_len", promptLen))
-                    .append(num("new_tokens", newTokens)).append(num("context", context)).append(num("runs", runs))
-                    .append(num("prefill_ms", preMed)).append(num("prefill_tokens_per_s", preMed == 0 ? 0 : batch * promptLen * 1000.0 / preMed))
-                    .append(num("prefill_gflops", preGflops)).append(num("decode_ms_per_step", stepMed))
-                    .append(num("decode_tokens_per_s", tpsMed)).append(num("decode_tokens_per_s_min", tpsMin))
-                    .append(num("decode_tokens_per_s_max", tpsMax)).append(num("weight_bytes_per_step", bytesPerStep))
-                    .append(num("achieved_GBps", achieved)).append(num("peak_GBps", peak)).append(num("floor_tokens_per_s", floorTps))
-                    .append(num("percent_of_floor", 100 * tpsMed / floorTps)).append("  \"kernels\": [");
-            for (int i = 0; i < dec.size(); i++) {
-                KernelStats k = dec.get(i);
-                j.append(i == 0 ? "\n" : ",\n").append(String.format(Locale.ROOT,
-                        "    {\"name\": \"%s\", \"calls\": %d, \"total_ms\": %.3f, \"bytes\": %d, \"GBps\": %.3f, \"GFLOPps\": %.3f}",
-                        k.name(), k.calls(), k.totalMs(), k.bytes(), k.gbPerS(), k.gflopPerS()));
-            }
-            j.append("\n  ]\n}\n");
-            AtomicFiles.writeString(json, j.toString());
+            ObjectNode j = JSON.createObjectNode();
+            j.put("model", m.displayName()).put("backend", plan.backend()).put("precision", prec.id())
+                    .put("threads", threads).put("batch", batch).put("prompt_len", promptLen).put("new_tokens", newTokens)
+                    .put("context", context).put("runs", runs)
+                    .put("prefill_ms", preMed).put("prefill_tokens_per_s", preMed == 0 ? 0 : batch * promptLen * 1000.0 / preMed)
+                    .put("prefill_gflops", preGflops).put("decode_ms_per_step", stepMed)
+                    .put("decode_tokens_per_s", tpsMed).put("decode_tokens_per_s_min", tpsMin).put("decode_tokens_per_s_max", tpsMax)
+                    .put("weight_bytes_per_step", bytesPerStep).put("achieved_GBps", achieved).put("peak_GBps", peak)
+                    .put("floor_tokens_per_s", floorTps).put("percent_of_floor", 100 * tpsMed / floorTps);
+            ArrayNode ks = j.putArray("kernels");
+            for (KernelStats k : dec)
+                ks.addObject().put("name", k.name()).put("calls", k.calls()).put("total_ms", k.totalMs()).put("bytes", k.bytes())
+                        .put("GBps", k.gbPerS()).put("GFLOPps", k.gflopPerS());
+            AtomicFiles.writeString(json, j.toPrettyString() + "\n");
         }
     }
 
-    private static String kv(String k, String v) { return "  \"" + k + "\": \"" + v.replace("\\", "\\\\").replace("\"", "\\\"") + "\",\n"; }
-    private static String num(String k, double v) { return String.format(Locale.ROOT, "  \"%s\": %s,%n", k, v == Math.rint(v) && Math.abs(v) < 1e15 ? String.valueOf((long) v) : String.format(Locale.ROOT, "%.4f", v)); }
 }

@@ -137,4 +137,22 @@ class CliContractTest {
         assertEquals(FathomCommand.EXIT_INPUT, threads.code());
         assertTrue(threads.err().contains("--threads"), threads.err());
     }
+
+    @Test
+    void benchWritesTheContractKeys() throws Exception {
+        Path json = tmp.resolve("bench.json");
+        Result r = run("bench", "--model", shared().resolve("fixtures/llama-tiny").toString(), "--backend", "cpu", "--batch", "2",
+                "--prompt-len", "4", "--new-tokens", "3", "--runs", "2", "--peak-gbps", "10", "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("decode") && r.out().contains("floor"), r.out());
+        var node = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json.toFile());
+        for (String k : new String[]{"decode_tokens_per_s", "prefill_ms", "achieved_GBps", "peak_GBps", "kernels"})
+            assertTrue(node.has(k), k + " in " + node);
+        assertEquals(10.0, node.get("peak_GBps").asDouble(), 1e-9, "a given peak is reported as given");
+        assertTrue(node.get("decode_tokens_per_s").asDouble() > 0);
+        var kernels = node.get("kernels");
+        assertTrue(kernels.size() > 3, kernels.toString());
+        for (var k : kernels)
+            for (String f : new String[]{"name", "calls", "total_ms", "bytes", "GBps"}) assertTrue(k.has(f), f + " in " + k);
+    }
 }
