@@ -27,6 +27,9 @@ class TokenizerTest {
                 String text = c.get("text").asText();
                 assertArrayEquals(want, t.encode(text), name + ": " + text);
                 assertEquals(c.get("decoded").asText(), t.decode(want), name + ": " + text);
+                StringBuilder streamed = new StringBuilder();
+                for (int n = 1; n <= want.length; n++) streamed.append(t.decodeIncrement(want, n));
+                assertEquals(t.decode(want), streamed.toString(), name + " streamed token by token: " + text);
             }
         }
     }

@@ -54,13 +54,28 @@ public final class Tokenizer implements AutoCloseable {
         return hf.decode(l, true);
     }
 
-    /** The text one more token adds after {@code prefix} (handles multi-byte characters split across tokens). */
-    public String decodeIncrement(int[] prefix, int count) {
-        int[] before = java.util.Arrays.copyOf(prefix, count - 1);
-        int[] after = java.util.Arrays.copyOf(prefix, count);
-        String a = decode(before), b = decode(after);
-        if (b.startsWith(a)) return b.substring(a.length());
-        return b;
+    /** Tokens of context decoded before the new one: enough for a character split over several byte tokens. */
+    private static final int CONTEXT = 8;
+
+    /**
+     * The text that token {@code count-1} of {@code ids} adds to the text of the tokens before it. Only the
+     * last few tokens are decoded (a streamed run costs the same per token however long it gets); a
+     * character whose bytes are still incomplete comes out with the token that completes it.
+     */
+    public String decodeIncrement(int[] ids, int count) {
+        int from = Math.max(0, count - 1 - CONTEXT);
+        String before = decode(java.util.Arrays.copyOfRange(ids, from, count - 1));
+        // a window whose tokens decode to nothing (skipped byte tokens, a lone stripped space) would lose the
+        // leading space of the next word to the decoder's strip: widen it until it shows some text
+        while (before.isEmpty() && from > 0) {
+            from = Math.max(0, from - CONTEXT);
+            before = decode(java.util.Arrays.copyOfRange(ids, from, count - 1));
+        }
+        String after = decode(java.util.Arrays.copyOfRange(ids, from, count));
+        if (after.endsWith("\uFFFD")) return "";                     // an incomplete UTF-8 sequence: wait for the rest
+        int common = 0;
+        while (common < before.length() && common < after.length() && before.charAt(common) == after.charAt(common)) common++;
+        return after.substring(common);
     }
 
     @Override
