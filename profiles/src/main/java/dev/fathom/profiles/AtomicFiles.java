@@ -62,7 +62,10 @@ public final class AtomicFiles {
             }
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
                  OutputStream out = new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 16)) {
-                body.write(out);
+                body.write(new java.io.FilterOutputStream(out) {
+                    @Override public void write(byte[] b, int off, int len) throws IOException { out.write(b, off, len); }
+                    @Override public void close() throws IOException { out.flush(); }   // a body that closes (Jackson does) must not close the channel before force
+                });
                 out.flush();
                 ch.force(true);
             }

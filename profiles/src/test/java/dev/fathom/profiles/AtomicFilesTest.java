@@ -34,4 +34,16 @@ class AtomicFilesTest {
             assertEquals(1, s.count(), "the temporary file was removed");
         }
     }
+
+    @Test
+    void aBodyThatClosesItsStreamStillLandsWhole(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path f = dir.resolve("closing.json");
+        AtomicFiles.write(f, out -> {
+            out.write("{\"a\": 1}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            out.close();   // as Jackson's writeValue does
+        });
+        org.junit.jupiter.api.Assertions.assertEquals("{\"a\": 1}", java.nio.file.Files.readString(f));
+        var perms = java.nio.file.Files.getPosixFilePermissions(f);
+        org.junit.jupiter.api.Assertions.assertTrue(perms.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ), perms.toString());
+    }
 }
