@@ -2,7 +2,7 @@
 # Packs what the GPU machine needs to run the CUDA checks and benchmarks (it has no Java, Maven or network):
 # a Java 25 runtime, the runtime jars (DJL's tokenizer jar slimmed to its linux-x86_64 library so the whole
 # tree stays under the 64 MiB the device tool carries), the fixtures and the HF baseline script.
-# Usage, from the project root after `mvn -o install -DskipTests`:
+# Usage, after `mvn -o -B verify -DskipTests` (or package) built every module's jar in the checkout:
 #   native/device/pack.sh [/path/to/main/checkout]      -> <checkout>/.device/cuda (git-ignored; name it in carry)
 # On the device:  cd .device/cuda && native-run (see docs/benchmarks.md "CUDA backend").
 set -euo pipefail
@@ -19,7 +19,11 @@ rm -f "$cp"
 rm -f "$dest"/lib/junit-* "$dest"/lib/opentest4j-* "$dest"/lib/apiguardian-*   # test scope, not needed there
 tok=$(ls "$dest"/lib/tokenizers-*.jar)
 zip -q -d "$tok" 'native/lib/win-*' 'native/lib/osx-*' 'native/lib/linux-aarch64/*' || true
-cp "$root"/native/target/fathom-native-*.jar "$dest/lib/"
+# the project's own jars from this checkout's build (never a copy from ~/.m2, which may be another build's)
+rm -f "$dest"/lib/fathom-*.jar
+for m in profiles engine native app; do cp "$root"/$m/target/fathom-$m-*.jar "$dest/lib/"; done
+# the CLI (dev.fathom.app.Main bench/generate) needs picocli beside the app jar; JavaFX is not needed for it
+cp "$(find ~/.m2/repository/info/picocli/picocli -name 'picocli-*.jar' ! -name '*sources*' | sort | tail -1)" "$dest/lib/"
 for f in gpt2-tiny llama-tiny llama-tiny-bf16 gpt-neox-tiny opt-tiny mixtral-tiny; do cp -r "$shared/fixtures/$f" "$dest/fixtures/"; done
-cp "$root/native/src/test/python/hf_compare.py" "$dest/"
+cp "$root/native/src/test/python/hf_compare.py" "$root/native/device/gpu-run.sh" "$dest/"
 du -sh "$dest"

@@ -36,6 +36,21 @@ DEV uint4 ldg_stream(const uint4* p) {
     return r;
 }
 
+// Programmatic dependent launch (sm_90, decode steps): each kernel lets the next one on the stream be scheduled
+// early (trigger, at its start) and waits for the previous one's results where it first needs them (wait, after
+// its first weight loads are in flight in the GEMMs), so a kernel's launch and weight streaming overlap the tail
+// of the one before. Both are no-ops for a kernel not launched that way, and before sm_90.
+DEV void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+DEV void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 template <typename WT> struct Vec;  // 16 bytes of weights -> EPV floats
 
 template <> struct Vec<float> {
@@ -79,7 +94,10 @@ DEV float activate(float x, int act) {
 // mode 0: y = acc + bias + res           (o = g*4 + r < n)
 // mode 1: gated pairs: rows of a group are [gate_a, gate_b, up_a, up_b]; y[g*2+i] = act(gate_i) * up_i
 // mode 2: y = act(acc + bias)
-template <typename WT, int NB>
+// RM = 1: the same reading order over plain row-major rows (row stride Kc chunks): lane `lane` of the warp of group g
+// still loads 16 bytes at column c*CH + lane*EPV of each of its 4 rows, so every warp load is 512 contiguous bytes;
+// the rows are just not interleaved by chunk (cuBLAS reads this form directly in the prompt phase).
+template <typename WT, int NB, int RM = 0>
 DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int Kc, int G, int ks,
                   const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
                   int mode, int act, int vecx) {
@@ -89,6 +107,7 @@ DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int 
     const int gpb = 8 / ks;
     const int g = blockIdx.x * gpb + warp / ks;
     const int s = warp % ks;
+    pdl_trigger();
     float acc[4][NB];
 #pragma unroll
     for (int r = 0; r < 4; r++)
@@ -97,15 +116,17 @@ DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int 
 
     if (g < G) {
         const uint4* wp = W + (size_t)g * Kc * 128 + lane;
+        const size_t cs = RM ? 32 : 128, rs = RM ? (size_t)Kc * 32 : 32;   // uint4 strides of a chunk and a row
         for (int c0 = s; c0 < Kc; c0 += 2 * ks) {
             uint4 wv[2][4];
             const int c1 = c0 + ks;
 #pragma unroll
-            for (int r = 0; r < 4; r++) wv[0][r] = ldg_stream(wp + (size_t)c0 * 128 + r * 32);
+            for (int r = 0; r < 4; r++) wv[0][r] = ldg_stream(wp + (size_t)c0 * cs + r * rs);
             if (c1 < Kc) {
 #pragma unroll
-                for (int r = 0; r < 4; r++) wv[1][r] = ldg_stream(wp + (size_t)c1 * 128 + r * 32);
+                for (int r = 0; r < 4; r++) wv[1][r] = ldg_stream(wp + (size_t)c1 * cs + r * rs);
             }
+            if (c0 == s) pdl_wait();   // weights in flight; the activations come from the previous kernel
 #pragma unroll
             for (int u = 0; u < 2; u++) {
                 const int c = u == 0 ? c0 : c1;
@@ -137,6 +158,7 @@ DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int 
             }
         }
     }
+    pdl_wait();   // (returns at once if done above) before the epilogue reads the residual
     // lanes -> lane 0 by shuffles (no shared-memory tree)
 #pragma unroll
     for (int r = 0; r < 4; r++)
@@ -205,7 +227,20 @@ SBI_KERNEL(sbi_f16_2, __half, 2)
 SBI_KERNEL(sbi_f16_4, __half, 4)
 SBI_KERNEL(sbi_f16_8, __half, 8)
 
+#define SBI_RM_KERNEL(NAME, WT, NB)                                                                           \
+    extern "C" __global__ void __launch_bounds__(256) NAME(                                                   \
+        const uint4* W, const float* x, int ldx, int K, int Kc, int G, int ks, const float* bias,             \
+        const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx) {                  \
+        sbi_gemm<WT, NB, 1>(W, x, ldx, K, Kc, G, ks, bias, res, y, ldy, n, rows, mode, act, vecx);           \
+    }
+
+SBI_RM_KERNEL(sbirm_bf16_1, __nv_bfloat16, 1)
+SBI_RM_KERNEL(sbirm_bf16_2, __nv_bfloat16, 2)
+SBI_RM_KERNEL(sbirm_bf16_4, __nv_bfloat16, 4)
+SBI_RM_KERNEL(sbirm_bf16_8, __nv_bfloat16, 8)
+
 #include "sbi_tile.cuh"   // tensor-core tile layout kernels
+#include "prompt.cuh"     // prompt phase: row-major unpacking for cuBLAS, epilogues, tiled attention
 
 // ------------------------------------------------------------------------------------------ block reduce
 
@@ -239,6 +274,8 @@ DEV float block_max(float v, float* sh) {
 extern "C" __global__ void norm_rows(const float* x, const int* rowIdx, float* y, int h, const float* w,
                                      const float* b, float eps, int rms) {
     __shared__ float sh[32];
+    pdl_trigger();
+    pdl_wait();
     const int r = blockIdx.x;
     const float* xr = x + (size_t)(rowIdx ? rowIdx[r] : r) * h;
     float* yr = y + (size_t)r * h;
@@ -269,6 +306,8 @@ extern "C" __global__ void norm_rows(const float* x, const int* rowIdx, float* y
 
 extern "C" __global__ void embed_rows(const float* table, const float* pos, int posOffset, const int* meta, int n,
                                       float* x, int h) {
+    pdl_trigger();
+    pdl_wait();
     const int r = blockIdx.x;
     const int tok = meta[r], p = meta[n + r] + posOffset;
     for (int i = threadIdx.x; i < h; i += blockDim.x) {
@@ -287,6 +326,8 @@ extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* 
                                           int rot, const float2* cosSin, float* kc, float* vc, int maxLen) {
     // grid = (rows, heads + kvHeads): block (r, hh) rotates q or k head hh of row r; k heads then go to the cache
     // with their v head. block = 64.
+    pdl_trigger();
+    pdl_wait();
     const int r = blockIdx.x, hh = blockIdx.y;
     const int p = meta[n + r], slot = meta[2 * n + r];
     float* v = qkv + (size_t)r * ld + hh * hd;   // k heads follow q heads contiguously
@@ -307,11 +348,37 @@ extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* 
     }
 }
 
+// Same for many rows (the prompt phase): one block of 256 threads per row, threads over (head, pair) of all q and k
+// heads, then the row's k and v into the cache (instead of a 64-thread block per head and row).
+extern "C" __global__ void rope_kv_rows(float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd,
+                                        int rot, const float2* cosSin, float* kc, float* vc, int maxLen) {
+    const int r = blockIdx.x;
+    const int p = meta[n + r], slot = meta[2 * n + r];
+    float* row = qkv + (size_t)r * ld;
+    const int half = rot / 2, total = (heads + kvHeads) * half;
+    for (int e = threadIdx.x; e < total; e += blockDim.x) {
+        const int hh = e / half, i = e % half;
+        float* v = row + hh * hd;
+        const float2 t2 = cosSin[(size_t)p * half + i];
+        const float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * t2.x - x2 * t2.y;
+        v[i + half] = x2 * t2.x + x1 * t2.y;
+    }
+    __syncthreads();
+    const int kvDim = kvHeads * hd;
+    const size_t base = ((size_t)slot * maxLen + p) * kvDim;
+    const float* k = row + heads * hd;
+    for (int d = threadIdx.x; d < kvDim; d += blockDim.x) {
+        kc[base + d] = k[d];
+        vc[base + d] = k[kvDim + d];
+    }
+}
+
 // ------------------------------------------------------------------------------------------ attention
 // grid = (heads, rows), block = 512, dynamic smem = (hd + roundup4(maxLen) + 4 * 512) floats (q, scores, partials).
 // Causal over positions 0..pos of the row's slot; GQA maps head h to kv head h / (heads / kvHeads); prompt
-// and token phases alike. hd % 4 == 0. Scores: one thread per position, its key row read as float4s with
-// all loads of the row in flight. Output: groups of hd/4 threads (one float4 of the head each) take
+// and token phases alike. hd % 4 == 0. Scores: a warp per position (lanes split the head dim into float4s, a shuffle
+// reduction), four positions in flight per warp. Output: groups of hd/4 threads (one float4 of the head each) take
 // positions in turn, so each group reads a whole value row coalesced; groups meet once in shared memory.
 
 extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads,
@@ -323,6 +390,8 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
     float* sq = smem;
     float* sc = smem + hd;
     float* part = sc + ((maxLen + 3) & ~3);   // 16-byte aligned for the float4 partials
+    pdl_trigger();
+    pdl_wait();
     const int h = blockIdx.x, r = blockIdx.y;
     const int p = meta[n + r], slot = meta[2 * n + r];
     const int L = p + 1;
@@ -333,16 +402,29 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
     const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
     const int h4 = hd >> 2;
     const float4* q4 = reinterpret_cast<const float4*>(sq);
-    for (int j = threadIdx.x; j < L; j += blockDim.x) {
-        const float4* k4 = reinterpret_cast<const float4*>(kb + (size_t)j * kvDim);
-        float s0 = 0.f, s1 = 0.f;
-#pragma unroll 8
-        for (int i = 0; i < h4; i++) {
-            const float4 kv = __ldg(k4 + i), qv = q4[i];
-            s0 = fmaf(qv.x, kv.x, s0); s1 = fmaf(qv.y, kv.y, s1);
-            s0 = fmaf(qv.z, kv.z, s0); s1 = fmaf(qv.w, kv.w, s1);
+    {   // scores: a warp per key row (lanes split the head dim, one float4 each), four rows in flight per warp
+        const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+        for (int j0 = warp; j0 < L; j0 += 4 * nw) {
+            float s[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                const int j = j0 + u * nw;
+                if (j >= L) break;
+                const float4* k4 = reinterpret_cast<const float4*>(kb + (size_t)j * kvDim);
+                for (int i = lane; i < h4; i += 32) {
+                    const float4 kv = __ldg(k4 + i), qv = q4[i];
+                    s[u] = fmaf(qv.x, kv.x, s[u]); s[u] = fmaf(qv.y, kv.y, s[u]);
+                    s[u] = fmaf(qv.z, kv.z, s[u]); s[u] = fmaf(qv.w, kv.w, s[u]);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+#pragma unroll
+                for (int off = 16; off > 0; off >>= 1) s[u] += __shfl_xor_sync(0xffffffffu, s[u], off);
+                const int j = j0 + u * nw;
+                if (lane == 0 && j < L) sc[j] = s[u] * scale;
+            }
         }
-        sc[j] = (s0 + s1) * scale;
     }
     __syncthreads();
     float m = -INFINITY;

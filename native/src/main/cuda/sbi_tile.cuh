@@ -37,6 +37,7 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     const int tpb = 8 / ks;
     const int rt = blockIdx.x * tpb + warp / ks, s = warp % ks;
+    pdl_trigger();
     float acc[NT][4];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
@@ -53,6 +54,7 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
                 const int c = c0 + u * ks;
                 if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
             }
+            if (c0 == s) pdl_wait();   // weights in flight; activations from the previous kernel
 #pragma unroll
             for (int u = 0; u < MMA_UNROLL; u++) {
                 const int c = c0 + u * ks;
@@ -84,6 +86,7 @@ DEV void sbi_mma(const uint4* __restrict__ W, const float* __restrict__ x, int l
             }
         }
     }
+    pdl_wait();
 #pragma unroll
     for (int t = 0; t < NT; t++)
 #pragma unroll
@@ -135,6 +138,7 @@ extern "C" __global__ void __launch_bounds__(256, 3) sbitile_bf16_1(
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     const int tpb = 8 / ks;
     const int rt = blockIdx.x * tpb + warp / ks, s = warp % ks;
+    pdl_trigger();
     float a0 = 0.f, a1 = 0.f, b0 = 0.f, b1 = 0.f;
     if (rt < RT) {
         const uint4* wp = W + (size_t)rt * KT * 32 + lane;
@@ -146,6 +150,7 @@ extern "C" __global__ void __launch_bounds__(256, 3) sbitile_bf16_1(
                 const int c = c0 + u * ks;
                 if (c < KT) a[u] = ldg_stream(wp + (size_t)c * 32);
             }
+            if (c0 == s) pdl_wait();   // weights in flight; activations from the previous kernel
 #pragma unroll
             for (int u = 0; u < MMA_UNROLL; u++) {
                 const int c = c0 + u * ks;
@@ -169,6 +174,7 @@ extern "C" __global__ void __launch_bounds__(256, 3) sbitile_bf16_1(
             }
         }
     }
+    pdl_wait();
     a0 += b0;
     a1 += b1;
     a0 += __shfl_xor_sync(0xffffffffu, a0, 1);
@@ -214,6 +220,8 @@ extern "C" __global__ void __launch_bounds__(256) tilegemm_bf16(
         const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int ks,
         const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx) {
     __shared__ uint4 bs[4][8][32];   // [k tile][n tile][lane] = {hi(k0,k0+1), hi(k0+8,k0+9), lo.., lo..}
+    pdl_trigger();
+    pdl_wait();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     const int rt = blockIdx.y * (blockDim.x >> 5) + warp;   // 8 warps (many rows) or 4 (few rows: more blocks)
     const int n0 = blockIdx.x * 64;

@@ -18,14 +18,16 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * cuBLAS ({@code libcublas.so.13}) through the Foreign Function &amp; Memory API: a handle on the primary
- * context and {@code cublasGemmEx}. Used as the large-batch baseline in {@link CudaBench}.
+ * context and {@code cublasGemmEx}: the prompt-phase GEMM of BF16 models ({@link PromptGemm}) and the baseline in
+ * {@link CudaBench}.
  */
 public final class Cublas implements AutoCloseable {
     public static final int R_32F = 0, R_16F = 2, R_16BF = 14, COMPUTE_32F = 68, COMPUTE_32F_FAST_TF32 = 77, OP_N = 0, OP_T = 1;
     private final long handle;
     private final MethodHandle gemmEx;
     private final MethodHandle destroy;
-    private final MemorySegment alpha, beta;
+    private final MethodHandle setWorkspace;
+    private final MemorySegment alpha, beta, one;
     private final Arena arena = Arena.ofShared();
 
     private Cublas(SymbolLookup lib, long stream) {
@@ -36,6 +38,7 @@ public final class Cublas implements AutoCloseable {
                 JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT,
                 JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         destroy = l.downcallHandle(lib.find("cublasDestroy_v2").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        setWorkspace = l.downcallHandle(lib.find("cublasSetWorkspace_v2").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG));
         MemorySegment h = arena.allocate(JAVA_LONG);
         try {
             check("cublasCreate_v2", (int) create.invokeExact(h));
@@ -48,6 +51,20 @@ public final class Cublas implements AutoCloseable {
         alpha.set(JAVA_FLOAT, 0, 1f);
         beta = arena.allocate(JAVA_FLOAT);
         beta.set(JAVA_FLOAT, 0, 0f);
+        one = arena.allocate(JAVA_FLOAT);
+        one.set(JAVA_FLOAT, 0, 1f);
+    }
+
+    /**
+     * Gives cuBLAS a workspace of its own so that it never allocates inside a stream capture (CUDA graphs);
+     * the caller owns the memory and keeps it alive while the handle is used.
+     */
+    public void setWorkspace(long ptr, long bytes) {
+        try {
+            check("cublasSetWorkspace_v2", (int) setWorkspace.invokeExact(handle, ptr, bytes));
+        } catch (Throwable t) {
+            throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
+        }
     }
 
     private static void check(String fn, int rc) {
@@ -82,6 +99,23 @@ public final class Cublas implements AutoCloseable {
         try {
             rc = (int) gemmEx.invokeExact(handle, OP_T, OP_N, n, rows, k, alpha, w, abType, k, x, abType, k, beta, y, R_32F, n,
                     computeType, -1);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        check("cublasGemmEx", rc);
+    }
+
+    /**
+     * The prompt-phase product with explicit strides: y[rows, n] (fp32, row stride ldy) (+)= x[rows, k] (bf16, row
+     * stride ldx) · W[n, k]ᵀ (bf16, row-major, row stride ldw ≥ k). {@code accumulate} adds to what y holds (beta = 1:
+     * a residual and bias written there beforehand).
+     */
+    public void gemmBf16(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
+        int rc;
+        MemorySegment b = accumulate ? one : beta;   // a local: invokeExact needs the static type MemorySegment
+        try {
+            rc = (int) gemmEx.invokeExact(handle, OP_T, OP_N, n, rows, k, alpha, w, R_16BF, ldw, x, R_16BF, ldx,
+                    b, y, R_32F, ldy, COMPUTE_32F, -1);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }

@@ -167,6 +167,12 @@ public final class Cuda {
         check("cuMemcpyDtoHAsync_v2", (int) call("cuMemcpyDtoHAsync_v2", CPY_D2H, dst, src, bytes, stream));
     }
 
+    /** Device-to-device copy on {@code stream}. */
+    public void copyDeviceToDevice(long dst, long src, long bytes, long stream) {
+        check("cuMemcpyDtoDAsync_v2", (int) call("cuMemcpyDtoDAsync_v2",
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG), dst, src, bytes, stream));
+    }
+
     public void fill32(long dst, int value, long count, long stream) {
         check("cuMemsetD32Async", (int) call("cuMemsetD32Async", MEMSET, dst, value, count, stream));
     }
@@ -228,6 +234,41 @@ public final class Cuda {
         }
         check("cuLaunchKernel", rc);
     }
+
+    private static final FunctionDescriptor LAUNCH_EX = FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
+    private MethodHandle launchExHandle;
+    /** CUlaunchConfig (56 bytes) followed by one CUlaunchAttribute (72 bytes). */
+    private MemorySegment launchConfig;
+
+    /**
+     * cuLaunchKernelEx with programmatic stream serialization (programmatic dependent launch, sm_90): the kernel may
+     * be scheduled before the previous kernel on the stream finishes, once that one triggers; it must wait
+     * ({@code griddepcontrol.wait}) before using the previous kernel's results, as Fathom's decode kernels do.
+     */
+    public synchronized void launchPdl(long fn, int gx, int gy, int gz, int bx, int by, int bz, int smem, long stream, MemorySegment params) {
+        MethodHandle h = launchExHandle;
+        if (h == null) launchExHandle = h = handle("cuLaunchKernelEx", LAUNCH_EX);
+        MemorySegment c = launchConfig;
+        if (c == null) launchConfig = c = LIB_ARENA.allocate(128, 16);
+        c.fill((byte) 0);
+        int[] dims = {gx, gy, gz, bx, by, bz, smem};
+        for (int i = 0; i < dims.length; i++) c.set(JAVA_INT, 4L * i, dims[i]);
+        c.set(JAVA_LONG, 32, stream);
+        c.set(ADDRESS, 40, c.asSlice(56));
+        c.set(JAVA_INT, 48, 1);
+        c.set(JAVA_INT, 56, 6);   // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+        c.set(JAVA_INT, 64, 1);   // value.programmaticStreamSerializationAllowed
+        int rc;
+        try {
+            rc = (int) h.invokeExact(c, fn, params, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cuLaunchKernelEx: " + t, t);
+        }
+        check("cuLaunchKernelEx", rc);
+    }
+
+    /** Compute capability major version (9 for Hopper). */
+    public int ccMajor() { return ccMajor; }
 
     // ------------------------------------------------------------------ streams, events, graphs
 

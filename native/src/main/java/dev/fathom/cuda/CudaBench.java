@@ -92,8 +92,9 @@ public final class CudaBench {
         System.out.printf("%n== SBI-GEMM, BF16 weights [N x K], fp32 activations in/out; read ceiling %.0f GB/s%n", readGBs);
         System.out.println("   us = median over 9 repeats of (20 back-to-back launches on rotating weight copies, > L2) / 20, CUDA events");
         System.out.println("   tile = the tensor-core tile layout (batch 1: FMA GEMV over it; batch > 1: mma.m16n8k16); simt = the 4-row SIMT layout");
-        System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %8s %9s %9s%n", "N x K", "batch", "tile us", "tile GB/s", "% ceil",
-                "ks/best", "simt GB/s", "blas us", "blas GB/s", "blas/tile");
+        System.out.println("   rm = the SIMT kernels over plain row-major rows (the batch-1 layout: cuBLAS reads it in place for the prompt)");
+        System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %7s %9s %7s %8s %9s %9s%n", "N x K", "batch", "tile us", "tile GB/s", "% ceil",
+                "ks/best", "simt GB/s", "% ceil", "rm GB/s", "% ceil", "blas us", "blas GB/s", "blas/tile");
         Random rnd = new Random(1);
         for (int[] nk : shapes) {
             int n = nk[0], k = nk[1];
@@ -101,12 +102,14 @@ public final class CudaBench {
             SbiLayout.Shape ss = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false);
             long wBytes = 2L * n * k;
             int copies = (int) Math.max(2, (768L << 20) / wBytes + 1);   // rotate so the 50-60 MB L2 cannot hold them
-            long[] wm = new long[copies], ws = new long[copies], wp = new long[copies];
+            long[] wm = new long[copies], ws = new long[copies], wp = new long[copies], wr = new long[copies];
             for (int c = 0; c < copies; c++) {
                 wm[c] = cu.malloc(sm.bytes());
                 fill(wm[c], sm.bytes() / 2, 11 + c);
                 ws[c] = cu.malloc(ss.bytes());
                 fill(ws[c], ss.bytes() / 2, 51 + c);
+                wr[c] = cu.malloc(ss.bytes());
+                fill(wr[c], ss.bytes() / 2, 71 + c);
                 if (blas != null) {
                     wp[c] = cu.malloc(wBytes);
                     fill(wp[c], wBytes / 2, 101 + c);
@@ -148,7 +151,15 @@ public final class CudaBench {
                                 x + 4L * t * k, k, k, ss.kChunks(), ss.groups(), planS.ks(), 0L, 0L, y + 4L * t * n, n, n, nb, 0, 0, 1);
                     }
                 });
+                double rmUs = perLaunchUs(copies, c -> {
+                    for (int t = 0; t < b; t += 8) {
+                        int nb = Math.min(8, b - t);
+                        mod.launch("sbirm_bf16_" + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8), planS.blocks(), 1, 256, 0, stream, wr[c],
+                                x + 4L * t * k, k, k, ss.kChunks(), ss.groups(), planS.ks(), 0L, 0L, y + 4L * t * n, n, n, nb, 0, 0, 1);
+                    }
+                });
                 double gbs = wBytes / (planUs * 1e-6) / 1e9;
+                double simtG = wBytes / (simtUs * 1e-6) / 1e9, rmG = wBytes / (rmUs * 1e-6) / 1e9;
                 String blasUs = "-", blasGbs = "-", ratio = "-";
                 if (blas != null) {
                     double us = perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
@@ -156,12 +167,13 @@ public final class CudaBench {
                     blasGbs = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
                     ratio = String.format("%.2f", us / planUs);
                 }
-                System.out.printf("%-12s %5d %8.1f %9.0f %6.1f%% %7s %9.0f %8s %9s %9s%n", n + "x" + k, b, planUs, gbs,
-                        100 * gbs / readGBs, planM.ks() + "/" + bestKs, wBytes / (simtUs * 1e-6) / 1e9, blasUs, blasGbs, ratio);
+                System.out.printf("%-12s %5d %8.1f %9.0f %6.1f%% %7s %9.0f %6.1f%% %9.0f %6.1f%% %8s %9s %9s%n", n + "x" + k, b, planUs, gbs,
+                        100 * gbs / readGBs, planM.ks() + "/" + bestKs, simtG, 100 * simtG / readGBs, rmG, 100 * rmG / readGBs, blasUs, blasGbs, ratio);
             }
             for (int c = 0; c < copies; c++) {
                 cu.free(wm[c]);
                 cu.free(ws[c]);
+                cu.free(wr[c]);
                 if (wp[c] != 0) cu.free(wp[c]);
             }
             cu.free(x);
@@ -187,8 +199,12 @@ public final class CudaBench {
             ceilTf = 2.0 * big * big * big / (us * 1e-6) / 1e12;
             cu.free(a); cu.free(b); cu.free(c);
         }
-        System.out.printf("%n== prompt-phase GEMM (BF16 weights, fp32 activations split hi/lo: 2 mma per tile); cuBLAS bf16 8192^3 = %.0f TFLOP/s%n", ceilTf);
-        System.out.printf("%-12s %6s %10s %9s %7s %10s %9s%n", "N x K", "rows", "tile us", "TFLOP/s", "% blas", "blas us", "TFLOP/s");
+        System.out.printf("%n== prompt-phase GEMM, BF16 weights in the tile layout, fp32 activations in and out; cuBLAS bf16 8192^3 = %.0f TFLOP/s (the ceiling)%n", ceilTf);
+        System.out.println("   ours = what the model runs: unpack the tiles to row-major (unpack us) + bf16 activations + cublasGemmEx + epilogue;");
+        System.out.println("   tile = the earlier mma.sync kernel over the tiles; blas = cublasGemmEx alone on row-major weights (no unpack)");
+        System.out.printf("%-12s %6s %9s %9s %9s %8s %9s %9s %9s %9s%n", "N x K", "rows", "ours us", "unpack us", "TFLOP/s", "% ceil", "tile us", "TFLOP/s", "blas us", "TFLOP/s");
+        PromptGemm pg = new PromptGemm(cu, mod, stream);
+        if (pg.available()) pg.reserve(2L * 32000 * 4096, 11008, 0, 4096);
         for (int[] nk : shapes) {
             int n = nk[0], k = nk[1];
             SbiLayout.Shape sm = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true);
@@ -204,19 +220,26 @@ public final class CudaBench {
                 int warps = CudaModel.tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (sm.groups() + warps - 1) / warps;
                 double us = perLaunchUs(1, c -> mod.launch("tilegemm_bf16", gx, gy, 32 * warps, 0, stream, w, x, k, k, sm.kChunks(), sm.groups(), 1,
                         0L, 0L, y, n, n, rows, 0, 0, 1));
-                double tf = 2.0 * rows * n * k / (us * 1e-6) / 1e12;
-                String bu = "-", bt = "-", pct = "-";
+                double flop = 2.0 * rows * n * k, tf = flop / (us * 1e-6) / 1e12;
+                String bu = "-", bt = "-", pct = "-", ou = "-", uu = "-", ot = "-";
                 if (blas != null) {
                     double ub = perLaunchUs(1, c -> blas.gemm(wp, xb, y, n, k, rows, Cublas.R_16BF, Cublas.COMPUTE_32F));
-                    double tb = 2.0 * rows * n * k / (ub * 1e-6) / 1e12;
                     bu = String.format("%.1f", ub);
-                    bt = String.format("%.0f", tb);
+                    bt = String.format("%.0f", flop / (ub * 1e-6) / 1e12);
                 }
-                if (ceilTf > 0) pct = String.format("%.1f%%", 100 * tf / ceilTf);
-                System.out.printf("%-12s %6d %10.1f %9.1f %7s %10s %9s%n", n + "x" + k, rows, us, tf, pct, bu, bt);
+                if (pg.available()) {
+                    double uo = perLaunchUs(1, c -> { pg.unpack(w, sm); pg.multiply(sm, 0L, x, k, rows, y, n, 0L, 0, 0); });
+                    double un = perLaunchUs(1, c -> pg.unpack(w, sm));
+                    ou = String.format("%.1f", uo);
+                    uu = String.format("%.1f", un);
+                    ot = String.format("%.0f", flop / (uo * 1e-6) / 1e12);
+                    if (ceilTf > 0) pct = String.format("%.1f%%", 100 * flop / (uo * 1e-6) / 1e12 / ceilTf);
+                }
+                System.out.printf("%-12s %6d %9s %9s %9s %8s %9.1f %9.1f %9s %9s%n", n + "x" + k, rows, ou, uu, ot, pct, us, tf, bu, bt);
             }
             cu.free(w); cu.free(wp); cu.free(x); cu.free(xb); cu.free(y);
         }
+        pg.close();
         if (blas != null) blas.close();
     }
 
@@ -239,10 +262,16 @@ public final class CudaBench {
 
     /** Decode step latency (median of 20 steps after 3 warm-ups) at the given batch; prompt of 128. */
     void decode(String preset, int[] batches, boolean graphsToo) {
-        int maxB = Arrays.stream(batches).max().orElse(1), prompt = 128, newTok = 8;
+        int prompt = 128, newTok = 8;
+        boolean header = true;
         try (LoadedModel m = ModelLoader.load("synthetic:" + preset)) {
             Engine engine = Engine.discover();
-            RunProfile prof = RunProfile.defaults().withModel("synthetic:" + preset).withBackend("cuda").withShape(maxB, prompt, newTok);
+            long decoderBytes = 0;
+            for (var lw : m.weights().layers()) decoderBytes += lw.bytes();
+            long headParams = (long) m.config().vocabSize() * m.config().hiddenSize();
+            Random rnd = new Random(5);
+            for (int b : batches) {   // one model per batch: the BF16 layout follows the batch (SIMT for 1, tiles above)
+            RunProfile prof = RunProfile.defaults().withModel("synthetic:" + preset).withBackend("cuda").withShape(b, prompt, newTok);
             ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
             long t0 = System.nanoTime();
             Breakdown agg = new Breakdown();
@@ -250,20 +279,27 @@ public final class CudaBench {
                 CudaRunner r = (CudaRunner) s.runner();
                 long perToken = m.weights().bytesPerToken();
                 double floorMs = perToken / (readGBs * 1e9) * 1e3;
-                System.out.printf("%n== %s (BF16, random weights): %.2f GB read per step, floor %.3f ms at %.0f GB/s; load+upload %.1f s%n",
-                        preset, perToken / 1e9, floorMs, readGBs, (System.nanoTime() - t0) / 1e9);
-                System.out.printf("%-6s %-7s %12s %12s %8s %14s %16s%n", "batch", "graphs", "prefill ms", "step ms", "x floor", "tokens/s", "128in/8out ms");
-                Random rnd = new Random(5);
-                for (int b : batches) {
+                if (header) {
+                    System.out.printf("%n== %s (BF16, random weights): %.2f GB read per step, floor %.3f ms at %.0f GB/s; load+upload %.1f s%n",
+                            preset, perToken / 1e9, floorMs, readGBs, (System.nanoTime() - t0) / 1e9);
+                    System.out.println("   prefill TFLOP/s counts 2 x decoder weights x rows + 2 x lm_head x batch (attention not counted)");
+                    System.out.printf("%-6s %-7s %-6s %12s %9s %12s %8s %14s %16s%n", "batch", "graphs", "layout", "prefill ms", "TFLOP/s", "step ms", "x floor", "tokens/s", "128in/8out ms");
+                    header = false;
+                }
+                {
                     for (boolean g : graphsToo ? new boolean[]{true, false} : new boolean[]{true}) {
                         r.setGraphs(g);
                         int[][] toks = new int[b][prompt];
                         for (int[] row : toks) for (int i = 0; i < prompt; i++) row[i] = rnd.nextInt(m.config().vocabSize());
                         int[] slots = new int[b], ids = new int[b], pos = new int[b];
                         for (int i = 0; i < b; i++) { slots[i] = i; ids[i] = rnd.nextInt(m.config().vocabSize()); pos[i] = prompt; }
-                        long p0 = System.nanoTime();
-                        r.prefill(slots, toks, false);
-                        double prefillMs = (System.nanoTime() - p0) / 1e6;
+                        double[] pt = new double[3];   // after one warm-up prefill, median of 3
+                        for (int i = -1; i < pt.length; i++) {
+                            long p0 = System.nanoTime();
+                            r.prefill(slots, toks, false);
+                            if (i >= 0) pt[i] = (System.nanoTime() - p0) / 1e6;
+                        }
+                        double prefillMs = median(pt);
                         double[] t = new double[20];
                         for (int i = -3; i < t.length; i++) {
                             long d0 = System.nanoTime();
@@ -278,8 +314,9 @@ public final class CudaBench {
                             s.generate(new GenerationRequest(toks, newTok, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
                             e2e[i] = (System.nanoTime() - g0) / 1e6;
                         }
-                        System.out.printf("%-6d %-7s %12.2f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off", prefillMs, step,
-                                step / floorMs, b * 1000 / step, median(e2e));
+                        double pf = 2.0 * (decoderBytes / 2.0 * b * prompt + (double) headParams * b) / (prefillMs * 1e-3) / 1e12;
+                        System.out.printf("%-6d %-7s %-6s %12.2f %9.1f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off",
+                                CudaModel.useMma(DType.BF16, b) ? "tile" : "simt", prefillMs, pf, step, step / floorMs, b * 1000 / step, median(e2e));
                         if (b == batches[0] && g) {
                             r.setGraphs(false);
                             agg.on = true;
@@ -288,8 +325,15 @@ public final class CudaBench {
                             r.setGraphs(true);
                             breakdown.add(agg.table(preset + " batch " + b + " decode step, per kernel (CUDA events, graphs off)"));
                         }
+                        if (b == batches[batches.length - 1] && g && b > 1) {
+                            agg.on = true;
+                            r.prefill(slots, toks, false);
+                            agg.on = false;
+                            breakdown.add(agg.table(preset + " batch " + b + " x " + prompt + " prefill, per kernel (CUDA events)"));
+                        }
                     }
                 }
+            }
             }
         }
     }
@@ -357,7 +401,7 @@ public final class CudaBench {
             System.out.println("SKIP: " + why);
             return;
         }
-        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt") : List.of(args);
+        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt", "pdl", "blas16") : List.of(args);
         CudaBench b = new CudaBench();
         Cuda cu = b.cu;
         System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
@@ -369,10 +413,23 @@ public final class CudaBench {
         if (parts.contains("graphs")) b.decode("gpt2-xl", new int[]{1}, true);
         if (parts.contains("graphs7b")) b.decode("llama-7b", new int[]{1}, true);
         if (parts.contains("leak")) b.leak();
-        if (parts.contains("simt")) {
-            System.setProperty("fathom.cuda.mma", "false");
-            System.out.println("\n(SIMT layout and kernels for BF16: -Dfathom.cuda.mma=false)");
+        if (parts.contains("pdl")) {   // programmatic dependent launch off, for comparison
+            System.setProperty("fathom.cuda.pdl", "false");
+            System.out.println("\n(decode graphs without programmatic dependent launch: -Dfathom.cuda.pdl=false)");
             b.decode("llama-7b", new int[]{1}, false);
+            System.clearProperty("fathom.cuda.pdl");
+        }
+        if (parts.contains("blas16")) {   // batch 16/32 decode GEMMs through unpack + cuBLAS instead of the tile kernels
+            System.setProperty("fathom.cuda.blasRows", "15");
+            System.out.println("\n(decode GEMMs of 16+ rows through cuBLAS: -Dfathom.cuda.blasRows=15)");
+            b.decode("llama-7b", new int[]{16, 32}, false);
+            System.clearProperty("fathom.cuda.blasRows");
+        }
+        if (parts.contains("simt")) {   // the other layout at batch 1, for comparison
+            System.setProperty("fathom.cuda.mma", "true");
+            System.out.println("\n(tensor-core tile layout at batch 1: -Dfathom.cuda.mma=true)");
+            b.decode("llama-7b", new int[]{1}, false);
+            System.clearProperty("fathom.cuda.mma");
         }
         b.breakdown.forEach(System.out::print);
     }

@@ -88,6 +88,16 @@ final class CudaModel implements AutoCloseable {
     private final DeviceStreamer streamer;
     /** Non-null while a streamed layer is being packed: uploads go into it as offsets. */
     private DeviceStreamer.Blob blob;
+    /** cuBLAS for GEMMs over many rows of BF16 weights; null when the model has none or cuBLAS is missing. */
+    private PromptGemm prompt;
+    /** Largest BF16 layer matrix (row-major bytes), widest input, most stored rows of a gated matrix. */
+    private long maxBf16Bytes;
+    private int maxBf16K, maxGatedStored;
+    /** Query-row tiles of the prompt attention: [first row, count] pairs; device and host copies. */
+    private final long tiles;
+    private final MemorySegment hostTiles;
+    private int tileCount;
+    private boolean tiledAttention;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
         this(cfg, w, slots, maxLen, sink, null, 0, null);
@@ -143,11 +153,13 @@ final class CudaModel implements AutoCloseable {
                 bytes += lw.bytes();
             }
             if (streamer != null) streamer.finish();
+            long layerMax = maxBf16Bytes;   // the head (next) only goes through cuBLAS if it fits this scratch
             embed = upload(w.embed().toFloatArray());
             posEmbed = w.posEmbed() == null ? 0 : upload(w.posEmbed().toFloatArray());
             finalW = upload(w.finalNormW().toFloatArray());
             finalB = w.finalNormB() == null ? 0 : upload(w.finalNormB().toFloatArray());
             head = mat(new Tensor[]{w.lmHead()}, STACKED, vocab, h, null);
+            maxBf16Bytes = layerMax;
             bytes += w.lmHead().byteSize();
             if (cfg.rotaryDim() > 0) {
                 // (cos, sin) of every position and frequency, computed in double as CpuModel does: [maxLen][rot/2]
@@ -182,6 +194,16 @@ final class CudaModel implements AutoCloseable {
             moeMeta = moe ? alloc(8L * maxRows * topK) : 0;
             logits = alloc(4L * maxRows * vocab);
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
+            tiles = alloc(8L * maxRows);
+            hostTiles = hostArena.allocate(8L * maxRows, 16);
+            if (maxBf16Bytes > 0 && maxRows > PromptGemm.threshold()) {
+                prompt = new PromptGemm(cu, mod, stream);
+                if (prompt.available()) prompt.reserve(maxBf16Bytes, maxBf16K, maxGatedStored, maxRows);
+            }
+            if (hd <= 256) {
+                int ts = tileAttnSmem();
+                if (ts > 48 * 1024) cu.setMaxDynamicShared(mod.fn(tileAttnKernel()), ts);
+            }
             int smem = attnSmem();
             if (hd % 4 != 0 || hd > 1024)
                 throw new IllegalArgumentException("head dim " + hd + " is not supported by the attention kernel (needs a multiple of 4, at most 1024)");
@@ -204,8 +226,38 @@ final class CudaModel implements AutoCloseable {
      */
     static int tileGemmWarps(int rows) { return 8; }
 
+    /** attention_tiles: q [64][hd+1], k [32][hd+1], v [32][hd], p [64][33], 4 x 64 per-row values. */
+    static int tileAttnSmem(int hd) { return (64 * (hd + 1) + 32 * (hd + 1) + 32 * hd + 64 * 33 + 4 * 64) * 4; }
+    static String tileAttnKernel(int hd) { return "attention_tiles_" + (hd <= 64 ? 64 : hd <= 128 ? 128 : 256); }
+    private int tileAttnSmem() { return tileAttnSmem(hd); }
+    private String tileAttnKernel() { return tileAttnKernel(hd); }
+
+    /**
+     * Splits rows into runs of one sequence (same slot, consecutive rows) of at most {@code max} rows:
+     * [first row, count] pairs into {@code out}; returns the number of runs.
+     */
+    static int queryTiles(int[] slotOf, int max, int[] out) {
+        int t = 0;
+        for (int i = 0; i < slotOf.length; ) {
+            int j = i + 1;
+            while (j < slotOf.length && j - i < max && slotOf[j] == slotOf[i]) j++;
+            out[2 * t] = i;
+            out[2 * t + 1] = j - i;
+            t++;
+            i = j;
+        }
+        return t;
+    }
+
+    /** Tiled attention pays off where query rows share keys: the prompt phase with two or more rows per run on average. */
+    static boolean useTiledAttention(Phase ph, int rows, int runs, int headDim) {
+        return ph == Phase.PROMPT && headDim <= 256 && rows >= 2 * runs && !"false".equals(System.getProperty("fathom.cuda.tiledAttention"));
+    }
+
     /** q, scores (padded to 16 bytes), per-group partial outputs (4 floats per thread). */
-    private int attnSmem() { return (hd + ((maxLen + 3) & ~3) + 4 * ATTN_THREADS) * 4; }
+    private int attnSmem() { return attnSmem(hd, maxLen); }
+    static int attnSmem(int hd, int maxLen) { return (hd + ((maxLen + 3) & ~3) + 4 * ATTN_THREADS) * 4; }
+    static final int ATTN_BLOCK = ATTN_THREADS;
     int maxRows() { return maxRows; }
     void setGraphs(boolean on) { useGraphs = on; }
     /** The streamer of the non-resident layers, or null. */
@@ -234,7 +286,8 @@ final class CudaModel implements AutoCloseable {
     }
 
     /** Packs {@code src} rows in {@code order} and uploads; {@code biases} (same indexing as src) may be null. */
-    private Mat mat(Tensor[] src, int[][] order, int n, int k, Tensor[] biases) {
+    private Mat mat(Tensor[] src, int[][] kind, int n, int k, Tensor[] biases) {
+        int[][] order = kind;
         DType dt = src[0].dtype();
         if (dt != DType.F32 && dt != DType.BF16 && dt != DType.F16) dt = DType.F32;
         String force = System.getProperty("fathom.cuda.weights");   // bf16 / f16: repack F32 weights (checks, benchmarks)
@@ -242,20 +295,27 @@ final class CudaModel implements AutoCloseable {
         else if ("f16".equalsIgnoreCase(force)) dt = DType.F16;
         SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
         long w, b = 0;
-        boolean mma = useMma(dt);
+        boolean mma = useMma(dt, slots);
+        boolean rowMajor = !mma && dt == DType.BF16 && !"false".equals(System.getProperty("fathom.cuda.rowMajor"));
         order = order(order, src, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
         try (Arena a = Arena.ofShared()) {
-            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, a, shape);
+            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, rowMajor, a, shape);
             w = upload(packed);
         }
         boolean anyBias = false;
         if (biases != null) for (Tensor t : biases) anyBias |= t != null;
         if (anyBias) b = upload(SbiLayout.permute(biases, order[0], order[1]));
-        String prefix = mma ? "sbimma_bf16_" : switch (dt) {
+        String prefix = mma ? "sbimma_bf16_" : rowMajor ? "sbirm_bf16_" : switch (dt) {
             case F32 -> "sbi_f32_";
             case BF16 -> "sbi_bf16_";
             default -> "sbi_f16_";
         };
+        if (dt == DType.BF16) {
+            if (PromptGemm.needsUnpack(shape[0])) maxBf16Bytes = Math.max(maxBf16Bytes, PromptGemm.rowMajorBytes(shape[0]));
+            else maxBf16Bytes = Math.max(maxBf16Bytes, 1);   // no scratch for the weights, but cuBLAS for the prompt
+            maxBf16K = Math.max(maxBf16K, k);
+            if (order[0].length > 0 && kind == GATED) maxGatedStored = Math.max(maxGatedStored, PromptGemm.storedRows(shape[0]));
+        }
         return new Mat(w, shape[0], b, SbiLayout.plan(shape[0], cu.smCount()), prefix);
     }
 
@@ -275,8 +335,19 @@ final class CudaModel implements AutoCloseable {
         return SbiLayout.stacked(group, src);
     }
 
-    /** Tensor-core tile layout for BF16 weights unless -Dfathom.cuda.mma=false. */
-    static boolean useMma(DType dt) { return dt == DType.BF16 && !"false".equals(System.getProperty("fathom.cuda.mma")); }
+    /**
+     * The layout of BF16 weights: the tensor-core tile layout for batches of two or more, the 4-row SIMT layout for
+     * one sequence (its GEMV streams closer to the read ceiling: 90-100 % against 67-93 % on the Llama shapes);
+     * {@code -Dfathom.cuda.mma=true|false} forces one. F32 and F16 weights always use the SIMT layout.
+     */
+    static boolean useMma(DType dt, int slots) {
+        if (dt != DType.BF16) return false;
+        return switch (System.getProperty("fathom.cuda.mma", "auto")) {
+            case "false" -> false;
+            case "true" -> true;
+            default -> slots > 1;
+        };
+    }
 
     private Layer uploadLayer(LayerWeights lw) {
         Mat qkvM = mat(new Tensor[]{lw.q().weight(), lw.k().weight(), lw.v().weight()},
@@ -304,10 +375,18 @@ final class CudaModel implements AutoCloseable {
     void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode) {
         SbiLayout.Shape s = m.shape();
         int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
+        if (prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode)) {   // many rows: cuBLAS on tensor cores
+            long io = 4L * rows * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
+            if (PromptGemm.needsUnpack(s)) timed(name + ".unpack", s.bytes() + PromptGemm.rowMajorBytes(s), 0, () -> prompt.unpack(m.w(), s));
+            else prompt.unpack(m.w(), s);   // stored row-major: cuBLAS reads it in place
+            timed(name, PromptGemm.rowMajorBytes(s) + io, 2L * rows * s.k() * (mode == 1 ? PromptGemm.storedRows(s) : s.n()),
+                    () -> prompt.multiply(s, m.bias(), xp, ldx, rows, yp, ldy, res, mode, act));
+            return;
+        }
         if (s.mma() && rows > 32) {   // prompt phase: one tensor-core GEMM over all rows
             long io = 4L * rows * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
             int warps = tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (s.groups() + warps - 1) / warps, v = vec;
-            timed(name, s.bytes() + io, 2L * rows * s.k() * s.n(), () -> mod.launch("tilegemm_bf16", gx, gy, 32 * warps, 0, stream,
+            timed(name, s.bytes() + io, 2L * rows * s.k() * s.n(), () -> launch("tilegemm_bf16", gx, gy, 32 * warps, 0, stream,
                     m.w(), xp, ldx, s.k(), s.kChunks(), s.groups(), 1, m.bias(), res, yp, ldy, s.n(), rows, mode, act, v));
             return;
         }
@@ -319,13 +398,23 @@ final class CudaModel implements AutoCloseable {
             String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8")) : m.kernelPrefix() + NB[nb - 1];
             t += nb;
             int blocks = m.launch().blocks(), ks = m.launch().ks();
-            timed(name, wBytes + io, flops, () -> mod.launch(kname, blocks, 1, 256, 0, stream,
+            timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec));
         }
     }
 
+    /** Programmatic dependent launches for the kernels of this pass (dense decode steps on sm_90, captured in graphs). */
+    private boolean pdl;
+
+    private void launch(String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
+        mod.launch(pdl, name, gx, gy, bx, smem, stream, args);
+    }
+
+    /** PDL for decode graphs unless -Dfathom.cuda.pdl=false; needs sm_90. */
+    private boolean pdlWanted() { return cu.ccMajor() >= 9 && !"false".equals(System.getProperty("fathom.cuda.pdl")); }
+
     private void norm(String name, long in, long rowIdx, long out, int rows, long w, long b) {
-        timed(name, 8L * rows * h, 8L * rows * h, () -> mod.launch("norm_rows", rows, 1, 1024, 0, stream,
+        timed(name, 8L * rows * h, 8L * rows * h, () -> launch("norm_rows", rows, 1, 1024, 0, stream,
                 in, rowIdx, out, h, w, b, cfg.normEps(), cfg.norm() == ModelConfig.Norm.RMS_NORM ? 1 : 0));
     }
 
@@ -346,6 +435,13 @@ final class CudaModel implements AutoCloseable {
             hostMeta.setAtIndex(ValueLayout.JAVA_INT, 2L * n + i, slotOf[i]);
         }
         cu.copyToDevice(meta, hostMeta, 12L * n, stream);
+        int[] tl = new int[2 * n];
+        tileCount = queryTiles(slotOf, 64, tl);
+        tiledAttention = useTiledAttention(ph, n, tileCount, hd);
+        if (tiledAttention) {
+            MemorySegment.copy(tl, 0, hostTiles, ValueLayout.JAVA_INT, 0, 2 * tileCount);
+            cu.copyToDevice(tiles, hostTiles, 8L * tileCount, stream);
+        }
         int hRows = headRows == null ? n : headRows.length;
         if (headRows != null) {
             try (Arena a = Arena.ofConfined()) {
@@ -362,12 +458,14 @@ final class CudaModel implements AutoCloseable {
                 capturing = true;
                 stepBytes = 0;
                 stepFlops = 0;
+                pdl = pdlWanted();
                 cu.beginCapture(stream);
                 try {
                     body(n, hRows, false);
                 } finally {
                     g = cu.endCapture(stream);
                     capturing = false;
+                    pdl = false;
                 }
                 graphs.put(n, g);
                 graphCost.put(n, new long[]{stepBytes, stepFlops});
@@ -392,7 +490,7 @@ final class CudaModel implements AutoCloseable {
 
     private void body(int n, int hRows, boolean gatherHead) {
         curLayer = -1;
-        timed("embed", 4L * n * h * (posEmbed != 0 ? 3 : 2), 0, () -> mod.launch("embed_rows", n, 1, 256, 0, stream,
+        timed("embed", 4L * n * h * (posEmbed != 0 ? 3 : 2), 0, () -> launch("embed_rows", n, 1, 256, 0, stream,
                 embed, posEmbed, cfg.positionOffset(), meta, n, x, h));
         if (streamer != null) streamer.begin();
         for (int l = 0; l < layers.size(); l++) {
@@ -413,13 +511,25 @@ final class CudaModel implements AutoCloseable {
         norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
         gemm("attn.qkv", w.qkv(), xn, h, n, qkv, qkvDim, 0, 0);
         timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * cfg.rotaryDim() / 2,
-                () -> mod.launch("rope_kv_append", n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
-                        cfg.rotaryDim(), invFreq, kc, vc, maxLen));
+                () -> {
+                    if (phase == Phase.PROMPT)   // many rows: a block per row over all its heads
+                        launch("rope_kv_rows", n, 1, 256, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
+                                cfg.rotaryDim(), invFreq, kc, vc, maxLen);
+                    else
+                        launch("rope_kv_append", n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
+                                cfg.rotaryDim(), invFreq, kc, vc, maxLen);
+                });
         float scale = (float) (1.0 / Math.sqrt(hd));
         int smem = attnSmem();
         // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
-        timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> mod.launch("attention_rows", heads, n, ATTN_THREADS, smem, stream,
-                qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
+        if (tiledAttention) {
+            int ts = tileAttnSmem(), tc = tileCount;
+            timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch(tileAttnKernel(), heads, tc, 256, ts, stream,
+                    qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
+        } else {
+            timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch("attention_rows", heads, n, ATTN_THREADS, smem, stream,
+                    qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
+        }
         long resid = cfg.parallelResidual() ? x2 : x;
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
         norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
@@ -464,13 +574,13 @@ final class CudaModel implements AutoCloseable {
                 if (m == 0) continue;
                 long rows = moeMeta + 4L * start[x], wts = moeMeta + 4L * ((long) n * topK + start[x]);
                 Mat[] ex = w.experts().get(x);
-                timed("moe.gather", 8L * m * h, 0, () -> mod.launch("gather_rows", m, 1, 256, 0, stream, xn, rows, moeIn, h));
+                timed("moe.gather", 8L * m * h, 0, () -> launch("gather_rows", m, 1, 256, 0, stream, xn, rows, moeIn, h));
                 gemm("moe.expert.gate_up", ex[0], moeIn, h, m, moeA, ffn, 0, 1);
                 gemm("moe.expert.down", ex[1], moeA, ffn, m, moeY, h, 0, 0);
-                timed("moe.scatter", 12L * m * h, 2L * m * h, () -> mod.launch("scatter_add_rows", m, 1, 256, 0, stream, moeOut, rows, wts, moeY, h));
+                timed("moe.scatter", 12L * m * h, 2L * m * h, () -> launch("scatter_add_rows", m, 1, 256, 0, stream, moeOut, rows, wts, moeY, h));
             }
             long total = (long) n * h;
-            timed("moe.residual", 12L * total, total, () -> mod.launch("add_vec", (int) Math.min(4096, (total + 255) / 256), 1, 256, 0, stream, x, x, moeOut, total));
+            timed("moe.residual", 12L * total, total, () -> launch("add_vec", (int) Math.min(4096, (total + 255) / 256), 1, 256, 0, stream, x, x, moeOut, total));
             cu.synchronize(stream);   // the host table must outlive the async copy
         }
     }
@@ -531,6 +641,7 @@ final class CudaModel implements AutoCloseable {
         for (long[] ev : eventPool) { cu.eventDestroy(ev[0]); cu.eventDestroy(ev[1]); }
         eventPool.clear();
         if (streamer != null) streamer.close();
+        if (prompt != null) prompt.close();
         for (long p : allocations) cu.free(p);
         allocations.clear();
         cu.streamDestroy(stream);

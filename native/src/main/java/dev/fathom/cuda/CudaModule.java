@@ -59,6 +59,11 @@ public final class CudaModule {
      * Kernel parameters are copied by the driver at the call, so one argument buffer serves every launch.
      */
     public synchronized void launch(String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
+        launch(false, name, gx, gy, bx, smem, stream, args);
+    }
+
+    /** Same; {@code pdl}: as a programmatic dependent launch ({@link Cuda#launchPdl}). */
+    public synchronized void launch(boolean pdl, String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
         long f = fn(name);
         MemorySegment ptrs = argBuf.asSlice(64 * 8);
         for (int i = 0; i < args.length; i++) {
@@ -72,6 +77,7 @@ public final class CudaModule {
             }
             ptrs.set(ValueLayout.ADDRESS, i * 8L, argBuf.asSlice(off));
         }
-        cu.launch(f, gx, gy, 1, bx, 1, 1, smem, stream, ptrs);
+        if (pdl) cu.launchPdl(f, gx, gy, 1, bx, 1, 1, smem, stream, ptrs);
+        else cu.launch(f, gx, gy, 1, bx, 1, 1, smem, stream, ptrs);
     }
 }

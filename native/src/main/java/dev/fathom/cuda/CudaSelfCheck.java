@@ -110,6 +110,16 @@ public final class CudaSelfCheck {
      * Outputs are poisoned with NaN first. mode 0 with bias and residual, mode 1 gated pairs (SiLU), mode 2 (ReLU).
      */
     public static GemmResult gemm(DType dt, boolean mma, int n, int k, int rows, int mode, long seed) {
+        return gemm(dt, mma, n, k, rows, mode, seed, false);
+    }
+
+    /** Same; {@code blas}: through {@link PromptGemm} (unpack to row-major + cuBLAS + epilogues), as BF16 prompts run. */
+    public static GemmResult gemm(DType dt, boolean mma, int n, int k, int rows, int mode, long seed, boolean blas) {
+        return gemm(dt, mma, false, n, k, rows, mode, seed, blas);
+    }
+
+    /** Same; {@code rowMajor}: BF16 weights stored row-major, read by the sbirm kernels (and by cuBLAS in place). */
+    public static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas) {
         CudaModule mod = CudaModule.get();
         Cuda cu = mod.cuda();
         cu.makeCurrent();
@@ -138,7 +148,7 @@ public final class CudaSelfCheck {
                 biases = new Tensor[]{b};
             }
             SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
-            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, a, shape);
+            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, rowMajor, a, shape);
             long stream = cu.streamCreate();
             List<Long> mem = new ArrayList<>();
             try {
@@ -151,15 +161,26 @@ public final class CudaSelfCheck {
                 cu.fill32(dY, 0x7fc00000, (long) rows * n, stream);
                 SbiLayout.Launch l = SbiLayout.plan(shape[0], cu.smCount());
                 int vec = k % (mma ? 2 : 4) == 0 ? 1 : 0;
-                if (mma && rows > 32) {
+                if (blas) {
+                    try (PromptGemm pg = new PromptGemm(cu, mod, stream)) {
+                        if (!pg.available()) return new GemmResult("cuBLAS: " + pg.unavailableReason(), Double.NaN, false);
+                        pg.reserve(PromptGemm.rowMajorBytes(shape[0]), k, PromptGemm.storedRows(shape[0]), rows);
+                        pg.unpack(dW, shape[0]);
+                        // mode 0 accumulates onto the residual in place, as the model's out-projection does
+                        if (mode == 0) cu.copyDeviceToDevice(dY, dR, 4L * rows * n, stream);
+                        pg.multiply(shape[0], dB, dX, k, rows, dY, n, mode == 0 ? dY : 0L, mode, mode == 1 ? 3 : 2);
+                        cu.synchronize(stream);
+                    }
+                } else if (mma && rows > 32) {
                     int warps = CudaModel.tileGemmWarps(rows);
                     mod.launch("tilegemm_bf16", (rows + 63) / 64, (shape[0].groups() + warps - 1) / warps, 32 * warps, 0, stream, dW, dX, k, k,
                             shape[0].kChunks(), shape[0].groups(), 1, dB, mode == 0 ? dR : 0L, dY, n, n, rows, mode, mode == 1 ? 3 : 2, vec);
                 }
-                for (int t = 0; t < (mma && rows > 32 ? 0 : rows); ) {
+                for (int t = 0; t < (blas || (mma && rows > 32) ? 0 : rows); ) {
                     int nb = mma && rows - t > 8 ? Math.min(32, rows - t) : Math.min(8, rows - t);
                     String kn = mma ? (nb == 1 ? "sbitile_bf16_1" : "sbimma_bf16_" + (nb > 8 ? 32 : 8))
-                            : (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? "sbi_bf16_" : "sbi_f16_") + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
+                            : (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? (rowMajor ? "sbirm_bf16_" : "sbi_bf16_") : "sbi_f16_")
+                            + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
                     mod.launch(kn, l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(), shape[0].groups(), l.ks(),
                             dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec);
                     t += nb;
@@ -191,12 +212,97 @@ public final class CudaSelfCheck {
                         num += (got - ref) * (got - ref);
                         den += ref * ref;
                     }
-                String what = String.format("%s%s n=%d k=%d rows=%d mode=%d ks=%d", dt, mma ? "/mma" : "", n, k, rows, mode, l.ks());
+                String what = String.format("%s%s%s%s n=%d k=%d rows=%d mode=%d ks=%d", dt, mma ? "/mma" : "", shape[0].rowMajor() ? "/rowmajor" : "",
+                        blas ? "/cublas" : "", n, k, rows, mode, l.ks());
                 return new GemmResult(what, Math.sqrt(num / den), written);
             } finally {
                 for (long p : mem) cu.free(p);
                 cu.streamDestroy(stream);
             }
+        }
+    }
+
+    /**
+     * Both attention kernels (per row, and over query tiles as the prompt phase runs) on fresh random q, k, v
+     * against a float64 CPU softmax(q·k/sqrt(hd))·v, causal per row. One sequence per slot of the given lengths,
+     * its rows consecutive; outputs poisoned with NaN first. Returns {rows kernel, tiles kernel}.
+     */
+    public static GemmResult[] attention(int hd, int heads, int kvHeads, int[] lens, long seed) {
+        CudaModule mod = CudaModule.get();
+        Cuda cu = mod.cuda();
+        cu.makeCurrent();
+        Random rnd = new Random(seed);
+        int slots = lens.length, maxLen = Arrays.stream(lens).max().orElse(1) + 3, n = Arrays.stream(lens).sum();
+        int kvDim = kvHeads * hd, qkvDim = (heads + 2 * kvHeads) * hd, od = heads * hd;
+        float[] qkv = new float[n * qkvDim], kc = new float[slots * maxLen * kvDim], vc = new float[kc.length];
+        for (int i = 0; i < qkv.length; i++) qkv[i] = (float) rnd.nextGaussian();
+        for (int i = 0; i < kc.length; i++) { kc[i] = (float) rnd.nextGaussian(); vc[i] = (float) rnd.nextGaussian(); }
+        int[] meta = new int[3 * n], slotOf = new int[n];
+        for (int s = 0, r = 0; s < slots; s++)
+            for (int p = 0; p < lens[s]; p++, r++) { meta[r] = 0; meta[n + r] = p; meta[2 * n + r] = s; slotOf[r] = s; }
+        int[] tl = new int[2 * n];
+        int tc = CudaModel.queryTiles(slotOf, 64, tl);
+        float scale = (float) (1 / Math.sqrt(hd));
+        double[] ref = new double[n * od];
+        for (int r = 0; r < n; r++)
+            for (int h = 0; h < heads; h++) {
+                int kvh = h / (heads / kvHeads), p = meta[n + r], s = meta[2 * n + r];
+                double[] sc = new double[p + 1];
+                double m = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int j = 0; j <= p; j++) {
+                    double d = 0;
+                    for (int e = 0; e < hd; e++) d += (double) qkv[r * qkvDim + h * hd + e] * kc[(s * maxLen + j) * kvDim + kvh * hd + e];
+                    sc[j] = d * scale;
+                    m = Math.max(m, sc[j]);
+                }
+                for (int j = 0; j <= p; j++) { sc[j] = Math.exp(sc[j] - m); sum += sc[j]; }
+                for (int e = 0; e < hd; e++) {
+                    double o = 0;
+                    for (int j = 0; j <= p; j++) o += sc[j] * vc[(s * maxLen + j) * kvDim + kvh * hd + e];
+                    ref[r * od + h * hd + e] = o / sum;
+                }
+            }
+        long stream = cu.streamCreate();
+        List<Long> mem = new ArrayList<>();
+        try (Arena a = Arena.ofShared()) {
+            long dQ = dev(cu, mem, SbiLayout.floats(qkv, a), stream), dK = dev(cu, mem, SbiLayout.floats(kc, a), stream),
+                    dV = dev(cu, mem, SbiLayout.floats(vc, a), stream);
+            long dM = dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, meta), stream);
+            long dT = dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(tl, 2 * tc)), stream);
+            long dO = cu.malloc(4L * n * od);
+            mem.add(dO);
+            GemmResult[] out = new GemmResult[2];
+            for (int v = 0; v < 2; v++) {
+                cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
+                if (v == 0) {
+                    int smem = CudaModel.attnSmem(hd, maxLen);
+                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
+                    mod.launch("attention_rows", heads, n, CudaModel.ATTN_BLOCK, smem, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, dK, dV,
+                            maxLen, scale, dO, od);
+                } else {
+                    int smem = CudaModel.tileAttnSmem(hd);
+                    String kn = CudaModel.tileAttnKernel(hd);
+                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
+                    mod.launch(kn, heads, tc, 256, smem, stream, dQ, qkvDim, n, dM, dT, heads, kvHeads, hd, dK, dV, maxLen, scale, dO, od);
+                }
+                MemorySegment ho = a.allocate(4L * n * od, 16);
+                cu.copyToHost(ho, dO, 4L * n * od, stream);
+                cu.synchronize(stream);
+                double num = 0, den = 0;
+                boolean written = true;
+                for (int i = 0; i < n * od; i++) {
+                    float g = ho.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                    if (Float.isNaN(g)) written = false;
+                    num += (g - ref[i]) * (g - ref[i]);
+                    den += ref[i] * ref[i];
+                }
+                out[v] = new GemmResult(String.format("attention %s hd=%d heads=%d/%d lens=%s", v == 0 ? "rows " : "tiles", hd, heads, kvHeads,
+                        Arrays.toString(lens)), Math.sqrt(num / den), written);
+            }
+            return out;
+        } finally {
+            for (long p : mem) cu.free(p);
+            cu.streamDestroy(stream);
         }
     }
 
@@ -220,19 +326,32 @@ public final class CudaSelfCheck {
         boolean ok = true;
         long seed = System.nanoTime();
         int[][] shapes = {{64, 64}, {172, 64}, {64, 172}, {1000, 300}, {4096, 4096}, {37, 1000}};
-        for (int v = 0; v < 4; v++)
+        for (int v = 0; v < 5; v++)
             for (int[] s : shapes)
                 for (int rows : new int[]{1, 3, 8, 11, 40, 130, 600})
                     for (int mode = 0; mode < 3; mode++) {
                         if (s[0] * (long) s[1] > 1 << 20 && (rows != 3 || mode != 0)) continue;
                         DType dt = v == 0 ? DType.F32 : v == 3 ? DType.F16 : DType.BF16;
-                        boolean mma = v == 2;
-                        GemmResult r = gemm(dt, mma, s[0], s[1], rows, mode, seed++);
-                        double tol = mma ? 1e-4 : 1e-5;   // mma: activations split into two bf16 parts
-                        boolean pass = r.ok(tol);
-                        ok &= pass;
-                        if (!pass || rows == 3 || rows >= 130) System.out.printf("GEMM %-48s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                        boolean mma = v == 2, rm = v == 4;
+                        for (boolean blas : dt == DType.BF16 && rows > 32 ? new boolean[]{false, true} : new boolean[]{false}) {
+                            GemmResult r = gemm(dt, mma, rm, s[0], s[1], rows, mode, seed++, blas);
+                            // mma: activations split into two bf16 parts; cuBLAS: activations rounded to bf16 once
+                            double tol = blas ? 1e-2 : mma ? 1e-4 : 1e-5;
+                            boolean pass = r.ok(tol);
+                            ok &= pass;
+                            if (!pass || rows == 3 || rows >= 130) System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                        }
                     }
+        int[][] att = {{64, 4, 4}, {128, 8, 2}, {20, 3, 1}, {80, 2, 2}, {256, 2, 1}};
+        int[][] lensList = {{1}, {37}, {130, 5, 64}, {200}};
+        for (int[] c : att)
+            for (int[] lens : lensList) {
+                for (GemmResult r : attention(c[0], c[1], c[2], lens, seed++)) {
+                    boolean pass = r.ok(1e-5);
+                    ok &= pass;
+                    System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                }
+            }
         System.out.printf("%-18s %-14s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
         for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny"))
             for (boolean bf : new boolean[]{false, true}) {
@@ -246,6 +365,20 @@ public final class CudaSelfCheck {
                     e.printStackTrace(System.out);
                 }
             }
+        // every BF16 GEMM through cuBLAS (decode steps too, captured in CUDA graphs)
+        System.setProperty("fathom.cuda.blasRows", "0");
+        for (String f : List.of("llama-tiny", "llama-tiny-bf16", "gpt2-tiny", "mixtral-tiny", "gpt-neox-tiny", "opt-tiny")) {
+            try {
+                FixtureResult r = fixture(dir.resolve(f), true);
+                ok &= r.ok();
+                System.out.printf("%-18s %-14s %12.3e %12.3e %8s %s (all GEMMs via cuBLAS)%n", f, r.weights(), r.promptErr(), r.stepErr(), r.sameTokens(), r.ok() ? "ok" : "FAIL");
+            } catch (RuntimeException e) {
+                ok = false;
+                System.out.printf("%-18s cublas FAIL %s%n", f, e);
+                e.printStackTrace(System.out);
+            }
+        }
+        System.clearProperty("fathom.cuda.blasRows");
         System.out.println(ok ? "ALL OK" : "FAILURES");
         if (!ok) System.exit(1);
     }

@@ -22,7 +22,7 @@ import java.util.Random;
 /**
  * ZeRO-Inference on the GPU. {@code check DIR}: every fixture streamed (host and NVMe, prefetch 0, 1, 3, some
  * layers resident) must give bit-identical logits to the resident run. {@code bench [NVME_DIR]}: pinned
- * host-to-device bandwidth, then prompt-phase throughput of {@code synthetic:llama-7b} (BF16) at 1, 8, 32 x 512
+ * host-to-device bandwidth, then prompt-phase throughput of {@code synthetic:llama-7b} (BF16) at 1, 8, 32, 64 x 512
  * tokens, resident and streamed under a 6 GB device budget — host memory (prefetch 0, 1) and NVMe (0, 1, 3) — with
  * the share of the transfer time hidden behind compute.
  */
@@ -152,8 +152,10 @@ public final class CudaZeroBench {
         cu.makeCurrent();
         double h2d = pinnedH2D(cu);
         System.out.printf("%n== pinned host->device copy (1 GiB, cuMemcpyHtoDAsync, CUDA events, median of 7): %.1f GB/s%n", h2d);
-        int[] batches = {1, 8, 32};
-        int len = 512, maxB = 32;
+        // -Dfathom.zero.batches=1,8,32,64 and -Dfathom.zero.sources=host,nvme choose the rows of the table
+        int[] batches = Arrays.stream(System.getProperty("fathom.zero.batches", "1,8,32,64").split(",")).mapToInt(Integer::parseInt).toArray();
+        List<String> sources = List.of(System.getProperty("fathom.zero.sources", "host,nvme").split(","));
+        int len = 512, maxB = Arrays.stream(batches).max().orElse(1);
         String model = "synthetic:llama-7b";
         try (LoadedModel m = ModelLoader.load(model)) {
             Engine engine = Engine.discover();
@@ -184,7 +186,8 @@ public final class CudaZeroBench {
                 System.out.printf("FLOPs counted: 2 x %.2f G decoder-layer weights x tokens + lm_head on the last positions (attention not counted)%n", params / 1e9);
                 System.out.printf("%-6s %-10s %-8s %10s %9s %8s %11s %11s %10s %9s %11s%n", "batch", "source", "prefetch", "ms", "TFLOP/s",
                         "vs res", "xfer ms", "stall ms", "hidden", "wall hid", "xfer GB/s");
-                String[][] cfgs = {{"host", "0"}, {"host", "1"}, {"nvme", "0"}, {"nvme", "1"}, {"nvme", "3"}};
+                String[][] cfgs = Arrays.stream(new String[][]{{"host", "0"}, {"host", "1"}, {"nvme", "0"}, {"nvme", "1"}, {"nvme", "3"}})
+                        .filter(c -> sources.contains(c[0])).toArray(String[][]::new);
                 for (int i = 0; i < batches.length; i++) {
                     int b = batches[i];
                     double flops = 2.0 * params * b * len + 2.0 * h * vocab * b;

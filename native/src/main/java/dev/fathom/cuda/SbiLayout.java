@@ -41,10 +41,13 @@ public final class SbiLayout {
      * @param k       inner dimension
      * @param groups  row groups: 4 rows (SIMT layout) or 16 rows (tensor-core tile layout)
      * @param kChunks chunks of K: 32*EPV elements (SIMT) or 16 (tiles)
-     * @param mma     tensor-core tile layout (BF16 only)
+     * @param mma      tensor-core tile layout (BF16 only)
+     * @param rowMajor the SIMT kernels' reading order over plain row-major rows (K padded to whole chunks): what
+     *                 cuBLAS reads too, so the prompt phase needs no unpacking (BF16 at batch 1)
      */
-    public record Shape(int n, int k, int groups, int kChunks, DType dtype, boolean mma) {
-        public Shape(int n, int k, int groups, int kChunks, DType dtype) { this(n, k, groups, kChunks, dtype, false); }
+    public record Shape(int n, int k, int groups, int kChunks, DType dtype, boolean mma, boolean rowMajor) {
+        public Shape(int n, int k, int groups, int kChunks, DType dtype) { this(n, k, groups, kChunks, dtype, false, false); }
+        public Shape(int n, int k, int groups, int kChunks, DType dtype, boolean mma) { this(n, k, groups, kChunks, dtype, mma, false); }
 
         public int groupRows() { return mma ? MMA_GROUP : GROUP; }
         public long bytes() { return (long) groups * kChunks * 32 * VEC_BYTES * (mma ? 1 : GROUP); }
@@ -57,15 +60,18 @@ public final class SbiLayout {
                 return (((long) rt * kChunks + kt) * 32 + lane) * 8 + reg * 2 + (kin % 2);
             }
             int ch = chunk(dtype);
+            if (rowMajor) return (long) s * kChunks * ch + kk;
             int g = s / GROUP, r = s % GROUP, c = kk / ch, w = kk % ch;
             return (((long) g * kChunks + c) * GROUP + r) * ch + w;
         }
 
         /** The shape of an n x k matrix stored as {@code storedRows} rows. */
-        public static Shape of(int n, int k, int storedRows, DType dt, boolean mma) {
+        public static Shape of(int n, int k, int storedRows, DType dt, boolean mma) { return of(n, k, storedRows, dt, mma, false); }
+
+        public static Shape of(int n, int k, int storedRows, DType dt, boolean mma, boolean rowMajor) {
             int gr = mma ? MMA_GROUP : GROUP;
             int kc = mma ? (k + 15) / 16 : (k + chunk(dt) - 1) / chunk(dt);
-            return new Shape(n, k, storedRows / gr, kc, dt, mma);
+            return new Shape(n, k, storedRows / gr, kc, dt, mma, rowMajor && !mma);
         }
     }
 
@@ -79,11 +85,17 @@ public final class SbiLayout {
      */
     public static MemorySegment pack(Tensor[] src, int[] srcIdx, int[] srcRow, int n, int k, DType dt, boolean mma,
                                      Arena arena, Shape[] shapeOut) {
+        return pack(src, srcIdx, srcRow, n, k, dt, mma, false, arena, shapeOut);
+    }
+
+    /** Same; {@code rowMajor} (SIMT kernels only) stores the rows plainly, K padded to whole chunks. */
+    public static MemorySegment pack(Tensor[] src, int[] srcIdx, int[] srcRow, int n, int k, DType dt, boolean mma,
+                                     boolean rowMajor, Arena arena, Shape[] shapeOut) {
         int stored = srcIdx.length;
         int gr = mma ? MMA_GROUP : GROUP;
         if (stored % gr != 0) throw new IllegalArgumentException("stored rows must be a multiple of " + gr);
         if (mma && dt != DType.BF16) throw new IllegalArgumentException("the tile layout holds BF16 only");
-        Shape shape = Shape.of(n, k, stored, dt, mma);
+        Shape shape = Shape.of(n, k, stored, dt, mma, rowMajor);
         int ch = mma ? 16 : chunk(dt), kc = shape.kChunks();
         MemorySegment dst = arena.allocate(shape.bytes(), 64);   // zero-filled: padding stays zero
         int es = dt.size;

@@ -22,14 +22,35 @@ class CudaGpuTest {
     @Test
     void sbiGemmMatchesFloat64OnFreshRandomInputs() {
         long seed = System.nanoTime();
-        for (int v = 0; v < 4; v++)
+        for (int v = 0; v < 5; v++)
             for (int[] nk : new int[][]{{172, 64}, {64, 172}, {1000, 300}})
                 for (int rows : new int[]{1, 5, 11, 40, 130, 600})
                     for (int mode = 0; mode < 3; mode++) {
                         DType dt = v == 0 ? DType.F32 : v == 3 ? DType.F16 : DType.BF16;
-                        var r = CudaSelfCheck.gemm(dt, v == 2, nk[0], nk[1], rows, mode, seed++);
+                        var r = CudaSelfCheck.gemm(dt, v == 2, v == 4, nk[0], nk[1], rows, mode, seed++, false);
                         assertTrue(r.ok(v == 2 ? 1e-4 : 1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
                     }
+    }
+
+    @Test
+    void cublasPromptGemmOverBothLayoutsMatchesFloat64() {
+        long seed = System.nanoTime();
+        for (int layout = 0; layout < 3; layout++)   // SIMT (unpacked), tiles (unpacked), row-major (read in place)
+            for (int[] nk : new int[][]{{172, 64}, {64, 172}, {1000, 300}, {37, 1000}})
+                for (int rows : new int[]{33, 130, 2500})
+                    for (int mode = 0; mode < 3; mode++) {
+                        var r = CudaSelfCheck.gemm(DType.BF16, layout == 1, layout == 2, nk[0], nk[1], rows, mode, seed++, true);
+                        assertTrue(r.ok(1e-2), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                    }
+    }
+
+    @Test
+    void tiledAndPerRowAttentionMatchFloat64() {
+        long seed = System.nanoTime();
+        for (int[] c : new int[][]{{64, 4, 4}, {128, 8, 2}, {20, 3, 1}, {256, 2, 1}})
+            for (int[] lens : new int[][]{{1}, {37}, {130, 5, 64}})
+                for (var r : CudaSelfCheck.attention(c[0], c[1], c[2], lens, seed++))
+                    assertTrue(r.ok(1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
     }
 
     @Test

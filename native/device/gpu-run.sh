@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
+# step's output to $OUT/<step>.log (and the console). Steps: check, zerocheck, bench[:parts], zero, hf, cli.
+# Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero
+set -uo pipefail
+cd "$(dirname "$0")"
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT" nv
+J=(./jre/bin/java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx100g -cp 'lib/*')
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+rc=0
+for step in "$@"; do
+  name=${step%%:*}; arg=${step#*:}; [ "$arg" = "$step" ] && arg=""
+  echo "=== $step ($(date -u +%T))"
+  case $name in
+    check) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures ;;
+    zerocheck) "${J[@]}" -Dfathom.nvme="$PWD/nv" dev.fathom.cuda.CudaZeroBench check fixtures ;;
+    bench) "${J[@]}" dev.fathom.cuda.CudaBench ${arg//,/ } ;;
+    zero) "${J[@]}" -Dfathom.nvme="$PWD/nv" ${arg:+-Dfathom.zero.sources=$arg} dev.fathom.cuda.CudaZeroBench bench ;;
+    hf) python3 hf_compare.py ;;
+    cli) "${J[@]}" dev.fathom.app.Main bench --model synthetic:llama-7b --backend cuda --batch "${arg:-1}" --prompt-len 128 --new-tokens 8 --runs 3 --json "$OUT/bench-cli.json" ;;
+    *) echo "unknown step $step"; false ;;
+  esac > >(tee "$OUT/$name.log") 2>&1 || rc=1
+done
+exit $rc

@@ -1,0 +1,119 @@
+package dev.fathom.cuda;
+
+import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
+import dev.fathom.engine.tensor.DType;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Host-side choices of the prompt phase: query tiles of the attention, the row-major form for cuBLAS, the BF16 layout. */
+class PromptPathTest {
+    @Test
+    void queryTilesAreRunsOfOneSequenceOfAtMost64Rows() {
+        int[] slots = new int[130 + 5 + 1 + 64];
+        Arrays.fill(slots, 0, 130, 2);
+        Arrays.fill(slots, 130, 135, 0);
+        slots[135] = 1;
+        Arrays.fill(slots, 136, 200, 0);   // slot 0 again, not adjacent to its first run
+        int[] out = new int[2 * slots.length];
+        int t = CudaModel.queryTiles(slots, 64, out);
+        assertArrayEquals(new int[]{0, 64, 64, 64, 128, 2, 130, 5, 135, 1, 136, 64}, Arrays.copyOf(out, 2 * t));
+        // every row covered once, each tile of one slot
+        int covered = 0;
+        for (int i = 0; i < t; i++) {
+            covered += out[2 * i + 1];
+            for (int r = out[2 * i]; r < out[2 * i] + out[2 * i + 1]; r++) assertEquals(slots[out[2 * i]], slots[r]);
+        }
+        assertEquals(slots.length, covered);
+        // a decode step: one row per sequence
+        assertEquals(4, CudaModel.queryTiles(new int[]{0, 1, 2, 3}, 64, out));
+    }
+
+    @Test
+    void tiledAttentionOnlyWhereRowsShareKeys() {
+        assertTrue(CudaModel.useTiledAttention(Phase.PROMPT, 128, 2, 128));
+        assertFalse(CudaModel.useTiledAttention(Phase.PROMPT, 4, 4, 128), "one row per sequence: per-row kernel");
+        assertFalse(CudaModel.useTiledAttention(Phase.DECODE, 128, 2, 128), "decode steps keep the captured per-row kernel");
+        assertFalse(CudaModel.useTiledAttention(Phase.PROMPT, 128, 2, 512), "head dim beyond the kernel's 256");
+        assertEquals("attention_tiles_64", CudaModel.tileAttnKernel(20));
+        assertEquals("attention_tiles_128", CudaModel.tileAttnKernel(80));
+        assertEquals("attention_tiles_256", CudaModel.tileAttnKernel(256));
+        assertTrue(CudaModel.tileAttnSmem(256) <= 227 * 1024, "fits Hopper's shared memory per block");
+    }
+
+    @Test
+    void rowMajorFormCoversEveryStoredRowAndPaddedColumn() {
+        SbiLayout.Shape tile = SbiLayout.Shape.of(11008, 4096, 2 * 11008, DType.BF16, true);
+        assertEquals(4096, PromptGemm.rowMajorLd(tile));
+        assertEquals(22016, PromptGemm.storedRows(tile));
+        assertEquals(tile.bytes(), PromptGemm.rowMajorBytes(tile), "same bytes as the packed tiles");
+        SbiLayout.Shape simt = SbiLayout.Shape.of(37, 1000, 40, DType.BF16, false);
+        assertEquals(1024, PromptGemm.rowMajorLd(simt), "K padded to whole 256-element chunks");
+        assertEquals(40, PromptGemm.storedRows(simt));
+        assertEquals(simt.bytes(), PromptGemm.rowMajorBytes(simt));
+    }
+
+    @Test
+    void rowMajorPackingIsPlainRowsThatTheKernelsReadInTheirOrder() {
+        java.util.Random rnd = new java.util.Random(3);
+        int n = 13, k = 300;
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            float[] wv = new float[n * k];
+            for (int i = 0; i < wv.length; i++) wv[i] = (float) rnd.nextGaussian();
+            var w = dev.fathom.engine.tensor.Tensor.of("w", DType.BF16, new long[]{n, k}, wv, a);
+            int[][] order = SbiLayout.stacked(w);
+            SbiLayout.Shape[] sh = new SbiLayout.Shape[1];
+            var p = SbiLayout.pack(new dev.fathom.engine.tensor.Tensor[]{w}, order[0], order[1], n, k, DType.BF16, false, true, a, sh);
+            SbiLayout.Shape s = sh[0];
+            assertTrue(s.rowMajor());
+            int ld = PromptGemm.rowMajorLd(s);
+            assertEquals(512, ld);
+            for (int r = 0; r < s.groups() * 4; r++)
+                for (int c = 0; c < ld; c++) {
+                    float got = SbiLayout.get(p, DType.BF16, (long) r * ld + c);
+                    assertEquals(r < n && c < k ? w.get(r, c) : 0f, got, "row " + r + " col " + c);
+                }
+            // the sbirm kernels' addressing: vector g*Kc*128 + c*32 + r*Kc*32 + lane holds columns c*256 + lane*8 .. +7 of row 4g + r
+            float[] x = new float[k];
+            for (int i = 0; i < k; i++) x[i] = (float) rnd.nextGaussian();
+            int kc = s.kChunks();
+            for (int g = 0; g < s.groups(); g++)
+                for (int r = 0; r < 4; r++) {
+                    double acc = 0, ref = 0;
+                    for (int c = 0; c < kc; c++)
+                        for (int lane = 0; lane < 32; lane++)
+                            for (int e = 0; e < 8; e++) {
+                                int col = c * 256 + lane * 8 + e;
+                                long vec = (long) g * kc * 128 + (long) c * 32 + (long) r * kc * 32 + lane;
+                                if (col < k) acc += SbiLayout.get(p, DType.BF16, vec * 8 + e) * x[col];
+                            }
+                    int row = 4 * g + r;
+                    if (row < n) for (int i = 0; i < k; i++) ref += w.get(row, i) * x[i];
+                    assertEquals(ref, acc, 1e-3, "row " + row);
+                }
+        }
+    }
+
+    @Test
+    void bf16LayoutFollowsTheBatchUnlessForced() {
+        String old = System.getProperty("fathom.cuda.mma");
+        try {
+            System.clearProperty("fathom.cuda.mma");
+            assertFalse(CudaModel.useMma(DType.BF16, 1), "one sequence: SIMT GEMV layout");
+            assertTrue(CudaModel.useMma(DType.BF16, 8), "batches: tensor-core tiles");
+            assertFalse(CudaModel.useMma(DType.F32, 8));
+            System.setProperty("fathom.cuda.mma", "true");
+            assertTrue(CudaModel.useMma(DType.BF16, 1));
+            System.setProperty("fathom.cuda.mma", "false");
+            assertFalse(CudaModel.useMma(DType.BF16, 8));
+        } finally {
+            if (old == null) System.clearProperty("fathom.cuda.mma");
+            else System.setProperty("fathom.cuda.mma", old);
+        }
+    }
+}
