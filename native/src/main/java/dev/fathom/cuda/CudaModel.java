@@ -88,9 +88,29 @@ final class CudaModel implements AutoCloseable {
     private final DeviceStreamer streamer;
     /** Non-null while a streamed layer is being packed: uploads go into it as offsets. */
     private DeviceStreamer.Blob blob;
+    /** Tensor parallelism: this rank's side of the all-reduce (null: one GPU, whole layers). */
+    private final PeerAllReduce.Rank tp;
+    /** TP: per layer the whole o and down biases as plain device float[h] (0: none), added once after the all-reduce. */
+    private final List<long[]> tpBias = new ArrayList<>();
+    /** TP: [rows, h] partial output of o / down before the all-reduce (0 without TP). */
+    private long part;
+    /** False on TP ranks other than 0: the final norm, LM head and logits copy are skipped (rank 0 returns them). */
+    private final boolean head0;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null);
+        this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null);
+    }
+
+    /**
+     * One tensor-parallel rank: {@code w}'s layers are this rank's Megatron slices (TensorSlicer) whose o and
+     * down biases are whole; the model runs on {@code tp}'s device and all-reduces after o and down.
+     */
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, PeerAllReduce.Rank tp) {
+        this(cfg, w, slots, maxLen, sink, null, 0, null, tp.module(), tp);
+    }
+
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir) {
+        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(), null);
     }
 
     /**
@@ -98,9 +118,14 @@ final class CudaModel implements AutoCloseable {
      * @param prefetch layers fetched ahead of the one computing (ring of prefetch + 1 layer buffers)
      * @param nvmeDir  parent directory of the NVMe-tier files (null: java.io.tmpdir)
      */
-    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir) {
+    private CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
+                      CudaModule module, PeerAllReduce.Rank tp) {
         this.cfg = cfg;
-        this.mod = CudaModule.get();
+        this.tp = tp;
+        this.head0 = tp == null || tp.rank() == 0;
+        if (tp != null && (tiers != null || cfg.isMoe()))
+            throw new IllegalArgumentException("tensor parallelism on the cuda backend takes resident dense models only");
+        this.mod = module;
         this.cu = mod.cuda();
         cu.makeCurrent();
         this.stream = cu.streamCreate();
@@ -111,7 +136,7 @@ final class CudaModel implements AutoCloseable {
         this.heads = l0.q().out() / hd;
         this.kvHeads = l0.k().out() / hd;
         this.qkvDim = (heads + 2 * kvHeads) * hd;
-        this.ffn = cfg.intermediateSize();
+        this.ffn = l0.up() != null ? l0.up().out() : cfg.intermediateSize();   // a TP slice holds 1/tp of it
         this.vocab = cfg.vocabSize();
         this.slots = slots;
         this.maxLen = maxLen;
@@ -181,6 +206,7 @@ final class CudaModel implements AutoCloseable {
             routerOut = moe ? alloc(4L * maxRows * e) : 0;
             moeMeta = moe ? alloc(8L * maxRows * topK) : 0;
             logits = alloc(4L * maxRows * vocab);
+            part = tp == null ? 0 : alloc(4L * maxRows * h);
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
             int smem = attnSmem();
             if (hd % 4 != 0 || hd > 1024)
@@ -282,7 +308,7 @@ final class CudaModel implements AutoCloseable {
         Mat qkvM = mat(new Tensor[]{lw.q().weight(), lw.k().weight(), lw.v().weight()},
                 STACKED, qkvDim, h,
                 new Tensor[]{lw.q().bias(), lw.k().bias(), lw.v().bias()});
-        Mat o = plain(lw.o(), true);
+        Mat o = plain(lw.o(), tp == null);
         long aW = upload(lw.attnNormW().toFloatArray()), aB = lw.attnNormB() == null ? 0 : upload(lw.attnNormB().toFloatArray());
         long mW = upload(lw.mlpNormW().toFloatArray()), mB = lw.mlpNormB() == null ? 0 : upload(lw.mlpNormB().toFloatArray());
         if (cfg.isMoe()) {
@@ -293,7 +319,9 @@ final class CudaModel implements AutoCloseable {
         }
         boolean isGated = lw.gate() != null;
         Mat up = isGated ? gated(lw.gate(), lw.up()) : plain(lw.up(), true);
-        return new Layer(aW, aB, qkvM, o, mW, mB, up, isGated, plain(lw.down(), true), null, List.of());
+        if (tp != null) tpBias.add(new long[]{lw.o().bias() == null ? 0 : upload(lw.o().bias().toFloatArray()),
+                lw.down().bias() == null ? 0 : upload(lw.down().bias().toFloatArray())});
+        return new Layer(aW, aB, qkvM, o, mW, mB, up, isGated, plain(lw.down(), tp == null), null, List.of());
     }
 
     // ------------------------------------------------------------------ kernel wrappers
@@ -379,13 +407,13 @@ final class CudaModel implements AutoCloseable {
         } else {
             body(n, hRows, headRows != null);
         }
-        long lb = 4L * hRows * vocab;
+        long lb = head0 ? 4L * hRows * vocab : 0;
         if (hostLogits.byteSize() < lb) hostLogits = hostArena.allocate(lb, 16);
-        cu.copyToHost(hostLogits, logits, lb, stream);
+        if (lb > 0) cu.copyToHost(hostLogits, logits, lb, stream);
         cu.synchronize(stream);
         if (streamer != null) streamer.end();
         flushTimings();
-        float[] out = new float[hRows * vocab];
+        float[] out = new float[(int) (lb / 4)];
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
         return out;
     }
@@ -403,6 +431,7 @@ final class CudaModel implements AutoCloseable {
             if (s) streamer.release(l, stream);
         }
         curLayer = -1;
+        if (!head0) return;
         norm("final.norm", x, gatherHead ? idx : 0, xn, hRows, finalW, finalB);
         gemm("lm_head", head, xn, h, hRows, logits, vocab, 0, 0);
     }
@@ -421,6 +450,10 @@ final class CudaModel implements AutoCloseable {
         timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> mod.launch("attention_rows", heads, n, ATTN_THREADS, smem, stream,
                 qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         long resid = cfg.parallelResidual() ? x2 : x;
+        if (tp != null) {   // partial product of this rank's heads, then resid = x + (bias + Σ partials)
+            gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
+            allReduce("attn.allreduce", resid, x, tpBias.get(l)[0], n);
+        } else
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
         norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
         if (cfg.isMoe()) {
@@ -428,7 +461,17 @@ final class CudaModel implements AutoCloseable {
             return;
         }
         gemm(w.gated() ? "mlp.gate_up" : "mlp.up", w.up(), xn, h, n, mlp, ffn, 0, w.gated() ? 1 : 2);
+        if (tp != null) {
+            gemm("mlp.down", w.down(), mlp, ffn, n, part, h, 0, 0);
+            allReduce("mlp.allreduce", x, resid, tpBias.get(l)[1], n);
+        } else
         gemm("mlp.down", w.down(), mlp, ffn, n, x, h, resid, 0);
+    }
+
+    /** TP: out[n, h] = res + (bias + Σ over ranks of {@link #part}), over peer-mapped memory. */
+    private void allReduce(String name, long out, long res, long bias, int n) {
+        long bytes = 4L * n * h;
+        timed(name, bytes * (tp.size() + 2), (long) n * h * tp.size(), () -> tp.allReduce(part, out, res, bias, h, (long) n * h, stream));
     }
 
     private void moe(Layer w, int n) {
@@ -458,7 +501,7 @@ final class CudaModel implements AutoCloseable {
             cu.copyToDevice(moeMeta, tab, 8L * n * topK, stream);
             cu.fill32(moeOut, 0, (long) n * h, stream);
             if (sink.enabled())
-                sink.emit(new TelemetryEvent.KernelSpan("moe.gate", "cuda:0", 0, curLayer, phase, t0, System.nanoTime() - t0, 4L * n * e, 4L * n * e));
+                sink.emit(new TelemetryEvent.KernelSpan("moe.gate", "cuda:" + cu.ordinal(), 0, curLayer, phase, t0, System.nanoTime() - t0, 4L * n * e, 4L * n * e));
             for (int x = 0; x < e; x++) {
                 int m = count[x];
                 if (m == 0) continue;
@@ -512,7 +555,7 @@ final class CudaModel implements AutoCloseable {
             float startMs = cu.elapsedMs(eventPool.getFirst()[0], ev[0]);
             float durMs = cu.elapsedMs(ev[0], ev[1]);
             if (i == 0) origin = startMs;
-            sink.emit(new TelemetryEvent.KernelSpan((String) p[0], "cuda:0", 0, (int) p[1], (Phase) p[2],
+            sink.emit(new TelemetryEvent.KernelSpan((String) p[0], "cuda:" + cu.ordinal(), tp == null ? 0 : tp.rank(), (int) p[1], (Phase) p[2],
                     base + (long) ((startMs - origin) * 1e6), (long) (durMs * 1e6), (long) p[4], (long) p[5]));
         }
         pending.clear();
