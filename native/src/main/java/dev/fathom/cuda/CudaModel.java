@@ -96,6 +96,8 @@ final class CudaModel implements AutoCloseable {
     private long part;
     /** False on TP ranks other than 0: the final norm, LM head and logits copy are skipped (rank 0 returns them). */
     private final boolean head0;
+    /** TP: the previous all-reduce already wrote this layer's attention norm into xn. */
+    private boolean attnNormDone;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
         this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null);
@@ -420,6 +422,7 @@ final class CudaModel implements AutoCloseable {
 
     private void body(int n, int hRows, boolean gatherHead) {
         curLayer = -1;
+        attnNormDone = false;
         timed("embed", 4L * n * h * (posEmbed != 0 ? 3 : 2), 0, () -> mod.launch("embed_rows", n, 1, 256, 0, stream,
                 embed, posEmbed, cfg.positionOffset(), meta, n, x, h));
         if (streamer != null) streamer.begin();
@@ -439,7 +442,8 @@ final class CudaModel implements AutoCloseable {
     private void layer(int l, int n, Layer w) {
         int kvDim = kvHeads * hd;
         long kc = kCache + 4L * l * slots * maxLen * kvDim, vc = vCache + 4L * l * slots * maxLen * kvDim;
-        norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
+        if (!attnNormDone) norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
+        attnNormDone = false;
         gemm("attn.qkv", w.qkv(), xn, h, n, qkv, qkvDim, 0, 0);
         timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * cfg.rotaryDim() / 2,
                 () -> mod.launch("rope_kv_append", n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
@@ -450,12 +454,13 @@ final class CudaModel implements AutoCloseable {
         timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> mod.launch("attention_rows", heads, n, ATTN_THREADS, smem, stream,
                 qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         long resid = cfg.parallelResidual() ? x2 : x;
-        if (tp != null) {   // partial product of this rank's heads, then resid = x + (bias + Σ partials)
+        boolean mlpNormDone = false;
+        if (tp != null) {   // partial product of this rank's heads, then resid = x + (bias + Σ partials) [+ the MLP norm]
             gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
-            allReduce("attn.allreduce", resid, x, tpBias.get(l)[0], n);
+            mlpNormDone = allReduce("attn.allreduce", resid, x, tpBias.get(l)[0], n, cfg.parallelResidual() ? 0 : w.mlpW(), w.mlpB());
         } else
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
-        norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
+        if (!mlpNormDone) norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
         if (cfg.isMoe()) {
             moe(w, n);
             return;
@@ -463,15 +468,25 @@ final class CudaModel implements AutoCloseable {
         gemm(w.gated() ? "mlp.gate_up" : "mlp.up", w.up(), xn, h, n, mlp, ffn, 0, w.gated() ? 1 : 2);
         if (tp != null) {
             gemm("mlp.down", w.down(), mlp, ffn, n, part, h, 0, 0);
-            allReduce("mlp.allreduce", x, resid, tpBias.get(l)[1], n);
+            Layer next = l + 1 < layers.size() ? layers.get(l + 1) : null;   // its attention norm rides along
+            attnNormDone = allReduce("mlp.allreduce", x, resid, tpBias.get(l)[1], n, next == null ? 0 : next.attnW(), next == null ? 0 : next.attnB());
         } else
         gemm("mlp.down", w.down(), mlp, ffn, n, x, h, resid, 0);
     }
 
-    /** TP: out[n, h] = res + (bias + Σ over ranks of {@link #part}), over peer-mapped memory. */
-    private void allReduce(String name, long out, long res, long bias, int n) {
+    /**
+     * TP: out[n, h] = res + (bias + Σ over ranks of {@link #part}), over peer-mapped memory; when the kernel can and
+     * {@code normW} != 0, also xn = norm(out) with (normW, normB). Returns whether it wrote xn.
+     */
+    private boolean allReduce(String name, long out, long res, long bias, int n, long normW, long normB) {
         long bytes = 4L * n * h;
-        timed(name, bytes * (tp.size() + 2), (long) n * h * tp.size(), () -> tp.allReduce(part, out, res, bias, h, (long) n * h, stream));
+        boolean fuse = normW != 0 && tp.fusesNorm();
+        boolean rms = cfg.norm() == ModelConfig.Norm.RMS_NORM;
+        timed(fuse ? name + "+norm" : name, bytes * (tp.size() + 2), (long) n * h * tp.size(), () -> {
+            if (fuse) tp.allReduceNorm(part, out, res, bias, h, (long) n * h, stream, normW, normB, xn, cfg.normEps(), rms);
+            else tp.allReduce(part, out, res, bias, h, (long) n * h, stream);
+        });
+        return fuse;
     }
 
     private void moe(Layer w, int n) {

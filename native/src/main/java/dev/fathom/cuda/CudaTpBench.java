@@ -59,12 +59,16 @@ public final class CudaTpBench {
     // ------------------------------------------------------------------ all-reduce
 
     void allReduce() {
+        for (PeerAllReduce.Kind k : PeerAllReduce.Kind.values()) allReduce(k);
+    }
+
+    void allReduce(PeerAllReduce.Kind kind) {
         int tp = 2;
         Cuda[] devs = {Cuda.get(0), Cuda.get(1)};
         ExecutorService[] ex = {Executors.newSingleThreadExecutor(), Executors.newSingleThreadExecutor()};
         long cap = 4L << 20;   // 16 MB of floats
-        try (PeerAllReduce c = new PeerAllReduce(devs, cap); Arena arena = Arena.ofShared()) {
-            long[] stream = new long[tp], part = new long[tp], out = new long[tp], res = new long[tp], bias = new long[tp];
+        try (PeerAllReduce c = new PeerAllReduce(devs, cap, kind); Arena arena = Arena.ofShared()) {
+            long[] stream = new long[tp], part = new long[tp], out = new long[tp], res = new long[tp], bias = new long[tp], xn = new long[tp];
             long[][] ev = new long[tp][];
             onRanks(ex, r -> {
                 Cuda cu = devs[r];
@@ -74,10 +78,12 @@ public final class CudaTpBench {
                 out[r] = cu.malloc(4 * cap);
                 res[r] = cu.malloc(4 * cap);
                 bias[r] = cu.malloc(4L * 4099);
+                xn[r] = cu.malloc(4 * cap);
                 ev[r] = new long[]{cu.eventCreate(), cu.eventCreate()};
             });
             // correctness: random partials, bias and residual; host sum in the kernel's order (bit-exact expected)
-            System.out.println("\n== peer all-reduce, 2 GPUs: correctness against a host sum (same order, bit-exact), fresh random inputs");
+            System.out.println("\n== peer all-reduce (" + kind + " kernel), 2 GPUs: correctness against a host sum (same order, bit-exact), fresh random inputs"
+                    + (kind == PeerAllReduce.Kind.LL ? "; fused norm against float64 (rel 1e-5)" : ""));
             Random rnd = new Random(System.nanoTime());
             boolean allOk = true;
             for (long[] nh : new long[][]{{1, 1}, {3, 3}, {4096, 4096}, {4099, 4099}, {2 * 4099, 4099}, {128 * 4096, 4096}, {cap, 4096}}) {
@@ -90,7 +96,11 @@ public final class CudaTpBench {
                 for (int i = 0; i < h; i++) bs[i] = (float) rnd.nextGaussian();
                 boolean withRes = n % 2 == 1 || n == 4096;   // both forms
                 float[][] got = new float[tp][(int) n];
-                for (int rep = 0; rep < 3; rep++)   // repeats: the sequence numbers advance
+                float[][] gotN = new float[tp][(int) n];
+                float[] nw = new float[h], nb = new float[h];
+                for (int i = 0; i < h; i++) { nw[i] = (float) (1 + 0.1 * rnd.nextGaussian()); nb[i] = (float) rnd.nextGaussian(); }
+                int normKind = kind == PeerAllReduce.Kind.LL && n <= cap - 2L * h ? (int) (n % 3) : 0;   // 0 none, 1 rms, 2 layer norm
+                for (int rep = 0; rep < 4; rep++)   // repeats: the sequence numbers advance (LL: every buffer used)
                     onRanks(ex, r -> {
                         Cuda cu = devs[r];
                         cu.makeCurrent();
@@ -99,11 +109,23 @@ public final class CudaTpBench {
                             cu.copyToDevice(res[r], SbiLayout.floats(rs, a), 4 * n, stream[r]);
                             cu.copyToDevice(bias[r], SbiLayout.floats(bs, a), 4L * h, stream[r]);
                             cu.fill32(out[r], 0x7fc00000, n, stream[r]);
-                            c.rank(r).allReduce(part[r], out[r], withRes ? res[r] : 0, bias[r], h, n, stream[r]);
+                            long wN = 0, bN = 0;
+                            if (normKind > 0) {
+                                wN = xn[r] + 4 * (cap - 2L * h);   // the tail of xn holds the norm weights
+                                bN = xn[r] + 4 * (cap - h);
+                                cu.copyToDevice(wN, SbiLayout.floats(nw, a), 4L * h, stream[r]);
+                                cu.copyToDevice(bN, SbiLayout.floats(nb, a), 4L * h, stream[r]);
+                                c.rank(r).allReduceNorm(part[r], out[r], withRes ? res[r] : 0, bias[r], h, n, stream[r], wN, bN, xn[r], 1e-5f, normKind == 1);
+                            } else c.rank(r).allReduce(part[r], out[r], withRes ? res[r] : 0, bias[r], h, n, stream[r]);
                             MemorySegment hy = a.allocate(4 * n, 16);
                             cu.copyToHost(hy, out[r], 4 * n, stream[r]);
                             cu.synchronize(stream[r]);
                             MemorySegment.copy(hy, ValueLayout.JAVA_FLOAT, 0, got[r], 0, (int) n);
+                            if (normKind > 0) {
+                                cu.copyToHost(hy, xn[r], 4 * n, stream[r]);
+                                cu.synchronize(stream[r]);
+                                MemorySegment.copy(hy, ValueLayout.JAVA_FLOAT, 0, gotN[r], 0, (int) n);
+                            }
                         }
                     });
                 int bad = 0;
@@ -113,32 +135,58 @@ public final class CudaTpBench {
                     if (withRes) s = rs[i] + s;
                     for (int r = 0; r < tp; r++) if (Float.floatToIntBits(got[r][i]) != Float.floatToIntBits(s)) bad++;
                 }
+                double normErr = 0;
+                if (normKind > 0 && n <= cap - 2L * h) {
+                    double num = 0, den = 0;
+                    for (long row = 0; row < n / h; row++) {
+                        double m = 0, v = 0;
+                        int o = (int) (row * h);
+                        for (int i = 0; i < h; i++) { double x = got[0][o + i]; m += x; v += x * x; }
+                        m /= h;
+                        double inv = normKind == 1 ? 1 / Math.sqrt(v / h + 1e-5) : 0;
+                        if (normKind == 2) {
+                            double var = 0;
+                            for (int i = 0; i < h; i++) { double d = got[0][o + i] - m; var += d * d; }
+                            inv = 1 / Math.sqrt(var / h + 1e-5);
+                        }
+                        for (int i = 0; i < h; i++) {
+                            double y = normKind == 1 ? got[0][o + i] * inv * nw[i] : (got[0][o + i] - m) * inv * nw[i] + nb[i];
+                            for (int r = 0; r < tp; r++) { double d = gotN[r][o + i] - y; num += d * d; }
+                            den += tp * y * y;
+                        }
+                    }
+                    normErr = Math.sqrt(num / den);
+                    if (!(normErr <= 1e-5)) bad++;
+                }
                 allOk &= bad == 0;
-                System.out.printf("n=%-9d h=%-5d res=%-5s blocks=%-2d mismatches %d %s%n", n, h, withRes, PeerAllReduce.blocks(n), bad, bad == 0 ? "ok" : "FAIL");
+                System.out.printf("n=%-9d h=%-5d res=%-5s blocks=%-2d mismatches %d%s %s%n", n, h, withRes,
+                        kind == PeerAllReduce.Kind.LL ? PeerAllReduce.llBlocks((int) (n / h)) : PeerAllReduce.blocks(n), bad,
+                        normKind == 0 ? "" : String.format(", %s norm rel %.1e", normKind == 1 ? "rms" : "layer", normErr), bad == 0 ? "ok" : "FAIL");
             }
             ok &= allOk;
-            summary.add(String.format("%-44s %s", "all-reduce vs host sum (bit-exact)", allOk ? "ok" : "FAIL"));
+            summary.add(String.format("%-44s %s", "all-reduce " + kind + " vs host sum (bit-exact)", allOk ? "ok" : "FAIL"));
 
             // timing
-            System.out.println("\n== peer all-reduce latency, 2 GPUs (fp32 sum; CUDA events on rank 0; median of 9)");
+            System.out.println("\n== peer all-reduce latency (" + kind + " kernel), 2 GPUs (fp32 sum; CUDA events on rank 0; median of 9)");
             System.out.println("   stream: 200 back-to-back launches per rank / 200;  graph: 64 launches captured per rank, replayed, / 64");
             System.out.printf("%-10s %7s %12s %12s %12s%n", "bytes", "blocks", "stream us", "graph us", "GB/s (graph)");
             for (long bytes : new long[]{8 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 16 << 20}) {
                 long n = bytes / 4;
-                int[] blockChoices = bytes <= (16 << 10) ? new int[]{1, PeerAllReduce.blocks(n)} : new int[]{PeerAllReduce.blocks(n)};
+                int[] blockChoices = kind == PeerAllReduce.Kind.LL ? new int[]{PeerAllReduce.llBlocks((int) (n / Math.min(n, 4096)))}
+                        : bytes <= (16 << 10) ? new int[]{1, PeerAllReduce.blocks(n)} : new int[]{PeerAllReduce.blocks(n)};
                 for (int bl : Arrays.stream(blockChoices).distinct().toArray()) {
                     double sUs = timeLoop(ex, devs, c, stream, ev, part, out, n, bl, 200, false);
                     double gUs = timeLoop(ex, devs, c, stream, ev, part, out, n, bl, 64, true);
                     System.out.printf("%-10s %7d %12.2f %12.2f %12.1f%n", size(bytes), bl, sUs, gUs, bytes / (gUs * 1e-6) / 1e9);
                     if (bytes == 8 << 10 || bytes == 16 << 10)
-                        summary.add(String.format("%-44s %6.2f us stream, %6.2f us graph (NCCL ~20-23)", "all-reduce " + size(bytes) + " blocks=" + bl, sUs, gUs));
+                        summary.add(String.format("%-44s %6.2f us stream, %6.2f us graph (NCCL ~20-23)", "all-reduce " + kind + " " + size(bytes) + " blocks=" + bl, sUs, gUs));
                 }
             }
             onRanks(ex, r -> {
                 Cuda cu = devs[r];
                 cu.makeCurrent();
                 cu.synchronize(stream[r]);
-                for (long q : new long[]{part[r], out[r], res[r], bias[r]}) cu.free(q);
+                for (long q : new long[]{part[r], out[r], res[r], bias[r], xn[r]}) cu.free(q);
                 cu.eventDestroy(ev[r][0]);
                 cu.eventDestroy(ev[r][1]);
                 cu.streamDestroy(stream[r]);
@@ -160,7 +208,7 @@ public final class CudaTpBench {
                 devs[r].makeCurrent();
                 devs[r].beginCapture(stream[r]);
                 try {
-                    for (int i = 0; i < k; i++) c.rank(r).allReduce(part[r], out[r], 0, 0, 4, n, stream[r], blocks);
+                    for (int i = 0; i < k; i++) c.rank(r).allReduce(part[r], out[r], 0, 0, (int) Math.min(n, 4096), n, stream[r], blocks);
                 } finally {
                     g[r] = devs[r].endCapture(stream[r]);
                 }
@@ -173,7 +221,7 @@ public final class CudaTpBench {
                 cu.makeCurrent();
                 cu.eventRecord(ev[r][0], stream[r]);
                 if (graph) cu.graphLaunch(g[r][1], stream[r]);
-                else for (int i = 0; i < k; i++) c.rank(r).allReduce(part[r], out[r], 0, 0, 4, n, stream[r], blocks);
+                else for (int i = 0; i < k; i++) c.rank(r).allReduce(part[r], out[r], 0, 0, (int) Math.min(n, 4096), n, stream[r], blocks);
                 cu.eventRecord(ev[r][1], stream[r]);
                 cu.eventSynchronize(ev[r][1]);
                 if (r == 0 && rr >= 0) t[rr] = cu.elapsedMs(ev[r][0], ev[r][1]) * 1e3 / k;
@@ -252,6 +300,11 @@ public final class CudaTpBench {
 
     // ------------------------------------------------------------------ llama-7b TP=1 vs TP=2
 
+    /** One decode configuration of the llama table. */
+    record Config(int tp, PeerAllReduce.Kind kind, boolean graphs) {
+        String label() { return tp == 1 ? "1" : tp + " " + kind; }
+    }
+
     void llama(double readGBs) {
         String model = "synthetic:llama-7b";
         int prompt = 128, newTok = 8;
@@ -267,18 +320,25 @@ public final class CudaTpBench {
             int[][] toks = new int[1][prompt];
             for (int i = 0; i < prompt; i++) toks[0][i] = rnd.nextInt(m.config().vocabSize());
             int[] slots = {0}, ids = {rnd.nextInt(m.config().vocabSize())}, pos = {prompt};
-            System.out.printf("%-4s %-7s %10s %10s %10s %8s %12s %10s %s%n", "tp", "graphs", "open s", "prefill ms", "step ms", "floor ms", "x floor", "e2e tok/s", "layout");
-            double[] step = new double[3];
+            System.out.printf("%-9s %-7s %7s %10s %9s %9s %8s %10s %s%n", "tp", "graphs", "open s", "prefill ms", "step ms", "floor ms", "x floor",
+                    "e2e tok/s", "logits rel vs TP=1");
+            java.util.Map<String, Double> step = new java.util.LinkedHashMap<>();
             float[] ref = null;
-            double maxDiff = 0;
-            for (int tp : new int[]{1, 2}) {
+            List<String> tables = new ArrayList<>();
+            PeerAllReduce.Kind[][] plan = {{null}, {PeerAllReduce.Kind.LL}, {PeerAllReduce.Kind.FLAG}};
+            for (PeerAllReduce.Kind[] pk : plan) {
+                PeerAllReduce.Kind kind = pk[0];
+                int tp = kind == null ? 1 : 2;
+                if (kind != null) System.setProperty("fathom.tp.allreduce", kind.name().toLowerCase());
+                Rank0Breakdown agg = new Rank0Breakdown();
                 RunProfile prof = RunProfile.defaults().withModel(model).withBackend("cuda").withShape(1, prompt, newTok).withParallel(tp(tp));
-                ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
+                ExecutionPlan plan0 = engine.plan(m, prof, prompt + 32);
                 long o0 = System.nanoTime();
-                try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                try (InferenceSession s = engine.open(m, plan0, agg)) {
                     double openS = (System.nanoTime() - o0) / 1e9;
                     double floorMs = (layerBytes / (double) tp + headBytes) / (readGBs * 1e9) * 1e3;
-                    for (boolean g : tp == 1 ? new boolean[]{true} : new boolean[]{true, false}) {
+                    for (boolean g : kind == PeerAllReduce.Kind.FLAG ? new boolean[]{true} : new boolean[]{true, false}) {
+                        Config c = new Config(tp, kind, g);
                         if (s.runner() instanceof CudaRunner cr) cr.setGraphs(g);
                         if (s.runner() instanceof CudaTpRunner tr) tr.setGraphs(g);
                         long p0 = System.nanoTime();
@@ -291,24 +351,57 @@ public final class CudaTpBench {
                             logits = s.runner().decode(slots, ids, pos)[0];
                             if (i >= 0) t[i] = (System.nanoTime() - d0) / 1e6;
                         }
+                        String rel = "-";
                         if (ref == null) ref = logits;
-                        else for (int i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ref[i] - logits[i]) / (1e-3 + Math.abs(ref[i])));
+                        else {
+                            double num = 0, den = 0;
+                            for (int i = 0; i < ref.length; i++) { double d = ref[i] - logits[i]; num += d * d; den += (double) ref[i] * ref[i]; }
+                            rel = String.format("%.1e", Math.sqrt(num / den));
+                        }
                         double st = CudaBench.median(t);
-                        if (g) step[tp] = st;
+                        step.put(c.label() + (g ? "" : " nograph"), st);
                         GenerationResult e2e = s.generate(new GenerationRequest(toks, newTok, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false),
                                 TokenListener.NONE, null);
-                        System.out.printf("%-4d %-7s %10.1f %10.2f %10.3f %8.3f %12.2f %10.1f %s%n", tp, g ? "on" : "off", openS, prefillMs, st, floorMs,
-                                st / floorMs, newTok / (e2e.decodeNs() / 1e9 + e2e.prefillNs() / 1e9), s.runner().layout());
+                        System.out.printf("%-9s %-7s %7.1f %10.2f %9.3f %9.3f %8.2f %10.1f %s%n", c.label(), g ? "on" : "off", openS, prefillMs, st, floorMs,
+                                st / floorMs, newTok / (e2e.decodeNs() / 1e9 + e2e.prefillNs() / 1e9), rel);
+                        if (!g) {   // one decode step kernel by kernel (CUDA events, rank 0)
+                            agg.on = true;
+                            s.runner().decode(slots, ids, pos);
+                            agg.on = false;
+                            tables.add(agg.table(model + " TP=" + c.label() + " decode step, rank 0 per kernel (CUDA events, graphs off)"));
+                        }
                     }
+                    if (tp == 2) System.out.println("   layout: " + s.runner().layout());
                 }
             }
-            double ratio = step[1] / step[2];
-            System.out.printf("TP=2 vs TP=1 decode step: %.3f ms vs %.3f ms = %.2fx lower (aim >= 1.5x); step-logit max rel diff TP=2 vs TP=1 %.2e%n",
-                    step[2], step[1], ratio, maxDiff);
-            summary.add(String.format("%-44s %.3f ms", "llama-7b decode step TP=1 (graphs)", step[1]));
-            summary.add(String.format("%-44s %.3f ms -> %.2fx lower (aim 1.5x)", "llama-7b decode step TP=2 (graphs)", step[2], ratio));
+            System.clearProperty("fathom.tp.allreduce");
+            tables.forEach(System.out::print);
+            double one = step.get("1"), ll = step.get("2 LL"), fl = step.get("2 FLAG");
+            System.out.printf("%nTP=2 vs TP=1 decode step (graphs on): LL %.3f ms, FLAG %.3f ms vs %.3f ms = %.2fx / %.2fx lower (aim >= 1.5x)%n",
+                    ll, fl, one, one / ll, one / fl);
+            summary.add(String.format("%-44s %.3f ms", "llama-7b decode step TP=1 (graphs)", one));
+            summary.add(String.format("%-44s %.3f ms -> %.2fx lower (aim 1.5x)", "llama-7b decode step TP=2 LL+norm (graphs)", ll, one / ll));
+            summary.add(String.format("%-44s %.3f ms -> %.2fx lower", "llama-7b decode step TP=2 FLAG (graphs)", fl, one / fl));
             summary.add(String.format("%-44s %.3f ms per GPU", "TP=2 per-step floor (half layers + head)", (layerBytes / 2.0 + headBytes) / (readGBs * 1e9) * 1e3));
         }
+    }
+
+    /** Sums rank 0's kernel spans by name while {@code on}. */
+    static final class Rank0Breakdown implements TelemetrySink {
+        volatile boolean on;
+        private final CudaBench.Breakdown inner = new CudaBench.Breakdown();
+
+        @Override public boolean enabled() { return on; }
+
+        @Override
+        public void emit(dev.fathom.engine.telemetry.TelemetryEvent e) {
+            if (e instanceof dev.fathom.engine.telemetry.TelemetryEvent.KernelSpan k && k.rank() == 0) {
+                inner.on = true;
+                inner.emit(e);
+            }
+        }
+
+        String table(String title) { return inner.table(title); }
     }
 
     public static void main(String[] args) {

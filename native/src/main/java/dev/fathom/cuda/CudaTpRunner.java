@@ -103,18 +103,26 @@ public final class CudaTpRunner implements ModelRunner {
 
     public int ranks() { return tp; }
 
+    /**
+     * Runs {@code work} for ranks 1.. on their threads and for rank 0 on the calling thread (one thread hand-off
+     * less per step; every CudaModel call binds its own context first); returns rank 0's result.
+     */
     private float[] onEveryRank(IntFunction<float[]> work) {
         List<Future<float[]>> fs = new ArrayList<>();
-        for (int r = 0; r < tp; r++) {
+        for (int r = 1; r < tp; r++) {
             int rank = r;
             fs.add(threads[r].submit(() -> work.apply(rank)));
         }
         float[] first = null;
         RuntimeException failure = null;
-        for (int r = 0; r < tp; r++) {
+        try {
+            first = work.apply(0);
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        for (int r = 1; r < tp; r++) {
             try {
-                float[] v = fs.get(r).get();
-                if (r == 0) first = v;
+                fs.get(r - 1).get();
             } catch (ExecutionException e) {
                 Throwable c = e.getCause();
                 if (failure == null) failure = c instanceof RuntimeException re ? re : new IllegalStateException("rank " + r + ": " + c, c);

@@ -83,6 +83,15 @@ class CudaTpPlanTest {
         assertEquals(4, PeerAllReduce.blocks(4096));          // one llama-7b token row
         assertEquals(PeerAllReduce.MAX_BLOCKS, PeerAllReduce.blocks(128L * 4096));
         assertEquals(PeerAllReduce.MAX_BLOCKS, PeerAllReduce.blocks(Long.MAX_VALUE / 2));
+        // one-shot kernel: one block per row (up to the limit), a float4 per thread, whole warps, at most 1024 threads
+        assertEquals(1, PeerAllReduce.llBlocks(1));
+        assertEquals(7, PeerAllReduce.llBlocks(7));
+        assertEquals(PeerAllReduce.MAX_BLOCKS, PeerAllReduce.llBlocks(4096));
+        assertEquals(1024, PeerAllReduce.llThreads(4096));
+        assertEquals(512, PeerAllReduce.llThreads(2048));
+        assertEquals(32, PeerAllReduce.llThreads(1));
+        assertEquals(64, PeerAllReduce.llThreads(130));
+        assertEquals(1024, PeerAllReduce.llThreads(8192));   // rows wider than 4096 loop inside the block
         // every block of a launch must be resident with the others (the spin-wait needs it): far below an H100/H200's 132 SMs
         assertTrue(PeerAllReduce.MAX_BLOCKS <= 64);
     }
@@ -93,19 +102,23 @@ class CudaTpPlanTest {
         String src = Files.readString(Path.of("src/main/cuda/comm.cuh"));
         assertEquals(PeerAllReduce.MAX_RANKS, define(src, "TP_MAX_RANKS"));
         assertEquals(PeerAllReduce.MAX_BLOCKS, define(src, "TP_MAX_BLOCKS"));
-        Matcher m = Pattern.compile("struct TpComm \\{\\s*int rank;\\s*int tp;\\s*unsigned\\* counter;[^}]*float\\* recv\\[TP_MAX_RANKS\\];[^}]*unsigned\\* flags\\[TP_MAX_RANKS\\];[^}]*}")
-                .matcher(src);
-        assertTrue(m.find(), "TpComm in comm.cuh is no longer {int rank; int tp; unsigned* counter; float* recv[]; unsigned* flags[]}");
+        Matcher m = Pattern.compile("struct TpComm \\{\\s*int rank;\\s*int tp;\\s*unsigned\\* counter;[^}]*float\\* recv\\[TP_MAX_RANKS\\];[^}]*"
+                + "unsigned\\* flags\\[TP_MAX_RANKS\\];[^}]*unsigned\\* llCounter;[^}]*float\\* llRecv\\[TP_MAX_RANKS\\];[^}]*}").matcher(src);
+        assertTrue(m.find(), "TpComm in comm.cuh is no longer {int rank; int tp; counter; recv[]; flags[]; llCounter; llRecv[]}");
         try (Arena a = Arena.ofConfined()) {
-            long[] recv = {0x1000, 0x2000, 0x3000}, flags = {0x4000, 0x5000, 0x6000};
-            MemorySegment d = PeerAllReduce.descriptor(1, 0x7000, recv, flags, a);
+            long[] recv = {0x1000, 0x2000, 0x3000}, flags = {0x4000, 0x5000, 0x6000}, ll = {0x8000, 0x9000, 0xa000};
+            MemorySegment d = PeerAllReduce.descriptor(1, 0x7000, recv, flags, 0xb000, ll, a);
+            // natural C layout of the struct on a 64-bit target: 2 ints, then 8-byte pointers
+            assertEquals(8 + 8 + 8 * PeerAllReduce.MAX_RANKS * 3 + 8, PeerAllReduce.DESC_BYTES);
             assertEquals(PeerAllReduce.DESC_BYTES, d.byteSize());
             assertEquals(1, d.get(ValueLayout.JAVA_INT, 0));
             assertEquals(3, d.get(ValueLayout.JAVA_INT, 4));
             assertEquals(0x7000, d.get(ValueLayout.JAVA_LONG, 8));
+            assertEquals(0xb000, d.get(ValueLayout.JAVA_LONG, 16 + 16L * PeerAllReduce.MAX_RANKS));
             for (int i = 0; i < 3; i++) {
                 assertEquals(recv[i], d.get(ValueLayout.JAVA_LONG, 16 + 8L * i));
                 assertEquals(flags[i], d.get(ValueLayout.JAVA_LONG, 16 + 8L * PeerAllReduce.MAX_RANKS + 8L * i));
+                assertEquals(ll[i], d.get(ValueLayout.JAVA_LONG, 24 + 16L * PeerAllReduce.MAX_RANKS + 8L * i));
             }
         }
     }
