@@ -115,7 +115,7 @@ public final class CudaTpBench {
                                 bN = xn[r] + 4 * (cap - h);
                                 cu.copyToDevice(wN, SbiLayout.floats(nw, a), 4L * h, stream[r]);
                                 cu.copyToDevice(bN, SbiLayout.floats(nb, a), 4L * h, stream[r]);
-                                c.rank(r).allReduceNorm(part[r], out[r], withRes ? res[r] : 0, bias[r], h, n, stream[r], wN, bN, xn[r], 1e-5f, normKind == 1);
+                                c.rank(r).allReduceNorm(part[r], out[r], withRes ? res[r] : 0, bias[r], h, n, stream[r], wN, normKind == 1 ? 0 : bN, xn[r], 1e-5f, normKind == 1);
                             } else c.rank(r).allReduce(part[r], out[r], withRes ? res[r] : 0, bias[r], h, n, stream[r]);
                             MemorySegment hy = a.allocate(4 * n, 16);
                             cu.copyToHost(hy, out[r], 4 * n, stream[r]);
@@ -310,7 +310,7 @@ public final class CudaTpBench {
         int prompt = 128, newTok = 8;
         long t0 = System.nanoTime();
         try (LoadedModel m = ModelLoader.load(model)) {
-            System.out.printf("%n== %s BF16 batch 1, prompt %d: decode step (median of 20 after 3 warm-ups, host clock), load %.1f s%n",
+            System.out.printf("%n== %s BF16 batch 1, prompt %d: decode step (median of 50 after 3 warm-ups, host clock), load %.1f s%n",
                     model, prompt, (System.nanoTime() - t0) / 1e9);
             long layerBytes = 0;
             for (LayerWeights l : m.weights().layers()) layerBytes += l.bytes();
@@ -344,7 +344,7 @@ public final class CudaTpBench {
                         long p0 = System.nanoTime();
                         s.runner().prefill(slots, toks, false);
                         double prefillMs = (System.nanoTime() - p0) / 1e6;
-                        double[] t = new double[20];
+                        double[] t = new double[50];
                         float[] logits = null;
                         for (int i = -3; i < t.length; i++) {
                             long d0 = System.nanoTime();
