@@ -176,7 +176,7 @@ public final class CudaTpRunner implements ModelRunner {
 
     @Override
     public String layout() {
-        return tp + " tensor-parallel ranks on " + names + ", all-reduce over peer-mapped memory, SBI-GEMM + fused kernels";
+        return tp + " GPU ranks (tp=" + tp + ") on " + names + ", " + comm.kind() + " all-reduce over peer-mapped memory, SBI-GEMM + fused kernels";
     }
 
     private void closeModels() {

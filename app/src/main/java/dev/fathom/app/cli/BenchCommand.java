@@ -99,6 +99,7 @@ public final class BenchCommand implements Callable<Integer> {
             try (InferenceSession s = engine.open(m, plan, sink)) {
                 err.printf("fathom: %s, %s backend, precision %s, %d thread(s); opened in %.1f s%n", m.displayName(), plan.backend(),
                         prec.id(), threads(s), (System.nanoTime() - tLoad) / 1e9);
+                err.printf("fathom: layout: %s%n", s.runner().layout());
                 int[][] prompts = new int[batch][promptLen];
                 Random rnd = new Random(7);
                 for (int[] p : prompts) for (int i = 0; i < p.length; i++) p[i] = rnd.nextInt(m.config().vocabSize());
