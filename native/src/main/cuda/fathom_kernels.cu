@@ -501,3 +501,4 @@ extern "C" __global__ void fill_bf16(unsigned short* p, long n, unsigned seed) {
 extern "C" __global__ void f32_to_bf16(const float* x, __nv_bfloat16* y, long n) {
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = __float2bfloat16_rn(x[i]);
 }
+#include "comm.cuh"

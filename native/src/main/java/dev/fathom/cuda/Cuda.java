@@ -26,7 +26,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class Cuda {
     private static final Linker LINKER = Linker.nativeLinker();
     private static final Arena LIB_ARENA = Arena.ofAuto();
-    private static volatile Cuda instance;
+    private static final int MAX_DEVICES = 64;
+    /** one binding per device ordinal (its primary context), created on first use */
+    private static final Cuda[] instances = new Cuda[MAX_DEVICES];
     private static volatile Throwable loadFailure;
 
     private final SymbolLookup lib;
@@ -47,14 +49,20 @@ public final class Cuda {
         }
     }
 
-    private Cuda() {
+    private final int ordinal;
+    private final int deviceCount;
+
+    private Cuda(int ordinal) {
+        this.ordinal = ordinal;
         lib = SymbolLookup.libraryLookup("libcuda.so.1", LIB_ARENA);
         check("cuInit", (int) call("cuInit", FunctionDescriptor.of(JAVA_INT, JAVA_INT), 0));
         try (Arena a = Arena.ofConfined()) {
             MemorySegment i = a.allocate(JAVA_INT);
             check("cuDeviceGetCount", (int) call("cuDeviceGetCount", FunctionDescriptor.of(JAVA_INT, ADDRESS), i));
-            if (i.get(JAVA_INT, 0) == 0) throw new CudaException("cuDeviceGetCount", 100, "CUDA_ERROR_NO_DEVICE");
-            check("cuDeviceGet", (int) call("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), i, 0));
+            deviceCount = i.get(JAVA_INT, 0);
+            if (deviceCount == 0) throw new CudaException("cuDeviceGetCount", 100, "CUDA_ERROR_NO_DEVICE");
+            if (ordinal >= deviceCount) throw new CudaException("cuDeviceGet(" + ordinal + ")", 101, "CUDA_ERROR_INVALID_DEVICE");
+            check("cuDeviceGet", (int) call("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), i, ordinal));
             device = i.get(JAVA_INT, 0);
             MemorySegment c = a.allocate(ADDRESS);
             check("cuDevicePrimaryCtxRetain", (int) call("cuDevicePrimaryCtxRetain", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), c, device));
@@ -70,20 +78,52 @@ public final class Cuda {
     }
 
     /** The process-wide driver binding (device 0, primary context); throws if there is no driver or device. */
-    public static Cuda get() {
-        Cuda c = instance;
-        if (c != null) return c;
-        synchronized (Cuda.class) {
-            if (instance != null) return instance;
+    public static Cuda get() { return get(0); }
+
+    /**
+     * The binding of device {@code ordinal} (its primary context), one per device for the process; throws if
+     * there is no driver or no such device. Work for this device must be issued after {@link #makeCurrent()}.
+     */
+    public static Cuda get(int ordinal) {
+        if (ordinal < 0 || ordinal >= MAX_DEVICES) throw new IllegalArgumentException("device " + ordinal);
+        synchronized (instances) {
+            Cuda c = instances[ordinal];
+            if (c != null) return c;
             if (loadFailure != null) throw new IllegalStateException(loadFailure.getMessage(), loadFailure);
             try {
-                instance = new Cuda();
+                c = new Cuda(ordinal);
             } catch (Throwable t) {
-                loadFailure = t;
+                if (ordinal == 0) loadFailure = t;   // no driver or no device at all: remember it
                 throw t instanceof RuntimeException re ? re : new IllegalStateException(t.getMessage(), t);
             }
-            return instance;
+            return instances[ordinal] = c;
         }
+    }
+
+    /** Number of CUDA devices the driver sees. */
+    public int deviceCount() { return deviceCount; }
+
+    /** This binding's device ordinal. */
+    public int ordinal() { return ordinal; }
+
+    /** True when this device can read and write {@code peer}'s memory directly (NVLink or PCIe P2P). */
+    public boolean canAccessPeer(Cuda peer) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment i = a.allocate(JAVA_INT);
+            check("cuDeviceCanAccessPeer", (int) call("cuDeviceCanAccessPeer", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+                    i, device, peer.device));
+            return i.get(JAVA_INT, 0) != 0;
+        }
+    }
+
+    /**
+     * Maps {@code peer}'s allocations into this context (cuCtxEnablePeerAccess): kernels of this device may then
+     * load and store through {@code peer}'s device pointers (unified addressing). Calling it twice is harmless.
+     */
+    public void enablePeerAccess(Cuda peer) {
+        makeCurrent();
+        int rc = (int) call("cuCtxEnablePeerAccess", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT), peer.context, 0);
+        if (rc != 704) check("cuCtxEnablePeerAccess", rc);   // 704: CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED
     }
 
     public int smCount() { return smCount; }

@@ -44,15 +44,26 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String cannotRun(ExecutionPlan plan) {
+        return cannotRun(plan, unavailableReason() == null ? Cuda.get().deviceCount() : 1);
+    }
+
+    /** {@link #cannotRun(ExecutionPlan)} on a machine with {@code devices} GPUs. */
+    static String cannotRun(ExecutionPlan plan, int devices) {
         var p = plan.parallel();
-        if (p.tp() * p.pp() * p.ep() * p.dp() != 1)
-            return "The cuda backend runs on one GPU: set tp, pp, ep and dp to 1 (multi-GPU runs are not built yet).";
-        return null;
+        if (p.pp() * p.ep() * p.dp() != 1)
+            return "The cuda backend runs tensor parallelism only (pp=" + p.pp() + ", ep=" + p.ep() + ", dp=" + p.dp()
+                    + "): set pp, ep and dp to 1, or use the cpu backend's ranks.";
+        if (p.tp() == 1) return null;
+        if (plan.placement().streaming())
+            return "Streamed weights (ZeRO-Inference) run on one GPU: set --tp 1 or keep every layer on the device.";
+        return CudaTpRunner.planError(plan.config(), p.tp(), devices);
     }
 
     @Override
     public ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink) {
         try {
+            if (plan.parallel().tp() > 1)
+                return new CudaTpRunner(model.config(), model.weights(), plan.parallel().tp(), plan.slots(), plan.maxSeqLen(), sink);
             return new CudaRunner(model.config(), model.weights(), plan.slots(), plan.maxSeqLen(), sink, plan.placement());
         } catch (Cuda.CudaException e) {
             if (e.getMessage().contains("OUT_OF_MEMORY"))

@@ -98,9 +98,31 @@ final class CudaModel implements AutoCloseable {
     private final MemorySegment hostTiles;
     private int tileCount;
     private boolean tiledAttention;
+    /** Tensor parallelism: this rank's side of the all-reduce (null: one GPU, whole layers). */
+    private final PeerAllReduce.Rank tp;
+    /** TP: per layer the whole o and down biases as plain device float[h] (0: none), added once after the all-reduce. */
+    private final List<long[]> tpBias = new ArrayList<>();
+    /** TP: [rows, h] partial output of o / down before the all-reduce (0 without TP). */
+    private long part;
+    /** False on TP ranks other than 0: the final norm, LM head and logits copy are skipped (rank 0 returns them). */
+    private final boolean head0;
+    /** TP: the previous all-reduce already wrote this layer's attention norm into xn. */
+    private boolean attnNormDone;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null);
+        this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null);
+    }
+
+    /**
+     * One tensor-parallel rank: {@code w}'s layers are this rank's Megatron slices (TensorSlicer) whose o and
+     * down biases are whole; the model runs on {@code tp}'s device and all-reduces after o and down.
+     */
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, PeerAllReduce.Rank tp) {
+        this(cfg, w, slots, maxLen, sink, null, 0, null, tp.module(), tp);
+    }
+
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir) {
+        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(), null);
     }
 
     /**
@@ -108,9 +130,14 @@ final class CudaModel implements AutoCloseable {
      * @param prefetch layers fetched ahead of the one computing (ring of prefetch + 1 layer buffers)
      * @param nvmeDir  parent directory of the NVMe-tier files (null: java.io.tmpdir)
      */
-    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir) {
+    private CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
+                      CudaModule module, PeerAllReduce.Rank tp) {
         this.cfg = cfg;
-        this.mod = CudaModule.get();
+        this.tp = tp;
+        this.head0 = tp == null || tp.rank() == 0;
+        if (tp != null && (tiers != null || cfg.isMoe()))
+            throw new IllegalArgumentException("tensor parallelism on the cuda backend takes resident dense models only");
+        this.mod = module;
         this.cu = mod.cuda();
         cu.makeCurrent();
         this.stream = cu.streamCreate();
@@ -121,7 +148,7 @@ final class CudaModel implements AutoCloseable {
         this.heads = l0.q().out() / hd;
         this.kvHeads = l0.k().out() / hd;
         this.qkvDim = (heads + 2 * kvHeads) * hd;
-        this.ffn = cfg.intermediateSize();
+        this.ffn = l0.up() != null ? l0.up().out() : cfg.intermediateSize();   // a TP slice holds 1/tp of it
         this.vocab = cfg.vocabSize();
         this.slots = slots;
         this.maxLen = maxLen;
@@ -193,6 +220,7 @@ final class CudaModel implements AutoCloseable {
             routerOut = moe ? alloc(4L * maxRows * e) : 0;
             moeMeta = moe ? alloc(8L * maxRows * topK) : 0;
             logits = alloc(4L * maxRows * vocab);
+            part = tp == null ? 0 : alloc(4L * maxRows * h);
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
             tiles = alloc(8L * maxRows);
             hostTiles = hostArena.allocate(8L * maxRows, 16);
@@ -353,7 +381,7 @@ final class CudaModel implements AutoCloseable {
         Mat qkvM = mat(new Tensor[]{lw.q().weight(), lw.k().weight(), lw.v().weight()},
                 STACKED, qkvDim, h,
                 new Tensor[]{lw.q().bias(), lw.k().bias(), lw.v().bias()});
-        Mat o = plain(lw.o(), true);
+        Mat o = plain(lw.o(), tp == null);
         long aW = upload(lw.attnNormW().toFloatArray()), aB = lw.attnNormB() == null ? 0 : upload(lw.attnNormB().toFloatArray());
         long mW = upload(lw.mlpNormW().toFloatArray()), mB = lw.mlpNormB() == null ? 0 : upload(lw.mlpNormB().toFloatArray());
         if (cfg.isMoe()) {
@@ -364,7 +392,9 @@ final class CudaModel implements AutoCloseable {
         }
         boolean isGated = lw.gate() != null;
         Mat up = isGated ? gated(lw.gate(), lw.up()) : plain(lw.up(), true);
-        return new Layer(aW, aB, qkvM, o, mW, mB, up, isGated, plain(lw.down(), true), null, List.of());
+        if (tp != null) tpBias.add(new long[]{lw.o().bias() == null ? 0 : upload(lw.o().bias().toFloatArray()),
+                lw.down().bias() == null ? 0 : upload(lw.down().bias().toFloatArray())});
+        return new Layer(aW, aB, qkvM, o, mW, mB, up, isGated, plain(lw.down(), tp == null), null, List.of());
     }
 
     // ------------------------------------------------------------------ kernel wrappers
@@ -477,19 +507,20 @@ final class CudaModel implements AutoCloseable {
         } else {
             body(n, hRows, headRows != null);
         }
-        long lb = 4L * hRows * vocab;
+        long lb = head0 ? 4L * hRows * vocab : 0;
         if (hostLogits.byteSize() < lb) hostLogits = hostArena.allocate(lb, 16);
-        cu.copyToHost(hostLogits, logits, lb, stream);
+        if (lb > 0) cu.copyToHost(hostLogits, logits, lb, stream);
         cu.synchronize(stream);
         if (streamer != null) streamer.end();
         flushTimings();
-        float[] out = new float[hRows * vocab];
+        float[] out = new float[(int) (lb / 4)];
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
         return out;
     }
 
     private void body(int n, int hRows, boolean gatherHead) {
         curLayer = -1;
+        attnNormDone = false;
         timed("embed", 4L * n * h * (posEmbed != 0 ? 3 : 2), 0, () -> launch("embed_rows", n, 1, 256, 0, stream,
                 embed, posEmbed, cfg.positionOffset(), meta, n, x, h));
         if (streamer != null) streamer.begin();
@@ -501,6 +532,7 @@ final class CudaModel implements AutoCloseable {
             if (s) streamer.release(l, stream);
         }
         curLayer = -1;
+        if (!head0) return;
         norm("final.norm", x, gatherHead ? idx : 0, xn, hRows, finalW, finalB);
         gemm("lm_head", head, xn, h, hRows, logits, vocab, 0, 0);
     }
@@ -508,7 +540,8 @@ final class CudaModel implements AutoCloseable {
     private void layer(int l, int n, Layer w) {
         int kvDim = kvHeads * hd;
         long kc = kCache + 4L * l * slots * maxLen * kvDim, vc = vCache + 4L * l * slots * maxLen * kvDim;
-        norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
+        if (!attnNormDone) norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
+        attnNormDone = false;
         gemm("attn.qkv", w.qkv(), xn, h, n, qkv, qkvDim, 0, 0);
         timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * cfg.rotaryDim() / 2,
                 () -> {
@@ -531,14 +564,39 @@ final class CudaModel implements AutoCloseable {
                     qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         }
         long resid = cfg.parallelResidual() ? x2 : x;
+        boolean mlpNormDone = false;
+        if (tp != null) {   // partial product of this rank's heads, then resid = x + (bias + Σ partials) [+ the MLP norm]
+            gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
+            mlpNormDone = allReduce("attn.allreduce", resid, x, tpBias.get(l)[0], n, cfg.parallelResidual() ? 0 : w.mlpW(), w.mlpB());
+        } else
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
-        norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
+        if (!mlpNormDone) norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
         if (cfg.isMoe()) {
             moe(w, n);
             return;
         }
         gemm(w.gated() ? "mlp.gate_up" : "mlp.up", w.up(), xn, h, n, mlp, ffn, 0, w.gated() ? 1 : 2);
+        if (tp != null) {
+            gemm("mlp.down", w.down(), mlp, ffn, n, part, h, 0, 0);
+            Layer next = l + 1 < layers.size() ? layers.get(l + 1) : null;   // its attention norm rides along
+            attnNormDone = allReduce("mlp.allreduce", x, resid, tpBias.get(l)[1], n, next == null ? 0 : next.attnW(), next == null ? 0 : next.attnB());
+        } else
         gemm("mlp.down", w.down(), mlp, ffn, n, x, h, resid, 0);
+    }
+
+    /**
+     * TP: out[n, h] = res + (bias + Σ over ranks of {@link #part}), over peer-mapped memory; when the kernel can and
+     * {@code normW} != 0, also xn = norm(out) with (normW, normB). Returns whether it wrote xn.
+     */
+    private boolean allReduce(String name, long out, long res, long bias, int n, long normW, long normB) {
+        long bytes = 4L * n * h;
+        boolean fuse = normW != 0 && tp.fusesNorm();
+        boolean rms = cfg.norm() == ModelConfig.Norm.RMS_NORM;
+        timed(fuse ? name + "+norm" : name, bytes * (tp.size() + 2), (long) n * h * tp.size(), () -> {
+            if (fuse) tp.allReduceNorm(part, out, res, bias, h, (long) n * h, stream, normW, normB, xn, cfg.normEps(), rms);
+            else tp.allReduce(part, out, res, bias, h, (long) n * h, stream);
+        });
+        return fuse;
     }
 
     private void moe(Layer w, int n) {
@@ -568,7 +626,7 @@ final class CudaModel implements AutoCloseable {
             cu.copyToDevice(moeMeta, tab, 8L * n * topK, stream);
             cu.fill32(moeOut, 0, (long) n * h, stream);
             if (sink.enabled())
-                sink.emit(new TelemetryEvent.KernelSpan("moe.gate", "cuda:0", 0, curLayer, phase, t0, System.nanoTime() - t0, 4L * n * e, 4L * n * e));
+                sink.emit(new TelemetryEvent.KernelSpan("moe.gate", "cuda:" + cu.ordinal(), 0, curLayer, phase, t0, System.nanoTime() - t0, 4L * n * e, 4L * n * e));
             for (int x = 0; x < e; x++) {
                 int m = count[x];
                 if (m == 0) continue;
@@ -622,7 +680,7 @@ final class CudaModel implements AutoCloseable {
             float startMs = cu.elapsedMs(eventPool.getFirst()[0], ev[0]);
             float durMs = cu.elapsedMs(ev[0], ev[1]);
             if (i == 0) origin = startMs;
-            sink.emit(new TelemetryEvent.KernelSpan((String) p[0], "cuda:0", 0, (int) p[1], (Phase) p[2],
+            sink.emit(new TelemetryEvent.KernelSpan((String) p[0], "cuda:" + cu.ordinal(), tp == null ? 0 : tp.rank(), (int) p[1], (Phase) p[2],
                     base + (long) ((startMs - origin) * 1e6), (long) (durMs * 1e6), (long) p[4], (long) p[5]));
         }
         pending.clear();

@@ -14,7 +14,8 @@ import java.util.Map;
  */
 public final class CudaModule {
     public static final String RESOURCE = "/cuda/fathom_kernels.fatbin";
-    private static volatile CudaModule instance;
+    /** one loaded image per device ordinal */
+    private static final Map<Integer, CudaModule> instances = new HashMap<>();
 
     private final Cuda cu;
     private final long module;
@@ -32,19 +33,23 @@ public final class CudaModule {
     /** True when the jar carries the kernel image (it is absent when the build machine had no nvcc). */
     public static boolean imagePresent() { return CudaModule.class.getResource(RESOURCE) != null; }
 
-    public static CudaModule get() {
-        CudaModule m = instance;
-        if (m != null) return m;
-        synchronized (CudaModule.class) {
-            if (instance == null) {
-                try (InputStream in = CudaModule.class.getResourceAsStream(RESOURCE)) {
-                    if (in == null) throw new IllegalStateException("this build has no CUDA kernels (nvcc was missing when it was built)");
-                    instance = new CudaModule(Cuda.get(), in.readAllBytes());
-                } catch (IOException e) {
-                    throw new IllegalStateException("cannot read " + RESOURCE + ": " + e.getMessage(), e);
-                }
+    /** The kernels loaded into device 0's primary context. */
+    public static CudaModule get() { return get(Cuda.get()); }
+
+    /** The kernels loaded into {@code cu}'s context (once per device; makes that context current on this thread). */
+    public static CudaModule get(Cuda cu) {
+        synchronized (instances) {
+            CudaModule m = instances.get(cu.ordinal());
+            if (m != null) return m;
+            try (InputStream in = CudaModule.class.getResourceAsStream(RESOURCE)) {
+                if (in == null) throw new IllegalStateException("this build has no CUDA kernels (nvcc was missing when it was built)");
+                cu.makeCurrent();
+                m = new CudaModule(cu, in.readAllBytes());
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot read " + RESOURCE + ": " + e.getMessage(), e);
             }
-            return instance;
+            instances.put(cu.ordinal(), m);
+            return m;
         }
     }
 

@@ -48,6 +48,7 @@ import java.util.concurrent.Callable;
 public final class BenchCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
     @Mixin ModelOptions model;
+    @Mixin ParallelOptions parallel;
 
     @Option(names = "--batch", defaultValue = "1", description = "sequences decoded together (default: ${DEFAULT-VALUE})")
     int batch;
@@ -88,7 +89,7 @@ public final class BenchCommand implements Callable<Integer> {
         DType synth = prec == Precision.F32 ? DType.F32 : prec == Precision.F16 ? DType.F16 : DType.BF16;
         try (LoadedModel m = ModelLoader.load(model.model, new ModelLoader.Options(synth, model.seed == 0 ? 42 : model.seed), null)) {
             int maxLen = (context > 0 ? context : promptLen) + newTokens;
-            RunProfile profile = model.applyTo(RunProfile.defaults()).withShape(batch, promptLen, newTokens)
+            RunProfile profile = parallel.applyTo(model.applyTo(RunProfile.defaults())).withShape(batch, promptLen, newTokens)
                     .withSampling(RunProfile.Sampling.GREEDY.withStopOnEos(false));
             Engine engine = Engine.discover();
             ExecutionPlan plan = engine.plan(m, profile, maxLen);
@@ -98,6 +99,7 @@ public final class BenchCommand implements Callable<Integer> {
             try (InferenceSession s = engine.open(m, plan, sink)) {
                 err.printf("fathom: %s, %s backend, precision %s, %d thread(s); opened in %.1f s%n", m.displayName(), plan.backend(),
                         prec.id(), threads(s), (System.nanoTime() - tLoad) / 1e9);
+                err.printf("fathom: layout: %s%n", s.runner().layout());
                 int[][] prompts = new int[batch][promptLen];
                 Random rnd = new Random(7);
                 for (int[] p : prompts) for (int i = 0; i < p.length; i++) p[i] = rnd.nextInt(m.config().vocabSize());

@@ -155,4 +155,13 @@ class CliContractTest {
         for (var k : kernels)
             for (String f : new String[]{"name", "calls", "total_ms", "bytes", "GBps"}) assertTrue(k.has(f), f + " in " + k);
     }
+
+    @Test
+    void benchTakesTheParallelOptions() {
+        // --tp reaches the plan: the runner reports two tensor-parallel ranks (CPU ranks here; GPUs with --backend cuda)
+        Result r = run("bench", "--model", shared().resolve("fixtures/llama-tiny").toString(), "--backend", "cpu", "--tp", "2",
+                "--prompt-len", "4", "--new-tokens", "2", "--runs", "1", "--peak-gbps", "10");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("layout:") && r.err().contains("tp=2"), r.err());
+    }
 }
