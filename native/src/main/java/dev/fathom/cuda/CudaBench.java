@@ -401,7 +401,7 @@ public final class CudaBench {
             System.out.println("SKIP: " + why);
             return;
         }
-        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt", "pdl", "blas16") : List.of(args);
+        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt", "pdl", "tile32") : List.of(args);
         CudaBench b = new CudaBench();
         Cuda cu = b.cu;
         System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
@@ -419,9 +419,9 @@ public final class CudaBench {
             b.decode("llama-7b", new int[]{1}, false);
             System.clearProperty("fathom.cuda.pdl");
         }
-        if (parts.contains("blas16")) {   // batch 16/32 decode GEMMs through unpack + cuBLAS instead of the tile kernels
-            System.setProperty("fathom.cuda.blasRows", "15");
-            System.out.println("\n(decode GEMMs of 16+ rows through cuBLAS: -Dfathom.cuda.blasRows=15)");
+        if (parts.contains("tile32")) {   // batch 16/32 decode GEMMs through the tile kernels instead of unpack + cuBLAS
+            System.setProperty("fathom.cuda.blasRows", "32");
+            System.out.println("\n(decode GEMMs of up to 32 rows through the tile kernels: -Dfathom.cuda.blasRows=32)");
             b.decode("llama-7b", new int[]{16, 32}, false);
             System.clearProperty("fathom.cuda.blasRows");
         }

@@ -122,6 +122,75 @@ final class Dots {
         return s;
     }
 
+    /**
+     * Four weight rows (at {@code wo + k*rs}) against one activation row: y[yi + k] = row k . x + bias[k]. Four
+     * independent weight streams per thread keep more memory requests in flight than one row at a time, and each
+     * activation vector is loaded once for the four rows.
+     */
+    static void bf16r4(MemorySegment w, long wo, long rs, float[] xp, int xo, int n, float[] y, int yi, float[] bias, int bo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F), c3 = FloatVector.zero(F);
+        int i = 0;
+        for (; i + 2 * L <= n; i += 2 * L) {
+            long p = wo + (long) i * 2;
+            FloatVector xe = FloatVector.fromArray(F, xp, xo + i), xo2 = FloatVector.fromArray(F, xp, xo + i + L);
+            IntVector b0 = IntVector.fromMemorySegment(I, w, p, LE);
+            IntVector b1 = IntVector.fromMemorySegment(I, w, p + rs, LE);
+            IntVector b2 = IntVector.fromMemorySegment(I, w, p + 2 * rs, LE);
+            IntVector b3 = IntVector.fromMemorySegment(I, w, p + 3 * rs, LE);
+            a0 = b0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a0);
+            c0 = b0.and(HI).reinterpretAsFloats().fma(xo2, c0);
+            a1 = b1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a1);
+            c1 = b1.and(HI).reinterpretAsFloats().fma(xo2, c1);
+            a2 = b2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a2);
+            c2 = b2.and(HI).reinterpretAsFloats().fma(xo2, c2);
+            a3 = b3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a3);
+            c3 = b3.and(HI).reinterpretAsFloats().fma(xo2, c3);
+        }
+        float s0 = a0.add(c0).reduceLanes(VectorOperators.ADD), s1 = a1.add(c1).reduceLanes(VectorOperators.ADD),
+                s2 = a2.add(c2).reduceLanes(VectorOperators.ADD), s3 = a3.add(c3).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float xv = xp[xo + i];
+            long q = wo + (long) i * 2;
+            s0 += bf16(w.get(I16, q)) * xv;
+            s1 += bf16(w.get(I16, q + rs)) * xv;
+            s2 += bf16(w.get(I16, q + 2 * rs)) * xv;
+            s3 += bf16(w.get(I16, q + 3 * rs)) * xv;
+        }
+        y[yi] = s0 + (bias == null ? 0f : bias[bo]);
+        y[yi + 1] = s1 + (bias == null ? 0f : bias[bo + 1]);
+        y[yi + 2] = s2 + (bias == null ? 0f : bias[bo + 2]);
+        y[yi + 3] = s3 + (bias == null ? 0f : bias[bo + 3]);
+    }
+
+    /** F32 form of {@link #bf16r4}. */
+    static void f32r4(MemorySegment w, long wo, long rs, float[] x, int xo, int n, float[] y, int yi, float[] bias, int bo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            long p = wo + (long) i * 4;
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            a0 = FloatVector.fromMemorySegment(F, w, p, LE).fma(xv, a0);
+            a1 = FloatVector.fromMemorySegment(F, w, p + rs, LE).fma(xv, a1);
+            a2 = FloatVector.fromMemorySegment(F, w, p + 2 * rs, LE).fma(xv, a2);
+            a3 = FloatVector.fromMemorySegment(F, w, p + 3 * rs, LE).fma(xv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD),
+                s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float xv = x[xo + i];
+            long q = wo + (long) i * 4;
+            s0 += w.get(F32, q) * xv;
+            s1 += w.get(F32, q + rs) * xv;
+            s2 += w.get(F32, q + 2 * rs) * xv;
+            s3 += w.get(F32, q + 3 * rs) * xv;
+        }
+        y[yi] = s0 + (bias == null ? 0f : bias[bo]);
+        y[yi + 1] = s1 + (bias == null ? 0f : bias[bo + 1]);
+        y[yi + 2] = s2 + (bias == null ? 0f : bias[bo + 2]);
+        y[yi + 3] = s3 + (bias == null ? 0f : bias[bo + 3]);
+    }
+
     static void bf16x4(MemorySegment w, long wo, float[] xp, int xo, int n, float[] y, int yi, int ys, float bias) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int i = 0;
@@ -201,6 +270,55 @@ final class Dots {
         for (int i = full * g; i < n; i++)
             tail += w.get(ValueLayout.JAVA_BYTE, wo + i) * sc[so + i / g] * x[xo + i];
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD) + tail;
+    }
+
+    /**
+     * Four INT8 rows (at {@code wo + k*rs}, scales at {@code so + k*gs}) against one activation row (permuted by 4):
+     * y[yi + k] = row k . x + bias[bo + k]. Four independent rows give the out-of-order core four dependency
+     * chains and four memory streams where one row at a time left it waiting.
+     */
+    static void int8r4(MemorySegment w, long wo, long rs, float[] sc, int so, int gs, float[] x, int xo, int n,
+                       float[] y, int yi, float[] bias, int bo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        final int g = PackedWeight.GROUP, chunk = 4 * L;
+        int full = n / g;
+        for (int gi = 0; gi < full; gi++) {
+            int i0 = gi * g;
+            FloatVector g0 = FloatVector.zero(F), g1 = FloatVector.zero(F), g2 = FloatVector.zero(F), g3 = FloatVector.zero(F);
+            for (int c = 0; c < g; c += chunk) {
+                long p = wo + i0 + c;
+                IntVector b0 = IntVector.fromMemorySegment(I, w, p, LE);
+                IntVector b1 = IntVector.fromMemorySegment(I, w, p + rs, LE);
+                IntVector b2 = IntVector.fromMemorySegment(I, w, p + 2 * rs, LE);
+                IntVector b3 = IntVector.fromMemorySegment(I, w, p + 3 * rs, LE);
+                for (int k = 0; k < 4; k++) {
+                    FloatVector xv = FloatVector.fromArray(F, x, xo + i0 + c + k * L);
+                    g0 = part(b0, k).fma(xv, g0);
+                    g1 = part(b1, k).fma(xv, g1);
+                    g2 = part(b2, k).fma(xv, g2);
+                    g3 = part(b3, k).fma(xv, g3);
+                }
+            }
+            a0 = g0.fma(FloatVector.broadcast(F, sc[so + gi]), a0);
+            a1 = g1.fma(FloatVector.broadcast(F, sc[so + gs + gi]), a1);
+            a2 = g2.fma(FloatVector.broadcast(F, sc[so + 2 * gs + gi]), a2);
+            a3 = g3.fma(FloatVector.broadcast(F, sc[so + 3 * gs + gi]), a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD),
+                s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (int i = full * g; i < n; i++) {
+            float xv = x[xo + i];
+            long q = wo + i;
+            int gi = i / g;
+            s0 += w.get(ValueLayout.JAVA_BYTE, q) * sc[so + gi] * xv;
+            s1 += w.get(ValueLayout.JAVA_BYTE, q + rs) * sc[so + gs + gi] * xv;
+            s2 += w.get(ValueLayout.JAVA_BYTE, q + 2 * rs) * sc[so + 2 * gs + gi] * xv;
+            s3 += w.get(ValueLayout.JAVA_BYTE, q + 3 * rs) * sc[so + 3 * gs + gi] * xv;
+        }
+        y[yi] = s0 + (bias == null ? 0f : bias[bo]);
+        y[yi + 1] = s1 + (bias == null ? 0f : bias[bo + 1]);
+        y[yi + 2] = s2 + (bias == null ? 0f : bias[bo + 2]);
+        y[yi + 3] = s3 + (bias == null ? 0f : bias[bo + 3]);
     }
 
     static void int8x4(MemorySegment w, long wo, float[] sc, int so, float[] x, int xo, int n, float[] y, int yi,

@@ -166,7 +166,20 @@ public final class VectorKernels implements CpuKernels, AutoCloseable {
             int out = p.rows(), in = p.cols(), rows = this.rows;
             float[] xx = input(p);
             var seg = p.data();
-            for (int o = o0; o < o1; o++) {
+            int o = o0;
+            if (rows == 1 && p.format() != PackedWeight.Format.F16 && o1 - o0 >= 4) {
+                // one sequence: four weight rows per pass (four memory streams and dependency chains per thread)
+                long rs = p.ldBytes();
+                for (; o + 4 <= o1; o += 4) {
+                    long wo = p.rowOffset(o);
+                    switch (p.format()) {
+                        case BF16 -> Dots.bf16r4(seg, wo, rs, xx, 0, in, y, o, bs, o);
+                        case F32 -> Dots.f32r4(seg, wo, rs, xx, 0, in, y, o, bs, o);
+                        default -> Dots.int8r4(seg, wo, rs, p.scales(), o * p.groups(), p.groups(), xx, 0, in, y, o, bs, o);
+                    }
+                }
+            }
+            for (; o < o1; o++) {
                 long wo = p.rowOffset(o);
                 float b = bs == null ? 0f : bs[o];
                 int r = 0;
