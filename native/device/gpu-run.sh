@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
-# step's output to $OUT/<step>.log (and the console). Steps: check, zerocheck, bench[:parts], zero, hf, cli.
+# step's output to $OUT/<step>.log (and the console). Steps: check, zerocheck, bench[:parts], zero[:sources[/batches]],
+# tp[:args], hf, cli[:batch].
 # Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -16,7 +17,9 @@ for step in "$@"; do
     check) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures ;;
     zerocheck) "${J[@]}" -Dfathom.nvme="$PWD/nv" dev.fathom.cuda.CudaZeroBench check fixtures ;;
     bench) "${J[@]}" dev.fathom.cuda.CudaBench ${arg//,/ } ;;
-    zero) "${J[@]}" -Dfathom.nvme="$PWD/nv" ${arg:+-Dfathom.zero.sources=$arg} dev.fathom.cuda.CudaZeroBench bench ;;
+    zero) src=${arg%%/*}; bat=${arg#*/}; [ "$bat" = "$arg" ] && bat=""   # zero:host,nvme/32,64
+          "${J[@]}" -Dfathom.nvme="$PWD/nv" ${src:+-Dfathom.zero.sources=$src} ${bat:+-Dfathom.zero.batches=$bat} dev.fathom.cuda.CudaZeroBench bench ;;
+    tp) "${J[@]}" dev.fathom.cuda.CudaTpBench ${arg//,/ } ;;
     hf) python3 hf_compare.py ;;
     cli) "${J[@]}" dev.fathom.app.Main bench --model synthetic:llama-7b --backend cuda --batch "${arg:-1}" --prompt-len 128 --new-tokens 8 --runs 3 --json "$OUT/bench-cli.json" ;;
     *) echo "unknown step $step"; false ;;
