@@ -116,7 +116,7 @@ public final class CudaPpBench {
     static final class Spans implements TelemetrySink {
         final List<TelemetryEvent> events = java.util.Collections.synchronizedList(new ArrayList<>());
         @Override public boolean enabled() { return true; }
-        @Override public void emit(TelemetryEvent e) { if (e instanceof TelemetryEvent.StageSpan) events.add(e); }
+        @Override public void emit(TelemetryEvent e) { if (e instanceof TelemetryEvent.StageSpan || e instanceof TelemetryEvent.TransferSpan) events.add(e); }
         List<TelemetryEvent> take() {
             synchronized (events) {
                 List<TelemetryEvent> l = new ArrayList<>(events);
@@ -168,6 +168,8 @@ public final class CudaPpBench {
                 for (int[] c : configs) {
                     Spans spans = new Spans();
                     ParallelLayout layout = ParallelLayout.of(pp(2, c[0], c[1]), cfg);
+                    stages.transferSink(spans);
+                    List<TelemetryEvent> transfers = new ArrayList<>();
                     try (ParallelRunner pr = new ParallelRunner(cfg, layout, new Lent(stages), batch, maxLen, spans)) {
                         boolean cont = c[2] == 1;
                         pr.setContinuous(cont);
@@ -179,6 +181,7 @@ public final class CudaPpBench {
                             GenerationResult r = s.generate(req, TokenListener.NONE, null);
                             List<TelemetryEvent> ev = spans.take();
                             if (i < 0) continue;
+                            for (TelemetryEvent e : ev) if (e instanceof TelemetryEvent.TransferSpan) transfers.add(e);
                             rs[i] = r;
                             bp[i] = PipelineStats.bubbleFraction(ev, Phase.PROMPT);
                             bg[i] = PipelineStats.bubbleFraction(ev, Phase.DECODE);
@@ -195,6 +198,7 @@ public final class CudaPpBench {
                         rows.add(row(label, rs, CudaBench.median(bp), aP, CudaBench.median(bg), aG,
                                 new double[]{CudaBench.median(s0), CudaBench.median(s1)}, same + "/" + batch, batch, newTok));
                         if (c[2] == 1 && c[0] == 2) System.out.println("layout: " + pr.layout());
+                        System.out.println(label + " hand-over GPU0 -> GPU1 (peer copy + wait, host clock, median): " + transfers(transfers));
                     }
                 }
             } finally {
@@ -214,6 +218,19 @@ public final class CudaPpBench {
                         pct(r.bubbleG()), pct(r.analyticG())));
             }
         }
+    }
+
+    /** Median duration and rate of the hand-overs, per message size. */
+    private static String transfers(List<TelemetryEvent> ev) {
+        java.util.TreeMap<Long, List<Double>> by = new java.util.TreeMap<>();
+        for (TelemetryEvent e : ev)
+            if (e instanceof TelemetryEvent.TransferSpan t) by.computeIfAbsent(t.bytes(), k -> new ArrayList<>()).add(t.durNs() / 1e3);
+        StringBuilder sb = new StringBuilder();
+        by.forEach((bytes, us) -> {
+            double med = CudaBench.median(us.stream().mapToDouble(Double::doubleValue).toArray());
+            sb.append(sb.isEmpty() ? "" : "; ").append(String.format("%d KB x%d: %.1f us (%.1f GB/s)", bytes >> 10, us.size(), med, bytes / (med * 1e3)));
+        });
+        return sb.isEmpty() ? "none" : sb.toString();
     }
 
     private static String pct(double f) { return Double.isNaN(f) ? "-" : String.format("%.1f %%", 100 * f); }

@@ -48,7 +48,7 @@ public final class CudaPpStages implements PipelineStages {
     /** [stage][buffer]: receive ring on stage s's GPU (s >= 1), each [maxRows, h] float32. */
     private final long[][] recv;
     private final List<BlockingQueue<Integer>> free = new ArrayList<>();
-    private final TelemetrySink sink;
+    private volatile TelemetrySink sink;
     private final int vocab;
     private final boolean peer;
 
@@ -100,17 +100,19 @@ public final class CudaPpStages implements PipelineStages {
                     return null;
                 }));
             }
+            RuntimeException failure = null;   // every stage's upload has ended before close() may free anything
             for (Future<?> f : fs) {
                 try {
                     f.get();
                 } catch (java.util.concurrent.ExecutionException e) {
                     Throwable c = e.getCause();
-                    throw c instanceof RuntimeException re ? re : new IllegalStateException(String.valueOf(c), c);
+                    if (failure == null) failure = c instanceof RuntimeException re ? re : new IllegalStateException(String.valueOf(c), c);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    throw new IllegalStateException("interrupted while opening the pipeline stages");
+                    if (failure == null) failure = new IllegalStateException("interrupted while opening the pipeline stages");
                 }
             }
+            if (failure != null) throw failure;
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -151,6 +153,9 @@ public final class CudaPpStages implements PipelineStages {
         for (int s = 0; s < pp; s++) r[s] = new int[]{first[s], last[s]};
         return r;
     }
+
+    /** Where the hand-over {@code TransferSpan}s go from now on (the models keep the sink they were opened with). */
+    void transferSink(TelemetrySink s) { this.sink = s; }
 
     /** CUDA graphs for the stages' decode passes (on by default; -Dfathom.cuda.graphs=false turns them off). */
     public void setGraphs(boolean on) { for (CudaModel m : models) m.setGraphs(on); }
