@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Pipeline parallelism on two GPUs, one command (device tool, kind nvidia-h200-x2, carry .device/cuda):
-#   bash native/device/pp-run.sh
+#   cp native/device/pp-run.sh .device/cuda/ && then on the device: bash .device/cuda/pp-run.sh
 # 1. CudaPpBench: fixtures under --pp 2 (both schedules) + llama-7b PP=1 vs PP=2 with bubble fractions
 # 2. the CLI: fathom generate --backend cuda --pp 2 on llama-7b (prints the bubble line)
 # 3. regression: the TP=2 fixtures (CudaTpBench fixtures)
 # Logs under $OUT; the summaries are printed last.
 set -uo pipefail
-cd "$(dirname "$0")/../../.device/cuda"
+cd "$(dirname "$0")"   # the packed folder: pack.sh output with this script copied in
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 set -f
