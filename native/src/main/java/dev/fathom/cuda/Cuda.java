@@ -213,6 +213,16 @@ public final class Cuda {
                 FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG), dst, src, bytes, stream));
     }
 
+    /**
+     * Copies {@code bytes} from {@code src} (this device) to {@code dst} on {@code peer}'s device on {@code stream}
+     * (cuMemcpyPeerAsync): direct over NVLink / PCIe P2P once peer access is enabled, staged by the driver otherwise.
+     */
+    public void copyPeer(long dst, Cuda peer, long src, long bytes, long stream) {
+        check("cuMemcpyPeerAsync", (int) call("cuMemcpyPeerAsync",
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+                dst, peer.context, src, context, bytes, stream));
+    }
+
     public void fill32(long dst, int value, long count, long stream) {
         check("cuMemsetD32Async", (int) call("cuMemsetD32Async", MEMSET, dst, value, count, stream));
     }

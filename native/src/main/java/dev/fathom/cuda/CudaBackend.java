@@ -4,6 +4,7 @@ import dev.fathom.engine.EngineException;
 import dev.fathom.engine.backend.Backend;
 import dev.fathom.engine.backend.ModelRunner;
 import dev.fathom.engine.model.LoadedModel;
+import dev.fathom.engine.parallel.ParallelLayout;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.telemetry.TelemetrySink;
 
@@ -50,18 +51,22 @@ public final class CudaBackend implements Backend {
     /** {@link #cannotRun(ExecutionPlan)} on a machine with {@code devices} GPUs. */
     static String cannotRun(ExecutionPlan plan, int devices) {
         var p = plan.parallel();
-        if (p.pp() * p.ep() * p.dp() != 1)
-            return "The cuda backend runs tensor parallelism only (pp=" + p.pp() + ", ep=" + p.ep() + ", dp=" + p.dp()
-                    + "): set pp, ep and dp to 1, or use the cpu backend's ranks.";
-        if (p.tp() == 1) return null;
+        if (p.ep() * p.dp() != 1)
+            return "The cuda backend runs tensor or pipeline parallelism only (ep=" + p.ep() + ", dp=" + p.dp()
+                    + "): set ep and dp to 1, or use the cpu backend's ranks.";
+        if (p.tp() == 1 && p.pp() == 1) return null;
         if (plan.placement().streaming())
-            return "Streamed weights (ZeRO-Inference) run on one GPU: set --tp 1 or keep every layer on the device.";
+            return "Streamed weights (ZeRO-Inference) run on one GPU: set --tp 1 and --pp 1 or keep every layer on the device.";
+        if (p.pp() > 1) return CudaPpStages.planError(plan.config(), p.tp(), p.pp(), devices);
         return CudaTpRunner.planError(plan.config(), p.tp(), devices);
     }
 
     @Override
     public ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink) {
         try {
+            if (plan.parallel().pp() > 1)
+                return CudaPpStages.open(model.config(), model.weights(), ParallelLayout.of(plan.parallel(), model.config()),
+                        plan.slots(), plan.maxSeqLen(), sink);
             if (plan.parallel().tp() > 1)
                 return new CudaTpRunner(model.config(), model.weights(), plan.parallel().tp(), plan.slots(), plan.maxSeqLen(), sink);
             return new CudaRunner(model.config(), model.weights(), plan.slots(), plan.maxSeqLen(), sink, plan.placement());

@@ -106,11 +106,14 @@ final class CudaModel implements AutoCloseable {
     private long part;
     /** False on TP ranks other than 0: the final norm, LM head and logits copy are skipped (rank 0 returns them). */
     private final boolean head0;
+    /** Pipeline stage: whether the pass starts with the embedding (else from {@link #hidden()}); index of its first layer. */
+    private final boolean embedStage;
+    private final int firstLayer;
     /** TP: the previous all-reduce already wrote this layer's attention norm into xn. */
     private boolean attnNormDone;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null);
+        this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null, 0, true, true);
     }
 
     /**
@@ -118,11 +121,23 @@ final class CudaModel implements AutoCloseable {
      * down biases are whole; the model runs on {@code tp}'s device and all-reduces after o and down.
      */
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, PeerAllReduce.Rank tp) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null, tp.module(), tp);
+        this(cfg, w, slots, maxLen, sink, null, 0, null, tp.module(), tp, 0, true, true);
     }
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir) {
-        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(), null);
+        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(), null, 0, true, true);
+    }
+
+    /**
+     * One pipeline stage on {@code module}'s GPU: {@code w}'s layers are the stage's, model layers
+     * [firstLayer, firstLayer + w.layers().size()); the embedding runs only when {@code embed} (otherwise the pass
+     * starts from the hidden state put in {@link #hidden()} by {@link #loadHidden}), the final norm and LM head only
+     * when {@code head} (otherwise the pass ends with the hidden state in {@link #hidden()} and returns no logits).
+     * The KV cache holds the stage's layers only.
+     */
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, CudaModule module, int firstLayer,
+              boolean embed, boolean head) {
+        this(cfg, w, slots, maxLen, sink, null, 0, null, module, null, firstLayer, embed, head);
     }
 
     /**
@@ -131,10 +146,12 @@ final class CudaModel implements AutoCloseable {
      * @param nvmeDir  parent directory of the NVMe-tier files (null: java.io.tmpdir)
      */
     private CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
-                      CudaModule module, PeerAllReduce.Rank tp) {
+                      CudaModule module, PeerAllReduce.Rank tp, int firstLayer, boolean embedStage, boolean headStage) {
         this.cfg = cfg;
         this.tp = tp;
-        this.head0 = tp == null || tp.rank() == 0;
+        this.head0 = headStage && (tp == null || tp.rank() == 0);
+        this.embedStage = embedStage;
+        this.firstLayer = firstLayer;
         if (tp != null && (tiers != null || cfg.isMoe()))
             throw new IllegalArgumentException("tensor parallelism on the cuda backend takes resident dense models only");
         this.mod = module;
@@ -181,13 +198,13 @@ final class CudaModel implements AutoCloseable {
             }
             if (streamer != null) streamer.finish();
             long layerMax = maxBf16Bytes;   // the head (next) only goes through cuBLAS if it fits this scratch
-            embed = upload(w.embed().toFloatArray());
-            posEmbed = w.posEmbed() == null ? 0 : upload(w.posEmbed().toFloatArray());
-            finalW = upload(w.finalNormW().toFloatArray());
-            finalB = w.finalNormB() == null ? 0 : upload(w.finalNormB().toFloatArray());
-            head = mat(new Tensor[]{w.lmHead()}, STACKED, vocab, h, null);
+            embed = embedStage ? upload(w.embed().toFloatArray()) : 0;
+            posEmbed = !embedStage || w.posEmbed() == null ? 0 : upload(w.posEmbed().toFloatArray());
+            finalW = headStage ? upload(w.finalNormW().toFloatArray()) : 0;
+            finalB = !headStage || w.finalNormB() == null ? 0 : upload(w.finalNormB().toFloatArray());
+            head = headStage ? mat(new Tensor[]{w.lmHead()}, STACKED, vocab, h, null) : null;
             maxBf16Bytes = layerMax;
-            bytes += w.lmHead().byteSize();
+            if (headStage) bytes += w.lmHead().byteSize();
             if (cfg.rotaryDim() > 0) {
                 // (cos, sin) of every position and frequency, computed in double as CpuModel does: [maxLen][rot/2]
                 double[] inv = cfg.rope().inverseFrequencies(cfg.rotaryDim());
@@ -219,7 +236,7 @@ final class CudaModel implements AutoCloseable {
             moeY = moe ? alloc(4L * maxRows * h) : 0;
             routerOut = moe ? alloc(4L * maxRows * e) : 0;
             moeMeta = moe ? alloc(8L * maxRows * topK) : 0;
-            logits = alloc(4L * maxRows * vocab);
+            logits = headStage ? alloc(4L * maxRows * vocab) : 0;
             part = tp == null ? 0 : alloc(4L * maxRows * h);
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
             tiles = alloc(8L * maxRows);
@@ -288,6 +305,21 @@ final class CudaModel implements AutoCloseable {
     static final int ATTN_BLOCK = ATTN_THREADS;
     int maxRows() { return maxRows; }
     void setGraphs(boolean on) { useGraphs = on; }
+    Cuda cuda() { return cu; }
+    int hiddenSize() { return h; }
+    /** The hidden state [maxRows, h] float32 on this model's GPU: a pass's output on a stage without the head. */
+    long hidden() { return x; }
+    /** Pipeline: puts {@code rows} hidden-state rows from {@code src} (this GPU) into {@link #hidden()} for the next pass, on the pass's stream. */
+    void loadHidden(long src, int rows) {
+        cu.makeCurrent();
+        cu.copyDeviceToDevice(x, src, 4L * rows * h, stream);
+    }
+    /** Pipeline: copies {@code rows} rows of {@link #hidden()} to {@code dst} on {@code peer}'s GPU and waits for the copy. */
+    void sendHidden(Cuda peer, long dst, int rows) {
+        cu.makeCurrent();
+        cu.copyPeer(dst, peer, x, 4L * rows * h, stream);
+        cu.synchronize(stream);
+    }
     /** The streamer of the non-resident layers, or null. */
     DeviceStreamer streamer() { return streamer; }
 
@@ -521,7 +553,7 @@ final class CudaModel implements AutoCloseable {
     private void body(int n, int hRows, boolean gatherHead) {
         curLayer = -1;
         attnNormDone = false;
-        timed("embed", 4L * n * h * (posEmbed != 0 ? 3 : 2), 0, () -> launch("embed_rows", n, 1, 256, 0, stream,
+        if (embedStage) timed("embed", 4L * n * h * (posEmbed != 0 ? 3 : 2), 0, () -> launch("embed_rows", n, 1, 256, 0, stream,
                 embed, posEmbed, cfg.positionOffset(), meta, n, x, h));
         if (streamer != null) streamer.begin();
         for (int l = 0; l < layers.size(); l++) {
@@ -680,7 +712,8 @@ final class CudaModel implements AutoCloseable {
             float startMs = cu.elapsedMs(eventPool.getFirst()[0], ev[0]);
             float durMs = cu.elapsedMs(ev[0], ev[1]);
             if (i == 0) origin = startMs;
-            sink.emit(new TelemetryEvent.KernelSpan((String) p[0], "cuda:" + cu.ordinal(), tp == null ? 0 : tp.rank(), (int) p[1], (Phase) p[2],
+            int layer = (int) p[1];
+            sink.emit(new TelemetryEvent.KernelSpan((String) p[0], "cuda:" + cu.ordinal(), tp == null ? 0 : tp.rank(), layer < 0 ? layer : firstLayer + layer, (Phase) p[2],
                     base + (long) ((startMs - origin) * 1e6), (long) (durMs * 1e6), (long) p[4], (long) p[5]));
         }
         pending.clear();

@@ -53,11 +53,11 @@ class CudaTpPlanTest {
     }
 
     @Test
-    void onlyTensorParallelismIsAcceptedAndHeadsMustDivide() {
+    void tensorTimesPipelineIsRefusedAndHeadsMustDivide() {
         ModelConfig c = config("llama-tiny");
-        String pp = CudaBackend.cannotRun(plan(c, par(1, 2)), 2);
+        String pp = CudaBackend.cannotRun(plan(c, par(2, 2)), 4);   // pipeline stages run on GPUs too, but not with TP
         assertNotNull(pp);
-        assertTrue(pp.contains("pp=2") && pp.contains("set pp, ep and dp to 1"), pp);
+        assertTrue(pp.contains("pp=2") && pp.contains("set --tp 1 or --pp 1"), pp);
         String heads = CudaTpRunner.planError(c, 8, 8);   // 8 heads divide, 4 KV heads do not
         assertNotNull(heads);
         assertTrue(heads.contains("8 attention heads and 4 KV heads"), heads);

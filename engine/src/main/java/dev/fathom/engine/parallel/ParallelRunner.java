@@ -32,7 +32,7 @@ import java.util.function.Supplier;
 public final class ParallelRunner implements ModelRunner, GenerationLoop {
     private final ModelConfig cfg;
     private final ParallelLayout layout;
-    private final StageGroup[] stages;
+    private final PipelineStages stages;
     private final PipelineScheduler scheduler;
     private final int maxSlots;
     private final int maxLen;
@@ -42,33 +42,59 @@ public final class ParallelRunner implements ModelRunner, GenerationLoop {
 
     public ParallelRunner(ModelConfig cfg, ModelWeights w, ParallelLayout layout, Supplier<CpuKernels> kernels,
                           int maxSlots, int maxLen, boolean kvOffload, TelemetrySink sink) {
+        this(cfg, layout, cpuStages(cfg, w, layout, kernels, maxSlots, maxLen, kvOffload, sink), maxSlots, maxLen, kvOffload, sink);
+    }
+
+    /**
+     * A pipeline over stages another backend provides (e.g. one GPU per stage): same scheduler, schedules,
+     * micro-batching and stage spans as the CPU ranks. The runner owns {@code stages} and closes them.
+     */
+    public ParallelRunner(ModelConfig cfg, ParallelLayout layout, PipelineStages stages, int maxSlots, int maxLen, TelemetrySink sink) {
+        this(cfg, layout, stages, maxSlots, maxLen, false, sink);
+    }
+
+    private ParallelRunner(ModelConfig cfg, ParallelLayout layout, PipelineStages stages, int maxSlots, int maxLen, boolean kvOffload,
+                           TelemetrySink sink) {
         this.cfg = cfg;
         this.layout = layout;
         this.maxSlots = maxSlots;
         this.maxLen = maxLen;
         this.sink = sink;
         this.kvOffload = kvOffload;
+        this.stages = stages;
+        int[] stageRanks = new int[stages.count()];
+        for (int s = 0; s < stageRanks.length; s++) stageRanks[s] = stages.rank(s);
+        scheduler = new PipelineScheduler(stageRanks.length, new PipelineScheduler.Stage() {
+            @Override public Object run(int stage, PipelineScheduler.Work work, Object input) throws Exception {
+                return stages.run(stage, (StageStep) work.payload(), input);
+            }
+            @Override public void arriving(int stage, PipelineScheduler.Work work) { stages.arriving(stage, (StageStep) work.payload()); }
+            @Override public void left(int stage, PipelineScheduler.Work work) { stages.left(stage, (StageStep) work.payload()); }
+        }, stageRanks, sink);
+    }
+
+    /** The CPU rank groups of a layout, one {@link StageGroup} per stage. */
+    private static PipelineStages cpuStages(ModelConfig cfg, ModelWeights w, ParallelLayout layout, Supplier<CpuKernels> kernels,
+                                            int maxSlots, int maxLen, boolean kvOffload, TelemetrySink sink) {
         int pp = layout.pp(), layers = cfg.numLayers();
         if (pp > layers) throw new IllegalArgumentException(pp + " stages for " + layers + " layers");
-        stages = new StageGroup[pp];
-        int[] stageRanks = new int[pp];
+        StageGroup[] groups = new StageGroup[pp];
         try {
-            for (int s = 0; s < pp; s++) {
-                stages[s] = new StageGroup(cfg, w, s, TensorSlicer.from(layers, s, pp), TensorSlicer.to(layers, s, pp), s == 0, s == pp - 1,
+            for (int s = 0; s < pp; s++)
+                groups[s] = new StageGroup(cfg, w, s, TensorSlicer.from(layers, s, pp), TensorSlicer.to(layers, s, pp), s == 0, s == pp - 1,
                         layout.tp(), layout.dp(), layout.form(), kernels, maxSlots, maxLen, kvOffload, sink);
-                stageRanks[s] = stages[s].baseRank();
-            }
         } catch (RuntimeException e) {
-            for (StageGroup g : stages) if (g != null) g.close();
+            for (StageGroup g : groups) if (g != null) g.close();
             throw e;
         }
-        scheduler = new PipelineScheduler(pp, new PipelineScheduler.Stage() {
-            @Override public Object run(int stage, PipelineScheduler.Work work, Object input) throws Exception {
-                return stages[stage].run((StageGroup.Step) work.payload(), input);
-            }
-            @Override public void arriving(int stage, PipelineScheduler.Work work) { stages[stage].arriving((StageGroup.Step) work.payload()); }
-            @Override public void left(int stage, PipelineScheduler.Work work) { stages[stage].left((StageGroup.Step) work.payload()); }
-        }, stageRanks, sink);
+        return new PipelineStages() {
+            @Override public int count() { return pp; }
+            @Override public int rank(int stage) { return groups[stage].baseRank(); }
+            @Override public Object run(int stage, StageStep step, Object input) throws Exception { return groups[stage].run(step, input); }
+            @Override public void arriving(int stage, StageStep step) { groups[stage].arriving(step); }
+            @Override public void left(int stage, StageStep step) { groups[stage].left(step); }
+            @Override public void close() { for (StageGroup g : groups) g.close(); }
+        };
     }
 
     /** Opens the runner a plan asks for, with kernels from {@code kernels} (one instance per rank). */
@@ -124,7 +150,7 @@ public final class ParallelRunner implements ModelRunner, GenerationLoop {
                 sl[i] = slots[idx[i]];
                 System.arraycopy(tokens[idx[i]], 0, flat, i * t, t);
             }
-            StageGroup.Step st = new StageGroup.Step(sl, new int[idx.length], t, flat, Phase.PROMPT, allPositions);
+            StageStep st = new StageStep(sl, new int[idx.length], t, flat, Phase.PROMPT, allPositions);
             subs.add(new PipelineScheduler.Submission(new PipelineScheduler.Work(g, idx, Phase.PROMPT, st), null));
         }
         Object[] outs = scheduler.runAll(subs);
@@ -140,7 +166,7 @@ public final class ParallelRunner implements ModelRunner, GenerationLoop {
     }
 
     private PipelineScheduler.Submission decodeStep(int mb, int[] seqIdx, int[] slots, int[] tokens, int[] positions) {
-        StageGroup.Step st = new StageGroup.Step(slots, positions, 1, tokens, Phase.DECODE, false);
+        StageStep st = new StageStep(slots, positions, 1, tokens, Phase.DECODE, false);
         return new PipelineScheduler.Submission(new PipelineScheduler.Work(mb, seqIdx, Phase.DECODE, st), null);
     }
 
@@ -256,13 +282,14 @@ public final class ParallelRunner implements ModelRunner, GenerationLoop {
 
     @Override
     public String layout() {
-        return layout.describe(cfg.isMoe()) + (layout.pp() > 1 ? (continuous ? ", continuous schedule" : ", lockstep schedule") : "")
+        String where = stages.describe();
+        return (where != null ? where : layout.describe(cfg.isMoe())) + (layout.pp() > 1 ? (continuous ? ", continuous schedule" : ", lockstep schedule") : "")
                 + (kvOffload ? ", KV offload to host on" : "");
     }
 
     @Override
     public void close() {
         scheduler.close();
-        for (StageGroup g : stages) g.close();
+        stages.close();
     }
 }

@@ -25,9 +25,6 @@ import java.util.function.Supplier;
  * exchanges rows at the expert layers.
  */
 final class StageGroup implements AutoCloseable {
-    /** What one stage pass needs: the sequences' KV slots, start positions, new tokens per sequence. */
-    record Step(int[] slots, int[] start, int t, int[] tokens, Phase phase, boolean allPositions) {}
-
     private final ModelConfig cfg;
     private final int stage;
     private final int tp;
@@ -101,7 +98,7 @@ final class StageGroup implements AutoCloseable {
     int ranks() { return tp * dp; }
 
     /** Indices (into the step's sequences) handled by replica {@code d}. */
-    private int[] share(Step s, int d) {
+    private int[] share(StageStep s, int d) {
         int k = 0;
         for (int slot : s.slots()) if (slot % dp == d) k++;
         int[] idx = new int[k];
@@ -110,13 +107,13 @@ final class StageGroup implements AutoCloseable {
         return idx;
     }
 
-    private int[] localSlots(Step s, int[] idx) {
+    private int[] localSlots(StageStep s, int[] idx) {
         int[] out = new int[idx.length];
         for (int i = 0; i < idx.length; i++) out[i] = s.slots()[idx[i]] / dp;
         return out;
     }
 
-    void arriving(Step s) {
+    void arriving(StageStep s) {
         if (offload == null) return;
         boolean fresh = s.phase() == Phase.PROMPT;
         for (int d = 0; d < dp; d++) {
@@ -125,7 +122,7 @@ final class StageGroup implements AutoCloseable {
         }
     }
 
-    void left(Step s) {
+    void left(StageStep s) {
         if (offload == null) return;
         for (int d = 0; d < dp; d++) {
             int[] ls = localSlots(s, share(s, d));
@@ -138,7 +135,7 @@ final class StageGroup implements AutoCloseable {
      * stage, which embeds {@code step.tokens}); returns hidden states, or on the last stage the logits
      * [selected rows, vocab] (every position when {@code allPositions}, else each sequence's last).
      */
-    Object run(Step s, Object input) throws Exception {
+    Object run(StageStep s, Object input) throws Exception {
         int b = s.slots().length, t = s.t(), h = cfg.hiddenSize(), vocab = cfg.vocabSize();
         int per = hasHead && !s.allPositions() ? 1 : t;
         float[] out = new float[b * per * (hasHead ? vocab : h)];
@@ -176,7 +173,7 @@ final class StageGroup implements AutoCloseable {
         return out;
     }
 
-    private void rank(Step s, int d, int j, float[] xin, float[] out, int per) {
+    private void rank(StageStep s, int d, int j, float[] xin, float[] out, int per) {
         int[] idx = share(s, d);
         int t = s.t(), h = cfg.hiddenSize(), vocab = cfg.vocabSize(), n = idx.length * t;
         int[] slots = localSlots(s, idx), start = new int[idx.length];
