@@ -233,6 +233,17 @@ public final class Cuda {
         return MemorySegment.ofAddress(p).reinterpret(bytes);
     }
 
+    /** Pinned host memory also mapped into the device's address space (CU_MEMHOSTALLOC_PORTABLE | DEVICEMAP). */
+    public MemorySegment hostAllocMapped(long bytes) {
+        long p = outLong("cuMemHostAlloc", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), Math.max(bytes, 1), 3);
+        return MemorySegment.ofAddress(p).reinterpret(bytes);
+    }
+
+    /** The device address of mapped host memory from {@link #hostAllocMapped}. */
+    public long devicePointer(MemorySegment mappedHost) {
+        return outLong("cuMemHostGetDevicePointer_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), mappedHost, 0);
+    }
+
     public void hostFree(MemorySegment p) {
         if (p != null && p.address() != 0) check("cuMemFreeHost", (int) call("cuMemFreeHost", FunctionDescriptor.of(JAVA_INT, ADDRESS), p));
     }

@@ -7,6 +7,7 @@ import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.parallel.ParallelLayout;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.RunProfile.Tier;
 
 /** The CUDA backend. Without a driver it reports why and the engine runs on the CPU. */
 public final class CudaBackend implements Backend {
@@ -54,6 +55,11 @@ public final class CudaBackend implements Backend {
         if (p.ep() * p.dp() != 1)
             return "The cuda backend runs tensor or pipeline parallelism only (ep=" + p.ep() + ", dp=" + p.dp()
                     + "): set ep and dp to 1, or use the cpu backend's ranks.";
+        Tier kv = plan.profile().placement().kvCache();
+        if (kv == Tier.NVME)
+            return "The cuda backend keeps the KV cache on the device or in host memory, not on NVMe: set --kv-cache device or host.";
+        if (kv == Tier.HOST && p.tp() * p.pp() != 1)
+            return "The KV cache in host memory is built for one GPU: set --kv-cache device, or --tp 1 and --pp 1.";
         if (p.tp() == 1 && p.pp() == 1) return null;
         if (plan.placement().streaming())
             return "Streamed weights (ZeRO-Inference) run on one GPU: set --tp 1 and --pp 1 or keep every layer on the device.";
@@ -69,7 +75,8 @@ public final class CudaBackend implements Backend {
                         plan.slots(), plan.maxSeqLen(), sink);
             if (plan.parallel().tp() > 1)
                 return new CudaTpRunner(model.config(), model.weights(), plan.parallel().tp(), plan.slots(), plan.maxSeqLen(), sink);
-            return new CudaRunner(model.config(), model.weights(), plan.slots(), plan.maxSeqLen(), sink, plan.placement());
+            return new CudaRunner(model.config(), model.weights(), plan.slots(), plan.maxSeqLen(), sink, plan.placement(),
+                    plan.profile().placement().kvCache() == Tier.HOST);
         } catch (Cuda.CudaException e) {
             if (e.getMessage().contains("OUT_OF_MEMORY"))
                 throw new EngineException("The model does not fit in GPU memory (" + e.getMessage() + "): use a smaller batch, a shorter context or another backend.");

@@ -113,7 +113,7 @@ final class CudaModel implements AutoCloseable {
     private boolean attnNormDone;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null, 0, true, true);
+        this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null, 0, true, true, false);
     }
 
     /**
@@ -121,11 +121,17 @@ final class CudaModel implements AutoCloseable {
      * down biases are whole; the model runs on {@code tp}'s device and all-reduces after o and down.
      */
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, PeerAllReduce.Rank tp) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null, tp.module(), tp, 0, true, true);
+        this(cfg, w, slots, maxLen, sink, null, 0, null, tp.module(), tp, 0, true, true, false);
     }
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir) {
-        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(), null, 0, true, true);
+        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, false);
+    }
+
+    /** Same; {@code kvHost}: the KV cache lives in pinned host memory mapped into the device's address space. */
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
+              boolean kvHost) {
+        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(), null, 0, true, true, kvHost);
     }
 
     /**
@@ -137,16 +143,17 @@ final class CudaModel implements AutoCloseable {
      */
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, CudaModule module, int firstLayer,
               boolean embed, boolean head) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null, module, null, firstLayer, embed, head);
+        this(cfg, w, slots, maxLen, sink, null, 0, null, module, null, firstLayer, embed, head, false);
     }
 
     /**
      * @param tiers    tier of each decoder layer (null: all on the device); HOST and NVME layers stream through a ring
      * @param prefetch layers fetched ahead of the one computing (ring of prefetch + 1 layer buffers)
      * @param nvmeDir  parent directory of the NVMe-tier files (null: java.io.tmpdir)
+     * @param kvHost   KV cache in pinned, device-mapped host memory (the kernels read and append it over the bus)
      */
     private CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
-                      CudaModule module, PeerAllReduce.Rank tp, int firstLayer, boolean embedStage, boolean headStage) {
+                      CudaModule module, PeerAllReduce.Rank tp, int firstLayer, boolean embedStage, boolean headStage, boolean kvHost) {
         this.cfg = cfg;
         this.tp = tp;
         this.head0 = headStage && (tp == null || tp.rank() == 0);
@@ -218,8 +225,9 @@ final class CudaModel implements AutoCloseable {
                 invFreq = upload(t);
             } else invFreq = 0;
             long kv = (long) layers.size() * slots * maxLen * kvHeads * hd * 4;
-            kCache = alloc(kv);
-            vCache = alloc(kv);
+            kCache = kvHost ? mappedHost(kv) : alloc(kv);
+            vCache = kvHost ? mappedHost(kv) : alloc(kv);
+            this.kvHost = kvHost;
             x = alloc(4L * maxRows * h);
             x2 = alloc(4L * maxRows * h);
             xn = alloc(4L * maxRows * h);
@@ -324,6 +332,19 @@ final class CudaModel implements AutoCloseable {
     DeviceStreamer streamer() { return streamer; }
 
     // ------------------------------------------------------------------ upload
+
+    /** Pinned host memory mapped into the device's address space; freed with the model. Returns the device address. */
+    private long mappedHost(long bytes) {
+        MemorySegment m = cu.hostAllocMapped(bytes);
+        hostAllocations.add(m);
+        return cu.devicePointer(m);
+    }
+
+    private final List<MemorySegment> hostAllocations = new ArrayList<>();
+    /** The KV cache is in host memory ({@code --kv-cache host}). */
+    private boolean kvHost;
+
+    boolean kvOnHost() { return kvHost; }
 
     private long alloc(long bytes) {
         long p = cu.malloc(bytes);
@@ -734,6 +755,8 @@ final class CudaModel implements AutoCloseable {
         if (streamer != null) streamer.close();
         if (prompt != null) prompt.close();
         for (long p : allocations) cu.free(p);
+        for (MemorySegment m : hostAllocations) cu.hostFree(m);
+        hostAllocations.clear();
         allocations.clear();
         cu.streamDestroy(stream);
         hostArena.close();

@@ -25,13 +25,18 @@ public final class CudaRunner implements ModelRunner {
      *                  (CUDA graphs are off for such a model: every pass is launched kernel by kernel).
      */
     public CudaRunner(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, WeightPlacement placement) {
+        this(cfg, w, slots, maxLen, sink, placement, false);
+    }
+
+    /** Same; {@code kvHost}: the KV cache in pinned host memory that the kernels read over the bus ({@code --kv-cache host}). */
+    public CudaRunner(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, WeightPlacement placement, boolean kvHost) {
         Tier[] tiers = null;
         if (placement != null && placement.streaming()) {
             tiers = new Tier[w.layers().size()];
             for (int i = 0; i < tiers.length; i++) tiers[i] = placement.tier(i);
         }
-        this.model = tiers == null ? new CudaModel(cfg, w, slots, maxLen, sink)
-                : new CudaModel(cfg, w, slots, maxLen, sink, tiers, placement.prefetch(), placement.nvmeDir());
+        this.model = tiers == null ? new CudaModel(cfg, w, slots, maxLen, sink, null, 0, null, kvHost)
+                : new CudaModel(cfg, w, slots, maxLen, sink, tiers, placement.prefetch(), placement.nvmeDir(), kvHost);
         this.vocab = cfg.vocabSize();
         this.slots = slots;
         this.maxLen = maxLen;
@@ -82,6 +87,7 @@ public final class CudaRunner implements ModelRunner {
     @Override public String layout() {
         DeviceStreamer s = model.streamer();
         String z = s == null ? "" : String.format("; %d layers streamed through a ring of %d (prefetch %d)", s.count(), s.slots(), s.prefetch());
+        if (model.kvOnHost()) z += "; KV cache in host memory";
         return "1 rank on " + Cuda.get().name() + " (cuda:0, SBI-GEMM + fused kernels" + z + ")";
     }
 

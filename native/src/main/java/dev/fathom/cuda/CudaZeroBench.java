@@ -81,6 +81,26 @@ public final class CudaZeroBench {
         }
     }
 
+    /** The fixture with its KV cache in mapped host memory against the resident run: null when bit-identical. */
+    static String compareKvHost(Path fixture) {
+        try (SafetensorsFile ref = SafetensorsFile.open(fixture.resolve("reference.safetensors"));
+             LoadedModel lm = ModelLoader.load(fixture.toString())) {
+            int[][] in = CudaSelfCheck.ints(ref.get("input_ids"));
+            var cfg = lm.config();
+            int steps = 3, maxLen = in[0].length + steps + 1;
+            List<float[]> base, got;
+            try (CudaModel m = new CudaModel(cfg, lm.weights(), in.length, maxLen, TelemetrySink.NOOP)) {
+                base = run(m, in, steps, cfg.vocabSize());
+            }
+            try (CudaModel m = new CudaModel(cfg, lm.weights(), in.length, maxLen, TelemetrySink.NOOP, null, 0, null, true)) {
+                got = run(m, in, steps, cfg.vocabSize());
+            }
+            for (int i = 0; i < base.size(); i++)
+                if (!Arrays.equals(base.get(i), got.get(i))) return (i == 0 ? "prompt" : "step " + i) + " logits differ";
+            return null;
+        }
+    }
+
     /** Every fixture x {host, nvme} x prefetch {0, 1, 3} x {all streamed, first layer resident}; true when all identical. */
     static boolean check(Path dir, String nvmeDir) {
         boolean ok = true;
@@ -93,6 +113,11 @@ public final class CudaZeroBench {
                         if (why != null || (k == 1 && res == 1))
                             System.out.printf("stream %-16s %-5s prefetch %d resident %d: %s%n", f, t, k, res, why == null ? "identical" : "FAIL " + why);
                     }
+        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny")) {
+            String why = compareKvHost(dir.resolve(f));
+            ok &= why == null;
+            System.out.printf("kv-cache host %-16s: %s%n", f, why == null ? "identical" : "FAIL " + why);
+        }
         System.out.println(ok ? "STREAM CHECK OK (all identical)" : "STREAM CHECK FAILURES");
         return ok;
     }
@@ -208,9 +233,48 @@ public final class CudaZeroBench {
         }
     }
 
+    /**
+     * Decode step of llama-7b with the KV cache on the device vs in mapped host memory, after a 512-token prompt:
+     * what {@code --kv-cache host} costs when every step reads the cache over the bus.
+     */
+    static void kvBench() {
+        String model = "synthetic:llama-7b";
+        int len = 512;
+        try (LoadedModel m = ModelLoader.load(model)) {
+            var cfg = m.config();
+            long kvPerPos = 2L * cfg.numLayers() * m.weights().layers().getFirst().k().out() * 4;
+            System.out.printf("%n== KV cache on the device vs in pinned host memory (mapped), %s, %d-token prompt; KV read per step = batch x %.1f MB%n",
+                    model, len, kvPerPos * (len + 1) / 1e6);
+            System.out.printf("%-6s %-8s %12s %12s %14s%n", "batch", "kv", "prefill ms", "step ms", "KV GB/s read");
+            for (int b : new int[]{1, 8}) {
+                int[][] toks = prompts(b, len, cfg.vocabSize(), b);
+                int[] slots = new int[b], ids = new int[b], pos = new int[b];
+                for (int i = 0; i < b; i++) { slots[i] = i; ids[i] = 1 + i; pos[i] = len; }
+                for (boolean host : new boolean[]{false, true}) {
+                    try (CudaRunner r = new CudaRunner(cfg, m.weights(), b, len + 8, TelemetrySink.NOOP, null, host)) {
+                        r.prefill(slots, toks, false);
+                        long t0 = System.nanoTime();
+                        r.prefill(slots, toks, false);
+                        double pre = (System.nanoTime() - t0) / 1e6;
+                        double[] t = new double[10];
+                        for (int i = -2; i < t.length; i++) {
+                            long d0 = System.nanoTime();
+                            r.decode(slots, ids, pos);
+                            if (i >= 0) t[i] = (System.nanoTime() - d0) / 1e6;
+                        }
+                        double step = CudaBench.median(t);
+                        System.out.printf("%-6d %-8s %12.1f %12.3f %14.1f%n", b, host ? "host" : "device", pre, step,
+                                (double) b * kvPerPos * (len + 1) / (step * 1e-3) / 1e9);
+                    }
+                }
+            }
+        }
+    }
+
     public static void main(String[] args) {
         List<String> a = List.of(args);
         boolean ok = true;
+        if (a.contains("kv")) kvBench();
         if (a.contains("check")) ok = check(Path.of(a.get(a.indexOf("check") + 1)), System.getProperty("fathom.nvme"));
         if (a.contains("bench")) bench(System.getProperty("fathom.nvme"));
         if (!ok) System.exit(1);

@@ -41,6 +41,20 @@ class CudaTpPlanTest {
     }
 
     @Test
+    void kvCacheTiersTheCudaBackendTakes() {
+        ModelConfig c = config("llama-tiny");
+        RunProfile.Placement d = RunProfile.Placement.DEFAULT;
+        java.util.function.BiFunction<RunProfile.Tier, RunProfile.Parallelism, ExecutionPlan> kv = (t, par) -> {
+            RunProfile p = RunProfile.defaults().withBackend("cuda").withShape(1, 8, 8).withParallel(par)
+                    .withPlacement(new RunProfile.Placement(d.weights(), t, d.nvmeDir(), d.prefetch(), d.deviceMemory(), d.hostMemory(), d.kvOffloadThreshold()));
+            return new ExecutionPlan(p, c, "cuda", 1, 16, 1000, 1000, List.of(), null);
+        };
+        assertNull(CudaBackend.cannotRun(kv.apply(RunProfile.Tier.HOST, par(1, 1)), 1), "host KV on one GPU runs");
+        assertTrue(CudaBackend.cannotRun(kv.apply(RunProfile.Tier.NVME, par(1, 1)), 1).contains("set --kv-cache device or host"));
+        assertTrue(CudaBackend.cannotRun(kv.apply(RunProfile.Tier.HOST, par(2, 1)), 2).contains("--kv-cache device"));
+    }
+
+    @Test
     void moreRanksThanGpusNamesTheCountAndTheFix() {
         ModelConfig c = config("llama-tiny");   // 8 heads, 4 KV heads
         String why = CudaBackend.cannotRun(plan(c, par(2, 1)), 1);

@@ -13,6 +13,10 @@ public final class PlacementOptions {
             description = "where the weights live: device (resident; CPU: in RAM), host (streamed from host memory) or nvme (streamed from files under --nvme-dir)")
     public String weights;
 
+    @Option(names = "--kv-cache", paramLabel = "device|host",
+            description = "where the KV cache lives: device (default) or host (cuda backend: pinned host memory the kernels read over the bus; CPU: RAM either way)")
+    public String kvCache;
+
     @Option(names = "--nvme-dir", paramLabel = "DIR", description = "directory for NVMe-tier weight files (default: a temp folder, deleted after the run)")
     public String nvmeDir;
 
@@ -28,18 +32,22 @@ public final class PlacementOptions {
     public RunProfile applyTo(RunProfile p) { return p.withPlacement(applyTo(p.placement())); }
 
     public RunProfile.Placement applyTo(RunProfile.Placement b) {
-        Tier w = weights == null ? b.weights() : parseTier(weights);
-        return new RunProfile.Placement(w, b.kvCache(), nvmeDir != null ? nvmeDir : b.nvmeDir(),
+        Tier w = weights == null ? b.weights() : parseTier("--weights", weights, "device, host or nvme");
+        Tier kv = kvCache == null ? b.kvCache() : parseTier("--kv-cache", kvCache, "device or host");
+        if (kv == Tier.NVME) throw new EngineException("--kv-cache 'nvme' is not supported: keep the KV cache on the device or in host memory (device or host).");
+        return new RunProfile.Placement(w, kv, nvmeDir != null ? nvmeDir : b.nvmeDir(),
                 prefetch != null ? prefetch : b.prefetch(),
                 deviceMemory != null ? parseSize("--device-memory", deviceMemory) : b.deviceMemory(),
                 hostMemory != null ? parseSize("--host-memory", hostMemory) : b.hostMemory(), b.kvOffloadThreshold());
     }
 
-    static Tier parseTier(String s) {
+    static Tier parseTier(String s) { return parseTier("--weights", s, "device, host or nvme"); }
+
+    static Tier parseTier(String option, String s, String choices) {
         try {
             return Tier.valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new EngineException("--weights '" + s + "' is not a tier: use device, host or nvme.");
+            throw new EngineException(option + " '" + s + "' is not a tier: use " + choices + ".");
         }
     }
 

@@ -37,6 +37,22 @@ class PlacementOptionsTest {
         assertEquals(1L << 30, p.deviceMemory());
         assertEquals(4L << 30, p.hostMemory());
         assertThrows(EngineException.class, () -> PlacementOptions.parseTier("disk"));
+        assertEquals(RunProfile.Tier.DEVICE, p.kvCache(), "the KV cache stays where the base profile had it");
+    }
+
+    @Test
+    void kvCacheFlag() {
+        PlacementOptions o = new PlacementOptions();
+        new CommandLine(new Object() {
+            @CommandLine.Mixin PlacementOptions p = o;
+        }).parseArgs("--kv-cache", "host");
+        assertEquals(RunProfile.Tier.HOST, o.applyTo(RunProfile.Placement.DEFAULT).kvCache());
+        o.kvCache = "nvme";
+        EngineException e = assertThrows(EngineException.class, () -> o.applyTo(RunProfile.Placement.DEFAULT));
+        assertTrue(e.getMessage().startsWith("--kv-cache 'nvme'"), e.getMessage());
+        o.kvCache = "ram";
+        e = assertThrows(EngineException.class, () -> o.applyTo(RunProfile.Placement.DEFAULT));
+        assertEquals("--kv-cache 'ram' is not a tier: use device or host.", e.getMessage());
     }
 
     @Test
