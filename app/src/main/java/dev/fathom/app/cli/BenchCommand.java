@@ -48,6 +48,7 @@ import java.util.concurrent.Callable;
 public final class BenchCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
     @Mixin ModelOptions model;
+    @Mixin PlacementOptions placement;
     @Mixin ParallelOptions parallel;
 
     @Option(names = "--batch", defaultValue = "1", description = "sequences decoded together (default: ${DEFAULT-VALUE})")
@@ -89,7 +90,7 @@ public final class BenchCommand implements Callable<Integer> {
         DType synth = prec == Precision.F32 ? DType.F32 : prec == Precision.F16 ? DType.F16 : DType.BF16;
         try (LoadedModel m = ModelLoader.load(model.model, new ModelLoader.Options(synth, model.seed == 0 ? 42 : model.seed), null)) {
             int maxLen = (context > 0 ? context : promptLen) + newTokens;
-            RunProfile profile = parallel.applyTo(model.applyTo(RunProfile.defaults())).withShape(batch, promptLen, newTokens)
+            RunProfile profile = placement.applyTo(parallel.applyTo(model.applyTo(RunProfile.defaults()))).withShape(batch, promptLen, newTokens)
                     .withSampling(RunProfile.Sampling.GREEDY.withStopOnEos(false));
             Engine engine = Engine.discover();
             ExecutionPlan plan = engine.plan(m, profile, maxLen);
