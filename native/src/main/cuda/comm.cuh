@@ -183,17 +183,7 @@ DEV float tp_poll1(const float* p, int rank, int from) {
     }
 }
 
-DEV float tp_block_sum(float v, float* sh) {
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) sh[warp] = v;
-    __syncthreads();
-    float t = 0.f;
-    for (int i = 0; i < nw; i++) t += sh[i];
-    return t;
-}
+// (block sums: block_sum of fathom_kernels.cu, which includes this file after defining it)
 
 // out[row] = res[row] + (bias + sum_r part_r[row]) for rows [0, rows) of h floats; then, when nw != null,
 // xn[row] = norm(out[row]) (rms: x * rsqrt(mean x^2 + eps) * nw; else (x - mean) * rstd * nw + nb).
@@ -280,9 +270,9 @@ extern "C" __global__ void tp_allreduce_ll(const TpComm* __restrict__ d, const f
             // each thread re-reads only the elements it wrote itself, so no barrier is needed before the sums
             float mean = 0.f, inv;
             if (rms) {
-                inv = rsqrtf(tp_block_sum(s1, sh) / h + eps);
+                inv = rsqrtf(block_sum(s1, sh) / h + eps);
             } else {
-                mean = tp_block_sum(s1, sh) / h;
+                mean = block_sum(s1, sh) / h;
                 if (vec) {
                     for (int i = 4 * threadIdx.x; i < h; i += 4 * blockDim.x) {
                         float4 v = *reinterpret_cast<const float4*>(out + o + i);
@@ -292,7 +282,7 @@ extern "C" __global__ void tp_allreduce_ll(const TpComm* __restrict__ d, const f
                 } else {
                     for (int i = threadIdx.x; i < h; i += blockDim.x) { float a = out[o + i] - mean; s2 += a * a; }
                 }
-                inv = rsqrtf(tp_block_sum(s2, sh) / h + eps);
+                inv = rsqrtf(block_sum(s2, sh) / h + eps);
             }
             if (vec) {
                 for (int i = 4 * threadIdx.x; i < h; i += 4 * blockDim.x) {

@@ -39,6 +39,24 @@ public final class CudaBackend implements Backend {
         return probe.isEmpty() ? null : probe;
     }
 
+    /**
+     * Why a run over two GPUs cannot happen here (no driver, or fewer than two devices), or null; {@code what} names
+     * the run for the message. For the multi-GPU benches and their tests.
+     */
+    static String twoGpusMissing(String what) {
+        String why = new CudaBackend().unavailableReason();
+        if (why != null) return why;
+        int n = Cuda.get().deviceCount();
+        return n < 2 ? n + " GPU; " + what + " needs 2" : null;
+    }
+
+    /** One line naming the devices and whether GPU 0 reaches GPU 1's memory. */
+    static String twoGpusLine() {
+        Cuda cu = Cuda.get();
+        return String.format("devices: %d x %s (sm %s, %d SMs); GPU0 -> GPU1 peer access: %s", cu.deviceCount(), cu.name(),
+                cu.computeCapability(), cu.smCount(), cu.canAccessPeer(Cuda.get(1)));
+    }
+
     @Override
     public double measureReadBandwidth() {
         return unavailableReason() == null ? CudaBench.deviceReadBandwidth() : 0;

@@ -1,7 +1,6 @@
 package dev.fathom.cuda;
 
 import dev.fathom.engine.Engine;
-import dev.fathom.engine.checkpoint.SafetensorsFile;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.model.ModelConfig;
 import dev.fathom.engine.model.ModelLoader;
@@ -80,34 +79,11 @@ public final class CudaPpBench {
 
     /** CudaSelfCheck.fixture with {@code pp} GPU stages and the continuous or lockstep schedule. */
     static CudaSelfCheck.FixtureResult fixture(Path dir, boolean bf16, int pp, boolean continuous) {
-        String prop = System.getProperty("fathom.cuda.weights");
-        if (bf16) System.setProperty("fathom.cuda.weights", "bf16");
-        try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"));
-             LoadedModel m = ModelLoader.load(dir.toString())) {
-            int[][] in = CudaSelfCheck.ints(ref.get("input_ids"));
-            int[][] gen = CudaSelfCheck.ints(ref.get("generated_ids"));
-            float[][][] pl = CudaSelfCheck.floats3(ref.get("prompt_logits")), sl = CudaSelfCheck.floats3(ref.get("step_logits"));
-            int p = in[0].length, n = gen[0].length - p;
-            RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(in.length, p, n).withParallel(pp(pp, 0, 0));
-            Engine engine = Engine.discover();
-            ExecutionPlan plan = engine.plan(m, prof, p + n);
-            try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
-                if (!(s.runner() instanceof ParallelRunner pr) || !pr.layout().contains("GPU stages"))
-                    throw new IllegalStateException("not a GPU pipeline: " + s.runner().layout());
-                pr.setContinuous(continuous);
-                GenerationResult r = s.generate(new GenerationRequest(in, n, RunProfile.Sampling.GREEDY.withStopOnEos(false), true, true),
-                        TokenListener.NONE, null);
-                double pe = CudaSelfCheck.relError(r.promptLogits(), pl), se = CudaSelfCheck.relError(r.stepLogits(), sl);
-                boolean same = true;
-                for (int b = 0; b < gen.length; b++) same &= Arrays.equals(gen[b], r.tokens()[b]);
-                double tol = bf16 || m.weightDtype().equals("BF16") ? 2e-2 : 1e-4;
-                return new CudaSelfCheck.FixtureResult(dir.getFileName().toString(), bf16 ? "bf16 (packed)" : m.weightDtype(), pe, se,
-                        same || bf16, tol);
-            }
-        } finally {
-            if (prop == null) System.clearProperty("fathom.cuda.weights");
-            else System.setProperty("fathom.cuda.weights", prop);
-        }
+        return CudaSelfCheck.fixture(dir, bf16, pp(pp, 0, 0), runner -> {
+            if (!(runner instanceof ParallelRunner pr) || !pr.layout().contains("GPU stages"))
+                throw new IllegalStateException("not a GPU pipeline: " + runner.layout());
+            pr.setContinuous(continuous);
+        });
     }
 
     // ------------------------------------------------------------------ llama-7b PP=1 vs PP=2
@@ -266,18 +242,12 @@ public final class CudaPpBench {
     }
 
     public static void main(String[] args) {
-        String why = new CudaBackend().unavailableReason();
+        String why = CudaBackend.twoGpusMissing("pipeline parallelism over GPUs");
         if (why != null) {
             System.out.println("SKIP: " + why);
             return;
         }
-        Cuda cu = Cuda.get();
-        if (cu.deviceCount() < 2) {
-            System.out.println("SKIP: " + cu.deviceCount() + " GPU; pipeline parallelism over GPUs needs 2");
-            return;
-        }
-        System.out.printf("devices: %d x %s (sm %s, %d SMs); GPU0 -> GPU1 peer access: %s%n", cu.deviceCount(), cu.name(), cu.computeCapability(),
-                cu.smCount(), cu.canAccessPeer(Cuda.get(1)));
+        System.out.println(CudaBackend.twoGpusLine());
         List<String> parts = args.length == 0 ? List.of("fixtures", "llama") : List.of(args);
         CudaPpBench b = new CudaPpBench();
         Path fx = Path.of("fixtures");

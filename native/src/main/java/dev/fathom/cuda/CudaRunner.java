@@ -50,8 +50,14 @@ public final class CudaRunner implements ModelRunner {
     /** The layer streamer, or null when every layer is resident. */
     DeviceStreamer streamer() { return model.streamer(); }
 
-    @Override
-    public float[][][] prefill(int[] slotIds, int[][] tokens, boolean allPositions) {
+    /** The forward pass the prefill and decode calls go through: CudaModel.forward's signature. */
+    interface Forward { float[] run(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase phase); }
+
+    /**
+     * A prompt of {@code tokens[b][t]} for slots {@code slotIds} as one forward over b x t rows (sequence-major), the
+     * logits of every position or of each sequence's last one, split per sequence. Shared by the one- and multi-GPU runners.
+     */
+    static float[][][] prefill(Forward f, int vocab, int[] slotIds, int[][] tokens, boolean allPositions) {
         int b = slotIds.length, t = tokens[0].length, n = b * t;
         int[] tok = new int[n], pos = new int[n], sl = new int[n];
         for (int i = 0; i < b; i++)
@@ -65,7 +71,7 @@ public final class CudaRunner implements ModelRunner {
             head = new int[b];
             for (int i = 0; i < b; i++) head[i] = i * t + t - 1;
         }
-        float[] logits = model.forward(tok, pos, sl, head, Phase.PROMPT);
+        float[] logits = f.run(tok, pos, sl, head, Phase.PROMPT);
         int per = allPositions ? t : 1;
         float[][][] out = new float[b][per][vocab];
         for (int i = 0; i < b; i++)
@@ -73,13 +79,23 @@ public final class CudaRunner implements ModelRunner {
         return out;
     }
 
-    @Override
-    public float[][] decode(int[] slotIds, int[] tokens, int[] positions) {
+    /** One decode step of one token per slot through {@code f}, the logits split per sequence. */
+    static float[][] decode(Forward f, int vocab, int[] slotIds, int[] tokens, int[] positions) {
         int b = slotIds.length;
-        float[] logits = model.forward(tokens, positions, slotIds, null, Phase.DECODE);
+        float[] logits = f.run(tokens, positions, slotIds, null, Phase.DECODE);
         float[][] out = new float[b][vocab];
         for (int i = 0; i < b; i++) System.arraycopy(logits, i * vocab, out[i], 0, vocab);
         return out;
+    }
+
+    @Override
+    public float[][][] prefill(int[] slotIds, int[][] tokens, boolean allPositions) {
+        return prefill(model::forward, vocab, slotIds, tokens, allPositions);
+    }
+
+    @Override
+    public float[][] decode(int[] slotIds, int[] tokens, int[] positions) {
+        return decode(model::forward, vocab, slotIds, tokens, positions);
     }
 
     @Override public int maxSlots() { return slots; }

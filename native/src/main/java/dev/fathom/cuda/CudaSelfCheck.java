@@ -40,6 +40,14 @@ public final class CudaSelfCheck {
      * reference.safetensors. {@code bf16} packs the projection weights as BF16 (tolerance 2e-2, tokens not required).
      */
     public static FixtureResult fixture(Path dir, boolean bf16) {
+        return fixture(dir, bf16, RunProfile.Parallelism.NONE, r -> { });
+    }
+
+    /**
+     * Same with a parallel layout; {@code onRunner} sees the opened runner first (to check its kind, set a schedule)
+     * and may throw to refuse it.
+     */
+    public static FixtureResult fixture(Path dir, boolean bf16, RunProfile.Parallelism par, java.util.function.Consumer<dev.fathom.engine.backend.ModelRunner> onRunner) {
         String prop = System.getProperty("fathom.cuda.weights");
         if (bf16) System.setProperty("fathom.cuda.weights", "bf16");
         try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"));
@@ -48,10 +56,11 @@ public final class CudaSelfCheck {
             int[][] gen = ints(ref.get("generated_ids"));
             float[][][] pl = floats3(ref.get("prompt_logits")), sl = floats3(ref.get("step_logits"));
             int p = in[0].length, n = gen[0].length - p;
-            RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(in.length, p, n);
+            RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(in.length, p, n).withParallel(par);
             Engine engine = Engine.discover();
             ExecutionPlan plan = engine.plan(m, prof, p + n);
             try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                onRunner.accept(s.runner());
                 GenerationResult r = s.generate(new GenerationRequest(in, n, RunProfile.Sampling.GREEDY.withStopOnEos(false), true, true),
                         TokenListener.NONE, null);
                 double pe = relError(r.promptLogits(), pl), se = relError(r.stepLogits(), sl);

@@ -1,7 +1,6 @@
 package dev.fathom.cuda;
 
 import dev.fathom.engine.Engine;
-import dev.fathom.engine.checkpoint.SafetensorsFile;
 import dev.fathom.engine.model.LayerWeights;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.model.ModelLoader;
@@ -270,32 +269,9 @@ public final class CudaTpBench {
 
     /** CudaSelfCheck.fixture with tensor parallelism {@code tp}. */
     static CudaSelfCheck.FixtureResult fixture(Path dir, boolean bf16, int tp) {
-        String prop = System.getProperty("fathom.cuda.weights");
-        if (bf16) System.setProperty("fathom.cuda.weights", "bf16");
-        try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"));
-             LoadedModel m = ModelLoader.load(dir.toString())) {
-            int[][] in = CudaSelfCheck.ints(ref.get("input_ids"));
-            int[][] gen = CudaSelfCheck.ints(ref.get("generated_ids"));
-            float[][][] pl = CudaSelfCheck.floats3(ref.get("prompt_logits")), sl = CudaSelfCheck.floats3(ref.get("step_logits"));
-            int p = in[0].length, n = gen[0].length - p;
-            RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(in.length, p, n).withParallel(tp(tp));
-            Engine engine = Engine.discover();
-            ExecutionPlan plan = engine.plan(m, prof, p + n);
-            try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
-                if (tp > 1 && !(s.runner() instanceof CudaTpRunner)) throw new IllegalStateException("not a TP runner: " + s.runner().layout());
-                GenerationResult r = s.generate(new GenerationRequest(in, n, RunProfile.Sampling.GREEDY.withStopOnEos(false), true, true),
-                        TokenListener.NONE, null);
-                double pe = CudaSelfCheck.relError(r.promptLogits(), pl), se = CudaSelfCheck.relError(r.stepLogits(), sl);
-                boolean same = true;
-                for (int b = 0; b < gen.length; b++) same &= Arrays.equals(gen[b], r.tokens()[b]);
-                double tol = bf16 || m.weightDtype().equals("BF16") ? 2e-2 : 1e-4;
-                return new CudaSelfCheck.FixtureResult(dir.getFileName().toString(), bf16 ? "bf16 (packed)" : m.weightDtype(), pe, se,
-                        same || bf16, tol);
-            }
-        } finally {
-            if (prop == null) System.clearProperty("fathom.cuda.weights");
-            else System.setProperty("fathom.cuda.weights", prop);
-        }
+        return CudaSelfCheck.fixture(dir, bf16, tp(tp), runner -> {
+            if (tp > 1 && !(runner instanceof CudaTpRunner)) throw new IllegalStateException("not a TP runner: " + runner.layout());
+        });
     }
 
     // ------------------------------------------------------------------ llama-7b TP=1 vs TP=2
@@ -405,18 +381,12 @@ public final class CudaTpBench {
     }
 
     public static void main(String[] args) {
-        String why = new CudaBackend().unavailableReason();
+        String why = CudaBackend.twoGpusMissing("tensor parallelism");
         if (why != null) {
             System.out.println("SKIP: " + why);
             return;
         }
-        Cuda cu = Cuda.get();
-        if (cu.deviceCount() < 2) {
-            System.out.println("SKIP: " + cu.deviceCount() + " GPU; tensor parallelism needs 2");
-            return;
-        }
-        System.out.printf("devices: %d x %s (sm %s, %d SMs); GPU0 -> GPU1 peer access: %s%n", cu.deviceCount(), cu.name(), cu.computeCapability(),
-                cu.smCount(), cu.canAccessPeer(Cuda.get(1)));
+        System.out.println(CudaBackend.twoGpusLine());
         List<String> parts = args.length == 0 ? List.of("allreduce", "fixtures", "llama") : List.of(args);
         CudaTpBench b = new CudaTpBench();
         Path fx = Path.of("fixtures");

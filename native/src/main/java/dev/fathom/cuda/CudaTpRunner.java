@@ -141,34 +141,12 @@ public final class CudaTpRunner implements ModelRunner {
 
     @Override
     public float[][][] prefill(int[] slotIds, int[][] tokens, boolean allPositions) {
-        int b = slotIds.length, t = tokens[0].length, n = b * t;
-        int[] tok = new int[n], pos = new int[n], sl = new int[n];
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < t; j++) {
-                tok[i * t + j] = tokens[i][j];
-                pos[i * t + j] = j;
-                sl[i * t + j] = slotIds[i];
-            }
-        int[] head = null;
-        if (!allPositions) {
-            head = new int[b];
-            for (int i = 0; i < b; i++) head[i] = i * t + t - 1;
-        }
-        float[] logits = forward(tok, pos, sl, head, Phase.PROMPT);
-        int per = allPositions ? t : 1;
-        float[][][] out = new float[b][per][vocab];
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < per; j++) System.arraycopy(logits, (i * per + j) * vocab, out[i][j], 0, vocab);
-        return out;
+        return CudaRunner.prefill(this::forward, vocab, slotIds, tokens, allPositions);
     }
 
     @Override
     public float[][] decode(int[] slotIds, int[] tokens, int[] positions) {
-        int b = slotIds.length;
-        float[] logits = forward(tokens, positions, slotIds, null, Phase.DECODE);
-        float[][] out = new float[b][vocab];
-        for (int i = 0; i < b; i++) System.arraycopy(logits, i * vocab, out[i], 0, vocab);
-        return out;
+        return CudaRunner.decode(this::forward, vocab, slotIds, tokens, positions);
     }
 
     @Override public int maxSlots() { return slots; }

@@ -14,9 +14,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class CudaTpGpuTest {
     @BeforeAll
     static void needsTwoGpus() {
-        String why = new CudaBackend().unavailableReason();
+        String why = CudaBackend.twoGpusMissing("this test");
         assumeTrue(why == null, "skipped: " + why);
-        assumeTrue(Cuda.get().deviceCount() >= 2, "skipped: one GPU");
     }
 
     @Test
