@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
 # step's output to $OUT/<step>.log (and the console). Steps: check, zerocheck, bench[:parts], zero[:sources[/batches]],
-# kv, tp[:args], pp[:args], hf, cli[:batch].
+# kv, dp[:bench], tp[:args], pp[:args], hf, cli[:batch].
 # Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -20,6 +20,7 @@ for step in "$@"; do
     zero) src=${arg%%/*}; bat=${arg#*/}; [ "$bat" = "$arg" ] && bat=""   # zero:host,nvme/32,64
           "${J[@]}" -Dfathom.nvme="$PWD/nv" ${src:+-Dfathom.zero.sources=$src} ${bat:+-Dfathom.zero.batches=$bat} dev.fathom.cuda.CudaZeroBench bench ;;
     kv) "${J[@]}" dev.fathom.cuda.CudaZeroBench kv ;;
+    dp) "${J[@]}" dev.fathom.cuda.CudaZeroBench dpcheck fixtures ${arg:+dpbench} ;;
     tp) "${J[@]}" dev.fathom.cuda.CudaTpBench ${arg//,/ } ;;
     pp) "${J[@]}" dev.fathom.cuda.CudaPpBench ${arg//,/ } ;;
     hf) python3 hf_compare.py ;;

@@ -70,9 +70,16 @@ public final class CudaBackend implements Backend {
     /** {@link #cannotRun(ExecutionPlan)} on a machine with {@code devices} GPUs. */
     static String cannotRun(ExecutionPlan plan, int devices) {
         var p = plan.parallel();
-        if (p.ep() * p.dp() != 1)
-            return "The cuda backend runs tensor or pipeline parallelism only (ep=" + p.ep() + ", dp=" + p.dp()
-                    + "): set ep and dp to 1, or use the cpu backend's ranks.";
+        if (p.ep() != 1)
+            return "The cuda backend runs tensor, pipeline and data parallelism, not expert parallelism (ep=" + p.ep()
+                    + "): set ep to 1, or use the cpu backend's ranks.";
+        if (p.dp() > 1) {
+            if (p.tp() * p.pp() != 1) return "dp=" + p.dp() + " on the cuda backend runs whole-model replicas: set --tp 1 and --pp 1 with --dp.";
+            if (plan.profile().placement().kvCache() != Tier.DEVICE) return "dp=" + p.dp() + " keeps the KV cache on each GPU: set --kv-cache device.";
+            if (plan.placement().streaming() && plan.profile().placement().weights() == Tier.NVME)
+                return "The multi-GPU fetch of dp=" + p.dp() + " streams from host memory: use --weights host with --dp.";
+            return CudaDpRunner.planError(p.dp(), devices);
+        }
         Tier kv = plan.profile().placement().kvCache();
         if (kv == Tier.NVME)
             return "The cuda backend keeps the KV cache on the device or in host memory, not on NVMe: set --kv-cache device or host.";
@@ -91,6 +98,8 @@ public final class CudaBackend implements Backend {
             if (plan.parallel().pp() > 1)
                 return CudaPpStages.open(model.config(), model.weights(), ParallelLayout.of(plan.parallel(), model.config()),
                         plan.slots(), plan.maxSeqLen(), sink);
+            if (plan.parallel().dp() > 1)
+                return new CudaDpRunner(model.config(), model.weights(), plan.parallel().dp(), plan.slots(), plan.maxSeqLen(), sink, plan.placement());
             if (plan.parallel().tp() > 1)
                 return new CudaTpRunner(model.config(), model.weights(), plan.parallel().tp(), plan.slots(), plan.maxSeqLen(), sink);
             return new CudaRunner(model.config(), model.weights(), plan.slots(), plan.maxSeqLen(), sink, plan.placement(),

@@ -128,6 +128,12 @@ final class CudaModel implements AutoCloseable {
         this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, false);
     }
 
+    /** A data-parallel replica on {@code module}'s GPU, with streamed layers per {@code tiers} (null: all resident). */
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
+              CudaModule module) {
+        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, module, null, 0, true, true, false);
+    }
+
     /** Same; {@code kvHost}: the KV cache lives in pinned host memory mapped into the device's address space. */
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
               boolean kvHost) {

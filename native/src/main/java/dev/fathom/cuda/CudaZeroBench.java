@@ -271,9 +271,123 @@ public final class CudaZeroBench {
         }
     }
 
+    /**
+     * Every fixture through two data-parallel replicas (one sequence per GPU) with every layer streamed from host
+     * memory through the multi-GPU fetch, against one GPU with everything resident: prompt logits at every position
+     * and 3 greedy steps. True when they agree to 1e-5 with the same tokens (the same kernels per row; the rows per
+     * launch differ, which moves BF16 tensor-core sums by a few 1e-6; F32 fixtures come out bit-identical).
+     */
+    static boolean dpCheck(Path dir) {
+        // the same kernels on both sides: one GPU would send 2 x prompt rows through cuBLAS (bf16 activations)
+        // where each replica's prompt rows stay under the threshold (the SBI kernels' float32-level products)
+        String blas = System.getProperty("fathom.cuda.blasRows");
+        System.setProperty("fathom.cuda.blasRows", "100000");
+        try {
+            return dpCheckSameKernels(dir);
+        } finally {
+            if (blas == null) System.clearProperty("fathom.cuda.blasRows");
+            else System.setProperty("fathom.cuda.blasRows", blas);
+        }
+    }
+
+    private static boolean dpCheckSameKernels(Path dir) {
+        boolean ok = true;
+        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny")) {
+            try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve(f).resolve("reference.safetensors"));
+                 LoadedModel lm = ModelLoader.load(dir.resolve(f).toString())) {
+                int[][] in = CudaSelfCheck.ints(ref.get("input_ids"));
+                var cfg = lm.config();
+                int b = in.length, steps = 3, maxLen = in[0].length + steps + 1;
+                int[] slots = new int[b];
+                for (int i = 0; i < b; i++) slots[i] = i;
+                Tier[] tiers = new Tier[cfg.numLayers()];
+                java.util.Arrays.fill(tiers, Tier.HOST);
+                double worst = 0;
+                boolean same = true;
+                try (CudaRunner one = new CudaRunner(cfg, lm.weights(), b, maxLen, TelemetrySink.NOOP);
+                     CudaDpRunner two = new CudaDpRunner(cfg, lm.weights(), 2, b, maxLen, TelemetrySink.NOOP, tiers, 1, null)) {
+                    float[][][] p1 = one.prefill(slots, in, true), p2 = two.prefill(slots, in, true);
+                    worst = Math.max(worst, CudaSelfCheck.relError(p2, p1));
+                    int[] ids = new int[b], at = new int[b];
+                    for (int i = 0; i < b; i++) { ids[i] = argmax(p1[i][in[0].length - 1], 0, cfg.vocabSize()); at[i] = in[0].length; }
+                    for (int s = 0; s < steps; s++) {
+                        float[][] d1 = one.decode(slots, ids, at), d2 = two.decode(slots, ids, at);
+                        worst = Math.max(worst, CudaSelfCheck.relError(new float[][][]{d2}, new float[][][]{d1}));
+                        for (int i = 0; i < b; i++) {
+                            int t1 = argmax(d1[i], 0, cfg.vocabSize()), t2 = argmax(d2[i], 0, cfg.vocabSize());
+                            same &= t1 == t2;
+                            ids[i] = t1;
+                            at[i]++;
+                        }
+                    }
+                }
+                boolean pass = worst <= 1e-5 && same;
+                ok &= pass;
+                System.out.printf("dp=2, multi-GPU fetch from host  %-16s rel %.2e vs one GPU resident, tokens %s: %s%n", f, worst, same ? "same" : "DIFFER", pass ? "ok" : "FAIL");
+            } catch (RuntimeException e) {
+                ok = false;
+                System.out.printf("dp=2 %-16s FAIL %s%n", f, e);
+                e.printStackTrace(System.out);
+            }
+        }
+        System.out.println(ok ? "DP CHECK OK" : "DP CHECK FAILURES");
+        return ok;
+    }
+
+    /**
+     * llama-7b (BF16) streamed from pinned host memory (--device-memory 6G --weights host --prefetch 1) on two
+     * data-parallel replicas, prompt phase of batch x 512 split over the GPUs: the multi-GPU fetch against each GPU
+     * copying whole layers itself, same runner, same passes.
+     */
+    static void dpBench() {
+        String model = "synthetic:llama-7b";
+        int len = 512;
+        try (LoadedModel m = ModelLoader.load(model)) {
+            Engine engine = Engine.discover();
+            var sizes = WeightPlacement.WeightSizes.of(m.weights());
+            long params = 0;
+            for (long p : sizes.layerParams()) params += p;
+            int vocab = m.config().vocabSize(), h = m.config().hiddenSize();
+            RunProfile.Placement pl = new RunProfile.Placement(Tier.HOST, Tier.DEVICE, null, 1, 6_000_000_000L, 0, 0);
+            RunProfile prof = RunProfile.defaults().withModel(model).withBackend("cuda").withShape(16, len, 1).withPlacement(pl);
+            ExecutionPlan plan = engine.plan(m, prof, len + 8);
+            long t0 = System.nanoTime();
+            try (CudaDpRunner r = new CudaDpRunner(m.config(), m.weights(), 2, 16, len + 8, TelemetrySink.NOOP, plan.placement())) {
+                DeviceStreamer z0 = r.models()[0].streamer();
+                System.out.printf("%n== dp=2 on 2 GPUs, %s streamed from pinned host memory (--device-memory 6G --weights host --prefetch 1): "
+                        + "%d layers streamed per replica, load+pack %.1f s%n", model, z0.count(), (System.nanoTime() - t0) / 1e9);
+                System.out.println("   xfer ms = GPU 0's copy time per pass (host part + peer pulls, CUDA events); hidden = 1 - stall / xfer");
+                System.out.printf("%-12s %-26s %10s %10s %10s %10s %9s%n", "batch x 512", "fetch", "ms", "TFLOP/s", "xfer ms", "stall ms", "hidden");
+                for (int b : new int[]{2, 8, 16}) {
+                    int[][] toks = prompts(b, len, vocab, b);
+                    int[] slots = new int[b];
+                    for (int i = 0; i < b; i++) slots[i] = i;
+                    double flops = 2.0 * params * b * len + 2.0 * h * vocab * b;
+                    for (boolean grouped : new boolean[]{true, false}) {
+                        r.setGroupFetch(grouped);
+                        r.prefill(slots, toks, false);
+                        for (CudaModel cm : r.models()) cm.streamer().resetStats();
+                        double[] t = new double[2];
+                        for (int i = 0; i < t.length; i++) {
+                            long s0 = System.nanoTime();
+                            r.prefill(slots, toks, false);
+                            t[i] = (System.nanoTime() - s0) / 1e6;
+                        }
+                        double ms = CudaBench.median(t);
+                        DeviceStreamer.Stats st = z0.stats();
+                        System.out.printf("%-12d %-26s %10.1f %10.1f %10.1f %10.1f %8.0f%%%n", b,
+                                grouped ? "1/2 each + peer pull" : "whole layer per GPU", ms, flops / ms / 1e9, st.copyMs() / 2, st.stallMs() / 2, 100 * st.hidden());
+                    }
+                }
+            }
+        }
+    }
+
     public static void main(String[] args) {
         List<String> a = List.of(args);
         boolean ok = true;
+        if (a.contains("dpcheck")) ok &= dpCheck(Path.of(a.get(a.indexOf("dpcheck") + 1)));
+        if (a.contains("dpbench")) dpBench();
         if (a.contains("kv")) kvBench();
         if (a.contains("check")) ok = check(Path.of(a.get(a.indexOf("check") + 1)), System.getProperty("fathom.nvme"));
         if (a.contains("bench")) bench(System.getProperty("fathom.nvme"));

@@ -113,6 +113,61 @@ final class DeviceStreamer implements AutoCloseable {
     private Throwable readError;
     private volatile boolean abort;
     private double copyMs, readMs, stallMs;
+    // multi-GPU fetch (null: this GPU copies whole layers)
+    private FetchGroup group, joined;
+    private int rank;
+    private long[] ownEv = new long[0], pulledEv = new long[0];   // [slots]: own part copied; peers' parts pulled
+
+    /**
+     * ZeRO-Inference over N GPUs that each run the whole model (data parallel): every GPU copies 1/N of each streamed
+     * layer from pinned host memory over its own link, into its ring slot, and pulls the other parts from the peers'
+     * rings over the GPU interconnect (cuMemcpyPeerAsync), so the host links carry each layer once in all instead of
+     * once per GPU. Members fetch the same layers in the same order (every pass of every member, the same passes).
+     * The host threads meet through two counters per member: a member waits on a peer's event only after the peer has
+     * recorded it for that layer, and copies into a slot only after every peer has enqueued its pulls out of it.
+     */
+    static final class FetchGroup {
+        final DeviceStreamer[] members;
+        final java.util.concurrent.atomic.AtomicIntegerArray ownDone, pullDone;   // [member]: layers (pass-local j + 1) done
+
+        private FetchGroup(DeviceStreamer[] m) {
+            members = m;
+            ownDone = new java.util.concurrent.atomic.AtomicIntegerArray(m.length);
+            pullDone = new java.util.concurrent.atomic.AtomicIntegerArray(m.length);
+        }
+
+        /** Parts of a blob of {@code size} bytes: member r copies [from(r), from(r+1)), 4 KiB aligned. */
+        static long from(long size, int r, int n) { return Math.min(size, (size * r / n + ALIGN - 1) / ALIGN * ALIGN); }
+
+        void await(java.util.concurrent.atomic.AtomicIntegerArray c, int member, int atLeast) {
+            for (int spins = 0; c.get(member) < atLeast; spins++) {
+                if (spins > 1000) java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+                else Thread.onSpinWait();
+            }
+        }
+    }
+
+    /**
+     * Joins streamers of the same model on different GPUs (same streamed layers, same blob sizes, host memory only,
+     * same prefetch) into one multi-GPU fetch; peer access is enabled between their devices.
+     */
+    static FetchGroup group(DeviceStreamer... m) {
+        for (DeviceStreamer d : m) {
+            if (d.fromNvme.contains(true)) throw new EngineException("The multi-GPU fetch streams from host memory: use --weights host with --dp.");
+            if (!d.sizes.equals(m[0].sizes) || d.prefetch != m[0].prefetch) throw new IllegalArgumentException("streamers of different models");
+        }
+        FetchGroup g = new FetchGroup(m);
+        for (int r = 0; r < m.length; r++) {
+            for (DeviceStreamer o : m) if (o != m[r]) m[r].cu.enablePeerAccess(o.cu);
+            m[r].group = m[r].joined = g;
+            m[r].rank = r;
+            m[r].cu.makeCurrent();
+            m[r].ownEv = new long[m[r].slots];
+            m[r].pulledEv = new long[m[r].slots];
+            for (int s = 0; s < m[r].slots; s++) { m[r].ownEv[s] = m[r].cu.eventCreate(); m[r].pulledEv[s] = m[r].cu.eventCreate(); }
+        }
+        return g;
+    }
 
     DeviceStreamer(Cuda cu, int prefetch, String nvmeDir, TelemetrySink sink) {
         if (prefetch < 0) throw new EngineException("Prefetch depth " + prefetch + " is invalid: set --prefetch to 0 or more.");
@@ -244,6 +299,10 @@ final class DeviceStreamer implements AutoCloseable {
         }
         next = 0;
         stalls = 0;
+        if (group != null) {   // grouped passes only: the group's counters advance in those
+            passBase = passes * order.size();
+            passes++;
+        }
         synchronized (lock) {
             readDone = 0;
             copiesQueued = 0;
@@ -307,11 +366,24 @@ final class DeviceStreamer implements AutoCloseable {
         fetch();
     }
 
+    /**
+     * Benchmarks: fetch through the group (on) or whole layers from this GPU's own host copy (off). Every member must
+     * switch between the same passes.
+     */
+    void setGroupEnabled(boolean on) { group = on ? joined : null; }
+
+    /** Passes begun (the group's counters count layers over all passes: passBase + j). */
+    private int passes, passBase;
+
     private void fetch() {
         int j = next++;
         if (j >= order.size()) return;
         int s = j % slots, layer = order.get(j);
         long size = sizes.get(j);
+        if (group != null) {
+            fetchPart(j, s, layer, size);
+            return;
+        }
         MemorySegment src;
         long t0 = System.nanoTime();
         if (fromNvme.get(j)) {
@@ -340,6 +412,40 @@ final class DeviceStreamer implements AutoCloseable {
         }
         fetches++;
         bytes += size;
+    }
+
+    /** Multi-GPU fetch of streamed layer j into slot s: own part from host, the others pulled from the peers. */
+    private void fetchPart(int j, int s, int layer, long size) {
+        int n = group.members.length, g = passBase + j;   // g: the group-wide layer count
+        long t0 = System.nanoTime();
+        cu.makeCurrent();
+        cu.streamWaitEvent(copyStream, released[s]);   // this GPU's compute is done with the slot
+        for (int p = 0; p < n; p++) {                   // ... and every peer has pulled its previous layer out of it
+            if (p == rank || g < slots) continue;
+            group.await(group.pullDone, p, g - slots + 1);
+            cu.streamWaitEvent(copyStream, group.members[p].pulledEv[s]);
+        }
+        long[] ev = event(copyEv, pendingCopy.size());
+        cu.eventRecord(ev[0], copyStream);
+        long lo = FetchGroup.from(size, rank, n), hi = FetchGroup.from(size, rank + 1, n);
+        if (hi > lo) cu.copyToDevice(ring[s] + lo, hostBlob.get(j).asSlice(lo, hi - lo), hi - lo, copyStream);
+        cu.eventRecord(ownEv[s], copyStream);
+        group.ownDone.set(rank, g + 1);
+        for (int p = 0; p < n; p++) {
+            if (p == rank) continue;
+            DeviceStreamer peer = group.members[p];
+            long plo = FetchGroup.from(size, p, n), phi = FetchGroup.from(size, p + 1, n);
+            group.await(group.ownDone, p, g + 1);
+            cu.streamWaitEvent(copyStream, peer.ownEv[s]);
+            if (phi > plo) peer.cu.copyPeer(ring[s] + plo, cu, peer.ring[s] + plo, phi - plo, copyStream);
+        }
+        cu.eventRecord(ev[1], copyStream);
+        cu.eventRecord(pulledEv[s], copyStream);
+        cu.eventRecord(copied[s], copyStream);
+        group.pullDone.set(rank, g + 1);
+        pendingCopy.add(new long[]{layer, hi - lo, t0, 0});
+        fetches++;
+        bytes += hi - lo;
     }
 
     private long[] event(List<long[]> pool, int i) {
@@ -404,6 +510,9 @@ final class DeviceStreamer implements AutoCloseable {
         }
         freeRing();
         for (long[] e : copyEv) { cu.eventDestroy(e[0]); cu.eventDestroy(e[1]); }
+        for (long e : ownEv) cu.eventDestroy(e);
+        for (long e : pulledEv) cu.eventDestroy(e);
+        ownEv = pulledEv = new long[0];
         for (long[] e : stallEv) { cu.eventDestroy(e[0]); cu.eventDestroy(e[1]); }
         copyEv.clear();
         stallEv.clear();

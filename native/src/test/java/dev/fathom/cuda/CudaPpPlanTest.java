@@ -60,8 +60,38 @@ class CudaPpPlanTest {
         assertTrue(both != null && both.contains("not both") && both.contains("--tp 1 or --pp 1"), both);
         String moe = CudaPpStages.planError(config("mixtral-tiny"), 1, 2, 2);
         assertTrue(moe != null && moe.contains("MoE") && moe.contains("--pp 1"), moe);
-        String ep = CudaBackend.cannotRun(plan(c, par(1, 1, 1, 2)), 2);
-        assertTrue(ep != null && ep.contains("dp=2") && ep.contains("set ep and dp to 1"), ep);
+        String ep = CudaBackend.cannotRun(plan(c, par(1, 1, 2, 1)), 2);
+        assertTrue(ep != null && ep.contains("ep=2") && ep.contains("set ep to 1"), ep);
+    }
+
+    @Test
+    void dataParallelReplicasOnePerGpu() {
+        ModelConfig c = config("llama-tiny");
+        assertNull(CudaBackend.cannotRun(plan(c, par(1, 1, 1, 2)), 2));
+        String one = CudaBackend.cannotRun(plan(c, par(1, 1, 1, 2)), 1);
+        assertTrue(one != null && one.contains("dp=2 needs 2 GPUs") && one.contains("set --dp to 1"), one);
+        String mixed = CudaBackend.cannotRun(plan(c, par(1, 2, 1, 2)), 4);
+        assertTrue(mixed != null && mixed.contains("--tp 1 and --pp 1"), mixed);
+        // sequences go to GPU slot % dp, in call order
+        int[][] s = CudaDpRunner.split(new int[]{3, 0, 1, 2, 5}, 2);
+        assertArrayEquals(new int[]{1, 3}, s[0]);
+        assertArrayEquals(new int[]{0, 2, 4}, s[1]);
+        assertArrayEquals(new int[0], CudaDpRunner.split(new int[]{1}, 2)[0], "a replica with no sequence (it runs a dummy row)");
+        assertEquals(3, CudaDpRunner.localSlots(5, 2));
+    }
+
+    @Test
+    void multiGpuFetchPartsTileTheLayerOn4KiBBoundaries() {
+        for (long size : new long[]{4096, 405L << 20, 12_288 * 4096L})
+            for (int n = 1; n <= 4; n++) {
+                assertEquals(0, DeviceStreamer.FetchGroup.from(size, 0, n));
+                assertEquals(size, DeviceStreamer.FetchGroup.from(size, n, n));
+                for (int r = 0; r < n; r++) {
+                    long lo = DeviceStreamer.FetchGroup.from(size, r, n), hi = DeviceStreamer.FetchGroup.from(size, r + 1, n);
+                    assertTrue(lo <= hi && lo % 4096 == 0 && (hi % 4096 == 0 || hi == size), size + " " + r + "/" + n);
+                    assertTrue(hi - lo <= size / n + 4096, "parts are near-equal");
+                }
+            }
     }
 
     @Test
