@@ -740,8 +740,11 @@ final class CudaModel implements AutoCloseable {
             float durMs = cu.elapsedMs(ev[0], ev[1]);
             if (i == 0) origin = startMs;
             int layer = (int) p[1];
+            long start = base + (long) ((startMs - origin) * 1e6), dur = (long) (durMs * 1e6);
             sink.emit(new TelemetryEvent.KernelSpan((String) p[0], "cuda:" + cu.ordinal(), tp == null ? 0 : tp.rank(), layer < 0 ? layer : firstLayer + layer, (Phase) p[2],
-                    base + (long) ((startMs - origin) * 1e6), (long) (durMs * 1e6), (long) p[4], (long) p[5]));
+                    start, dur, (long) p[4], (long) p[5]));
+            if (tp != null && ((String) p[0]).contains("allreduce"))   // the workbench's collective views read these
+                sink.emit(new TelemetryEvent.CollectiveSpan("all_reduce", tp.rank(), tp.size(), (long) p[4] / (tp.size() + 2), start, dur));
         }
         pending.clear();
     }
