@@ -79,8 +79,7 @@ final class CudaModel implements AutoCloseable {
     private boolean useGraphs = !"false".equals(System.getProperty("fathom.cuda.graphs"));
     private boolean capturing;
     // per-kernel timing
-    private final List<long[]> eventPool = new ArrayList<>();
-    private final List<Object[]> pending = new ArrayList<>();
+    private final KernelTimer timer;
     private long stepBytes, stepFlops;
     private Phase phase = Phase.PROMPT;
     private int curLayer = -1;
@@ -172,6 +171,7 @@ final class CudaModel implements AutoCloseable {
         cu.makeCurrent();
         this.stream = cu.streamCreate();
         this.sink = sink;
+        this.timer = new KernelTimer(cu, sink, stream);
         this.h = cfg.hiddenSize();
         this.hd = cfg.headDim();
         LayerWeights l0 = w.layers().getFirst();
@@ -277,46 +277,15 @@ final class CudaModel implements AutoCloseable {
 
     long weightBytes() { return weightBytes; }
 
-    private static final int ATTN_THREADS = 512;
-
     /**
      * Warps (16-row tiles) per block of the prompt GEMM. The kernel takes 4 or 8; 4 (twice the blocks for
      * short prompts) measured slower at every size (128 rows: 262 vs 176 µs on 4096x4096), so 8.
      */
     static int tileGemmWarps(int rows) { return 8; }
 
-    /** attention_tiles: q [64][hd+1], k [32][hd+1], v [32][hd], p [64][33], 4 x 64 per-row values. */
-    static int tileAttnSmem(int hd) { return (64 * (hd + 1) + 32 * (hd + 1) + 32 * hd + 64 * 33 + 4 * 64) * 4; }
-    static String tileAttnKernel(int hd) { return "attention_tiles_" + (hd <= 64 ? 64 : hd <= 128 ? 128 : 256); }
-    private int tileAttnSmem() { return tileAttnSmem(hd); }
-    private String tileAttnKernel() { return tileAttnKernel(hd); }
-
-    /**
-     * Splits rows into runs of one sequence (same slot, consecutive rows) of at most {@code max} rows:
-     * [first row, count] pairs into {@code out}; returns the number of runs.
-     */
-    static int queryTiles(int[] slotOf, int max, int[] out) {
-        int t = 0;
-        for (int i = 0; i < slotOf.length; ) {
-            int j = i + 1;
-            while (j < slotOf.length && j - i < max && slotOf[j] == slotOf[i]) j++;
-            out[2 * t] = i;
-            out[2 * t + 1] = j - i;
-            t++;
-            i = j;
-        }
-        return t;
-    }
-
-    /** Tiled attention pays off where query rows share keys: the prompt phase with two or more rows per run on average. */
-    static boolean useTiledAttention(Phase ph, int rows, int runs, int headDim) {
-        return ph == Phase.PROMPT && headDim <= 256 && rows >= 2 * runs && !"false".equals(System.getProperty("fathom.cuda.tiledAttention"));
-    }
-
-    /** q, scores (padded to 16 bytes), per-group partial outputs (4 floats per thread). */
-    private int attnSmem() { return attnSmem(hd, maxLen); }
-    static int attnSmem(int hd, int maxLen) { return (hd + ((maxLen + 3) & ~3) + 4 * ATTN_THREADS) * 4; }
-    static final int ATTN_BLOCK = ATTN_THREADS;
+    private int tileAttnSmem() { return AttentionLaunch.tilesSmem(hd); }
+    private String tileAttnKernel() { return AttentionLaunch.tilesKernel(hd); }
+    private int attnSmem() { return AttentionLaunch.rowsSmem(hd, maxLen); }
     int maxRows() { return maxRows; }
     void setGraphs(boolean on) { useGraphs = on; }
     Cuda cuda() { return cu; }
@@ -524,12 +493,15 @@ final class CudaModel implements AutoCloseable {
             hostMeta.setAtIndex(ValueLayout.JAVA_INT, 2L * n + i, slotOf[i]);
         }
         cu.copyToDevice(meta, hostMeta, 12L * n, stream);
-        int[] tl = new int[2 * n];
-        tileCount = queryTiles(slotOf, 64, tl);
-        tiledAttention = useTiledAttention(ph, n, tileCount, hd);
-        if (tiledAttention) {
-            MemorySegment.copy(tl, 0, hostTiles, ValueLayout.JAVA_INT, 0, 2 * tileCount);
-            cu.copyToDevice(tiles, hostTiles, 8L * tileCount, stream);
+        tiledAttention = false;
+        if (ph == Phase.PROMPT) {   // query tiles only matter for prompts; decode steps skip the work
+            int[] tl = new int[2 * n];
+            tileCount = AttentionLaunch.queryTiles(slotOf, 64, tl);
+            tiledAttention = AttentionLaunch.useTiles(ph, n, tileCount, hd);
+            if (tiledAttention) {
+                MemorySegment.copy(tl, 0, hostTiles, ValueLayout.JAVA_INT, 0, 2 * tileCount);
+                cu.copyToDevice(tiles, hostTiles, 8L * tileCount, stream);
+            }
         }
         int hRows = headRows == null ? n : headRows.length;
         if (headRows != null) {
@@ -571,7 +543,7 @@ final class CudaModel implements AutoCloseable {
         if (lb > 0) cu.copyToHost(hostLogits, logits, lb, stream);
         cu.synchronize(stream);
         if (streamer != null) streamer.end();
-        flushTimings();
+        timer.flush("cuda:" + cu.ordinal(), tp == null ? 0 : tp.rank(), firstLayer, tp == null ? 1 : tp.size());
         float[] out = new float[(int) (lb / 4)];
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
         return out;
@@ -619,7 +591,7 @@ final class CudaModel implements AutoCloseable {
             timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch(tileAttnKernel(), heads, tc, 256, ts, stream,
                     qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         } else {
-            timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch("attention_rows", heads, n, ATTN_THREADS, smem, stream,
+            timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream,
                     qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         }
         long resid = cfg.parallelResidual() ? x2 : x;
@@ -715,38 +687,7 @@ final class CudaModel implements AutoCloseable {
     }
 
     private void timedRaw(String name, long bytes, long flops, Runnable launch) {
-        if (!sink.enabled()) {
-            launch.run();
-            return;
-        }
-        int i = pending.size();
-        while (eventPool.size() <= i) eventPool.add(new long[]{cu.eventCreate(), cu.eventCreate()});
-        long[] ev = eventPool.get(i);
-        long t0 = System.nanoTime();
-        cu.eventRecord(ev[0], stream);
-        launch.run();
-        cu.eventRecord(ev[1], stream);
-        pending.add(new Object[]{name, curLayer, phase, t0, bytes, flops});
-    }
-
-    private void flushTimings() {
-        if (pending.isEmpty()) return;
-        long base = (long) pending.getFirst()[3];
-        float origin = 0;
-        for (int i = 0; i < pending.size(); i++) {
-            Object[] p = pending.get(i);
-            long[] ev = eventPool.get(i);
-            float startMs = cu.elapsedMs(eventPool.getFirst()[0], ev[0]);
-            float durMs = cu.elapsedMs(ev[0], ev[1]);
-            if (i == 0) origin = startMs;
-            int layer = (int) p[1];
-            long start = base + (long) ((startMs - origin) * 1e6), dur = (long) (durMs * 1e6);
-            sink.emit(new TelemetryEvent.KernelSpan((String) p[0], "cuda:" + cu.ordinal(), tp == null ? 0 : tp.rank(), layer < 0 ? layer : firstLayer + layer, (Phase) p[2],
-                    start, dur, (long) p[4], (long) p[5]));
-            if (tp != null && ((String) p[0]).contains("allreduce"))   // the workbench's collective views read these
-                sink.emit(new TelemetryEvent.CollectiveSpan("all_reduce", tp.rank(), tp.size(), (long) p[4] / (tp.size() + 2), start, dur));
-        }
-        pending.clear();
+        timer.time(name, curLayer, phase, bytes, flops, launch);
     }
 
     @Override
@@ -759,8 +700,7 @@ final class CudaModel implements AutoCloseable {
         }
         for (long[] g : graphs.values()) cu.graphDestroy(g[0], g[1]);
         graphs.clear();
-        for (long[] ev : eventPool) { cu.eventDestroy(ev[0]); cu.eventDestroy(ev[1]); }
-        eventPool.clear();
+        timer.close();
         if (streamer != null) streamer.close();
         if (prompt != null) prompt.close();
         for (long p : allocations) cu.free(p);

@@ -250,7 +250,7 @@ public final class CudaSelfCheck {
         for (int s = 0, r = 0; s < slots; s++)
             for (int p = 0; p < lens[s]; p++, r++) { meta[r] = 0; meta[n + r] = p; meta[2 * n + r] = s; slotOf[r] = s; }
         int[] tl = new int[2 * n];
-        int tc = CudaModel.queryTiles(slotOf, 64, tl);
+        int tc = AttentionLaunch.queryTiles(slotOf, 64, tl);
         float scale = (float) (1 / Math.sqrt(hd));
         double[] ref = new double[n * od];
         for (int r = 0; r < n; r++)
@@ -284,13 +284,13 @@ public final class CudaSelfCheck {
             for (int v = 0; v < 2; v++) {
                 cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
                 if (v == 0) {
-                    int smem = CudaModel.attnSmem(hd, maxLen);
+                    int smem = AttentionLaunch.rowsSmem(hd, maxLen);
                     if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
-                    mod.launch("attention_rows", heads, n, CudaModel.ATTN_BLOCK, smem, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, dK, dV,
+                    mod.launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, dK, dV,
                             maxLen, scale, dO, od);
                 } else {
-                    int smem = CudaModel.tileAttnSmem(hd);
-                    String kn = CudaModel.tileAttnKernel(hd);
+                    int smem = AttentionLaunch.tilesSmem(hd);
+                    String kn = AttentionLaunch.tilesKernel(hd);
                     if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
                     mod.launch(kn, heads, tc, 256, smem, stream, dQ, qkvDim, n, dM, dT, heads, kvHeads, hd, dK, dV, maxLen, scale, dO, od);
                 }

@@ -21,7 +21,7 @@ class PromptPathTest {
         slots[135] = 1;
         Arrays.fill(slots, 136, 200, 0);   // slot 0 again, not adjacent to its first run
         int[] out = new int[2 * slots.length];
-        int t = CudaModel.queryTiles(slots, 64, out);
+        int t = AttentionLaunch.queryTiles(slots, 64, out);
         assertArrayEquals(new int[]{0, 64, 64, 64, 128, 2, 130, 5, 135, 1, 136, 64}, Arrays.copyOf(out, 2 * t));
         // every row covered once, each tile of one slot
         int covered = 0;
@@ -31,19 +31,19 @@ class PromptPathTest {
         }
         assertEquals(slots.length, covered);
         // a decode step: one row per sequence
-        assertEquals(4, CudaModel.queryTiles(new int[]{0, 1, 2, 3}, 64, out));
+        assertEquals(4, AttentionLaunch.queryTiles(new int[]{0, 1, 2, 3}, 64, out));
     }
 
     @Test
     void tiledAttentionOnlyWhereRowsShareKeys() {
-        assertTrue(CudaModel.useTiledAttention(Phase.PROMPT, 128, 2, 128));
-        assertFalse(CudaModel.useTiledAttention(Phase.PROMPT, 4, 4, 128), "one row per sequence: per-row kernel");
-        assertFalse(CudaModel.useTiledAttention(Phase.DECODE, 128, 2, 128), "decode steps keep the captured per-row kernel");
-        assertFalse(CudaModel.useTiledAttention(Phase.PROMPT, 128, 2, 512), "head dim beyond the kernel's 256");
-        assertEquals("attention_tiles_64", CudaModel.tileAttnKernel(20));
-        assertEquals("attention_tiles_128", CudaModel.tileAttnKernel(80));
-        assertEquals("attention_tiles_256", CudaModel.tileAttnKernel(256));
-        assertTrue(CudaModel.tileAttnSmem(256) <= 227 * 1024, "fits Hopper's shared memory per block");
+        assertTrue(AttentionLaunch.useTiles(Phase.PROMPT, 128, 2, 128));
+        assertFalse(AttentionLaunch.useTiles(Phase.PROMPT, 4, 4, 128), "one row per sequence: per-row kernel");
+        assertFalse(AttentionLaunch.useTiles(Phase.DECODE, 128, 2, 128), "decode steps keep the captured per-row kernel");
+        assertFalse(AttentionLaunch.useTiles(Phase.PROMPT, 128, 2, 512), "head dim beyond the kernel's 256");
+        assertEquals("attention_tiles_64", AttentionLaunch.tilesKernel(20));
+        assertEquals("attention_tiles_128", AttentionLaunch.tilesKernel(80));
+        assertEquals("attention_tiles_256", AttentionLaunch.tilesKernel(256));
+        assertTrue(AttentionLaunch.tilesSmem(256) <= 227 * 1024, "fits Hopper's shared memory per block");
     }
 
     @Test
