@@ -29,6 +29,8 @@ final class PromptGemm implements AutoCloseable {
     private long wBuf, xBuf, cBuf, workspace;
     private long wCap, xCap, cCap;
     private int ldw;
+    /** {@link #threshold()} read once: it is consulted for every GEMM of a pass. */
+    private final int minRows = threshold();
     /** The row-major weights of the next multiply: the scratch, or the matrix itself when it is stored row-major. */
     private long wSrc;
 
@@ -63,8 +65,8 @@ final class PromptGemm implements AutoCloseable {
      */
     static int threshold() { return Integer.getInteger("fathom.cuda.blasRows", 16); }
 
-    /** Whether {@code rows} rows of this matrix go through cuBLAS. */
-    boolean applies(SbiLayout.Shape s, int rows) { return blas != null && s.dtype() == DType.BF16 && rows > threshold(); }
+    /** Whether {@code rows} rows of this matrix go through cuBLAS (the threshold as it was when this was opened). */
+    boolean applies(SbiLayout.Shape s, int rows) { return blas != null && s.dtype() == DType.BF16 && rows > minRows; }
 
     /** Row stride (elements) of the unpacked row-major form: K padded to whole chunks of the layout. */
     static int rowMajorLd(SbiLayout.Shape s) { return s.mma() ? s.kChunks() * 16 : s.kChunks() * SbiLayout.chunk(DType.BF16); }
