@@ -139,10 +139,19 @@ final class DeviceStreamer implements AutoCloseable {
         /** Parts of a blob of {@code size} bytes: member r copies [from(r), from(r+1)), 4 KiB aligned. */
         static long from(long size, int r, int n) { return Math.min(size, (size * r / n + ALIGN - 1) / ALIGN * ALIGN); }
 
+        /** Waits until member's counter reaches {@code atLeast}; a member that stopped (its pass failed) ends it after 60 s. */
         void await(java.util.concurrent.atomic.AtomicIntegerArray c, int member, int atLeast) {
+            long t0 = 0;
             for (int spins = 0; c.get(member) < atLeast; spins++) {
-                if (spins > 1000) java.util.concurrent.locks.LockSupport.parkNanos(20_000);
-                else Thread.onSpinWait();
+                if (spins < 1000) {
+                    Thread.onSpinWait();
+                    continue;
+                }
+                if (t0 == 0) t0 = System.nanoTime();
+                else if (System.nanoTime() - t0 > 60_000_000_000L)
+                    throw new IllegalStateException("GPU " + member + " stopped fetching its part of the layers (its pass failed?): "
+                            + "the multi-GPU fetch waited 60 s for layer " + atLeast);
+                java.util.concurrent.locks.LockSupport.parkNanos(20_000);
             }
         }
     }
