@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
 # step's output to $OUT/<step>.log (and the console). Steps: check, zerocheck, bench[:parts], zero[:sources[/batches]],
-# kv, dp[:bench], tp[:args], pp[:args], hf, cli[:batch].
+# kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch].
 # Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -23,7 +23,7 @@ for step in "$@"; do
     dp) "${J[@]}" dev.fathom.cuda.CudaZeroBench dpcheck fixtures ${arg:+dpbench} ;;
     tp) "${J[@]}" dev.fathom.cuda.CudaTpBench ${arg//,/ } ;;
     pp) "${J[@]}" dev.fathom.cuda.CudaPpBench ${arg//,/ } ;;
-    hf) python3 hf_compare.py ;;
+    hf) FATHOM_HF_COMPILE=${arg:-} python3 hf_compare.py ;;   # hf:1 adds the static-cache compiled runs, hf:only runs just those
     cli) "${J[@]}" dev.fathom.app.Main bench --model synthetic:llama-7b --backend cuda --batch "${arg:-1}" --prompt-len 128 --new-tokens 8 --runs 3 --json "$OUT/bench-cli.json" ;;
     *) echo "unknown step $step"; false ;;
   esac > >(tee "$OUT/$name.log") 2>&1 || rc=1

@@ -17,6 +17,8 @@ cp=$(mktemp)
 tr ':' '\n' < "$cp" | while read -r j; do cp "$j" "$dest/lib/"; done
 rm -f "$cp"
 rm -f "$dest"/lib/junit-* "$dest"/lib/opentest4j-* "$dest"/lib/apiguardian-*   # test scope, not needed there
+# DJL's model-zoo helpers (the tokenizer's JNI library does not use them): keeps the tree under the carry limit
+rm -f "$dest"/lib/jna-* "$dest"/lib/commons-compress-*
 tok=$(ls "$dest"/lib/tokenizers-*.jar)
 zip -q -d "$tok" 'native/lib/win-*' 'native/lib/osx-*' 'native/lib/linux-aarch64/*' || true
 # the project's own jars from this checkout's build (never a copy from ~/.m2, which may be another build's)

@@ -51,6 +51,28 @@ DEV void pdl_wait() {
 #endif
 }
 
+// Asks L2 to fetch [p, p + bytes) (p 16-byte aligned) from HBM, spread over every thread of the grid in 64 KB pieces:
+// bulk = 1: one bulk prefetch instruction per piece (sm_90; measured: it made the kernel 10x slower, 148 us), else one
+// prefetch per 128-byte line. A hint: nothing waits on it.
+DEV void l2_prefetch(const char* p, long long bytes, int bulk) {
+    if (p == nullptr || bytes <= 0) return;
+    const long long piece = 64 * 1024, pieces = (bytes + piece - 1) / piece;
+    const long long nb = (long long)gridDim.x * gridDim.y * gridDim.z;
+    const long long b = blockIdx.x + (long long)gridDim.x * (blockIdx.y + (long long)gridDim.y * blockIdx.z);
+    for (long long i = b * blockDim.x + threadIdx.x; i < pieces; i += nb * blockDim.x) {
+        const char* q = p + i * piece;
+        const unsigned sz = (unsigned)(min(piece, bytes - i * piece) & ~15LL);
+        if (sz == 0) continue;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        if (bulk) {
+            asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(q), "r"(sz) : "memory");
+            continue;
+        }
+#endif
+        for (unsigned o = 0; o < sz; o += 128) asm volatile("prefetch.global.L2 [%0];" :: "l"(q + o));
+    }
+}
+
 template <typename WT> struct Vec;  // 16 bytes of weights -> EPV floats
 
 template <> struct Vec<float> {
@@ -89,6 +111,32 @@ DEV float activate(float x, int act) {
     }
 }
 
+// ------------------------------------------------------------------------------------------ block reduce
+
+DEV float block_sum(float v, float* sh) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    float t = 0.f;
+    for (int i = 0; i < nw; i++) t += sh[i];
+    return t;
+}
+
+DEV float block_max(float v, float* sh) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    float t = -INFINITY;
+    for (int i = 0; i < nw; i++) t = fmaxf(t, sh[i]);
+    return t;
+}
+
 // ------------------------------------------------------------------------------------------ SBI-GEMM
 
 // mode 0: y = acc + bias + res           (o = g*4 + r < n)
@@ -97,12 +145,17 @@ DEV float activate(float x, int act) {
 // RM = 1: the same reading order over plain row-major rows (row stride Kc chunks): lane `lane` of the warp of group g
 // still loads 16 bytes at column c*CH + lane*EPV of each of its 4 rows, so every warp load is 512 contiguous bytes;
 // the rows are just not interleaved by chunk (cuBLAS reads this form directly in the prompt phase).
-template <typename WT, int NB, int RM = 0>
+// NORM = 1 (RMS norm fused into the prologue of the projection that follows it, decode steps): x is the un-normed
+// residual stream and gamma the norm weight; the loop multiplies x by gamma as it reads it, and the epilogue scales each
+// row's sums by rsqrt(mean(x^2) + eps), computed once per block from the same (by then cache-resident) row, before bias,
+// activation and residual: W·(x·inv·gamma) = inv·(W·(x·gamma)). Saves a launch and a dependent step per norm.
+template <typename WT, int NB, int RM = 0, int NORM = 0>
 DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int Kc, int G, int ks,
                   const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
-                  int mode, int act, int vecx) {
+                  int mode, int act, int vecx, const float* __restrict__ gamma = nullptr, float eps = 0.f) {
     constexpr int EPV = Vec<WT>::EPV;
     constexpr int CH = 32 * EPV;
+    constexpr int U = 2;   // K chunks whose loads a warp issues together (4 measured 5-15 % slower on every Llama shape)
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int gpb = 8 / ks;
     const int g = blockIdx.x * gpb + warp / ks;
@@ -117,24 +170,38 @@ DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int 
     if (g < G) {
         const uint4* wp = W + (size_t)g * Kc * 128 + lane;
         const size_t cs = RM ? 32 : 128, rs = RM ? (size_t)Kc * 32 : 32;   // uint4 strides of a chunk and a row
-        for (int c0 = s; c0 < Kc; c0 += 2 * ks) {
-            uint4 wv[2][4];
-            const int c1 = c0 + ks;
+        for (int c0 = s; c0 < Kc; c0 += U * ks) {
+            uint4 wv[U][4];
 #pragma unroll
-            for (int r = 0; r < 4; r++) wv[0][r] = ldg_stream(wp + (size_t)c0 * cs + r * rs);
-            if (c1 < Kc) {
+            for (int u = 0; u < U; u++) {
+                const int c = c0 + u * ks;
+                if (c < Kc) {
 #pragma unroll
-                for (int r = 0; r < 4; r++) wv[1][r] = ldg_stream(wp + (size_t)c1 * cs + r * rs);
+                    for (int r = 0; r < 4; r++) wv[u][r] = ldg_stream(wp + (size_t)c * cs + r * rs);
+                }
             }
             if (c0 == s) pdl_wait();   // weights in flight; the activations come from the previous kernel
 #pragma unroll
-            for (int u = 0; u < 2; u++) {
-                const int c = u == 0 ? c0 : c1;
+            for (int u = 0; u < U; u++) {
+                const int c = c0 + u * ks;
                 if (c >= Kc) break;
                 const int k0 = c * CH + lane * EPV;
                 float wf[4][EPV];
 #pragma unroll
                 for (int r = 0; r < 4; r++) Vec<WT>::unpack(wv[u][r], wf[r]);
+                float gv[EPV];
+                if (NORM) {
+                    if (vecx && k0 + EPV <= K) {
+#pragma unroll
+                        for (int e = 0; e < EPV; e += 4) {
+                            float4 t = __ldg(reinterpret_cast<const float4*>(gamma + k0 + e));
+                            gv[e] = t.x; gv[e + 1] = t.y; gv[e + 2] = t.z; gv[e + 3] = t.w;
+                        }
+                    } else {
+#pragma unroll
+                        for (int e = 0; e < EPV; e++) gv[e] = k0 + e < K ? gamma[k0 + e] : 0.f;
+                    }
+                }
 #pragma unroll
                 for (int b = 0; b < NB; b++) {
                     if (b >= rows) break;
@@ -150,6 +217,10 @@ DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int 
 #pragma unroll
                         for (int e = 0; e < EPV; e++) xv[e] = k0 + e < K ? xr[e] : 0.f;
                     }
+                    if (NORM) {
+#pragma unroll
+                        for (int e = 0; e < EPV; e++) xv[e] *= gv[e];
+                    }
 #pragma unroll
                     for (int r = 0; r < 4; r++)
 #pragma unroll
@@ -159,6 +230,25 @@ DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int 
         }
     }
     pdl_wait();   // (returns at once if done above) before the epilogue reads the residual
+    __shared__ float sinv[NB];
+    if (NORM) {   // rows is the same for every thread: the block reductions are reached by all
+        __shared__ float shn[32];
+        for (int b = 0; b < NB && b < rows; b++) {
+            const float* xr = x + (size_t)b * ldx;
+            float ss = 0.f;
+            if (vecx) {
+                for (int i = threadIdx.x * 4; i + 4 <= K; i += blockDim.x * 4) {
+                    const float4 t = *reinterpret_cast<const float4*>(xr + i);
+                    ss += t.x * t.x + t.y * t.y + t.z * t.z + t.w * t.w;
+                }
+                for (int i = (K & ~3) + threadIdx.x; i < K; i += blockDim.x) ss += xr[i] * xr[i];
+            } else {
+                for (int i = threadIdx.x; i < K; i += blockDim.x) ss += xr[i] * xr[i];
+            }
+            ss = block_sum(ss, shn);
+            if (threadIdx.x == 0) sinv[b] = rsqrtf(ss / K + eps);
+        }
+    }
     // lanes -> lane 0 by shuffles (no shared-memory tree)
 #pragma unroll
     for (int r = 0; r < 4; r++)
@@ -185,6 +275,7 @@ DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int 
             if (gg < G && b < rows) {
                 float gate = 0.f, up = 0.f;
                 for (int q = 0; q < ks; q++) { gate += red[gl * ks + q][i * NB + b]; up += red[gl * ks + q][(i + 2) * NB + b]; }
+                if (NORM) { gate *= sinv[b]; up *= sinv[b]; }
                 if (bias) { gate += bias[gg * 4 + i]; up += bias[gg * 4 + i + 2]; }
                 const int o = gg * 2 + i;
                 if (o < n) y[(size_t)b * ldy + o] = activate(gate, act) * up;
@@ -198,6 +289,7 @@ DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int 
             if (o < n) {
                 float v = 0.f;
                 for (int q = 0; q < ks; q++) v += red[gl * ks + q][r * NB + b];
+                if (NORM) v *= sinv[b];
                 if (bias) v += bias[o];
                 if (mode == 2) v = activate(v, act);
                 else if (res) v += res[(size_t)b * ldy + o];
@@ -239,34 +331,34 @@ SBI_RM_KERNEL(sbirm_bf16_2, __nv_bfloat16, 2)
 SBI_RM_KERNEL(sbirm_bf16_4, __nv_bfloat16, 4)
 SBI_RM_KERNEL(sbirm_bf16_8, __nv_bfloat16, 8)
 
+// The same with the RMS norm of x fused in (NORM = 1 above): two more parameters, gamma and eps.
+#define SBI_NORM_KERNEL(NAME, WT, NB, RM)                                                                     \
+    extern "C" __global__ void __launch_bounds__(256) NAME(                                                   \
+        const uint4* W, const float* x, int ldx, int K, int Kc, int G, int ks, const float* bias,             \
+        const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx, const float* gamma, \
+        float eps) {                                                                                          \
+        sbi_gemm<WT, NB, RM, 1>(W, x, ldx, K, Kc, G, ks, bias, res, y, ldy, n, rows, mode, act, vecx, gamma, eps); \
+    }
+
+SBI_NORM_KERNEL(sbin_f32_1, float, 1, 0)
+SBI_NORM_KERNEL(sbin_f32_2, float, 2, 0)
+SBI_NORM_KERNEL(sbin_f32_4, float, 4, 0)
+SBI_NORM_KERNEL(sbin_f32_8, float, 8, 0)
+SBI_NORM_KERNEL(sbin_bf16_1, __nv_bfloat16, 1, 0)
+SBI_NORM_KERNEL(sbin_bf16_2, __nv_bfloat16, 2, 0)
+SBI_NORM_KERNEL(sbin_bf16_4, __nv_bfloat16, 4, 0)
+SBI_NORM_KERNEL(sbin_bf16_8, __nv_bfloat16, 8, 0)
+SBI_NORM_KERNEL(sbin_f16_1, __half, 1, 0)
+SBI_NORM_KERNEL(sbin_f16_2, __half, 2, 0)
+SBI_NORM_KERNEL(sbin_f16_4, __half, 4, 0)
+SBI_NORM_KERNEL(sbin_f16_8, __half, 8, 0)
+SBI_NORM_KERNEL(sbirmn_bf16_1, __nv_bfloat16, 1, 1)
+SBI_NORM_KERNEL(sbirmn_bf16_2, __nv_bfloat16, 2, 1)
+SBI_NORM_KERNEL(sbirmn_bf16_4, __nv_bfloat16, 4, 1)
+SBI_NORM_KERNEL(sbirmn_bf16_8, __nv_bfloat16, 8, 1)
+
 #include "sbi_tile.cuh"   // tensor-core tile layout kernels
 #include "prompt.cuh"     // prompt phase: row-major unpacking for cuBLAS, epilogues, tiled attention
-
-// ------------------------------------------------------------------------------------------ block reduce
-
-DEV float block_sum(float v, float* sh) {
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) sh[warp] = v;
-    __syncthreads();
-    float t = 0.f;
-    for (int i = 0; i < nw; i++) t += sh[i];
-    return t;
-}
-
-DEV float block_max(float v, float* sh) {
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) sh[warp] = v;
-    __syncthreads();
-    float t = -INFINITY;
-    for (int i = 0; i < nw; i++) t = fmaxf(t, sh[i]);
-    return t;
-}
 
 // ------------------------------------------------------------------------------------------ norms
 // grid = rows, block = 256. rms: y = x * rsqrt(mean(x^2) + eps) * w;  layer: (x - mean) * rstd * w + b
@@ -450,6 +542,166 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
         float a = 0.f;
         for (int g2 = 0; g2 < groups; g2++) a += part[g2 * hd + d];
         out[(size_t)r * ldo + h * hd + d] = a * inv;
+    }
+}
+
+// ------------------------------------------------------------------------------------------ decode attention
+// Decode steps (one new row per sequence, distinct slots): RoPE + KV append + attention in one kernel, the positions
+// split over gridDim.z blocks per (head, row) so a step's few heads still fill the GPU (flash-decoding style).
+// grid = (heads, rows, S), block = DEC_THREADS, dynamic smem = (2 * hd + roundup4(scCap) + 4 * DEC_THREADS) floats.
+// A row of L = p + 1 positions uses S' = min(S, ceil(L / minChunk)) of its S blocks (the rest return at once): short
+// contexts run one block per head with no merge, long ones split. Block (h, r, s < S') takes positions
+// [s*c, min(L, (s+1)*c)) with c = ceil(L / S') <= scCap:
+//  - q of head h is rotated on the fly (pairs (i, i + rot/2), as rope_kv_append) into shared memory;
+//  - the block holding position p rotates the row's new k itself and reads it (and the new v) from there and the qkv
+//    row, never from the cache, so no block waits for another's append; the first head of each KV group also writes
+//    k and v to the cache;
+//  - scores, a local softmax (max m, sum l) and the unnormalized value sum o go to part[(r*heads + h)*S + s] as
+//    [o (hd) | m | l] (S counted as gridDim.z in the layout: rows of different lengths split differently); the last
+//    block of (h, r) to finish (a counter, reset after use so graph replays start at 0)
+//    merges the S partials: out = Σ e^(m_s - M) o_s / Σ e^(m_s - M) l_s. With S = 1 the block writes out directly.
+// hd % 4 == 0 and hd <= 4 * DEC_THREADS. Scores: a warp per position, eight positions in flight per warp.
+#define DEC_THREADS 512
+
+extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
+        const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd, int rot, const float2* cosSin,
+        float* kc, float* vc, int maxLen, float scale, int minChunk, int scCap, float* part, unsigned* counters, float* out,
+        int ldo, const char* pf, long long pfBytes, int pfBulk) {
+    extern __shared__ float4 smem4[];
+    float* smem = reinterpret_cast<float*>(smem4);
+    __shared__ float sh[32];
+    __shared__ unsigned last;
+    float* sq = smem;
+    float* sk = smem + hd;
+    float* sc = sk + hd;
+    float* pt = sc + ((scCap + 3) & ~3);
+    pdl_trigger();
+    l2_prefetch(pf, pfBytes, pfBulk);   // the next projection's weights: HBM would otherwise idle while attention waits on latency
+    pdl_wait();
+    const int h = blockIdx.x, r = blockIdx.y, sp = blockIdx.z;
+    const int p = meta[n + r], slot = meta[2 * n + r];
+    const int L = p + 1, S = min((int)gridDim.z, (L + minChunk - 1) / minChunk);
+    if (sp >= S) return;
+    const int chunk = (L + S - 1) / S, j0 = sp * chunk, j1 = min(L, j0 + chunk);
+    const int group = heads / kvHeads, kvh = h / group, kvDim = kvHeads * hd, half = rot / 2;
+    const float* row = qkv + (size_t)r * ld;
+    const float2* cs = cosSin + (size_t)p * half;
+    const bool mine = j0 <= p && p < j1;   // this block holds the new position
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        const float* qh = row + h * hd;
+        float v;
+        if (i < half) v = qh[i] * cs[i].x - qh[i + half] * cs[i].y;
+        else if (i < rot) v = qh[i] * cs[i - half].x + qh[i - half] * cs[i - half].y;
+        else v = qh[i];
+        sq[i] = v;
+        if (mine) {
+            const float* kh = row + (heads + kvh) * hd;
+            float k;
+            if (i < half) k = kh[i] * cs[i].x - kh[i + half] * cs[i].y;
+            else if (i < rot) k = kh[i] * cs[i - half].x + kh[i - half] * cs[i - half].y;
+            else k = kh[i];
+            sk[i] = k;
+            if (h % group == 0) {
+                const size_t at = ((size_t)slot * maxLen + p) * kvDim + (size_t)kvh * hd + i;
+                kc[at] = k;
+                vc[at] = row[(heads + kvHeads + kvh) * hd + i];
+            }
+        }
+    }
+    __syncthreads();
+    const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const float* vnew = row + (heads + kvHeads + kvh) * hd;
+    const int h4 = hd >> 2, cnt = max(0, j1 - j0);
+    const float4* q4 = reinterpret_cast<const float4*>(sq);
+    {   // scores: a warp per position (lanes split the head dim), eight positions in flight per warp
+        const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+        for (int t0 = warp; t0 < cnt; t0 += 8 * nw) {
+            float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const int j = j0 + t0 + u * nw;
+                if (j >= j1) break;
+                const float4* k4 = reinterpret_cast<const float4*>(j == p ? sk : kb + (size_t)j * kvDim);
+                for (int i = lane; i < h4; i += 32) {
+                    const float4 kv = k4[i], qv = q4[i];
+                    s[u] = fmaf(qv.x, kv.x, s[u]); s[u] = fmaf(qv.y, kv.y, s[u]);
+                    s[u] = fmaf(qv.z, kv.z, s[u]); s[u] = fmaf(qv.w, kv.w, s[u]);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+#pragma unroll
+                for (int off = 16; off > 0; off >>= 1) s[u] += __shfl_xor_sync(0xffffffffu, s[u], off);
+                const int t = t0 + u * nw;
+                if (lane == 0 && t < cnt) sc[t] = s[u] * scale;
+            }
+        }
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int t = threadIdx.x; t < cnt; t += blockDim.x) m = fmaxf(m, sc[t]);
+    m = block_max(m, sh);
+    float l = 0.f;
+    for (int t = threadIdx.x; t < cnt; t += blockDim.x) { float e = expf(sc[t] - m); sc[t] = e; l += e; }
+    l = block_sum(l, sh);   // ends with a barrier: every sc[t] is written
+    const int groups = blockDim.x / h4, grp = threadIdx.x / h4, c = threadIdx.x % h4;
+    if (grp < groups) {
+        float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll 8
+        for (int t = grp; t < cnt; t += groups) {
+            const int j = j0 + t;
+            const float pj = sc[t];
+            const float4 v = reinterpret_cast<const float4*>(j == p ? vnew : vb + (size_t)j * kvDim)[c];
+            o.x = fmaf(pj, v.x, o.x); o.y = fmaf(pj, v.y, o.y); o.z = fmaf(pj, v.z, o.z); o.w = fmaf(pj, v.w, o.w);
+        }
+        reinterpret_cast<float4*>(pt)[grp * h4 + c] = o;
+    }
+    __syncthreads();
+    float* dst = out + (size_t)r * ldo + h * hd;
+    if (S == 1) {
+        const float inv = 1.f / l;
+        for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+            float a = 0.f;
+            for (int g2 = 0; g2 < groups; g2++) a += pt[g2 * hd + d];
+            dst[d] = a * inv;
+        }
+        return;
+    }
+    const size_t unit = (size_t)hd + 2, Z = gridDim.z;
+    float* mine_part = part + ((size_t)(r * heads + h) * Z + sp) * unit;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float a = 0.f;
+        for (int g2 = 0; g2 < groups; g2++) a += pt[g2 * hd + d];
+        mine_part[d] = a;
+    }
+    if (threadIdx.x == 0) { mine_part[hd] = m; mine_part[hd + 1] = l; }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned* ctr = counters + (size_t)r * heads + h;
+        last = atomicAdd(ctr, 1u) == (unsigned)(S - 1);
+        if (last) *ctr = 0u;   // every block of (h, r) has counted: ready for the next step
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const float* all = part + (size_t)(r * heads + h) * Z * unit;
+    float M = -INFINITY;
+    for (int s2 = 0; s2 < S; s2++) M = fmaxf(M, __ldcg(all + s2 * unit + hd));
+    float den = 0.f;
+    for (int s2 = 0; s2 < S; s2++) {
+        const float ms = __ldcg(all + s2 * unit + hd);
+        den += ms == -INFINITY ? 0.f : expf(ms - M) * __ldcg(all + s2 * unit + hd + 1);
+    }
+    const float inv = 1.f / den;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float a = 0.f;
+        for (int s2 = 0; s2 < S; s2++) {
+            const float ms = __ldcg(all + s2 * unit + hd);
+            if (ms != -INFINITY) a += expf(ms - M) * __ldcg(all + s2 * unit + d);
+        }
+        dst[d] = a * inv;
     }
 }
 

@@ -4,8 +4,9 @@ import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 
 /**
  * Launch sizing and host-side choices of the two attention kernels (fathom_kernels.cu / prompt.cuh), kept apart from
- * the model so they are tested on the CPU: {@code attention_rows} (one block per head and row: decode steps) and
- * {@code attention_tiles_*} (a block per head and run of up to 64 query rows of one sequence: prompts).
+ * the model so they are tested on the CPU: {@code attention_rows} (one block per head and row), {@code attention_decode}
+ * (decode steps: RoPE + KV append + attention, positions split over blocks) and {@code attention_tiles_*} (a block per
+ * head and run of up to 64 query rows of one sequence: prompts).
  */
 final class AttentionLaunch {
     private AttentionLaunch() {}
@@ -15,6 +16,63 @@ final class AttentionLaunch {
 
     /** attention_rows: q, scores (padded to 16 bytes), per-group partial outputs (4 floats per thread). */
     static int rowsSmem(int hd, int maxLen) { return (hd + ((maxLen + 3) & ~3) + 4 * ROWS_THREADS) * 4; }
+
+    /** Threads per block of attention_decode. */
+    static final int DECODE_THREADS = 512;
+
+    /** Most position splits per (head, row) of attention_decode. */
+    static final int MAX_SPLITS = 16;
+
+    /**
+     * Fewest positions per split (the kernel uses ceil(L / this) of its blocks at L positions, so short contexts run one
+     * block per head and skip the merge); {@code -Dfathom.cuda.decodeChunk} overrides 256.
+     */
+    static int minChunk() { return Integer.getInteger("fathom.cuda.decodeChunk", 256); }
+
+    /**
+     * Position splits (grid z) of attention_decode for {@code rows} decode rows: enough blocks for about two per SM
+     * ({@code heads * rows * S ≈ 2 * sms}), no more than a full context needs at {@code minChunk} positions per split,
+     * at least one, at most {@link #MAX_SPLITS}.
+     */
+    static int decodeSplits(int sms, int heads, int rows, int maxLen, int minChunk) {
+        int want = (2 * sms + heads * rows - 1) / (heads * rows);
+        int useful = (maxLen + minChunk - 1) / minChunk;
+        return Math.max(1, Math.min(MAX_SPLITS, Math.min(want, useful)));
+    }
+
+    /** Most positions one block of attention_decode scores: its share of a full context, or a short context whole. */
+    static int scoreCap(int maxLen, int splits, int minChunk) {
+        return Math.min(maxLen, Math.max(minChunk, (maxLen + splits - 1) / splits));
+    }
+
+    /** attention_decode: q and the new k, one block's scores (padded to 16 bytes), per-group partial outputs. */
+    static int decodeSmem(int hd, int scoreCap) {
+        return (2 * hd + ((scoreCap + 3) & ~3) + 4 * DECODE_THREADS) * 4;
+    }
+
+    /** Floats of attention_decode's partial results for up to {@code rows} rows: [rows][heads][S][hd + 2]. */
+    static long decodePartFloats(int sms, int heads, int hd, int rows, int maxLen, int minChunk) {
+        long most = 0;
+        for (int n = 1; n <= rows; n++) most = Math.max(most, (long) n * decodeSplits(sms, heads, n, maxLen, minChunk));
+        return most * heads * (hd + 2);
+    }
+
+    /**
+     * Whether a pass runs attention_decode (RoPE + KV append + attention in one kernel): decode steps whose rows are
+     * one new position each of distinct sequences (so no row reads a position another block is appending), a head dim
+     * the kernel's block covers, its shared memory within the device limit; {@code -Dfathom.cuda.fusedAttention=false}
+     * turns it off.
+     */
+    static boolean useDecode(Phase ph, int[] slotOf, int maxSlots, int hd, int smem, int smemLimit) {
+        if (ph != Phase.DECODE || hd % 4 != 0 || hd > 4 * DECODE_THREADS || smem > smemLimit || slotOf.length > maxSlots) return false;
+        if ("false".equals(System.getProperty("fathom.cuda.fusedAttention"))) return false;
+        boolean[] seen = new boolean[maxSlots];
+        for (int s : slotOf) {
+            if (s < 0 || s >= maxSlots || seen[s]) return false;
+            seen[s] = true;
+        }
+        return true;
+    }
 
     /** attention_tiles: q [64][hd+1], k [32][hd+1], v [32][hd], p [64][33], 4 x 64 per-row values. */
     static int tilesSmem(int hd) { return (64 * (hd + 1) + 32 * (hd + 1) + 32 * hd + 64 * 33 + 4 * 64) * 4; }

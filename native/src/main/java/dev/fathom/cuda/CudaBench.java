@@ -419,6 +419,26 @@ public final class CudaBench {
             b.decode("llama-7b", new int[]{1}, false);
             System.clearProperty("fathom.cuda.pdl");
         }
+        if (parts.contains("l2lines")) {   // L2 prefetch of the out-projection during attention, per line
+            System.setProperty("fathom.cuda.l2Prefetch", "lines");
+            System.out.println("\n(L2 prefetch of the out-projection weights during attention: -Dfathom.cuda.l2Prefetch=lines)");
+            b.decode("llama-7b", new int[]{1}, false);
+            System.clearProperty("fathom.cuda.l2Prefetch");
+        }
+        if (parts.contains("split")) {   // the decode attention split into blocks of >= 16 positions even for short contexts
+            System.setProperty("fathom.cuda.decodeChunk", "16");
+            System.out.println("\n(decode attention over blocks of at least 16 positions: -Dfathom.cuda.decodeChunk=16)");
+            b.decode("llama-7b", new int[]{1}, false);
+            System.clearProperty("fathom.cuda.decodeChunk");
+        }
+        if (parts.contains("unfused")) {   // the norms and RoPE + KV append as their own kernels, attention_rows, for comparison
+            System.setProperty("fathom.cuda.fuseNorm", "false");
+            System.setProperty("fathom.cuda.fusedAttention", "false");
+            System.out.println("\n(separate norm, RoPE and attention kernels: -Dfathom.cuda.fuseNorm=false -Dfathom.cuda.fusedAttention=false)");
+            b.decode("llama-7b", new int[]{1}, false);
+            System.clearProperty("fathom.cuda.fuseNorm");
+            System.clearProperty("fathom.cuda.fusedAttention");
+        }
         if (parts.contains("tile32")) {   // batch 16/32 decode GEMMs through the tile kernels instead of unpack + cuBLAS
             System.setProperty("fathom.cuda.blasRows", "32");
             System.out.println("\n(decode GEMMs of up to 32 rows through the tile kernels: -Dfathom.cuda.blasRows=32)");

@@ -110,6 +110,19 @@ final class CudaModel implements AutoCloseable {
     private final int firstLayer;
     /** TP: the previous all-reduce already wrote this layer's attention norm into xn. */
     private boolean attnNormDone;
+    /** attention_decode: partial results [rows][heads][splits][hd + 2] and per (row, head) counters; this pass uses it. */
+    private final long decPart, decCounters;
+    private boolean decodeAttn;
+    private final int decChunk = AttentionLaunch.minChunk();
+    /**
+     * -Dfathom.cuda.l2Prefetch=lines|bulk: attention_decode asks L2 to prefetch the out-projection's weights (per 128-byte
+     * line, or in 64 KB bulk prefetches); off by default (bulk measured 1.9x slower decode steps).
+     */
+    private final String l2Prefetch = System.getProperty("fathom.cuda.l2Prefetch", "off");
+    /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
+    private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
+    /** Shared memory a kernel may opt into on the GPUs this runs on (A100 163 KB, H100/H200 227 KB). */
+    private static final int SMEM_LIMIT = 160 * 1024;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
         this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null, 0, true, true, false);
@@ -255,6 +268,11 @@ final class CudaModel implements AutoCloseable {
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
             tiles = alloc(8L * maxRows);
             hostTiles = hostArena.allocate(8L * maxRows, 16);
+            decPart = alloc(4L * AttentionLaunch.decodePartFloats(cu.smCount(), heads, hd, slots, maxLen, decChunk));
+            decCounters = alloc(4L * slots * heads);
+            cu.fill32(decCounters, 0, (long) slots * heads, stream);
+            int dsm = AttentionLaunch.decodeSmem(hd, maxLen);   // the most any split count needs
+            if (dsm > 48 * 1024 && dsm <= SMEM_LIMIT) cu.setMaxDynamicShared(mod.fn("attention_decode"), dsm);
             if (maxBf16Bytes > 0 && maxRows > PromptGemm.threshold()) {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(maxBf16Bytes, maxBf16K, maxGatedStored, maxRows);
@@ -286,6 +304,8 @@ final class CudaModel implements AutoCloseable {
     private int tileAttnSmem() { return AttentionLaunch.tilesSmem(hd); }
     private String tileAttnKernel() { return AttentionLaunch.tilesKernel(hd); }
     private int attnSmem() { return AttentionLaunch.rowsSmem(hd, maxLen); }
+    private int decodeSplits(int rows) { return AttentionLaunch.decodeSplits(cu.smCount(), heads, rows, maxLen, decChunk); }
+    private int decodeSmem(int rows) { return AttentionLaunch.decodeSmem(hd, AttentionLaunch.scoreCap(maxLen, decodeSplits(rows), decChunk)); }
     int maxRows() { return maxRows; }
     void setGraphs(boolean on) { useGraphs = on; }
     Cuda cuda() { return cu; }
@@ -431,6 +451,21 @@ final class CudaModel implements AutoCloseable {
 
     /** y[rows, ldy] = epilogue(x[rows, ldx] · Wᵀ); mode 0 plain (+bias, +res), 1 gated pairs, 2 activation. */
     void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode) {
+        gemm(name, m, xp, ldx, rows, yp, ldy, res, mode, 0);
+    }
+
+    /**
+     * Whether the RMS norm (weights {@code normB} == 0: none) before {@code m} can run inside m's SBI-GEMM: the rows go
+     * through the SIMT / row-major kernels (not cuBLAS, not the tensor-core tiles) and the model's norm is RMS.
+     */
+    private boolean fusesNorm(Mat m, int rows, int mode, long normB) {
+        SbiLayout.Shape s = m.shape();
+        return fuseNorm && normB == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && !s.mma()
+                && !(prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode));
+    }
+
+    /** {@link #gemm}; {@code gamma} != 0: x is the un-normed residual stream and the RMS norm (gamma) runs in the kernel. */
+    void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode, long gamma) {
         SbiLayout.Shape s = m.shape();
         int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
         if (prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode)) {   // many rows: cuBLAS on tensor cores
@@ -453,10 +488,14 @@ final class CudaModel implements AutoCloseable {
             long xo = xp + 4L * t * ldx, yo = yp + 4L * t * ldy, ro = res == 0 ? 0 : res + 4L * t * ldy;
             long wBytes = s.bytes(), io = 4L * nb * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
             long flops = 2L * nb * s.k() * s.n();
-            String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8")) : m.kernelPrefix() + NB[nb - 1];
+            if (gamma != 0 && s.mma()) throw new IllegalStateException("no fused norm in the tile kernels");
+            String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8"))
+                    : (gamma != 0 ? m.kernelPrefix().replaceFirst("_", "n_") : m.kernelPrefix()) + NB[nb - 1];
             t += nb;
             int blocks = m.launch().blocks(), ks = m.launch().ks();
-            timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
+            if (gamma != 0) timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
+                    m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec, gamma, cfg.normEps()));
+            else timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec));
         }
     }
@@ -494,6 +533,7 @@ final class CudaModel implements AutoCloseable {
         }
         cu.copyToDevice(meta, hostMeta, 12L * n, stream);
         tiledAttention = false;
+        decodeAttn = AttentionLaunch.useDecode(ph, slotOf, slots, hd, decodeSmem(n), SMEM_LIMIT);
         if (ph == Phase.PROMPT) {   // query tiles only matter for prompts; decode steps skip the work
             int[] tl = new int[2 * n];
             tileCount = AttentionLaunch.queryTiles(slotOf, 64, tl);
@@ -514,7 +554,8 @@ final class CudaModel implements AutoCloseable {
         // streaming: no graphs (the ring slot of a layer and the fetch order differ between passes)
         boolean graph = useGraphs && streamer == null && ph == Phase.DECODE && headRows == null && !cfg.isMoe();
         if (graph) {
-            long[] g = graphs.get(n);
+            int key = 2 * n + (decodeAttn ? 1 : 0);   // one graph per batch size and attention kernel
+            long[] g = graphs.get(key);
             if (g == null) {
                 capturing = true;
                 stepBytes = 0;
@@ -528,11 +569,11 @@ final class CudaModel implements AutoCloseable {
                     capturing = false;
                     pdl = false;
                 }
-                graphs.put(n, g);
-                graphCost.put(n, new long[]{stepBytes, stepFlops});
+                graphs.put(key, g);
+                graphCost.put(key, new long[]{stepBytes, stepFlops});
             }
             long[] exec = g;
-            long[] cost = graphCost.get(n);
+            long[] cost = graphCost.get(key);
             curLayer = -1;
             timedRaw("decode.graph", cost[0], cost[1], () -> cu.graphLaunch(exec[1], stream));
         } else {
@@ -564,16 +605,29 @@ final class CudaModel implements AutoCloseable {
         }
         curLayer = -1;
         if (!head0) return;
-        norm("final.norm", x, gatherHead ? idx : 0, xn, hRows, finalW, finalB);
-        gemm("lm_head", head, xn, h, hRows, logits, vocab, 0, 0);
+        boolean fuse = !gatherHead && fusesNorm(head, hRows, 0, finalB);
+        if (!fuse) norm("final.norm", x, gatherHead ? idx : 0, xn, hRows, finalW, finalB);
+        gemm("lm_head", head, fuse ? x : xn, h, hRows, logits, vocab, 0, 0, fuse ? finalW : 0);
     }
 
     private void layer(int l, int n, Layer w) {
         int kvDim = kvHeads * hd;
         long kc = kCache + 4L * l * slots * maxLen * kvDim, vc = vCache + 4L * l * slots * maxLen * kvDim;
-        if (!attnNormDone) norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
+        boolean fuseA = !attnNormDone && fusesNorm(w.qkv(), n, 0, w.attnB());
+        if (!attnNormDone && !fuseA) norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
         attnNormDone = false;
-        gemm("attn.qkv", w.qkv(), xn, h, n, qkv, qkvDim, 0, 0);
+        gemm("attn.qkv", w.qkv(), fuseA ? x : xn, h, n, qkv, qkvDim, 0, 0, fuseA ? w.attnW() : 0);
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        if (decodeAttn) {   // RoPE, KV append and attention in one kernel, positions split over blocks
+            int sp = decodeSplits(n), cap = AttentionLaunch.scoreCap(maxLen, sp, decChunk), dsm = AttentionLaunch.decodeSmem(hd, cap);
+            boolean pfOn = l2Prefetch.equals("lines") || l2Prefetch.equals("bulk");
+            long pf = pfOn ? w.o().w() : 0, pfBytes = pfOn ? w.o().shape().bytes() : 0;
+            int pfBulk = l2Prefetch.equals("bulk") ? 1 : 0;
+            timed("attn.rope_kv+core", 8L * n * kvDim + 4L * n * (qkvDim + 2L * kvDim), 4L * n * heads * hd,
+                    () -> mod.launch3(pdl, "attention_decode", heads, n, sp, AttentionLaunch.DECODE_THREADS, dsm, stream,
+                            qkv, qkvDim, n, meta, heads, kvHeads, hd, cfg.rotaryDim(), invFreq, kc, vc, maxLen, scale,
+                            decChunk, cap, decPart, decCounters, ctx, heads * hd, pf, pfBytes, pfBulk));
+        } else {
         timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * cfg.rotaryDim() / 2,
                 () -> {
                     if (phase == Phase.PROMPT)   // many rows: a block per row over all its heads
@@ -583,7 +637,6 @@ final class CudaModel implements AutoCloseable {
                         launch("rope_kv_append", n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
                                 cfg.rotaryDim(), invFreq, kc, vc, maxLen);
                 });
-        float scale = (float) (1.0 / Math.sqrt(hd));
         int smem = attnSmem();
         // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
         if (tiledAttention) {
@@ -594,6 +647,7 @@ final class CudaModel implements AutoCloseable {
             timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream,
                     qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         }
+        }
         long resid = cfg.parallelResidual() ? x2 : x;
         boolean mlpNormDone = false;
         if (tp != null) {   // partial product of this rank's heads, then resid = x + (bias + Σ partials) [+ the MLP norm]
@@ -601,12 +655,14 @@ final class CudaModel implements AutoCloseable {
             mlpNormDone = allReduce("attn.allreduce", resid, x, tpBias.get(l)[0], n, cfg.parallelResidual() ? 0 : w.mlpW(), w.mlpB());
         } else
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
-        if (!mlpNormDone) norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
+        int upMode = w.gated() ? 1 : 2;
+        boolean fuseM = !mlpNormDone && !cfg.isMoe() && fusesNorm(w.up(), n, upMode, w.mlpB());
+        if (!mlpNormDone && !fuseM) norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
         if (cfg.isMoe()) {
             moe(w, n);
             return;
         }
-        gemm(w.gated() ? "mlp.gate_up" : "mlp.up", w.up(), xn, h, n, mlp, ffn, 0, w.gated() ? 1 : 2);
+        gemm(w.gated() ? "mlp.gate_up" : "mlp.up", w.up(), fuseM ? x : xn, h, n, mlp, ffn, 0, upMode, fuseM ? w.mlpW() : 0);
         if (tp != null) {
             gemm("mlp.down", w.down(), mlp, ffn, n, part, h, 0, 0);
             Layer next = l + 1 < layers.size() ? layers.get(l + 1) : null;   // its attention norm rides along

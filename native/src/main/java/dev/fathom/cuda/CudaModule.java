@@ -69,6 +69,11 @@ public final class CudaModule {
 
     /** Same; {@code pdl}: as a programmatic dependent launch ({@link Cuda#launchPdl}). */
     public synchronized void launch(boolean pdl, String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
+        launch3(pdl, name, gx, gy, 1, bx, smem, stream, args);
+    }
+
+    /** Same over a three-dimensional grid. */
+    public synchronized void launch3(boolean pdl, String name, int gx, int gy, int gz, int bx, int smem, long stream, Object... args) {
         long f = fn(name);
         MemorySegment ptrs = argBuf.asSlice(64 * 8);
         for (int i = 0; i < args.length; i++) {
@@ -82,7 +87,7 @@ public final class CudaModule {
             }
             ptrs.set(ValueLayout.ADDRESS, i * 8L, argBuf.asSlice(off));
         }
-        if (pdl) cu.launchPdl(f, gx, gy, 1, bx, 1, 1, smem, stream, ptrs);
-        else cu.launch(f, gx, gy, 1, bx, 1, 1, smem, stream, ptrs);
+        if (pdl) cu.launchPdl(f, gx, gy, gz, bx, 1, 1, smem, stream, ptrs);
+        else cu.launch(f, gx, gy, gz, bx, 1, 1, smem, stream, ptrs);
     }
 }

@@ -129,6 +129,16 @@ public final class CudaSelfCheck {
 
     /** Same; {@code rowMajor}: BF16 weights stored row-major, read by the sbirm kernels (and by cuBLAS in place). */
     public static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas) {
+        return gemm(dt, mma, rowMajor, n, k, rows, mode, seed, blas, false);
+    }
+
+    /**
+     * Same; {@code norm}: the RMS-norm-fused kernels (sbin_* / sbirmn_*), x un-normed with a random norm weight,
+     * against float64 W·(x·rsqrt(mean(x²) + eps)·gamma).
+     */
+    public static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas,
+                                  boolean norm) {
+        if (norm && (mma || blas)) throw new IllegalArgumentException("the norm is fused only into the SIMT and row-major kernels");
         CudaModule mod = CudaModule.get();
         Cuda cu = mod.cuda();
         cu.makeCurrent();
@@ -142,6 +152,16 @@ public final class CudaSelfCheck {
             for (int i = 0; i < bias.length; i++) bias[i] = (float) rnd.nextGaussian();
             for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
             for (int i = 0; i < res.length; i++) res[i] = (float) rnd.nextGaussian();
+            float[] gamma = new float[k];
+            for (int i = 0; i < k; i++) gamma[i] = 1f + 0.3f * (float) rnd.nextGaussian();
+            float eps = 1e-5f;
+            double[] xin = new double[x.length];   // what the GEMM multiplies: x, or its RMS norm
+            for (int r = 0; r < rows; r++) {
+                double ss = 0;
+                for (int i = 0; i < k; i++) ss += (double) x[r * k + i] * x[r * k + i];
+                double inv = norm ? 1 / Math.sqrt(ss / k + eps) : 1;
+                for (int i = 0; i < k; i++) xin[r * k + i] = norm ? x[r * k + i] * inv * gamma[i] : x[r * k + i];
+            }
             Tensor b = Tensor.ofFloats("b", new long[]{outRows}, bias, a);
             Tensor[] src;
             int[][] order;
@@ -165,6 +185,7 @@ public final class CudaSelfCheck {
                 long dB = dev(cu, mem, SbiLayout.floats(SbiLayout.permute(biases, order[0], order[1]), a), stream);
                 long dX = dev(cu, mem, SbiLayout.floats(x, a), stream);
                 long dR = dev(cu, mem, SbiLayout.floats(res, a), stream);
+                long dG = dev(cu, mem, SbiLayout.floats(gamma, a), stream);
                 long dY = cu.malloc(4L * rows * n);
                 mem.add(dY);
                 cu.fill32(dY, 0x7fc00000, (long) rows * n, stream);
@@ -190,7 +211,9 @@ public final class CudaSelfCheck {
                     String kn = mma ? (nb == 1 ? "sbitile_bf16_1" : "sbimma_bf16_" + (nb > 8 ? 32 : 8))
                             : (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? (rowMajor ? "sbirm_bf16_" : "sbi_bf16_") : "sbi_f16_")
                             + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
-                    mod.launch(kn, l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(), shape[0].groups(), l.ks(),
+                    if (norm) mod.launch(kn.replaceFirst("_", "n_"), l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(),
+                            shape[0].groups(), l.ks(), dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec, dG, eps);
+                    else mod.launch(kn, l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(), shape[0].groups(), l.ks(),
                             dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec);
                     t += nb;
                 }
@@ -207,13 +230,13 @@ public final class CudaSelfCheck {
                         if (mode == 1) {
                             double gsum = bias[o], usum = bias[n + o];
                             for (int i = 0; i < k; i++) {
-                                gsum += (double) w.get(o, i) * x[r * k + i];
-                                usum += (double) w.get(n + o, i) * x[r * k + i];
+                                gsum += (double) w.get(o, i) * xin[r * k + i];
+                                usum += (double) w.get(n + o, i) * xin[r * k + i];
                             }
                             ref = gsum / (1 + Math.exp(-gsum)) * usum;
                         } else {
                             double s = bias[o];
-                            for (int i = 0; i < k; i++) s += (double) w.get(o, i) * x[r * k + i];
+                            for (int i = 0; i < k; i++) s += (double) w.get(o, i) * xin[r * k + i];
                             ref = mode == 0 ? s + res[r * n + o] : Math.max(0, s);
                         }
                         float got = y[r * n + o];
@@ -221,8 +244,8 @@ public final class CudaSelfCheck {
                         num += (got - ref) * (got - ref);
                         den += ref * ref;
                     }
-                String what = String.format("%s%s%s%s n=%d k=%d rows=%d mode=%d ks=%d", dt, mma ? "/mma" : "", shape[0].rowMajor() ? "/rowmajor" : "",
-                        blas ? "/cublas" : "", n, k, rows, mode, l.ks());
+                String what = String.format("%s%s%s%s%s n=%d k=%d rows=%d mode=%d ks=%d", dt, mma ? "/mma" : "", shape[0].rowMajor() ? "/rowmajor" : "",
+                        blas ? "/cublas" : "", norm ? "/norm" : "", n, k, rows, mode, l.ks());
                 return new GemmResult(what, Math.sqrt(num / den), written);
             } finally {
                 for (long p : mem) cu.free(p);
@@ -315,6 +338,124 @@ public final class CudaSelfCheck {
         }
     }
 
+    /**
+     * attention_decode (RoPE + KV append + attention, positions split over {@code splits} blocks) on fresh random q, k,
+     * v, cache and rotation angles, one row per sequence at the given positions, against float64: rotate q and the new
+     * k over the first {@code rot} dims, attend over the cache plus the new position. Output and the cache row the kernel
+     * appends are poisoned first; the kernel runs twice (its split counters must have reset) and both runs are compared.
+     */
+    public static GemmResult attentionDecode(int hd, int heads, int kvHeads, int rot, int[] positions, int splits, int minChunk, long seed) {
+        CudaModule mod = CudaModule.get();
+        Cuda cu = mod.cuda();
+        cu.makeCurrent();
+        Random rnd = new Random(seed);
+        int n = positions.length, slots = n, maxLen = Arrays.stream(positions).max().orElse(0) + 3, half = rot / 2;
+        int kvDim = kvHeads * hd, qkvDim = (heads + 2 * kvHeads) * hd, od = heads * hd, group = heads / kvHeads;
+        float[] qkv = new float[n * qkvDim], kc = new float[slots * maxLen * kvDim], vc = new float[kc.length];
+        float[] cs = new float[maxLen * Math.max(half, 1) * 2];
+        for (int i = 0; i < qkv.length; i++) qkv[i] = (float) rnd.nextGaussian();
+        for (int i = 0; i < kc.length; i++) { kc[i] = (float) rnd.nextGaussian(); vc[i] = (float) rnd.nextGaussian(); }
+        for (int i = 0; i < cs.length / 2; i++) {
+            double ang = rnd.nextDouble() * 2 * Math.PI;
+            cs[2 * i] = (float) Math.cos(ang);
+            cs[2 * i + 1] = (float) Math.sin(ang);
+        }
+        int[] meta = new int[3 * n];
+        for (int r = 0; r < n; r++) { meta[n + r] = positions[r]; meta[2 * n + r] = n - 1 - r; }   // slots reversed
+        for (int r = 0; r < n; r++)   // the appended rows start as NaN on the device
+            for (int e = 0; e < kvDim; e++) {
+                int at = ((n - 1 - r) * maxLen + positions[r]) * kvDim + e;
+                kc[at] = Float.NaN;
+                vc[at] = Float.NaN;
+            }
+        double[][] rq = new double[n * heads][], rk = new double[n * kvHeads][];
+        for (int r = 0; r < n; r++) {
+            int p = positions[r];
+            for (int hh = 0; hh < heads + kvHeads; hh++) {
+                double[] v = new double[hd];
+                for (int i = 0; i < hd; i++) v[i] = qkv[r * qkvDim + hh * hd + i];
+                for (int i = 0; i < half; i++) {
+                    double c = cs[2 * (p * half + i)], sn = cs[2 * (p * half + i) + 1], x1 = v[i], x2 = v[i + half];
+                    v[i] = x1 * c - x2 * sn;
+                    v[i + half] = x2 * c + x1 * sn;
+                }
+                if (hh < heads) rq[r * heads + hh] = v;
+                else rk[r * kvHeads + hh - heads] = v;
+            }
+        }
+        float scale = (float) (1 / Math.sqrt(hd));
+        double[] ref = new double[n * od];
+        for (int r = 0; r < n; r++)
+            for (int h = 0; h < heads; h++) {
+                int kvh = h / group, p = positions[r], s = n - 1 - r;
+                double[] sc = new double[p + 1];
+                double m = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int j = 0; j <= p; j++) {
+                    double d = 0;
+                    for (int e = 0; e < hd; e++)
+                        d += rq[r * heads + h][e] * (j == p ? rk[r * kvHeads + kvh][e] : kc[(s * maxLen + j) * kvDim + kvh * hd + e]);
+                    sc[j] = d * scale;
+                    m = Math.max(m, sc[j]);
+                }
+                for (int j = 0; j <= p; j++) { sc[j] = Math.exp(sc[j] - m); sum += sc[j]; }
+                for (int e = 0; e < hd; e++) {
+                    double o = 0;
+                    for (int j = 0; j <= p; j++)
+                        o += sc[j] * (j == p ? qkv[r * qkvDim + (heads + kvHeads + kvh) * hd + e] : vc[(s * maxLen + j) * kvDim + kvh * hd + e]);
+                    ref[r * od + h * hd + e] = o / sum;
+                }
+            }
+        long stream = cu.streamCreate();
+        List<Long> mem = new ArrayList<>();
+        try (Arena a = Arena.ofShared()) {
+            long dQ = dev(cu, mem, SbiLayout.floats(qkv, a), stream), dK = dev(cu, mem, SbiLayout.floats(kc, a), stream),
+                    dV = dev(cu, mem, SbiLayout.floats(vc, a), stream), dC = dev(cu, mem, SbiLayout.floats(cs, a), stream);
+            long dM = dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, meta), stream);
+            long dP = cu.malloc(4L * n * heads * splits * (hd + 2)), dN = cu.malloc(4L * n * heads), dO = cu.malloc(4L * n * od);
+            mem.addAll(List.of(dP, dN, dO));
+            cu.fill32(dN, 0, (long) n * heads, stream);
+            int cap = AttentionLaunch.scoreCap(maxLen, splits, minChunk), smem = AttentionLaunch.decodeSmem(hd, cap);
+            if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_decode"), smem);
+            double worst = 0;
+            boolean written = true;
+            for (int run = 0; run < 2; run++) {
+                cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
+                mod.launch3(false, "attention_decode", heads, n, splits, AttentionLaunch.DECODE_THREADS, smem, stream, dQ, qkvDim, n, dM,
+                        heads, kvHeads, hd, rot, dC, dK, dV, maxLen, scale, minChunk, cap, dP, dN, dO, od, dK, 4L * kc.length, run);   // both prefetch forms (a hint)
+                MemorySegment ho = a.allocate(4L * n * od, 16), hk = a.allocate(4L * kc.length, 16), hv = a.allocate(4L * kc.length, 16),
+                        hn = a.allocate(4L * n * heads, 16);
+                cu.copyToHost(ho, dO, 4L * n * od, stream);
+                cu.copyToHost(hk, dK, 4L * kc.length, stream);
+                cu.copyToHost(hv, dV, 4L * kc.length, stream);
+                cu.copyToHost(hn, dN, 4L * n * heads, stream);
+                cu.synchronize(stream);
+                double num = 0, den = 0;
+                for (int i = 0; i < n * od; i++) {
+                    float g = ho.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                    if (Float.isNaN(g)) written = false;
+                    num += (g - ref[i]) * (g - ref[i]);
+                    den += ref[i] * ref[i];
+                }
+                for (int r = 0; r < n; r++)   // the appended cache rows: rotated k, plain v
+                    for (int e = 0; e < kvDim; e++) {
+                        long at = ((long) (n - 1 - r) * maxLen + positions[r]) * kvDim + e;
+                        double wk = rk[r * kvHeads + e / hd][e % hd], wv = qkv[r * qkvDim + (heads + kvHeads) * hd + e];
+                        float gk = hk.getAtIndex(ValueLayout.JAVA_FLOAT, at), gv = hv.getAtIndex(ValueLayout.JAVA_FLOAT, at);
+                        if (Float.isNaN(gk) || Float.isNaN(gv)) written = false;
+                        num += (gk - wk) * (gk - wk) + (gv - wv) * (gv - wv);
+                        den += wk * wk + wv * wv;
+                    }
+                for (int i = 0; i < n * heads; i++) if (hn.getAtIndex(ValueLayout.JAVA_INT, i) != 0) written = false;   // counters reset
+                worst = Math.max(worst, Math.sqrt(num / den));
+            }
+            return new GemmResult(String.format("attention decode hd=%d heads=%d/%d rot=%d pos=%s splits=%d chunk>=%d", hd, heads, kvHeads, rot,
+                    Arrays.toString(positions), splits, minChunk), worst, written);
+        } finally {
+            for (long p : mem) cu.free(p);
+            cu.streamDestroy(stream);
+        }
+    }
+
     private static long dev(Cuda cu, List<Long> mem, MemorySegment host, long stream) {
         long p = cu.malloc(host.byteSize());
         mem.add(p);
@@ -342,8 +483,10 @@ public final class CudaSelfCheck {
                         if (s[0] * (long) s[1] > 1 << 20 && (rows != 3 || mode != 0)) continue;
                         DType dt = v == 0 ? DType.F32 : v == 3 ? DType.F16 : DType.BF16;
                         boolean mma = v == 2, rm = v == 4;
-                        for (boolean blas : dt == DType.BF16 && rows > 32 ? new boolean[]{false, true} : new boolean[]{false}) {
-                            GemmResult r = gemm(dt, mma, rm, s[0], s[1], rows, mode, seed++, blas);
+                        boolean canBlas = dt == DType.BF16 && rows > 32, canNorm = !mma && rows <= 32;   // never both
+                        for (int variant = 0; variant < (canBlas || canNorm ? 2 : 1); variant++) {
+                            boolean blas = variant == 1 && canBlas, norm = variant == 1 && canNorm;
+                            GemmResult r = gemm(dt, mma, rm, s[0], s[1], rows, mode, seed++, blas, norm);
                             // mma: activations split into two bf16 parts; cuBLAS: activations rounded to bf16 once
                             double tol = blas ? 1e-2 : mma ? 1e-4 : 1e-5;
                             boolean pass = r.ok(tol);
@@ -361,6 +504,18 @@ public final class CudaSelfCheck {
                     System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
                 }
             }
+        int[][] dec = {{64, 4, 4, 64}, {128, 8, 2, 128}, {128, 8, 2, 32}, {20, 3, 1, 0}, {80, 2, 2, 20}, {256, 2, 1, 256}};
+        int[][] decPos = {{0}, {5, 130, 0}, {200, 17}};
+        for (int[] c : dec)
+            for (int[] pos : decPos)
+                for (int splits : new int[]{1, 3, 16})
+                    for (int minChunk : new int[]{1, 16, 256}) {
+                        GemmResult r = attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
+                        boolean pass = r.ok(1e-5);
+                        ok &= pass;
+                        if (!pass || splits == 3 && minChunk == 16)
+                            System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                    }
         System.out.printf("%-18s %-14s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
         for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny"))
             for (boolean bf : new boolean[]{false, true}) {

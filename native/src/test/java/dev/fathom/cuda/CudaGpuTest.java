@@ -54,6 +54,31 @@ class CudaGpuTest {
     }
 
     @Test
+    void normFusedGemmMatchesFloat64() {
+        long seed = System.nanoTime();
+        for (int v = 0; v < 4; v++)   // F32, BF16 SIMT, F16, BF16 row-major
+            for (int[] nk : new int[][]{{172, 64}, {64, 172}, {1000, 300}, {37, 1000}})
+                for (int rows : new int[]{1, 5, 11})
+                    for (int mode = 0; mode < 3; mode++) {
+                        DType dt = v == 0 ? DType.F32 : v == 2 ? DType.F16 : DType.BF16;
+                        var r = CudaSelfCheck.gemm(dt, false, v == 3, nk[0], nk[1], rows, mode, seed++, false, true);
+                        assertTrue(r.ok(1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                    }
+    }
+
+    @Test
+    void decodeAttentionWithRopeAndAppendMatchesFloat64() {
+        long seed = System.nanoTime();
+        for (int[] c : new int[][]{{64, 4, 4, 64}, {128, 8, 2, 32}, {20, 3, 1, 0}, {256, 2, 1, 256}})
+            for (int[] pos : new int[][]{{0}, {5, 130, 0}})
+                for (int splits : new int[]{1, 4, 16})
+                    for (int minChunk : new int[]{1, 40, 256}) {
+                        var r = CudaSelfCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
+                        assertTrue(r.ok(1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                    }
+    }
+
+    @Test
     void everyFixtureReproducesTransformers() {
         Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
         assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);

@@ -35,6 +35,54 @@ class PromptPathTest {
     }
 
     @Test
+    void decodeAttentionSplitsFillTheGpuAndRunOnlyOnDistinctSequences() {
+        // llama-7b batch 1 on 132 SMs, 2048 positions: 8 splits of at least 256 (9 would fill 2 blocks per SM)
+        assertEquals(8, AttentionLaunch.decodeSplits(132, 32, 1, 2048, 256));
+        assertEquals(9, AttentionLaunch.decodeSplits(132, 32, 1, 4096, 256));
+        assertEquals(1, AttentionLaunch.decodeSplits(132, 32, 1, 160, 256), "a short context: one block per head");
+        assertEquals(2, AttentionLaunch.decodeSplits(132, 32, 8, 4096, 256));
+        assertEquals(1, AttentionLaunch.decodeSplits(132, 32, 32, 4096, 256), "enough blocks without splitting");
+        assertEquals(AttentionLaunch.MAX_SPLITS, AttentionLaunch.decodeSplits(132, 2, 1, 1 << 16, 256), "capped");
+        for (int heads = 1; heads <= 64; heads *= 2)
+            for (int rows = 1; rows <= 64; rows++) {
+                int s = AttentionLaunch.decodeSplits(132, heads, rows, 1 << 20, 1);
+                assertTrue(s >= 1 && s <= AttentionLaunch.MAX_SPLITS);
+                assertTrue(s == AttentionLaunch.MAX_SPLITS || heads * rows * s >= 2 * 132, heads + "x" + rows);
+                assertTrue(s == 1 || heads * rows * (s - 1) < 2 * 132, "no more splits than needed");
+            }
+        // a block never scores more positions than its shared memory holds, whatever the row's length
+        for (int maxLen : new int[]{1, 100, 160, 2048, 5000})
+            for (int minChunk : new int[]{1, 16, 256})
+                for (int splits = 1; splits <= 16; splits++) {
+                    int cap = AttentionLaunch.scoreCap(maxLen, splits, minChunk);
+                    for (int len = 1; len <= maxLen; len += Math.max(1, maxLen / 97)) {
+                        int used = Math.min(splits, (len + minChunk - 1) / minChunk), chunk = (len + used - 1) / used;
+                        assertTrue(chunk <= cap, maxLen + "/" + minChunk + "/" + splits + " at " + len);
+                    }
+                }
+        // the partial buffer covers every batch up to the slots (fewer rows never need more partials)
+        long part = AttentionLaunch.decodePartFloats(132, 32, 128, 8, 4096, 256);
+        for (int rows = 1; rows <= 8; rows++)
+            assertTrue((long) rows * 32 * AttentionLaunch.decodeSplits(132, 32, rows, 4096, 256) * 130 <= part);
+        // shared memory: q, new k, one block's scores (16-byte padded), 4 floats per thread
+        assertEquals((2 * 128 + 228 + 4 * AttentionLaunch.DECODE_THREADS) * 4, AttentionLaunch.decodeSmem(128, 227));
+        int smem = AttentionLaunch.decodeSmem(128, 2048), limit = 160 * 1024;
+        assertTrue(AttentionLaunch.useDecode(Phase.DECODE, new int[]{3, 0, 1}, 4, 128, smem, limit));
+        assertFalse(AttentionLaunch.useDecode(Phase.PROMPT, new int[]{0}, 4, 128, smem, limit), "prompts append many rows");
+        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{1, 1}, 4, 128, smem, limit), "two rows of one sequence");
+        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0, 1, 2, 3, 0}, 4, 128, smem, limit), "more rows than slots");
+        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 4 * AttentionLaunch.DECODE_THREADS + 4, smem, limit),
+                "head dim beyond 4 x threads");
+        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 128, limit + 4, limit), "shared memory");
+        System.setProperty("fathom.cuda.fusedAttention", "false");
+        try {
+            assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 128, smem, limit));
+        } finally {
+            System.clearProperty("fathom.cuda.fusedAttention");
+        }
+    }
+
+    @Test
     void tiledAttentionOnlyWhereRowsShareKeys() {
         assertTrue(AttentionLaunch.useTiles(Phase.PROMPT, 128, 2, 128));
         assertFalse(AttentionLaunch.useTiles(Phase.PROMPT, 4, 4, 128), "one row per sequence: per-row kernel");
