@@ -455,6 +455,12 @@ final class CudaModel implements AutoCloseable {
             long flops = 2L * nb * s.k() * s.n();
             String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8")) : m.kernelPrefix() + NB[nb - 1];
             t += nb;
+            if (SbiSplitK.applies(cu, s, nb)) {   // 2..8 rows over the tiles (sm_90): K split over a thread-block cluster
+                SbiSplitK.Plan p = SbiSplitK.plan(s, nb, cu.smCount());
+                timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, pdl, SbiSplitK.KERNEL, p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
+                        nb, mode, act, vec));
+                continue;
+            }
             int blocks = m.launch().blocks(), ks = m.launch().ks();
             timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec));

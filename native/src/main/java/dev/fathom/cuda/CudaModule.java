@@ -69,6 +69,11 @@ public final class CudaModule {
 
     /** Same; {@code pdl}: as a programmatic dependent launch ({@link Cuda#launchPdl}). */
     public synchronized void launch(boolean pdl, String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
+        launch(pdl, 1, name, gx, gy, bx, smem, stream, args);
+    }
+
+    /** Same in thread-block clusters of {@code clusterX} consecutive blocks along x (sm_90; 1: none). */
+    public synchronized void launch(boolean pdl, int clusterX, String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
         long f = fn(name);
         MemorySegment ptrs = argBuf.asSlice(64 * 8);
         for (int i = 0; i < args.length; i++) {
@@ -82,7 +87,7 @@ public final class CudaModule {
             }
             ptrs.set(ValueLayout.ADDRESS, i * 8L, argBuf.asSlice(off));
         }
-        if (pdl) cu.launchPdl(f, gx, gy, 1, bx, 1, 1, smem, stream, ptrs);
+        if (pdl || clusterX > 1) cu.launchEx(f, gx, gy, 1, bx, 1, 1, smem, stream, ptrs, pdl, clusterX);
         else cu.launch(f, gx, gy, 1, bx, 1, 1, smem, stream, ptrs);
     }
 }
