@@ -298,7 +298,7 @@ public final class Cuda {
 
     private static final FunctionDescriptor LAUNCH_EX = FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
     private MethodHandle launchExHandle;
-    /** CUlaunchConfig (56 bytes) followed by one CUlaunchAttribute (72 bytes). */
+    /** CUlaunchConfig (56 bytes) followed by up to two CUlaunchAttributes (72 bytes each). */
     private MemorySegment launchConfig;
 
     /**
@@ -306,19 +306,39 @@ public final class Cuda {
      * be scheduled before the previous kernel on the stream finishes, once that one triggers; it must wait
      * ({@code griddepcontrol.wait}) before using the previous kernel's results, as Fathom's decode kernels do.
      */
-    public synchronized void launchPdl(long fn, int gx, int gy, int gz, int bx, int by, int bz, int smem, long stream, MemorySegment params) {
+    public void launchPdl(long fn, int gx, int gy, int gz, int bx, int by, int bz, int smem, long stream, MemorySegment params) {
+        launchEx(fn, gx, gy, gz, bx, by, bz, smem, stream, params, true, 1);
+    }
+
+    /**
+     * cuLaunchKernelEx with optional programmatic dependent launch ({@link #launchPdl}) and thread-block clusters of
+     * {@code clusterX} consecutive blocks along x (sm_90; 1 = no cluster attribute; gx must be a multiple of it).
+     */
+    public synchronized void launchEx(long fn, int gx, int gy, int gz, int bx, int by, int bz, int smem, long stream, MemorySegment params,
+                                      boolean pdl, int clusterX) {
         MethodHandle h = launchExHandle;
         if (h == null) launchExHandle = h = handle("cuLaunchKernelEx", LAUNCH_EX);
         MemorySegment c = launchConfig;
-        if (c == null) launchConfig = c = LIB_ARENA.allocate(128, 16);
+        if (c == null) launchConfig = c = LIB_ARENA.allocate(56 + 2 * 72, 16);
         c.fill((byte) 0);
         int[] dims = {gx, gy, gz, bx, by, bz, smem};
         for (int i = 0; i < dims.length; i++) c.set(JAVA_INT, 4L * i, dims[i]);
         c.set(JAVA_LONG, 32, stream);
         c.set(ADDRESS, 40, c.asSlice(56));
-        c.set(JAVA_INT, 48, 1);
-        c.set(JAVA_INT, 56, 6);   // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
-        c.set(JAVA_INT, 64, 1);   // value.programmaticStreamSerializationAllowed
+        int n = 0;
+        if (pdl) {
+            long a = 56 + 72L * n++;
+            c.set(JAVA_INT, a, 6);       // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+            c.set(JAVA_INT, a + 8, 1);   // value.programmaticStreamSerializationAllowed
+        }
+        if (clusterX > 1) {
+            long a = 56 + 72L * n++;
+            c.set(JAVA_INT, a, 4);       // CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION
+            c.set(JAVA_INT, a + 8, clusterX);
+            c.set(JAVA_INT, a + 12, 1);
+            c.set(JAVA_INT, a + 16, 1);
+        }
+        c.set(JAVA_INT, 48, n);
         int rc;
         try {
             rc = (int) h.invokeExact(c, fn, params, MemorySegment.NULL);

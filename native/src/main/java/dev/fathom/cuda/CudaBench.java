@@ -21,7 +21,7 @@ import java.util.Random;
 /**
  * GPU benchmark tables: measured read bandwidth, SBI-GEMM vs that ceiling and vs cuBLAS on the Llama-7B
  * shapes, decode latency of synthetic models against the weights/bandwidth floor, CUDA graphs on/off.
- * Usage: {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [llama] [graphs] [leak]} (all when none given).
+ * Usage: {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [splitk] [llama] [graphs] [leak]} (all but splitk when none given).
  */
 public final class CudaBench {
     private final CudaModule mod = CudaModule.get();
@@ -83,6 +83,20 @@ public final class CudaBench {
 
     // ------------------------------------------------------------------ SBI-GEMM table
 
+    /** {@code n} device buffers of {@code bytes} random bf16 values each (seeds {@code seed}, seed + 1, ...). */
+    private long[] copies(int n, long bytes, int seed) {
+        long[] p = new long[n];
+        for (int c = 0; c < n; c++) {
+            p[c] = cu.malloc(bytes);
+            fill(p[c], bytes / 2, seed + c);
+        }
+        return p;
+    }
+
+    private void free(long[]... sets) {
+        for (long[] set : sets) for (long p : set) cu.free(p);
+    }
+
     void gemmTable() {
         int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {12288, 4096}, {32000, 4096}};
         int[] batches = {1, 4, 8, 16, 32};
@@ -93,8 +107,9 @@ public final class CudaBench {
         System.out.println("   us = median over 9 repeats of (20 back-to-back launches on rotating weight copies, > L2) / 20, CUDA events");
         System.out.println("   tile = the tensor-core tile layout (batch 1: FMA GEMV over it; batch > 1: mma.m16n8k16); simt = the 4-row SIMT layout");
         System.out.println("   rm = the SIMT kernels over plain row-major rows (the batch-1 layout: cuBLAS reads it in place for the prompt)");
-        System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %7s %9s %7s %8s %9s %9s%n", "N x K", "batch", "tile us", "tile GB/s", "% ceil",
-                "ks/best", "simt GB/s", "% ceil", "rm GB/s", "% ceil", "blas us", "blas GB/s", "blas/tile");
+        System.out.println("   sk = " + SbiSplitK.KERNEL + " (2..8 rows: K split over a thread-block cluster of C blocks, SbiSplitK.plan), what the model runs there");
+        System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %7s %9s %7s %8s %9s %9s %7s %8s %7s %3s %7s%n", "N x K", "batch", "tile us", "tile GB/s", "% ceil",
+                "ks/best", "simt GB/s", "% ceil", "rm GB/s", "% ceil", "blas us", "blas GB/s", "blas/tile", "sk us", "sk GB/s", "% ceil", "C", "blas/sk");
         Random rnd = new Random(1);
         for (int[] nk : shapes) {
             int n = nk[0], k = nk[1];
@@ -102,19 +117,8 @@ public final class CudaBench {
             SbiLayout.Shape ss = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false);
             long wBytes = 2L * n * k;
             int copies = (int) Math.max(2, (768L << 20) / wBytes + 1);   // rotate so the 50-60 MB L2 cannot hold them
-            long[] wm = new long[copies], ws = new long[copies], wp = new long[copies], wr = new long[copies];
-            for (int c = 0; c < copies; c++) {
-                wm[c] = cu.malloc(sm.bytes());
-                fill(wm[c], sm.bytes() / 2, 11 + c);
-                ws[c] = cu.malloc(ss.bytes());
-                fill(ws[c], ss.bytes() / 2, 51 + c);
-                wr[c] = cu.malloc(ss.bytes());
-                fill(wr[c], ss.bytes() / 2, 71 + c);
-                if (blas != null) {
-                    wp[c] = cu.malloc(wBytes);
-                    fill(wp[c], wBytes / 2, 101 + c);
-                }
-            }
+            long[] wm = copies(copies, sm.bytes(), 11), ws = copies(copies, ss.bytes(), 51), wr = copies(copies, ss.bytes(), 71);
+            long[] wp = blas != null ? copies(copies, wBytes, 101) : new long[copies];
             int maxB = 32;
             float[] xv = new float[maxB * k];
             for (int i = 0; i < xv.length; i++) xv[i] = (float) rnd.nextGaussian();
@@ -161,21 +165,94 @@ public final class CudaBench {
                 double gbs = wBytes / (planUs * 1e-6) / 1e9;
                 double simtG = wBytes / (simtUs * 1e-6) / 1e9, rmG = wBytes / (rmUs * 1e-6) / 1e9;
                 String blasUs = "-", blasGbs = "-", ratio = "-";
+                double blasUsD = Double.NaN;
                 if (blas != null) {
                     double us = perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
+                    blasUsD = us;
                     blasUs = String.format("%.1f", us);
                     blasGbs = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
                     ratio = String.format("%.2f", us / planUs);
                 }
-                System.out.printf("%-12s %5d %8.1f %9.0f %6.1f%% %7s %9.0f %6.1f%% %9.0f %6.1f%% %8s %9s %9s%n", n + "x" + k, b, planUs, gbs,
-                        100 * gbs / readGBs, planM.ks() + "/" + bestKs, simtG, 100 * simtG / readGBs, rmG, 100 * rmG / readGBs, blasUs, blasGbs, ratio);
+                String skUs = "-", skGbs = "-", skPct = "-", skC = "-", skRatio = "-";
+                SbiSplitK.Plan skPlan = b >= 2 && b <= SbiSplitK.MAX_ROWS && cu.ccMajor() >= 9 ? SbiSplitK.plan(sm, b, cu.smCount()) : null;
+                if (skPlan != null) {
+                    double us = perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, SbiSplitK.KERNEL, skPlan, stream, wm[c], sm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                    double g = wBytes / (us * 1e-6) / 1e9;
+                    skUs = String.format("%.1f", us);
+                    skGbs = String.format("%.0f", g);
+                    skPct = String.format("%.1f%%", 100 * g / readGBs);
+                    skC = String.valueOf(skPlan.cluster());
+                    if (blas != null) skRatio = String.format("%.2f", blasUsD / us);
+                }
+                System.out.printf("%-12s %5d %8.1f %9.0f %6.1f%% %7s %9.0f %6.1f%% %9.0f %6.1f%% %8s %9s %9s %7s %8s %7s %3s %7s%n", n + "x" + k, b, planUs, gbs,
+                        100 * gbs / readGBs, planM.ks() + "/" + bestKs, simtG, 100 * simtG / readGBs, rmG, 100 * rmG / readGBs, blasUs, blasGbs, ratio,
+                        skUs, skGbs, skPct, skC, skRatio);
             }
-            for (int c = 0; c < copies; c++) {
-                cu.free(wm[c]);
-                cu.free(ws[c]);
-                cu.free(wr[c]);
-                if (wp[c] != 0) cu.free(wp[c]);
+            free(wm, ws, wr, wp);
+            cu.free(x);
+            cu.free(xb);
+            cu.free(y);
+        }
+        if (blas != null) blas.close();
+    }
+
+    /**
+     * The split-K cluster kernels ({@link SbiSplitK}) at 2, 4 and 8 rows on the gemm shapes: each variant at each
+     * cluster size, the plan's choice (also as a programmatic dependent launch, as decode graphs run it), and cuBLAS.
+     */
+    void splitkTable() {
+        int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {12288, 4096}, {32000, 4096}};
+        int[] batches = {2, 4, 8};
+        String[] why = new String[1];
+        Cublas blas = Cublas.open(stream, why);
+        if (blas == null) System.out.println("cuBLAS: " + why[0]);
+        System.out.printf("%n== split-K cluster kernels (tile layout, BF16 weights [N x K], fp32 activations in/out); read ceiling %.0f GB/s%n", readGBs);
+        System.out.println("   GB/s = weight bytes / (median over 9 repeats of 20 back-to-back launches on rotating copies > L2, / 20); C = blocks per cluster (K slices)");
+        System.out.println("   plan = SbiSplitK.plan's C for " + SbiSplitK.KERNEL + "; pdl = the same launched as programmatic dependent launches (decode graphs)");
+        System.out.printf("%-12s %5s %-16s %7s %7s %7s %7s %5s %9s %7s %9s %9s %9s%n", "N x K", "batch", "kernel", "C=1", "C=2", "C=4", "C=8",
+                "plan", "plan GB/s", "% ceil", "pdl GB/s", "blas GB/s", "plan/blas");
+        for (int[] nk : shapes) {
+            int n = nk[0], k = nk[1];
+            SbiLayout.Shape sm = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true);
+            long wBytes = 2L * n * k;
+            int copies = (int) Math.max(2, (768L << 20) / wBytes + 1);
+            long[] wm = copies(copies, sm.bytes(), 11), wp = blas != null ? copies(copies, wBytes, 101) : new long[copies];
+            int maxB = 8;
+            long x = cu.malloc(4L * maxB * k), xb = cu.malloc(2L * maxB * k), y = cu.malloc(4L * maxB * n);
+            fill(x, 2L * maxB * k, 23);   // random bf16 bit pairs: finite floats
+            mod.launch("f32_to_bf16", 256, 1, 256, 0, stream, x, xb, (long) maxB * k);
+            for (int b : batches) {
+                double blasUs = blas == null ? Double.NaN : perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
+                SbiSplitK.Plan plan = SbiSplitK.plan(sm, b, cu.smCount());
+                for (String kn : CudaSelfCheck.SPLIT_K_KERNELS) {
+                    StringBuilder cols = new StringBuilder();
+                    double planUs = Double.NaN;
+                    for (int cl = 1; cl <= 8; cl *= 2) {
+                        SbiSplitK.Plan p = SbiSplitK.fixed(sm, b, cl);
+                        String cell = "-";
+                        if (p.smem() <= SbiSplitK.MAX_SMEM) {
+                            try {
+                                double us = perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, kn, p, stream, wm[c], sm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                                cell = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
+                                if (plan != null && cl == plan.cluster()) planUs = us;
+                            } catch (RuntimeException e) {
+                                cell = "err";
+                                System.out.println("   " + kn + " C=" + cl + ": " + e.getMessage());
+                            }
+                        }
+                        cols.append(String.format(" %7s", cell));
+                    }
+                    String pdl = "-";
+                    if (plan != null && !Double.isNaN(planUs)) {
+                        double us = perLaunchUs(copies, c -> SbiSplitK.launch(mod, true, kn, plan, stream, wm[c], sm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                        pdl = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
+                    }
+                    double pg = wBytes / (planUs * 1e-6) / 1e9;
+                    System.out.printf("%-12s %5d %-16s%s %5s %9.0f %6.1f%% %9s %9.0f %9.2f%n", n + "x" + k, b, kn, cols, plan == null ? "-" : plan.cluster(),
+                            pg, 100 * pg / readGBs, pdl, wBytes / (blasUs * 1e-6) / 1e9, blasUs / planUs);
+                }
             }
+            free(wm, wp);
             cu.free(x);
             cu.free(xb);
             cu.free(y);
@@ -408,6 +485,7 @@ public final class CudaBench {
         b.readGBs = b.readBandwidth();
         System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
         if (parts.contains("gemm")) b.gemmTable();
+        if (parts.contains("splitk")) b.splitkTable();
         if (parts.contains("prompt")) b.promptTable();
         if (parts.contains("llama")) b.decode("llama-7b", new int[]{1, 8, 32}, false);
         if (parts.contains("graphs")) b.decode("gpt2-xl", new int[]{1}, true);

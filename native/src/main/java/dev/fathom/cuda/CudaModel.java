@@ -492,6 +492,12 @@ final class CudaModel implements AutoCloseable {
             String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8"))
                     : (gamma != 0 ? m.kernelPrefix().replaceFirst("_", "n_") : m.kernelPrefix()) + NB[nb - 1];
             t += nb;
+            if (SbiSplitK.applies(cu, s, nb)) {   // 2..8 rows over the tiles (sm_90): K split over a thread-block cluster
+                SbiSplitK.Plan p = SbiSplitK.plan(s, nb, cu.smCount());
+                timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, pdl, SbiSplitK.KERNEL, p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
+                        nb, mode, act, vec));
+                continue;
+            }
             int blocks = m.launch().blocks(), ks = m.launch().ks();
             if (gamma != 0) timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec, gamma, cfg.normEps()));

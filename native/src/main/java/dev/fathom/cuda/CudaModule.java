@@ -69,11 +69,20 @@ public final class CudaModule {
 
     /** Same; {@code pdl}: as a programmatic dependent launch ({@link Cuda#launchPdl}). */
     public synchronized void launch(boolean pdl, String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
-        launch3(pdl, name, gx, gy, 1, bx, smem, stream, args);
+        launch(pdl, 1, name, gx, gy, 1, bx, smem, stream, args);
     }
 
     /** Same over a three-dimensional grid. */
     public synchronized void launch3(boolean pdl, String name, int gx, int gy, int gz, int bx, int smem, long stream, Object... args) {
+        launch(pdl, 1, name, gx, gy, gz, bx, smem, stream, args);
+    }
+
+    /** Same in thread-block clusters of {@code clusterX} consecutive blocks along x (sm_90; 1: none). */
+    public synchronized void launch(boolean pdl, int clusterX, String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
+        launch(pdl, clusterX, name, gx, gy, 1, bx, smem, stream, args);
+    }
+
+    private void launch(boolean pdl, int clusterX, String name, int gx, int gy, int gz, int bx, int smem, long stream, Object[] args) {
         long f = fn(name);
         MemorySegment ptrs = argBuf.asSlice(64 * 8);
         for (int i = 0; i < args.length; i++) {
@@ -87,7 +96,7 @@ public final class CudaModule {
             }
             ptrs.set(ValueLayout.ADDRESS, i * 8L, argBuf.asSlice(off));
         }
-        if (pdl) cu.launchPdl(f, gx, gy, gz, bx, 1, 1, smem, stream, ptrs);
+        if (pdl || clusterX > 1) cu.launchEx(f, gx, gy, gz, bx, 1, 1, smem, stream, ptrs, pdl, clusterX);
         else cu.launch(f, gx, gy, gz, bx, 1, 1, smem, stream, ptrs);
     }
 }

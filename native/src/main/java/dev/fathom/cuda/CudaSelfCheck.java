@@ -129,7 +129,7 @@ public final class CudaSelfCheck {
 
     /** Same; {@code rowMajor}: BF16 weights stored row-major, read by the sbirm kernels (and by cuBLAS in place). */
     public static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas) {
-        return gemm(dt, mma, rowMajor, n, k, rows, mode, seed, blas, false);
+        return gemm(dt, mma, rowMajor, n, k, rows, mode, seed, blas, false, null, 0);
     }
 
     /**
@@ -138,7 +138,21 @@ public final class CudaSelfCheck {
      */
     public static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas,
                                   boolean norm) {
-        if (norm && (mma || blas)) throw new IllegalArgumentException("the norm is fused only into the SIMT and row-major kernels");
+        return gemm(dt, mma, rowMajor, n, k, rows, mode, seed, blas, norm, null, 0);
+    }
+
+    /**
+     * Same; {@code splitK} (a kernel of {@link SbiSplitK}, tile layout, 2..8 rows) with {@code cluster} K slices per
+     * row group (0: its plan).
+     */
+    public static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas,
+                                  String splitK, int cluster) {
+        return gemm(dt, mma, rowMajor, n, k, rows, mode, seed, blas, false, splitK, cluster);
+    }
+
+    private static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas,
+                                   boolean norm, String splitK, int cluster) {
+        if (norm && (mma || blas || splitK != null)) throw new IllegalArgumentException("the norm is fused only into the SIMT and row-major kernels");
         CudaModule mod = CudaModule.get();
         Cuda cu = mod.cuda();
         cu.makeCurrent();
@@ -191,7 +205,13 @@ public final class CudaSelfCheck {
                 cu.fill32(dY, 0x7fc00000, (long) rows * n, stream);
                 SbiLayout.Launch l = SbiLayout.plan(shape[0], cu.smCount());
                 int vec = k % (mma ? 2 : 4) == 0 ? 1 : 0;
-                if (blas) {
+                String sk = "";
+                if (splitK != null) {
+                    SbiSplitK.Plan p = cluster > 0 ? SbiSplitK.fixed(shape[0], rows, cluster) : SbiSplitK.plan(shape[0], rows, cu.smCount());
+                    SbiSplitK.launch(mod, false, splitK, p, stream, dW, shape[0], dX, k, dB, mode == 0 ? dR : 0L, dY, n, rows, mode,
+                            mode == 1 ? 3 : 2, vec);
+                    sk = "/" + splitK + " C=" + p.cluster();
+                } else if (blas) {
                     try (PromptGemm pg = new PromptGemm(cu, mod, stream)) {
                         if (!pg.available()) return new GemmResult("cuBLAS: " + pg.unavailableReason(), Double.NaN, false);
                         pg.reserve(PromptGemm.rowMajorBytes(shape[0]), k, PromptGemm.storedRows(shape[0]), rows);
@@ -206,7 +226,7 @@ public final class CudaSelfCheck {
                     mod.launch("tilegemm_bf16", (rows + 63) / 64, (shape[0].groups() + warps - 1) / warps, 32 * warps, 0, stream, dW, dX, k, k,
                             shape[0].kChunks(), shape[0].groups(), 1, dB, mode == 0 ? dR : 0L, dY, n, n, rows, mode, mode == 1 ? 3 : 2, vec);
                 }
-                for (int t = 0; t < (blas || (mma && rows > 32) ? 0 : rows); ) {
+                for (int t = 0; t < (splitK != null || blas || (mma && rows > 32) ? 0 : rows); ) {
                     int nb = mma && rows - t > 8 ? Math.min(32, rows - t) : Math.min(8, rows - t);
                     String kn = mma ? (nb == 1 ? "sbitile_bf16_1" : "sbimma_bf16_" + (nb > 8 ? 32 : 8))
                             : (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? (rowMajor ? "sbirm_bf16_" : "sbi_bf16_") : "sbi_f16_")
@@ -245,7 +265,7 @@ public final class CudaSelfCheck {
                         den += ref * ref;
                     }
                 String what = String.format("%s%s%s%s%s n=%d k=%d rows=%d mode=%d ks=%d", dt, mma ? "/mma" : "", shape[0].rowMajor() ? "/rowmajor" : "",
-                        blas ? "/cublas" : "", norm ? "/norm" : "", n, k, rows, mode, l.ks());
+                        blas ? "/cublas" : "", (norm ? "/norm" : "") + sk, n, k, rows, mode, l.ks());
                 return new GemmResult(what, Math.sqrt(num / den), written);
             } finally {
                 for (long p : mem) cu.free(p);
@@ -464,6 +484,9 @@ public final class CudaSelfCheck {
         return p;
     }
 
+    /** The split-K kernels checked (the one the model runs first). */
+    static final List<String> SPLIT_K_KERNELS = List.of(SbiSplitK.KERNEL, "sbimmc_bf16_8");
+
     /** Kernel checks and every fixture under {@code args[0]}; prints a table, exits 1 on a failure. */
     public static void main(String[] args) {
         Path dir = Path.of(args.length > 0 ? args[0] : "../shared/fixtures");
@@ -494,6 +517,22 @@ public final class CudaSelfCheck {
                             if (!pass || rows == 3 || rows >= 130) System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
                         }
                     }
+        int[][] splitKShapes = Arrays.copyOf(shapes, shapes.length + 1);
+        splitKShapes[shapes.length] = new int[]{100, 77};   // odd K: scalar activation loads, K slices past the end
+        // the split-K cluster kernels (sm_90): 2, 4, 8 rows (and 3, 5), every epilogue, each cluster size and the plan's
+        if (Cuda.get().ccMajor() >= 9)
+            for (String kn : SPLIT_K_KERNELS)
+                for (int[] s : splitKShapes)
+                    for (int rows : new int[]{2, 3, 4, 5, 8})
+                        for (int mode = 0; mode < 3; mode++)
+                            for (int c : new int[]{0, 1, 2, 4, 8}) {
+                                if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
+                                GemmResult r = gemm(DType.BF16, true, false, s[0], s[1], rows, mode, seed++, false, kn, c);
+                                boolean pass = r.ok(1e-4);
+                                ok &= pass;
+                                if (!pass || (c == 0 && rows != 3 && rows != 5))
+                                    System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                            }
         int[][] att = {{64, 4, 4}, {128, 8, 2}, {20, 3, 1}, {80, 2, 2}, {256, 2, 1}};
         int[][] lensList = {{1}, {37}, {130, 5, 64}, {200}};
         for (int[] c : att)
