@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
-# step's output to $OUT/<step>.log (and the console). Steps: check, zerocheck, bench[:parts], zero[:sources[/batches]],
-# kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch].
+# step's output to $OUT/<step>.log (and the console). Steps: check, check8 (the INT8 checks only), zerocheck, bench[:parts],
+# zero[:sources[/batches]], kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch], cli8[:batch] (the CLI with
+# --precision int8).
 # Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -15,6 +16,7 @@ for step in "$@"; do
   echo "=== $step ($(date -u +%T))"
   case $name in
     check) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures ;;
+    check8) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures int8 ;;
     zerocheck) "${J[@]}" -Dfathom.nvme="$PWD/nv" dev.fathom.cuda.CudaZeroBench check fixtures ;;
     bench) "${J[@]}" dev.fathom.cuda.CudaBench ${arg//,/ } ;;
     zero) src=${arg%%/*}; bat=${arg#*/}; [ "$bat" = "$arg" ] && bat=""   # zero:host,nvme/32,64
@@ -25,6 +27,7 @@ for step in "$@"; do
     pp) "${J[@]}" dev.fathom.cuda.CudaPpBench ${arg//,/ } ;;
     hf) FATHOM_HF_COMPILE=${arg:-} python3 hf_compare.py ;;   # hf:1 adds the static-cache compiled runs, hf:only runs just those
     cli) "${J[@]}" dev.fathom.app.Main bench --model synthetic:llama-7b --backend cuda --batch "${arg:-1}" --prompt-len 128 --new-tokens 8 --runs 3 --json "$OUT/bench-cli.json" ;;
+    cli8) "${J[@]}" dev.fathom.app.Main bench --model synthetic:llama-7b --backend cuda --precision int8 --batch "${arg:-1}" --prompt-len 128 --new-tokens 8 --runs 3 --json "$OUT/bench-cli8.json" ;;
     *) echo "unknown step $step"; false ;;
   esac > >(tee "$OUT/$name.log") 2>&1 || rc=1
 done

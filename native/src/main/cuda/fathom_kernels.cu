@@ -139,6 +139,64 @@ DEV float block_max(float v, float* sh) {
 
 // ------------------------------------------------------------------------------------------ SBI-GEMM
 
+// The end of every SIMT SBI-GEMM (sbi_gemm, sbi8_gemm in int8.cuh): lanes -> lane 0 by shuffles, the ks split-K
+// partial sums of a group meet once in shared memory, then the epilogue `mode` (see sbi_gemm) writes y. rowScale
+// (shared memory, written before the call; null: none) scales each activation row's sums before bias and activation.
+template <int NB>
+DEV void sbi_epilogue(float (&acc)[4][NB], int ks, int G, const float* __restrict__ bias, const float* res, float* y,
+                      int ldy, int n, int rows, int mode, int act, const float* rowScale = nullptr) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int gpb = 8 / ks;
+    // lanes -> lane 0 by shuffles (no shared-memory tree)
+#pragma unroll
+    for (int r = 0; r < 4; r++)
+#pragma unroll
+        for (int b = 0; b < NB; b++) {
+            float v = acc[r][b];
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+            acc[r][b] = v;
+        }
+    __shared__ float red[8][4 * NB];
+    if (lane == 0) {
+#pragma unroll
+        for (int r = 0; r < 4; r++)
+#pragma unroll
+            for (int b = 0; b < NB; b++) red[warp][r * NB + b] = acc[r][b];
+    }
+    __syncthreads();
+    const int t = threadIdx.x;
+    if (mode == 1) {
+        if (t < gpb * 2 * NB) {
+            const int gl = t / (2 * NB), i = (t / NB) % 2, b = t % NB;
+            const int gg = blockIdx.x * gpb + gl;
+            if (gg < G && b < rows) {
+                float gate = 0.f, up = 0.f;
+                for (int q = 0; q < ks; q++) { gate += red[gl * ks + q][i * NB + b]; up += red[gl * ks + q][(i + 2) * NB + b]; }
+                if (rowScale) { gate *= rowScale[b]; up *= rowScale[b]; }
+                if (bias) { gate += bias[gg * 4 + i]; up += bias[gg * 4 + i + 2]; }
+                const int o = gg * 2 + i;
+                if (o < n) y[(size_t)b * ldy + o] = activate(gate, act) * up;
+            }
+        }
+    } else if (t < gpb * 4 * NB) {
+        const int gl = t / (4 * NB), r = (t / NB) % 4, b = t % NB;
+        const int gg = blockIdx.x * gpb + gl;
+        if (gg < G && b < rows) {
+            const int o = gg * 4 + r;
+            if (o < n) {
+                float v = 0.f;
+                for (int q = 0; q < ks; q++) v += red[gl * ks + q][r * NB + b];
+                if (rowScale) v *= rowScale[b];
+                if (bias) v += bias[o];
+                if (mode == 2) v = activate(v, act);
+                else if (res) v += res[(size_t)b * ldy + o];
+                y[(size_t)b * ldy + o] = v;
+            }
+        }
+    }
+}
+
 // mode 0: y = acc + bias + res           (o = g*4 + r < n)
 // mode 1: gated pairs: rows of a group are [gate_a, gate_b, up_a, up_b]; y[g*2+i] = act(gate_i) * up_i
 // mode 2: y = act(acc + bias)
@@ -249,54 +307,7 @@ DEV void sbi_gemm(const uint4* __restrict__ W, const float* __restrict__ x, int 
             if (threadIdx.x == 0) sinv[b] = rsqrtf(ss / K + eps);
         }
     }
-    // lanes -> lane 0 by shuffles (no shared-memory tree)
-#pragma unroll
-    for (int r = 0; r < 4; r++)
-#pragma unroll
-        for (int b = 0; b < NB; b++) {
-            float v = acc[r][b];
-#pragma unroll
-            for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-            acc[r][b] = v;
-        }
-    __shared__ float red[8][4 * NB];
-    if (lane == 0) {
-#pragma unroll
-        for (int r = 0; r < 4; r++)
-#pragma unroll
-            for (int b = 0; b < NB; b++) red[warp][r * NB + b] = acc[r][b];
-    }
-    __syncthreads();
-    const int t = threadIdx.x;
-    if (mode == 1) {
-        if (t < gpb * 2 * NB) {
-            const int gl = t / (2 * NB), i = (t / NB) % 2, b = t % NB;
-            const int gg = blockIdx.x * gpb + gl;
-            if (gg < G && b < rows) {
-                float gate = 0.f, up = 0.f;
-                for (int q = 0; q < ks; q++) { gate += red[gl * ks + q][i * NB + b]; up += red[gl * ks + q][(i + 2) * NB + b]; }
-                if (NORM) { gate *= sinv[b]; up *= sinv[b]; }
-                if (bias) { gate += bias[gg * 4 + i]; up += bias[gg * 4 + i + 2]; }
-                const int o = gg * 2 + i;
-                if (o < n) y[(size_t)b * ldy + o] = activate(gate, act) * up;
-            }
-        }
-    } else if (t < gpb * 4 * NB) {
-        const int gl = t / (4 * NB), r = (t / NB) % 4, b = t % NB;
-        const int gg = blockIdx.x * gpb + gl;
-        if (gg < G && b < rows) {
-            const int o = gg * 4 + r;
-            if (o < n) {
-                float v = 0.f;
-                for (int q = 0; q < ks; q++) v += red[gl * ks + q][r * NB + b];
-                if (NORM) v *= sinv[b];
-                if (bias) v += bias[o];
-                if (mode == 2) v = activate(v, act);
-                else if (res) v += res[(size_t)b * ldy + o];
-                y[(size_t)b * ldy + o] = v;
-            }
-        }
-    }
+    sbi_epilogue<NB>(acc, ks, G, bias, res, y, ldy, n, rows, mode, act, NORM ? sinv : nullptr);
 }
 
 #define SBI_KERNEL(NAME, WT, NB)                                                                              \
@@ -754,3 +765,4 @@ extern "C" __global__ void f32_to_bf16(const float* x, __nv_bfloat16* y, long n)
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = __float2bfloat16_rn(x[i]);
 }
 #include "comm.cuh"
+#include "int8.cuh"   // INT8 weight-only SBI-GEMM (sbi8_*)

@@ -7,6 +7,7 @@ import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.parallel.ParallelLayout;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile.Tier;
 
 /** The CUDA backend. Without a driver it reports why and the engine runs on the CPU. */
@@ -95,15 +96,17 @@ public final class CudaBackend implements Backend {
     @Override
     public ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink) {
         try {
+            Precision precision = plan.profile().precision();   // INT8: Int8Layout and the sbi8 kernels
             if (plan.parallel().pp() > 1)
                 return CudaPpStages.open(model.config(), model.weights(), ParallelLayout.of(plan.parallel(), model.config()),
-                        plan.slots(), plan.maxSeqLen(), sink);
+                        plan.slots(), plan.maxSeqLen(), sink, precision);
             if (plan.parallel().dp() > 1)
-                return new CudaDpRunner(model.config(), model.weights(), plan.parallel().dp(), plan.slots(), plan.maxSeqLen(), sink, plan.placement());
+                return new CudaDpRunner(model.config(), model.weights(), plan.parallel().dp(), plan.slots(), plan.maxSeqLen(), sink, plan.placement(),
+                        precision);
             if (plan.parallel().tp() > 1)
-                return new CudaTpRunner(model.config(), model.weights(), plan.parallel().tp(), plan.slots(), plan.maxSeqLen(), sink);
+                return new CudaTpRunner(model.config(), model.weights(), plan.parallel().tp(), plan.slots(), plan.maxSeqLen(), sink, precision);
             return new CudaRunner(model.config(), model.weights(), plan.slots(), plan.maxSeqLen(), sink, plan.placement(),
-                    plan.profile().placement().kvCache() == Tier.HOST);
+                    plan.profile().placement().kvCache() == Tier.HOST, precision);
         } catch (Cuda.CudaException e) {
             if (e.getMessage().contains("OUT_OF_MEMORY"))
                 throw new EngineException("The model does not fit in GPU memory (" + e.getMessage() + "): use a smaller batch, a shorter context or another backend.");

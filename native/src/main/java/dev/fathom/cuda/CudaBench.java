@@ -1,14 +1,19 @@
 package dev.fathom.cuda;
 
 import dev.fathom.engine.Engine;
+import dev.fathom.engine.model.LayerWeights;
+import dev.fathom.engine.model.Linear;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.model.ModelLoader;
+import dev.fathom.engine.model.ModelWeights;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.run.GenerationRequest;
 import dev.fathom.engine.run.InferenceSession;
 import dev.fathom.engine.run.TokenListener;
 import dev.fathom.engine.telemetry.TelemetrySink;
 import dev.fathom.engine.tensor.DType;
+import dev.fathom.engine.tensor.Tensor;
+import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile;
 
 import java.lang.foreign.Arena;
@@ -21,7 +26,8 @@ import java.util.Random;
 /**
  * GPU benchmark tables: measured read bandwidth, SBI-GEMM vs that ceiling and vs cuBLAS on the Llama-7B
  * shapes, decode latency of synthetic models against the weights/bandwidth floor, CUDA graphs on/off.
- * Usage: {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [splitk] [llama] [graphs] [leak]} (all but splitk when none given).
+ * Usage: {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [splitk] [int8] [llama] [graphs] [leak] ...} (see main for the
+ * parts run when none is given).
  */
 public final class CudaBench {
     private final CudaModule mod = CudaModule.get();
@@ -260,6 +266,81 @@ public final class CudaBench {
         if (blas != null) blas.close();
     }
 
+    /**
+     * INT8 weight-only SBI-GEMM on the Llama-7B shapes at batch 1, 4, 8: the pipelined kernels ({@code sbi8_*}, the
+     * default) against the read ceiling and against the BF16 row-major kernel ({@code sbirm_bf16_*}, the batch-1 BF16
+     * layout) on the same shape in the same run. Bytes read: int8 weights plus float32 scales. Also the split of K the
+     * plan picks against the best of 1/2/4/8, the register kernels ({@code sbi8r_*}) and their variant that scales every
+     * unpacked weight ({@code sbi8w_*}) instead of each 8-weight partial sum, at the planned split.
+     */
+    void int8Table() {
+        int group = Int8Layout.group(), glog = Int8Layout.groupShift(group), sms = cu.smCount();
+        Int8Layout.optIn(mod);
+        int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {12288, 4096}, {32000, 4096}};
+        System.out.printf("%n== INT8 weight-only SBI-GEMM [N x K], scale groups of %d columns, fp32 activations in/out; read ceiling %.0f GB/s%n",
+                group, readGBs);
+        System.out.println("   us = median over 9 repeats of (20 back-to-back launches on rotating weight copies, > L2) / 20, CUDA events");
+        System.out.println("   int8 = pipelined sbi8 (cp.async ring) at the planned split; GB/s = (int8 weights + fp32 scales) / time;");
+        System.out.println("   ks = split of K planned / best of 1,2,4,8 (us at the best); regs = sbi8r (register loads), w-scale = sbi8w (each");
+        System.out.println("   weight scaled), both at the planned split; bf16 = sbirm_bf16 (row-major BF16) on the same shape; x = bf16 us / int8 us");
+        System.out.printf("%-12s %5s %8s %8s %7s %7s %8s %8s %8s %8s %8s %7s%n", "N x K", "batch", "int8 us", "GB/s", "% ceil", "ks",
+                "best us", "regs us", "w-scale", "bf16 us", "bf16GB/s", "x bf16");
+        boolean warm = false;
+        Random rnd = new Random(2);
+        for (int[] nk : shapes) {
+            int n = nk[0], k = nk[1], stored = (n + 3) / 4 * 4;
+            SbiLayout.Shape s8 = Int8Layout.shape(n, k, stored), sb = SbiLayout.Shape.of(n, k, stored, DType.BF16, false, true);
+            long bytes8 = Int8Layout.bytes(s8, group), read8 = Int8Layout.readBytes(s8, group);
+            int copies = (int) Math.max(2, (768L << 20) / read8 + 1);
+            long[] w8 = new long[copies], wb = new long[copies];
+            for (int c = 0; c < copies; c++) {   // random bytes; the scales are pairs of random bf16 in [-1, 1): finite floats
+                w8[c] = cu.malloc(bytes8);
+                fill(w8[c], bytes8 / 2, 131 + c);
+                wb[c] = cu.malloc(sb.bytes());
+                fill(wb[c], sb.bytes() / 2, 171 + c);
+            }
+            float[] xv = new float[8 * k];
+            for (int i = 0; i < xv.length; i++) xv[i] = (float) rnd.nextGaussian();
+            long x = cu.malloc(4L * xv.length), y = cu.malloc(4L * 8 * n);
+            try (Arena a = Arena.ofConfined()) {
+                cu.copyToDevice(x, SbiLayout.floats(xv, a), 4L * xv.length, stream);
+                cu.synchronize(stream);
+            }
+            SbiLayout.Launch plan = Int8Layout.plan(s8, sms), planB = SbiLayout.plan(sb, sms);
+            for (int b : new int[]{1, 4, 8}) {
+                double[] byKs = new double[9];
+                int best = 1;
+                // one int8 launch of kernels `prefix` (batch b) on weight copy c with split ks
+                interface Int8Launch { void run(String prefix, int ks, int c); }
+                Int8Launch one = (prefix, ks, c) -> mod.launch(prefix + b, Int8Layout.launch(s8, ks).blocks(), 1, 256, Int8Layout.smem(prefix),
+                        stream, w8[c], x, k, k, s8.kChunks(), s8.groups(), ks, 0L, 0L, y, n, n, b, 0, 0, 1, w8[c] + Int8Layout.scaleOffset(s8), glog);
+                if (!warm) {   // the first timings of a session run at lower clocks: warm up for a while first
+                    for (int i = 0; i < 20; i++) perLaunchUs(copies, c -> one.run(Int8Layout.PREFIX, plan.ks(), c));
+                    warm = true;
+                }
+                for (int ks : new int[]{1, 2, 4, 8}) {
+                    byKs[ks] = perLaunchUs(copies, c -> one.run(Int8Layout.PREFIX, ks, c));
+                    if (byKs[ks] < byKs[best]) best = ks;
+                }
+                double us = byKs[plan.ks()];
+                double rUs = perLaunchUs(copies, c -> one.run(Int8Layout.REGS_PREFIX, plan.ks(), c));
+                double wUs = perLaunchUs(copies, c -> one.run(Int8Layout.SCALED_PREFIX, plan.ks(), c));
+                String nb = String.valueOf(b);
+                double bfUs = perLaunchUs(copies, c -> mod.launch("sbirm_bf16_" + nb, planB.blocks(), 1, 256, 0, stream, wb[c], x, k, k,
+                        sb.kChunks(), sb.groups(), planB.ks(), 0L, 0L, y, n, n, b, 0, 0, 1));
+                double gbs = read8 / (us * 1e-6) / 1e9;
+                System.out.printf("%-12s %5d %8.1f %8.0f %6.1f%% %7s %8.1f %8.1f %8.1f %8.1f %8.0f %6.2fx%n", n + "x" + k, b, us, gbs, 100 * gbs / readGBs,
+                        plan.ks() + "/" + best, byKs[best], rUs, wUs, bfUs, 2.0 * n * k / (bfUs * 1e-6) / 1e9, bfUs / us);
+            }
+            for (int c = 0; c < copies; c++) {
+                cu.free(w8[c]);
+                cu.free(wb[c]);
+            }
+            cu.free(x);
+            cu.free(y);
+        }
+    }
+
     /** Prompt-phase GEMMs: the tile GEMM against cuBLAS on the same shapes, and cuBLAS at 8192^3 as the rate ceiling. */
     void promptTable() {
         String[] why = new String[1];
@@ -338,7 +419,11 @@ public final class CudaBench {
     // ------------------------------------------------------------------ models
 
     /** Decode step latency (median of 20 steps after 3 warm-ups) at the given batch; prompt of 128. */
-    void decode(String preset, int[] batches, boolean graphsToo) {
+    void decode(String preset, int[] batches, boolean graphsToo) { decode(preset, batches, graphsToo, Precision.AUTO); }
+
+    /** Same with the weights in {@code precision} on the device (INT8: quantized at load, the floor counts int8 bytes and scales). */
+    void decode(String preset, int[] batches, boolean graphsToo, Precision precision) {
+        boolean int8 = precision == Precision.INT8;
         int prompt = 128, newTok = 8;
         boolean header = true;
         try (LoadedModel m = ModelLoader.load("synthetic:" + preset)) {
@@ -348,17 +433,19 @@ public final class CudaBench {
             long headParams = (long) m.config().vocabSize() * m.config().hiddenSize();
             Random rnd = new Random(5);
             for (int b : batches) {   // one model per batch: the BF16 layout follows the batch (SIMT for 1, tiles above)
-            RunProfile prof = RunProfile.defaults().withModel("synthetic:" + preset).withBackend("cuda").withShape(b, prompt, newTok);
+            RunProfile prof = RunProfile.defaults().withModel("synthetic:" + preset).withBackend("cuda").withShape(b, prompt, newTok)
+                    .withPrecision(precision);
             ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
             long t0 = System.nanoTime();
             Breakdown agg = new Breakdown();
             try (InferenceSession s = engine.open(m, plan, agg)) {
                 CudaRunner r = (CudaRunner) s.runner();
-                long perToken = m.weights().bytesPerToken();
+                long perToken = int8 ? int8StepBytes(m.weights(), Int8Layout.group()) : m.weights().bytesPerToken();
                 double floorMs = perToken / (readGBs * 1e9) * 1e3;
                 if (header) {
-                    System.out.printf("%n== %s (BF16, random weights): %.2f GB read per step, floor %.3f ms at %.0f GB/s; load+upload %.1f s%n",
-                            preset, perToken / 1e9, floorMs, readGBs, (System.nanoTime() - t0) / 1e9);
+                    System.out.printf("%n== %s (%s, random weights): %.2f GB read per step, floor %.3f ms at %.0f GB/s; load+upload %.1f s%n",
+                            preset, int8 ? "INT8 weights, scale groups of " + Int8Layout.group() + ", kernels " + Int8Layout.kernelPrefix() + "*" : "BF16", perToken / 1e9, floorMs, readGBs,
+                            (System.nanoTime() - t0) / 1e9);
                     System.out.println("   prefill TFLOP/s counts 2 x decoder weights x rows + 2 x lm_head x batch (attention not counted)");
                     System.out.printf("%-6s %-7s %-6s %12s %9s %12s %8s %14s %16s%n", "batch", "graphs", "layout", "prefill ms", "TFLOP/s", "step ms", "x floor", "tokens/s", "128in/8out ms");
                     header = false;
@@ -393,14 +480,14 @@ public final class CudaBench {
                         }
                         double pf = 2.0 * (decoderBytes / 2.0 * b * prompt + (double) headParams * b) / (prefillMs * 1e-3) / 1e12;
                         System.out.printf("%-6d %-7s %-6s %12.2f %9.1f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off",
-                                CudaModel.useMma(DType.BF16, b) ? "tile" : "simt", prefillMs, pf, step, step / floorMs, b * 1000 / step, median(e2e));
+                                int8 ? "int8" : CudaModel.useMma(DType.BF16, b) ? "tile" : "simt", prefillMs, pf, step, step / floorMs, b * 1000 / step, median(e2e));
                         if (b == batches[0] && g) {
                             r.setGraphs(false);
                             agg.on = true;
                             r.decode(slots, ids, pos);
                             agg.on = false;
                             r.setGraphs(true);
-                            breakdown.add(agg.table(preset + " batch " + b + " decode step, per kernel (CUDA events, graphs off)"));
+                            breakdown.add(agg.table(preset + (int8 ? " INT8 (" + Int8Layout.kernelPrefix() + "*)" : "") + " batch " + b + " decode step, per kernel (CUDA events, graphs off)"));
                         }
                         if (b == batches[batches.length - 1] && g && b > 1) {
                             agg.on = true;
@@ -413,6 +500,22 @@ public final class CudaBench {
             }
             }
         }
+    }
+
+    /**
+     * Bytes a decode step reads with INT8 projections in scale groups of {@code group}: what {@link ModelWeights#bytesPerToken()}
+     * counts, with every dense projection and the LM head as int8 elements plus float32 scales.
+     */
+    static long int8StepBytes(ModelWeights w, int group) {
+        long b = w.bytesPerToken() + int8Delta(w.lmHead(), group);
+        for (LayerWeights l : w.layers())
+            for (Linear x : new Linear[]{l.q(), l.k(), l.v(), l.o(), l.gate(), l.up(), l.down()})
+                if (x != null) b += int8Delta(x.weight(), group);
+        return b;
+    }
+
+    private static long int8Delta(Tensor t, int group) {
+        return Int8Layout.readBytes(Int8Layout.shape(t.rows(), t.cols(), (t.rows() + 3) / 4 * 4), group) - t.byteSize();
     }
 
     private final List<String> breakdown = new ArrayList<>();
@@ -478,7 +581,7 @@ public final class CudaBench {
             System.out.println("SKIP: " + why);
             return;
         }
-        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt", "pdl", "tile32") : List.of(args);
+        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt", "pdl", "tile32", "int8") : List.of(args);
         CudaBench b = new CudaBench();
         Cuda cu = b.cu;
         System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
@@ -486,6 +589,14 @@ public final class CudaBench {
         System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
         if (parts.contains("gemm")) b.gemmTable();
         if (parts.contains("splitk")) b.splitkTable();
+        if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)
+            b.int8Table();
+            b.decode("llama-7b", new int[]{1}, false, Precision.INT8);
+            System.setProperty("fathom.cuda.int8.kernel", "pipe");
+            System.out.println("\n(pipelined INT8 kernels: -Dfathom.cuda.int8.kernel=pipe)");
+            b.decode("llama-7b", new int[]{1}, false, Precision.INT8);
+            System.clearProperty("fathom.cuda.int8.kernel");
+        }
         if (parts.contains("prompt")) b.promptTable();
         if (parts.contains("llama")) b.decode("llama-7b", new int[]{1, 8, 32}, false);
         if (parts.contains("graphs")) b.decode("gpt2-xl", new int[]{1}, true);

@@ -6,6 +6,7 @@ import dev.fathom.engine.model.ModelWeights;
 import dev.fathom.engine.plan.WeightPlacement;
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile.Tier;
 
 import java.util.ArrayList;
@@ -29,9 +30,10 @@ public final class CudaDpRunner implements ModelRunner {
     private final String names;
     private final boolean grouped;
 
-    public CudaDpRunner(ModelConfig cfg, ModelWeights w, int dp, int slots, int maxLen, TelemetrySink sink, WeightPlacement placement) {
+    public CudaDpRunner(ModelConfig cfg, ModelWeights w, int dp, int slots, int maxLen, TelemetrySink sink, WeightPlacement placement,
+                        Precision precision) {
         this(cfg, w, dp, slots, maxLen, sink, tiers(placement, w), placement == null ? 0 : placement.prefetch(),
-                placement == null ? null : placement.nvmeDir());
+                placement == null ? null : placement.nvmeDir(), precision);
     }
 
     private static Tier[] tiers(WeightPlacement placement, ModelWeights w) {
@@ -42,7 +44,8 @@ public final class CudaDpRunner implements ModelRunner {
     }
 
     /** @param tiers tier of each decoder layer (null: all resident); streamed layers use the multi-GPU fetch */
-    CudaDpRunner(ModelConfig cfg, ModelWeights w, int dp, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir) {
+    CudaDpRunner(ModelConfig cfg, ModelWeights w, int dp, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
+                 Precision precision) {
         String why = planError(dp, Cuda.get().deviceCount());
         if (why != null) throw new IllegalArgumentException(why);
         this.dp = dp;
@@ -62,7 +65,7 @@ public final class CudaDpRunner implements ModelRunner {
                 });
                 Cuda cu = Cuda.get(r);
                 cu.makeCurrent();
-                models[r] = new CudaModel(cfg, w, local, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(cu));
+                models[r] = new CudaModel(cfg, w, local, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(cu), precision);
             }
             boolean fetch = models[0].streamer() != null && !"false".equals(System.getProperty("fathom.zero.groupFetch"));
             if (fetch) {

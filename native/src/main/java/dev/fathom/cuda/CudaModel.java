@@ -10,6 +10,7 @@ import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
 import dev.fathom.engine.tensor.DType;
 import dev.fathom.engine.tensor.Tensor;
+import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile.Tier;
 
 import java.lang.foreign.Arena;
@@ -39,9 +40,13 @@ import java.util.Map;
  * captured once per batch size into a CUDA graph and replayed.
  */
 final class CudaModel implements AutoCloseable {
-    /** A packed projection on the device. bias: device float[stored rows] or 0. */
-    record Mat(long w, SbiLayout.Shape shape, long bias, SbiLayout.Launch launch, String kernelPrefix) {
-        Mat at(long base) { return new Mat(rb(w, base), shape, rb(bias, base), launch, kernelPrefix); }
+    /**
+     * A packed projection on the device. bias: device float[stored rows] or 0. scales: INT8 weights ({@link Int8Layout}):
+     * the device address of their scales (inside the buffer at w), else 0.
+     */
+    record Mat(long w, SbiLayout.Shape shape, long bias, SbiLayout.Launch launch, String kernelPrefix, long scales) {
+        Mat(long w, SbiLayout.Shape shape, long bias, SbiLayout.Launch launch, String kernelPrefix) { this(w, shape, bias, launch, kernelPrefix, 0); }
+        Mat at(long base) { return new Mat(rb(w, base), shape, rb(bias, base), launch, kernelPrefix, rb(scales, base)); }
     }
 
     /** A layer's device pointers; for a streamed layer they are offsets into its blob until {@link #at} rebases them. */
@@ -123,33 +128,39 @@ final class CudaModel implements AutoCloseable {
     private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
     /** Shared memory a kernel may opt into on the GPUs this runs on (A100 163 KB, H100/H200 227 KB). */
     private static final int SMEM_LIMIT = 160 * 1024;
+    /** Weight precision of the run; INT8: every projection quantized, scale groups of int8Group columns. */
+    private final Precision precision;
+    private final boolean int8;
+    private final int int8Group;
+    /** Stored minus checkpoint bytes of the projections packed in another precision (conversions, INT8 with its scales). */
+    private long convertedDelta;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null, 0, true, true, false);
+        this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null, 0, true, true, false, Precision.AUTO);
     }
 
     /**
      * One tensor-parallel rank: {@code w}'s layers are this rank's Megatron slices (TensorSlicer) whose o and
      * down biases are whole; the model runs on {@code tp}'s device and all-reduces after o and down.
      */
-    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, PeerAllReduce.Rank tp) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null, tp.module(), tp, 0, true, true, false);
+    CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, PeerAllReduce.Rank tp, Precision precision) {
+        this(cfg, w, slots, maxLen, sink, null, 0, null, tp.module(), tp, 0, true, true, false, precision);
     }
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir) {
-        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, false);
+        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, false, Precision.AUTO);
     }
 
     /** A data-parallel replica on {@code module}'s GPU, with streamed layers per {@code tiers} (null: all resident). */
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
-              CudaModule module) {
-        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, module, null, 0, true, true, false);
+              CudaModule module, Precision precision) {
+        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, module, null, 0, true, true, false, precision);
     }
 
     /** Same; {@code kvHost}: the KV cache lives in pinned host memory mapped into the device's address space. */
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
-              boolean kvHost) {
-        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(), null, 0, true, true, kvHost);
+              boolean kvHost, Precision precision) {
+        this(cfg, w, slots, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(), null, 0, true, true, kvHost, precision);
     }
 
     /**
@@ -160,8 +171,8 @@ final class CudaModel implements AutoCloseable {
      * The KV cache holds the stage's layers only.
      */
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, CudaModule module, int firstLayer,
-              boolean embed, boolean head) {
-        this(cfg, w, slots, maxLen, sink, null, 0, null, module, null, firstLayer, embed, head, false);
+              boolean embed, boolean head, Precision precision) {
+        this(cfg, w, slots, maxLen, sink, null, 0, null, module, null, firstLayer, embed, head, false, precision);
     }
 
     /**
@@ -169,10 +180,16 @@ final class CudaModel implements AutoCloseable {
      * @param prefetch layers fetched ahead of the one computing (ring of prefetch + 1 layer buffers)
      * @param nvmeDir  parent directory of the NVMe-tier files (null: java.io.tmpdir)
      * @param kvHost   KV cache in pinned, device-mapped host memory (the kernels read and append it over the bus)
+     * @param precision the run's weight precision: AUTO keeps the checkpoint's dtype, F32/BF16/F16 convert, INT8 quantizes
+     *                  ({@link Int8Layout}); {@code -Dfathom.cuda.weights=bf16|f16|int8} overrides it (checks, benchmarks)
      */
     private CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, Tier[] tiers, int prefetch, String nvmeDir,
-                      CudaModule module, PeerAllReduce.Rank tp, int firstLayer, boolean embedStage, boolean headStage, boolean kvHost) {
+                      CudaModule module, PeerAllReduce.Rank tp, int firstLayer, boolean embedStage, boolean headStage, boolean kvHost,
+                      Precision precision) {
         this.cfg = cfg;
+        this.precision = precision == null ? Precision.AUTO : precision;
+        this.int8 = this.precision == Precision.INT8 || "int8".equalsIgnoreCase(System.getProperty("fathom.cuda.weights"));
+        this.int8Group = int8 ? Int8Layout.group() : 0;
         this.tp = tp;
         this.head0 = headStage && (tp == null || tp.rank() == 0);
         this.embedStage = embedStage;
@@ -277,6 +294,7 @@ final class CudaModel implements AutoCloseable {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(maxBf16Bytes, maxBf16K, maxGatedStored, maxRows);
             }
+            if (int8) Int8Layout.optIn(mod);
             if (hd <= 256) {
                 int ts = tileAttnSmem();
                 if (ts > 48 * 1024) cu.setMaxDynamicShared(mod.fn(tileAttnKernel()), ts);
@@ -290,9 +308,10 @@ final class CudaModel implements AutoCloseable {
             close();
             throw ex;
         }
-        this.weightBytes = bytes;
+        this.weightBytes = bytes + convertedDelta;
     }
 
+    /** Bytes of the weights as stored on the device: the checkpoint's, with converted or INT8 projections counted as stored (no padding). */
     long weightBytes() { return weightBytes; }
 
     /**
@@ -363,14 +382,12 @@ final class CudaModel implements AutoCloseable {
 
     /** Packs {@code src} rows in {@code order} and uploads; {@code biases} (same indexing as src) may be null. */
     private Mat mat(Tensor[] src, int[][] kind, int n, int k, Tensor[] biases) {
+        if (int8) return mat8(src, kind, n, k, biases);
         int[][] order = kind;
-        DType dt = src[0].dtype();
-        if (dt != DType.F32 && dt != DType.BF16 && dt != DType.F16) dt = DType.F32;
-        String force = System.getProperty("fathom.cuda.weights");   // bf16 / f16: repack F32 weights (checks, benchmarks)
-        if ("bf16".equalsIgnoreCase(force)) dt = DType.BF16;
-        else if ("f16".equalsIgnoreCase(force)) dt = DType.F16;
+        DType dt = floatDtype(src[0].dtype(), precision);
         SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
-        long w, b = 0;
+        long w;
+        for (Tensor t : src) convertedDelta += t.numel() * (dt.size - t.dtype().size);
         boolean mma = useMma(dt, slots);
         boolean rowMajor = !mma && dt == DType.BF16 && !"false".equals(System.getProperty("fathom.cuda.rowMajor"));
         order = order(order, src, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
@@ -378,9 +395,7 @@ final class CudaModel implements AutoCloseable {
             MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, rowMajor, a, shape);
             w = upload(packed);
         }
-        boolean anyBias = false;
-        if (biases != null) for (Tensor t : biases) anyBias |= t != null;
-        if (anyBias) b = upload(SbiLayout.permute(biases, order[0], order[1]));
+        long b = uploadBias(biases, order);
         String prefix = mma ? "sbimma_bf16_" : rowMajor ? "sbirm_bf16_" : switch (dt) {
             case F32 -> "sbi_f32_";
             case BF16 -> "sbi_bf16_";
@@ -393,6 +408,46 @@ final class CudaModel implements AutoCloseable {
             if (order[0].length > 0 && kind == GATED) maxGatedStored = Math.max(maxGatedStored, PromptGemm.storedRows(shape[0]));
         }
         return new Mat(w, shape[0], b, SbiLayout.plan(shape[0], cu.smCount()), prefix);
+    }
+
+    /** The biases in the stored row order (device float[stored rows]), or 0 when there are none. */
+    private long uploadBias(Tensor[] biases, int[][] order) {
+        boolean anyBias = false;
+        if (biases != null) for (Tensor t : biases) anyBias |= t != null;
+        return anyBias ? upload(SbiLayout.permute(biases, order[0], order[1])) : 0;
+    }
+
+    /**
+     * The float dtype projections are stored in: {@code -Dfathom.cuda.weights=bf16|f16} (repacks any weights: checks,
+     * benchmarks), else the run's precision, else the checkpoint's own (F32 for a non-float dtype).
+     */
+    static DType floatDtype(DType stored, Precision p) {
+        String force = System.getProperty("fathom.cuda.weights");
+        if ("bf16".equalsIgnoreCase(force)) return DType.BF16;
+        if ("f16".equalsIgnoreCase(force)) return DType.F16;
+        return switch (p) {
+            case F32 -> DType.F32;
+            case BF16 -> DType.BF16;
+            case F16 -> DType.F16;
+            default -> stored == DType.BF16 || stored == DType.F16 ? stored : DType.F32;
+        };
+    }
+
+    /**
+     * INT8: quantizes the rows (SIMT row order, groups of 4) with per-group scales into one buffer ({@link Int8Layout})
+     * for the sbi8 kernels, at any batch; these weights never take the tile layout or cuBLAS.
+     */
+    private Mat mat8(Tensor[] src, int[][] kind, int n, int k, Tensor[] biases) {
+        int[][] order = order(kind, src, SbiLayout.GROUP);
+        SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
+        long w;
+        try (Arena a = Arena.ofShared()) {
+            w = upload(Int8Layout.pack(src, order[0], order[1], n, k, int8Group, a, shape));
+        }
+        convertedDelta += Int8Layout.readBytes(shape[0], int8Group);
+        for (Tensor t : src) convertedDelta -= t.byteSize();
+        return new Mat(w, shape[0], uploadBias(biases, order), Int8Layout.plan(shape[0], cu.smCount()), Int8Layout.kernelPrefix(),
+                w + Int8Layout.scaleOffset(shape[0]));
     }
 
     private Mat plain(Linear l, boolean withBias) {
@@ -456,16 +511,20 @@ final class CudaModel implements AutoCloseable {
 
     /**
      * Whether the RMS norm (weights {@code normB} == 0: none) before {@code m} can run inside m's SBI-GEMM: the rows go
-     * through the SIMT / row-major kernels (not cuBLAS, not the tensor-core tiles) and the model's norm is RMS.
+     * through the SIMT / row-major kernels (not cuBLAS, not the tensor-core tiles, not INT8) and the model's norm is RMS.
      */
     private boolean fusesNorm(Mat m, int rows, int mode, long normB) {
         SbiLayout.Shape s = m.shape();
-        return fuseNorm && normB == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && !s.mma()
+        return fuseNorm && normB == 0 && m.scales() == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && !s.mma()
                 && !(prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode));
     }
 
     /** {@link #gemm}; {@code gamma} != 0: x is the un-normed residual stream and the RMS norm (gamma) runs in the kernel. */
     void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode, long gamma) {
+        if (m.scales() != 0) {   // INT8 (never with a fused norm: fusesNorm)
+            gemm8(name, m, xp, ldx, rows, yp, ldy, res, mode);
+            return;
+        }
         SbiLayout.Shape s = m.shape();
         int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
         if (prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode)) {   // many rows: cuBLAS on tensor cores
@@ -503,6 +562,23 @@ final class CudaModel implements AutoCloseable {
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec, gamma, cfg.normEps()));
             else timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec));
+        }
+    }
+
+    /**
+     * {@link #gemm} of INT8 weights: sbi8 kernels over chunks of up to 8 rows, the prompt phase included (no dequantized
+     * copy for cuBLAS: a prompt re-reads the int8 weights once per 8 rows).
+     */
+    private void gemm8(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode) {
+        SbiLayout.Shape s = m.shape();
+        int vec = s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0, glog = Int8Layout.groupShift(int8Group), smem = Int8Layout.smem(m.kernelPrefix());
+        long wBytes = Int8Layout.readBytes(s, int8Group);
+        for (Int8Layout.Batch b : Int8Layout.batches(rows, m.kernelPrefix())) {
+            int nb = b.rows(), blocks = m.launch().blocks(), ks = m.launch().ks();
+            long xo = xp + 4L * b.first() * ldx, yo = yp + 4L * b.first() * ldy, ro = res == 0 ? 0 : res + 4L * b.first() * ldy;
+            long io = 4L * nb * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
+            timed(name, wBytes + io, 2L * nb * s.k() * s.n(), () -> launch(b.kernel(), blocks, 1, 256, smem, stream,
+                    m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec, m.scales(), glog));
         }
     }
 

@@ -17,6 +17,7 @@ import dev.fathom.engine.telemetry.PipelineStats;
 import dev.fathom.engine.telemetry.TelemetryEvent;
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile;
 
 import java.nio.file.Path;
@@ -136,7 +137,7 @@ public final class CudaPpBench {
                 rows.add(row("pp=1", rs, Double.NaN, Double.NaN, Double.NaN, Double.NaN, new double[]{Double.NaN, Double.NaN}, "-", batch, newTok));
             }
             o0 = System.nanoTime();
-            CudaPpStages stages = new CudaPpStages(cfg, m.weights(), 2, batch, maxLen, TelemetrySink.NOOP);
+            CudaPpStages stages = new CudaPpStages(cfg, m.weights(), 2, batch, maxLen, TelemetrySink.NOOP, Precision.AUTO);
             try {
                 System.out.printf("PP=2 open %.1f s: %s%n", (System.nanoTime() - o0) / 1e9, stages.describe());
                 // {prompt micro-batches, generation micro-batches, continuous?}

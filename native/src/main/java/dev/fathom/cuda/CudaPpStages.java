@@ -9,6 +9,7 @@ import dev.fathom.engine.parallel.StageStep;
 import dev.fathom.engine.parallel.TensorSlicer;
 import dev.fathom.engine.telemetry.TelemetryEvent;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.Precision;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -56,7 +57,7 @@ public final class CudaPpStages implements PipelineStages {
      * @param pp    stages, one per GPU (cuda:0 .. cuda:pp-1)
      * @param slots sequences the KV caches hold
      */
-    public CudaPpStages(ModelConfig cfg, ModelWeights w, int pp, int slots, int maxLen, TelemetrySink sink) {
+    public CudaPpStages(ModelConfig cfg, ModelWeights w, int pp, int slots, int maxLen, TelemetrySink sink, Precision precision) {
         String why = planError(cfg, 1, pp, deviceCount());
         if (why != null) throw new IllegalArgumentException(why);
         this.pp = pp;
@@ -87,7 +88,7 @@ public final class CudaPpStages implements PipelineStages {
                 fs.add(ex.submit(() -> {
                     ModelWeights sw = new ModelWeights(w.embed(), w.posEmbed(), w.finalNormW(), w.finalNormB(), w.lmHead(),
                             w.layers().subList(first[st], last[st]));
-                    models[st] = new CudaModel(cfg, sw, slots, maxLen, sink, CudaModule.get(devs[st]), first[st], st == 0, st == pp - 1);
+                    models[st] = new CudaModel(cfg, sw, slots, maxLen, sink, CudaModule.get(devs[st]), first[st], st == 0, st == pp - 1, precision);
                     if (st > 0) {
                         devs[st].makeCurrent();
                         recv[st] = new long[RING];
@@ -143,8 +144,9 @@ public final class CudaPpStages implements PipelineStages {
     }
 
     /** The pipeline runner for a profile's layout over these stages (the runner closes them). */
-    public static ParallelRunner open(ModelConfig cfg, ModelWeights w, ParallelLayout layout, int slots, int maxLen, TelemetrySink sink) {
-        return new ParallelRunner(cfg, layout, new CudaPpStages(cfg, w, layout.pp(), slots, maxLen, sink), slots, maxLen, sink);
+    public static ParallelRunner open(ModelConfig cfg, ModelWeights w, ParallelLayout layout, int slots, int maxLen, TelemetrySink sink,
+                                      Precision precision) {
+        return new ParallelRunner(cfg, layout, new CudaPpStages(cfg, w, layout.pp(), slots, maxLen, sink, precision), slots, maxLen, sink);
     }
 
     /** Layers [from, to) of each stage. */

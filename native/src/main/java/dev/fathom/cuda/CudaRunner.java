@@ -4,6 +4,7 @@ import dev.fathom.engine.backend.ModelRunner;
 import dev.fathom.engine.model.ModelConfig;
 import dev.fathom.engine.model.ModelWeights;
 import dev.fathom.engine.plan.WeightPlacement;
+import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile.Tier;
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
@@ -30,13 +31,19 @@ public final class CudaRunner implements ModelRunner {
 
     /** Same; {@code kvHost}: the KV cache in pinned host memory that the kernels read over the bus ({@code --kv-cache host}). */
     public CudaRunner(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, WeightPlacement placement, boolean kvHost) {
+        this(cfg, w, slots, maxLen, sink, placement, kvHost, Precision.AUTO);
+    }
+
+    /** Same; {@code precision}: the weights' precision on the device (AUTO: the checkpoint's dtype; INT8: {@link Int8Layout}). */
+    public CudaRunner(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink, WeightPlacement placement, boolean kvHost,
+                      Precision precision) {
         Tier[] tiers = null;
         if (placement != null && placement.streaming()) {
             tiers = new Tier[w.layers().size()];
             for (int i = 0; i < tiers.length; i++) tiers[i] = placement.tier(i);
         }
-        this.model = tiers == null ? new CudaModel(cfg, w, slots, maxLen, sink, null, 0, null, kvHost)
-                : new CudaModel(cfg, w, slots, maxLen, sink, tiers, placement.prefetch(), placement.nvmeDir(), kvHost);
+        this.model = tiers == null ? new CudaModel(cfg, w, slots, maxLen, sink, null, 0, null, kvHost, precision)
+                : new CudaModel(cfg, w, slots, maxLen, sink, tiers, placement.prefetch(), placement.nvmeDir(), kvHost, precision);
         this.vocab = cfg.vocabSize();
         this.slots = slots;
         this.maxLen = maxLen;
@@ -46,6 +53,8 @@ public final class CudaRunner implements ModelRunner {
     public void setGraphs(boolean on) { model.setGraphs(on); }
 
     public long weightBytes() { return model.weightBytes(); }
+
+    @Override public long weightBytesPerStep() { return model.weightBytes(); }
 
     /** The layer streamer, or null when every layer is resident. */
     DeviceStreamer streamer() { return model.streamer(); }

@@ -2,6 +2,7 @@ package dev.fathom.cuda;
 
 import dev.fathom.engine.Engine;
 import dev.fathom.engine.checkpoint.SafetensorsFile;
+import dev.fathom.engine.cpu.vector.PackedWeight;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.model.ModelLoader;
 import dev.fathom.engine.plan.ExecutionPlan;
@@ -12,6 +13,7 @@ import dev.fathom.engine.run.TokenListener;
 import dev.fathom.engine.telemetry.TelemetrySink;
 import dev.fathom.engine.tensor.DType;
 import dev.fathom.engine.tensor.Tensor;
+import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile;
 
 import java.lang.foreign.Arena;
@@ -57,23 +59,64 @@ public final class CudaSelfCheck {
             float[][][] pl = floats3(ref.get("prompt_logits")), sl = floats3(ref.get("step_logits"));
             int p = in[0].length, n = gen[0].length - p;
             RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(in.length, p, n).withParallel(par);
-            Engine engine = Engine.discover();
-            ExecutionPlan plan = engine.plan(m, prof, p + n);
-            try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
-                onRunner.accept(s.runner());
-                GenerationResult r = s.generate(new GenerationRequest(in, n, RunProfile.Sampling.GREEDY.withStopOnEos(false), true, true),
-                        TokenListener.NONE, null);
-                double pe = relError(r.promptLogits(), pl), se = relError(r.stepLogits(), sl);
-                boolean same = true;
-                for (int b = 0; b < gen.length; b++) same &= Arrays.equals(gen[b], r.tokens()[b]);
-                // FP32 weights: 1e-4 and the same tokens; BF16 weights (packed here or on disk): 2e-2
-                double tol = bf16 || m.weightDtype().equals("BF16") ? 2e-2 : 1e-4;
-                return new FixtureResult(dir.getFileName().toString(), bf16 ? "bf16 (packed)" : m.weightDtype(), pe, se,
-                        same || bf16, tol);
-            }
+            GenerationResult r = generate(m, prof, in, n, onRunner);
+            double pe = relError(r.promptLogits(), pl), se = relError(r.stepLogits(), sl);
+            boolean same = true;
+            for (int b = 0; b < gen.length; b++) same &= Arrays.equals(gen[b], r.tokens()[b]);
+            // FP32 weights: 1e-4 and the same tokens; BF16 weights (packed here or on disk): 2e-2
+            double tol = bf16 || m.weightDtype().equals("BF16") ? 2e-2 : 1e-4;
+            return new FixtureResult(dir.getFileName().toString(), bf16 ? "bf16 (packed)" : m.weightDtype(), pe, se,
+                    same || bf16, tol);
         } finally {
             if (prop == null) System.clearProperty("fathom.cuda.weights");
             else System.setProperty("fathom.cuda.weights", prop);
+        }
+    }
+
+    /** Greedy generation of {@code n} tokens after prompts {@code in} through Engine + InferenceSession, all logits kept. */
+    private static GenerationResult generate(LoadedModel m, RunProfile prof, int[][] in, int n,
+                                             java.util.function.Consumer<dev.fathom.engine.backend.ModelRunner> onRunner) {
+        Engine engine = Engine.discover();
+        ExecutionPlan plan = engine.plan(m, prof, in[0].length + n);
+        try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+            onRunner.accept(s.runner());
+            return s.generate(new GenerationRequest(in, n, RunProfile.Sampling.GREEDY.withStopOnEos(false), true, true),
+                    TokenListener.NONE, null);
+        }
+    }
+
+    /**
+     * An INT8 fixture run: logits of the cuda backend against the cpu backend's, both with INT8 weights (precision int8 in
+     * the profile), and against the transformers reference (for information: the quantization's own error).
+     */
+    public record Int8FixtureResult(String fixture, String weights, int group, double promptErr, double stepErr, boolean sameTokens,
+                                    double hfPromptErr, double tol) {
+        public boolean ok() { return promptErr <= tol && stepErr <= tol && sameTokens; }
+    }
+
+    /**
+     * Runs fixture {@code dir}'s prompts with INT8 weights on the cuda and the cpu backends (same tokens, greedy) and
+     * compares their logits. The CUDA scale group is set to the CPU's ({@link PackedWeight#GROUP}) for the run, so both
+     * quantize every weight to the same q * scale and differ only in the order of float32 sums: tolerance 1e-3.
+     */
+    public static Int8FixtureResult fixtureInt8(Path dir) {
+        String prop = System.getProperty("fathom.cuda.int8.group");
+        System.setProperty("fathom.cuda.int8.group", String.valueOf(PackedWeight.GROUP));
+        try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"));
+             LoadedModel m = ModelLoader.load(dir.toString())) {
+            int[][] in = ints(ref.get("input_ids"));
+            int p = in[0].length, n = ints(ref.get("generated_ids"))[0].length - p;
+            RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withShape(in.length, p, n).withPrecision(Precision.INT8);
+            GenerationResult cpu = generate(m, prof.withBackend("cpu"), in, n, r -> { });
+            GenerationResult gpu = generate(m, prof.withBackend("cuda"), in, n, r -> { });
+            boolean same = true;
+            for (int b = 0; b < in.length; b++) same &= Arrays.equals(cpu.tokens()[b], gpu.tokens()[b]);
+            return new Int8FixtureResult(dir.getFileName().toString(), m.weightDtype() + "->int8", PackedWeight.GROUP,
+                    relError(gpu.promptLogits(), cpu.promptLogits()), relError(gpu.stepLogits(), cpu.stepLogits()), same,
+                    relError(gpu.promptLogits(), floats3(ref.get("prompt_logits"))), 1e-3);
+        } finally {
+            if (prop == null) System.clearProperty("fathom.cuda.int8.group");
+            else System.setProperty("fathom.cuda.int8.group", prop);
         }
     }
 
@@ -156,55 +199,16 @@ public final class CudaSelfCheck {
         CudaModule mod = CudaModule.get();
         Cuda cu = mod.cuda();
         cu.makeCurrent();
-        Random rnd = new Random(seed);
+        Inputs in = Inputs.random(n, k, rows, mode, seed, norm);
         try (Arena a = Arena.ofShared()) {
-            int outRows = mode == 1 ? 2 * n : n;   // mode 1: gate rows then up rows
-            float[] wv = new float[outRows * k];
-            for (int i = 0; i < wv.length; i++) wv[i] = (float) rnd.nextGaussian() * 0.1f;
-            Tensor w = Tensor.of("w", dt, new long[]{outRows, k}, wv, a);
-            float[] bias = new float[outRows], x = new float[rows * k], res = new float[rows * n];
-            for (int i = 0; i < bias.length; i++) bias[i] = (float) rnd.nextGaussian();
-            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
-            for (int i = 0; i < res.length; i++) res[i] = (float) rnd.nextGaussian();
-            float[] gamma = new float[k];
-            for (int i = 0; i < k; i++) gamma[i] = 1f + 0.3f * (float) rnd.nextGaussian();
-            float eps = 1e-5f;
-            double[] xin = new double[x.length];   // what the GEMM multiplies: x, or its RMS norm
-            for (int r = 0; r < rows; r++) {
-                double ss = 0;
-                for (int i = 0; i < k; i++) ss += (double) x[r * k + i] * x[r * k + i];
-                double inv = norm ? 1 / Math.sqrt(ss / k + eps) : 1;
-                for (int i = 0; i < k; i++) xin[r * k + i] = norm ? x[r * k + i] * inv * gamma[i] : x[r * k + i];
-            }
-            Tensor b = Tensor.ofFloats("b", new long[]{outRows}, bias, a);
-            Tensor[] src;
-            int[][] order;
-            Tensor[] biases;
-            if (mode == 1) {
-                Tensor g = w.sliceRows(0, n), u = w.sliceRows(n, 2 * n);
-                src = new Tensor[]{g, u};
-                order = SbiLayout.gatedPairs(n, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
-                biases = new Tensor[]{b.slice1d(0, n), b.slice1d(n, 2 * n)};
-            } else {
-                src = new Tensor[]{w};
-                order = SbiLayout.stacked(mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP, w);
-                biases = new Tensor[]{b};
-            }
+            Tensor w = Tensor.of("w", dt, new long[]{in.outRows(), k}, in.w(), a);   // rounded to dt: the reference reads it back
+            Rows src = in.rows(w, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP, a);
             SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
-            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, rowMajor, a, shape);
-            long stream = cu.streamCreate();
-            List<Long> mem = new ArrayList<>();
-            try {
-                long dW = dev(cu, mem, packed, stream);
-                long dB = dev(cu, mem, SbiLayout.floats(SbiLayout.permute(biases, order[0], order[1]), a), stream);
-                long dX = dev(cu, mem, SbiLayout.floats(x, a), stream);
-                long dR = dev(cu, mem, SbiLayout.floats(res, a), stream);
-                long dG = dev(cu, mem, SbiLayout.floats(gamma, a), stream);
-                long dY = cu.malloc(4L * rows * n);
-                mem.add(dY);
-                cu.fill32(dY, 0x7fc00000, (long) rows * n, stream);
-                SbiLayout.Launch l = SbiLayout.plan(shape[0], cu.smCount());
-                int vec = k % (mma ? 2 : 4) == 0 ? 1 : 0;
+            MemorySegment packed = SbiLayout.pack(src.src(), src.order()[0], src.order()[1], n, k, dt, mma, rowMajor, a, shape);
+            SbiLayout.Launch l = SbiLayout.plan(shape[0], cu.smCount());
+            int vec = k % (mma ? 2 : 4) == 0 ? 1 : 0;
+            try (Buffers d = new Buffers(cu, packed, src, in, a)) {
+                long stream = d.stream, dW = d.w, dB = d.b, dX = d.x, dR = d.r, dY = d.y, dG = d.gamma;
                 String sk = "";
                 if (splitK != null) {
                     SbiSplitK.Plan p = cluster > 0 ? SbiSplitK.fixed(shape[0], rows, cluster) : SbiSplitK.plan(shape[0], rows, cu.smCount());
@@ -232,45 +236,167 @@ public final class CudaSelfCheck {
                             : (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? (rowMajor ? "sbirm_bf16_" : "sbi_bf16_") : "sbi_f16_")
                             + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
                     if (norm) mod.launch(kn.replaceFirst("_", "n_"), l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(),
-                            shape[0].groups(), l.ks(), dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec, dG, eps);
+                            shape[0].groups(), l.ks(), dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec, dG, Inputs.EPS);
                     else mod.launch(kn, l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(), shape[0].groups(), l.ks(),
                             dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec);
                     t += nb;
                 }
-                MemorySegment hy = a.allocate(4L * rows * n, 16);
-                cu.copyToHost(hy, dY, 4L * rows * n, stream);
-                cu.synchronize(stream);
-                float[] y = new float[rows * n];
-                MemorySegment.copy(hy, ValueLayout.JAVA_FLOAT, 0, y, 0, y.length);
-                double num = 0, den = 0;
-                boolean written = true;
-                for (int r = 0; r < rows; r++)
-                    for (int o = 0; o < n; o++) {
-                        double ref;
-                        if (mode == 1) {
-                            double gsum = bias[o], usum = bias[n + o];
-                            for (int i = 0; i < k; i++) {
-                                gsum += (double) w.get(o, i) * xin[r * k + i];
-                                usum += (double) w.get(n + o, i) * xin[r * k + i];
-                            }
-                            ref = gsum / (1 + Math.exp(-gsum)) * usum;
-                        } else {
-                            double s = bias[o];
-                            for (int i = 0; i < k; i++) s += (double) w.get(o, i) * xin[r * k + i];
-                            ref = mode == 0 ? s + res[r * n + o] : Math.max(0, s);
-                        }
-                        float got = y[r * n + o];
-                        if (Float.isNaN(got)) written = false;
-                        num += (got - ref) * (got - ref);
-                        den += ref * ref;
-                    }
                 String what = String.format("%s%s%s%s%s n=%d k=%d rows=%d mode=%d ks=%d", dt, mma ? "/mma" : "", shape[0].rowMajor() ? "/rowmajor" : "",
                         blas ? "/cublas" : "", (norm ? "/norm" : "") + sk, n, k, rows, mode, l.ks());
-                return new GemmResult(what, Math.sqrt(num / den), written);
-            } finally {
-                for (long p : mem) cu.free(p);
-                cu.streamDestroy(stream);
+                return in.compare(what, d.output(a), w::get);
             }
+        }
+    }
+
+    /**
+     * The INT8 kernels {@code prefix} ({@link Int8Layout#PREFIX} pipelined, {@code REGS_PREFIX}, {@code SCALED_PREFIX}) on
+     * fresh random inputs against a float64 reference over the dequantized weights (q * scale, quantized on the CPU from
+     * the same rows). Outputs poisoned with NaN first; rows over 8 go through in launches of up to 8 as the model runs
+     * them. {@code ks} 0: the launch plan's split of K.
+     */
+    public static GemmResult gemm8(int n, int k, int rows, int mode, int group, int ks, String prefix, long seed) {
+        CudaModule mod = CudaModule.get();
+        Cuda cu = mod.cuda();
+        cu.makeCurrent();
+        Inputs in = Inputs.random(n, k, rows, mode, seed);
+        try (Arena a = Arena.ofShared()) {
+            Tensor w = Tensor.ofFloats("w", new long[]{in.outRows(), k}, in.w(), a);
+            Rows src = in.rows(w, SbiLayout.GROUP, a);
+            SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
+            MemorySegment packed = Int8Layout.pack(src.src(), src.order()[0], src.order()[1], n, k, group, a, shape);
+            // the reference: each source row quantized on its own (not read back from the packed buffer)
+            int ng = Int8Layout.scaleGroups(k, group);
+            float[] deq = new float[in.outRows() * k], row = new float[k], sc = new float[ng];
+            MemorySegment q = a.allocate(k);
+            for (int o = 0; o < in.outRows(); o++) {
+                System.arraycopy(in.w(), o * k, row, 0, k);
+                Int8Layout.quantize(row, k, group, q, 0, sc, 0);
+                for (int i = 0; i < k; i++) deq[o * k + i] = q.get(ValueLayout.JAVA_BYTE, i) * sc[i / group];
+            }
+            SbiLayout.Launch l = ks == 0 ? Int8Layout.plan(shape[0], cu.smCount()) : Int8Layout.launch(shape[0], ks);
+            int vec = k % 4 == 0 ? 1 : 0;
+            Int8Layout.optIn(mod);
+            try (Buffers d = new Buffers(cu, packed, src, in, a)) {
+                long scales = d.w + Int8Layout.scaleOffset(shape[0]);
+                for (Int8Layout.Batch b : Int8Layout.batches(rows, prefix)) {
+                    int t = b.first();
+                    mod.launch(b.kernel(), l.blocks(), 1, 256, Int8Layout.smem(prefix), d.stream, d.w, d.x + 4L * t * k, k, k, shape[0].kChunks(), shape[0].groups(), l.ks(),
+                            d.b, mode == 0 ? d.r + 4L * t * n : 0L, d.y + 4L * t * n, n, n, b.rows(), mode, mode == 1 ? 3 : 2, vec,
+                            scales, Int8Layout.groupShift(group));
+                }
+                String what = String.format("INT8 %s/g%d n=%d k=%d rows=%d mode=%d ks=%d", prefix, group, n, k, rows, mode, l.ks());
+                return in.compare(what, d.output(a), (o, i) -> deq[o * k + i]);
+            }
+        }
+    }
+
+    /** Fresh random inputs of a GEMM check: weights [outRows, k] (mode 1: gate rows [0, n), up rows [n, 2n)), bias, x, residual. */
+    /** {@code norm}: the kernel RMS-norms x with {@code gamma} first (the fused kernels); {@link #xin} is what it multiplies. */
+    private record Inputs(int n, int k, int rows, int mode, float[] w, float[] bias, float[] x, float[] res, float[] gamma,
+                          boolean norm, double[] xin) {
+        static final float EPS = 1e-5f;
+
+        static Inputs random(int n, int k, int rows, int mode, long seed) { return random(n, k, rows, mode, seed, false); }
+
+        static Inputs random(int n, int k, int rows, int mode, long seed, boolean norm) {
+            Random rnd = new Random(seed);
+            int out = mode == 1 ? 2 * n : n;
+            float[] w = new float[out * k], bias = new float[out], x = new float[rows * k], res = new float[rows * n], gamma = new float[k];
+            for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian() * 0.1f;
+            for (int i = 0; i < bias.length; i++) bias[i] = (float) rnd.nextGaussian();
+            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+            for (int i = 0; i < res.length; i++) res[i] = (float) rnd.nextGaussian();
+            for (int i = 0; i < k; i++) gamma[i] = 1f + 0.3f * (float) rnd.nextGaussian();
+            double[] xin = new double[x.length];
+            for (int r = 0; r < rows; r++) {
+                double ss = 0;
+                for (int i = 0; i < k; i++) ss += (double) x[r * k + i] * x[r * k + i];
+                double inv = norm ? 1 / Math.sqrt(ss / k + EPS) : 1;
+                for (int i = 0; i < k; i++) xin[r * k + i] = norm ? x[r * k + i] * inv * gamma[i] : x[r * k + i];
+            }
+            return new Inputs(n, k, rows, mode, w, bias, x, res, gamma, norm, xin);
+        }
+
+        int outRows() { return mode == 1 ? 2 * n : n; }
+
+        /** {@code w}'s rows as the layouts take them (gate/up pairs for mode 1) in groups of {@code group} rows, with their biases. */
+        Rows rows(Tensor w, int group, Arena a) {
+            Tensor b = Tensor.ofFloats("b", new long[]{outRows()}, bias, a);
+            if (mode == 1)
+                return new Rows(new Tensor[]{w.sliceRows(0, n), w.sliceRows(n, 2 * n)}, SbiLayout.gatedPairs(n, group),
+                        new Tensor[]{b.slice1d(0, n), b.slice1d(n, 2 * n)});
+            return new Rows(new Tensor[]{w}, SbiLayout.stacked(group, w), new Tensor[]{b});
+        }
+
+        /** Relative error of {@code y} [rows, n] against float64 with weights {@code wt(o, i)}; mode 1 SiLU-gated, mode 2 ReLU. */
+        GemmResult compare(String what, float[] y, WeightAt wt) {
+            double num = 0, den = 0;
+            boolean written = true;
+            for (int r = 0; r < rows; r++)
+                for (int o = 0; o < n; o++) {
+                    double ref;
+                    if (mode == 1) {
+                        double gsum = bias[o], usum = bias[n + o];
+                        for (int i = 0; i < k; i++) {
+                            gsum += wt.at(o, i) * xin[r * k + i];
+                            usum += wt.at(n + o, i) * xin[r * k + i];
+                        }
+                        ref = gsum / (1 + Math.exp(-gsum)) * usum;
+                    } else {
+                        double s = bias[o];
+                        for (int i = 0; i < k; i++) s += wt.at(o, i) * xin[r * k + i];
+                        ref = mode == 0 ? s + res[r * n + o] : Math.max(0, s);
+                    }
+                    float got = y[r * n + o];
+                    if (Float.isNaN(got)) written = false;
+                    num += (got - ref) * (got - ref);
+                    den += ref * ref;
+                }
+            return new GemmResult(what, Math.sqrt(num / den), written);
+        }
+    }
+
+    /** Weight (o, i) of a check's reference. */
+    private interface WeightAt { double at(int o, int i); }
+
+    /** A check's weight sources, their row order in the layout, and their biases (same indexing). */
+    private record Rows(Tensor[] src, int[][] order, Tensor[] biases) {}
+
+    /** Device copies of a check's packed weights, permuted bias, x and residual, and its NaN-poisoned output [rows, n]. */
+    private static final class Buffers implements AutoCloseable {
+        final Cuda cu;
+        final long stream;
+        final List<Long> mem = new ArrayList<>();
+        final long w, b, x, r, y, gamma;
+        final int count;
+
+        Buffers(Cuda cu, MemorySegment packed, Rows src, Inputs in, Arena a) {
+            this.cu = cu;
+            this.stream = cu.streamCreate();
+            w = dev(cu, mem, packed, stream);
+            b = dev(cu, mem, SbiLayout.floats(SbiLayout.permute(src.biases(), src.order()[0], src.order()[1]), a), stream);
+            x = dev(cu, mem, SbiLayout.floats(in.x(), a), stream);
+            r = dev(cu, mem, SbiLayout.floats(in.res(), a), stream);
+            gamma = dev(cu, mem, SbiLayout.floats(in.gamma(), a), stream);
+            count = in.rows() * in.n();
+            y = cu.malloc(4L * count);
+            mem.add(y);
+            cu.fill32(y, 0x7fc00000, count, stream);
+        }
+
+        float[] output(Arena a) {
+            MemorySegment hy = a.allocate(4L * count, 16);
+            cu.copyToHost(hy, y, 4L * count, stream);
+            cu.synchronize(stream);
+            float[] out = new float[count];
+            MemorySegment.copy(hy, ValueLayout.JAVA_FLOAT, 0, out, 0, count);
+            return out;
+        }
+
+        @Override
+        public void close() {
+            for (long p : mem) cu.free(p);
+            cu.streamDestroy(stream);
         }
     }
 
@@ -496,8 +622,16 @@ public final class CudaSelfCheck {
             return;
         }
         System.out.println("device: " + Cuda.get().name() + " (sm " + Cuda.get().computeCapability() + ", " + Cuda.get().smCount() + " SMs)");
-        boolean ok = true;
         long seed = System.nanoTime();
+        boolean ok = args.length > 1 && args[1].equals("int8") || floatChecks(dir, seed);
+        ok &= int8Checks(dir, seed + (1L << 32));
+        System.out.println(ok ? "ALL OK" : "FAILURES");
+        if (!ok) System.exit(1);
+    }
+
+    /** The F32 / BF16 / F16 kernels, attention, and the fixtures against transformers; prints a table, returns whether all passed. */
+    private static boolean floatChecks(Path dir, long seed) {
+        boolean ok = true;
         int[][] shapes = {{64, 64}, {172, 64}, {64, 172}, {1000, 300}, {4096, 4096}, {37, 1000}};
         for (int v = 0; v < 5; v++)
             for (int[] s : shapes)
@@ -582,7 +716,49 @@ public final class CudaSelfCheck {
             }
         }
         System.clearProperty("fathom.cuda.blasRows");
-        System.out.println(ok ? "ALL OK" : "FAILURES");
-        if (!ok) System.exit(1);
+        return ok;
+    }
+
+    /**
+     * INT8: the sbi8 kernels against float64 over the dequantized weights (batches of 1, 2, 4, 8 rows and 11 = 8 + 3, all
+     * three modes, scale groups of 128 and 64, every split of K, the register and scaled-weight variants), then every fixture with INT8
+     * weights on the cuda backend against the cpu backend's INT8 run. Prints a table, returns whether all passed.
+     */
+    static boolean int8Checks(Path dir, long seed) {
+        boolean ok = true;
+        int[][] shapes = {{64, 64}, {172, 300}, {1000, 1030}, {37, 520}, {24, 11008}, {4096, 4096}};
+        List<GemmResult> rs = new ArrayList<>();
+        for (int[] s : shapes)
+            for (int rows : new int[]{1, 2, 4, 8, 11})
+                for (int mode = 0; mode < 3; mode++)
+                    for (int group : new int[]{128, 64}) {
+                        if (s[0] * (long) s[1] > 1 << 20 && (rows == 2 || rows == 11 || group == 64)) continue;
+                        rs.add(gemm8(s[0], s[1], rows, mode, group, 0, Int8Layout.PREFIX, seed++));
+                    }
+        for (int ks : new int[]{1, 2, 4, 8})
+            for (int rows : new int[]{1, 8}) rs.add(gemm8(512, 4096, rows, ks == 4 ? 1 : 0, 128, ks, Int8Layout.PREFIX, seed++));
+        for (String prefix : new String[]{Int8Layout.REGS_PREFIX, Int8Layout.SCALED_PREFIX})
+            for (int rows : new int[]{1, 2, 4, 8, 11})
+                for (int mode = 0; mode < 3; mode++) rs.add(gemm8(1000, 1030, rows, mode, 128, 0, prefix, seed++));
+        for (GemmResult r : rs) {
+            boolean pass = r.ok(1e-4);
+            ok &= pass;
+            System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+        }
+        System.out.printf("%-18s %-12s %5s %12s %12s %8s %12s %s%n", "int8 fixture", "weights", "group", "prompt rel", "step rel", "tokens",
+                "vs HF prompt", "result (cuda int8 vs cpu int8)");
+        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny")) {
+            try {
+                Int8FixtureResult r = fixtureInt8(dir.resolve(f));
+                ok &= r.ok();
+                System.out.printf("%-18s %-12s %5d %12.3e %12.3e %8s %12.3e %s%n", f, r.weights(), r.group(), r.promptErr(), r.stepErr(),
+                        r.sameTokens(), r.hfPromptErr(), r.ok() ? "ok" : "FAIL");
+            } catch (RuntimeException e) {
+                ok = false;
+                System.out.printf("%-18s int8 FAIL %s%n", f, e);
+                e.printStackTrace(System.out);
+            }
+        }
+        return ok;
     }
 }

@@ -7,6 +7,7 @@ import dev.fathom.engine.model.ModelWeights;
 import dev.fathom.engine.parallel.TensorSlicer;
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.Precision;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -35,7 +36,7 @@ public final class CudaTpRunner implements ModelRunner {
     private final PeerAllReduce comm;
     private final String names;
 
-    public CudaTpRunner(ModelConfig cfg, ModelWeights w, int tp, int slots, int maxLen, TelemetrySink sink) {
+    public CudaTpRunner(ModelConfig cfg, ModelWeights w, int tp, int slots, int maxLen, TelemetrySink sink, Precision precision) {
         String why = planError(cfg, tp, deviceCount());
         if (why != null) throw new IllegalArgumentException(why);
         this.tp = tp;
@@ -63,7 +64,7 @@ public final class CudaTpRunner implements ModelRunner {
                 List<LayerWeights> mine = new ArrayList<>();
                 for (LayerWeights l : w.layers()) mine.add(TensorSlicer.slice(l, cfg.headDim(), r, tp));
                 ModelWeights rw = new ModelWeights(w.embed(), w.posEmbed(), w.finalNormW(), w.finalNormB(), w.lmHead(), mine);
-                models[r] = new CudaModel(cfg, rw, slots, maxLen, sink, pc.rank(r));
+                models[r] = new CudaModel(cfg, rw, slots, maxLen, sink, pc.rank(r), precision);
                 return null;
             });
         } catch (RuntimeException e) {

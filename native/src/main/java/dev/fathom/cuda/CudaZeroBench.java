@@ -9,6 +9,7 @@ import dev.fathom.engine.plan.WeightPlacement;
 import dev.fathom.engine.run.InferenceSession;
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile;
 import dev.fathom.profiles.RunProfile.Tier;
 
@@ -92,7 +93,7 @@ public final class CudaZeroBench {
             try (CudaModel m = new CudaModel(cfg, lm.weights(), in.length, maxLen, TelemetrySink.NOOP)) {
                 base = run(m, in, steps, cfg.vocabSize());
             }
-            try (CudaModel m = new CudaModel(cfg, lm.weights(), in.length, maxLen, TelemetrySink.NOOP, null, 0, null, true)) {
+            try (CudaModel m = new CudaModel(cfg, lm.weights(), in.length, maxLen, TelemetrySink.NOOP, null, 0, null, true, Precision.AUTO)) {
                 got = run(m, in, steps, cfg.vocabSize());
             }
             for (int i = 0; i < base.size(); i++)
@@ -305,7 +306,7 @@ public final class CudaZeroBench {
                 double worst = 0;
                 boolean same = true;
                 try (CudaRunner one = new CudaRunner(cfg, lm.weights(), b, maxLen, TelemetrySink.NOOP);
-                     CudaDpRunner two = new CudaDpRunner(cfg, lm.weights(), 2, b, maxLen, TelemetrySink.NOOP, tiers, 1, null)) {
+                     CudaDpRunner two = new CudaDpRunner(cfg, lm.weights(), 2, b, maxLen, TelemetrySink.NOOP, tiers, 1, null, Precision.AUTO)) {
                     float[][][] p1 = one.prefill(slots, in, true), p2 = two.prefill(slots, in, true);
                     worst = Math.max(worst, CudaSelfCheck.relError(p2, p1));
                     int[] ids = new int[b], at = new int[b];
@@ -352,7 +353,7 @@ public final class CudaZeroBench {
             RunProfile prof = RunProfile.defaults().withModel(model).withBackend("cuda").withShape(16, len, 1).withPlacement(pl);
             ExecutionPlan plan = engine.plan(m, prof, len + 8);
             long t0 = System.nanoTime();
-            try (CudaDpRunner r = new CudaDpRunner(m.config(), m.weights(), 2, 16, len + 8, TelemetrySink.NOOP, plan.placement())) {
+            try (CudaDpRunner r = new CudaDpRunner(m.config(), m.weights(), 2, 16, len + 8, TelemetrySink.NOOP, plan.placement(), Precision.AUTO)) {
                 DeviceStreamer z0 = r.models()[0].streamer();
                 System.out.printf("%n== dp=2 on 2 GPUs, %s streamed from pinned host memory (--device-memory 6G --weights host --prefetch 1): "
                         + "%d layers streamed per replica, load+pack %.1f s%n", model, z0.count(), (System.nanoTime() - t0) / 1e9);

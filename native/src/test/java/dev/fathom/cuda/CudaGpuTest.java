@@ -90,6 +90,28 @@ class CudaGpuTest {
     }
 
     @Test
+    void int8KernelsMatchFloat64OverTheDequantizedWeights() {
+        long seed = System.nanoTime();
+        for (int[] nk : new int[][]{{172, 300}, {64, 1030}, {1000, 520}})
+            for (int rows : new int[]{1, 2, 4, 8, 11})
+                for (int mode = 0; mode < 3; mode++)
+                    for (String prefix : new String[]{Int8Layout.PREFIX, Int8Layout.REGS_PREFIX, Int8Layout.SCALED_PREFIX}) {
+                        var r = CudaSelfCheck.gemm8(nk[0], nk[1], rows, mode, 128, 0, prefix, seed++);
+                        assertTrue(r.ok(1e-4), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                    }
+    }
+
+    @Test
+    void int8FixturesMatchTheCpuBackendsInt8Run() {
+        Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
+        assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);
+        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny")) {
+            var r = CudaSelfCheck.fixtureInt8(dir.resolve(f));
+            assertTrue(r.ok(), r.toString());
+        }
+    }
+
+    @Test
     void streamedLayersReproduceResidentRunsExactly() {
         Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
         assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);

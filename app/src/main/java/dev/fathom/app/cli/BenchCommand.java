@@ -166,7 +166,10 @@ public final class BenchCommand implements Callable<Integer> {
 
     /** Weight bytes one decode step reads, as the backend stores them (all but the embedding table). */
     private static long bytesPerStep(InferenceSession s, ModelWeights w) {
-        if (!(s.runner() instanceof CpuRunner c)) return w.bytesPerToken();
+        if (!(s.runner() instanceof CpuRunner c)) {
+            long stored = s.runner().weightBytesPerStep();   // e.g. the cuda backend's INT8 weights and scales
+            return stored > 0 ? stored : w.bytesPerToken();
+        }
         CpuKernels k = c.model().kernels();
         long b = k.weightBytes(new Linear(w.lmHead(), null)) + w.finalNormW().byteSize();
         for (LayerWeights l : w.layers()) {

@@ -27,6 +27,12 @@ public interface ModelRunner extends AutoCloseable {
     /** Longest sequence (prompt + generated) the KV cache was sized for. */
     int maxSeqLen();
 
+    /**
+     * Weight bytes one decode step reads as this runner stores them (converted or INT8-quantized projections counted
+     * as stored), or 0 when the runner does not say; callers then count the checkpoint's bytes.
+     */
+    default long weightBytesPerStep() { return 0; }
+
     /** Human description of how the work is laid out (ranks, devices, tiers). */
     default String layout() { return "1 rank"; }
 
