@@ -51,28 +51,6 @@ DEV void pdl_wait() {
 #endif
 }
 
-// Asks L2 to fetch [p, p + bytes) (p 16-byte aligned) from HBM, spread over every thread of the grid in 64 KB pieces:
-// bulk = 1: one bulk prefetch instruction per piece (sm_90; measured: it made the kernel 10x slower, 148 us), else one
-// prefetch per 128-byte line. A hint: nothing waits on it.
-DEV void l2_prefetch(const char* p, long long bytes, int bulk) {
-    if (p == nullptr || bytes <= 0) return;
-    const long long piece = 64 * 1024, pieces = (bytes + piece - 1) / piece;
-    const long long nb = (long long)gridDim.x * gridDim.y * gridDim.z;
-    const long long b = blockIdx.x + (long long)gridDim.x * (blockIdx.y + (long long)gridDim.y * blockIdx.z);
-    for (long long i = b * blockDim.x + threadIdx.x; i < pieces; i += nb * blockDim.x) {
-        const char* q = p + i * piece;
-        const unsigned sz = (unsigned)(min(piece, bytes - i * piece) & ~15LL);
-        if (sz == 0) continue;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-        if (bulk) {
-            asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(q), "r"(sz) : "memory");
-            continue;
-        }
-#endif
-        for (unsigned o = 0; o < sz; o += 128) asm volatile("prefetch.global.L2 [%0];" :: "l"(q + o));
-    }
-}
-
 template <typename WT> struct Vec;  // 16 bytes of weights -> EPV floats
 
 template <> struct Vec<float> {
@@ -577,7 +555,7 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
 extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
         const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd, int rot, const float2* cosSin,
         float* kc, float* vc, int maxLen, float scale, int minChunk, int scCap, float* part, unsigned* counters, float* out,
-        int ldo, const char* pf, long long pfBytes, int pfBulk) {
+        int ldo) {
     extern __shared__ float4 smem4[];
     float* smem = reinterpret_cast<float*>(smem4);
     __shared__ float sh[32];
@@ -587,7 +565,6 @@ extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
     float* sc = sk + hd;
     float* pt = sc + ((scCap + 3) & ~3);
     pdl_trigger();
-    l2_prefetch(pf, pfBytes, pfBulk);   // the next projection's weights: HBM would otherwise idle while attention waits on latency
     pdl_wait();
     const int h = blockIdx.x, r = blockIdx.y, sp = blockIdx.z;
     const int p = meta[n + r], slot = meta[2 * n + r];
@@ -623,19 +600,21 @@ extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
     const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
     const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
     const float* vnew = row + (heads + kvHeads + kvh) * hd;
-    const int h4 = hd >> 2, cnt = max(0, j1 - j0);
+    // cnt positions, of which the first cc are in the cache (read-only loads) and, in the block that holds it, the last
+    // is the new one (k from shared memory, v from the qkv row), handled after the loops
+    const int h4 = hd >> 2, cnt = max(0, j1 - j0), cc = max(0, min(j1, p) - j0);
     const float4* q4 = reinterpret_cast<const float4*>(sq);
     {   // scores: a warp per position (lanes split the head dim), eight positions in flight per warp
         const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-        for (int t0 = warp; t0 < cnt; t0 += 8 * nw) {
+        for (int t0 = warp; t0 < cc; t0 += 8 * nw) {
             float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
 #pragma unroll
             for (int u = 0; u < 8; u++) {
-                const int j = j0 + t0 + u * nw;
-                if (j >= j1) break;
-                const float4* k4 = reinterpret_cast<const float4*>(j == p ? sk : kb + (size_t)j * kvDim);
+                const int t = t0 + u * nw;
+                if (t >= cc) break;
+                const float4* k4 = reinterpret_cast<const float4*>(kb + (size_t)(j0 + t) * kvDim);
                 for (int i = lane; i < h4; i += 32) {
-                    const float4 kv = k4[i], qv = q4[i];
+                    const float4 kv = __ldg(k4 + i), qv = q4[i];
                     s[u] = fmaf(qv.x, kv.x, s[u]); s[u] = fmaf(qv.y, kv.y, s[u]);
                     s[u] = fmaf(qv.z, kv.z, s[u]); s[u] = fmaf(qv.w, kv.w, s[u]);
                 }
@@ -645,8 +624,19 @@ extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
 #pragma unroll
                 for (int off = 16; off > 0; off >>= 1) s[u] += __shfl_xor_sync(0xffffffffu, s[u], off);
                 const int t = t0 + u * nw;
-                if (lane == 0 && t < cnt) sc[t] = s[u] * scale;
+                if (lane == 0 && t < cc) sc[t] = s[u] * scale;
             }
+        }
+        if (mine && warp == nw - 1) {   // the new position
+            const float4* k4 = reinterpret_cast<const float4*>(sk);
+            float s1 = 0.f;
+            for (int i = lane; i < h4; i += 32) {
+                const float4 kv = k4[i], qv = q4[i];
+                s1 = fmaf(qv.x, kv.x, s1); s1 = fmaf(qv.y, kv.y, s1); s1 = fmaf(qv.z, kv.z, s1); s1 = fmaf(qv.w, kv.w, s1);
+            }
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1) s1 += __shfl_xor_sync(0xffffffffu, s1, off);
+            if (lane == 0) sc[cnt - 1] = s1 * scale;
         }
     }
     __syncthreads();
@@ -660,10 +650,14 @@ extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
     if (grp < groups) {
         float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll 8
-        for (int t = grp; t < cnt; t += groups) {
-            const int j = j0 + t;
+        for (int t = grp; t < cc; t += groups) {
             const float pj = sc[t];
-            const float4 v = reinterpret_cast<const float4*>(j == p ? vnew : vb + (size_t)j * kvDim)[c];
+            const float4 v = __ldg(reinterpret_cast<const float4*>(vb + (size_t)(j0 + t) * kvDim) + c);
+            o.x = fmaf(pj, v.x, o.x); o.y = fmaf(pj, v.y, o.y); o.z = fmaf(pj, v.z, o.z); o.w = fmaf(pj, v.w, o.w);
+        }
+        if (mine && grp == 0) {
+            const float pj = sc[cnt - 1];
+            const float4 v = __ldg(reinterpret_cast<const float4*>(vnew) + c);
             o.x = fmaf(pj, v.x, o.x); o.y = fmaf(pj, v.y, o.y); o.z = fmaf(pj, v.z, o.z); o.w = fmaf(pj, v.w, o.w);
         }
         reinterpret_cast<float4*>(pt)[grp * h4 + c] = o;

@@ -50,6 +50,9 @@ final class AttentionLaunch {
         return (2 * hd + ((scoreCap + 3) & ~3) + 4 * DECODE_THREADS) * 4;
     }
 
+    /** Most rows a decode step runs through attention_decode ({@code -Dfathom.cuda.fusedAttentionRows}); beyond, the separate kernels. */
+    static int maxDecodeRows() { return Integer.getInteger("fathom.cuda.fusedAttentionRows", Integer.MAX_VALUE); }
+
     /** Floats of attention_decode's partial results for up to {@code rows} rows: [rows][heads][S][hd + 2]. */
     static long decodePartFloats(int sms, int heads, int hd, int rows, int maxLen, int minChunk) {
         long most = 0;
@@ -66,6 +69,7 @@ final class AttentionLaunch {
     static boolean useDecode(Phase ph, int[] slotOf, int maxSlots, int hd, int smem, int smemLimit) {
         if (ph != Phase.DECODE || hd % 4 != 0 || hd > 4 * DECODE_THREADS || smem > smemLimit || slotOf.length > maxSlots) return false;
         if ("false".equals(System.getProperty("fathom.cuda.fusedAttention"))) return false;
+        if (slotOf.length > maxDecodeRows()) return false;
         boolean[] seen = new boolean[maxSlots];
         for (int s : slotOf) {
             if (s < 0 || s >= maxSlots || seen[s]) return false;

@@ -608,11 +608,11 @@ public final class CudaBench {
             b.decode("llama-7b", new int[]{1}, false);
             System.clearProperty("fathom.cuda.pdl");
         }
-        if (parts.contains("l2lines")) {   // L2 prefetch of the out-projection during attention, per line
-            System.setProperty("fathom.cuda.l2Prefetch", "lines");
-            System.out.println("\n(L2 prefetch of the out-projection weights during attention: -Dfathom.cuda.l2Prefetch=lines)");
-            b.decode("llama-7b", new int[]{1}, false);
-            System.clearProperty("fathom.cuda.l2Prefetch");
+        if (parts.contains("rowsattn")) {   // batches 8 and 32 with the separate RoPE and attention kernels only
+            System.setProperty("fathom.cuda.fusedAttention", "false");
+            System.out.println("\n(separate RoPE + KV append and attention kernels: -Dfathom.cuda.fusedAttention=false)");
+            b.decode("llama-7b", new int[]{8, 32}, false);
+            System.clearProperty("fathom.cuda.fusedAttention");
         }
         if (parts.contains("split")) {   // the decode attention split into blocks of >= 16 positions even for short contexts
             System.setProperty("fathom.cuda.decodeChunk", "16");
@@ -624,7 +624,7 @@ public final class CudaBench {
             System.setProperty("fathom.cuda.fuseNorm", "false");
             System.setProperty("fathom.cuda.fusedAttention", "false");
             System.out.println("\n(separate norm, RoPE and attention kernels: -Dfathom.cuda.fuseNorm=false -Dfathom.cuda.fusedAttention=false)");
-            b.decode("llama-7b", new int[]{1}, false);
+            b.decode("llama-7b", new int[]{1, 8, 32}, false);
             System.clearProperty("fathom.cuda.fuseNorm");
             System.clearProperty("fathom.cuda.fusedAttention");
         }

@@ -119,11 +119,6 @@ final class CudaModel implements AutoCloseable {
     private final long decPart, decCounters;
     private boolean decodeAttn;
     private final int decChunk = AttentionLaunch.minChunk();
-    /**
-     * -Dfathom.cuda.l2Prefetch=lines|bulk: attention_decode asks L2 to prefetch the out-projection's weights (per 128-byte
-     * line, or in 64 KB bulk prefetches); off by default (bulk measured 1.9x slower decode steps).
-     */
-    private final String l2Prefetch = System.getProperty("fathom.cuda.l2Prefetch", "off");
     /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
     private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
     /** Shared memory a kernel may opt into on the GPUs this runs on (A100 163 KB, H100/H200 227 KB). */
@@ -702,13 +697,10 @@ final class CudaModel implements AutoCloseable {
         float scale = (float) (1.0 / Math.sqrt(hd));
         if (decodeAttn) {   // RoPE, KV append and attention in one kernel, positions split over blocks
             int sp = decodeSplits(n), cap = AttentionLaunch.scoreCap(maxLen, sp, decChunk), dsm = AttentionLaunch.decodeSmem(hd, cap);
-            boolean pfOn = l2Prefetch.equals("lines") || l2Prefetch.equals("bulk");
-            long pf = pfOn ? w.o().w() : 0, pfBytes = pfOn ? w.o().shape().bytes() : 0;
-            int pfBulk = l2Prefetch.equals("bulk") ? 1 : 0;
             timed("attn.rope_kv+core", 8L * n * kvDim + 4L * n * (qkvDim + 2L * kvDim), 4L * n * heads * hd,
                     () -> mod.launch3(pdl, "attention_decode", heads, n, sp, AttentionLaunch.DECODE_THREADS, dsm, stream,
                             qkv, qkvDim, n, meta, heads, kvHeads, hd, cfg.rotaryDim(), invFreq, kc, vc, maxLen, scale,
-                            decChunk, cap, decPart, decCounters, ctx, heads * hd, pf, pfBytes, pfBulk));
+                            decChunk, cap, decPart, decCounters, ctx, heads * hd));
         } else {
         timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * cfg.rotaryDim() / 2,
                 () -> {

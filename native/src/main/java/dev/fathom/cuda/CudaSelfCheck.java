@@ -567,7 +567,7 @@ public final class CudaSelfCheck {
             for (int run = 0; run < 2; run++) {
                 cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
                 mod.launch3(false, "attention_decode", heads, n, splits, AttentionLaunch.DECODE_THREADS, smem, stream, dQ, qkvDim, n, dM,
-                        heads, kvHeads, hd, rot, dC, dK, dV, maxLen, scale, minChunk, cap, dP, dN, dO, od, dK, 4L * kc.length, run);   // both prefetch forms (a hint)
+                        heads, kvHeads, hd, rot, dC, dK, dV, maxLen, scale, minChunk, cap, dP, dN, dO, od);
                 MemorySegment ho = a.allocate(4L * n * od, 16), hk = a.allocate(4L * kc.length, 16), hv = a.allocate(4L * kc.length, 16),
                         hn = a.allocate(4L * n * heads, 16);
                 cu.copyToHost(ho, dO, 4L * n * od, stream);

@@ -80,6 +80,15 @@ class PromptPathTest {
         } finally {
             System.clearProperty("fathom.cuda.fusedAttention");
         }
+        String rowsLimit = System.getProperty("fathom.cuda.fusedAttentionRows");
+        System.setProperty("fathom.cuda.fusedAttentionRows", "2");
+        try {
+            assertTrue(AttentionLaunch.useDecode(Phase.DECODE, new int[]{1, 0}, 4, 128, smem, limit));
+            assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{1, 0, 2}, 4, 128, smem, limit), "more rows than the limit");
+        } finally {
+            if (rowsLimit == null) System.clearProperty("fathom.cuda.fusedAttentionRows");
+            else System.setProperty("fathom.cuda.fusedAttentionRows", rowsLimit);
+        }
     }
 
     @Test
