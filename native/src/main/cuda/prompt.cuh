@@ -60,6 +60,38 @@ extern "C" __global__ void untile_simt_bf16(const uint4* __restrict__ W, int Kc,
     }
 }
 
+// INT8 weight-only rows (Int8Layout: int8 [R][ldq] bytes, then fp32 scales [R][ng], scale j covering columns
+// [j << glog, (j + 1) << glog)) -> row-major bf16 [R][ldo], w = bf16(q * scale): the form untile_simt_bf16 gives the
+// BF16 SIMT layout of the same matrix (stored rows in the same order, since Int8Layout keeps the SIMT row orders;
+// ldo = K rounded up to 256), so PromptGemm's cuBLAS call and epilogues take either. Columns K..ldo are written
+// as zeros (their scale index may lie past the row's scales, so they are not read). A thread makes one 16-byte
+// vector of 8 columns from 8 int8 bytes; 8 columns never straddle a scale group (groups are >= 16, powers of two).
+extern "C" __global__ void dequant_i8_bf16(const uint2* __restrict__ Q, int ldq, const float* __restrict__ S, int ng, int glog,
+                                           int K, int R, uint4* __restrict__ out, int ldo) {
+    const int vpr = ldo >> 3;
+    const long total = (long)R * vpr;
+    for (long v = blockIdx.x * (long)blockDim.x + threadIdx.x; v < total; v += (long)gridDim.x * blockDim.x) {
+        const long row = v / vpr;
+        const int c = (int)(v % vpr) * 8;
+        uint4 o = make_uint4(0u, 0u, 0u, 0u);
+        if (c < K) {   // bytes K..c+7 of the last vector are the layout's zero padding
+            const uint2 q = Q[(row * ldq + c) >> 3];
+            const float s = S[row * ng + (c >> glog)];
+            const uint32_t w[2] = {q.x, q.y};
+            uint32_t r[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const uint32_t word = w[i >> 1] >> (16 * (i & 1));
+                const float lo = (float)(int8_t)(word & 0xff) * s, hi = (float)(int8_t)((word >> 8) & 0xff) * s;
+                const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
+                r[i] = *reinterpret_cast<const uint32_t*>(&p);
+            }
+            o = make_uint4(r[0], r[1], r[2], r[3]);
+        }
+        out[v] = o;
+    }
+}
+
 // ------------------------------------------------------------------------------------------ around cuBLAS
 
 // y[r][k] = bf16(x[r * ldx + k]) for k < K: the GEMM input, rows packed with stride K

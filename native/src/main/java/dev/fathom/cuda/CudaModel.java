@@ -92,11 +92,10 @@ final class CudaModel implements AutoCloseable {
     private final DeviceStreamer streamer;
     /** Non-null while a streamed layer is being packed: uploads go into it as offsets. */
     private DeviceStreamer.Blob blob;
-    /** cuBLAS for GEMMs over many rows of BF16 weights; null when the model has none or cuBLAS is missing. */
+    /** cuBLAS for GEMMs over many rows of BF16 / INT8 weights; null when the model has none or cuBLAS is missing. */
     private PromptGemm prompt;
-    /** Largest BF16 layer matrix (row-major bytes), widest input, most stored rows of a gated matrix. */
-    private long maxBf16Bytes;
-    private int maxBf16K, maxGatedStored;
+    /** The scratch cuBLAS needs for the layer matrices (row-major bytes, widest input, most stored rows of a gated one). */
+    private final PromptGemm.Sizes blasSizes = new PromptGemm.Sizes();
     /** Query-row tiles of the prompt attention: [first row, count] pairs; device and host copies. */
     private final long tiles;
     private final MemorySegment hostTiles;
@@ -235,13 +234,13 @@ final class CudaModel implements AutoCloseable {
                 bytes += lw.bytes();
             }
             if (streamer != null) streamer.finish();
-            long layerMax = maxBf16Bytes;   // the head (next) only goes through cuBLAS if it fits this scratch
+            long layerMax = blasSizes.weightBytes;   // the head (next) only goes through cuBLAS if it fits this scratch
             embed = embedStage ? upload(w.embed().toFloatArray()) : 0;
             posEmbed = !embedStage || w.posEmbed() == null ? 0 : upload(w.posEmbed().toFloatArray());
             finalW = headStage ? upload(w.finalNormW().toFloatArray()) : 0;
             finalB = !headStage || w.finalNormB() == null ? 0 : upload(w.finalNormB().toFloatArray());
             head = headStage ? mat(new Tensor[]{w.lmHead()}, STACKED, vocab, h, null) : null;
-            maxBf16Bytes = layerMax;
+            blasSizes.weightBytes = layerMax;
             if (headStage) bytes += w.lmHead().byteSize();
             if (cfg.rotaryDim() > 0) {
                 // (cos, sin) of every position and frequency, computed in double as CpuModel does: [maxLen][rot/2]
@@ -285,9 +284,9 @@ final class CudaModel implements AutoCloseable {
             cu.fill32(decCounters, 0, (long) slots * heads, stream);
             int dsm = AttentionLaunch.decodeSmem(hd, maxLen);   // the most any split count needs
             if (dsm > 48 * 1024 && dsm <= SMEM_LIMIT) cu.setMaxDynamicShared(mod.fn("attention_decode"), dsm);
-            if (maxBf16Bytes > 0 && maxRows > PromptGemm.threshold()) {
+            if (blasSizes.weightBytes > 0 && maxRows > PromptGemm.threshold()) {
                 prompt = new PromptGemm(cu, mod, stream);
-                if (prompt.available()) prompt.reserve(maxBf16Bytes, maxBf16K, maxGatedStored, maxRows);
+                if (prompt.available()) prompt.reserve(blasSizes, maxRows);
             }
             if (int8) Int8Layout.optIn(mod);
             if (hd <= 256) {
@@ -396,12 +395,7 @@ final class CudaModel implements AutoCloseable {
             case BF16 -> "sbi_bf16_";
             default -> "sbi_f16_";
         };
-        if (dt == DType.BF16) {
-            if (PromptGemm.needsUnpack(shape[0])) maxBf16Bytes = Math.max(maxBf16Bytes, PromptGemm.rowMajorBytes(shape[0]));
-            else maxBf16Bytes = Math.max(maxBf16Bytes, 1);   // no scratch for the weights, but cuBLAS for the prompt
-            maxBf16K = Math.max(maxBf16K, k);
-            if (order[0].length > 0 && kind == GATED) maxGatedStored = Math.max(maxGatedStored, PromptGemm.storedRows(shape[0]));
-        }
+        blasSizes.add(shape[0], kind == GATED);   // of these dtypes only BF16 goes through cuBLAS
         return new Mat(w, shape[0], b, SbiLayout.plan(shape[0], cu.smCount()), prefix);
     }
 
@@ -430,7 +424,7 @@ final class CudaModel implements AutoCloseable {
 
     /**
      * INT8: quantizes the rows (SIMT row order, groups of 4) with per-group scales into one buffer ({@link Int8Layout})
-     * for the sbi8 kernels, at any batch; these weights never take the tile layout or cuBLAS.
+     * for the sbi8 kernels; GEMMs over many rows dequantize them to bf16 for cuBLAS ({@link PromptGemm}).
      */
     private Mat mat8(Tensor[] src, int[][] kind, int n, int k, Tensor[] biases) {
         int[][] order = order(kind, src, SbiLayout.GROUP);
@@ -440,6 +434,7 @@ final class CudaModel implements AutoCloseable {
             w = upload(Int8Layout.pack(src, order[0], order[1], n, k, int8Group, a, shape));
         }
         convertedDelta += Int8Layout.readBytes(shape[0], int8Group);
+        blasSizes.add(shape[0], kind == GATED);
         for (Tensor t : src) convertedDelta -= t.byteSize();
         return new Mat(w, shape[0], uploadBias(biases, order), Int8Layout.plan(shape[0], cu.smCount()), Int8Layout.kernelPrefix(),
                 w + Int8Layout.scaleOffset(shape[0]));
@@ -516,20 +511,21 @@ final class CudaModel implements AutoCloseable {
 
     /** {@link #gemm}; {@code gamma} != 0: x is the un-normed residual stream and the RMS norm (gamma) runs in the kernel. */
     void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode, long gamma) {
-        if (m.scales() != 0) {   // INT8 (never with a fused norm: fusesNorm)
-            gemm8(name, m, xp, ldx, rows, yp, ldy, res, mode);
-            return;
-        }
         SbiLayout.Shape s = m.shape();
-        int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
-        if (prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode)) {   // many rows: cuBLAS on tensor cores
+        if (prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode)) {   // many rows: cuBLAS on tensor cores (BF16, INT8)
             long io = 4L * rows * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
-            if (PromptGemm.needsUnpack(s)) timed(name + ".unpack", s.bytes() + PromptGemm.rowMajorBytes(s), 0, () -> prompt.unpack(m.w(), s));
+            if (PromptGemm.needsUnpack(s))   // tiles / SIMT unpacked, INT8 dequantized to row-major bf16
+                timed(name + ".unpack", PromptGemm.unpackBytes(s, int8Group), 0, () -> prompt.unpack(m.w(), s, m.scales(), int8Group));
             else prompt.unpack(m.w(), s);   // stored row-major: cuBLAS reads it in place
             timed(name, PromptGemm.rowMajorBytes(s) + io, 2L * rows * s.k() * (mode == 1 ? PromptGemm.storedRows(s) : s.n()),
                     () -> prompt.multiply(s, m.bias(), xp, ldx, rows, yp, ldy, res, mode, act));
             return;
         }
+        if (m.scales() != 0) {   // INT8 over few rows (never with a fused norm: fusesNorm)
+            gemm8(name, m, xp, ldx, rows, yp, ldy, res, mode);
+            return;
+        }
+        int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
         if (s.mma() && rows > 32) {   // prompt phase: one tensor-core GEMM over all rows
             long io = 4L * rows * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
             int warps = tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (s.groups() + warps - 1) / warps, v = vec;
@@ -561,8 +557,8 @@ final class CudaModel implements AutoCloseable {
     }
 
     /**
-     * {@link #gemm} of INT8 weights: sbi8 kernels over chunks of up to 8 rows, the prompt phase included (no dequantized
-     * copy for cuBLAS: a prompt re-reads the int8 weights once per 8 rows).
+     * {@link #gemm} of INT8 weights over the rows cuBLAS does not take (decode steps, short prompts, no cuBLAS): sbi8
+     * kernels over chunks of up to 8 rows.
      */
     private void gemm8(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode) {
         SbiLayout.Shape s = m.shape();

@@ -166,6 +166,24 @@ public final class Int8Layout {
     }
 
     /**
+     * What {@code dequant_i8_bf16} (prompt.cuh) writes for {@link PromptGemm}, on the CPU in its addressing: row-major bf16
+     * bits [stored rows][{@link PromptGemm#rowMajorLd}], each vector of 8 columns from 8 int8 bytes times the scale of
+     * their group, rounded to nearest even; zeros from column K on. For the tests.
+     */
+    static short[] rowMajorBf16(MemorySegment packed, SbiLayout.Shape s, int group) {
+        int ld = PromptGemm.rowMajorLd(s), vpr = ld / 8, glog = groupShift(group);
+        long ldq = (long) s.kChunks() * CHUNK, vectors = (long) storedRows(s) * vpr;
+        short[] out = new short[Math.toIntExact(vectors * 8)];
+        for (long v = 0; v < vectors; v++) {
+            int row = (int) (v / vpr), c = (int) (v % vpr) * 8;
+            if (c >= s.k()) continue;
+            float sc = scale(packed, s, group, row, c >> glog);
+            for (int e = 0; e < 8; e++) out[(int) v * 8 + e] = DType.floatToBf16(packed.get(ValueLayout.JAVA_BYTE, row * ldq + c + e) * sc);
+        }
+        return out;
+    }
+
+    /**
      * What the kernel accumulates, on the CPU, in its reading order: per warp group g, chunk c, lane and half of the
      * lane's 16 bytes, a partial dot product of 8 unscaled weights, then times the row's scale of that column group.
      * y[b][stored row] for mode 0 without bias. For the layout tests.

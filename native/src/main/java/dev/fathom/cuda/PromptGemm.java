@@ -3,7 +3,7 @@ package dev.fathom.cuda;
 import dev.fathom.engine.tensor.DType;
 
 /**
- * The large-batch (prompt-phase) GEMM of BF16 weights: cuBLAS on tensor cores, fed from the SBI layouts.
+ * The large-batch (prompt-phase) GEMM of BF16 and INT8 weights: cuBLAS on tensor cores, fed from the SBI layouts.
  *
  * <p>The weights stay in the layout the decode kernels stream (one copy on the device); for a GEMM over many
  * rows, the projection is first unpacked into a row-major bf16 scratch buffer ({@code untile_mma_bf16} /
@@ -12,8 +12,15 @@ import dev.fathom.engine.tensor.DType;
  * the output first and cuBLAS accumulates onto them (beta = 1); gated pairs and activations run as one
  * element-wise pass after it. Rows go through in chunks of {@link #CHUNK} so the scratch stays bounded.
  *
- * <p>Used when the weights are BF16, cuBLAS loads, and there are more rows than {@link #threshold()}; otherwise
- * {@link CudaModel} keeps its own kernels.
+ * <p>INT8 weight-only projections ({@link Int8Layout}) take the same route: {@code dequant_i8_bf16} writes
+ * {@code bf16(q * scale)} into the scratch in the row-major form {@code untile_simt_bf16} gives the BF16 SIMT layout
+ * of the same matrix (same stored row order, same padded stride), then the multiply and its epilogues are the BF16
+ * ones. A prompt then reads the int8 weights once (and writes / reads the bf16 copy once) instead of once per 8 rows
+ * through the sbi8 kernels; the price is bf16 weights and activations in that GEMM (about 1e-2 relative, as BF16
+ * prompts). {@code -Dfathom.cuda.int8.blas=false} keeps INT8 GEMMs on the sbi8 kernels at any row count.
+ *
+ * <p>Used when the weights are BF16 or INT8, cuBLAS loads, and there are more rows than {@link #threshold()};
+ * otherwise {@link CudaModel} keeps its own kernels.
  */
 final class PromptGemm implements AutoCloseable {
     /** Rows per cuBLAS call; bounds the activation and gated-output scratch. */
@@ -29,8 +36,9 @@ final class PromptGemm implements AutoCloseable {
     private long wBuf, xBuf, cBuf, workspace;
     private long wCap, xCap, cCap;
     private int ldw;
-    /** {@link #threshold()} read once: it is consulted for every GEMM of a pass. */
+    /** {@link #threshold()} and {@link #int8Enabled()} read once: they are consulted for every GEMM of a pass. */
     private final int minRows = threshold();
+    private final boolean int8 = int8Enabled();
     /** The row-major weights of the next multiply: the scratch, or the matrix itself when it is stored row-major. */
     private long wSrc;
 
@@ -65,11 +73,28 @@ final class PromptGemm implements AutoCloseable {
      */
     static int threshold() { return Integer.getInteger("fathom.cuda.blasRows", 16); }
 
-    /** Whether {@code rows} rows of this matrix go through cuBLAS (the threshold as it was when this was opened). */
-    boolean applies(SbiLayout.Shape s, int rows) { return blas != null && s.dtype() == DType.BF16 && rows > minRows; }
+    /** Whether INT8 GEMMs over many rows go through cuBLAS ({@code -Dfathom.cuda.int8.blas}, default true). */
+    static boolean int8Enabled() { return !"false".equals(System.getProperty("fathom.cuda.int8.blas")); }
 
-    /** Row stride (elements) of the unpacked row-major form: K padded to whole chunks of the layout. */
-    static int rowMajorLd(SbiLayout.Shape s) { return s.mma() ? s.kChunks() * 16 : s.kChunks() * SbiLayout.chunk(DType.BF16); }
+    /** Whether {@code rows} rows of this matrix go through cuBLAS (the threshold as it was when this was opened). */
+    boolean applies(SbiLayout.Shape s, int rows) { return blas != null && eligible(s, rows, minRows, int8); }
+
+    /**
+     * {@link #applies} without cuBLAS itself: BF16 weights (any layout), or INT8 ones unless {@code int8} is off, over
+     * more than {@code minRows} rows. Others (F32, F16, few rows) stay on the SBI / sbi8 kernels.
+     */
+    static boolean eligible(SbiLayout.Shape s, int rows, int minRows, boolean int8) {
+        return (s.dtype() == DType.BF16 || int8 && s.dtype() == DType.I8) && rows > minRows;
+    }
+
+    /**
+     * Row stride (elements) of the unpacked row-major form: K padded to whole chunks of the layout; for INT8 to whole
+     * BF16 SIMT chunks (256), the stride the BF16 SIMT layout of the same matrix unpacks to.
+     */
+    static int rowMajorLd(SbiLayout.Shape s) {
+        if (s.dtype() == DType.I8) return (s.k() + SbiLayout.chunk(DType.BF16) - 1) / SbiLayout.chunk(DType.BF16) * SbiLayout.chunk(DType.BF16);
+        return s.mma() ? s.kChunks() * 16 : s.kChunks() * SbiLayout.chunk(DType.BF16);
+    }
 
     /** Rows stored (the layout's padded, possibly permuted rows). */
     static int storedRows(SbiLayout.Shape s) { return s.groups() * s.groupRows(); }
@@ -83,26 +108,60 @@ final class PromptGemm implements AutoCloseable {
      * before any stream capture: allocation is not allowed inside one.
      */
     void reserve(long maxWeightBytes, int maxK, int maxGatedStored, int maxRows) {
+        long[] b = scratchBytes(maxWeightBytes, maxK, maxGatedStored, maxRows);
+        if (b[0] > wCap) { cu.free(wBuf); wBuf = cu.malloc(b[0]); wCap = b[0]; }
+        if (b[1] > xCap) { cu.free(xBuf); xBuf = cu.malloc(b[1]); xCap = b[1]; }
+        if (b[2] > cCap) { cu.free(cBuf); cBuf = cu.malloc(b[2]); cCap = b[2]; }
+    }
+
+    /** Reserves the scratch {@code sizes} asks for (see {@link #reserve(long, int, int, int)}). */
+    void reserve(Sizes sizes, int maxRows) { reserve(sizes.weightBytes, sizes.maxK, sizes.gatedStored, maxRows); }
+
+    /** Bytes {@link #reserve} allocates: {weights, bf16 activations of a chunk of rows, fp32 gated outputs of a chunk}. */
+    static long[] scratchBytes(long maxWeightBytes, int maxK, int maxGatedStored, int maxRows) {
         int chunk = Math.min(CHUNK, Math.max(1, maxRows));
-        if (maxWeightBytes > wCap) { cu.free(wBuf); wBuf = cu.malloc(maxWeightBytes); wCap = maxWeightBytes; }
-        long xb = 2L * chunk * maxK;
-        if (xb > xCap) { cu.free(xBuf); xBuf = cu.malloc(xb); xCap = xb; }
-        long cb = 4L * chunk * maxGatedStored;
-        if (cb > cCap) { cu.free(cBuf); cBuf = cu.malloc(cb); cCap = cb; }
+        return new long[]{maxWeightBytes, 2L * chunk * maxK, 4L * chunk * maxGatedStored};
     }
 
     /** Whether the reserved scratch holds this matrix (else the caller uses its own kernels). */
-    boolean fits(SbiLayout.Shape s, int mode) {
-        return (s.rowMajor() || rowMajorBytes(s) <= wCap) && xCap >= 2L * s.k() && (mode != 1 || cCap >= 4L * storedRows(s));
+    boolean fits(SbiLayout.Shape s, int mode) { return fits(s, mode, new long[]{wCap, xCap, cCap}); }
+
+    /** {@link #fits} against scratch of {@code caps} bytes ({@link #scratchBytes}'s order). */
+    static boolean fits(SbiLayout.Shape s, int mode, long[] caps) {
+        return (!needsUnpack(s) || rowMajorBytes(s) <= caps[0]) && caps[1] >= 2L * s.k() && (mode != 1 || caps[2] >= 4L * storedRows(s));
     }
 
-    /** Whether {@link #unpack} moves bytes for this matrix (not for one stored row-major). */
-    static boolean needsUnpack(SbiLayout.Shape s) { return !s.rowMajor(); }
+    /** Whether {@link #unpack} moves bytes for this matrix (not for BF16 stored row-major; INT8 is always dequantized). */
+    static boolean needsUnpack(SbiLayout.Shape s) { return !s.rowMajor() || s.dtype() == DType.I8; }
+
+    /** Bytes the unpack of this matrix moves: the packed form read (INT8: rows up to K and scales), the row-major one written. */
+    static long unpackBytes(SbiLayout.Shape s, int int8Group) {
+        return (s.dtype() == DType.I8 ? Int8Layout.readBytes(s, int8Group) : s.bytes()) + rowMajorBytes(s);
+    }
+
+    /**
+     * The scratch a model's matrices need, noted as they are packed ({@link #add}): the largest row-major form of a
+     * matrix that is unpacked, the widest input, the most stored rows of a gated matrix. {@code weightBytes} is 0 when
+     * no matrix can go through cuBLAS (then the model opens none), 1 when all are read in place.
+     */
+    static final class Sizes {
+        long weightBytes;
+        int maxK, gatedStored;
+
+        /** Notes matrix {@code s} ({@code gated}: pairs of gate and up rows); F32 / F16 (and INT8 when off) never go through cuBLAS. */
+        void add(SbiLayout.Shape s, boolean gated) {
+            if (!eligible(s, Integer.MAX_VALUE, 0, int8Enabled())) return;
+            weightBytes = Math.max(weightBytes, needsUnpack(s) ? rowMajorBytes(s) : 1);
+            maxK = Math.max(maxK, s.k());
+            if (gated) gatedStored = Math.max(gatedStored, storedRows(s));
+        }
+    }
 
     private int blocks(long elements) { return (int) Math.max(1, Math.min((elements + 255) / 256, cu.smCount() * 16L)); }
 
     /** Unpacks the packed matrix at {@code w} into the row-major scratch. */
     void unpack(long w, SbiLayout.Shape s) {
+        if (s.dtype() == DType.I8) throw new IllegalArgumentException("INT8 weights: unpack(w, shape, scales, group)");
         ldw = rowMajorLd(s);
         wSrc = s.rowMajor() ? w : wBuf;
         if (s.rowMajor()) return;
@@ -114,6 +173,19 @@ final class PromptGemm implements AutoCloseable {
             long vectors = (long) s.groups() * s.kChunks() * 128;
             mod.launch("untile_simt_bf16", blocks(vectors), 1, 256, 0, stream, w, s.kChunks(), s.groups(), wBuf, ldw);
         }
+    }
+
+    /**
+     * Dequantizes the INT8 matrix at {@code w} (scales at {@code scales}, one per {@code group} columns of a row) into
+     * the row-major bf16 scratch; other dtypes are unpacked as {@link #unpack(long, SbiLayout.Shape)} does.
+     */
+    void unpack(long w, SbiLayout.Shape s, long scales, int group) {
+        if (s.dtype() != DType.I8) { unpack(w, s); return; }
+        ldw = rowMajorLd(s);
+        wSrc = wBuf;
+        int stored = storedRows(s);
+        mod.launch("dequant_i8_bf16", blocks((long) stored * ldw / 8), 1, 256, 0, stream, w, s.kChunks() * Int8Layout.CHUNK, scales,
+                Int8Layout.scaleGroups(s.k(), group), Int8Layout.groupShift(group), s.k(), stored, wBuf, ldw);
     }
 
     /**

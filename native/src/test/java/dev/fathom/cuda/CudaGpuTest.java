@@ -102,13 +102,26 @@ class CudaGpuTest {
     }
 
     @Test
+    void int8CublasPromptGemmMatchesFloat64OverTheDequantizedWeights() {
+        long seed = System.nanoTime();
+        for (int[] nk : new int[][]{{1000, 300}, {37, 1000}, {172, 64}, {64, 172}})
+            for (int rows : new int[]{33, 130, 600})
+                for (int mode = 0; mode < 3; mode++)
+                    for (int group : new int[]{128, 16}) {
+                        var r = CudaSelfCheck.gemm8Blas(nk[0], nk[1], rows, mode, group, seed++);
+                        assertTrue(r.ok(1e-2), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                    }
+    }
+
+    @Test
     void int8FixturesMatchTheCpuBackendsInt8Run() {
         Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
         assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny")) {
-            var r = CudaSelfCheck.fixtureInt8(dir.resolve(f));
-            assertTrue(r.ok(), r.toString());
-        }
+        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny"))
+            for (var blas : CudaSelfCheck.Int8Blas.values()) {   // sbi8 only, prompt through cuBLAS (the default), every GEMM
+                var r = CudaSelfCheck.fixtureInt8(dir.resolve(f), blas);
+                assertTrue(r.ok(), r.toString());
+            }
     }
 
     @Test
