@@ -456,6 +456,34 @@ extern "C" __global__ void rope_kv_rows(float* qkv, int ld, int n, const int* me
 }
 
 // ------------------------------------------------------------------------------------------ attention
+
+// One lane's share of q·k over a head of h4 float4s (lanes take every 32nd); RO: k through the read-only path.
+template <bool RO>
+DEV float lane_dot(const float4* q4, const float4* k4, int h4, int lane) {
+    float s = 0.f;
+    for (int i = lane; i < h4; i += 32) {
+        const float4 kv = RO ? __ldg(k4 + i) : k4[i], qv = q4[i];
+        s = fmaf(qv.x, kv.x, s); s = fmaf(qv.y, kv.y, s);
+        s = fmaf(qv.z, kv.z, s); s = fmaf(qv.w, kv.w, s);
+    }
+    return s;
+}
+
+// sc[0, cnt) <- exp(sc - max) in place; returns (max, sum of the exponentials). Ends with a barrier (every sc written).
+DEV float2 block_softmax(float* sc, int cnt, float* sh) {
+    float m = -INFINITY;
+    for (int t = threadIdx.x; t < cnt; t += blockDim.x) m = fmaxf(m, sc[t]);
+    m = block_max(m, sh);
+    float sum = 0.f;
+    for (int t = threadIdx.x; t < cnt; t += blockDim.x) { float e = expf(sc[t] - m); sc[t] = e; sum += e; }
+    return make_float2(m, block_sum(sum, sh));
+}
+
+DEV float warp_sum(float v) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
 // grid = (heads, rows), block = 512, dynamic smem = (hd + roundup4(maxLen) + 4 * 512) floats (q, scores, partials).
 // Causal over positions 0..pos of the row's slot; GQA maps head h to kv head h / (heads / kvHeads); prompt
 // and token phases alike. hd % 4 == 0. Scores: a warp per position (lanes split the head dim into float4s, a shuffle
@@ -491,30 +519,18 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
             for (int u = 0; u < 4; u++) {
                 const int j = j0 + u * nw;
                 if (j >= L) break;
-                const float4* k4 = reinterpret_cast<const float4*>(kb + (size_t)j * kvDim);
-                for (int i = lane; i < h4; i += 32) {
-                    const float4 kv = __ldg(k4 + i), qv = q4[i];
-                    s[u] = fmaf(qv.x, kv.x, s[u]); s[u] = fmaf(qv.y, kv.y, s[u]);
-                    s[u] = fmaf(qv.z, kv.z, s[u]); s[u] = fmaf(qv.w, kv.w, s[u]);
-                }
+                s[u] = lane_dot<true>(q4, reinterpret_cast<const float4*>(kb + (size_t)j * kvDim), h4, lane);
             }
 #pragma unroll
             for (int u = 0; u < 4; u++) {
-#pragma unroll
-                for (int off = 16; off > 0; off >>= 1) s[u] += __shfl_xor_sync(0xffffffffu, s[u], off);
+                s[u] = warp_sum(s[u]);
                 const int j = j0 + u * nw;
                 if (lane == 0 && j < L) sc[j] = s[u] * scale;
             }
         }
     }
     __syncthreads();
-    float m = -INFINITY;
-    for (int j = threadIdx.x; j < L; j += blockDim.x) m = fmaxf(m, sc[j]);
-    m = block_max(m, sh);
-    float sum = 0.f;
-    for (int j = threadIdx.x; j < L; j += blockDim.x) { float e = expf(sc[j] - m); sc[j] = e; sum += e; }
-    sum = block_sum(sum, sh);   // ends with a barrier: every sc[j] is written
-    const float inv = 1.f / sum;
+    const float inv = 1.f / block_softmax(sc, L, sh).y;
     const int groups = blockDim.x / h4, grp = threadIdx.x / h4, c = threadIdx.x % h4;
     float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
     if (grp < groups) {
@@ -612,40 +628,23 @@ extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
             for (int u = 0; u < 8; u++) {
                 const int t = t0 + u * nw;
                 if (t >= cc) break;
-                const float4* k4 = reinterpret_cast<const float4*>(kb + (size_t)(j0 + t) * kvDim);
-                for (int i = lane; i < h4; i += 32) {
-                    const float4 kv = __ldg(k4 + i), qv = q4[i];
-                    s[u] = fmaf(qv.x, kv.x, s[u]); s[u] = fmaf(qv.y, kv.y, s[u]);
-                    s[u] = fmaf(qv.z, kv.z, s[u]); s[u] = fmaf(qv.w, kv.w, s[u]);
-                }
+                s[u] = lane_dot<true>(q4, reinterpret_cast<const float4*>(kb + (size_t)(j0 + t) * kvDim), h4, lane);
             }
 #pragma unroll
             for (int u = 0; u < 8; u++) {
-#pragma unroll
-                for (int off = 16; off > 0; off >>= 1) s[u] += __shfl_xor_sync(0xffffffffu, s[u], off);
+                s[u] = warp_sum(s[u]);
                 const int t = t0 + u * nw;
                 if (lane == 0 && t < cc) sc[t] = s[u] * scale;
             }
         }
         if (mine && warp == nw - 1) {   // the new position
-            const float4* k4 = reinterpret_cast<const float4*>(sk);
-            float s1 = 0.f;
-            for (int i = lane; i < h4; i += 32) {
-                const float4 kv = k4[i], qv = q4[i];
-                s1 = fmaf(qv.x, kv.x, s1); s1 = fmaf(qv.y, kv.y, s1); s1 = fmaf(qv.z, kv.z, s1); s1 = fmaf(qv.w, kv.w, s1);
-            }
-#pragma unroll
-            for (int off = 16; off > 0; off >>= 1) s1 += __shfl_xor_sync(0xffffffffu, s1, off);
+            const float s1 = warp_sum(lane_dot<false>(q4, reinterpret_cast<const float4*>(sk), h4, lane));
             if (lane == 0) sc[cnt - 1] = s1 * scale;
         }
     }
     __syncthreads();
-    float m = -INFINITY;
-    for (int t = threadIdx.x; t < cnt; t += blockDim.x) m = fmaxf(m, sc[t]);
-    m = block_max(m, sh);
-    float l = 0.f;
-    for (int t = threadIdx.x; t < cnt; t += blockDim.x) { float e = expf(sc[t] - m); sc[t] = e; l += e; }
-    l = block_sum(l, sh);   // ends with a barrier: every sc[t] is written
+    const float2 ml = block_softmax(sc, cnt, sh);
+    const float m = ml.x, l = ml.y;
     const int groups = blockDim.x / h4, grp = threadIdx.x / h4, c = threadIdx.x % h4;
     if (grp < groups) {
         float4 o = make_float4(0.f, 0.f, 0.f, 0.f);

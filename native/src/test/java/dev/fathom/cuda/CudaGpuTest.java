@@ -13,6 +13,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Kernels and fixtures on a real GPU; skipped where there is no CUDA driver (CI). */
 class CudaGpuTest {
+    private static void assertOk(CudaSelfCheck.GemmResult r, double tol) {
+        assertTrue(r.ok(tol), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+    }
+
     @BeforeAll
     static void needsGpu() {
         String why = new CudaBackend().unavailableReason();
@@ -28,7 +32,7 @@ class CudaGpuTest {
                     for (int mode = 0; mode < 3; mode++) {
                         DType dt = v == 0 ? DType.F32 : v == 3 ? DType.F16 : DType.BF16;
                         var r = CudaSelfCheck.gemm(dt, v == 2, v == 4, nk[0], nk[1], rows, mode, seed++, false);
-                        assertTrue(r.ok(v == 2 ? 1e-4 : 1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                        assertOk(r, v == 2 ? 1e-4 : 1e-5);
                     }
     }
 
@@ -40,7 +44,7 @@ class CudaGpuTest {
                 for (int rows : new int[]{33, 130, 2500})
                     for (int mode = 0; mode < 3; mode++) {
                         var r = CudaSelfCheck.gemm(DType.BF16, layout == 1, layout == 2, nk[0], nk[1], rows, mode, seed++, true);
-                        assertTrue(r.ok(1e-2), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                        assertOk(r, 1e-2);
                     }
     }
 
@@ -50,7 +54,7 @@ class CudaGpuTest {
         for (int[] c : new int[][]{{64, 4, 4}, {128, 8, 2}, {20, 3, 1}, {256, 2, 1}})
             for (int[] lens : new int[][]{{1}, {37}, {130, 5, 64}})
                 for (var r : CudaSelfCheck.attention(c[0], c[1], c[2], lens, seed++))
-                    assertTrue(r.ok(1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                    assertOk(r, 1e-5);
     }
 
     @Test
@@ -62,7 +66,7 @@ class CudaGpuTest {
                     for (int mode = 0; mode < 3; mode++) {
                         DType dt = v == 0 ? DType.F32 : v == 2 ? DType.F16 : DType.BF16;
                         var r = CudaSelfCheck.gemm(dt, false, v == 3, nk[0], nk[1], rows, mode, seed++, false, true);
-                        assertTrue(r.ok(1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                        assertOk(r, 1e-5);
                     }
     }
 
@@ -74,7 +78,7 @@ class CudaGpuTest {
                 for (int splits : new int[]{1, 4, 16})
                     for (int minChunk : new int[]{1, 40, 256}) {
                         var r = CudaSelfCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
-                        assertTrue(r.ok(1e-5), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                        assertOk(r, 1e-5);
                     }
     }
 
@@ -97,7 +101,7 @@ class CudaGpuTest {
                 for (int mode = 0; mode < 3; mode++)
                     for (String prefix : new String[]{Int8Layout.PREFIX, Int8Layout.REGS_PREFIX, Int8Layout.SCALED_PREFIX}) {
                         var r = CudaSelfCheck.gemm8(nk[0], nk[1], rows, mode, 128, 0, prefix, seed++);
-                        assertTrue(r.ok(1e-4), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                        assertOk(r, 1e-4);
                     }
     }
 
@@ -109,7 +113,7 @@ class CudaGpuTest {
                 for (int mode = 0; mode < 3; mode++)
                     for (int group : new int[]{128, 16}) {
                         var r = CudaSelfCheck.gemm8Blas(nk[0], nk[1], rows, mode, group, seed++);
-                        assertTrue(r.ok(1e-2), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+                        assertOk(r, 1e-2);
                     }
     }
 
