@@ -13,6 +13,13 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Kernels and fixtures on a real GPU; skipped where there is no CUDA driver (CI). */
 class CudaGpuTest {
+    /** The six fixtures of ../shared (skips the test where they are missing). */
+    private static List<Path> fixtures() {
+        Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
+        assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);
+        return List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny").stream().map(dir::resolve).toList();
+    }
+
     private static void assertOk(CudaSelfCheck.GemmResult r, double tol) {
         assertTrue(r.ok(tol), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
     }
@@ -84,11 +91,9 @@ class CudaGpuTest {
 
     @Test
     void everyFixtureReproducesTransformers() {
-        Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
-        assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny"))
+        for (Path f : fixtures())
             for (boolean bf16 : new boolean[]{false, true}) {
-                var r = CudaSelfCheck.fixture(dir.resolve(f), bf16);
+                var r = CudaSelfCheck.fixture(f, bf16);
                 assertTrue(r.ok(), r.toString());
             }
     }
@@ -119,11 +124,9 @@ class CudaGpuTest {
 
     @Test
     void int8FixturesMatchTheCpuBackendsInt8Run() {
-        Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
-        assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny"))
+        for (Path f : fixtures())
             for (var blas : CudaSelfCheck.Int8Blas.values()) {   // sbi8 only, prompt through cuBLAS (the default), every GEMM
-                var r = CudaSelfCheck.fixtureInt8(dir.resolve(f), blas);
+                var r = CudaSelfCheck.fixtureInt8(f, blas);
                 assertTrue(r.ok(), r.toString());
             }
     }
