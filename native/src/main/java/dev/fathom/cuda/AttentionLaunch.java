@@ -11,6 +11,22 @@ import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 final class AttentionLaunch {
     private AttentionLaunch() {}
 
+    /**
+     * The (cos, sin) table the RoPE kernels read: [maxLen][frequencies] pairs of float, each angle p * invFreq[i]
+     * computed in double as the CPU backend does.
+     */
+    static float[] ropeTable(double[] invFreq, int maxLen) {
+        int f = invFreq.length;
+        float[] t = new float[maxLen * f * 2];
+        for (int p = 0; p < maxLen; p++)
+            for (int i = 0; i < f; i++) {
+                double ang = p * invFreq[i];
+                t[(p * f + i) * 2] = (float) Math.cos(ang);
+                t[(p * f + i) * 2 + 1] = (float) Math.sin(ang);
+            }
+        return t;
+    }
+
     /** Threads per block of attention_rows. */
     static final int ROWS_THREADS = 512;
 

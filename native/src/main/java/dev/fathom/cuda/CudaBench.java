@@ -480,7 +480,7 @@ public final class CudaBench {
                         }
                         double pf = 2.0 * (decoderBytes / 2.0 * b * prompt + (double) headParams * b) / (prefillMs * 1e-3) / 1e12;
                         System.out.printf("%-6d %-7s %-6s %12.2f %9.1f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off",
-                                int8 ? "int8" : CudaModel.useMma(DType.BF16, b) ? "tile" : "simt", prefillMs, pf, step, step / floorMs, b * 1000 / step, median(e2e));
+                                int8 ? "int8" : MatPacker.useMma(DType.BF16, b) ? "tile" : "simt", prefillMs, pf, step, step / floorMs, b * 1000 / step, median(e2e));
                         if (b == batches[0] && g) {
                             r.setGraphs(false);
                             agg.on = true;

@@ -2,13 +2,11 @@ package dev.fathom.cuda;
 
 import dev.fathom.engine.cpu.CpuModel;
 import dev.fathom.engine.model.LayerWeights;
-import dev.fathom.engine.model.Linear;
 import dev.fathom.engine.model.ModelConfig;
 import dev.fathom.engine.model.ModelWeights;
 import dev.fathom.engine.telemetry.TelemetryEvent;
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
-import dev.fathom.engine.tensor.DType;
 import dev.fathom.engine.tensor.Tensor;
 import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile.Tier;
@@ -17,21 +15,19 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The whole model resident on one GPU: weights in the SBI layout, a float32 KV cache, float32 activation
  * buffers, and the forward pass as a fixed sequence of fused kernels per layer (same math as
  * {@link CpuModel}):
  * <ol>
- *   <li>norm_rows (attention norm)</li>
- *   <li>SBI-GEMM QKV (q, k, v stacked) + bias</li>
- *   <li>rope_kv_append (RoPE on q and k, partial rotary, KV-cache append)</li>
- *   <li>attention_rows (causal, MHA/GQA, prompt and token phases)</li>
+ *   <li>norm_rows (attention norm; an RMS norm runs inside the next SBI-GEMM instead where that GEMM is SIMT/row-major)</li>
+ *   <li>SBI-GEMM QKV (q, k, v stacked) + bias (cuBLAS over many rows: {@link PromptGemm})</li>
+ *   <li>RoPE (partial rotary) + KV-cache append + causal MHA/GQA attention: one kernel for decode steps
+ *       ({@code attention_decode}), else rope_kv_rows / rope_kv_append then attention_tiles (prompts) or attention_rows</li>
  *   <li>SBI-GEMM out-projection + bias + residual</li>
- *   <li>norm_rows (MLP norm)</li>
+ *   <li>norm_rows (MLP norm; fused like the first)</li>
  *   <li>SBI-GEMM gate/up + activation (gated pairs) or up + bias + activation</li>
  *   <li>SBI-GEMM down + bias + residual (GPT-NeoX: residual of the attention branch, parallel form)</li>
  * </ol>
@@ -78,14 +74,11 @@ final class CudaModel implements AutoCloseable {
     private final MemorySegment hostMeta;
     private MemorySegment hostLogits = MemorySegment.NULL;
     private final Arena hostArena = Arena.ofShared();
-    /** decode graphs by batch size: [graph, exec] */
-    private final Map<Integer, long[]> graphs = new HashMap<>();
-    private final Map<Integer, long[]> graphCost = new HashMap<>();
+    /** Decode steps captured as CUDA graphs (off: -Dfathom.cuda.graphs=false). */
+    private final DecodeGraphs graphs;
     private boolean useGraphs = !"false".equals(System.getProperty("fathom.cuda.graphs"));
-    private boolean capturing;
     // per-kernel timing
     private final KernelTimer timer;
-    private long stepBytes, stepFlops;
     private Phase phase = Phase.PROMPT;
     private int curLayer = -1;
     /** Streamed layers (ZeRO-Inference), null when every layer is resident. */
@@ -95,7 +88,6 @@ final class CudaModel implements AutoCloseable {
     /** cuBLAS for GEMMs over many rows of BF16 / INT8 weights; null when the model has none or cuBLAS is missing. */
     private PromptGemm prompt;
     /** The scratch cuBLAS needs for the layer matrices (row-major bytes, widest input, most stored rows of a gated one). */
-    private final PromptGemm.Sizes blasSizes = new PromptGemm.Sizes();
     /** Query-row tiles of the prompt attention: [first row, count] pairs; device and host copies. */
     private final long tiles;
     private final MemorySegment hostTiles;
@@ -122,12 +114,9 @@ final class CudaModel implements AutoCloseable {
     private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
     /** Shared memory a kernel may opt into on the GPUs this runs on (A100 163 KB, H100/H200 227 KB). */
     private static final int SMEM_LIMIT = 160 * 1024;
-    /** Weight precision of the run; INT8: every projection quantized, scale groups of int8Group columns. */
-    private final Precision precision;
-    private final boolean int8;
+    /** Packs and uploads the projections in the run's precision and layout (INT8: scale groups of int8Group columns). */
+    private final MatPacker packer;
     private final int int8Group;
-    /** Stored minus checkpoint bytes of the projections packed in another precision (conversions, INT8 with its scales). */
-    private long convertedDelta;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
         this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null, 0, true, true, false, Precision.AUTO);
@@ -181,9 +170,6 @@ final class CudaModel implements AutoCloseable {
                       CudaModule module, PeerAllReduce.Rank tp, int firstLayer, boolean embedStage, boolean headStage, boolean kvHost,
                       Precision precision) {
         this.cfg = cfg;
-        this.precision = precision == null ? Precision.AUTO : precision;
-        this.int8 = this.precision == Precision.INT8 || "int8".equalsIgnoreCase(System.getProperty("fathom.cuda.weights"));
-        this.int8Group = int8 ? Int8Layout.group() : 0;
         this.tp = tp;
         this.head0 = headStage && (tp == null || tp.rank() == 0);
         this.embedStage = embedStage;
@@ -194,8 +180,11 @@ final class CudaModel implements AutoCloseable {
         this.cu = mod.cuda();
         cu.makeCurrent();
         this.stream = cu.streamCreate();
+        this.packer = new MatPacker(this::upload, precision, slots, cu.smCount());
+        this.int8Group = packer.int8Group;
         this.sink = sink;
         this.timer = new KernelTimer(cu, sink, stream);
+        this.graphs = new DecodeGraphs(cu);
         this.h = cfg.hiddenSize();
         this.hd = cfg.headDim();
         LayerWeights l0 = w.layers().getFirst();
@@ -234,26 +223,16 @@ final class CudaModel implements AutoCloseable {
                 bytes += lw.bytes();
             }
             if (streamer != null) streamer.finish();
+            PromptGemm.Sizes blasSizes = packer.blasSizes;
             long layerMax = blasSizes.weightBytes;   // the head (next) only goes through cuBLAS if it fits this scratch
             embed = embedStage ? upload(w.embed().toFloatArray()) : 0;
             posEmbed = !embedStage || w.posEmbed() == null ? 0 : upload(w.posEmbed().toFloatArray());
             finalW = headStage ? upload(w.finalNormW().toFloatArray()) : 0;
             finalB = !headStage || w.finalNormB() == null ? 0 : upload(w.finalNormB().toFloatArray());
-            head = headStage ? mat(new Tensor[]{w.lmHead()}, STACKED, vocab, h, null) : null;
+            head = headStage ? packer.mat(new Tensor[]{w.lmHead()}, MatPacker.STACKED, vocab, h, null) : null;
             blasSizes.weightBytes = layerMax;
             if (headStage) bytes += w.lmHead().byteSize();
-            if (cfg.rotaryDim() > 0) {
-                // (cos, sin) of every position and frequency, computed in double as CpuModel does: [maxLen][rot/2]
-                double[] inv = cfg.rope().inverseFrequencies(cfg.rotaryDim());
-                float[] t = new float[maxLen * inv.length * 2];
-                for (int p = 0; p < maxLen; p++)
-                    for (int i = 0; i < inv.length; i++) {
-                        double ang = p * inv[i];
-                        t[(p * inv.length + i) * 2] = (float) Math.cos(ang);
-                        t[(p * inv.length + i) * 2 + 1] = (float) Math.sin(ang);
-                    }
-                invFreq = upload(t);
-            } else invFreq = 0;
+            invFreq = cfg.rotaryDim() > 0 ? upload(AttentionLaunch.ropeTable(cfg.rope().inverseFrequencies(cfg.rotaryDim()), maxLen)) : 0;
             long kv = (long) layers.size() * slots * maxLen * kvHeads * hd * 4;
             kCache = kvHost ? mappedHost(kv) : alloc(kv);
             vCache = kvHost ? mappedHost(kv) : alloc(kv);
@@ -288,7 +267,7 @@ final class CudaModel implements AutoCloseable {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
             }
-            if (int8) Int8Layout.optIn(mod);
+            if (packer.int8) Int8Layout.optIn(mod);
             if (hd <= 256) {
                 int ts = tileAttnSmem();
                 if (ts > 48 * 1024) cu.setMaxDynamicShared(mod.fn(tileAttnKernel()), ts);
@@ -302,7 +281,7 @@ final class CudaModel implements AutoCloseable {
             close();
             throw ex;
         }
-        this.weightBytes = bytes + convertedDelta;
+        this.weightBytes = bytes + packer.convertedDelta();
     }
 
     /** Bytes of the weights as stored on the device: the checkpoint's, with converted or INT8 projections counted as stored (no padding). */
@@ -374,120 +353,24 @@ final class CudaModel implements AutoCloseable {
         return p;
     }
 
-    /** Packs {@code src} rows in {@code order} and uploads; {@code biases} (same indexing as src) may be null. */
-    private Mat mat(Tensor[] src, int[][] kind, int n, int k, Tensor[] biases) {
-        if (int8) return mat8(src, kind, n, k, biases);
-        int[][] order = kind;
-        DType dt = floatDtype(src[0].dtype(), precision);
-        SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
-        long w;
-        for (Tensor t : src) convertedDelta += t.numel() * (dt.size - t.dtype().size);
-        boolean mma = useMma(dt, slots);
-        boolean rowMajor = !mma && dt == DType.BF16 && !"false".equals(System.getProperty("fathom.cuda.rowMajor"));
-        order = order(order, src, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
-        try (Arena a = Arena.ofShared()) {
-            MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, rowMajor, a, shape);
-            w = upload(packed);
-        }
-        long b = uploadBias(biases, order);
-        String prefix = mma ? "sbimma_bf16_" : rowMajor ? "sbirm_bf16_" : switch (dt) {
-            case F32 -> "sbi_f32_";
-            case BF16 -> "sbi_bf16_";
-            default -> "sbi_f16_";
-        };
-        blasSizes.add(shape[0], kind == GATED);   // of these dtypes only BF16 goes through cuBLAS
-        return new Mat(w, shape[0], b, SbiLayout.plan(shape[0], cu.smCount()), prefix);
-    }
-
-    /** The biases in the stored row order (device float[stored rows]), or 0 when there are none. */
-    private long uploadBias(Tensor[] biases, int[][] order) {
-        boolean anyBias = false;
-        if (biases != null) for (Tensor t : biases) anyBias |= t != null;
-        return anyBias ? upload(SbiLayout.permute(biases, order[0], order[1])) : 0;
-    }
-
-    /**
-     * The float dtype projections are stored in: {@code -Dfathom.cuda.weights=bf16|f16} (repacks any weights: checks,
-     * benchmarks), else the run's precision, else the checkpoint's own (F32 for a non-float dtype).
-     */
-    static DType floatDtype(DType stored, Precision p) {
-        String force = System.getProperty("fathom.cuda.weights");
-        if ("bf16".equalsIgnoreCase(force)) return DType.BF16;
-        if ("f16".equalsIgnoreCase(force)) return DType.F16;
-        return switch (p) {
-            case F32 -> DType.F32;
-            case BF16 -> DType.BF16;
-            case F16 -> DType.F16;
-            default -> stored == DType.BF16 || stored == DType.F16 ? stored : DType.F32;
-        };
-    }
-
-    /**
-     * INT8: quantizes the rows (SIMT row order, groups of 4) with per-group scales into one buffer ({@link Int8Layout})
-     * for the sbi8 kernels; GEMMs over many rows dequantize them to bf16 for cuBLAS ({@link PromptGemm}).
-     */
-    private Mat mat8(Tensor[] src, int[][] kind, int n, int k, Tensor[] biases) {
-        int[][] order = order(kind, src, SbiLayout.GROUP);
-        SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
-        long w;
-        try (Arena a = Arena.ofShared()) {
-            w = upload(Int8Layout.pack(src, order[0], order[1], n, k, int8Group, a, shape));
-        }
-        convertedDelta += Int8Layout.readBytes(shape[0], int8Group);
-        blasSizes.add(shape[0], kind == GATED);
-        for (Tensor t : src) convertedDelta -= t.byteSize();
-        return new Mat(w, shape[0], uploadBias(biases, order), Int8Layout.plan(shape[0], cu.smCount()), Int8Layout.kernelPrefix(),
-                w + Int8Layout.scaleOffset(shape[0]));
-    }
-
-    private Mat plain(Linear l, boolean withBias) {
-        return mat(new Tensor[]{l.weight()}, STACKED, l.out(), l.in(), withBias ? new Tensor[]{l.bias()} : null);
-    }
-
-    private Mat gated(Linear gate, Linear up) {
-        return mat(new Tensor[]{gate.weight(), up.weight()}, GATED, gate.out(), gate.in(), new Tensor[]{gate.bias(), up.bias()});
-    }
-
-    /** Row orders are chosen once the layout (and so the group size) is known. */
-    private static final int[][] STACKED = new int[0][], GATED = new int[1][];
-
-    private static int[][] order(int[][] kind, Tensor[] src, int group) {
-        if (kind == GATED) return SbiLayout.gatedPairs(src[0].rows(), group);
-        return SbiLayout.stacked(group, src);
-    }
-
-    /**
-     * The layout of BF16 weights: the tensor-core tile layout for batches of two or more, the 4-row SIMT layout for
-     * one sequence (its GEMV streams closer to the read ceiling: 90-100 % against 67-93 % on the Llama shapes);
-     * {@code -Dfathom.cuda.mma=true|false} forces one. F32 and F16 weights always use the SIMT layout.
-     */
-    static boolean useMma(DType dt, int slots) {
-        if (dt != DType.BF16) return false;
-        return switch (System.getProperty("fathom.cuda.mma", "auto")) {
-            case "false" -> false;
-            case "true" -> true;
-            default -> slots > 1;
-        };
-    }
-
     private Layer uploadLayer(LayerWeights lw) {
-        Mat qkvM = mat(new Tensor[]{lw.q().weight(), lw.k().weight(), lw.v().weight()},
-                STACKED, qkvDim, h,
+        Mat qkvM = packer.mat(new Tensor[]{lw.q().weight(), lw.k().weight(), lw.v().weight()},
+                MatPacker.STACKED, qkvDim, h,
                 new Tensor[]{lw.q().bias(), lw.k().bias(), lw.v().bias()});
-        Mat o = plain(lw.o(), tp == null);
+        Mat o = packer.plain(lw.o(), tp == null);
         long aW = upload(lw.attnNormW().toFloatArray()), aB = lw.attnNormB() == null ? 0 : upload(lw.attnNormB().toFloatArray());
         long mW = upload(lw.mlpNormW().toFloatArray()), mB = lw.mlpNormB() == null ? 0 : upload(lw.mlpNormB().toFloatArray());
         if (cfg.isMoe()) {
-            Mat router = mat(new Tensor[]{lw.router()}, STACKED, cfg.numExperts(), h, null);
+            Mat router = packer.mat(new Tensor[]{lw.router()}, MatPacker.STACKED, cfg.numExperts(), h, null);
             List<Mat[]> ex = new ArrayList<>();
-            for (LayerWeights.Expert e : lw.experts()) ex.add(new Mat[]{gated(e.gate(), e.up()), plain(e.down(), true)});
+            for (LayerWeights.Expert e : lw.experts()) ex.add(new Mat[]{packer.gated(e.gate(), e.up()), packer.plain(e.down(), true)});
             return new Layer(aW, aB, qkvM, o, mW, mB, null, true, null, router, ex);
         }
         boolean isGated = lw.gate() != null;
-        Mat up = isGated ? gated(lw.gate(), lw.up()) : plain(lw.up(), true);
+        Mat up = isGated ? packer.gated(lw.gate(), lw.up()) : packer.plain(lw.up(), true);
         if (tp != null) tpBias.add(new long[]{lw.o().bias() == null ? 0 : upload(lw.o().bias().toFloatArray()),
                 lw.down().bias() == null ? 0 : upload(lw.down().bias().toFloatArray())});
-        return new Layer(aW, aB, qkvM, o, mW, mB, up, isGated, plain(lw.down(), tp == null), null, List.of());
+        return new Layer(aW, aB, qkvM, o, mW, mB, up, isGated, packer.plain(lw.down(), tp == null), null, List.of());
     }
 
     // ------------------------------------------------------------------ kernel wrappers
@@ -628,27 +511,16 @@ final class CudaModel implements AutoCloseable {
         boolean graph = useGraphs && streamer == null && ph == Phase.DECODE && headRows == null && !cfg.isMoe();
         if (graph) {
             int key = 2 * n + (decodeAttn ? 1 : 0);   // one graph per batch size and attention kernel
-            long[] g = graphs.get(key);
-            if (g == null) {
-                capturing = true;
-                stepBytes = 0;
-                stepFlops = 0;
+            DecodeGraphs.Graph g = graphs.get(key, stream, () -> {
                 pdl = pdlWanted();
-                cu.beginCapture(stream);
                 try {
                     body(n, hRows, false);
                 } finally {
-                    g = cu.endCapture(stream);
-                    capturing = false;
                     pdl = false;
                 }
-                graphs.put(key, g);
-                graphCost.put(key, new long[]{stepBytes, stepFlops});
-            }
-            long[] exec = g;
-            long[] cost = graphCost.get(key);
+            });
             curLayer = -1;
-            timedRaw("decode.graph", cost[0], cost[1], () -> cu.graphLaunch(exec[1], stream));
+            timedRaw("decode.graph", g.bytes(), g.flops(), () -> cu.graphLaunch(g.exec(), stream));
         } else {
             body(n, hRows, headRows != null);
         }
@@ -766,26 +638,17 @@ final class CudaModel implements AutoCloseable {
             cu.synchronize(stream);
             MemorySegment.copy(hr, ValueLayout.JAVA_FLOAT, 0, r, 0, r.length);
             long t0 = System.nanoTime();
-            int[] choice = new int[n * topK];
-            float[] weight = new float[n * topK];
-            int[] count = new int[e];
-            for (int i = 0; i < n; i++) CpuModel.route(r, i * e, e, topK, choice, weight, i * topK, count);
-            // token -> expert table inverted into expert -> rows (offsets per expert), weights alongside
-            int[] start = new int[e + 1];
-            for (int x = 0; x < e; x++) start[x + 1] = start[x] + count[x];
-            int[] fill = start.clone();
-            MemorySegment tab = a.allocate(8L * n * topK, 16);
-            for (int i = 0; i < n * topK; i++) {
-                int pos = fill[choice[i]]++;
-                tab.setAtIndex(ValueLayout.JAVA_INT, pos, i / topK);
-                tab.setAtIndex(ValueLayout.JAVA_FLOAT, (long) n * topK + pos, weight[i]);
-            }
+            MoeTable table = MoeTable.of(r, n, e, topK);
+            int[] start = table.start();
+            MemorySegment tab = a.allocate(8L * n * topK, 16);   // [rows | weights] by expert
+            MemorySegment.copy(table.rows(), 0, tab, ValueLayout.JAVA_INT, 0, n * topK);
+            MemorySegment.copy(table.weights(), 0, tab, ValueLayout.JAVA_FLOAT, 4L * n * topK, n * topK);
             cu.copyToDevice(moeMeta, tab, 8L * n * topK, stream);
             cu.fill32(moeOut, 0, (long) n * h, stream);
             if (sink.enabled())
                 sink.emit(new TelemetryEvent.KernelSpan("moe.gate", "cuda:" + cu.ordinal(), 0, curLayer, phase, t0, System.nanoTime() - t0, 4L * n * e, 4L * n * e));
             for (int x = 0; x < e; x++) {
-                int m = count[x];
+                int m = table.count(x);
                 if (m == 0) continue;
                 long rows = moeMeta + 4L * start[x], wts = moeMeta + 4L * ((long) n * topK + start[x]);
                 Mat[] ex = w.experts().get(x);
@@ -803,9 +666,8 @@ final class CudaModel implements AutoCloseable {
     // ------------------------------------------------------------------ timing
 
     private void timed(String name, long bytes, long flops, Runnable launch) {
-        if (capturing) {
-            stepBytes += bytes;
-            stepFlops += flops;
+        if (graphs.capturing()) {
+            graphs.count(bytes, flops);
             launch.run();
             return;
         }
@@ -824,8 +686,7 @@ final class CudaModel implements AutoCloseable {
         } catch (RuntimeException ignored) {
             // free what we can
         }
-        for (long[] g : graphs.values()) cu.graphDestroy(g[0], g[1]);
-        graphs.clear();
+        graphs.close();
         timer.close();
         if (streamer != null) streamer.close();
         if (prompt != null) prompt.close();

@@ -342,8 +342,11 @@ public final class CudaSelfCheck {
         }
     }
 
-    /** Fresh random inputs of a GEMM check: weights [outRows, k] (mode 1: gate rows [0, n), up rows [n, 2n)), bias, x, residual. */
-    /** {@code norm}: the kernel RMS-norms x with {@code gamma} first (the fused kernels); {@link #xin} is what it multiplies. */
+    /**
+     * Fresh random inputs of a GEMM check: weights [outRows, k] (mode 1: gate rows [0, n), up rows [n, 2n)), bias, x,
+     * residual; {@code norm}: the kernel RMS-norms x with {@code gamma} first (the fused kernels), {@code xin} is what
+     * it multiplies.
+     */
     private record Inputs(int n, int k, int rows, int mode, float[] w, float[] bias, float[] x, float[] res, float[] gamma,
                           boolean norm, double[] xin) {
         static final float EPS = 1e-5f;
@@ -452,209 +455,7 @@ public final class CudaSelfCheck {
         }
     }
 
-    /**
-     * Both attention kernels (per row, and over query tiles as the prompt phase runs) on fresh random q, k, v
-     * against a float64 CPU softmax(q·k/sqrt(hd))·v, causal per row. One sequence per slot of the given lengths,
-     * its rows consecutive; outputs poisoned with NaN first. Returns {rows kernel, tiles kernel}.
-     */
-    public static GemmResult[] attention(int hd, int heads, int kvHeads, int[] lens, long seed) {
-        CudaModule mod = CudaModule.get();
-        Cuda cu = mod.cuda();
-        cu.makeCurrent();
-        Random rnd = new Random(seed);
-        int slots = lens.length, maxLen = Arrays.stream(lens).max().orElse(1) + 3, n = Arrays.stream(lens).sum();
-        int kvDim = kvHeads * hd, qkvDim = (heads + 2 * kvHeads) * hd, od = heads * hd;
-        float[] qkv = new float[n * qkvDim], kc = new float[slots * maxLen * kvDim], vc = new float[kc.length];
-        for (int i = 0; i < qkv.length; i++) qkv[i] = (float) rnd.nextGaussian();
-        for (int i = 0; i < kc.length; i++) { kc[i] = (float) rnd.nextGaussian(); vc[i] = (float) rnd.nextGaussian(); }
-        int[] meta = new int[3 * n], slotOf = new int[n];
-        for (int s = 0, r = 0; s < slots; s++)
-            for (int p = 0; p < lens[s]; p++, r++) { meta[r] = 0; meta[n + r] = p; meta[2 * n + r] = s; slotOf[r] = s; }
-        int[] tl = new int[2 * n];
-        int tc = AttentionLaunch.queryTiles(slotOf, 64, tl);
-        float scale = (float) (1 / Math.sqrt(hd));
-        double[] ref = new double[n * od];
-        for (int r = 0; r < n; r++)
-            for (int h = 0; h < heads; h++) {
-                int kvh = h / (heads / kvHeads), p = meta[n + r], s = meta[2 * n + r];
-                double[] sc = new double[p + 1];
-                double m = Double.NEGATIVE_INFINITY, sum = 0;
-                for (int j = 0; j <= p; j++) {
-                    double d = 0;
-                    for (int e = 0; e < hd; e++) d += (double) qkv[r * qkvDim + h * hd + e] * kc[(s * maxLen + j) * kvDim + kvh * hd + e];
-                    sc[j] = d * scale;
-                    m = Math.max(m, sc[j]);
-                }
-                for (int j = 0; j <= p; j++) { sc[j] = Math.exp(sc[j] - m); sum += sc[j]; }
-                for (int e = 0; e < hd; e++) {
-                    double o = 0;
-                    for (int j = 0; j <= p; j++) o += sc[j] * vc[(s * maxLen + j) * kvDim + kvh * hd + e];
-                    ref[r * od + h * hd + e] = o / sum;
-                }
-            }
-        long stream = cu.streamCreate();
-        List<Long> mem = new ArrayList<>();
-        try (Arena a = Arena.ofShared()) {
-            long dQ = dev(cu, mem, SbiLayout.floats(qkv, a), stream), dK = dev(cu, mem, SbiLayout.floats(kc, a), stream),
-                    dV = dev(cu, mem, SbiLayout.floats(vc, a), stream);
-            long dM = dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, meta), stream);
-            long dT = dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(tl, 2 * tc)), stream);
-            long dO = cu.malloc(4L * n * od);
-            mem.add(dO);
-            GemmResult[] out = new GemmResult[2];
-            for (int v = 0; v < 2; v++) {
-                cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
-                if (v == 0) {
-                    int smem = AttentionLaunch.rowsSmem(hd, maxLen);
-                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
-                    mod.launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, dK, dV,
-                            maxLen, scale, dO, od);
-                } else {
-                    int smem = AttentionLaunch.tilesSmem(hd);
-                    String kn = AttentionLaunch.tilesKernel(hd);
-                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
-                    mod.launch(kn, heads, tc, 256, smem, stream, dQ, qkvDim, n, dM, dT, heads, kvHeads, hd, dK, dV, maxLen, scale, dO, od);
-                }
-                MemorySegment ho = a.allocate(4L * n * od, 16);
-                cu.copyToHost(ho, dO, 4L * n * od, stream);
-                cu.synchronize(stream);
-                double num = 0, den = 0;
-                boolean written = true;
-                for (int i = 0; i < n * od; i++) {
-                    float g = ho.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-                    if (Float.isNaN(g)) written = false;
-                    num += (g - ref[i]) * (g - ref[i]);
-                    den += ref[i] * ref[i];
-                }
-                out[v] = new GemmResult(String.format("attention %s hd=%d heads=%d/%d lens=%s", v == 0 ? "rows " : "tiles", hd, heads, kvHeads,
-                        Arrays.toString(lens)), Math.sqrt(num / den), written);
-            }
-            return out;
-        } finally {
-            for (long p : mem) cu.free(p);
-            cu.streamDestroy(stream);
-        }
-    }
-
-    /**
-     * attention_decode (RoPE + KV append + attention, positions split over {@code splits} blocks) on fresh random q, k,
-     * v, cache and rotation angles, one row per sequence at the given positions, against float64: rotate q and the new
-     * k over the first {@code rot} dims, attend over the cache plus the new position. Output and the cache row the kernel
-     * appends are poisoned first; the kernel runs twice (its split counters must have reset) and both runs are compared.
-     */
-    public static GemmResult attentionDecode(int hd, int heads, int kvHeads, int rot, int[] positions, int splits, int minChunk, long seed) {
-        CudaModule mod = CudaModule.get();
-        Cuda cu = mod.cuda();
-        cu.makeCurrent();
-        Random rnd = new Random(seed);
-        int n = positions.length, slots = n, maxLen = Arrays.stream(positions).max().orElse(0) + 3, half = rot / 2;
-        int kvDim = kvHeads * hd, qkvDim = (heads + 2 * kvHeads) * hd, od = heads * hd, group = heads / kvHeads;
-        float[] qkv = new float[n * qkvDim], kc = new float[slots * maxLen * kvDim], vc = new float[kc.length];
-        float[] cs = new float[maxLen * Math.max(half, 1) * 2];
-        for (int i = 0; i < qkv.length; i++) qkv[i] = (float) rnd.nextGaussian();
-        for (int i = 0; i < kc.length; i++) { kc[i] = (float) rnd.nextGaussian(); vc[i] = (float) rnd.nextGaussian(); }
-        for (int i = 0; i < cs.length / 2; i++) {
-            double ang = rnd.nextDouble() * 2 * Math.PI;
-            cs[2 * i] = (float) Math.cos(ang);
-            cs[2 * i + 1] = (float) Math.sin(ang);
-        }
-        int[] meta = new int[3 * n];
-        for (int r = 0; r < n; r++) { meta[n + r] = positions[r]; meta[2 * n + r] = n - 1 - r; }   // slots reversed
-        for (int r = 0; r < n; r++)   // the appended rows start as NaN on the device
-            for (int e = 0; e < kvDim; e++) {
-                int at = ((n - 1 - r) * maxLen + positions[r]) * kvDim + e;
-                kc[at] = Float.NaN;
-                vc[at] = Float.NaN;
-            }
-        double[][] rq = new double[n * heads][], rk = new double[n * kvHeads][];
-        for (int r = 0; r < n; r++) {
-            int p = positions[r];
-            for (int hh = 0; hh < heads + kvHeads; hh++) {
-                double[] v = new double[hd];
-                for (int i = 0; i < hd; i++) v[i] = qkv[r * qkvDim + hh * hd + i];
-                for (int i = 0; i < half; i++) {
-                    double c = cs[2 * (p * half + i)], sn = cs[2 * (p * half + i) + 1], x1 = v[i], x2 = v[i + half];
-                    v[i] = x1 * c - x2 * sn;
-                    v[i + half] = x2 * c + x1 * sn;
-                }
-                if (hh < heads) rq[r * heads + hh] = v;
-                else rk[r * kvHeads + hh - heads] = v;
-            }
-        }
-        float scale = (float) (1 / Math.sqrt(hd));
-        double[] ref = new double[n * od];
-        for (int r = 0; r < n; r++)
-            for (int h = 0; h < heads; h++) {
-                int kvh = h / group, p = positions[r], s = n - 1 - r;
-                double[] sc = new double[p + 1];
-                double m = Double.NEGATIVE_INFINITY, sum = 0;
-                for (int j = 0; j <= p; j++) {
-                    double d = 0;
-                    for (int e = 0; e < hd; e++)
-                        d += rq[r * heads + h][e] * (j == p ? rk[r * kvHeads + kvh][e] : kc[(s * maxLen + j) * kvDim + kvh * hd + e]);
-                    sc[j] = d * scale;
-                    m = Math.max(m, sc[j]);
-                }
-                for (int j = 0; j <= p; j++) { sc[j] = Math.exp(sc[j] - m); sum += sc[j]; }
-                for (int e = 0; e < hd; e++) {
-                    double o = 0;
-                    for (int j = 0; j <= p; j++)
-                        o += sc[j] * (j == p ? qkv[r * qkvDim + (heads + kvHeads + kvh) * hd + e] : vc[(s * maxLen + j) * kvDim + kvh * hd + e]);
-                    ref[r * od + h * hd + e] = o / sum;
-                }
-            }
-        long stream = cu.streamCreate();
-        List<Long> mem = new ArrayList<>();
-        try (Arena a = Arena.ofShared()) {
-            long dQ = dev(cu, mem, SbiLayout.floats(qkv, a), stream), dK = dev(cu, mem, SbiLayout.floats(kc, a), stream),
-                    dV = dev(cu, mem, SbiLayout.floats(vc, a), stream), dC = dev(cu, mem, SbiLayout.floats(cs, a), stream);
-            long dM = dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, meta), stream);
-            long dP = cu.malloc(4L * n * heads * splits * (hd + 2)), dN = cu.malloc(4L * n * heads), dO = cu.malloc(4L * n * od);
-            mem.addAll(List.of(dP, dN, dO));
-            cu.fill32(dN, 0, (long) n * heads, stream);
-            int cap = AttentionLaunch.scoreCap(maxLen, splits, minChunk), smem = AttentionLaunch.decodeSmem(hd, cap);
-            if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_decode"), smem);
-            double worst = 0;
-            boolean written = true;
-            for (int run = 0; run < 2; run++) {
-                cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
-                mod.launch3(false, "attention_decode", heads, n, splits, AttentionLaunch.DECODE_THREADS, smem, stream, dQ, qkvDim, n, dM,
-                        heads, kvHeads, hd, rot, dC, dK, dV, maxLen, scale, minChunk, cap, dP, dN, dO, od);
-                MemorySegment ho = a.allocate(4L * n * od, 16), hk = a.allocate(4L * kc.length, 16), hv = a.allocate(4L * kc.length, 16),
-                        hn = a.allocate(4L * n * heads, 16);
-                cu.copyToHost(ho, dO, 4L * n * od, stream);
-                cu.copyToHost(hk, dK, 4L * kc.length, stream);
-                cu.copyToHost(hv, dV, 4L * kc.length, stream);
-                cu.copyToHost(hn, dN, 4L * n * heads, stream);
-                cu.synchronize(stream);
-                double num = 0, den = 0;
-                for (int i = 0; i < n * od; i++) {
-                    float g = ho.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-                    if (Float.isNaN(g)) written = false;
-                    num += (g - ref[i]) * (g - ref[i]);
-                    den += ref[i] * ref[i];
-                }
-                for (int r = 0; r < n; r++)   // the appended cache rows: rotated k, plain v
-                    for (int e = 0; e < kvDim; e++) {
-                        long at = ((long) (n - 1 - r) * maxLen + positions[r]) * kvDim + e;
-                        double wk = rk[r * kvHeads + e / hd][e % hd], wv = qkv[r * qkvDim + (heads + kvHeads) * hd + e];
-                        float gk = hk.getAtIndex(ValueLayout.JAVA_FLOAT, at), gv = hv.getAtIndex(ValueLayout.JAVA_FLOAT, at);
-                        if (Float.isNaN(gk) || Float.isNaN(gv)) written = false;
-                        num += (gk - wk) * (gk - wk) + (gv - wv) * (gv - wv);
-                        den += wk * wk + wv * wv;
-                    }
-                for (int i = 0; i < n * heads; i++) if (hn.getAtIndex(ValueLayout.JAVA_INT, i) != 0) written = false;   // counters reset
-                worst = Math.max(worst, Math.sqrt(num / den));
-            }
-            return new GemmResult(String.format("attention decode hd=%d heads=%d/%d rot=%d pos=%s splits=%d chunk>=%d", hd, heads, kvHeads, rot,
-                    Arrays.toString(positions), splits, minChunk), worst, written);
-        } finally {
-            for (long p : mem) cu.free(p);
-            cu.streamDestroy(stream);
-        }
-    }
-
-    private static long dev(Cuda cu, List<Long> mem, MemorySegment host, long stream) {
+    static long dev(Cuda cu, List<Long> mem, MemorySegment host, long stream) {
         long p = cu.malloc(host.byteSize());
         mem.add(p);
         cu.copyToDevice(p, host, host.byteSize(), stream);
@@ -723,7 +524,7 @@ public final class CudaSelfCheck {
         int[][] lensList = {{1}, {37}, {130, 5, 64}, {200}};
         for (int[] c : att)
             for (int[] lens : lensList) {
-                for (GemmResult r : attention(c[0], c[1], c[2], lens, seed++)) {
+                for (GemmResult r : AttentionCheck.attention(c[0], c[1], c[2], lens, seed++)) {
                     boolean pass = r.ok(1e-5);
                     ok &= pass;
                     System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
@@ -735,7 +536,7 @@ public final class CudaSelfCheck {
             for (int[] pos : decPos)
                 for (int splits : new int[]{1, 3, 16})
                     for (int minChunk : new int[]{1, 16, 256}) {
-                        GemmResult r = attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
+                        GemmResult r = AttentionCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
                         boolean pass = r.ok(1e-5);
                         ok &= pass;
                         if (!pass || splits == 3 && minChunk == 16)

@@ -60,7 +60,7 @@ class CudaGpuTest {
         long seed = System.nanoTime();
         for (int[] c : new int[][]{{64, 4, 4}, {128, 8, 2}, {20, 3, 1}, {256, 2, 1}})
             for (int[] lens : new int[][]{{1}, {37}, {130, 5, 64}})
-                for (var r : CudaSelfCheck.attention(c[0], c[1], c[2], lens, seed++))
+                for (var r : AttentionCheck.attention(c[0], c[1], c[2], lens, seed++))
                     assertOk(r, 1e-5);
     }
 
@@ -84,7 +84,7 @@ class CudaGpuTest {
             for (int[] pos : new int[][]{{0}, {5, 130, 0}})
                 for (int splits : new int[]{1, 4, 16})
                     for (int minChunk : new int[]{1, 40, 256}) {
-                        var r = CudaSelfCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
+                        var r = AttentionCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
                         assertOk(r, 1e-5);
                     }
     }

@@ -224,13 +224,13 @@ class Int8LayoutTest {
         String old = System.getProperty("fathom.cuda.weights");
         try {
             System.clearProperty("fathom.cuda.weights");
-            assertEquals(DType.BF16, CudaModel.floatDtype(DType.F32, Precision.BF16));
-            assertEquals(DType.F16, CudaModel.floatDtype(DType.BF16, Precision.F16));
-            assertEquals(DType.F32, CudaModel.floatDtype(DType.BF16, Precision.F32));
-            assertEquals(DType.BF16, CudaModel.floatDtype(DType.BF16, Precision.AUTO));
-            assertEquals(DType.F32, CudaModel.floatDtype(DType.F64, Precision.AUTO));
+            assertEquals(DType.BF16, MatPacker.floatDtype(DType.F32, Precision.BF16));
+            assertEquals(DType.F16, MatPacker.floatDtype(DType.BF16, Precision.F16));
+            assertEquals(DType.F32, MatPacker.floatDtype(DType.BF16, Precision.F32));
+            assertEquals(DType.BF16, MatPacker.floatDtype(DType.BF16, Precision.AUTO));
+            assertEquals(DType.F32, MatPacker.floatDtype(DType.F64, Precision.AUTO));
             System.setProperty("fathom.cuda.weights", "bf16");
-            assertEquals(DType.BF16, CudaModel.floatDtype(DType.F32, Precision.F32), "the property overrides (checks, benchmarks)");
+            assertEquals(DType.BF16, MatPacker.floatDtype(DType.F32, Precision.F32), "the property overrides (checks, benchmarks)");
         } finally {
             if (old == null) System.clearProperty("fathom.cuda.weights");
             else System.setProperty("fathom.cuda.weights", old);

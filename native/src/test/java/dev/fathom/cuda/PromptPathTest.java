@@ -92,6 +92,18 @@ class PromptPathTest {
     }
 
     @Test
+    void ropeTableHoldsCosineAndSinePairsPerPositionAndFrequency() {
+        double[] inv = {1.0, 0.01, 1e-4};
+        float[] t = AttentionLaunch.ropeTable(inv, 5);
+        assertEquals(5 * 3 * 2, t.length);
+        assertEquals(1f, t[0]);
+        assertEquals(0f, t[1]);
+        assertEquals((float) Math.cos(4 * 0.01), t[(4 * 3 + 1) * 2]);
+        assertEquals((float) Math.sin(4 * 0.01), t[(4 * 3 + 1) * 2 + 1]);
+        assertEquals((float) Math.sin(3.0), t[(3 * 3) * 2 + 1]);
+    }
+
+    @Test
     void tiledAttentionOnlyWhereRowsShareKeys() {
         assertTrue(AttentionLaunch.useTiles(Phase.PROMPT, 128, 2, 128));
         assertFalse(AttentionLaunch.useTiles(Phase.PROMPT, 4, 4, 128), "one row per sequence: per-row kernel");
@@ -161,13 +173,13 @@ class PromptPathTest {
         String old = System.getProperty("fathom.cuda.mma");
         try {
             System.clearProperty("fathom.cuda.mma");
-            assertFalse(CudaModel.useMma(DType.BF16, 1), "one sequence: SIMT GEMV layout");
-            assertTrue(CudaModel.useMma(DType.BF16, 8), "batches: tensor-core tiles");
-            assertFalse(CudaModel.useMma(DType.F32, 8));
+            assertFalse(MatPacker.useMma(DType.BF16, 1), "one sequence: SIMT GEMV layout");
+            assertTrue(MatPacker.useMma(DType.BF16, 8), "batches: tensor-core tiles");
+            assertFalse(MatPacker.useMma(DType.F32, 8));
             System.setProperty("fathom.cuda.mma", "true");
-            assertTrue(CudaModel.useMma(DType.BF16, 1));
+            assertTrue(MatPacker.useMma(DType.BF16, 1));
             System.setProperty("fathom.cuda.mma", "false");
-            assertFalse(CudaModel.useMma(DType.BF16, 8));
+            assertFalse(MatPacker.useMma(DType.BF16, 8));
         } finally {
             if (old == null) System.clearProperty("fathom.cuda.mma");
             else System.setProperty("fathom.cuda.mma", old);
