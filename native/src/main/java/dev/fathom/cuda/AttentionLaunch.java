@@ -43,7 +43,7 @@ final class AttentionLaunch {
      * Fewest positions per split (the kernel uses ceil(L / this) of its blocks at L positions, so short contexts run one
      * block per head and skip the merge); {@code -Dfathom.cuda.decodeChunk} overrides 256.
      */
-    static int minChunk() { return Integer.getInteger("fathom.cuda.decodeChunk", 256); }
+    static int minChunk() { return CudaSettings.integer("fathom.cuda.decodeChunk", 256, 1, Integer.MAX_VALUE); }
 
     /**
      * Position splits (grid z) of attention_decode for {@code rows} decode rows: enough blocks for about two per SM
@@ -67,7 +67,7 @@ final class AttentionLaunch {
     }
 
     /** Most rows a decode step runs through attention_decode ({@code -Dfathom.cuda.fusedAttentionRows}); beyond, the separate kernels. */
-    static int maxDecodeRows() { return Integer.getInteger("fathom.cuda.fusedAttentionRows", Integer.MAX_VALUE); }
+    static int maxDecodeRows() { return CudaSettings.integer("fathom.cuda.fusedAttentionRows", Integer.MAX_VALUE, 0, Integer.MAX_VALUE); }
 
     /** Floats of attention_decode's partial results for up to {@code rows} rows: [rows][heads][S][hd + 2]. */
     static long decodePartFloats(int sms, int heads, int hd, int rows, int maxLen, int minChunk) {

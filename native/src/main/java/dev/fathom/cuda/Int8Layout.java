@@ -63,8 +63,7 @@ public final class Int8Layout {
 
     /** The scale group size of models opened now: {@code -Dfathom.cuda.int8.group} (a power of two, at least 16) or 128. */
     public static int group() {
-        String p = System.getProperty("fathom.cuda.int8.group");
-        return checkGroup(p == null ? DEFAULT_GROUP : Integer.parseInt(p.trim()));
+        return checkGroup(CudaSettings.integer("fathom.cuda.int8.group", DEFAULT_GROUP, 1, 1 << 20));
     }
 
     /** {@code group} if the kernels take it: a power of two of at least {@link #EPV} columns (a lane's 16 weights share one scale). */
@@ -222,10 +221,9 @@ public final class Int8Layout {
      * 10.5 at ks 8).
      */
     public static SbiLayout.Launch plan(SbiLayout.Shape s, int sms) {
-        String force = System.getProperty("fathom.sbi8.ks");
-        int ks = 1;
-        if (force != null) ks = Integer.parseInt(force.trim());
-        else {
+        int ks = CudaSettings.splitK("fathom.sbi8.ks");
+        if (ks == 0) {
+            ks = 1;
             long want = 15L * sms;
             while (ks < SbiLayout.WARPS && (long) s.groups() * ks < want && 2 * ks <= s.kChunks()) ks *= 2;
         }

@@ -71,7 +71,7 @@ final class PromptGemm implements AutoCloseable {
      * H200 with llama-7b, decode steps of 16 rows cost the same either way (13.7 ms), of 32 rows 15.6 ms through
      * unpack + cuBLAS against 23.7 ms through the tile kernels, whose tensor-core loop is not built for 32 rows.
      */
-    static int threshold() { return Integer.getInteger("fathom.cuda.blasRows", 16); }
+    static int threshold() { return CudaSettings.integer("fathom.cuda.blasRows", 16, 0, Integer.MAX_VALUE); }
 
     /** Whether INT8 GEMMs over many rows go through cuBLAS ({@code -Dfathom.cuda.int8.blas}, default true). */
     static boolean int8Enabled() { return !"false".equals(System.getProperty("fathom.cuda.int8.blas")); }

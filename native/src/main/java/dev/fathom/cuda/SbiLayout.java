@@ -203,10 +203,9 @@ public final class SbiLayout {
      * below two chunks per warp.
      */
     public static Launch plan(Shape s, int sms) {
-        String force = System.getProperty("fathom.sbi.ks");
-        int ks = 1;
-        if (force != null) ks = Integer.parseInt(force);
-        else {
+        int ks = CudaSettings.splitK("fathom.sbi.ks");
+        if (ks == 0) {
+            ks = 1;
             long want = (s.mma() ? 64L : 16L) * sms;   // tiles: split to 8 warps per tile on every Llama shape (measured best)
             int minChunks = s.mma() ? 8 : 4;   // at least one (tiles: 8) or two (SIMT: 2 x 2) unrolled steps of loads per warp
             while (ks < WARPS && (long) s.groups() * ks < want && s.kChunks() >= (long) minChunks * (s.mma() ? 1 : 2) * ks) ks *= 2;

@@ -1,0 +1,37 @@
+package dev.fathom.cuda;
+
+/**
+ * The {@code -Dfathom.*} switches of the CUDA backend that take numbers (checks, benchmarks, tuning), read so that a
+ * bad value is one sentence naming the setting and what it takes, not a NumberFormatException or a kernel that
+ * divides by zero.
+ */
+final class CudaSettings {
+    private CudaSettings() {}
+
+    /** {@code -Dname}: a whole number in [min, max], or {@code def} when unset. */
+    static int integer(String name, int def, int min, int max) {
+        String v = System.getProperty(name);
+        if (v == null || v.isBlank()) return def;
+        int n;
+        try {
+            n = Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(message(name, v, min, max), e);
+        }
+        if (n < min || n > max) throw new IllegalArgumentException(message(name, v, min, max));
+        return n;
+    }
+
+    /** {@code -Dname}: a split-K warp count the SBI kernels take (1, 2, 4 or 8), or 0 when unset (the plan chooses). */
+    static int splitK(String name) {
+        int ks = integer(name, 0, 1, SbiLayout.WARPS);
+        if (ks != 0 && Integer.bitCount(ks) != 1)
+            throw new IllegalArgumentException("-D" + name + "=" + ks + ": use 1, 2, 4 or 8 warps per row group");
+        return ks;
+    }
+
+    private static String message(String name, String v, int min, int max) {
+        return "-D" + name + "=" + v.trim() + ": use a whole number" + (max == Integer.MAX_VALUE ? " of at least " + min
+                : " from " + min + " to " + max);
+    }
+}

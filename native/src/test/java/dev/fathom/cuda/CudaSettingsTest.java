@@ -1,0 +1,41 @@
+package dev.fathom.cuda;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Numeric -D switches of the CUDA backend: defaults, accepted values, and one sentence for a bad one. */
+class CudaSettingsTest {
+    private static <T> T with(String name, String value, java.util.function.Supplier<T> read) {
+        String old = System.getProperty(name);
+        System.setProperty(name, value);
+        try {
+            return read.get();
+        } finally {
+            if (old == null) System.clearProperty(name);
+            else System.setProperty(name, old);
+        }
+    }
+
+    @Test
+    void unsetGivesTheDefaultAndAValidValueIsTaken() {
+        assertEquals(256, AttentionLaunch.minChunk());
+        assertEquals(64, (int) with("fathom.cuda.decodeChunk", " 64 ", AttentionLaunch::minChunk));
+        assertEquals(4, (int) with("fathom.sbi.ks", "4", () -> CudaSettings.splitK("fathom.sbi.ks")));
+        assertEquals(0, CudaSettings.splitK("fathom.test.unset.ks"));
+    }
+
+    @Test
+    void aBadValueIsOneSentenceNamingTheSetting() {
+        var zero = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.decodeChunk", "0", AttentionLaunch::minChunk));
+        assertEquals("-Dfathom.cuda.decodeChunk=0: use a whole number of at least 1", zero.getMessage());
+        var text = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.blasRows", "many", PromptGemm::threshold));
+        assertTrue(text.getMessage().startsWith("-Dfathom.cuda.blasRows=many: use a whole number"), text.getMessage());
+        var ks = assertThrows(IllegalArgumentException.class, () -> with("fathom.sbi.ks", "3", () -> CudaSettings.splitK("fathom.sbi.ks")));
+        assertEquals("-Dfathom.sbi.ks=3: use 1, 2, 4 or 8 warps per row group", ks.getMessage());
+        var big = assertThrows(IllegalArgumentException.class, () -> with("fathom.sbi8.ks", "16", () -> CudaSettings.splitK("fathom.sbi8.ks")));
+        assertEquals("-Dfathom.sbi8.ks=16: use a whole number from 1 to 8", big.getMessage());
+    }
+}
