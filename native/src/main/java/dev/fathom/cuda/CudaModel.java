@@ -4,7 +4,6 @@ import dev.fathom.engine.cpu.CpuModel;
 import dev.fathom.engine.model.LayerWeights;
 import dev.fathom.engine.model.ModelConfig;
 import dev.fathom.engine.model.ModelWeights;
-import dev.fathom.engine.telemetry.TelemetryEvent;
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
 import dev.fathom.engine.tensor.Tensor;
@@ -31,7 +30,7 @@ import java.util.List;
  *   <li>SBI-GEMM gate/up + activation (gated pairs) or up + bias + activation</li>
  *   <li>SBI-GEMM down + bias + residual (GPT-NeoX: residual of the attention branch, parallel form)</li>
  * </ol>
- * MoE layers replace 7–8 with the router GEMM, top-k gating on the host into an expert→rows table, and
+ * MoE layers replace 7–8 with {@link CudaMoe}: the router GEMM, top-k gating on the host into an expert→rows table, and
  * per expert gather → gated GEMM → down GEMM → weighted scatter-add. Decode steps of dense models are
  * captured once per batch size into a CUDA graph and replayed.
  */
@@ -70,7 +69,9 @@ final class CudaModel implements AutoCloseable {
     private final Mat head;
     private final long weightBytes;
     // activation buffers, float32 rows
-    private final long x, x2, xn, qkv, ctx, mlp, meta, idx, moeOut, moeIn, moeA, moeY, routerOut, moeMeta, logits;
+    private final long x, x2, xn, qkv, ctx, mlp, meta, idx, logits;
+    /** The MoE block of every layer (null: a dense model). */
+    private final CudaMoe moe;
     private final MemorySegment hostMeta;
     private MemorySegment hostLogits = MemorySegment.NULL;
     private final Arena hostArena = Arena.ofShared();
@@ -245,14 +246,7 @@ final class CudaModel implements AutoCloseable {
             mlp = alloc(4L * maxRows * Math.max(ffn, 1));
             meta = alloc(4L * 3 * maxRows);
             idx = alloc(4L * maxRows);
-            int e = Math.max(cfg.numExperts(), 1), topK = Math.max(cfg.expertsPerToken(), 1);
-            boolean moe = cfg.isMoe();
-            moeOut = moe ? alloc(4L * maxRows * h) : 0;
-            moeIn = moe ? alloc(4L * maxRows * h) : 0;
-            moeA = moe ? alloc(4L * maxRows * ffn) : 0;
-            moeY = moe ? alloc(4L * maxRows * h) : 0;
-            routerOut = moe ? alloc(4L * maxRows * e) : 0;
-            moeMeta = moe ? alloc(8L * maxRows * topK) : 0;
+            moe = cfg.isMoe() ? new CudaMoe(this, cu, stream, sink, this::alloc, maxRows, h, ffn, cfg.numExperts(), cfg.expertsPerToken()) : null;
             logits = headStage ? alloc(4L * maxRows * vocab) : 0;
             part = tp == null ? 0 : alloc(4L * maxRows * h);
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
@@ -459,7 +453,7 @@ final class CudaModel implements AutoCloseable {
     /** Programmatic dependent launches for the kernels of this pass (dense decode steps on sm_90, captured in graphs). */
     private boolean pdl;
 
-    private void launch(String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
+    void launch(String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
         mod.launch(pdl, name, gx, gy, bx, smem, stream, args);
     }
 
@@ -601,7 +595,7 @@ final class CudaModel implements AutoCloseable {
         boolean fuseM = !mlpNormDone && !cfg.isMoe() && fusesNorm(w.up(), n, upMode, w.mlpB());
         if (!mlpNormDone && !fuseM) norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
         if (cfg.isMoe()) {
-            moe(w, n);
+            moe.run(w, n, x, xn, curLayer, phase);
             return;
         }
         gemm(w.gated() ? "mlp.gate_up" : "mlp.up", w.up(), fuseM ? x : xn, h, n, mlp, ffn, 0, upMode, fuseM ? w.mlpW() : 0);
@@ -628,44 +622,9 @@ final class CudaModel implements AutoCloseable {
         return fuse;
     }
 
-    private void moe(Layer w, int n) {
-        int e = cfg.numExperts(), topK = cfg.expertsPerToken();
-        gemm("moe.router", w.router(), xn, h, n, routerOut, e, 0, 0);
-        float[] r = new float[n * e];
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment hr = a.allocate(4L * n * e, 16);
-            cu.copyToHost(hr, routerOut, 4L * n * e, stream);
-            cu.synchronize(stream);
-            MemorySegment.copy(hr, ValueLayout.JAVA_FLOAT, 0, r, 0, r.length);
-            long t0 = System.nanoTime();
-            MoeTable table = MoeTable.of(r, n, e, topK);
-            int[] start = table.start();
-            MemorySegment tab = a.allocate(8L * n * topK, 16);   // [rows | weights] by expert
-            MemorySegment.copy(table.rows(), 0, tab, ValueLayout.JAVA_INT, 0, n * topK);
-            MemorySegment.copy(table.weights(), 0, tab, ValueLayout.JAVA_FLOAT, 4L * n * topK, n * topK);
-            cu.copyToDevice(moeMeta, tab, 8L * n * topK, stream);
-            cu.fill32(moeOut, 0, (long) n * h, stream);
-            if (sink.enabled())
-                sink.emit(new TelemetryEvent.KernelSpan("moe.gate", "cuda:" + cu.ordinal(), 0, curLayer, phase, t0, System.nanoTime() - t0, 4L * n * e, 4L * n * e));
-            for (int x = 0; x < e; x++) {
-                int m = table.count(x);
-                if (m == 0) continue;
-                long rows = moeMeta + 4L * start[x], wts = moeMeta + 4L * ((long) n * topK + start[x]);
-                Mat[] ex = w.experts().get(x);
-                timed("moe.gather", 8L * m * h, 0, () -> launch("gather_rows", m, 1, 256, 0, stream, xn, rows, moeIn, h));
-                gemm("moe.expert.gate_up", ex[0], moeIn, h, m, moeA, ffn, 0, 1);
-                gemm("moe.expert.down", ex[1], moeA, ffn, m, moeY, h, 0, 0);
-                timed("moe.scatter", 12L * m * h, 2L * m * h, () -> launch("scatter_add_rows", m, 1, 256, 0, stream, moeOut, rows, wts, moeY, h));
-            }
-            long total = (long) n * h;
-            timed("moe.residual", 12L * total, total, () -> launch("add_vec", (int) Math.min(4096, (total + 255) / 256), 1, 256, 0, stream, x, x, moeOut, total));
-            cu.synchronize(stream);   // the host table must outlive the async copy
-        }
-    }
-
     // ------------------------------------------------------------------ timing
 
-    private void timed(String name, long bytes, long flops, Runnable launch) {
+    void timed(String name, long bytes, long flops, Runnable launch) {
         if (graphs.capturing()) {
             graphs.count(bytes, flops);
             launch.run();
