@@ -149,20 +149,24 @@ DEV bool tp_ready(float4 v) {
         && __float_as_uint(v.z) != TP_SENTINEL && __float_as_uint(v.w) != TP_SENTINEL;
 }
 
+// The pollers' watchdog: every 1024 polls, trap once a wait on a peer has lasted 10 s (a rank that never came).
+DEV void tp_watchdog(int it, unsigned long long& t0, int rank, int from) {
+    if ((it & 1023) != 0) return;
+    const unsigned long long t = tp_now_ns();
+    if (t0 == 0) t0 = t;
+    else if (t - t0 > 10000000000ull) {
+        printf("tp_allreduce_ll: rank %d waited 10 s for rank %d\n", rank, from);
+        __trap();
+    }
+}
+
 DEV float4 tp_poll4(const float* p, int rank, int from) {
     float4 v;
     unsigned long long t0 = 0;
     for (int it = 0;; it++) {
         asm volatile("ld.volatile.global.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "l"(p) : "memory");
         if (tp_ready(v)) return v;
-        if ((it & 1023) == 0) {
-            unsigned long long t = tp_now_ns();
-            if (t0 == 0) t0 = t;
-            else if (t - t0 > 10000000000ull) {
-                printf("tp_allreduce_ll: rank %d waited 10 s for rank %d\n", rank, from);
-                __trap();
-            }
-        }
+        tp_watchdog(it, t0, rank, from);
     }
 }
 
@@ -172,14 +176,7 @@ DEV float tp_poll1(const float* p, int rank, int from) {
     for (int it = 0;; it++) {
         asm volatile("ld.volatile.global.f32 %0, [%1];" : "=f"(v) : "l"(p) : "memory");
         if (__float_as_uint(v) != TP_SENTINEL) return v;
-        if ((it & 1023) == 0) {
-            unsigned long long t = tp_now_ns();
-            if (t0 == 0) t0 = t;
-            else if (t - t0 > 10000000000ull) {
-                printf("tp_allreduce_ll: rank %d waited 10 s for rank %d\n", rank, from);
-                __trap();
-            }
-        }
+        tp_watchdog(it, t0, rank, from);
     }
 }
 
