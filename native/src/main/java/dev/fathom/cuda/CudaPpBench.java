@@ -34,8 +34,7 @@ import java.util.Random;
  * ./fixtures). Prints a summary table last; exits 1 when a check fails.
  */
 public final class CudaPpBench {
-    private final List<String> summary = new ArrayList<>();
-    private boolean ok = true;
+    private final BenchSummary summary = new BenchSummary();
 
     private CudaPpBench() {}
 
@@ -58,11 +57,11 @@ public final class CudaPpBench {
                     try {
                         CudaSelfCheck.FixtureResult r = fixture(dir.resolve(f), bf, 2, cont);
                         if (r.ok()) passed++;
-                        else ok = false;
+                        else summary.fail();
                         System.out.printf("%-18s %-14s %-11s %12.3e %12.3e %8s %s%n", f, r.weights(), sched, r.promptErr(), r.stepErr(), r.sameTokens(),
                                 r.ok() ? "ok" : "FAIL");
                     } catch (RuntimeException e) {
-                        ok = false;
+                        summary.fail();
                         System.out.printf("%-18s %-14s %-11s FAIL %s%n", f, bf ? "bf16" : "", sched, e);
                         e.printStackTrace(System.out);
                     }
@@ -255,18 +254,9 @@ public final class CudaPpBench {
         int fi = parts.indexOf("fixtures");
         if (fi >= 0 && fi + 1 < args.length && !"llama".equals(args[fi + 1])) fx = Path.of(args[fi + 1]);
         if (parts.contains("fixtures")) b.fixtures(fx);
-        if (parts.contains("llama")) {
-            try {
-                b.llama(Integer.getInteger("fathom.pp.batch", 8), 128, Integer.getInteger("fathom.pp.newTokens", 32), Integer.getInteger("fathom.pp.runs", 3));
-            } catch (RuntimeException e) {
-                b.ok = false;
-                b.summary.add("llama FAILED: " + e);
-                e.printStackTrace(System.out);
-            }
-        }
-        System.out.println("\n== summary");
-        b.summary.forEach(System.out::println);
-        System.out.println(b.ok ? "ALL OK" : "FAILURES");
-        System.exit(b.ok ? 0 : 1);
+        if (parts.contains("llama"))
+            b.summary.part("llama", () -> b.llama(CudaSettings.integer("fathom.pp.batch", 8, 1, 4096), 128,
+                    CudaSettings.integer("fathom.pp.newTokens", 32, 2, 4096), CudaSettings.integer("fathom.pp.runs", 3, 1, 1000)));
+        b.summary.finish();
     }
 }

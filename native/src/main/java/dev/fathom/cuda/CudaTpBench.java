@@ -32,8 +32,7 @@ import java.util.concurrent.Future;
  * fixtures from ./fixtures). Prints a summary table last; exits 1 when a check fails.
  */
 public final class CudaTpBench {
-    private final List<String> summary = new ArrayList<>();
-    private boolean ok = true;
+    private final BenchSummary summary = new BenchSummary();
 
     private CudaTpBench() {}
 
@@ -162,7 +161,7 @@ public final class CudaTpBench {
                         kind == PeerAllReduce.Kind.LL ? PeerAllReduce.llBlocks((int) (n / h)) : PeerAllReduce.blocks(n), bad,
                         normKind == 0 ? "" : String.format(", %s norm rel %.1e", normKind == 1 ? "rms" : "layer", normErr), bad == 0 ? "ok" : "FAIL");
             }
-            ok &= allOk;
+            if (!allOk) summary.fail();
             summary.add(String.format("%-44s %s", "all-reduce " + kind + " vs host sum (bit-exact)", allOk ? "ok" : "FAIL"));
 
             // timing
@@ -242,10 +241,10 @@ public final class CudaTpBench {
                 try {
                     CudaSelfCheck.FixtureResult r = fixture(dir.resolve(f), bf, 2);
                     if (r.ok()) passed++;
-                    else ok = false;
+                    else summary.fail();
                     System.out.printf("%-18s %-14s %12.3e %12.3e %8s %s%n", f, r.weights(), r.promptErr(), r.stepErr(), r.sameTokens(), r.ok() ? "ok" : "FAIL");
                 } catch (RuntimeException e) {
-                    ok = false;
+                    summary.fail();
                     System.out.printf("%-18s %s FAIL %s%n", f, bf ? "bf16" : "", e);
                     e.printStackTrace(System.out);
                 }
@@ -392,30 +391,13 @@ public final class CudaTpBench {
         Path fx = Path.of("fixtures");
         int fi = parts.indexOf("fixtures");
         if (fi >= 0 && fi + 1 < args.length && !List.of("allreduce", "llama").contains(args[fi + 1])) fx = Path.of(args[fi + 1]);
-        if (parts.contains("allreduce")) {
-            try {
-                b.allReduce();
-            } catch (RuntimeException e) {
-                b.ok = false;
-                b.summary.add("all-reduce FAILED: " + e);
-                e.printStackTrace(System.out);
-            }
-        }
+        if (parts.contains("allreduce")) b.summary.part("all-reduce", b::allReduce);
         if (parts.contains("fixtures")) b.fixtures(fx);
         if (parts.contains("llama")) {
             double gbs = CudaBench.deviceReadBandwidth() / 1e9;
             System.out.printf("%nread bandwidth GPU0 (read_probe, 4 GiB, median of 20): %.0f GB/s%n", gbs);
-            try {
-                b.llama(gbs);
-            } catch (RuntimeException e) {
-                b.ok = false;
-                b.summary.add("llama FAILED: " + e);
-                e.printStackTrace(System.out);
-            }
+            b.summary.part("llama", () -> b.llama(gbs));
         }
-        System.out.println("\n== summary");
-        b.summary.forEach(System.out::println);
-        System.out.println(b.ok ? "ALL OK" : "FAILURES");
-        System.exit(b.ok ? 0 : 1);
+        b.summary.finish();
     }
 }
