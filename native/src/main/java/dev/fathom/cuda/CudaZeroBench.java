@@ -186,9 +186,6 @@ public final class CudaZeroBench {
         try (LoadedModel m = ModelLoader.load(model)) {
             Engine engine = Engine.discover();
             var sizes = WeightPlacement.WeightSizes.of(m.weights());
-            long params = 0;
-            for (long p : sizes.layerParams()) params += p;
-            int vocab = m.config().vocabSize(), h = m.config().hiddenSize();
             RunProfile base = RunProfile.defaults().withModel(model).withBackend("cuda").withShape(maxB, len, 1);
             double[] resMs = new double[batches.length];
             long t0 = System.nanoTime();
@@ -196,7 +193,7 @@ public final class CudaZeroBench {
                 CudaRunner r = (CudaRunner) s.runner();
                 System.out.printf("%s: %.2f GB of weights (%.2f GB in decoder layers), resident load+upload %.1f s%n", model,
                         sizes.total() / 1e9, sizes.layersTotal() / 1e9, (System.nanoTime() - t0) / 1e9);
-                for (int i = 0; i < batches.length; i++) resMs[i] = prefillMs(r, prompts(batches[i], len, vocab, i));
+                for (int i = 0; i < batches.length; i++) resMs[i] = prefillMs(r, prompts(batches[i], len, m.config().vocabSize(), i));
             }
             RunProfile.Placement pl = new RunProfile.Placement(Tier.HOST, Tier.DEVICE, nvmeDir, 1, 6_000_000_000L, 0, 0);
             ExecutionPlan plan = engine.plan(m, base.withPlacement(pl), len + 8);
@@ -209,15 +206,15 @@ public final class CudaZeroBench {
                                 + "ring %d x %.0f MB; planned device bytes %.2f GB; load+pack %.1f s%n",
                         wp.count(Tier.DEVICE), z.count(), z.hostBytes() / 1e9, z.slots(), z.ringBytes() / 1e6 / z.slots(), wp.deviceBytes() / 1e9,
                         (System.nanoTime() - t0) / 1e9);
-                System.out.printf("FLOPs counted: 2 x %.2f G decoder-layer weights x tokens + lm_head on the last positions (attention not counted)%n", params / 1e9);
+                System.out.printf("FLOPs counted: 2 x %.2f G decoder-layer weights x tokens + lm_head on the last positions (attention not counted)%n", layerParams(sizes) / 1e9);
                 System.out.printf("%-6s %-10s %-8s %10s %9s %8s %11s %11s %10s %9s %11s%n", "batch", "source", "prefetch", "ms", "TFLOP/s",
                         "vs res", "xfer ms", "stall ms", "hidden", "wall hid", "xfer GB/s");
                 String[][] cfgs = Arrays.stream(new String[][]{{"host", "0"}, {"host", "1"}, {"nvme", "0"}, {"nvme", "1"}, {"nvme", "3"}})
                         .filter(c -> sources.contains(c[0])).toArray(String[][]::new);
                 for (int i = 0; i < batches.length; i++) {
                     int b = batches[i];
-                    double flops = 2.0 * params * b * len + 2.0 * h * vocab * b;
-                    int[][] toks = prompts(b, len, vocab, i);
+                    double flops = promptFlops(m, sizes, b, len);
+                    int[][] toks = prompts(b, len, m.config().vocabSize(), i);
                     System.out.printf("%-6d %-10s %-8s %10.1f %9.1f %8s %11s %11s %10s %9s %11s%n", b, "resident", "-", resMs[i], flops / resMs[i] / 1e9, "1.00", "-", "-", "-", "-", "-");
                     for (String[] c : cfgs) {
                         z.reconfigure(Integer.parseInt(c[1]), c[0].equals("nvme"));
@@ -335,6 +332,18 @@ public final class CudaZeroBench {
         return ok;
     }
 
+    /** Parameters of the decoder layers (the weights a prompt pass multiplies every token by). */
+    static long layerParams(WeightPlacement.WeightSizes sizes) {
+        long params = 0;
+        for (long p : sizes.layerParams()) params += p;
+        return params;
+    }
+
+    /** FLOPs of a prompt pass of batch x len as the tables count them: 2 x layer weights x tokens + the LM head on the last positions. */
+    static double promptFlops(LoadedModel m, WeightPlacement.WeightSizes sizes, int batch, int len) {
+        return 2.0 * layerParams(sizes) * batch * len + 2.0 * m.config().hiddenSize() * m.config().vocabSize() * batch;
+    }
+
     /**
      * llama-7b (BF16) streamed from pinned host memory (--device-memory 6G --weights host --prefetch 1) on two
      * data-parallel replicas, prompt phase of batch x 512 split over the GPUs: the multi-GPU fetch against each GPU
@@ -346,9 +355,6 @@ public final class CudaZeroBench {
         try (LoadedModel m = ModelLoader.load(model)) {
             Engine engine = Engine.discover();
             var sizes = WeightPlacement.WeightSizes.of(m.weights());
-            long params = 0;
-            for (long p : sizes.layerParams()) params += p;
-            int vocab = m.config().vocabSize(), h = m.config().hiddenSize();
             RunProfile.Placement pl = new RunProfile.Placement(Tier.HOST, Tier.DEVICE, null, 1, 6_000_000_000L, 0, 0);
             RunProfile prof = RunProfile.defaults().withModel(model).withBackend("cuda").withShape(16, len, 1).withPlacement(pl);
             ExecutionPlan plan = engine.plan(m, prof, len + 8);
@@ -360,10 +366,10 @@ public final class CudaZeroBench {
                 System.out.println("   xfer ms = GPU 0's copy time per pass (host part + peer pulls, CUDA events); hidden = 1 - stall / xfer");
                 System.out.printf("%-12s %-26s %10s %10s %10s %10s %9s%n", "batch x 512", "fetch", "ms", "TFLOP/s", "xfer ms", "stall ms", "hidden");
                 for (int b : new int[]{2, 8, 16}) {
-                    int[][] toks = prompts(b, len, vocab, b);
+                    int[][] toks = prompts(b, len, m.config().vocabSize(), b);
                     int[] slots = new int[b];
                     for (int i = 0; i < b; i++) slots[i] = i;
-                    double flops = 2.0 * params * b * len + 2.0 * h * vocab * b;
+                    double flops = promptFlops(m, sizes, b, len);
                     for (boolean grouped : new boolean[]{true, false}) {
                         r.setGroupFetch(grouped);
                         r.prefill(slots, toks, false);
