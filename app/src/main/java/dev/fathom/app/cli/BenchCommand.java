@@ -218,18 +218,10 @@ public final class BenchCommand implements Callable<Integer> {
                         : String.format(Locale.ROOT, " (measured in this process before and after the runs, the better of the two; best of %d passes over %.1f GiB, %d threads)", BW_PASSES, BW_BYTES / (double) (1L << 30), threads)));
         out.printf(f, "floor (bandwidth bound)", String.format(Locale.ROOT, "%.2f tok/s; this run %.0f %% of it", floorTps, 100 * tpsMed / floorTps));
         out.println();
-        out.printf("%-18s %8s %10s %10s %9s %9s%n", "decode kernel", "calls", "total ms", "% time", "GB/s", "GFLOP/s");
-        long total = 0;
-        for (KernelStats k : dec) total += k.totalNs();
-        for (KernelStats k : dec.subList(0, Math.min(8, dec.size())))
-            out.printf(Locale.ROOT, "%-18s %8d %10.1f %9.1f%% %9.1f %9.1f%n", k.name(), k.calls(), k.totalMs(), 100.0 * k.totalNs() / Math.max(1, total), k.gbPerS(), k.gflopPerS());
+        kernelTable(out, "decode kernel", dec, 8);
         if (!pre.isEmpty()) {
             out.println();
-            out.printf("%-18s %8s %10s %10s %9s %9s%n", "prompt kernel", "calls", "total ms", "% time", "GB/s", "GFLOP/s");
-            long ptotal = 0;
-            for (KernelStats k : pre) ptotal += k.totalNs();
-            for (KernelStats k : pre.subList(0, Math.min(5, pre.size())))
-                out.printf(Locale.ROOT, "%-18s %8d %10.1f %9.1f%% %9.1f %9.1f%n", k.name(), k.calls(), k.totalMs(), 100.0 * k.totalNs() / Math.max(1, ptotal), k.gbPerS(), k.gflopPerS());
+            kernelTable(out, "prompt kernel", pre, 5);
         }
         out.flush();
         if (json != null) {
@@ -250,4 +242,14 @@ public final class BenchCommand implements Callable<Integer> {
         }
     }
 
+
+    /** The {@code top} kernels of a phase by total time, with their share of the phase, GB/s and GFLOP/s. */
+    private static void kernelTable(PrintWriter out, String title, List<KernelStats> ks, int top) {
+        out.printf("%-18s %8s %10s %10s %9s %9s%n", title, "calls", "total ms", "% time", "GB/s", "GFLOP/s");
+        long total = 0;
+        for (KernelStats k : ks) total += k.totalNs();
+        for (KernelStats k : ks.subList(0, Math.min(top, ks.size())))
+            out.printf(Locale.ROOT, "%-18s %8d %10.1f %9.1f%% %9.1f %9.1f%n", k.name(), k.calls(), k.totalMs(),
+                    100.0 * k.totalNs() / Math.max(1, total), k.gbPerS(), k.gflopPerS());
+    }
 }
