@@ -66,8 +66,14 @@ final class AttentionLaunch {
         return (2 * hd + ((scoreCap + 3) & ~3) + 4 * DECODE_THREADS) * 4;
     }
 
-    /** Most rows a decode step runs through attention_decode ({@code -Dfathom.cuda.fusedAttentionRows}); beyond, the separate kernels. */
-    static int maxDecodeRows() { return CudaSettings.integer("fathom.cuda.fusedAttentionRows", Integer.MAX_VALUE, 0, Integer.MAX_VALUE); }
+    /**
+     * Most rows a decode step runs through attention_decode, beyond which it runs the separate kernels: read once per
+     * model. {@code -Dfathom.cuda.fusedAttentionRows} sets it; {@code -Dfathom.cuda.fusedAttention=false} makes it 0.
+     */
+    static int maxDecodeRows() {
+        if ("false".equals(System.getProperty("fathom.cuda.fusedAttention"))) return 0;
+        return CudaSettings.integer("fathom.cuda.fusedAttentionRows", Integer.MAX_VALUE, 0, Integer.MAX_VALUE);
+    }
 
     /** Floats of attention_decode's partial results for up to {@code rows} rows: [rows][heads][S][hd + 2]. */
     static long decodePartFloats(int sms, int heads, int hd, int rows, int maxLen, int minChunk) {
@@ -79,13 +85,12 @@ final class AttentionLaunch {
     /**
      * Whether a pass runs attention_decode (RoPE + KV append + attention in one kernel): decode steps whose rows are
      * one new position each of distinct sequences (so no row reads a position another block is appending), a head dim
-     * the kernel's block covers, its shared memory within the device limit; {@code -Dfathom.cuda.fusedAttention=false}
-     * turns it off.
+     * the kernel's block covers, its shared memory within the device limit, and at most {@code maxRows} rows
+     * ({@link #maxDecodeRows}). Runs once per pass, so it reads no settings.
      */
-    static boolean useDecode(Phase ph, int[] slotOf, int maxSlots, int hd, int smem, int smemLimit) {
+    static boolean useDecode(Phase ph, int[] slotOf, int maxSlots, int hd, int smem, int smemLimit, int maxRows) {
         if (ph != Phase.DECODE || hd % 4 != 0 || hd > 4 * DECODE_THREADS || smem > smemLimit || slotOf.length > maxSlots) return false;
-        if ("false".equals(System.getProperty("fathom.cuda.fusedAttention"))) return false;
-        if (slotOf.length > maxDecodeRows()) return false;
+        if (slotOf.length > maxRows) return false;
         boolean[] seen = new boolean[maxSlots];
         for (int s : slotOf) {
             if (s < 0 || s >= maxSlots || seen[s]) return false;

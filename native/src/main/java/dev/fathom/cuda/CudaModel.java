@@ -110,7 +110,7 @@ final class CudaModel implements AutoCloseable {
     /** attention_decode: partial results [rows][heads][splits][hd + 2] and per (row, head) counters; this pass uses it. */
     private final long decPart, decCounters;
     private boolean decodeAttn;
-    private final int decChunk = AttentionLaunch.minChunk();
+    private final int decChunk = AttentionLaunch.minChunk(), decodeRowsMax = AttentionLaunch.maxDecodeRows();
     /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
     private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
     /** Shared memory a kernel may opt into on the GPUs this runs on (A100 163 KB, H100/H200 227 KB). */
@@ -417,7 +417,7 @@ final class CudaModel implements AutoCloseable {
             long flops = 2L * nb * s.k() * s.n();
             if (gamma != 0 && s.mma()) throw new IllegalStateException("no fused norm in the tile kernels");
             String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8"))
-                    : (gamma != 0 ? m.kernelPrefix().replaceFirst("_", "n_") : m.kernelPrefix()) + NB[nb - 1];
+                    : (gamma != 0 ? normKernel(m.kernelPrefix()) : m.kernelPrefix()) + NB[nb - 1];
             t += nb;
             if (SbiSplitK.applies(cu, s, nb)) {   // 2..8 rows over the tiles (sm_90): K split over a thread-block cluster
                 SbiSplitK.Plan p = SbiSplitK.plan(s, nb, cu.smCount());
@@ -448,6 +448,12 @@ final class CudaModel implements AutoCloseable {
             timed(name, wBytes + io, 2L * nb * s.k() * s.n(), () -> launch(b.kernel(), blocks, 1, 256, smem, stream,
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec, m.scales(), glog));
         }
+    }
+
+    /** The RMS-norm-fused form of an SBI kernel prefix: sbi_f32_ -> sbin_f32_, sbirm_bf16_ -> sbirmn_bf16_. */
+    static String normKernel(String prefix) {
+        int i = prefix.indexOf('_');
+        return prefix.substring(0, i) + "n" + prefix.substring(i);
     }
 
     /** Programmatic dependent launches for the kernels of this pass (dense decode steps on sm_90, captured in graphs). */
@@ -483,7 +489,7 @@ final class CudaModel implements AutoCloseable {
         }
         cu.copyToDevice(meta, hostMeta, 12L * n, stream);
         tiledAttention = false;
-        decodeAttn = AttentionLaunch.useDecode(ph, slotOf, slots, hd, decodeSmem(n), SMEM_LIMIT);
+        decodeAttn = AttentionLaunch.useDecode(ph, slotOf, slots, hd, decodeSmem(n), SMEM_LIMIT, decodeRowsMax);
         if (ph == Phase.PROMPT) {   // query tiles only matter for prompts; decode steps skip the work
             int[] tl = new int[2 * n];
             tileCount = AttentionLaunch.queryTiles(slotOf, 64, tl);

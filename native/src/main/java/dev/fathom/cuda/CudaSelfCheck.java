@@ -259,7 +259,7 @@ public final class CudaSelfCheck {
                     String kn = mma ? (nb == 1 ? "sbitile_bf16_1" : "sbimma_bf16_" + (nb > 8 ? 32 : 8))
                             : (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? (rowMajor ? "sbirm_bf16_" : "sbi_bf16_") : "sbi_f16_")
                             + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
-                    if (norm) mod.launch(kn.replaceFirst("_", "n_"), l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(),
+                    if (norm) mod.launch(CudaModel.normKernel(kn), l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(),
                             shape[0].groups(), l.ks(), dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec, dG, Inputs.EPS);
                     else mod.launch(kn, l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(), shape[0].groups(), l.ks(),
                             dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec);

@@ -67,28 +67,34 @@ class PromptPathTest {
         // shared memory: q, new k, one block's scores (16-byte padded), 4 floats per thread
         assertEquals((2 * 128 + 228 + 4 * AttentionLaunch.DECODE_THREADS) * 4, AttentionLaunch.decodeSmem(128, 227));
         int smem = AttentionLaunch.decodeSmem(128, 2048), limit = 160 * 1024;
-        assertTrue(AttentionLaunch.useDecode(Phase.DECODE, new int[]{3, 0, 1}, 4, 128, smem, limit));
-        assertFalse(AttentionLaunch.useDecode(Phase.PROMPT, new int[]{0}, 4, 128, smem, limit), "prompts append many rows");
-        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{1, 1}, 4, 128, smem, limit), "two rows of one sequence");
-        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0, 1, 2, 3, 0}, 4, 128, smem, limit), "more rows than slots");
-        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 4 * AttentionLaunch.DECODE_THREADS + 4, smem, limit),
+        assertTrue(AttentionLaunch.useDecode(Phase.DECODE, new int[]{3, 0, 1}, 4, 128, smem, limit, 8));
+        assertFalse(AttentionLaunch.useDecode(Phase.PROMPT, new int[]{0}, 4, 128, smem, limit, 8), "prompts append many rows");
+        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{1, 1}, 4, 128, smem, limit, 8), "two rows of one sequence");
+        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0, 1, 2, 3, 0}, 4, 128, smem, limit, 8), "more rows than slots");
+        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 4 * AttentionLaunch.DECODE_THREADS + 4, smem, limit, 8),
                 "head dim beyond 4 x threads");
-        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 128, limit + 4, limit), "shared memory");
+        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 128, limit + 4, limit, 8), "shared memory");
+        assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{1, 0, 2}, 4, 128, smem, limit, 2), "more rows than the limit");
+        assertEquals(Integer.MAX_VALUE, AttentionLaunch.maxDecodeRows());
         System.setProperty("fathom.cuda.fusedAttention", "false");
         try {
-            assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 128, smem, limit));
+            assertEquals(0, AttentionLaunch.maxDecodeRows(), "switched off: no rows");
+            assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 128, smem, limit, AttentionLaunch.maxDecodeRows()));
         } finally {
             System.clearProperty("fathom.cuda.fusedAttention");
         }
-        String rowsLimit = System.getProperty("fathom.cuda.fusedAttentionRows");
         System.setProperty("fathom.cuda.fusedAttentionRows", "2");
         try {
-            assertTrue(AttentionLaunch.useDecode(Phase.DECODE, new int[]{1, 0}, 4, 128, smem, limit));
-            assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{1, 0, 2}, 4, 128, smem, limit), "more rows than the limit");
+            assertEquals(2, AttentionLaunch.maxDecodeRows());
         } finally {
-            if (rowsLimit == null) System.clearProperty("fathom.cuda.fusedAttentionRows");
-            else System.setProperty("fathom.cuda.fusedAttentionRows", rowsLimit);
+            System.clearProperty("fathom.cuda.fusedAttentionRows");
         }
+    }
+
+    @Test
+    void normFusedKernelNamesInsertTheN() {
+        assertEquals("sbin_f32_", CudaModel.normKernel("sbi_f32_"));
+        assertEquals("sbirmn_bf16_", CudaModel.normKernel("sbirm_bf16_"));
     }
 
     @Test
