@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
-# step's output to $OUT/<step>.log (and the console). Steps: check, check8 (the INT8 checks only), zerocheck, bench[:parts],
+# step's output to $OUT/<step>.log (and the console). Steps: check, check8 (the INT8 checks only), checkquick (the
+# prompt attention kernels and every fixture at batch 1 only), zerocheck, bench[:parts],
 # zero[:sources[/batches]], kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch], cli8[:batch] (the CLI with
 # --precision int8).
 # Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero
@@ -8,7 +9,8 @@ set -uo pipefail
 cd "$(dirname "$0")"
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" nv
-J=(./jre/bin/java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx100g -cp 'lib/*')
+# FATHOM_JOPTS: extra JVM options for every step (e.g. -Dfathom.cuda.attTileRows=64)
+J=(./jre/bin/java ${FATHOM_JOPTS:-} --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx100g -cp 'lib/*')
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 rc=0
 for step in "$@"; do
@@ -17,6 +19,7 @@ for step in "$@"; do
   case $name in
     check) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures ;;
     check8) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures int8 ;;
+    checkquick) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures quick ;;
     zerocheck) "${J[@]}" -Dfathom.nvme="$PWD/nv" dev.fathom.cuda.CudaZeroBench check fixtures ;;
     bench) "${J[@]}" dev.fathom.cuda.CudaBench ${arg//,/ } ;;
     zero) src=${arg%%/*}; bat=${arg#*/}; [ "$bat" = "$arg" ] && bat=""   # zero:host,nvme/32,64

@@ -36,8 +36,8 @@ final class AttentionCheck {
         int[] meta = new int[3 * n], slotOf = new int[n];
         for (int s = 0, r = 0; s < slots; s++)
             for (int p = 0; p < lens[s]; p++, r++) { meta[r] = 0; meta[n + r] = p; meta[2 * n + r] = s; slotOf[r] = s; }
-        int[] tl = new int[2 * n];
-        int tc = AttentionLaunch.queryTiles(slotOf, 64, tl);
+        int[] tl = new int[2 * n], tl32 = new int[2 * n];
+        int tc = AttentionLaunch.queryTiles(slotOf, 64, tl), tc32 = AttentionLaunch.queryTiles(slotOf, 32, tl32);
         float scale = (float) (1 / Math.sqrt(hd));
         double[] ref = new double[n * od];
         for (int r = 0; r < n; r++)
@@ -65,21 +65,24 @@ final class AttentionCheck {
                     dV = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(vc, a), stream);
             long dM = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, meta), stream);
             long dT = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(tl, 2 * tc)), stream);
+            long dT32 = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(tl32, 2 * tc32)), stream);
             long dO = cu.malloc(4L * n * od);
             mem.add(dO);
-            GemmResult[] out = new GemmResult[2];
-            for (int v = 0; v < 2; v++) {
+            GemmResult[] out = new GemmResult[3];
+            for (int v = 0; v < 3; v++) {
                 cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
                 if (v == 0) {
                     int smem = AttentionLaunch.rowsSmem(hd, maxLen);
                     if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
                     mod.launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, dK, dV,
                             maxLen, scale, dO, od);
-                } else {
-                    int smem = AttentionLaunch.tilesSmem(hd);
-                    String kn = AttentionLaunch.tilesKernel(hd);
+                } else {   // v 1: 64-row query tiles, v 2: 32-row tiles
+                    int tq = v == 1 ? 64 : 32;
+                    int smem = AttentionLaunch.tilesSmem(hd, tq);
+                    String kn = AttentionLaunch.tilesKernel(hd, tq);
                     if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
-                    mod.launch(kn, heads, tc, 256, smem, stream, dQ, qkvDim, n, dM, dT, heads, kvHeads, hd, dK, dV, maxLen, scale, dO, od);
+                    mod.launch(kn, heads, v == 1 ? tc : tc32, 256, smem, stream, dQ, qkvDim, n, dM, v == 1 ? dT : dT32, heads, kvHeads, hd, dK, dV,
+                            maxLen, scale, dO, od);
                 }
                 MemorySegment ho = a.allocate(4L * n * od, 16);
                 cu.copyToHost(ho, dO, 4L * n * od, stream);
@@ -92,7 +95,7 @@ final class AttentionCheck {
                     num += (g - ref[i]) * (g - ref[i]);
                     den += ref[i] * ref[i];
                 }
-                out[v] = new GemmResult(String.format("attention %s hd=%d heads=%d/%d lens=%s", v == 0 ? "rows " : "tiles", hd, heads, kvHeads,
+                out[v] = new GemmResult(String.format("attention %s hd=%d heads=%d/%d lens=%s", v == 0 ? "rows   " : v == 1 ? "tiles  " : "tiles32", hd, heads, kvHeads,
                         Arrays.toString(lens)), Math.sqrt(num / den), written);
             }
             return out;

@@ -100,10 +100,32 @@ final class AttentionLaunch {
     }
 
     /** attention_tiles: q [64][hd+1], k [32][hd+1], v [32][hd], p [64][33], 4 x 64 per-row values. */
-    static int tilesSmem(int hd) { return (64 * (hd + 1) + 32 * (hd + 1) + 32 * hd + 64 * 33 + 4 * 64) * 4; }
+    static int tilesSmem(int hd) { return tilesSmem(hd, 64); }
+
+    /** The same for query tiles of {@code tq} (32 or 64) rows. */
+    static int tilesSmem(int hd, int tq) { return (tq * (hd + 1) + 32 * (hd + 1) + 32 * hd + tq * 33 + 4 * tq) * 4; }
 
     /** The attention_tiles instance for a head dim (64, 128 or 256 registers' worth of outputs per row). */
-    static String tilesKernel(int hd) { return "attention_tiles_" + (hd <= 64 ? 64 : hd <= 128 ? 128 : 256); }
+    static String tilesKernel(int hd) { return tilesKernel(hd, 64); }
+
+    /** The same for query tiles of {@code tq} rows: attention_tiles32_* (one query row per thread) for 32. */
+    static String tilesKernel(int hd, int tq) {
+        return "attention_tiles" + (tq == 32 ? "32_" : "_") + (hd <= 64 ? 64 : hd <= 128 ? 128 : 256);
+    }
+
+    /**
+     * Query rows per tile of a prompt: 64, unless {@code heads} × its 64-row tiles ({@code tiles64}) give fewer than two
+     * blocks per multiprocessor; then 32 (twice the blocks, each with half the work: one sequence of 128 rows and 32
+     * heads is 64 blocks of 64 rows on 132 multiprocessors, but 128 blocks of 32).
+     */
+    static int tileRows(int heads, int tiles64, int sms) {
+        int forced = CudaSettings.integer("fathom.cuda.attTileRows", 0, 32, 64);   // 32 or 64: for comparisons
+        if (forced != 0) {
+            if (forced != 32 && forced != 64) throw new IllegalArgumentException("-Dfathom.cuda.attTileRows=" + forced + ": use 32 or 64");
+            return forced;
+        }
+        return (long) heads * tiles64 < 2L * sms ? 32 : 64;
+    }
 
     /**
      * Splits rows into runs of one sequence (same slot, consecutive rows) of at most {@code max} rows:

@@ -489,7 +489,7 @@ public final class CudaBench {
                             r.setGraphs(true);
                             breakdown.add(agg.table(preset + (int8 ? " INT8 (" + Int8Layout.kernelPrefix() + "*)" : "") + " batch " + b + " decode step, per kernel (CUDA events, graphs off)"));
                         }
-                        if (b == batches[batches.length - 1] && g && b > 1) {
+                        if (g && (b == batches[batches.length - 1] && b > 1 || b == 1)) {
                             agg.on = true;
                             r.prefill(slots, toks, false);
                             agg.on = false;
@@ -600,6 +600,7 @@ public final class CudaBench {
         if (parts.contains("prompt")) b.promptTable();
         if (parts.contains("llama")) b.decode("llama-7b", new int[]{1, 8, 32}, false);
         if (parts.contains("graphs")) b.decode("gpt2-xl", new int[]{1}, true);
+        if (parts.contains("llama1")) b.decode("llama-7b", new int[]{1}, false);
         if (parts.contains("graphs7b")) b.decode("llama-7b", new int[]{1}, true);
         if (parts.contains("leak")) b.leak();
         if (parts.contains("pdl")) {   // programmatic dependent launch off, for comparison
@@ -607,6 +608,12 @@ public final class CudaBench {
             System.out.println("\n(decode graphs without programmatic dependent launch: -Dfathom.cuda.pdl=false)");
             b.decode("llama-7b", new int[]{1}, false);
             System.clearProperty("fathom.cuda.pdl");
+        }
+        if (parts.contains("tiles64")) {   // batch 1 with 64-row prompt attention tiles, for comparison in the same run
+            System.setProperty("fathom.cuda.attTileRows", "64");
+            System.out.println("\n(prompt attention in 64-row query tiles: -Dfathom.cuda.attTileRows=64)");
+            b.decode("llama-7b", new int[]{1}, false);
+            System.clearProperty("fathom.cuda.attTileRows");
         }
         if (parts.contains("rowsattn")) {   // batches 8 and 32 with the separate RoPE and attention kernels only
             System.setProperty("fathom.cuda.fusedAttention", "false");

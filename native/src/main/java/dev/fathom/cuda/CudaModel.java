@@ -93,6 +93,8 @@ final class CudaModel implements AutoCloseable {
     private final long tiles;
     private final MemorySegment hostTiles;
     private int tileCount;
+    /** Query rows per tile of this prompt ({@link AttentionLaunch#tileRows}). */
+    private int tileRows = 64;
     private boolean tiledAttention;
     /** Tensor parallelism: this rank's side of the all-reduce (null: one GPU, whole layers). */
     private final PeerAllReduce.Rank tp;
@@ -263,8 +265,10 @@ final class CudaModel implements AutoCloseable {
             }
             if (packer.int8) Int8Layout.optIn(mod);
             if (hd <= 256) {
-                int ts = tileAttnSmem();
-                if (ts > 48 * 1024) cu.setMaxDynamicShared(mod.fn(tileAttnKernel()), ts);
+                for (int tq : new int[]{32, 64}) {
+                    int ts = AttentionLaunch.tilesSmem(hd, tq);
+                    if (ts > 48 * 1024) cu.setMaxDynamicShared(mod.fn(AttentionLaunch.tilesKernel(hd, tq)), ts);
+                }
             }
             int smem = attnSmem();
             if (hd % 4 != 0 || hd > 1024)
@@ -287,8 +291,8 @@ final class CudaModel implements AutoCloseable {
      */
     static int tileGemmWarps(int rows) { return 8; }
 
-    private int tileAttnSmem() { return AttentionLaunch.tilesSmem(hd); }
-    private String tileAttnKernel() { return AttentionLaunch.tilesKernel(hd); }
+    private int tileAttnSmem() { return AttentionLaunch.tilesSmem(hd, tileRows); }
+    private String tileAttnKernel() { return AttentionLaunch.tilesKernel(hd, tileRows); }
     private int attnSmem() { return AttentionLaunch.rowsSmem(hd, maxLen); }
     private int decodeSplits(int rows) { return AttentionLaunch.decodeSplits(cu.smCount(), heads, rows, maxLen, decChunk); }
     private int decodeSmem(int rows) { return AttentionLaunch.decodeSmem(hd, AttentionLaunch.scoreCap(maxLen, decodeSplits(rows), decChunk)); }
@@ -493,6 +497,8 @@ final class CudaModel implements AutoCloseable {
         if (ph == Phase.PROMPT) {   // query tiles only matter for prompts; decode steps skip the work
             int[] tl = new int[2 * n];
             tileCount = AttentionLaunch.queryTiles(slotOf, 64, tl);
+            tileRows = AttentionLaunch.tileRows(heads, tileCount, cu.smCount());
+            if (tileRows != 64) tileCount = AttentionLaunch.queryTiles(slotOf, tileRows, tl);
             tiledAttention = AttentionLaunch.useTiles(ph, n, tileCount, hd);
             if (tiledAttention) {
                 MemorySegment.copy(tl, 0, hostTiles, ValueLayout.JAVA_INT, 0, 2 * tileCount);

@@ -50,23 +50,57 @@ public final class CudaSelfCheck {
      * and may throw to refuse it.
      */
     public static FixtureResult fixture(Path dir, boolean bf16, RunProfile.Parallelism par, java.util.function.Consumer<dev.fathom.engine.backend.ModelRunner> onRunner) {
+        return withReference(dir, bf16, f -> {
+            RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(f.in().length, f.p(), f.n())
+                    .withParallel(par);
+            GenerationResult r = generate(f.m(), prof, f.in(), f.n(), onRunner);
+            double pe = relError(r.promptLogits(), f.pl()), se = relError(r.stepLogits(), f.sl());
+            boolean same = true;
+            for (int b = 0; b < f.gen().length; b++) same &= Arrays.equals(f.gen()[b], r.tokens()[b]);
+            return f.result(bf16, "", pe, se, same);
+        });
+    }
+
+    /**
+     * Each of fixture {@code dir}'s prompts on its own (batch 1: with BF16 weights the row-major layout, the prompt
+     * attention in 32-row query tiles, decode steps in CUDA graphs), compared with its rows of the reference;
+     * the worst prompt and step errors over the prompts, and whether every prompt's tokens matched.
+     */
+    public static FixtureResult fixtureEach(Path dir, boolean bf16) {
+        return withReference(dir, bf16, f -> {
+            double pe = 0, se = 0;
+            boolean same = true;
+            for (int b = 0; b < f.in().length; b++) {
+                RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(1, f.p(), f.n());
+                GenerationResult r = generate(f.m(), prof, new int[][]{f.in()[b]}, f.n(), x -> { });
+                pe = Math.max(pe, relError(r.promptLogits(), new float[][][]{f.pl()[b]}));
+                se = Math.max(se, relError(r.stepLogits(), new float[][][]{f.sl()[b]}));
+                same &= Arrays.equals(f.gen()[b], r.tokens()[0]);
+            }
+            return f.result(bf16, " b=1", pe, se, same);
+        });
+    }
+
+    /** A fixture opened with its reference: prompts, generated ids, prompt and step logits, prompt length, new tokens. */
+    private record Reference(String name, LoadedModel m, int[][] in, int[][] gen, float[][][] pl, float[][][] sl, int p, int n) {
+        /** FP32 weights: 1e-4 and the same tokens; BF16 weights (packed here or on disk): 2e-2, tokens not required. */
+        FixtureResult result(boolean bf16, String note, double promptErr, double stepErr, boolean same) {
+            double tol = bf16 || m.weightDtype().equals("BF16") ? 2e-2 : 1e-4;
+            return new FixtureResult(name, (bf16 ? "bf16 (packed)" : m.weightDtype()) + note, promptErr, stepErr, same || bf16, tol);
+        }
+    }
+
+    /** Opens fixture {@code dir} and its reference ({@code bf16}: projection weights packed as BF16 for the run) for {@code body}. */
+    private static FixtureResult withReference(Path dir, boolean bf16, java.util.function.Function<Reference, FixtureResult> body) {
         String prop = System.getProperty("fathom.cuda.weights");
         if (bf16) System.setProperty("fathom.cuda.weights", "bf16");
         try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"));
              LoadedModel m = ModelLoader.load(dir.toString())) {
             int[][] in = ints(ref.get("input_ids"));
             int[][] gen = ints(ref.get("generated_ids"));
-            float[][][] pl = floats3(ref.get("prompt_logits")), sl = floats3(ref.get("step_logits"));
-            int p = in[0].length, n = gen[0].length - p;
-            RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(in.length, p, n).withParallel(par);
-            GenerationResult r = generate(m, prof, in, n, onRunner);
-            double pe = relError(r.promptLogits(), pl), se = relError(r.stepLogits(), sl);
-            boolean same = true;
-            for (int b = 0; b < gen.length; b++) same &= Arrays.equals(gen[b], r.tokens()[b]);
-            // FP32 weights: 1e-4 and the same tokens; BF16 weights (packed here or on disk): 2e-2
-            double tol = bf16 || m.weightDtype().equals("BF16") ? 2e-2 : 1e-4;
-            return new FixtureResult(dir.getFileName().toString(), bf16 ? "bf16 (packed)" : m.weightDtype(), pe, se,
-                    same || bf16, tol);
+            int p = in[0].length;
+            return body.apply(new Reference(dir.getFileName().toString(), m, in, gen, floats3(ref.get("prompt_logits")),
+                    floats3(ref.get("step_logits")), p, gen[0].length - p));
         } finally {
             if (prop == null) System.clearProperty("fathom.cuda.weights");
             else System.setProperty("fathom.cuda.weights", prop);
@@ -466,6 +500,50 @@ public final class CudaSelfCheck {
     /** The split-K kernels checked (the one the model runs first). */
     static final List<String> SPLIT_K_KERNELS = List.of(SbiSplitK.KERNEL, "sbimmc_bf16_8");
 
+    /** The prompt attention kernels (per row, 64- and 32-row query tiles) against float64; whether all passed. */
+    static boolean attentionChecks(long seed) {
+        boolean ok = true;
+        int[][] att = {{64, 4, 4}, {128, 8, 2}, {20, 3, 1}, {80, 2, 2}, {256, 2, 1}};
+        int[][] lensList = {{1}, {37}, {130, 5, 64}, {200}};
+        for (int[] c : att)
+            for (int[] lens : lensList) {
+                for (GemmResult r : AttentionCheck.attention(c[0], c[1], c[2], lens, seed++)) {
+                    boolean pass = r.ok(1e-5);
+                    ok &= pass;
+                    System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                }
+            }
+        return ok;
+    }
+
+    /** The six fixtures of ../shared, in the order the tables print them. */
+    static final List<String> FIXTURES = List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny");
+
+    /**
+     * Runs {@code run} on every fixture, F32 and packed BF16, and prints a line each (with {@code note} after the
+     * result; an exception is a failed line with its trace); returns whether all passed.
+     */
+    static boolean fixtureLines(Path dir, java.util.function.BiFunction<Path, Boolean, FixtureResult> run, String note) {
+        boolean ok = true;
+        for (String f : FIXTURES)
+            for (boolean bf : new boolean[]{false, true}) {
+                try {
+                    FixtureResult r = run.apply(dir.resolve(f), bf);
+                    ok &= r.ok();
+                    System.out.printf("%-18s %-20s %12.3e %12.3e %8s %s%s%n", f, r.weights(), r.promptErr(), r.stepErr(), r.sameTokens(),
+                            r.ok() ? "ok" : "FAIL", note);
+                } catch (RuntimeException e) {
+                    ok = false;
+                    System.out.printf("%-18s %s FAIL %s%s%n", f, bf ? "bf16" : "", e, note);
+                    e.printStackTrace(System.out);
+                }
+            }
+        return ok;
+    }
+
+    /** Every fixture's prompts one at a time (batch 1), F32 and packed BF16; prints a line each, returns whether all passed. */
+    static boolean fixturesEach(Path dir) { return fixtureLines(dir, CudaSelfCheck::fixtureEach, " (each prompt alone)"); }
+
     /** Kernel checks and every fixture under {@code args[0]}; prints a table, exits 1 on a failure. */
     public static void main(String[] args) {
         Path dir = Path.of(args.length > 0 ? args[0] : "../shared/fixtures");
@@ -476,6 +554,12 @@ public final class CudaSelfCheck {
         }
         System.out.println("device: " + Cuda.get().name() + " (sm " + Cuda.get().computeCapability() + ", " + Cuda.get().smCount() + " SMs)");
         long seed = System.nanoTime();
+        if (args.length > 1 && args[1].equals("quick")) {   // prompt attention and every fixture at batch 1 only
+            boolean ok = attentionChecks(seed) & fixturesEach(dir);
+            System.out.println(ok ? "ALL OK" : "FAILURES");
+            if (!ok) System.exit(1);
+            return;
+        }
         boolean ok = args.length > 1 && args[1].equals("int8") || floatChecks(dir, seed);
         ok &= int8Checks(dir, seed + (1L << 32));
         System.out.println(ok ? "ALL OK" : "FAILURES");
@@ -520,16 +604,7 @@ public final class CudaSelfCheck {
                                 if (!pass || (c == 0 && rows != 3 && rows != 5))
                                     System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
                             }
-        int[][] att = {{64, 4, 4}, {128, 8, 2}, {20, 3, 1}, {80, 2, 2}, {256, 2, 1}};
-        int[][] lensList = {{1}, {37}, {130, 5, 64}, {200}};
-        for (int[] c : att)
-            for (int[] lens : lensList) {
-                for (GemmResult r : AttentionCheck.attention(c[0], c[1], c[2], lens, seed++)) {
-                    boolean pass = r.ok(1e-5);
-                    ok &= pass;
-                    System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
-                }
-            }
+        ok &= attentionChecks(seed++ << 8);
         int[][] dec = {{64, 4, 4, 64}, {128, 8, 2, 128}, {128, 8, 2, 32}, {20, 3, 1, 0}, {80, 2, 2, 20}, {256, 2, 1, 256}};
         int[][] decPos = {{0}, {5, 130, 0}, {200, 17}};
         for (int[] c : dec)
@@ -542,19 +617,9 @@ public final class CudaSelfCheck {
                         if (!pass || splits == 3 && minChunk == 16)
                             System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
                     }
-        System.out.printf("%-18s %-14s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny"))
-            for (boolean bf : new boolean[]{false, true}) {
-                try {
-                    FixtureResult r = fixture(dir.resolve(f), bf);
-                    ok &= r.ok();
-                    System.out.printf("%-18s %-14s %12.3e %12.3e %8s %s%n", f, r.weights(), r.promptErr(), r.stepErr(), r.sameTokens(), r.ok() ? "ok" : "FAIL");
-                } catch (RuntimeException e) {
-                    ok = false;
-                    System.out.printf("%-18s %s FAIL %s%n", f, bf ? "bf16" : "", e);
-                    e.printStackTrace(System.out);
-                }
-            }
+        System.out.printf("%-18s %-20s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
+        ok &= fixtureLines(dir, CudaSelfCheck::fixture, "");
+        if (!fixturesEach(dir)) ok = false;
         // every BF16 GEMM through cuBLAS (decode steps too, captured in CUDA graphs)
         System.setProperty("fathom.cuda.blasRows", "0");
         for (String f : List.of("llama-tiny", "llama-tiny-bf16", "gpt2-tiny", "mixtral-tiny", "gpt-neox-tiny", "opt-tiny")) {

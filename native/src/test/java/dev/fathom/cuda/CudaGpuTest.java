@@ -78,6 +78,15 @@ class CudaGpuTest {
     }
 
     @Test
+    void everyFixtureReproducesTransformersOnePromptAtATime() {
+        for (Path f : fixtures())
+            for (boolean bf16 : new boolean[]{false, true}) {
+                var r = CudaSelfCheck.fixtureEach(f, bf16);
+                assertTrue(r.ok(), r.fixture() + " " + r.weights() + ": prompt " + r.promptErr() + " step " + r.stepErr() + " tokens " + r.sameTokens());
+            }
+    }
+
+    @Test
     void decodeAttentionWithRopeAndAppendMatchesFloat64() {
         long seed = System.nanoTime();
         for (int[] c : new int[][]{{64, 4, 4, 64}, {128, 8, 2, 32}, {20, 3, 1, 0}, {256, 2, 1, 256}})

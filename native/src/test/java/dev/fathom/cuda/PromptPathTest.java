@@ -119,6 +119,20 @@ class PromptPathTest {
         assertEquals("attention_tiles_128", AttentionLaunch.tilesKernel(80));
         assertEquals("attention_tiles_256", AttentionLaunch.tilesKernel(256));
         assertTrue(AttentionLaunch.tilesSmem(256) <= 227 * 1024, "fits Hopper's shared memory per block");
+        assertEquals("attention_tiles32_128", AttentionLaunch.tilesKernel(128, 32));
+        assertEquals("attention_tiles_128", AttentionLaunch.tilesKernel(128, 64));
+        assertTrue(AttentionLaunch.tilesSmem(128, 32) < AttentionLaunch.tilesSmem(128, 64));
+        assertEquals((32 * 129 + 32 * 129 + 32 * 128 + 32 * 33 + 4 * 32) * 4, AttentionLaunch.tilesSmem(128, 32));
+    }
+
+    @Test
+    void shortPromptsTakeHalfTilesSoEveryMultiprocessorGetsABlock() {
+        // llama-7b, one sequence of 128 rows: 32 heads x 2 tiles of 64 = 64 blocks on 132 SMs -> 32-row tiles (128 blocks)
+        assertEquals(32, AttentionLaunch.tileRows(32, 2, 132));
+        // 8 sequences of 128: 512 blocks -> 64-row tiles
+        assertEquals(64, AttentionLaunch.tileRows(32, 16, 132));
+        assertEquals(64, AttentionLaunch.tileRows(32, 9, 132), "288 blocks: two per multiprocessor already");
+        assertEquals(32, AttentionLaunch.tileRows(4, 1, 132), "a tiny model's short prompt");
     }
 
     @Test
