@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
 # step's output to $OUT/<step>.log (and the console). Steps: check, check8 (the INT8 checks only), checkquick (the
-# prompt attention kernels and every fixture at batch 1 only), zerocheck, bench[:parts],
+# attention kernels and every fixture at batch 1 only), zerocheck, bench[:parts],
 # zero[:sources[/batches]], kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch], cli8[:batch] (the CLI with
 # --precision int8).
 # Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero

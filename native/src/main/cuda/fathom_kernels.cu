@@ -567,8 +567,15 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
 //    merges the S partials: out = Σ e^(m_s - M) o_s / Σ e^(m_s - M) l_s. With S = 1 the block writes out directly.
 // hd % 4 == 0 and hd <= 4 * DEC_THREADS. Scores: a warp per position, eight positions in flight per warp.
 #define DEC_THREADS 512
+#ifndef DEC_KPRE
+#define DEC_KPRE 4   // key positions per warp loaded before the wait (8 keys and 8 values spilled at 128 registers)
+#endif
+#ifndef DEC_VPRE
+#define DEC_VPRE 4   // value positions per thread group loaded before the wait
+#endif
 
-extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
+template <bool PRE>
+DEV void attention_decode_impl(
         const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd, int rot, const float2* cosSin,
         float* kc, float* vc, int maxLen, float scale, int minChunk, int scCap, float* part, unsigned* counters, float* out,
         int ldo) {
@@ -581,13 +588,35 @@ extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
     float* sc = sk + hd;
     float* pt = sc + ((scCap + 3) & ~3);
     pdl_trigger();
-    pdl_wait();
+    // Before the wait, everything that does not come from the kernel before (the QKV projection): the row's position
+    // and slot (written by the host before the step) and the cached keys and values of the positions before it
+    // (written by earlier steps, which had finished before this step was launched). DEC_KPRE positions per warp for the
+    // scores and DEC_VPRE per thread group for the weighted sum are loaded here (head dims up to 128: one float4 per lane),
+    // so their HBM round trips overlap the QKV projection's tail instead of following it.
     const int h = blockIdx.x, r = blockIdx.y, sp = blockIdx.z;
     const int p = meta[n + r], slot = meta[2 * n + r];
     const int L = p + 1, S = min((int)gridDim.z, (L + minChunk - 1) / minChunk);
     if (sp >= S) return;
     const int chunk = (L + S - 1) / S, j0 = sp * chunk, j1 = min(L, j0 + chunk);
     const int group = heads / kvHeads, kvh = h / group, kvDim = kvHeads * hd, half = rot / 2;
+    const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const int h4 = hd >> 2, cnt = max(0, j1 - j0), cc = max(0, min(j1, p) - j0);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    const int groups = blockDim.x / h4, grp = threadIdx.x / h4, c = threadIdx.x % h4;
+    const bool pre = PRE && h4 <= 32;
+    float4 kp[DEC_KPRE], vp[DEC_VPRE];
+#pragma unroll
+    for (int u = 0; u < (DEC_KPRE > DEC_VPRE ? DEC_KPRE : DEC_VPRE); u++) {
+        const int tk = warp + u * nw, tv = grp + u * groups;
+        if (u < DEC_KPRE)
+            kp[u] = pre && tk < cc && lane < h4 ? __ldg(reinterpret_cast<const float4*>(kb + (size_t)(j0 + tk) * kvDim) + lane)
+                                                 : make_float4(0.f, 0.f, 0.f, 0.f);
+        if (u < DEC_VPRE)
+            vp[u] = pre && grp < groups && tv < cc ? __ldg(reinterpret_cast<const float4*>(vb + (size_t)(j0 + tv) * kvDim) + c)
+                                                    : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    pdl_wait();
     const float* row = qkv + (size_t)r * ld;
     const float2* cs = cosSin + (size_t)p * half;
     const bool mine = j0 <= p && p < j1;   // this block holds the new position
@@ -613,22 +642,28 @@ extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
         }
     }
     __syncthreads();
-    const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
-    const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
     const float* vnew = row + (heads + kvHeads + kvh) * hd;
     // cnt positions, of which the first cc are in the cache (read-only loads) and, in the block that holds it, the last
     // is the new one (k from shared memory, v from the qkv row), handled after the loops
-    const int h4 = hd >> 2, cnt = max(0, j1 - j0), cc = max(0, min(j1, p) - j0);
     const float4* q4 = reinterpret_cast<const float4*>(sq);
     {   // scores: a warp per position (lanes split the head dim), eight positions in flight per warp
-        const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
         for (int t0 = warp; t0 < cc; t0 += 8 * nw) {
             float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
 #pragma unroll
             for (int u = 0; u < 8; u++) {
                 const int t = t0 + u * nw;
                 if (t >= cc) break;
-                s[u] = lane_dot<true>(q4, reinterpret_cast<const float4*>(kb + (size_t)(j0 + t) * kvDim), h4, lane);
+                if (pre && t0 == warp && u < DEC_KPRE) {   // loaded before the wait; the same sum as lane_dot's single step
+                    if (lane < h4) {
+                        const float4 qv = q4[lane];
+                        float a = 0.f;
+                        a = fmaf(qv.x, kp[u].x, a); a = fmaf(qv.y, kp[u].y, a);
+                        a = fmaf(qv.z, kp[u].z, a); a = fmaf(qv.w, kp[u].w, a);
+                        s[u] = a;
+                    }
+                } else {
+                    s[u] = lane_dot<true>(q4, reinterpret_cast<const float4*>(kb + (size_t)(j0 + t) * kvDim), h4, lane);
+                }
             }
 #pragma unroll
             for (int u = 0; u < 8; u++) {
@@ -645,11 +680,22 @@ extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
     __syncthreads();
     const float2 ml = block_softmax(sc, cnt, sh);
     const float m = ml.x, l = ml.y;
-    const int groups = blockDim.x / h4, grp = threadIdx.x / h4, c = threadIdx.x % h4;
     if (grp < groups) {
         float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+        int tFrom = grp;
+        if (pre) {   // the first DEC_VPRE positions of this group were loaded before the wait
+#pragma unroll
+            for (int u = 0; u < DEC_VPRE; u++) {
+                const int t = grp + u * groups;
+                if (t < cc) {
+                    const float pj = sc[t];
+                    o.x = fmaf(pj, vp[u].x, o.x); o.y = fmaf(pj, vp[u].y, o.y); o.z = fmaf(pj, vp[u].z, o.z); o.w = fmaf(pj, vp[u].w, o.w);
+                }
+            }
+            tFrom = grp + DEC_VPRE * groups;
+        }
 #pragma unroll 8
-        for (int t = grp; t < cc; t += groups) {
+        for (int t = tFrom; t < cc; t += groups) {
             const float pj = sc[t];
             const float4 v = __ldg(reinterpret_cast<const float4*>(vb + (size_t)(j0 + t) * kvDim) + c);
             o.x = fmaf(pj, v.x, o.x); o.y = fmaf(pj, v.y, o.y); o.z = fmaf(pj, v.z, o.z); o.w = fmaf(pj, v.w, o.w);
@@ -708,6 +754,19 @@ extern "C" __global__ void __launch_bounds__(DEC_THREADS) attention_decode(
         dst[d] = a * inv;
     }
 }
+
+// attention_decode: with the cache loads before the wait (the default); attention_decode_late: all of them after it, as
+// before (-Dfathom.cuda.decodePrefetch=false, for comparison). Same parameters, same results bit for bit.
+#define DEC_KERNEL(NAME, PRE)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(DEC_THREADS) NAME(                                               \
+        const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd, int rot,                \
+        const float2* cosSin, float* kc, float* vc, int maxLen, float scale, int minChunk, int scCap, float* part, \
+        unsigned* counters, float* out, int ldo) {                                                                \
+        attention_decode_impl<PRE>(qkv, ld, n, meta, heads, kvHeads, hd, rot, cosSin, kc, vc, maxLen, scale,     \
+                                   minChunk, scCap, part, counters, out, ldo);                                    \
+    }
+DEC_KERNEL(attention_decode, true)
+DEC_KERNEL(attention_decode_late, false)
 
 // ------------------------------------------------------------------------------------------ small element-wise
 

@@ -109,7 +109,8 @@ final class AttentionCheck {
      * attention_decode (RoPE + KV append + attention, positions split over {@code splits} blocks) on fresh random q, k,
      * v, cache and rotation angles, one row per sequence at the given positions, against float64: rotate q and the new
      * k over the first {@code rot} dims, attend over the cache plus the new position. Output and the cache row the kernel
-     * appends are poisoned first; the kernel runs twice (its split counters must have reset) and both runs are compared.
+     * appends are poisoned first; the kernel runs twice, as attention_decode and then attention_decode_late (its split
+     * counters must have reset, and the two outputs must agree bit for bit), and both runs are compared.
      */
     static GemmResult attentionDecode(int hd, int heads, int kvHeads, int rot, int[] positions, int splits, int minChunk, long seed) {
         CudaModule mod = CudaModule.get();
@@ -182,12 +183,16 @@ final class AttentionCheck {
             mem.addAll(List.of(dP, dN, dO));
             cu.fill32(dN, 0, (long) n * heads, stream);
             int cap = AttentionLaunch.scoreCap(maxLen, splits, minChunk), smem = AttentionLaunch.decodeSmem(hd, cap);
-            if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_decode"), smem);
+            // run 0: attention_decode (cache loads before the PDL wait), run 1: attention_decode_late (all after), which
+            // must also give the same output bit for bit; the second run also finds the counters the first one reset
+            String[] kernels = {"attention_decode", "attention_decode_late"};
+            if (smem > 48 * 1024) for (String kn : kernels) cu.setMaxDynamicShared(mod.fn(kn), smem);
             double worst = 0;
             boolean written = true;
+            float[] first = new float[n * od];
             for (int run = 0; run < 2; run++) {
                 cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
-                mod.launch3(false, "attention_decode", heads, n, splits, AttentionLaunch.DECODE_THREADS, smem, stream, dQ, qkvDim, n, dM,
+                mod.launch3(false, kernels[run], heads, n, splits, AttentionLaunch.DECODE_THREADS, smem, stream, dQ, qkvDim, n, dM,
                         heads, kvHeads, hd, rot, dC, dK, dV, maxLen, scale, minChunk, cap, dP, dN, dO, od);
                 MemorySegment ho = a.allocate(4L * n * od, 16), hk = a.allocate(4L * kc.length, 16), hv = a.allocate(4L * kc.length, 16),
                         hn = a.allocate(4L * n * heads, 16);
@@ -200,6 +205,8 @@ final class AttentionCheck {
                 for (int i = 0; i < n * od; i++) {
                     float g = ho.getAtIndex(ValueLayout.JAVA_FLOAT, i);
                     if (Float.isNaN(g)) written = false;
+                    if (run == 0) first[i] = g;
+                    else if (Float.floatToRawIntBits(g) != Float.floatToRawIntBits(first[i])) written = false;   // not identical
                     num += (g - ref[i]) * (g - ref[i]);
                     den += ref[i] * ref[i];
                 }

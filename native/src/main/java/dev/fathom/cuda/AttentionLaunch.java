@@ -99,6 +99,18 @@ final class AttentionLaunch {
         return true;
     }
 
+    /**
+     * The fused decode kernel for a launch of {@code blocks} blocks on {@code sms} multiprocessors. {@code attention_decode}
+     * loads its first cached keys and values before it waits for the QKV projection, which needs 110 registers a thread:
+     * one 512-thread block per multiprocessor. So it runs where every block has a multiprocessor of its own (batch 1:
+     * 32 heads; measured 3.846 against 3.951 ms per llama-7b step); larger launches run {@code attention_decode_late}
+     * (all loads after the wait, two blocks per multiprocessor; at batch 32 the early kernel made the step 7 % slower).
+     * {@code -Dfathom.cuda.decodePrefetch=false} always takes the late one. Both give the same results bit for bit.
+     */
+    static String decodeKernel(long blocks, int sms) {
+        return blocks <= sms && !"false".equals(System.getProperty("fathom.cuda.decodePrefetch")) ? "attention_decode" : "attention_decode_late";
+    }
+
     /** attention_tiles: q [64][hd+1], k [32][hd+1], v [32][hd], p [64][33], 4 x 64 per-row values. */
     static int tilesSmem(int hd) { return tilesSmem(hd, 64); }
 

@@ -609,6 +609,12 @@ public final class CudaBench {
             b.decode("llama-7b", new int[]{1}, false);
             System.clearProperty("fathom.cuda.pdl");
         }
+        if (parts.contains("late")) {   // batch 1 with every cache load of the decode attention after the PDL wait
+            System.setProperty("fathom.cuda.decodePrefetch", "false");
+            System.out.println("\n(decode attention loading the cache after the wait: -Dfathom.cuda.decodePrefetch=false)");
+            b.decode("llama-7b", new int[]{1}, false);
+            System.clearProperty("fathom.cuda.decodePrefetch");
+        }
         if (parts.contains("tiles64")) {   // batch 1 with 64-row prompt attention tiles, for comparison in the same run
             System.setProperty("fathom.cuda.attTileRows", "64");
             System.out.println("\n(prompt attention in 64-row query tiles: -Dfathom.cuda.attTileRows=64)");

@@ -258,7 +258,8 @@ final class CudaModel implements AutoCloseable {
             decCounters = alloc(4L * slots * heads);
             cu.fill32(decCounters, 0, (long) slots * heads, stream);
             int dsm = AttentionLaunch.decodeSmem(hd, maxLen);   // the most any split count needs
-            if (dsm > 48 * 1024 && dsm <= SMEM_LIMIT) cu.setMaxDynamicShared(mod.fn("attention_decode"), dsm);
+            if (dsm > 48 * 1024 && dsm <= SMEM_LIMIT)
+                for (String kn : new String[]{"attention_decode", "attention_decode_late"}) cu.setMaxDynamicShared(mod.fn(kn), dsm);
             if (blasSizes.weightBytes > 0 && maxRows > PromptGemm.threshold()) {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
@@ -571,8 +572,9 @@ final class CudaModel implements AutoCloseable {
         float scale = (float) (1.0 / Math.sqrt(hd));
         if (decodeAttn) {   // RoPE, KV append and attention in one kernel, positions split over blocks
             int sp = decodeSplits(n), cap = AttentionLaunch.scoreCap(maxLen, sp, decChunk), dsm = AttentionLaunch.decodeSmem(hd, cap);
+            String kn = AttentionLaunch.decodeKernel((long) heads * n * sp, cu.smCount());
             timed("attn.rope_kv+core", 8L * n * kvDim + 4L * n * (qkvDim + 2L * kvDim), 4L * n * heads * hd,
-                    () -> mod.launch3(pdl, "attention_decode", heads, n, sp, AttentionLaunch.DECODE_THREADS, dsm, stream,
+                    () -> mod.launch3(pdl, kn, heads, n, sp, AttentionLaunch.DECODE_THREADS, dsm, stream,
                             qkv, qkvDim, n, meta, heads, kvHeads, hd, cfg.rotaryDim(), invFreq, kc, vc, maxLen, scale,
                             decChunk, cap, decPart, decCounters, ctx, heads * hd));
         } else {

@@ -516,6 +516,24 @@ public final class CudaSelfCheck {
         return ok;
     }
 
+    /** The fused decode attention (both kernels) against float64: head dims, GQA, rotation, splits; whether all passed. */
+    static boolean decodeAttentionChecks(long seed) {
+        boolean ok = true;
+        int[][] dec = {{64, 4, 4, 64}, {128, 8, 2, 128}, {128, 8, 2, 32}, {20, 3, 1, 0}, {80, 2, 2, 20}, {256, 2, 1, 256}};
+        int[][] decPos = {{0}, {5, 130, 0}, {200, 17}};
+        for (int[] c : dec)
+            for (int[] pos : decPos)
+                for (int splits : new int[]{1, 3, 16})
+                    for (int minChunk : new int[]{1, 16, 256}) {
+                        GemmResult r = AttentionCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
+                        boolean pass = r.ok(1e-5);
+                        ok &= pass;
+                        if (!pass || splits == 3 && minChunk == 16)
+                            System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                    }
+        return ok;
+    }
+
     /** The six fixtures of ../shared, in the order the tables print them. */
     static final List<String> FIXTURES = List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny");
 
@@ -554,8 +572,8 @@ public final class CudaSelfCheck {
         }
         System.out.println("device: " + Cuda.get().name() + " (sm " + Cuda.get().computeCapability() + ", " + Cuda.get().smCount() + " SMs)");
         long seed = System.nanoTime();
-        if (args.length > 1 && args[1].equals("quick")) {   // prompt attention and every fixture at batch 1 only
-            boolean ok = attentionChecks(seed) & fixturesEach(dir);
+        if (args.length > 1 && args[1].equals("quick")) {   // the attention kernels and every fixture at batch 1 only
+            boolean ok = attentionChecks(seed) & decodeAttentionChecks(seed + 1) & fixturesEach(dir);
             System.out.println(ok ? "ALL OK" : "FAILURES");
             if (!ok) System.exit(1);
             return;
@@ -605,18 +623,7 @@ public final class CudaSelfCheck {
                                     System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
                             }
         ok &= attentionChecks(seed++ << 8);
-        int[][] dec = {{64, 4, 4, 64}, {128, 8, 2, 128}, {128, 8, 2, 32}, {20, 3, 1, 0}, {80, 2, 2, 20}, {256, 2, 1, 256}};
-        int[][] decPos = {{0}, {5, 130, 0}, {200, 17}};
-        for (int[] c : dec)
-            for (int[] pos : decPos)
-                for (int splits : new int[]{1, 3, 16})
-                    for (int minChunk : new int[]{1, 16, 256}) {
-                        GemmResult r = AttentionCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
-                        boolean pass = r.ok(1e-5);
-                        ok &= pass;
-                        if (!pass || splits == 3 && minChunk == 16)
-                            System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
-                    }
+        ok &= decodeAttentionChecks(seed++ << 8);
         System.out.printf("%-18s %-20s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
         ok &= fixtureLines(dir, CudaSelfCheck::fixture, "");
         if (!fixturesEach(dir)) ok = false;

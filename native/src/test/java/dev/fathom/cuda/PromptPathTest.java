@@ -126,6 +126,20 @@ class PromptPathTest {
     }
 
     @Test
+    void decodeAttentionLoadsTheCacheEarlyWhereEveryBlockHasAMultiprocessor() {
+        assertEquals("attention_decode", AttentionLaunch.decodeKernel(32, 132), "batch 1 of llama-7b: 32 heads");
+        assertEquals("attention_decode", AttentionLaunch.decodeKernel(132, 132));
+        assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(133, 132));
+        assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(32 * 8, 132), "batch 8: two blocks per SM");
+        System.setProperty("fathom.cuda.decodePrefetch", "false");
+        try {
+            assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(32, 132));
+        } finally {
+            System.clearProperty("fathom.cuda.decodePrefetch");
+        }
+    }
+
+    @Test
     void shortPromptsTakeHalfTilesSoEveryMultiprocessorGetsABlock() {
         // llama-7b, one sequence of 128 rows: 32 heads x 2 tiles of 64 = 64 blocks on 132 SMs -> 32-row tiles (128 blocks)
         assertEquals(32, AttentionLaunch.tileRows(32, 2, 132));
