@@ -105,11 +105,14 @@ final class AttentionLaunch {
      * one 512-thread block per multiprocessor. So it runs where every block has a multiprocessor of its own (batch 1:
      * 32 heads; measured 3.846 against 3.951 ms per llama-7b step); larger launches run {@code attention_decode_late}
      * (all loads after the wait, two blocks per multiprocessor; at batch 32 the early kernel made the step 7 % slower).
-     * {@code -Dfathom.cuda.decodePrefetch=false} always takes the late one. Both give the same results bit for bit.
+     * {@code prefetch} false ({@link #decodePrefetch}) always takes the late one. Both give the same results bit for bit.
      */
-    static String decodeKernel(long blocks, int sms) {
-        return blocks <= sms && !"false".equals(System.getProperty("fathom.cuda.decodePrefetch")) ? "attention_decode" : "attention_decode_late";
+    static String decodeKernel(long blocks, int sms, boolean prefetch) {
+        return blocks <= sms && prefetch ? "attention_decode" : "attention_decode_late";
     }
+
+    /** {@code -Dfathom.cuda.decodePrefetch} (default true): whether {@link #decodeKernel} may pick the early-loading kernel. */
+    static boolean decodePrefetch() { return !"false".equals(System.getProperty("fathom.cuda.decodePrefetch")); }
 
     /** attention_tiles: q [64][hd+1], k [32][hd+1], v [32][hd], p [64][33], 4 x 64 per-row values. */
     static int tilesSmem(int hd) { return tilesSmem(hd, 64); }
@@ -128,15 +131,20 @@ final class AttentionLaunch {
     /**
      * Query rows per tile of a prompt: 64, unless {@code heads} × its 64-row tiles ({@code tiles64}) give fewer than two
      * blocks per multiprocessor; then 32 (twice the blocks, each with half the work: one sequence of 128 rows and 32
-     * heads is 64 blocks of 64 rows on 132 multiprocessors, but 128 blocks of 32).
+     * heads is 64 blocks of 64 rows on 132 multiprocessors, but 128 blocks of 32). {@code forced} (32 or 64,
+     * {@link #forcedTileRows}) overrides; 0 chooses.
      */
-    static int tileRows(int heads, int tiles64, int sms) {
-        int forced = CudaSettings.integer("fathom.cuda.attTileRows", 0, 32, 64);   // 32 or 64: for comparisons
-        if (forced != 0) {
-            if (forced != 32 && forced != 64) throw new IllegalArgumentException("-Dfathom.cuda.attTileRows=" + forced + ": use 32 or 64");
-            return forced;
-        }
+    static int tileRows(int heads, int tiles64, int sms, int forced) {
+        if (forced != 0) return forced;
         return (long) heads * tiles64 < 2L * sms ? 32 : 64;
+    }
+
+    /** {@code -Dfathom.cuda.attTileRows}: 32 or 64 to force the prompt attention's tile height (comparisons), else 0. */
+    static int forcedTileRows() {
+        int forced = CudaSettings.integer("fathom.cuda.attTileRows", 0, 32, 64);
+        if (forced != 0 && forced != 32 && forced != 64)
+            throw new IllegalArgumentException("-Dfathom.cuda.attTileRows=" + forced + ": use 32 or 64");
+        return forced;
     }
 
     /**

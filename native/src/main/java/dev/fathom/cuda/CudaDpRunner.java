@@ -11,7 +11,6 @@ import dev.fathom.profiles.RunProfile.Tier;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -116,19 +115,9 @@ public final class CudaDpRunner implements ModelRunner {
             fs.add(threads[r].submit(() -> work.run(rank)));
         }
         List<T> out = new ArrayList<>();
-        RuntimeException failure = null;
-        for (int r = 0; r < dp; r++) {
-            try {
-                out.add(fs.get(r).get());
-            } catch (ExecutionException e) {
-                Throwable c = e.getCause();
-                if (failure == null) failure = c instanceof RuntimeException re ? re : new IllegalStateException("replica " + r + ": " + c, c);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                if (failure == null) failure = new IllegalStateException("interrupted while waiting for replica " + r);
-            }
-        }
-        if (failure != null) throw failure;
+        RuntimeException[] failure = {null};
+        for (int r = 0; r < dp; r++) out.add(RankFutures.await(fs.get(r), "replica " + r, failure));
+        if (failure[0] != null) throw failure[0];
         return out;
     }
 

@@ -113,6 +113,9 @@ final class CudaModel implements AutoCloseable {
     private final long decPart, decCounters;
     private boolean decodeAttn;
     private final int decChunk = AttentionLaunch.minChunk(), decodeRowsMax = AttentionLaunch.maxDecodeRows();
+    /** The attention switches, read once per model: early cache loads in decode, a forced prompt tile height (0: none). */
+    private final boolean decodePrefetch = AttentionLaunch.decodePrefetch();
+    private final int forcedTileRows = AttentionLaunch.forcedTileRows();
     /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
     private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
     /** Shared memory a kernel may opt into on the GPUs this runs on (A100 163 KB, H100/H200 227 KB). */
@@ -498,7 +501,7 @@ final class CudaModel implements AutoCloseable {
         if (ph == Phase.PROMPT) {   // query tiles only matter for prompts; decode steps skip the work
             int[] tl = new int[2 * n];
             tileCount = AttentionLaunch.queryTiles(slotOf, 64, tl);
-            tileRows = AttentionLaunch.tileRows(heads, tileCount, cu.smCount());
+            tileRows = AttentionLaunch.tileRows(heads, tileCount, cu.smCount(), forcedTileRows);
             if (tileRows != 64) tileCount = AttentionLaunch.queryTiles(slotOf, tileRows, tl);
             tiledAttention = AttentionLaunch.useTiles(ph, n, tileCount, hd);
             if (tiledAttention) {
@@ -572,7 +575,7 @@ final class CudaModel implements AutoCloseable {
         float scale = (float) (1.0 / Math.sqrt(hd));
         if (decodeAttn) {   // RoPE, KV append and attention in one kernel, positions split over blocks
             int sp = decodeSplits(n), cap = AttentionLaunch.scoreCap(maxLen, sp, decChunk), dsm = AttentionLaunch.decodeSmem(hd, cap);
-            String kn = AttentionLaunch.decodeKernel((long) heads * n * sp, cu.smCount());
+            String kn = AttentionLaunch.decodeKernel((long) heads * n * sp, cu.smCount(), decodePrefetch);
             timed("attn.rope_kv+core", 8L * n * kvDim + 4L * n * (qkvDim + 2L * kvDim), 4L * n * heads * hd,
                     () -> mod.launch3(pdl, kn, heads, n, sp, AttentionLaunch.DECODE_THREADS, dsm, stream,
                             qkv, qkvDim, n, meta, heads, kvHeads, hd, cfg.rotaryDim(), invFreq, kc, vc, maxLen, scale,

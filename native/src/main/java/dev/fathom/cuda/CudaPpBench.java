@@ -49,13 +49,13 @@ public final class CudaPpBench {
         System.out.println("\n== fixtures through Engine + InferenceSession, --backend cuda --pp 2, against the Hugging Face references");
         System.out.printf("%-18s %-14s %-11s %12s %12s %8s %s%n", "fixture", "weights", "schedule", "prompt rel", "step rel", "tokens", "result");
         int passed = 0, total = 0;
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny"))
+        for (String f : FixtureCheck.DENSE)
             for (boolean bf : new boolean[]{false, true})
                 for (boolean cont : new boolean[]{true, false}) {
                     total++;
                     String sched = cont ? "continuous" : "lockstep";
                     try {
-                        CudaSelfCheck.FixtureResult r = fixture(dir.resolve(f), bf, 2, cont);
+                        FixtureCheck.FixtureResult r = fixture(dir.resolve(f), bf, 2, cont);
                         if (r.ok()) passed++;
                         else summary.fail();
                         System.out.printf("%-18s %-14s %-11s %12.3e %12.3e %8s %s%n", f, r.weights(), sched, r.promptErr(), r.stepErr(), r.sameTokens(),
@@ -77,9 +77,9 @@ public final class CudaPpBench {
         summary.add(String.format("%-46s %d/%d ok", "fixtures under PP=2, both schedules (F32 1e-4 + tokens, BF16 2e-2)", passed, total));
     }
 
-    /** CudaSelfCheck.fixture with {@code pp} GPU stages and the continuous or lockstep schedule. */
-    static CudaSelfCheck.FixtureResult fixture(Path dir, boolean bf16, int pp, boolean continuous) {
-        return CudaSelfCheck.fixture(dir, bf16, pp(pp, 0, 0), runner -> {
+    /** FixtureCheck.fixture with {@code pp} GPU stages and the continuous or lockstep schedule. */
+    static FixtureCheck.FixtureResult fixture(Path dir, boolean bf16, int pp, boolean continuous) {
+        return FixtureCheck.fixture(dir, bf16, pp(pp, 0, 0), runner -> {
             if (!(runner instanceof ParallelRunner pr) || !pr.layout().contains("GPU stages"))
                 throw new IllegalStateException("not a GPU pipeline: " + runner.layout());
             pr.setContinuous(continuous);

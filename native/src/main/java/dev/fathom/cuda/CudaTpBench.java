@@ -235,11 +235,11 @@ public final class CudaTpBench {
         System.out.println("\n== fixtures through Engine + InferenceSession, --backend cuda --tp 2, against the Hugging Face references");
         System.out.printf("%-18s %-14s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
         int passed = 0, total = 0;
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny"))
+        for (String f : FixtureCheck.DENSE)
             for (boolean bf : new boolean[]{false, true}) {
                 total++;
                 try {
-                    CudaSelfCheck.FixtureResult r = fixture(dir.resolve(f), bf, 2);
+                    FixtureCheck.FixtureResult r = fixture(dir.resolve(f), bf, 2);
                     if (r.ok()) passed++;
                     else summary.fail();
                     System.out.printf("%-18s %-14s %12.3e %12.3e %8s %s%n", f, r.weights(), r.promptErr(), r.stepErr(), r.sameTokens(), r.ok() ? "ok" : "FAIL");
@@ -266,9 +266,9 @@ public final class CudaTpBench {
         return new RunProfile.Parallelism(n, z.pp(), z.ep(), z.dp(), z.promptMicroBatches(), z.genMicroBatches(), z.moeAllToAll());
     }
 
-    /** CudaSelfCheck.fixture with tensor parallelism {@code tp}. */
-    static CudaSelfCheck.FixtureResult fixture(Path dir, boolean bf16, int tp) {
-        return CudaSelfCheck.fixture(dir, bf16, tp(tp), runner -> {
+    /** FixtureCheck.fixture with tensor parallelism {@code tp}. */
+    static FixtureCheck.FixtureResult fixture(Path dir, boolean bf16, int tp) {
+        return FixtureCheck.fixture(dir, bf16, tp(tp), runner -> {
             if (tp > 1 && !(runner instanceof CudaTpRunner)) throw new IllegalStateException("not a TP runner: " + runner.layout());
         });
     }

@@ -115,24 +115,14 @@ public final class CudaTpRunner implements ModelRunner {
             fs.add(threads[r].submit(() -> work.apply(rank)));
         }
         float[] first = null;
-        RuntimeException failure = null;
+        RuntimeException[] failure = {null};
         try {
             first = work.apply(0);
         } catch (RuntimeException e) {
-            failure = e;
+            failure[0] = e;
         }
-        for (int r = 1; r < tp; r++) {
-            try {
-                fs.get(r - 1).get();
-            } catch (ExecutionException e) {
-                Throwable c = e.getCause();
-                if (failure == null) failure = c instanceof RuntimeException re ? re : new IllegalStateException("rank " + r + ": " + c, c);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                if (failure == null) failure = new IllegalStateException("interrupted while waiting for rank " + r);
-            }
-        }
-        if (failure != null) throw failure;
+        for (int r = 1; r < tp; r++) RankFutures.await(fs.get(r - 1), "rank " + r, failure);
+        if (failure[0] != null) throw failure[0];
         return first;
     }
 

@@ -59,7 +59,7 @@ public final class CudaZeroBench {
     static String compare(Path fixture, Tier from, int prefetch, int residentLayers, String nvmeDir) {
         try (SafetensorsFile ref = SafetensorsFile.open(fixture.resolve("reference.safetensors"));
              LoadedModel lm = ModelLoader.load(fixture.toString())) {
-            int[][] in = CudaSelfCheck.ints(ref.get("input_ids"));
+            int[][] in = FixtureCheck.ints(ref.get("input_ids"));
             var cfg = lm.config();
             int steps = 3, maxLen = in[0].length + steps + 1, n = lm.weights().layers().size();
             List<float[]> base;
@@ -86,7 +86,7 @@ public final class CudaZeroBench {
     static String compareKvHost(Path fixture) {
         try (SafetensorsFile ref = SafetensorsFile.open(fixture.resolve("reference.safetensors"));
              LoadedModel lm = ModelLoader.load(fixture.toString())) {
-            int[][] in = CudaSelfCheck.ints(ref.get("input_ids"));
+            int[][] in = FixtureCheck.ints(ref.get("input_ids"));
             var cfg = lm.config();
             int steps = 3, maxLen = in[0].length + steps + 1;
             List<float[]> base, got;
@@ -105,7 +105,7 @@ public final class CudaZeroBench {
     /** Every fixture x {host, nvme} x prefetch {0, 1, 3} x {all streamed, first layer resident}; true when all identical. */
     static boolean check(Path dir, String nvmeDir) {
         boolean ok = true;
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny"))
+        for (String f : FixtureCheck.FIXTURES)
             for (Tier t : new Tier[]{Tier.HOST, Tier.NVME})
                 for (int k : new int[]{0, 1, 3})
                     for (int res : new int[]{0, 1}) {
@@ -114,7 +114,7 @@ public final class CudaZeroBench {
                         if (why != null || (k == 1 && res == 1))
                             System.out.printf("stream %-16s %-5s prefetch %d resident %d: %s%n", f, t, k, res, why == null ? "identical" : "FAIL " + why);
                     }
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny")) {
+        for (String f : FixtureCheck.FIXTURES) {
             String why = compareKvHost(dir.resolve(f));
             ok &= why == null;
             System.out.printf("kv-cache host %-16s: %s%n", f, why == null ? "identical" : "FAIL " + why);
@@ -290,10 +290,10 @@ public final class CudaZeroBench {
 
     private static boolean dpCheckSameKernels(Path dir) {
         boolean ok = true;
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny")) {
+        for (String f : FixtureCheck.FIXTURES) {
             try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve(f).resolve("reference.safetensors"));
                  LoadedModel lm = ModelLoader.load(dir.resolve(f).toString())) {
-                int[][] in = CudaSelfCheck.ints(ref.get("input_ids"));
+                int[][] in = FixtureCheck.ints(ref.get("input_ids"));
                 var cfg = lm.config();
                 int b = in.length, steps = 3, maxLen = in[0].length + steps + 1;
                 int[] slots = new int[b];
@@ -305,12 +305,12 @@ public final class CudaZeroBench {
                 try (CudaRunner one = new CudaRunner(cfg, lm.weights(), b, maxLen, TelemetrySink.NOOP);
                      CudaDpRunner two = new CudaDpRunner(cfg, lm.weights(), 2, b, maxLen, TelemetrySink.NOOP, tiers, 1, null, Precision.AUTO)) {
                     float[][][] p1 = one.prefill(slots, in, true), p2 = two.prefill(slots, in, true);
-                    worst = Math.max(worst, CudaSelfCheck.relError(p2, p1));
+                    worst = Math.max(worst, FixtureCheck.relError(p2, p1));
                     int[] ids = new int[b], at = new int[b];
                     for (int i = 0; i < b; i++) { ids[i] = argmax(p1[i][in[0].length - 1], 0, cfg.vocabSize()); at[i] = in[0].length; }
                     for (int s = 0; s < steps; s++) {
                         float[][] d1 = one.decode(slots, ids, at), d2 = two.decode(slots, ids, at);
-                        worst = Math.max(worst, CudaSelfCheck.relError(new float[][][]{d2}, new float[][][]{d1}));
+                        worst = Math.max(worst, FixtureCheck.relError(new float[][][]{d2}, new float[][][]{d1}));
                         for (int i = 0; i < b; i++) {
                             int t1 = argmax(d1[i], 0, cfg.vocabSize()), t2 = argmax(d2[i], 0, cfg.vocabSize());
                             same &= t1 == t2;

@@ -17,7 +17,7 @@ class CudaGpuTest {
     private static List<Path> fixtures() {
         Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
         assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);
-        return List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny", "mixtral-tiny").stream().map(dir::resolve).toList();
+        return FixtureCheck.FIXTURES.stream().map(dir::resolve).toList();
     }
 
     private static void assertOk(CudaSelfCheck.GemmResult r, double tol) {
@@ -77,13 +77,18 @@ class CudaGpuTest {
                     }
     }
 
-    @Test
-    void everyFixtureReproducesTransformersOnePromptAtATime() {
+    /** {@code run} on every fixture, F32 and packed BF16: each result within its tolerance (same tokens where F32). */
+    private static void assertEveryFixture(java.util.function.BiFunction<Path, Boolean, FixtureCheck.FixtureResult> run) {
         for (Path f : fixtures())
             for (boolean bf16 : new boolean[]{false, true}) {
-                var r = CudaSelfCheck.fixtureEach(f, bf16);
-                assertTrue(r.ok(), r.fixture() + " " + r.weights() + ": prompt " + r.promptErr() + " step " + r.stepErr() + " tokens " + r.sameTokens());
+                var r = run.apply(f, bf16);
+                assertTrue(r.ok(), r.toString());
             }
+    }
+
+    @Test
+    void everyFixtureReproducesTransformersOnePromptAtATime() {
+        assertEveryFixture(FixtureCheck::fixtureEach);
     }
 
     @Test
@@ -100,11 +105,7 @@ class CudaGpuTest {
 
     @Test
     void everyFixtureReproducesTransformers() {
-        for (Path f : fixtures())
-            for (boolean bf16 : new boolean[]{false, true}) {
-                var r = CudaSelfCheck.fixture(f, bf16);
-                assertTrue(r.ok(), r.toString());
-            }
+        assertEveryFixture(FixtureCheck::fixture);
     }
 
     @Test
@@ -134,8 +135,8 @@ class CudaGpuTest {
     @Test
     void int8FixturesMatchTheCpuBackendsInt8Run() {
         for (Path f : fixtures())
-            for (var blas : CudaSelfCheck.Int8Blas.values()) {   // sbi8 only, prompt through cuBLAS (the default), every GEMM
-                var r = CudaSelfCheck.fixtureInt8(f, blas);
+            for (var blas : FixtureCheck.Int8Blas.values()) {   // sbi8 only, prompt through cuBLAS (the default), every GEMM
+                var r = FixtureCheck.fixtureInt8(f, blas);
                 assertTrue(r.ok(), r.toString());
             }
     }

@@ -22,7 +22,7 @@ class CudaTpGpuTest {
     void everyDenseFixtureReproducesTransformersUnderTp2() {
         Path dir = Path.of(System.getProperty("fathom.shared", "../../shared"), "fixtures");
         assumeTrue(Files.isDirectory(dir), "no fixtures at " + dir);
-        for (String f : List.of("gpt2-tiny", "llama-tiny", "llama-tiny-bf16", "gpt-neox-tiny", "opt-tiny"))
+        for (String f : FixtureCheck.DENSE)
             for (boolean bf16 : new boolean[]{false, true}) {
                 var r = CudaTpBench.fixture(dir.resolve(f), bf16, 2);
                 assertTrue(r.ok(), r.toString());

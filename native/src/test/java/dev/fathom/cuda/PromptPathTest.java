@@ -9,6 +9,7 @@ import java.util.Arrays;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Host-side choices of the prompt phase: query tiles of the attention, the row-major form for cuBLAS, the BF16 layout. */
@@ -76,19 +77,13 @@ class PromptPathTest {
         assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 128, limit + 4, limit, 8), "shared memory");
         assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{1, 0, 2}, 4, 128, smem, limit, 2), "more rows than the limit");
         assertEquals(Integer.MAX_VALUE, AttentionLaunch.maxDecodeRows());
-        System.setProperty("fathom.cuda.fusedAttention", "false");
-        try {
+        SystemProperties.with("fathom.cuda.fusedAttention", "false", () -> {
             assertEquals(0, AttentionLaunch.maxDecodeRows(), "switched off: no rows");
             assertFalse(AttentionLaunch.useDecode(Phase.DECODE, new int[]{0}, 4, 128, smem, limit, AttentionLaunch.maxDecodeRows()));
-        } finally {
-            System.clearProperty("fathom.cuda.fusedAttention");
-        }
-        System.setProperty("fathom.cuda.fusedAttentionRows", "2");
-        try {
+        });
+        SystemProperties.with("fathom.cuda.fusedAttentionRows", "2", () -> {
             assertEquals(2, AttentionLaunch.maxDecodeRows());
-        } finally {
-            System.clearProperty("fathom.cuda.fusedAttentionRows");
-        }
+        });
     }
 
     @Test
@@ -127,26 +122,36 @@ class PromptPathTest {
 
     @Test
     void decodeAttentionLoadsTheCacheEarlyWhereEveryBlockHasAMultiprocessor() {
-        assertEquals("attention_decode", AttentionLaunch.decodeKernel(32, 132), "batch 1 of llama-7b: 32 heads");
-        assertEquals("attention_decode", AttentionLaunch.decodeKernel(132, 132));
-        assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(133, 132));
-        assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(32 * 8, 132), "batch 8: two blocks per SM");
-        System.setProperty("fathom.cuda.decodePrefetch", "false");
-        try {
-            assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(32, 132));
-        } finally {
-            System.clearProperty("fathom.cuda.decodePrefetch");
-        }
+        assertEquals("attention_decode", AttentionLaunch.decodeKernel(32, 132, true), "batch 1 of llama-7b: 32 heads");
+        assertEquals("attention_decode", AttentionLaunch.decodeKernel(132, 132, true));
+        assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(133, 132, true));
+        assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(32 * 8, 132, true), "batch 8: two blocks per SM");
+        assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(32, 132, false), "switched off");
+        assertTrue(AttentionLaunch.decodePrefetch());
+        SystemProperties.with("fathom.cuda.decodePrefetch", "false", () -> {
+            assertFalse(AttentionLaunch.decodePrefetch());
+        });
     }
 
     @Test
     void shortPromptsTakeHalfTilesSoEveryMultiprocessorGetsABlock() {
         // llama-7b, one sequence of 128 rows: 32 heads x 2 tiles of 64 = 64 blocks on 132 SMs -> 32-row tiles (128 blocks)
-        assertEquals(32, AttentionLaunch.tileRows(32, 2, 132));
+        assertEquals(32, AttentionLaunch.tileRows(32, 2, 132, 0));
         // 8 sequences of 128: 512 blocks -> 64-row tiles
-        assertEquals(64, AttentionLaunch.tileRows(32, 16, 132));
-        assertEquals(64, AttentionLaunch.tileRows(32, 9, 132), "288 blocks: two per multiprocessor already");
-        assertEquals(32, AttentionLaunch.tileRows(4, 1, 132), "a tiny model's short prompt");
+        assertEquals(64, AttentionLaunch.tileRows(32, 16, 132, 0));
+        assertEquals(64, AttentionLaunch.tileRows(32, 9, 132, 0), "288 blocks: two per multiprocessor already");
+        assertEquals(32, AttentionLaunch.tileRows(4, 1, 132, 0), "a tiny model's short prompt");
+        assertEquals(64, AttentionLaunch.tileRows(4, 1, 132, 64), "forced");
+        assertEquals(0, AttentionLaunch.forcedTileRows());
+        for (String bad : new String[]{"48", "16", "x"}) {
+            SystemProperties.with("fathom.cuda.attTileRows", bad, () -> {
+                var e = assertThrows(IllegalArgumentException.class, AttentionLaunch::forcedTileRows);
+                assertTrue(e.getMessage().startsWith("-Dfathom.cuda.attTileRows=" + bad + ": use "), e.getMessage());
+            });
+        }
+        SystemProperties.with("fathom.cuda.attTileRows", "32", () -> {
+            assertEquals(32, AttentionLaunch.forcedTileRows());
+        });
     }
 
     @Test
