@@ -1,6 +1,6 @@
 // Fathom CUDA kernels, part 2 of fathom_kernels.cu (included there, not compiled alone): SBI-GEMM over the
 // tensor-core tile layout — the batch-1 FMA GEMV (sbitile_bf16_1), the small-batch mma.m16n8k16 kernels
-// (sbimma_bf16_8 / _32, and on sm_90 the split-K cluster kernel sbimmc4_bf16_8 for 2..8 rows) and the prompt-phase
+// (sbimma_bf16_8 / _32; the split-K cluster kernels for 2..8 rows are in splitk.cuh) and the prompt-phase
 // GEMM (tilegemm_bf16). Build, versions and conventions: see the head of fathom_kernels.cu. Requires sm_80+
 // (mma.sync bf16).
 
@@ -28,19 +28,23 @@ DEV void split_bf16(float x0, float x1, uint32_t& hi, uint32_t& lo) {
     lo = *reinterpret_cast<uint32_t*>(&l);
 }
 
-// Activations xr[k0], xr[k0+1], xr[k0+8], xr[k0+9] (what lane q of a tile reads at k0 = 16 * kt + 2q) into x0..x3,
-// which hold zeros on entry and keep them past K; vecx: two float2 loads (K and the row stride even).
-DEV void x_quad(const float* xr, int K, int k0, int vecx, float& x0, float& x1, float& x2, float& x3) {
-    if (vecx && k0 + 10 <= K) {
-        const float2* v = reinterpret_cast<const float2*>(xr + k0);
-        float2 v0 = __ldg(v), v1 = __ldg(v + 4);
+// Activations xr[k0], xr[k0+1], xr[k0+gap], xr[k0+gap+1] into x0..x3, which hold zeros on entry and keep them past K;
+// vecx: two float2 loads (K and the row stride even). gap 8: what lane q of a tile reads at k0 = 16 * kt + 2q (x_quad);
+// gap 2: four contiguous values (the split-K kernel over row-major rows).
+DEV void x_pairs(const float* xr, int K, int k0, int gap, int vecx, float& x0, float& x1, float& x2, float& x3) {
+    if (vecx && k0 + gap + 2 <= K) {
+        float2 v0 = __ldg(reinterpret_cast<const float2*>(xr + k0)), v1 = __ldg(reinterpret_cast<const float2*>(xr + k0 + gap));
         x0 = v0.x; x1 = v0.y; x2 = v1.x; x3 = v1.y;
     } else {
         if (k0 < K) x0 = xr[k0];
         if (k0 + 1 < K) x1 = xr[k0 + 1];
-        if (k0 + 8 < K) x2 = xr[k0 + 8];
-        if (k0 + 9 < K) x3 = xr[k0 + 9];
+        if (k0 + gap < K) x2 = xr[k0 + gap];
+        if (k0 + gap + 1 < K) x3 = xr[k0 + gap + 1];
     }
+}
+
+DEV void x_quad(const float* xr, int K, int k0, int vecx, float& x0, float& x1, float& x2, float& x3) {
+    x_pairs(xr, K, k0, 8, vecx, x0, x1, x2, x3);
 }
 
 // The mma B fragment of activation row b at k0 = 16 * kt + 2q (lane 4 * (b % 8) + q), fp32 split into bf16 hi + lo:
@@ -292,146 +296,3 @@ extern "C" __global__ void __launch_bounds__(256) tilegemm_bf16(
 
 MMA_KERNEL(sbimma_bf16_8, 1)
 MMA_KERNEL(sbimma_bf16_32, 4)
-
-
-// ------------------------------------------------------------------------------------------ split-K over a cluster
-// Small-batch (2..8 activation rows) GEMM over the tile layout, split along K over the C blocks of a thread-block
-// cluster (sm_90: dev.fathom.cuda.SbiSplitK plans and launches it there only; with C = 1 it would also run on sm_80). Block = 8 warps = 8 row tiles (128 output rows) x one K slice of ceil(KT / C)
-// k tiles; grid = ceil(RT / 8) * C, the C slices of a row group in consecutive blocks (cluster dims (C, 1, 1)).
-//  - The block stages its slice of the activations once in shared memory, already split into bf16 hi + lo and laid
-//    out as mma B fragments [kt][lane] = {hi(k0, k0+1), hi(k0+8, k0+9), lo(..), lo(..)} (one conflict-free 16-byte
-//    load per lane per k tile). For 4 rows or fewer only lanes 0-15 are stored; lanes 16-31 read them again, which
-//    fills B columns 4-7 with copies that are never written out. Activations cross L2 once per block: 1/16 of the
-//    weight bytes per activation row.
-//  - Each warp streams its row tile's k tiles (512 contiguous bytes per tile) through a rolling register pipeline:
-//    at least D tiles are always in flight, each consumed tile's register slot is refilled at once (no drain per
-//    batch, unlike sbi_mma's load-8-then-use-8 loop).
-//  - Partial sums meet once: each block writes its 8 tiles x 16 rows x 8 columns to shared memory, and after one
-//    cluster barrier every block reduces 1/C of the outputs over the C blocks' shared memory (distributed shared
-//    memory) and applies the epilogue (modes 0/1/2 as sbi_mma), then a second barrier keeps its memory alive
-//    until the cluster has read it.
-// Dynamic shared memory: ceil(KT / C) * (rows <= 4 ? 16 : 32) * 16 bytes (dev.fathom.cuda.SbiSplitK sizes it).
-
-DEV void cluster_sync_all() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-#else
-    __syncthreads();
-#endif
-}
-
-// reads the float at shared address `p` of the block of cluster rank `rank`
-DEV float ld_cluster(const float* p, int rank) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(p)), r;
-    float v;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(rank));
-    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(r) : "memory");
-    return v;
-#else
-    return *p;
-#endif
-}
-
-// D: weight tiles in flight per warp (register slots; ptxas hoists each group's refills, so up to 2D at times)
-template <int D>
-DEV void sbi_mmc(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int C,
-                 const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
-                 int mode, int act, int vecx) {
-    extern __shared__ uint4 frag[];
-    __shared__ float red[8][16][8];
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-    const int rank = blockIdx.x % C, rg = blockIdx.x / C;
-    const int rt = rg * 8 + warp;
-    const int per = (KT + C - 1) / C, kt0 = rank * per;
-    const int cnt = max(0, min(KT, kt0 + per) - kt0);
-    const bool live = rt < RT;
-    const int lnl = rows <= 4 ? 4 : 5, nl = 1 << lnl;   // fragment lanes stored per k tile
-    pdl_trigger();
-    const uint4* wp = W + ((size_t)rt * KT + kt0) * 32 + lane;
-    uint4 buf[D];
-#pragma unroll
-    for (int u = 0; u < D; u++)
-        if (live && u < cnt) buf[u] = ldg_stream(wp + (size_t)u * 32);
-    pdl_wait();   // weights in flight; the activations come from the previous kernel
-#pragma unroll 2
-    for (int e = threadIdx.x; e < cnt << lnl; e += blockDim.x) {
-        const int fl = e & (nl - 1), kt = e >> lnl;
-        frag[e] = x_fragment(x, ldx, K, fl >> 2, rows, (kt0 + kt) * 16 + 2 * (fl & 3), vecx);
-    }
-    __syncthreads();
-    float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f};   // hi and lo parts: two mma chains
-    if (live) {
-        const uint4* fp = frag + (lane & (nl - 1));
-        const uint4* wn = wp + D * 32;   // the next tile to load
-        int j0 = 0;
-        for (; j0 + D <= cnt; j0 += D) {
-#pragma unroll
-            for (int u = 0; u < D; u++) {
-                const uint4 bv = fp[u * nl];
-                const uint4 a = buf[u];
-                if (j0 + u + D < cnt) buf[u] = ldg_stream(wn + u * 32);   // refill the slot at once
-                mma_bf16(acc, a, bv.x, bv.y);
-                mma_bf16(acc2, a, bv.z, bv.w);
-            }
-            fp += D * nl;
-            wn += D * 32;
-        }
-#pragma unroll
-        for (int u = 0; u < D; u++) {   // the last cnt - j0 < D tiles, already loaded
-            if (j0 + u < cnt) {
-                const uint4 bv = fp[u * nl];
-                mma_bf16(acc, buf[u], bv.x, bv.y);
-                mma_bf16(acc2, buf[u], bv.z, bv.w);
-            }
-        }
-    }
-    red[warp][g][2 * q] = acc[0] + acc2[0];
-    red[warp][g][2 * q + 1] = acc[1] + acc2[1];
-    red[warp][g + 8][2 * q] = acc[2] + acc2[2];
-    red[warp][g + 8][2 * q + 1] = acc[3] + acc2[3];
-    if (C > 1) cluster_sync_all();
-    else __syncthreads();
-    const int orows = mode == 1 ? 8 : 16, per_b = 8 * orows, total = per_b * rows;
-    for (int e = rank * blockDim.x + threadIdx.x; e < total; e += C * blockDim.x) {
-        const int b = e / per_b, tl = (e % per_b) / orows, r = e % orows;
-        const int tt = rg * 8 + tl;
-        if (tt >= RT) continue;
-        float s0 = 0.f, s1 = 0.f;
-        for (int c = 0; c < C; c++) {
-            if (C > 1) {
-                s0 += ld_cluster(&red[tl][r][b], c);
-                if (mode == 1) s1 += ld_cluster(&red[tl][r + 8][b], c);
-            } else {
-                s0 += red[tl][r][b];
-                if (mode == 1) s1 += red[tl][r + 8][b];
-            }
-        }
-        if (mode == 1) {
-            if (bias) { s0 += bias[tt * 16 + r]; s1 += bias[tt * 16 + r + 8]; }
-            const int o = tt * 8 + r;
-            if (o < n) y[(size_t)b * ldy + o] = activate(s0, act) * s1;
-        } else {
-            const int o = tt * 16 + r;
-            if (o >= n) continue;
-            if (bias) s0 += bias[o];
-            if (mode == 2) s0 = activate(s0, act);
-            else if (res) s0 += res[(size_t)b * ldy + o];
-            y[(size_t)b * ldy + o] = s0;
-        }
-    }
-    if (C > 1) cluster_sync_all();   // the other blocks may still read this block's partial sums
-}
-
-#define MMC_KERNEL(NAME, D, MINB)                                                                             \
-    extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
-        const uint4* W, const float* x, int ldx, int K, int KT, int RT, int C, const float* bias,             \
-        const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx) {                  \
-        sbi_mmc<D>(W, x, ldx, K, KT, RT, C, bias, res, y, ldy, n, rows, mode, act, vecx);                    \
-    }
-
-// What the model runs: 4 tiles per warp (61 registers, 4 blocks per multiprocessor). Measured on an H200 against
-// 8 tiles per warp (91 registers, 2 blocks) and a 16-tile cp.async ring per warp in shared memory: both slower on
-// the five Llama shapes at 2-8 rows (docs/cuda-b48-bench.log). The 8-tile kernel stays for CudaBench's comparison.
-MMC_KERNEL(sbimmc4_bf16_8, 4, 4)
-MMC_KERNEL(sbimmc_bf16_8, 8, 2)

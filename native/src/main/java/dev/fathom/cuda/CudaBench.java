@@ -105,7 +105,7 @@ public final class CudaBench {
 
     void gemmTable() {
         int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {12288, 4096}, {32000, 4096}};
-        int[] batches = {1, 4, 8, 16, 32};
+        int[] batches = {1, 2, 4, 8, 16, 32};
         String[] why = new String[1];
         Cublas blas = Cublas.open(stream, why);
         if (blas == null) System.out.println("cuBLAS: " + why[0]);
@@ -113,7 +113,7 @@ public final class CudaBench {
         System.out.println("   us = median over 9 repeats of (20 back-to-back launches on rotating weight copies, > L2) / 20, CUDA events");
         System.out.println("   tile = the tensor-core tile layout (batch 1: FMA GEMV over it; batch > 1: mma.m16n8k16); simt = the 4-row SIMT layout");
         System.out.println("   rm = the SIMT kernels over plain row-major rows (the batch-1 layout: cuBLAS reads it in place for the prompt)");
-        System.out.println("   sk = " + SbiSplitK.KERNEL + " (2..8 rows: K split over a thread-block cluster of C blocks, SbiSplitK.plan), what the model runs there");
+        System.out.println("   sk = " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + " over the row-major rows (2..8 rows: K split over a thread-block cluster of C blocks, SbiSplitK.plan), what the model runs there on sm_90");
         System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %7s %9s %7s %8s %9s %9s %7s %8s %7s %3s %7s%n", "N x K", "batch", "tile us", "tile GB/s", "% ceil",
                 "ks/best", "simt GB/s", "% ceil", "rm GB/s", "% ceil", "blas us", "blas GB/s", "blas/tile", "sk us", "sk GB/s", "% ceil", "C", "blas/sk");
         Random rnd = new Random(1);
@@ -180,9 +180,10 @@ public final class CudaBench {
                     ratio = String.format("%.2f", us / planUs);
                 }
                 String skUs = "-", skGbs = "-", skPct = "-", skC = "-", skRatio = "-";
-                SbiSplitK.Plan skPlan = b >= 2 && b <= SbiSplitK.MAX_ROWS && cu.ccMajor() >= 9 ? SbiSplitK.plan(sm, b, cu.smCount()) : null;
+                SbiLayout.Shape srm = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
+                SbiSplitK.Plan skPlan = b >= 2 && b <= SbiSplitK.MAX_ROWS && cu.ccMajor() >= 9 ? SbiSplitK.plan(srm, b, cu.smCount()) : null;
                 if (skPlan != null) {
-                    double us = perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, SbiSplitK.KERNEL, skPlan, stream, wm[c], sm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                    double us = perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, skPlan, stream, wr[c], srm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
                     double g = wBytes / (us * 1e-6) / 1e9;
                     skUs = String.format("%.1f", us);
                     skGbs = String.format("%.0f", g);
@@ -203,8 +204,9 @@ public final class CudaBench {
     }
 
     /**
-     * The split-K cluster kernels ({@link SbiSplitK}) at 2, 4 and 8 rows on the gemm shapes: each variant at each
-     * cluster size, the plan's choice (also as a programmatic dependent launch, as decode graphs run it), and cuBLAS.
+     * The split-K cluster kernels ({@link SbiSplitK}) at 2, 4 and 8 rows on the gemm shapes: each kernel at each cluster
+     * size, its plan (also as programmatic dependent launches, as decode graphs run it), and cuBLAS on the same shape in
+     * the same part of the run.
      */
     void splitkTable() {
         int[][] shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {12288, 4096}, {32000, 4096}};
@@ -214,33 +216,37 @@ public final class CudaBench {
         if (blas == null) System.out.println("cuBLAS: " + why[0]);
         System.out.printf("%n== split-K cluster kernels (tile layout, BF16 weights [N x K], fp32 activations in/out); read ceiling %.0f GB/s%n", readGBs);
         System.out.println("   GB/s = weight bytes / (median over 9 repeats of 20 back-to-back launches on rotating copies > L2, / 20); C = blocks per cluster (K slices)");
-        System.out.println("   plan = SbiSplitK.plan's C for " + SbiSplitK.KERNEL + "; pdl = the same launched as programmatic dependent launches (decode graphs)");
+        System.out.println("   plan = SbiSplitK.plan's C; pdl = the plan as programmatic dependent launches (decode graphs)");
         System.out.printf("%-12s %5s %-16s %7s %7s %7s %7s %5s %9s %7s %9s %9s %9s%n", "N x K", "batch", "kernel", "C=1", "C=2", "C=4", "C=8",
                 "plan", "plan GB/s", "% ceil", "pdl GB/s", "blas GB/s", "plan/blas");
         for (int[] nk : shapes) {
             int n = nk[0], k = nk[1];
-            SbiLayout.Shape sm = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true);
+            SbiLayout.Shape st = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true),
+                    sr = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
             long wBytes = 2L * n * k;
             int copies = (int) Math.max(2, (768L << 20) / wBytes + 1);
-            long[] wm = copies(copies, sm.bytes(), 11), wp = blas != null ? copies(copies, wBytes, 101) : new long[copies];
+            long[] wt = copies(copies, st.bytes(), 11), wr = copies(copies, sr.bytes(), 71), wp = blas != null ? copies(copies, wBytes, 101) : new long[copies];
             int maxB = 8;
             long x = cu.malloc(4L * maxB * k), xb = cu.malloc(2L * maxB * k), y = cu.malloc(4L * maxB * n);
             fill(x, 2L * maxB * k, 23);   // random bf16 bit pairs: finite floats
             mod.launch("f32_to_bf16", 256, 1, 256, 0, stream, x, xb, (long) maxB * k);
             for (int b : batches) {
                 double blasUs = blas == null ? Double.NaN : perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
-                SbiSplitK.Plan plan = SbiSplitK.plan(sm, b, cu.smCount());
                 for (String kn : CudaSelfCheck.SPLIT_K_KERNELS) {
+                    boolean rm = SbiSplitK.rowMajor(kn);
+                    SbiLayout.Shape sm = rm ? sr : st;
+                    long[] wm = rm ? wr : wt;
+                    SbiSplitK.Plan plan = SbiSplitK.plan(kn, sm, b, cu.smCount());
                     StringBuilder cols = new StringBuilder();
                     double planUs = Double.NaN;
                     for (int cl = 1; cl <= 8; cl *= 2) {
-                        SbiSplitK.Plan p = SbiSplitK.fixed(sm, b, cl);
+                        SbiSplitK.Plan p = SbiSplitK.fixed(kn, sm, b, cl);
                         String cell = "-";
                         if (p.smem() <= SbiSplitK.MAX_SMEM) {
                             try {
-                                double us = perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, kn, p, stream, wm[c], sm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                                double us = perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, p, stream, wm[c], sm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
                                 cell = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
-                                if (plan != null && cl == plan.cluster()) planUs = us;
+                                if (p.equals(plan)) planUs = us;
                             } catch (RuntimeException e) {
                                 cell = "err";
                                 System.out.println("   " + kn + " C=" + cl + ": " + e.getMessage());
@@ -250,7 +256,7 @@ public final class CudaBench {
                     }
                     String pdl = "-";
                     if (plan != null && !Double.isNaN(planUs)) {
-                        double us = perLaunchUs(copies, c -> SbiSplitK.launch(mod, true, kn, plan, stream, wm[c], sm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                        double us = perLaunchUs(copies, c -> SbiSplitK.launch(mod, true, plan, stream, wm[c], sm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
                         pdl = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
                     }
                     double pg = wBytes / (planUs * 1e-6) / 1e9;
@@ -258,7 +264,7 @@ public final class CudaBench {
                             pg, 100 * pg / readGBs, pdl, wBytes / (blasUs * 1e-6) / 1e9, blasUs / planUs);
                 }
             }
-            free(wm, wp);
+            free(wt, wr, wp);
             cu.free(x);
             cu.free(xb);
             cu.free(y);
@@ -480,7 +486,7 @@ public final class CudaBench {
                         }
                         double pf = 2.0 * (decoderBytes / 2.0 * b * prompt + (double) headParams * b) / (prefillMs * 1e-3) / 1e12;
                         System.out.printf("%-6d %-7s %-6s %12.2f %9.1f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off",
-                                int8 ? "int8" : MatPacker.useMma(DType.BF16, b) ? "tile" : "simt", prefillMs, pf, step, step / floorMs, b * 1000 / step, median(e2e));
+                                int8 ? "int8" : MatPacker.useMma(DType.BF16, b, cu.ccMajor()) ? "tile" : "rowmaj", prefillMs, pf, step, step / floorMs, b * 1000 / step, median(e2e));
                         if (b == batches[0] && g) {
                             r.setGraphs(false);
                             agg.on = true;
@@ -621,6 +627,32 @@ public final class CudaBench {
             b.decode("llama-7b", new int[]{1}, false);
             System.clearProperty("fathom.cuda.attTileRows");
         }
+        if (parts.contains("llama48")) b.decode("llama-7b", new int[]{2, 4, 8}, false);
+        if (parts.contains("sknorm")) {   // 2..8 rows with the norms as their own kernels, for comparison
+            System.setProperty("fathom.cuda.fuseNorm", "false");
+            System.out.println("\n(separate norm kernels: -Dfathom.cuda.fuseNorm=false)");
+            b.decode("llama-7b", new int[]{2, 4, 8}, false);
+            System.clearProperty("fathom.cuda.fuseNorm");
+        }
+        if (parts.contains("tiles")) {   // 2..8 sequences over the tensor-core tile layout (the default before row-major split-K)
+            System.setProperty("fathom.cuda.mma", "true");
+            System.out.println("\n(tensor-core tile layout at 2..8 rows: -Dfathom.cuda.mma=true)");
+            b.decode("llama-7b", new int[]{2, 4, 8}, false);
+            System.clearProperty("fathom.cuda.mma");
+        }
+        if (parts.contains("rmsimt")) {   // 2..4 sequences over the row-major rows through the SIMT kernels (no split-K)
+            System.setProperty("fathom.cuda.splitK", "false");
+            System.out.println("\n(row-major rows through the SIMT kernels at 2..4 rows: -Dfathom.cuda.splitK=false)");
+            b.decode("llama-7b", new int[]{2, 4}, false);
+            System.clearProperty("fathom.cuda.splitK");
+        }
+        for (String kn : SbiSplitK.ROW_MAJOR_KERNELS)   // parts sbimmr4p_bf16_8 ...: 2..8 rows through that row-major split-K kernel
+            if (parts.contains(kn)) {
+                System.setProperty("fathom.cuda.splitKKernel", kn);
+                System.out.println("\n(row-major split-K kernel -Dfathom.cuda.splitKKernel=" + kn + ")");
+                b.decode("llama-7b", new int[]{2, 4, 8}, false);
+                System.clearProperty("fathom.cuda.splitKKernel");
+            }
         if (parts.contains("rowsattn")) {   // batches 8 and 32 with the separate RoPE and attention kernels only
             System.setProperty("fathom.cuda.fusedAttention", "false");
             System.out.println("\n(separate RoPE + KV append and attention kernels: -Dfathom.cuda.fusedAttention=false)");

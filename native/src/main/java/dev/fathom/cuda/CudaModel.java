@@ -186,7 +186,7 @@ final class CudaModel implements AutoCloseable {
         this.cu = mod.cuda();
         cu.makeCurrent();
         this.stream = cu.streamCreate();
-        this.packer = new MatPacker(this::upload, precision, slots, cu.smCount());
+        this.packer = new MatPacker(this::upload, precision, slots, cu.smCount(), cu.ccMajor());
         this.int8Group = packer.int8Group;
         this.sink = sink;
         this.timer = new KernelTimer(cu, sink, stream);
@@ -263,7 +263,7 @@ final class CudaModel implements AutoCloseable {
             int dsm = AttentionLaunch.decodeSmem(hd, maxLen);   // the most any split count needs
             if (dsm > 48 * 1024 && dsm <= SMEM_LIMIT)
                 for (String kn : new String[]{"attention_decode", "attention_decode_late"}) cu.setMaxDynamicShared(mod.fn(kn), dsm);
-            if (blasSizes.weightBytes > 0 && maxRows > PromptGemm.threshold()) {
+            if (blasSizes.weightBytes > 0 && maxRows > Math.min(PromptGemm.threshold(false), PromptGemm.threshold(true))) {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
             }
@@ -386,11 +386,12 @@ final class CudaModel implements AutoCloseable {
 
     /**
      * Whether the RMS norm (weights {@code normB} == 0: none) before {@code m} can run inside m's SBI-GEMM: the rows go
-     * through the SIMT / row-major kernels (not cuBLAS, not the tensor-core tiles, not INT8) and the model's norm is RMS.
+     * through the SIMT / row-major kernels or the split-K cluster kernels over the tiles (not cuBLAS, not the other
+     * tensor-core tile kernels, not INT8) and the model's norm is RMS.
      */
     private boolean fusesNorm(Mat m, int rows, int mode, long normB) {
         SbiLayout.Shape s = m.shape();
-        return fuseNorm && normB == 0 && m.scales() == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && !s.mma()
+        return fuseNorm && normB == 0 && m.scales() == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && (!s.mma() || SbiSplitK.applies(cu, s, rows))
                 && !(prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode));
     }
 
@@ -423,16 +424,16 @@ final class CudaModel implements AutoCloseable {
             long xo = xp + 4L * t * ldx, yo = yp + 4L * t * ldy, ro = res == 0 ? 0 : res + 4L * t * ldy;
             long wBytes = s.bytes(), io = 4L * nb * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
             long flops = 2L * nb * s.k() * s.n();
-            if (gamma != 0 && s.mma()) throw new IllegalStateException("no fused norm in the tile kernels");
             String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8"))
                     : (gamma != 0 ? normKernel(m.kernelPrefix()) : m.kernelPrefix()) + NB[nb - 1];
             t += nb;
             if (SbiSplitK.applies(cu, s, nb)) {   // 2..8 rows over the tiles (sm_90): K split over a thread-block cluster
                 SbiSplitK.Plan p = SbiSplitK.plan(s, nb, cu.smCount());
-                timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, pdl, SbiSplitK.KERNEL, p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
-                        nb, mode, act, vec));
+                timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, pdl, p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
+                        nb, mode, act, vec, gamma, cfg.normEps()));
                 continue;
             }
+            if (gamma != 0 && s.mma()) throw new IllegalStateException("no fused norm in the tile kernels beyond the split-K rows");
             int blocks = m.launch().blocks(), ks = m.launch().ks();
             if (gamma != 0) timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec, gamma, cfg.normEps()));

@@ -69,16 +69,17 @@ public final class CudaSelfCheck {
 
     /**
      * Same; {@code splitK} (a kernel of {@link SbiSplitK}, tile layout, 2..8 rows) with {@code cluster} K slices per
-     * row group (0: its plan).
+     * row group (0: the kernel's plan). {@code norm}: with the RMS norm fused (x un-normed, a random norm weight).
      */
     public static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas,
-                                  String splitK, int cluster) {
-        return gemm(dt, mma, rowMajor, n, k, rows, mode, seed, blas, false, splitK, cluster);
+                                  String splitK, int cluster, boolean norm) {
+        return gemm(dt, mma, rowMajor, n, k, rows, mode, seed, blas, norm, splitK, cluster);
     }
 
     private static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas,
                                    boolean norm, String splitK, int cluster) {
-        if (norm && (mma || blas || splitK != null)) throw new IllegalArgumentException("the norm is fused only into the SIMT and row-major kernels");
+        if (norm && (blas || (mma && splitK == null)))
+            throw new IllegalArgumentException("the norm is fused only into the SIMT, row-major and split-K kernels");
         CudaModule mod = CudaModule.get();
         Cuda cu = mod.cuda();
         cu.makeCurrent();
@@ -94,9 +95,11 @@ public final class CudaSelfCheck {
                 long stream = d.stream, dW = d.w, dB = d.b, dX = d.x, dR = d.r, dY = d.y, dG = d.gamma;
                 String sk = "";
                 if (splitK != null) {
-                    SbiSplitK.Plan p = cluster > 0 ? SbiSplitK.fixed(shape[0], rows, cluster) : SbiSplitK.plan(shape[0], rows, cu.smCount());
-                    SbiSplitK.launch(mod, false, splitK, p, stream, dW, shape[0], dX, k, dB, mode == 0 ? dR : 0L, dY, n, rows, mode,
-                            mode == 1 ? 3 : 2, vec);
+                    SbiSplitK.Plan p = cluster > 0 ? SbiSplitK.fixed(splitK, shape[0], rows, cluster)
+                            : SbiSplitK.plan(splitK, shape[0], rows, cu.smCount());
+                    if (p == null) return new GemmResult(splitK + ": no launch plan for " + n + "x" + k, Double.NaN, false);
+                    SbiSplitK.launch(mod, false, p, stream, dW, shape[0], dX, k, dB, mode == 0 ? dR : 0L, dY, n, rows, mode,
+                            mode == 1 ? 3 : 2, vec, norm ? dG : 0L, norm ? Inputs.EPS : 0f);
                     sk = "/" + splitK + " C=" + p.cluster();
                 } else if (blas) {
                     try (PromptGemm pg = new PromptGemm(cu, mod, stream)) {
@@ -322,8 +325,9 @@ public final class CudaSelfCheck {
         return p;
     }
 
-    /** The split-K kernels checked (the one the model runs first). */
-    static final List<String> SPLIT_K_KERNELS = List.of(SbiSplitK.KERNEL, "sbimmc_bf16_8");
+    /** The split-K kernels checked: over the row-major rows (the default layout on sm_90) and over the tiles. */
+    static final List<String> SPLIT_K_KERNELS = java.util.stream.Stream.concat(SbiSplitK.ROW_MAJOR_KERNELS.stream(),
+            SbiSplitK.KERNELS.stream()).toList();
 
     /** The prompt attention kernels (per row, 64- and 32-row query tiles) against float64; whether all passed. */
     static boolean attentionChecks(long seed) {
@@ -411,14 +415,16 @@ public final class CudaSelfCheck {
                 for (int[] s : splitKShapes)
                     for (int rows : new int[]{2, 3, 4, 5, 8})
                         for (int mode = 0; mode < 3; mode++)
-                            for (int c : new int[]{0, 1, 2, 4, 8}) {
-                                if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
-                                GemmResult r = gemm(DType.BF16, true, false, s[0], s[1], rows, mode, seed++, false, kn, c);
-                                boolean pass = r.ok(1e-4);
-                                ok &= pass;
-                                if (!pass || (c == 0 && rows != 3 && rows != 5))
-                                    System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
-                            }
+                            for (int c : new int[]{0, 1, 2, 4, 8})
+                                for (boolean norm : c == 0 ? new boolean[]{false, true} : new boolean[]{false}) {
+                                    if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
+                                    boolean rm = SbiSplitK.rowMajor(kn);
+                                    GemmResult r = gemm(DType.BF16, !rm, rm, s[0], s[1], rows, mode, seed++, false, kn, c, norm);
+                                    boolean pass = r.ok(1e-4);
+                                    ok &= pass;
+                                    if (!pass || (c == 0 && rows != 3 && rows != 5))
+                                        System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                                }
         ok &= attentionChecks(seed++ << 8);
         ok &= decodeAttentionChecks(seed++ << 8);
         System.out.printf("%-18s %-20s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");

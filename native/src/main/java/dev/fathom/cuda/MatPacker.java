@@ -23,7 +23,7 @@ final class MatPacker {
 
     private final Uploader up;
     private final Precision precision;
-    private final int slots, sms;
+    private final int slots, sms, ccMajor;
     /** INT8 weights, and their scale group (columns; 0 without INT8). */
     final boolean int8;
     final int int8Group;
@@ -32,12 +32,13 @@ final class MatPacker {
     /** Stored minus checkpoint bytes of the projections packed in another precision (conversions, INT8 with its scales). */
     private long convertedDelta;
 
-    MatPacker(Uploader up, Precision precision, int slots, int sms) {
+    MatPacker(Uploader up, Precision precision, int slots, int sms, int ccMajor) {
         this.up = up;
         this.precision = precision == null ? Precision.AUTO : precision;
         this.int8 = this.precision == Precision.INT8 || "int8".equalsIgnoreCase(System.getProperty("fathom.cuda.weights"));
         this.int8Group = int8 ? Int8Layout.group() : 0;
         this.slots = slots;
+        this.ccMajor = ccMajor;
         this.sms = sms;
     }
 
@@ -51,7 +52,7 @@ final class MatPacker {
         SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
         long w;
         for (Tensor t : src) convertedDelta += t.numel() * (dt.size - t.dtype().size);
-        boolean mma = useMma(dt, slots);
+        boolean mma = useMma(dt, slots, ccMajor);
         boolean rowMajor = !mma && dt == DType.BF16 && !"false".equals(System.getProperty("fathom.cuda.rowMajor"));
         order = order(order, src, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
         try (Arena a = Arena.ofShared()) {
@@ -129,16 +130,18 @@ final class MatPacker {
     }
 
     /**
-     * The layout of BF16 weights: the tensor-core tile layout for batches of two or more, the 4-row SIMT layout for
-     * one sequence (its GEMV streams closer to the read ceiling: 90-100 % against 67-93 % on the Llama shapes);
-     * {@code -Dfathom.cuda.mma=true|false} forces one. F32 and F16 weights always use the SIMT layout.
+     * The layout of BF16 weights: plain row-major rows (the batch-1 GEMV's, which cuBLAS reads in place for prompts and
+     * many rows) wherever small batches have a kernel over them: one sequence anywhere, and any number on sm_90, where
+     * 2..8 rows run the split-K cluster kernel over row-major rows ({@link SbiSplitK}). Batches of two or more on older
+     * GPUs take the tensor-core tile layout, which cuBLAS needs unpacked. {@code -Dfathom.cuda.mma=true|false} forces one.
+     * F32 and F16 weights always use the SIMT layout.
      */
-    static boolean useMma(DType dt, int slots) {
+    static boolean useMma(DType dt, int slots, int ccMajor) {
         if (dt != DType.BF16) return false;
         return switch (System.getProperty("fathom.cuda.mma", "auto")) {
             case "false" -> false;
             case "true" -> true;
-            default -> slots > 1;
+            default -> slots > 1 && ccMajor < 9;
         };
     }
 }

@@ -37,7 +37,7 @@ final class PromptGemm implements AutoCloseable {
     private long wCap, xCap, cCap;
     private int ldw;
     /** {@link #threshold()} and {@link #int8Enabled()} read once: they are consulted for every GEMM of a pass. */
-    private final int minRows = threshold();
+    private final int minRows = threshold(false), minRowsRowMajor = threshold(true);
     private final boolean int8 = int8Enabled();
     /** The row-major weights of the next multiply: the scratch, or the matrix itself when it is stored row-major. */
     private long wSrc;
@@ -71,13 +71,23 @@ final class PromptGemm implements AutoCloseable {
      * H200 with llama-7b, decode steps of 16 rows cost the same either way (13.7 ms), of 32 rows 15.6 ms through
      * unpack + cuBLAS against 23.7 ms through the tile kernels, whose tensor-core loop is not built for 32 rows.
      */
-    static int threshold() { return CudaSettings.integer("fathom.cuda.blasRows", 16, 0, Integer.MAX_VALUE); }
+    static int threshold() { return threshold(false); }
+
+    /**
+     * The same for a layout; for plain row-major BF16 rows, which cuBLAS reads in place (no unpack), the default is 8:
+     * the most rows the split-K cluster kernels take ({@link SbiSplitK#MAX_ROWS}).
+     */
+    static int threshold(boolean rowMajor) {
+        return CudaSettings.integer("fathom.cuda.blasRows", rowMajor ? SbiSplitK.MAX_ROWS : 16, 0, Integer.MAX_VALUE);
+    }
 
     /** Whether INT8 GEMMs over many rows go through cuBLAS ({@code -Dfathom.cuda.int8.blas}, default true). */
     static boolean int8Enabled() { return !"false".equals(System.getProperty("fathom.cuda.int8.blas")); }
 
     /** Whether {@code rows} rows of this matrix go through cuBLAS (the threshold as it was when this was opened). */
-    boolean applies(SbiLayout.Shape s, int rows) { return blas != null && eligible(s, rows, minRows, int8); }
+    boolean applies(SbiLayout.Shape s, int rows) {
+        return blas != null && eligible(s, rows, s.rowMajor() ? minRowsRowMajor : minRows, int8);
+    }
 
     /**
      * {@link #applies} without cuBLAS itself: BF16 weights (any layout), or INT8 ones unless {@code int8} is off, over

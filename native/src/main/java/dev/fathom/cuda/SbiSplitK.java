@@ -1,21 +1,30 @@
 package dev.fathom.cuda;
 
+import dev.fathom.engine.tensor.DType;
+
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Host side of the small-batch GEMM over the tensor-core tile layout that splits K over a thread-block cluster
- * ({@code sbimmc4_bf16_8}, sbi_tile.cuh): 2 to 8 activation rows, one block of 8 warps per 8 row tiles and K slice,
- * the {@code cluster} K slices of a row group in one cluster whose blocks add their partial sums through
- * distributed shared memory (sm_90). Each block stages its slice of the activations once in shared memory as
- * bf16 hi/lo mma fragments. The layout is the one {@link CudaModel} already stores for models with more than one
- * sequence slot; nothing about the weights changes.
+ * Host side of the small-batch GEMMs over the tensor-core tile layout that split K over a thread-block cluster
+ * (splitk.cuh): 2 to 8 activation rows, one block of 8 warps per 8 row tiles and K slice, the {@code cluster} K
+ * slices of a row group in one cluster whose blocks add their partial sums through distributed shared memory (sm_90).
+ * Each block stages its slice of the activations once in shared memory as bf16 hi/lo mma fragments, and each warp
+ * streams its row tile's weights through a rolling pipeline of register slots. Two layouts: the tensor-core tile
+ * layout ({@code sbimmc*}) and the plain row-major rows of the batch-1 GEMV ({@code sbimmr*}), which cuBLAS also
+ * reads in place, so on sm_90 one copy of the weights serves every batch size with no unpacking.
+ * With a norm weight the RMS norm before the projection runs inside the kernel.
  */
 final class SbiSplitK {
     private SbiSplitK() {}
 
-    /** The kernel the model runs (4 weight tiles in flight per warp; sbimmc_bf16_8, 8 per warp, measured slower). */
-    static final String KERNEL = "sbimmc4_bf16_8";
+    /** Over the tile layout: 4 register slots per warp (the default), 8 slots per warp (2 blocks per multiprocessor). */
+    static final List<String> KERNELS = List.of("sbimmc4_bf16_8", "sbimmc_bf16_8");
+    /** Over plain row-major rows (256-byte L2 fetches): 2 pairs of k tiles per warp in flight (the default), 4 pairs. */
+    static final List<String> ROW_MAJOR_KERNELS = List.of("sbimmr2p_bf16_8", "sbimmr4p_bf16_8");
+    /** What the model runs over each layout unless {@code -Dfathom.cuda.splitKKernel} names another for that layout. */
+    static final String DEFAULT_KERNEL = "sbimmc4_bf16_8", DEFAULT_ROW_MAJOR_KERNEL = "sbimmr2p_bf16_8";
     /** Activation rows per launch, at most. */
     static final int MAX_ROWS = 8;
     /** Dynamic shared memory a launch may use (the 227 KB opt-in of sm_90 less the kernel's 4 KB of static memory). */
@@ -23,60 +32,111 @@ final class SbiSplitK {
     /** Dynamic shared memory that needs no opt-in (48 KB with the kernel's 4 KB of static memory). */
     private static final int PLAIN_SMEM = 44 * 1024;
 
-    /** Blocks per cluster (K slices of a row group), blocks in all, dynamic shared memory per block. */
-    record Plan(int cluster, int blocks, int smem) {}
+    /** Kernel, blocks per cluster (K slices of a row group), blocks in all, dynamic shared memory per block. */
+    record Plan(String kernel, int cluster, int blocks, int smem) {}
+
+    /** Whether a kernel reads plain row-major rows (else the tile layout). */
+    static boolean rowMajor(String kernel) { return ROW_MAJOR_KERNELS.contains(kernel); }
 
     /**
-     * Dynamic shared memory for {@code rows} activation rows over {@code cluster} K slices: the block's slice of the
+     * The kernel the model runs over {@code s}'s layout: {@code -Dfathom.cuda.splitKKernel} when it names one for that
+     * layout, else the layout's default; a name that is no split-K kernel at all is an error naming the setting.
+     */
+    static String kernel(SbiLayout.Shape s) {
+        String def = s.mma() ? DEFAULT_KERNEL : DEFAULT_ROW_MAJOR_KERNEL;
+        String k = System.getProperty("fathom.cuda.splitKKernel");
+        if (k == null || k.isBlank()) return def;
+        k = k.trim();
+        if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k))
+            throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS) + " (tile layout) or "
+                    + String.join(", ", ROW_MAJOR_KERNELS) + " (row-major)");
+        return rowMajor(k) == !s.mma() ? k : def;
+    }
+
+    /** Row tiles (16 stored rows each) of a matrix in either layout. */
+    static int rowTiles(SbiLayout.Shape s) {
+        return s.mma() ? s.groups() : (s.groups() * SbiLayout.GROUP + 15) / 16;
+    }
+
+    /** k tiles (16 columns) of a row: the tile layout's, or whole 256-column chunks of a row-major row. */
+    static int kTiles(SbiLayout.Shape s) {
+        return s.mma() ? s.kChunks() : s.kChunks() * (SbiLayout.chunk(DType.BF16) / 16);
+    }
+
+    /** k tiles of one of {@code cluster} K slices (row-major: whole pairs of tiles). */
+    static int sliceTiles(SbiLayout.Shape s, int cluster) {
+        int kt = kTiles(s);
+        return s.mma() ? (kt + cluster - 1) / cluster : 2 * ((kt / 2 + cluster - 1) / cluster);
+    }
+
+    /**
+     * Shared memory for {@code rows} activation rows over {@code cluster} K slices: the block's slice of the
      * activations as mma B fragments, 16 bytes per lane per k tile (16 lanes for up to 4 rows, else 32).
      */
     static int smem(SbiLayout.Shape s, int rows, int cluster) {
-        int per = (s.kChunks() + cluster - 1) / cluster;
-        return per * (rows <= 4 ? 16 : 32) * 16;
+        return sliceTiles(s, cluster) * (rows <= 4 ? 16 : 32) * 16;
     }
 
-    /** The launch with a given cluster size (any of the sbimmc kernels). */
-    static Plan fixed(SbiLayout.Shape s, int rows, int cluster) {
-        return new Plan(cluster, (s.groups() + 7) / 8 * cluster, smem(s, rows, cluster));
+    /** The launch of {@code kernel} (of {@code s}'s layout) with a given cluster size. */
+    static Plan fixed(String kernel, SbiLayout.Shape s, int rows, int cluster) {
+        if (rowMajor(kernel) != !s.mma())
+            throw new IllegalArgumentException(kernel + " does not read the " + (s.mma() ? "tile" : "row-major") + " layout");
+        return new Plan(kernel, cluster, (rowTiles(s) + 7) / 8 * cluster, smem(s, rows, cluster));
     }
+
+    /** The launch the model makes, with {@link #kernel}. */
+    static Plan plan(SbiLayout.Shape s, int rows, int sms) { return plan(kernel(s), s, rows, sms); }
 
     /**
      * The cluster size for a shape: the smallest of 1, 2, 4, 8 that gives at least two blocks per multiprocessor
      * with the activation slice in 44 KB of shared memory (no opt-in); else the largest that fits; null when none fits
-     * (K beyond ~56000 at 8 rows). On an H200 this picked the fastest cluster size of {@link #KERNEL} for all five
+     * (K beyond ~56000 at 8 rows). On an H200 this picked the fastest cluster size of sbimmc4_bf16_8 for all five
      * Llama-7B shapes at 2, 4 and 8 rows (docs/cuda-b48-bench.log): 8 for 4096 output rows, 4 for 11008 and 12288,
      * 2 for 32000 (4 at 8 rows, where 2 needs 64 KB).
      */
-    static Plan plan(SbiLayout.Shape s, int rows, int sms) {
+    static Plan plan(String kernel, SbiLayout.Shape s, int rows, int sms) {
         Plan fit = null;
         for (int c = 1; c <= 8; c *= 2) {
-            Plan p = fixed(s, rows, c);
+            Plan p = fixed(kernel, s, rows, c);
             if (p.smem() <= PLAIN_SMEM && p.blocks() >= 2L * sms) return p;
             if (p.smem() <= MAX_SMEM) fit = p;
         }
         return fit;
     }
 
-    /** Whether {@code rows} rows of a GEMM over this matrix run here: tile layout, 2..8 rows, sm_90 (clusters). */
+    /** Whether {@code rows} rows of a GEMM over this matrix run here: tiles or row-major BF16, 2..8 rows, sm_90 (clusters). */
     static boolean applies(Cuda cu, SbiLayout.Shape s, int rows) {
-        return s.mma() && rows >= 2 && rows <= MAX_ROWS && cu.ccMajor() >= 9
+        return (s.mma() || s.rowMajor() && s.dtype() == DType.BF16) && rows >= 2 && rows <= MAX_ROWS && cu.ccMajor() >= 9
                 && !"false".equals(System.getProperty("fathom.cuda.splitK")) && plan(s, rows, cu.smCount()) != null;
     }
 
     /** The largest dynamic shared memory opted into, per function handle. */
     private static final Map<Long, Integer> OPTED = new ConcurrentHashMap<>();
 
-    /** y[rows, ldy] = epilogue(x[rows, ldx] · Wᵀ), as the other SBI kernels (mode 0 plain + bias + res, 1 gated pairs, 2 activation). */
-    static void launch(CudaModule mod, boolean pdl, String kernel, Plan p, long stream, long w, SbiLayout.Shape s, long x, int ldx,
-                       long bias, long res, long y, int ldy, int rows, int mode, int act, int vec) {
+    /**
+     * y[rows, ldy] = epilogue(x[rows, ldx] · Wᵀ), as the other SBI kernels (mode 0 plain + bias + res, 1 gated pairs,
+     * 2 activation); {@code gamma} != 0: x is the un-normed residual stream and the RMS norm (gamma, eps) runs inside.
+     */
+    static void launch(CudaModule mod, boolean pdl, Plan p, long stream, long w, SbiLayout.Shape s, long x, int ldx,
+                       long bias, long res, long y, int ldy, int rows, int mode, int act, int vec, long gamma, float eps) {
         if (p.smem() > PLAIN_SMEM) {
-            long fn = mod.fn(kernel);
+            long fn = mod.fn(p.kernel());
             if (OPTED.getOrDefault(fn, 0) < p.smem()) {
                 mod.cuda().setMaxDynamicShared(fn, p.smem());
                 OPTED.merge(fn, p.smem(), Math::max);
             }
         }
-        mod.launch(pdl, p.cluster(), kernel, p.blocks(), 1, 256, p.smem(), stream, w, x, ldx, s.k(), s.kChunks(), s.groups(), p.cluster(),
-                bias, res, y, ldy, s.n(), rows, mode, act, vec);
+        if (rowMajor(p.kernel()))
+            mod.launch(pdl, p.cluster(), p.kernel(), p.blocks(), 1, 256, p.smem(), stream, w, x, ldx, s.k(), kTiles(s), rowTiles(s), p.cluster(),
+                    s.groups() * SbiLayout.GROUP, bias, res, y, ldy, s.n(), rows, mode, act, vec, gamma, eps);
+        else
+            mod.launch(pdl, p.cluster(), p.kernel(), p.blocks(), 1, 256, p.smem(), stream, w, x, ldx, s.k(), s.kChunks(), s.groups(), p.cluster(),
+                    bias, res, y, ldy, s.n(), rows, mode, act, vec, gamma, eps);
+    }
+
+    /** {@link #launch} without a fused norm. */
+    static void launch(CudaModule mod, boolean pdl, Plan p, long stream, long w, SbiLayout.Shape s, long x, int ldx,
+                       long bias, long res, long y, int ldy, int rows, int mode, int act, int vec) {
+        launch(mod, pdl, p, stream, w, s, x, ldx, bias, res, y, ldy, rows, mode, act, vec, 0L, 0f);
     }
 }

@@ -77,6 +77,22 @@ class CudaGpuTest {
                     }
     }
 
+    @Test
+    void splitKClusterKernelsOverBothLayoutsMatchFloat64WithAndWithoutTheNorm() {
+        assumeTrue(Cuda.get().ccMajor() >= 9, "skipped: thread-block clusters need sm_90");
+        long seed = System.nanoTime();
+        for (String kn : CudaSelfCheck.SPLIT_K_KERNELS)
+            for (int[] nk : new int[][]{{172, 64}, {64, 172}, {1000, 300}, {100, 77}, {37, 1000}})
+                for (int rows : new int[]{2, 5, 8})
+                    for (int mode = 0; mode < 3; mode++)
+                        for (int c : new int[]{0, 1, 4})
+                            for (boolean norm : new boolean[]{false, true}) {
+                                boolean rm = SbiSplitK.rowMajor(kn);
+                                var r = CudaSelfCheck.gemm(DType.BF16, !rm, rm, nk[0], nk[1], rows, mode, seed++, false, kn, c, norm);
+                                assertOk(r, 1e-4);
+                            }
+    }
+
     /** {@code run} on every fixture, F32 and packed BF16: each result within its tolerance (same tokens where F32). */
     private static void assertEveryFixture(java.util.function.BiFunction<Path, Boolean, FixtureCheck.FixtureResult> run) {
         for (Path f : fixtures())

@@ -208,17 +208,18 @@ class PromptPathTest {
     }
 
     @Test
-    void bf16LayoutFollowsTheBatchUnlessForced() {
+    void bf16LayoutFollowsTheBatchAndGpuUnlessForced() {
         String old = System.getProperty("fathom.cuda.mma");
         try {
             System.clearProperty("fathom.cuda.mma");
-            assertFalse(MatPacker.useMma(DType.BF16, 1), "one sequence: SIMT GEMV layout");
-            assertTrue(MatPacker.useMma(DType.BF16, 8), "batches: tensor-core tiles");
-            assertFalse(MatPacker.useMma(DType.F32, 8));
+            assertFalse(MatPacker.useMma(DType.BF16, 1, 8), "one sequence: row-major GEMV layout");
+            assertTrue(MatPacker.useMma(DType.BF16, 8, 8), "batches before sm_90: tensor-core tiles");
+            assertFalse(MatPacker.useMma(DType.BF16, 8, 9), "batches on sm_90: row-major rows, split-K over clusters");
+            assertFalse(MatPacker.useMma(DType.F32, 8, 8));
             System.setProperty("fathom.cuda.mma", "true");
-            assertTrue(MatPacker.useMma(DType.BF16, 1));
+            assertTrue(MatPacker.useMma(DType.BF16, 1, 9));
             System.setProperty("fathom.cuda.mma", "false");
-            assertFalse(MatPacker.useMma(DType.BF16, 8));
+            assertFalse(MatPacker.useMma(DType.BF16, 8, 8));
         } finally {
             if (old == null) System.clearProperty("fathom.cuda.mma");
             else System.setProperty("fathom.cuda.mma", old);

@@ -1,0 +1,319 @@
+// Fathom CUDA kernels, part of fathom_kernels.cu (included there after sbi_tile.cuh, not compiled alone): the
+// small-batch (2..8 activation rows) GEMMs over the tensor-core tile layout that split K over the blocks of a
+// thread-block cluster (sm_90; dev.fathom.cuda.SbiSplitK plans and launches them there only).
+//
+// Common layout. Block = 8 warps = 8 row tiles (128 output rows) x one K slice of ceil(KT / C) k tiles; grid =
+// ceil(RT / 8) * C, the C slices of a row group in consecutive blocks (cluster dims (C, 1, 1)).
+//  - The block stages its slice of the activations once in shared memory, already split into bf16 hi + lo and laid
+//    out as mma B fragments [kt][lane] = {hi(k0, k0+1), hi(k0+8, k0+9), lo(..), lo(..)} (one conflict-free 16-byte
+//    load per lane per k tile). For 4 rows or fewer only lanes 0-15 are stored; lanes 16-31 read them again, which
+//    fills B columns 4-7 with copies that are never written out. Activations cross L2 once per block: 1/16 of the
+//    weight bytes per activation row.
+//  - Each warp streams its row tile's k tiles (512 contiguous bytes per tile) through a rolling register pipeline:
+//    at least D tiles are always in flight, each consumed tile's register slot is refilled at once.
+//  - Partial sums meet once: each block writes its 8 tiles x 16 rows x 8 columns to shared memory, and after one
+//    cluster barrier every block reduces 1/C of the outputs over the C blocks' shared memory (distributed shared
+//    memory) and applies the epilogue (modes 0/1/2 as sbi_mma), then a second barrier keeps its memory alive
+//    until the cluster has read it.
+//  - gamma != null: the RMS norm before this projection runs inside it (decode steps). x is the un-normed residual
+//    stream; staging multiplies it by gamma and sums x^2 of each row over the block's slice, the C partial sums meet
+//    through the cluster barrier that the partial outputs already cross, and the epilogue scales each row by
+//    rsqrt(sum / K + eps) before bias, activation and residual: W·(x·inv·γ) = inv·(W·(x·γ)). No extra pass over x.
+// Dynamic shared memory: the fragments, ceil(KT / C) * (rows <= 4 ? 16 : 32) * 16 bytes (dev.fathom.cuda.SbiSplitK).
+// Tried and dropped (docs/benchmarks.md): the weights streamed through a ring of bulk copies (cp.async.bulk) per warp
+// in shared memory: slower at every ring depth and cluster size, and the deeper the ring the slower.
+
+#pragma once
+
+DEV void cluster_sync_all() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#else
+    __syncthreads();
+#endif
+}
+
+// reads the float at shared address `p` of the block of cluster rank `rank`
+DEV float ld_cluster(const float* p, int rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(p)), r;
+    float v;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(rank));
+    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(r) : "memory");
+    return v;
+#else
+    return *p;
+#endif
+}
+
+// The activations of k tile kt of the slice (kt0: the slice's first tile) for fragment lane q: RM = false (tile layout):
+// k0 = 16 kt + 2q and the pairs at k0, k0 + 8 (x_quad); RM = true (row-major weights read in pairs of k tiles, below):
+// k0 = 32 (kt / 2) + 8q + 4 (kt % 2) and four contiguous (x_pairs with gap 2).
+template <bool RM>
+DEV void x_slot(const float* xr, int K, int kt, int q, int vecx, float& x0, float& x1, float& x2, float& x3) {
+    if (RM) x_pairs(xr, K, (kt >> 1) * 32 + 8 * q + 4 * (kt & 1), 2, vecx, x0, x1, x2, x3);
+    else x_quad(xr, K, kt * 16 + 2 * q, vecx, x0, x1, x2, x3);
+}
+
+// The block's activation slice (k tiles kt0 .. kt0 + cnt) as mma fragments in `frag`; with gamma, x·gamma, and each
+// row's sum of x^2 over the slice added into ss[row] (zeroed before, read after a barrier). 256 threads: a thread's
+// fragment lane (and so its row) is the same on every pass. UNROLL passes issue their loads together.
+template <int UNROLL, bool RM = false>
+DEV void mmc_stage(uint4* frag, const float* __restrict__ x, int ldx, int K, int kt0, int cnt, int lnl, int rows, int vecx,
+                   const float* __restrict__ gamma, float* ss) {
+    const int nl = 1 << lnl, fl = threadIdx.x & (nl - 1), b = fl >> 2, q = fl & 3;
+    const float* xr = x + (size_t)b * ldx;
+    float sq = 0.f;
+#pragma unroll UNROLL
+    for (int e = threadIdx.x; e < cnt << lnl; e += blockDim.x) {
+        const int kt = kt0 + (e >> lnl);
+        float x0 = 0.f, x1 = 0.f, x2 = 0.f, x3 = 0.f;
+        if (b < rows) x_slot<RM>(xr, K, kt, q, vecx, x0, x1, x2, x3);
+        if (gamma) {
+            sq += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
+            float g0 = 0.f, g1 = 0.f, g2 = 0.f, g3 = 0.f;
+            x_slot<RM>(gamma, K, kt, q, vecx, g0, g1, g2, g3);
+            x0 *= g0; x1 *= g1; x2 *= g2; x3 *= g3;
+        }
+        uint4 v;
+        split_bf16(x0, x1, v.x, v.z);
+        split_bf16(x2, x3, v.y, v.w);
+        frag[e] = v;
+    }
+    if (gamma) {   // lanes 4b..4b+3 (and 16 apart when 16 lanes are stored) hold row b
+        sq += __shfl_xor_sync(0xffffffffu, sq, 1);
+        sq += __shfl_xor_sync(0xffffffffu, sq, 2);
+        if (nl == 16) sq += __shfl_xor_sync(0xffffffffu, sq, 16);
+        const int lane = threadIdx.x & 31;
+        if ((lane & 3) == 0 && lane < nl && b < rows) atomicAdd(&ss[b], sq);
+    }
+}
+
+// After the block's mma: partial sums to shared memory, one cluster barrier, this block's 1/C of the outputs reduced
+// over the cluster and written with the epilogue, a last barrier (the other blocks may still read this one's memory).
+// rm: the tile's 16 rows are four SIMT gated groups [gate_a, gate_b, up_a, up_b] (row-major weights) instead of 8 gates
+// then 8 ups (tile layout); only mode 1 reads them differently.
+DEV void mmc_finish(float (*red)[16][8], const float* acc, const float* acc2, const float* ss, float* sinv, int C, int rank,
+                    int rg, int RT, int K, const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
+                    int mode, int act, const float* gamma, float eps, bool rm = false) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    red[warp][g][2 * q] = acc[0] + acc2[0];
+    red[warp][g][2 * q + 1] = acc[1] + acc2[1];
+    red[warp][g + 8][2 * q] = acc[2] + acc2[2];
+    red[warp][g + 8][2 * q + 1] = acc[3] + acc2[3];
+    if (C > 1) cluster_sync_all();
+    else __syncthreads();
+    if (gamma) {
+        if (threadIdx.x < rows) {
+            float s = 0.f;
+            for (int c = 0; c < C; c++) s += C > 1 ? ld_cluster(&ss[threadIdx.x], c) : ss[threadIdx.x];
+            sinv[threadIdx.x] = rsqrtf(s / K + eps);
+        }
+        __syncthreads();
+    }
+    const int orows = mode == 1 ? 8 : 16, per_b = 8 * orows, total = per_b * rows;
+    for (int e = rank * blockDim.x + threadIdx.x; e < total; e += C * blockDim.x) {
+        const int b = e / per_b, tl = (e % per_b) / orows, r = e % orows;
+        const int tt = rg * 8 + tl;
+        if (tt >= RT) continue;
+        // mode 1: the gate and up rows of output tt * 8 + r within the tile
+        const int gr = mode == 1 && rm ? (r >> 1) * 4 + (r & 1) : r, ur = mode == 1 && rm ? gr + 2 : r + 8;
+        float s0 = 0.f, s1 = 0.f;
+        for (int c = 0; c < C; c++) {
+            if (C > 1) {
+                s0 += ld_cluster(&red[tl][gr][b], c);
+                if (mode == 1) s1 += ld_cluster(&red[tl][ur][b], c);
+            } else {
+                s0 += red[tl][gr][b];
+                if (mode == 1) s1 += red[tl][ur][b];
+            }
+        }
+        if (gamma) { s0 *= sinv[b]; s1 *= sinv[b]; }
+        if (mode == 1) {
+            if (bias) { s0 += bias[tt * 16 + gr]; s1 += bias[tt * 16 + ur]; }
+            const int o = tt * 8 + r;
+            if (o < n) y[(size_t)b * ldy + o] = activate(s0, act) * s1;
+        } else {
+            const int o = tt * 16 + r;
+            if (o >= n) continue;
+            if (bias) s0 += bias[o];
+            if (mode == 2) s0 = activate(s0, act);
+            else if (res) s0 += res[(size_t)b * ldy + o];
+            y[(size_t)b * ldy + o] = s0;
+        }
+    }
+    if (C > 1) cluster_sync_all();
+}
+
+// ------------------------------------------------------------------------------------------ register pipeline
+// D: weight tiles in flight per warp (register slots; ptxas hoists each group's refills, so up to 2D at times);
+// SU: staging passes whose activation loads are issued together
+template <int D, int SU>
+DEV void sbi_mmc(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int C,
+                 const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
+                 int mode, int act, int vecx, const float* __restrict__ gamma, float eps) {
+    extern __shared__ uint4 frag[];
+    __shared__ float red[8][16][8];
+    __shared__ float ss[8], sinv[8];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int rank = blockIdx.x % C, rg = blockIdx.x / C;
+    const int rt = rg * 8 + warp;
+    const int per = (KT + C - 1) / C, kt0 = rank * per;
+    const int cnt = max(0, min(KT, kt0 + per) - kt0);
+    const bool live = rt < RT;
+    const int lnl = rows <= 4 ? 4 : 5, nl = 1 << lnl;   // fragment lanes stored per k tile
+    pdl_trigger();
+    if (threadIdx.x < 8) ss[threadIdx.x] = 0.f;
+    const uint4* wp = W + ((size_t)rt * KT + kt0) * 32 + lane;
+    uint4 buf[D];
+#pragma unroll
+    for (int u = 0; u < D; u++)
+        if (live && u < cnt) buf[u] = ldg_stream(wp + (size_t)u * 32);
+    pdl_wait();   // weights in flight; the activations come from the previous kernel
+    if (gamma) __syncthreads();   // ss zeroed
+    mmc_stage<SU>(frag, x, ldx, K, kt0, cnt, lnl, rows, vecx, gamma, ss);
+    __syncthreads();
+    float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f};   // hi and lo parts: two mma chains
+    if (live) {
+        const uint4* fp = frag + (lane & (nl - 1));
+        const uint4* wn = wp + D * 32;   // the next tile to load
+        int j0 = 0;
+        for (; j0 + D <= cnt; j0 += D) {
+#pragma unroll
+            for (int u = 0; u < D; u++) {
+                const uint4 bv = fp[u * nl];
+                const uint4 a = buf[u];
+                if (j0 + u + D < cnt) buf[u] = ldg_stream(wn + u * 32);   // refill the slot at once
+                mma_bf16(acc, a, bv.x, bv.y);
+                mma_bf16(acc2, a, bv.z, bv.w);
+            }
+            fp += D * nl;
+            wn += D * 32;
+        }
+#pragma unroll
+        for (int u = 0; u < D; u++) {   // the last cnt - j0 < D tiles, already loaded
+            if (j0 + u < cnt) {
+                const uint4 bv = fp[u * nl];
+                mma_bf16(acc, buf[u], bv.x, bv.y);
+                mma_bf16(acc2, buf[u], bv.z, bv.w);
+            }
+        }
+    }
+    mmc_finish(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps);
+}
+
+// ------------------------------------------------------------------------------------------ over row-major weights
+// The same GEMM over the plain row-major BF16 rows the batch-1 GEMV reads (and cuBLAS reads in place for prompts), so a
+// model needs one layout for every batch size. A row tile is 16 consecutive stored rows; K is walked in pairs of k
+// tiles (32 columns): lane 4g + q loads 16 bytes (columns 8q .. 8q + 7 of the pair) from row g and from row g + 8,
+// which are its A fragments of both k tiles once the pair's columns are relabelled - mma k slots {2q, 2q+1, 2q+8, 2q+9}
+// of the first tile take columns 8q .. 8q + 3, of the second 8q + 4 .. 8q + 7. The staged activations use the same
+// relabelling (x_slot<true>), so the sums are unchanged. A warp load covers 8 rows x 64 contiguous bytes.
+// KT: k tiles of a row (whole 256-column chunks, so even); srows: stored rows (loads past them read nothing); the K
+// slices are whole pairs. P pairs (2P registers of 16 bytes) in flight per warp.
+// a 16-byte weight load that asks L2 to fetch the whole 256-byte segment around it from HBM (the warp reads the rest
+// of each row's segment in its next three pairs)
+DEV uint4 ldg_stream256(const uint4* p) {
+    uint4 r;
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+
+template <bool H>
+DEV uint4 ldg_rm(const uint4* p) { return H ? ldg_stream256(p) : ldg_stream(p); }   // H: the 256-byte fetch
+
+template <int P, int SU, bool H>
+DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int C, int srows,
+                 const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
+                 int mode, int act, int vecx, const float* __restrict__ gamma, float eps) {
+    extern __shared__ uint4 frag[];
+    __shared__ float red[8][16][8];
+    __shared__ float ss[8], sinv[8];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    const int rank = blockIdx.x % C, rg = blockIdx.x / C;
+    const int rt = rg * 8 + warp;
+    const int KP = KT >> 1, per = (KP + C - 1) / C, kp0 = rank * per;
+    const int cnt = max(0, min(KP, kp0 + per) - kp0);   // pairs of this slice
+    const bool live = rt < RT;
+    const bool r0 = rt * 16 + g < srows, r1 = rt * 16 + g + 8 < srows;
+    const int lnl = rows <= 4 ? 4 : 5, nl = 1 << lnl;
+    pdl_trigger();
+    if (threadIdx.x < 8) ss[threadIdx.x] = 0.f;
+    const size_t stride = (size_t)KT * 2;   // uint4s per row
+    const uint4* w0 = W + (size_t)(rt * 16 + g) * stride + (size_t)kp0 * 4 + q;
+    const uint4* w1 = w0 + 8 * stride;
+    const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+    uint4 b0[P], b1[P];
+#pragma unroll
+    for (int u = 0; u < P; u++) {
+        b0[u] = live && r0 && u < cnt ? ldg_rm<H>(w0 + u * 4) : zero;
+        b1[u] = live && r1 && u < cnt ? ldg_rm<H>(w1 + u * 4) : zero;
+    }
+    pdl_wait();   // weights in flight; the activations come from the previous kernel
+    if (gamma) __syncthreads();   // ss zeroed
+    mmc_stage<SU, true>(frag, x, ldx, K, 2 * kp0, 2 * cnt, lnl, rows, vecx, gamma, ss);
+    __syncthreads();
+    float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f};
+    if (live) {
+        const uint4* fp = frag + (lane & (nl - 1));
+        int j0 = 0;
+        for (; j0 + P <= cnt; j0 += P) {
+#pragma unroll
+            for (int u = 0; u < P; u++) {
+                const uint4 bv = fp[(2 * u) * nl], bw = fp[(2 * u + 1) * nl];
+                const uint4 a = make_uint4(b0[u].x, b1[u].x, b0[u].y, b1[u].y), c = make_uint4(b0[u].z, b1[u].z, b0[u].w, b1[u].w);
+                const int jn = j0 + u + P;
+                if (jn < cnt) {   // refill the slot at once
+                    if (r0) b0[u] = ldg_rm<H>(w0 + jn * 4);
+                    if (r1) b1[u] = ldg_rm<H>(w1 + jn * 4);
+                }
+                mma_bf16(acc, a, bv.x, bv.y);
+                mma_bf16(acc2, a, bv.z, bv.w);
+                mma_bf16(acc, c, bw.x, bw.y);
+                mma_bf16(acc2, c, bw.z, bw.w);
+            }
+            fp += 2 * P * nl;
+        }
+#pragma unroll
+        for (int u = 0; u < P; u++) {   // the last cnt - j0 < P pairs, already loaded
+            if (j0 + u < cnt) {
+                const uint4 bv = fp[(2 * u) * nl], bw = fp[(2 * u + 1) * nl];
+                const uint4 a = make_uint4(b0[u].x, b1[u].x, b0[u].y, b1[u].y), c = make_uint4(b0[u].z, b1[u].z, b0[u].w, b1[u].w);
+                mma_bf16(acc, a, bv.x, bv.y);
+                mma_bf16(acc2, a, bv.z, bv.w);
+                mma_bf16(acc, c, bw.x, bw.y);
+                mma_bf16(acc2, c, bw.z, bw.w);
+            }
+        }
+    }
+    mmc_finish(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
+}
+
+#define MMR_KERNEL(NAME, P, SU, H, MINB)                                                                      \
+    extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
+        const uint4* W, const float* x, int ldx, int K, int KT, int RT, int C, int srows, const float* bias,  \
+        const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx,                    \
+        const float* gamma, float eps) {                                                                      \
+        sbi_mmr<P, SU, H>(W, x, ldx, K, KT, RT, C, srows, bias, res, y, ldy, n, rows, mode, act, vecx, gamma, eps); \
+    }
+
+// What the model runs on sm_90 at 2..8 rows: 2 pairs (2 KB per warp) in flight with 256-byte L2 fetches (80 registers:
+// at 64, for 4 blocks per multiprocessor, it spills); 4 pairs for comparison. Plain 16-byte fetches (the same kernels
+// without the hint) were 2-10 % slower on the Llama shapes and 0.12-0.2 ms slower per llama-7b step (docs/benchmarks.md).
+MMR_KERNEL(sbimmr2p_bf16_8, 2, 8, true, 3)
+MMR_KERNEL(sbimmr4p_bf16_8, 4, 8, true, 2)
+
+#define MMC_KERNEL(NAME, D, SU, MINB)                                                                         \
+    extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
+        const uint4* W, const float* x, int ldx, int K, int KT, int RT, int C, const float* bias,             \
+        const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx,                    \
+        const float* gamma, float eps) {                                                                      \
+        sbi_mmc<D, SU>(W, x, ldx, K, KT, RT, C, bias, res, y, ldy, n, rows, mode, act, vecx, gamma, eps);    \
+    }
+
+// What the model runs: 4 tiles per warp (64 registers, 4 blocks per multiprocessor), 8 staging passes' loads issued
+// together (0-1 % faster than 2 on every Llama shape, docs/benchmarks.md). 8 tiles per warp (2 blocks) was slower at
+// the planned cluster sizes (docs/cuda-b48-bench.log); it stays for CudaBench's comparison.
+MMC_KERNEL(sbimmc4_bf16_8, 4, 8, 4)
+MMC_KERNEL(sbimmc_bf16_8, 8, 2, 2)
