@@ -438,7 +438,7 @@ public final class CudaBench {
             for (var lw : m.weights().layers()) decoderBytes += lw.bytes();
             long headParams = (long) m.config().vocabSize() * m.config().hiddenSize();
             Random rnd = new Random(5);
-            for (int b : batches) {   // one model per batch: the BF16 layout follows the batch (SIMT for 1, tiles above)
+            for (int b : batches) {   // one model per batch: the BF16 layout follows the batch and GPU (MatPacker.useMma)
             RunProfile prof = RunProfile.defaults().withModel("synthetic:" + preset).withBackend("cuda").withShape(b, prompt, newTok)
                     .withPrecision(precision);
             ExecutionPlan plan = engine.plan(m, prof, prompt + 32);

@@ -21,7 +21,8 @@ import java.util.List;
  * buffers, and the forward pass as a fixed sequence of fused kernels per layer (same math as
  * {@link CpuModel}):
  * <ol>
- *   <li>norm_rows (attention norm; an RMS norm runs inside the next SBI-GEMM instead where that GEMM is SIMT/row-major)</li>
+ *   <li>norm_rows (attention norm; an RMS norm runs inside the next SBI-GEMM instead where that GEMM is SIMT, row-major
+ *       or split-K over 2..8 rows)</li>
  *   <li>SBI-GEMM QKV (q, k, v stacked) + bias (cuBLAS over many rows: {@link PromptGemm})</li>
  *   <li>RoPE (partial rotary) + KV-cache append + causal MHA/GQA attention: one kernel for decode steps
  *       ({@code attention_decode}), else rope_kv_rows / rope_kv_append then attention_tiles (prompts) or attention_rows</li>
