@@ -387,8 +387,8 @@ final class CudaModel implements AutoCloseable {
 
     /**
      * Whether the RMS norm (weights {@code normB} == 0: none) before {@code m} can run inside m's SBI-GEMM: the rows go
-     * through the SIMT / row-major kernels or the split-K cluster kernels over the tiles (not cuBLAS, not the other
-     * tensor-core tile kernels, not INT8) and the model's norm is RMS.
+     * through the SIMT / row-major kernels or the split-K cluster kernels (2..8 rows over row-major rows or tiles; not
+     * cuBLAS, not the other tensor-core tile kernels, not INT8) and the model's norm is RMS.
      */
     private boolean fusesNorm(Mat m, int rows, int mode, long normB) {
         SbiLayout.Shape s = m.shape();
@@ -428,7 +428,7 @@ final class CudaModel implements AutoCloseable {
             String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8"))
                     : (gamma != 0 ? normKernel(m.kernelPrefix()) : m.kernelPrefix()) + NB[nb - 1];
             t += nb;
-            if (SbiSplitK.applies(cu, s, nb)) {   // 2..8 rows over the tiles (sm_90): K split over a thread-block cluster
+            if (SbiSplitK.applies(cu, s, nb)) {   // 2..8 rows (sm_90): K split over a thread-block cluster
                 SbiSplitK.Plan p = SbiSplitK.plan(s, nb, cu.smCount());
                 timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, pdl, p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
                         nb, mode, act, vec, gamma, cfg.normEps()));
