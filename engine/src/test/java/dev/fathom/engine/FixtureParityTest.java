@@ -1,5 +1,6 @@
 package dev.fathom.engine;
 
+import dev.fathom.engine.checkpoint.ReferenceOutputs;
 import dev.fathom.engine.backend.Backend;
 import dev.fathom.engine.backend.Backends;
 import dev.fathom.engine.model.LoadedModel;
@@ -46,8 +47,8 @@ class FixtureParityTest {
             try (InferenceSession s = new InferenceSession(be.open(m, plan, TelemetrySink.NOOP), m.config(), TelemetrySink.NOOP)) {
                 GenerationResult r = s.generate(new GenerationRequest(ref.inputIds(), n, RunProfile.Sampling.GREEDY.withStopOnEos(false), true, true),
                         TokenListener.NONE, null);
-                double pe = Fixtures.relError(r.promptLogits(), ref.promptLogits());
-                double se = Fixtures.relError(r.stepLogits(), ref.stepLogits());
+                double pe = ReferenceOutputs.relError(r.promptLogits(), ref.promptLogits());
+                double se = ReferenceOutputs.relError(r.stepLogits(), ref.stepLogits());
                 System.out.printf("PARITY %s %s prompt %.3g step %.3g%n", backendId, fixture, pe, se);
                 assertTrue(pe <= tolerance(fixture), fixture + " prompt logits rel error " + pe);
                 assertTrue(se <= tolerance(fixture), fixture + " step logits rel error " + se);

@@ -1,5 +1,6 @@
 package dev.fathom.engine;
 
+import dev.fathom.engine.checkpoint.ReferenceOutputs;
 import dev.fathom.engine.backend.Backends;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.model.ModelLoader;
@@ -48,7 +49,7 @@ class FixturePrecisionTest {
             try (InferenceSession s = new InferenceSession(Backends.discover().require("cpu").open(m, plan, TelemetrySink.NOOP), m.config(), TelemetrySink.NOOP)) {
                 GenerationResult r = s.generate(new GenerationRequest(ref.inputIds(), n, RunProfile.Sampling.GREEDY.withStopOnEos(false), true, true),
                         TokenListener.NONE, null);
-                double pe = Fixtures.relError(r.promptLogits(), ref.promptLogits());
+                double pe = ReferenceOutputs.relError(r.promptLogits(), ref.promptLogits());
                 System.out.printf("PRECISION %s %s prompt %.3g%n", precision.id(), fixture, pe);
                 assertTrue(pe <= tol, fixture + " " + precision.id() + " prompt logits rel error " + pe + " > " + tol);
                 assertTrue(pe > 0, "converted weights must change the logits at least a little (were they converted?)");

@@ -60,7 +60,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public double measureReadBandwidth() {
-        return unavailableReason() == null ? CudaBench.deviceReadBandwidth() : 0;
+        return unavailableReason() == null ? BenchDevice.deviceReadBandwidth() : 0;
     }
 
     @Override

@@ -119,6 +119,8 @@ final class CudaModel implements AutoCloseable {
     private final int forcedTileRows = AttentionLaunch.forcedTileRows();
     /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
     private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
+    /** The split-K kernels' switches, read once per model. */
+    private final SbiSplitK.Settings splitK = SbiSplitK.Settings.read();
     /** Shared memory a kernel may opt into on the GPUs this runs on (A100 163 KB, H100/H200 227 KB). */
     private static final int SMEM_LIMIT = 160 * 1024;
     /** Packs and uploads the projections in the run's precision and layout (INT8: scale groups of int8Group columns). */
@@ -392,7 +394,7 @@ final class CudaModel implements AutoCloseable {
      */
     private boolean fusesNorm(Mat m, int rows, int mode, long normB) {
         SbiLayout.Shape s = m.shape();
-        return fuseNorm && normB == 0 && m.scales() == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && (!s.mma() || SbiSplitK.applies(cu, s, rows))
+        return fuseNorm && normB == 0 && m.scales() == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && (!s.mma() || SbiSplitK.planFor(cu.ccMajor(), cu.smCount(), splitK, s, rows) != null)
                 && !(prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode));
     }
 
@@ -428,8 +430,8 @@ final class CudaModel implements AutoCloseable {
             String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8"))
                     : (gamma != 0 ? normKernel(m.kernelPrefix()) : m.kernelPrefix()) + NB[nb - 1];
             t += nb;
-            if (SbiSplitK.applies(cu, s, nb)) {   // 2..8 rows (sm_90): K split over a thread-block cluster
-                SbiSplitK.Plan p = SbiSplitK.plan(s, nb, cu.smCount());
+            SbiSplitK.Plan p = SbiSplitK.planFor(cu.ccMajor(), cu.smCount(), splitK, s, nb);
+            if (p != null) {   // 2..8 rows (sm_90): K split over a thread-block cluster
                 timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, pdl, p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
                         nb, mode, act, vec, gamma, cfg.normEps()));
                 continue;

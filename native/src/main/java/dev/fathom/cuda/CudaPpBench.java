@@ -171,8 +171,8 @@ public final class CudaPpBench {
                         int same = 0;
                         for (int b = 0; b < batch; b++) if (Arrays.equals(ref[b], rs[0].tokens()[b])) same++;
                         String label = "pp=2 " + c[0] + "/" + c[1] + (cont ? " cont" : " lockstep");
-                        rows.add(row(label, rs, CudaBench.median(bp), aP, CudaBench.median(bg), aG,
-                                new double[]{CudaBench.median(s0), CudaBench.median(s1)}, same + "/" + batch, batch, newTok));
+                        rows.add(row(label, rs, BenchDevice.median(bp), aP, BenchDevice.median(bg), aG,
+                                new double[]{BenchDevice.median(s0), BenchDevice.median(s1)}, same + "/" + batch, batch, newTok));
                         if (c[2] == 1 && c[0] == 2) System.out.println("layout: " + pr.layout());
                         System.out.println(label + " hand-over GPU0 -> GPU1 (peer copy + wait, host clock, median): " + transfers(transfers));
                     }
@@ -203,7 +203,7 @@ public final class CudaPpBench {
             if (e instanceof TelemetryEvent.TransferSpan t) by.computeIfAbsent(t.bytes(), k -> new ArrayList<>()).add(t.durNs() / 1e3);
         StringBuilder sb = new StringBuilder();
         by.forEach((bytes, us) -> {
-            double med = CudaBench.median(us.stream().mapToDouble(Double::doubleValue).toArray());
+            double med = BenchDevice.median(us.stream().mapToDouble(Double::doubleValue).toArray());
             sb.append(sb.isEmpty() ? "" : "; ").append(String.format("%d KB x%d: %.1f us (%.1f GB/s)", bytes >> 10, us.size(), med, bytes / (med * 1e3)));
         });
         return sb.isEmpty() ? "none" : sb.toString();
@@ -215,7 +215,7 @@ public final class CudaPpBench {
         List<Double> d = new ArrayList<>();
         for (TelemetryEvent e : ev)
             if (e instanceof TelemetryEvent.StageSpan s && s.stage() == stage && s.phase() == Phase.DECODE) d.add(s.durNs() / 1e6);
-        return d.isEmpty() ? Double.NaN : CudaBench.median(d.stream().mapToDouble(Double::doubleValue).toArray());
+        return d.isEmpty() ? Double.NaN : BenchDevice.median(d.stream().mapToDouble(Double::doubleValue).toArray());
     }
 
     private static GenerationResult[] repeat(InferenceSession s, GenerationRequest req, int runs) {
@@ -237,7 +237,7 @@ public final class CudaPpBench {
             tok[i] = batch * newTok / ((r.prefillNs() + r.decodeNs()) / 1e9);
             dec[i] = batch * (newTok - 1) / (r.decodeNs() / 1e9);
         }
-        return new Row(label, CudaBench.median(pre), CudaBench.median(step), CudaBench.median(tok), CudaBench.median(dec), bp, ap, bg, ag,
+        return new Row(label, BenchDevice.median(pre), BenchDevice.median(step), BenchDevice.median(tok), BenchDevice.median(dec), bp, ap, bg, ag,
                 stageMs[0], stageMs[1], same);
     }
 

@@ -226,7 +226,7 @@ public final class CudaTpBench {
             });
         }
         if (graph) onRanks(ex, r -> { devs[r].makeCurrent(); devs[r].graphDestroy(g[r][0], g[r][1]); });
-        return CudaBench.median(t);
+        return BenchDevice.median(t);
     }
 
     // ------------------------------------------------------------------ fixtures under TP=2
@@ -333,7 +333,7 @@ public final class CudaTpBench {
                             for (int i = 0; i < ref.length; i++) { double d = ref[i] - logits[i]; num += d * d; den += (double) ref[i] * ref[i]; }
                             rel = String.format("%.1e", Math.sqrt(num / den));
                         }
-                        double st = CudaBench.median(t);
+                        double st = BenchDevice.median(t);
                         step.put(c.label() + (g ? "" : " nograph"), st);
                         GenerationResult e2e = s.generate(new GenerationRequest(toks, newTok, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false),
                                 TokenListener.NONE, null);
@@ -394,7 +394,7 @@ public final class CudaTpBench {
         if (parts.contains("allreduce")) b.summary.part("all-reduce", b::allReduce);
         if (parts.contains("fixtures")) b.fixtures(fx);
         if (parts.contains("llama")) {
-            double gbs = CudaBench.deviceReadBandwidth() / 1e9;
+            double gbs = BenchDevice.deviceReadBandwidth() / 1e9;
             System.out.printf("%nread bandwidth GPU0 (read_probe, 4 GiB, median of 20): %.0f GB/s%n", gbs);
             b.summary.part("llama", () -> b.llama(gbs));
         }

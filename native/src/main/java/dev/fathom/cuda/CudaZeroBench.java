@@ -1,7 +1,7 @@
 package dev.fathom.cuda;
 
 import dev.fathom.engine.Engine;
-import dev.fathom.engine.checkpoint.SafetensorsFile;
+import dev.fathom.engine.checkpoint.ReferenceOutputs;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.model.ModelLoader;
 import dev.fathom.engine.plan.ExecutionPlan;
@@ -57,9 +57,8 @@ public final class CudaZeroBench {
 
     /** One streamed configuration against the resident logits: null when bit-identical, else what differs. */
     static String compare(Path fixture, Tier from, int prefetch, int residentLayers, String nvmeDir) {
-        try (SafetensorsFile ref = SafetensorsFile.open(fixture.resolve("reference.safetensors"));
-             LoadedModel lm = ModelLoader.load(fixture.toString())) {
-            int[][] in = FixtureCheck.ints(ref.get("input_ids"));
+        try (LoadedModel lm = ModelLoader.load(fixture.toString())) {
+            int[][] in = ReferenceOutputs.read(fixture.resolve("reference.safetensors")).inputIds();
             var cfg = lm.config();
             int steps = 3, maxLen = in[0].length + steps + 1, n = lm.weights().layers().size();
             List<float[]> base;
@@ -84,9 +83,8 @@ public final class CudaZeroBench {
 
     /** The fixture with its KV cache in mapped host memory against the resident run: null when bit-identical. */
     static String compareKvHost(Path fixture) {
-        try (SafetensorsFile ref = SafetensorsFile.open(fixture.resolve("reference.safetensors"));
-             LoadedModel lm = ModelLoader.load(fixture.toString())) {
-            int[][] in = FixtureCheck.ints(ref.get("input_ids"));
+        try (LoadedModel lm = ModelLoader.load(fixture.toString())) {
+            int[][] in = ReferenceOutputs.read(fixture.resolve("reference.safetensors")).inputIds();
             var cfg = lm.config();
             int steps = 3, maxLen = in[0].length + steps + 1;
             List<float[]> base, got;
@@ -140,7 +138,7 @@ public final class CudaZeroBench {
                 cu.eventSynchronize(e1);
                 if (i >= 0) t[i] = cu.elapsedMs(e0, e1);
             }
-            return bytes / (CudaBench.median(t) * 1e-3) / 1e9;
+            return bytes / (BenchDevice.median(t) * 1e-3) / 1e9;
         } finally {
             cu.eventDestroy(e0);
             cu.eventDestroy(e1);
@@ -170,7 +168,7 @@ public final class CudaZeroBench {
             r.prefill(slots, toks, false);
             t[i] = (System.nanoTime() - t0) / 1e6;
         }
-        return CudaBench.median(t);
+        return BenchDevice.median(t);
     }
 
     static void bench(String nvmeDir) {
@@ -260,7 +258,7 @@ public final class CudaZeroBench {
                             r.decode(slots, ids, pos);
                             if (i >= 0) t[i] = (System.nanoTime() - d0) / 1e6;
                         }
-                        double step = CudaBench.median(t);
+                        double step = BenchDevice.median(t);
                         System.out.printf("%-6d %-8s %12.1f %12.3f %14.1f%n", b, host ? "host" : "device", pre, step,
                                 (double) b * kvPerPos * (len + 1) / (step * 1e-3) / 1e9);
                     }
@@ -291,9 +289,8 @@ public final class CudaZeroBench {
     private static boolean dpCheckSameKernels(Path dir) {
         boolean ok = true;
         for (String f : FixtureCheck.FIXTURES) {
-            try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve(f).resolve("reference.safetensors"));
-                 LoadedModel lm = ModelLoader.load(dir.resolve(f).toString())) {
-                int[][] in = FixtureCheck.ints(ref.get("input_ids"));
+            try (LoadedModel lm = ModelLoader.load(dir.resolve(f).toString())) {
+                int[][] in = ReferenceOutputs.read(dir.resolve(f).resolve("reference.safetensors")).inputIds();
                 var cfg = lm.config();
                 int b = in.length, steps = 3, maxLen = in[0].length + steps + 1;
                 int[] slots = new int[b];
@@ -305,12 +302,12 @@ public final class CudaZeroBench {
                 try (CudaRunner one = new CudaRunner(cfg, lm.weights(), b, maxLen, TelemetrySink.NOOP);
                      CudaDpRunner two = new CudaDpRunner(cfg, lm.weights(), 2, b, maxLen, TelemetrySink.NOOP, tiers, 1, null, Precision.AUTO)) {
                     float[][][] p1 = one.prefill(slots, in, true), p2 = two.prefill(slots, in, true);
-                    worst = Math.max(worst, FixtureCheck.relError(p2, p1));
+                    worst = Math.max(worst, ReferenceOutputs.relError(p2, p1));
                     int[] ids = new int[b], at = new int[b];
                     for (int i = 0; i < b; i++) { ids[i] = argmax(p1[i][in[0].length - 1], 0, cfg.vocabSize()); at[i] = in[0].length; }
                     for (int s = 0; s < steps; s++) {
                         float[][] d1 = one.decode(slots, ids, at), d2 = two.decode(slots, ids, at);
-                        worst = Math.max(worst, FixtureCheck.relError(new float[][][]{d2}, new float[][][]{d1}));
+                        worst = Math.max(worst, ReferenceOutputs.relError(new float[][][]{d2}, new float[][][]{d1}));
                         for (int i = 0; i < b; i++) {
                             int t1 = argmax(d1[i], 0, cfg.vocabSize()), t2 = argmax(d2[i], 0, cfg.vocabSize());
                             same &= t1 == t2;
@@ -380,7 +377,7 @@ public final class CudaZeroBench {
                             r.prefill(slots, toks, false);
                             t[i] = (System.nanoTime() - s0) / 1e6;
                         }
-                        double ms = CudaBench.median(t);
+                        double ms = BenchDevice.median(t);
                         DeviceStreamer.Stats st = z0.stats();
                         System.out.printf("%-12d %-26s %10.1f %10.1f %10.1f %10.1f %8.0f%%%n", b,
                                 grouped ? "1/2 each + peer pull" : "whole layer per GPU", ms, flops / ms / 1e9, st.copyMs() / 2, st.stallMs() / 2, 100 * st.hidden());

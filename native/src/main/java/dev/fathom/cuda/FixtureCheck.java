@@ -1,7 +1,7 @@
 package dev.fathom.cuda;
 
 import dev.fathom.engine.Engine;
-import dev.fathom.engine.checkpoint.SafetensorsFile;
+import dev.fathom.engine.checkpoint.ReferenceOutputs;
 import dev.fathom.engine.cpu.vector.PackedWeight;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.model.ModelLoader;
@@ -11,7 +11,6 @@ import dev.fathom.engine.run.GenerationResult;
 import dev.fathom.engine.run.InferenceSession;
 import dev.fathom.engine.run.TokenListener;
 import dev.fathom.engine.telemetry.TelemetrySink;
-import dev.fathom.engine.tensor.Tensor;
 import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile;
 
@@ -49,7 +48,7 @@ public final class FixtureCheck {
             RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(f.in().length, f.p(), f.n())
                     .withParallel(par);
             GenerationResult r = generate(f.m(), prof, f.in(), f.n(), onRunner);
-            double pe = relError(r.promptLogits(), f.pl()), se = relError(r.stepLogits(), f.sl());
+            double pe = ReferenceOutputs.relError(r.promptLogits(), f.pl()), se = ReferenceOutputs.relError(r.stepLogits(), f.sl());
             boolean same = true;
             for (int b = 0; b < f.gen().length; b++) same &= Arrays.equals(f.gen()[b], r.tokens()[b]);
             return f.result(bf16, "", pe, se, same);
@@ -68,8 +67,8 @@ public final class FixtureCheck {
             for (int b = 0; b < f.in().length; b++) {
                 RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withBackend("cuda").withShape(1, f.p(), f.n());
                 GenerationResult r = generate(f.m(), prof, new int[][]{f.in()[b]}, f.n(), x -> { });
-                pe = Math.max(pe, relError(r.promptLogits(), new float[][][]{f.pl()[b]}));
-                se = Math.max(se, relError(r.stepLogits(), new float[][][]{f.sl()[b]}));
+                pe = Math.max(pe, ReferenceOutputs.relError(r.promptLogits(), new float[][][]{f.pl()[b]}));
+                se = Math.max(se, ReferenceOutputs.relError(r.stepLogits(), new float[][][]{f.sl()[b]}));
                 same &= Arrays.equals(f.gen()[b], r.tokens()[0]);
             }
             return f.result(bf16, " b=1", pe, se, same);
@@ -89,13 +88,10 @@ public final class FixtureCheck {
     private static FixtureResult withReference(Path dir, boolean bf16, java.util.function.Function<Reference, FixtureResult> body) {
         String prop = System.getProperty("fathom.cuda.weights");
         if (bf16) System.setProperty("fathom.cuda.weights", "bf16");
-        try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"));
-             LoadedModel m = ModelLoader.load(dir.toString())) {
-            int[][] in = ints(ref.get("input_ids"));
-            int[][] gen = ints(ref.get("generated_ids"));
-            int p = in[0].length;
-            return body.apply(new Reference(dir.getFileName().toString(), m, in, gen, floats3(ref.get("prompt_logits")),
-                    floats3(ref.get("step_logits")), p, gen[0].length - p));
+        ReferenceOutputs ref = ReferenceOutputs.read(dir.resolve("reference.safetensors"));
+        try (LoadedModel m = ModelLoader.load(dir.toString())) {
+            return body.apply(new Reference(dir.getFileName().toString(), m, ref.inputIds(), ref.generatedIds(), ref.promptLogits(),
+                    ref.stepLogits(), ref.promptLength(), ref.newTokens()));
         } finally {
             if (prop == null) System.clearProperty("fathom.cuda.weights");
             else System.setProperty("fathom.cuda.weights", prop);
@@ -151,10 +147,10 @@ public final class FixtureCheck {
         for (int i = 0; i < keys.length; i++) old[i] = System.getProperty(keys[i]);
         System.setProperty(keys[0], String.valueOf(PackedWeight.GROUP));
         System.setProperty(keys[1], String.valueOf(blas != Int8Blas.NONE));
-        try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"));
-             LoadedModel m = ModelLoader.load(dir.toString())) {
-            int[][] in = ints(ref.get("input_ids"));
-            int p = in[0].length, n = ints(ref.get("generated_ids"))[0].length - p;
+        ReferenceOutputs ref = ReferenceOutputs.read(dir.resolve("reference.safetensors"));
+        try (LoadedModel m = ModelLoader.load(dir.toString())) {
+            int[][] in = ref.inputIds();
+            int p = ref.promptLength(), n = ref.newTokens();
             RunProfile prof = RunProfile.defaults().withModel(dir.toString()).withShape(in.length, p, n).withPrecision(Precision.INT8);
             // PROMPT: more rows than a decode step's (one per sequence) go through cuBLAS, whatever the fixture's prompt length
             System.setProperty(keys[2], String.valueOf(blas == Int8Blas.ALL ? 0 : in.length));
@@ -163,44 +159,14 @@ public final class FixtureCheck {
             boolean same = true;
             for (int b = 0; b < in.length; b++) same &= Arrays.equals(cpu.tokens()[b], gpu.tokens()[b]);
             return new Int8FixtureResult(dir.getFileName().toString(), m.weightDtype() + "->int8", PackedWeight.GROUP, blas,
-                    relError(gpu.promptLogits(), cpu.promptLogits()), relError(gpu.stepLogits(), cpu.stepLogits()), same,
-                    relError(gpu.promptLogits(), floats3(ref.get("prompt_logits"))), blas == Int8Blas.NONE ? 1e-3 : 2e-2);
+                    ReferenceOutputs.relError(gpu.promptLogits(), cpu.promptLogits()), ReferenceOutputs.relError(gpu.stepLogits(), cpu.stepLogits()), same,
+                    ReferenceOutputs.relError(gpu.promptLogits(), ref.promptLogits()), blas == Int8Blas.NONE ? 1e-3 : 2e-2);
         } finally {
             for (int i = 0; i < keys.length; i++) {
                 if (old[i] == null) System.clearProperty(keys[i]);
                 else System.setProperty(keys[i], old[i]);
             }
         }
-    }
-
-    static int[][] ints(Tensor t) {
-        int b = (int) t.dim(0), p = (int) t.dim(1);
-        int[] flat = t.toIntArray();
-        int[][] r = new int[b][p];
-        for (int i = 0; i < b; i++) System.arraycopy(flat, i * p, r[i], 0, p);
-        return r;
-    }
-
-    static float[][][] floats3(Tensor t) {
-        float[] flat = t.toFloatArray();
-        long[] s = t.shape();
-        float[][][] r = new float[(int) s[0]][(int) s[1]][(int) s[2]];
-        int k = 0;
-        for (float[][] a : r) for (float[] b : a) for (int i = 0; i < b.length; i++) b[i] = flat[k++];
-        return r;
-    }
-
-    public static double relError(float[][][] a, float[][][] b) {
-        double num = 0, den = 0;
-        for (int i = 0; i < b.length; i++)
-            for (int j = 0; j < b[i].length; j++)
-                for (int k = 0; k < b[i][j].length; k++) {
-                    double d = a[i][j][k] - b[i][j][k];
-                    if (Double.isNaN(d)) return Double.NaN;
-                    num += d * d;
-                    den += (double) b[i][j][k] * b[i][j][k];
-                }
-        return Math.sqrt(num / den);
     }
 
     /** The six fixtures of ../shared, in the order the tables print them. */

@@ -39,18 +39,24 @@ final class SbiSplitK {
     static boolean rowMajor(String kernel) { return ROW_MAJOR_KERNELS.contains(kernel); }
 
     /**
-     * The kernel the model runs over {@code s}'s layout: {@code -Dfathom.cuda.splitKKernel} when it names one for that
-     * layout, else the layout's default; a name that is no split-K kernel at all is an error naming the setting.
+     * The split-K switches, read once per model: whether the kernels run at all ({@code -Dfathom.cuda.splitK=false}:
+     * never), and the kernel for each layout ({@code -Dfathom.cuda.splitKKernel} names one for its layout, the other
+     * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
-    static String kernel(SbiLayout.Shape s) {
-        String def = s.mma() ? DEFAULT_KERNEL : DEFAULT_ROW_MAJOR_KERNEL;
-        String k = System.getProperty("fathom.cuda.splitKKernel");
-        if (k == null || k.isBlank()) return def;
-        k = k.trim();
-        if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k))
-            throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS) + " (tile layout) or "
-                    + String.join(", ", ROW_MAJOR_KERNELS) + " (row-major)");
-        return rowMajor(k) == !s.mma() ? k : def;
+    record Settings(boolean enabled, String tileKernel, String rowMajorKernel) {
+        static Settings read() {
+            boolean on = !"false".equals(System.getProperty("fathom.cuda.splitK"));
+            String k = System.getProperty("fathom.cuda.splitKKernel");
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL);
+            k = k.trim();
+            if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k))
+                throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
+                        + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + " (row-major)");
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL);
+        }
+
+        /** The kernel for {@code s}'s layout. */
+        String kernel(SbiLayout.Shape s) { return s.mma() ? tileKernel : rowMajorKernel; }
     }
 
     /** Row tiles (16 stored rows each) of a matrix in either layout. */
@@ -84,9 +90,6 @@ final class SbiSplitK {
         return new Plan(kernel, cluster, (rowTiles(s) + 7) / 8 * cluster, smem(s, rows, cluster));
     }
 
-    /** The launch the model makes, with {@link #kernel}. */
-    static Plan plan(SbiLayout.Shape s, int rows, int sms) { return plan(kernel(s), s, rows, sms); }
-
     /**
      * The cluster size for a shape: the smallest of 1, 2, 4, 8 that gives at least two blocks per multiprocessor
      * with the activation slice in 44 KB of shared memory (no opt-in); else the largest that fits; null when none fits
@@ -104,10 +107,15 @@ final class SbiSplitK {
         return fit;
     }
 
-    /** Whether {@code rows} rows of a GEMM over this matrix run here: tiles or row-major BF16, 2..8 rows, sm_90 (clusters). */
-    static boolean applies(Cuda cu, SbiLayout.Shape s, int rows) {
-        return (s.mma() || s.rowMajor() && s.dtype() == DType.BF16) && rows >= 2 && rows <= MAX_ROWS && cu.ccMajor() >= 9
-                && !"false".equals(System.getProperty("fathom.cuda.splitK")) && plan(s, rows, cu.smCount()) != null;
+    /**
+     * The launch for {@code rows} rows of a GEMM over this matrix, where the split-K kernels run it: tiles or row-major
+     * BF16, 2..8 rows, sm_90 or later ({@code ccMajor}: thread-block clusters), switched on, and a plan that fits on
+     * {@code sms} multiprocessors; else null.
+     */
+    static Plan planFor(int ccMajor, int sms, Settings st, SbiLayout.Shape s, int rows) {
+        if (!st.enabled() || !(s.mma() || s.rowMajor() && s.dtype() == DType.BF16) || rows < 2 || rows > MAX_ROWS || ccMajor < 9)
+            return null;
+        return plan(st.kernel(s), s, rows, sms);
     }
 
     /** The largest dynamic shared memory opted into, per function handle. */

@@ -4,6 +4,7 @@ import dev.fathom.engine.tensor.DType;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -43,17 +44,37 @@ class SbiSplitKTest {
     void kernelSwitchNamesTheSettingWhenWrongAndFollowsTheLayout() {
         SbiLayout.Shape t = tiles(64, 64), r = SbiLayout.Shape.of(64, 64, 64, DType.BF16, false, true);
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmx_bf16_8", () -> {
-            var e = assertThrows(IllegalArgumentException.class, () -> SbiSplitK.kernel(t));
+            var e = assertThrows(IllegalArgumentException.class, () -> SbiSplitK.Settings.read().kernel(t));
             assertTrue(e.getMessage().startsWith("-Dfathom.cuda.splitKKernel=sbimmx_bf16_8: use one of"), e.getMessage());
         });
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmc_bf16_8", () -> {
-            assertEquals("sbimmc_bf16_8", SbiSplitK.kernel(t));
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.kernel(r), "a tile kernel is no choice for row-major weights");
+            assertEquals("sbimmc_bf16_8", SbiSplitK.Settings.read().kernel(t));
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r), "a tile kernel is no choice for row-major weights");
         });
-        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> assertEquals("sbimmr4p_bf16_8", SbiSplitK.kernel(r)));
-        assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.kernel(t));
-        assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.kernel(r));
+        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(r)));
+        assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t));
+        assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r));
         assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed("sbimmc4_bf16_8", r, 2, 1), "layout mismatch");
+    }
+
+    @Test
+    void planForTakesTwoToEightRowsOfBf16OnClusterGpusUnlessSwitchedOff() {
+        SbiSplitK.Settings on = SbiSplitK.Settings.read();
+        SbiLayout.Shape rm = SbiLayout.Shape.of(4096, 4096, 4096, DType.BF16, false, true), t = tiles(4096, 4096),
+                simt = SbiLayout.Shape.of(4096, 4096, 4096, DType.BF16, false, false), f32 = SbiLayout.Shape.of(4096, 4096, 4096, DType.F32, false, false);
+        for (int rows = 2; rows <= 8; rows++) {
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.planFor(9, 132, on, rm, rows).kernel());
+            assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.planFor(9, 132, on, t, rows).kernel());
+        }
+        assertNull(SbiSplitK.planFor(9, 132, on, rm, 1), "one row: the GEMV");
+        assertNull(SbiSplitK.planFor(9, 132, on, rm, 9), "more rows: cuBLAS or the other kernels");
+        assertNull(SbiSplitK.planFor(8, 108, on, rm, 4), "sm_80 has no thread-block clusters");
+        assertNull(SbiSplitK.planFor(9, 132, on, simt, 4), "the 4-row SIMT layout");
+        assertNull(SbiSplitK.planFor(9, 132, on, f32, 4), "F32 weights");
+        SystemProperties.with("fathom.cuda.splitK", "false", () -> {
+            assertFalse(SbiSplitK.Settings.read().enabled());
+            assertNull(SbiSplitK.planFor(9, 132, SbiSplitK.Settings.read(), rm, 4));
+        });
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.fathom.engine.offload;
 
+import dev.fathom.engine.checkpoint.ReferenceOutputs;
 import dev.fathom.engine.Fixtures;
 import dev.fathom.engine.backend.Backends;
 import dev.fathom.engine.cpu.CpuRunner;
@@ -62,7 +63,7 @@ class WeightStreamerTest {
     /** {@code tol} = 0: bit-identical logits and tokens. */
     static void assertSameLogits(GenerationResult a, GenerationResult b, String what, float tol) {
         if (tol > 0) {
-            double pe = Fixtures.relError(b.promptLogits(), a.promptLogits()), se = Fixtures.relError(b.stepLogits(), a.stepLogits());
+            double pe = ReferenceOutputs.relError(b.promptLogits(), a.promptLogits()), se = ReferenceOutputs.relError(b.stepLogits(), a.stepLogits());
             assertTrue(pe <= tol && se <= tol, what + " rel error prompt " + pe + " step " + se);
             return;
         }

@@ -1,5 +1,6 @@
 package dev.fathom.engine.parallel;
 
+import dev.fathom.engine.checkpoint.ReferenceOutputs;
 import dev.fathom.engine.Engine;
 import dev.fathom.engine.EngineException;
 import dev.fathom.engine.Fixtures;
@@ -99,10 +100,10 @@ class ParallelParityTest {
     static void assertMatches(String fixture, String what, GenerationResult r) {
         var ref = Fixtures.reference(fixture);
         GenerationResult one = single(fixture);
-        double pe = Fixtures.relError(r.promptLogits(), ref.promptLogits());
-        double se = Fixtures.relError(r.stepLogits(), ref.stepLogits());
-        double pe1 = Fixtures.relError(r.promptLogits(), one.promptLogits());
-        double se1 = Fixtures.relError(r.stepLogits(), one.stepLogits());
+        double pe = ReferenceOutputs.relError(r.promptLogits(), ref.promptLogits());
+        double se = ReferenceOutputs.relError(r.stepLogits(), ref.stepLogits());
+        double pe1 = ReferenceOutputs.relError(r.promptLogits(), one.promptLogits());
+        double se1 = ReferenceOutputs.relError(r.stepLogits(), one.stepLogits());
         System.out.printf("PARALLEL %s %s vs HF prompt %.3g step %.3g; vs 1 rank %.3g %.3g%n", fixture, what, pe, se, pe1, se1);
         boolean f32 = !fixture.endsWith("bf16");
         if (f32) {
