@@ -80,6 +80,10 @@ template <> struct Vec<__half> {
     }
 };
 
+// A kernel output of either float32 or bf16 (the prompt path's cuBLAS inputs), rounded to nearest even.
+DEV void store_out(float* p, float v) { *p = v; }
+DEV void store_out(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
 DEV float activate(float x, int act) {
     switch (act) {
         case 0: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));                        // gelu (erf)
@@ -349,18 +353,22 @@ SBI_NORM_KERNEL(sbirmn_bf16_8, __nv_bfloat16, 8, 1)
 #include "sbi_tile.cuh"   // tensor-core tile layout kernels
 #include "splitk.cuh"     // 2..8 rows over the tiles, K split over a thread-block cluster (sm_90)
 #include "prompt.cuh"     // prompt phase: row-major unpacking for cuBLAS, epilogues, tiled attention
+#include "attention_mma.cuh"   // prompt attention on tensor cores (models with BF16 weights)
 
 // ------------------------------------------------------------------------------------------ norms
 // grid = rows, block = 256. rms: y = x * rsqrt(mean(x^2) + eps) * w;  layer: (x - mean) * rstd * w + b
 
-extern "C" __global__ void norm_rows(const float* x, const int* rowIdx, float* y, int h, const float* w,
-                                     const float* b, float eps, int rms) {
+// One block per row: y[r] = norm(x[rowIdx ? rowIdx[r] : r]) * w (+ b); RMS or LayerNorm. OutT float (norm_rows) or
+// bf16 (norm_rows_bf16: the prompt path's cuBLAS input, rounded where it is made instead of in a pass of its own).
+
+template <typename OutT>
+DEV void norm_rows_impl(const float* x, const int* rowIdx, OutT* y, int h, const float* w, const float* b, float eps, int rms) {
     __shared__ float sh[32];
     pdl_trigger();
     pdl_wait();
     const int r = blockIdx.x;
     const float* xr = x + (size_t)(rowIdx ? rowIdx[r] : r) * h;
-    float* yr = y + (size_t)r * h;
+    OutT* yr = y + (size_t)r * h;
     float inv, mean = 0.f;
     if (rms) {
         float ss = 0.f;
@@ -379,8 +387,17 @@ extern "C" __global__ void norm_rows(const float* x, const int* rowIdx, float* y
     for (int i = threadIdx.x; i < h; i += blockDim.x) {
         float v = (xr[i] - mean) * inv * w[i];
         if (b) v += b[i];
-        yr[i] = v;
+        store_out(yr + i, v);
     }
+}
+
+extern "C" __global__ void norm_rows(const float* x, const int* rowIdx, float* y, int h, const float* w,
+                                     const float* b, float eps, int rms) {
+    norm_rows_impl<float>(x, rowIdx, y, h, w, b, eps, rms);
+}
+extern "C" __global__ void norm_rows_bf16(const float* x, const int* rowIdx, __nv_bfloat16* y, int h, const float* w,
+                                          const float* b, float eps, int rms) {
+    norm_rows_impl<__nv_bfloat16>(x, rowIdx, y, h, w, b, eps, rms);
 }
 
 // ------------------------------------------------------------------------------------------ embedding

@@ -121,9 +121,7 @@ DEV void cp_async16(void* dst, const void* src) {
 DEV void cp_async4(void* dst, const void* src) {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((unsigned)__cvta_generic_to_shared(dst)), "l"(src) : "memory");
 }
-DEV void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-DEV void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+// (cp_async_commit / cp_async_wait<N>: attention_mma.cuh, included before)
 
 // Pipelined kernel (sbi8_*; faster at 8 rows, e.g. prompts; CudaModel uses it with -Dfathom.cuda.int8.kernel=pipe):
 // the same reading order and arithmetic, but each warp streams its chunks

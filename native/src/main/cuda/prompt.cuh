@@ -129,8 +129,10 @@ extern "C" __global__ void rows_bias_act(float* y, int ldy, int n, int rows, con
 
 // Gated pairs in stored-row order: group g of `group` rows holds gate rows then the matching up rows (half each).
 // y[r][o] = act(c[r][gate] + bias[gate]) * (c[r][up] + bias[up]),  gate = (o / half) * group + o % half, up = gate + half
-extern "C" __global__ void rows_gated(const float* __restrict__ c, int ldc, float* __restrict__ y, int ldy, int n, int rows,
-                                      const float* __restrict__ bias, int group, int act) {
+// (rows_gated_bf16: y in bf16, the down projection's cuBLAS input)
+template <typename OutT>
+DEV void rows_gated_impl(const float* __restrict__ c, int ldc, OutT* __restrict__ y, int ldy, int n, int rows,
+                         const float* __restrict__ bias, int group, int act) {
     const int half = group >> 1;
     const long total = (long)rows * n;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
@@ -139,8 +141,16 @@ extern "C" __global__ void rows_gated(const float* __restrict__ c, int ldc, floa
         const int gi = (o / half) * group + o % half, ui = gi + half;
         float gate = c[r * ldc + gi], up = c[r * ldc + ui];
         if (bias) { gate += bias[gi]; up += bias[ui]; }
-        y[r * ldy + o] = activate(gate, act) * up;
+        store_out(y + r * ldy + o, activate(gate, act) * up);
     }
+}
+extern "C" __global__ void rows_gated(const float* __restrict__ c, int ldc, float* __restrict__ y, int ldy, int n, int rows,
+                                      const float* __restrict__ bias, int group, int act) {
+    rows_gated_impl<float>(c, ldc, y, ldy, n, rows, bias, group, act);
+}
+extern "C" __global__ void rows_gated_bf16(const float* __restrict__ c, int ldc, __nv_bfloat16* __restrict__ y, int ldy, int n,
+                                           int rows, const float* __restrict__ bias, int group, int act) {
+    rows_gated_impl<__nv_bfloat16>(c, ldc, y, ldy, n, rows, bias, group, act);
 }
 
 // ------------------------------------------------------------------------------------------ prompt attention

@@ -18,10 +18,19 @@ import java.util.Random;
 final class AttentionCheck {
     private AttentionCheck() {}
 
+    private static final String[] NAMES = {"rows   ", "tiles  ", "tiles32", "mma    ", "mma32  "};
+
+    /**
+     * The tolerance of an {@link #attention} result: 1e-5 for the fp32 kernels; 1e-2 for attention_mma, whose q, k,
+     * probabilities and v enter the tensor cores as bf16 (about 3e-3 relative measured; its sums are fp32).
+     */
+    static double tolerance(GemmResult r) { return r.what().startsWith("attention mma") ? 1e-2 : 1e-5; }
+
     /**
      * Both attention kernels (per row, and over query tiles as the prompt phase runs) on fresh random q, k, v
      * against a float64 CPU softmax(q·k/sqrt(hd))·v, causal per row. One sequence per slot of the given lengths,
-     * its rows consecutive; outputs poisoned with NaN first. Returns {rows kernel, tiles kernel}.
+     * its rows consecutive; outputs poisoned with NaN first. Returns {rows, 64-row tiles, 32-row tiles} and, for the head
+     * dims attention_mma has (on compute capability 8+), {mma over 64-row tiles, over 32-row tiles}.
      */
     static GemmResult[] attention(int hd, int heads, int kvHeads, int[] lens, long seed) {
         CudaModule mod = CudaModule.get();
@@ -68,14 +77,21 @@ final class AttentionCheck {
             long dT32 = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(tl32, 2 * tc32)), stream);
             long dO = cu.malloc(4L * n * od);
             mem.add(dO);
-            GemmResult[] out = new GemmResult[3];
-            for (int v = 0; v < 3; v++) {
+            boolean mma = AttentionLaunch.mmaHeadDim(hd) && cu.ccMajor() >= 8;
+            GemmResult[] out = new GemmResult[mma ? 5 : 3];
+            for (int v = 0; v < out.length; v++) {
                 cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
                 if (v == 0) {
                     int smem = AttentionLaunch.rowsSmem(hd, maxLen);
                     if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
                     mod.launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, dK, dV,
                             maxLen, scale, dO, od);
+                } else if (v >= 3) {   // attention_mma (bf16 tensor cores), v 3: 64-row query tiles, v 4: 32-row tiles
+                    int tq = v == 3 ? 64 : 32, smem = AttentionLaunch.mmaSmem(hd);
+                    String kn = AttentionLaunch.mmaKernel(hd);
+                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
+                    mod.launch(kn, heads, v == 3 ? tc : tc32, AttentionLaunch.mmaThreads(tq), smem, stream, dQ, qkvDim, n, dM, v == 3 ? dT : dT32,
+                            heads, kvHeads, hd, dK, dV, maxLen, scale, dO, od);
                 } else {   // v 1: 64-row query tiles, v 2: 32-row tiles
                     int tq = v == 1 ? 64 : 32;
                     int smem = AttentionLaunch.tilesSmem(hd, tq);
@@ -95,7 +111,7 @@ final class AttentionCheck {
                     num += (g - ref[i]) * (g - ref[i]);
                     den += ref[i] * ref[i];
                 }
-                out[v] = new GemmResult(String.format("attention %s hd=%d heads=%d/%d lens=%s", v == 0 ? "rows   " : v == 1 ? "tiles  " : "tiles32", hd, heads, kvHeads,
+                out[v] = new GemmResult(String.format("attention %s hd=%d heads=%d/%d lens=%s", NAMES[v], hd, heads, kvHeads,
                         Arrays.toString(lens)), Math.sqrt(num / den), written);
             }
             return out;

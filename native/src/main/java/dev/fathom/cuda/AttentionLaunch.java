@@ -1,12 +1,14 @@
 package dev.fathom.cuda;
 
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
+import dev.fathom.engine.tensor.DType;
 
 /**
  * Launch sizing and host-side choices of the two attention kernels (fathom_kernels.cu / prompt.cuh), kept apart from
  * the model so they are tested on the CPU: {@code attention_rows} (one block per head and row), {@code attention_decode}
  * (decode steps: RoPE + KV append + attention, positions split over blocks) and {@code attention_tiles_*} (a block per
- * head and run of up to 64 query rows of one sequence: prompts).
+ * head and run of up to 64 query rows of one sequence: prompts; {@code attention_mma_*}, the same on tensor cores for
+ * models with BF16 weights).
  */
 final class AttentionLaunch {
     private AttentionLaunch() {}
@@ -145,6 +147,42 @@ final class AttentionLaunch {
         if (forced != 0 && forced != 32 && forced != 64)
             throw new IllegalArgumentException("-Dfathom.cuda.attTileRows=" + forced + ": use 32 or 64");
         return forced;
+    }
+
+    /** Query tile rows at which {@link #mmaThreads} gives a warp per 16 rows: attention_mma takes 16, 32 or 64. */
+    static boolean mmaTileRows(int tileRows) { return tileRows == 16 || tileRows == 32 || tileRows == 64; }
+
+    /** Head dims attention_mma is built for (one instance each: its fragments are unrolled over the head dim). */
+    static boolean mmaHeadDim(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 128; }
+
+    /** The attention_mma instance for a head dim ({@link #mmaHeadDim}). */
+    static String mmaKernel(int hd) {
+        if (!mmaHeadDim(hd)) throw new IllegalArgumentException("attention_mma has no instance for head dim " + hd + " (16, 32, 64, 128)");
+        return "attention_mma_" + hd;
+    }
+
+    /** Threads of attention_mma for query tiles of {@code tileRows} rows: a warp per 16 rows. */
+    static int mmaThreads(int tileRows) {
+        if (!mmaTileRows(tileRows)) throw new IllegalArgumentException("attention_mma takes query tiles of 16, 32 or 64 rows, not " + tileRows);
+        return 2 * tileRows;
+    }
+
+    /** Key positions attention_mma stages per step (ATTM_KT in attention_mma.cuh). */
+    static final int MMA_KEYS = 32;
+
+    /** attention_mma's dynamic shared memory: two buffers of MMA_KEYS fp32 keys [hd + 8] and values [hd + 4]. */
+    static int mmaSmem(int hd) { return 2 * MMA_KEYS * ((hd + 8) + (hd + 4)) * 4; }
+
+    /** {@code -Dfathom.cuda.attMma} (default true): whether prompts of BF16 models may run their attention on tensor cores. */
+    static boolean mmaEnabled() { return !"false".equals(System.getProperty("fathom.cuda.attMma")); }
+
+    /**
+     * Whether the prompt attention of a model runs attention_mma: its projections are BF16 (its prompt GEMMs already take
+     * bf16 activations; F32 and F16 models keep the fp32 attention_tiles, which the fixtures check to 1e-4), the GPU
+     * has bf16 tensor cores (compute capability 8 or more), the head dim has an instance, and {@code enabled}.
+     */
+    static boolean useMma(int hd, DType weights, int ccMajor, boolean enabled) {
+        return enabled && ccMajor >= 8 && weights == DType.BF16 && mmaHeadDim(hd);
     }
 
     /**

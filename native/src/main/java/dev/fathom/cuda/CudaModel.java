@@ -116,6 +116,15 @@ final class CudaModel implements AutoCloseable {
     private final int decChunk = AttentionLaunch.minChunk(), decodeRowsMax = AttentionLaunch.maxDecodeRows();
     /** The attention switches, read once per model: early cache loads in decode, a forced prompt tile height (0: none). */
     private final boolean decodePrefetch = AttentionLaunch.decodePrefetch();
+    /**
+     * Whether the prompt path hands cuBLAS its bf16 inputs from the kernels that make them (the norms, the gated
+     * epilogue) instead of a rounding pass each ({@code -Dfathom.cuda.bf16Handoff}, default true).
+     */
+    private final boolean bf16Handoff = !"false".equals(System.getProperty("fathom.cuda.bf16Handoff"));
+    /** bf16 [maxRows][ffn]: the gated MLP output as the down projection's cuBLAS input (0: none). */
+    private long mlpBf16;
+    /** Whether prompts run attention_mma (BF16 projections, tensor cores): set once the layers are packed. */
+    private boolean attMma;
     private final int forcedTileRows = AttentionLaunch.forcedTileRows();
     /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
     private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
@@ -269,8 +278,11 @@ final class CudaModel implements AutoCloseable {
             if (blasSizes.weightBytes > 0 && maxRows > Math.min(PromptGemm.threshold(false), PromptGemm.threshold(true))) {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
+                if (prompt.available() && bf16Handoff && !cfg.isMoe() && ffn > 0 && blasSizes.gatedStored > 0) mlpBf16 = alloc(2L * maxRows * ffn);
             }
             if (packer.int8) Int8Layout.optIn(mod);
+            attMma = !layers.isEmpty() && AttentionLaunch.useMma(hd, layers.get(0).qkv().shape().dtype(), cu.ccMajor(), AttentionLaunch.mmaEnabled());
+            if (attMma && AttentionLaunch.mmaSmem(hd) > 48 * 1024) cu.setMaxDynamicShared(mod.fn(AttentionLaunch.mmaKernel(hd)), AttentionLaunch.mmaSmem(hd));
             if (hd <= 256) {
                 for (int tq : new int[]{32, 64}) {
                     int ts = AttentionLaunch.tilesSmem(hd, tq);
@@ -401,13 +413,8 @@ final class CudaModel implements AutoCloseable {
     /** {@link #gemm}; {@code gamma} != 0: x is the un-normed residual stream and the RMS norm (gamma) runs in the kernel. */
     void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode, long gamma) {
         SbiLayout.Shape s = m.shape();
-        if (prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode)) {   // many rows: cuBLAS on tensor cores (BF16, INT8)
-            long io = 4L * rows * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
-            if (PromptGemm.needsUnpack(s))   // tiles / SIMT unpacked, INT8 dequantized to row-major bf16
-                timed(name + ".unpack", PromptGemm.unpackBytes(s, int8Group), 0, () -> prompt.unpack(m.w(), s, m.scales(), int8Group));
-            else prompt.unpack(m.w(), s);   // stored row-major: cuBLAS reads it in place
-            timed(name, PromptGemm.rowMajorBytes(s) + io, 2L * rows * s.k() * (mode == 1 ? PromptGemm.storedRows(s) : s.n()),
-                    () -> prompt.multiply(s, m.bias(), xp, ldx, rows, yp, ldy, res, mode, act));
+        if (blasTakes(m, rows, mode)) {   // many rows: cuBLAS on tensor cores (BF16, INT8)
+            blasGemm(name, m, PromptGemm.Input.f32(xp, ldx), rows, yp, ldy, res, mode, false);
             return;
         }
         if (m.scales() != 0) {   // INT8 over few rows (never with a fused norm: fusesNorm)
@@ -443,6 +450,30 @@ final class CudaModel implements AutoCloseable {
             else timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
                     m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec));
         }
+    }
+
+    /** Whether {@code rows} rows of {@code m} go through cuBLAS ({@link PromptGemm}) in epilogue {@code mode}. */
+    private boolean blasTakes(Mat m, int rows, int mode) {
+        return prompt != null && prompt.applies(m.shape(), rows) && prompt.fits(m.shape(), mode);
+    }
+
+    /**
+     * {@link #gemm} through cuBLAS from {@code in} (fp32 rows, fp32 rows normed on the way, or bf16 rows); with
+     * {@code bf16Out} (gated pairs) y is bf16 rows for the next multiply. Only where {@link #blasTakes}.
+     */
+    private void blasGemm(String name, Mat m, PromptGemm.Input in, int rows, long yp, int ldy, long res, int mode, boolean bf16Out) {
+        SbiLayout.Shape s = m.shape();
+        long io = in.bytes(rows, s.k()) + (bf16Out ? 2L : 4L) * rows * s.n() + (res != 0 ? 4L * rows * s.n() : 0);
+        if (PromptGemm.needsUnpack(s))   // tiles / SIMT unpacked, INT8 dequantized to row-major bf16
+            timed(name + ".unpack", PromptGemm.unpackBytes(s, int8Group), 0, () -> prompt.unpack(m.w(), s, m.scales(), int8Group));
+        else prompt.unpack(m.w(), s);   // stored row-major: cuBLAS reads it in place
+        timed(name, PromptGemm.rowMajorBytes(s) + io, 2L * rows * s.k() * (mode == 1 ? PromptGemm.storedRows(s) : s.n()),
+                () -> prompt.multiply(s, m.bias(), in, rows, yp, ldy, res, mode, act, bf16Out));
+    }
+
+    /** The norm before a cuBLAS multiply, as its input: x normed and rounded to bf16 in one pass ({@code norm_rows_bf16}). */
+    private PromptGemm.Input normedInput(long w, long b) {
+        return PromptGemm.Input.normed(x, h, w, b, cfg.norm() == ModelConfig.Norm.RMS_NORM, cfg.normEps());
     }
 
     /**
@@ -573,9 +604,11 @@ final class CudaModel implements AutoCloseable {
         int kvDim = kvHeads * hd;
         long kc = kCache + 4L * l * slots * maxLen * kvDim, vc = vCache + 4L * l * slots * maxLen * kvDim;
         boolean fuseA = !attnNormDone && fusesNorm(w.qkv(), n, 0, w.attnB());
-        if (!attnNormDone && !fuseA) norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
+        boolean blasA = !attnNormDone && !fuseA && bf16Handoff && blasTakes(w.qkv(), n, 0);   // the norm feeds cuBLAS in bf16
+        if (!attnNormDone && !fuseA && !blasA) norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
         attnNormDone = false;
-        gemm("attn.qkv", w.qkv(), fuseA ? x : xn, h, n, qkv, qkvDim, 0, 0, fuseA ? w.attnW() : 0);
+        if (blasA) blasGemm("attn.qkv", w.qkv(), normedInput(w.attnW(), w.attnB()), n, qkv, qkvDim, 0, 0, false);
+        else gemm("attn.qkv", w.qkv(), fuseA ? x : xn, h, n, qkv, qkvDim, 0, 0, fuseA ? w.attnW() : 0);
         float scale = (float) (1.0 / Math.sqrt(hd));
         if (decodeAttn) {   // RoPE, KV append and attention in one kernel, positions split over blocks
             int sp = decodeSplits(n), cap = AttentionLaunch.scoreCap(maxLen, sp, decChunk), dsm = AttentionLaunch.decodeSmem(hd, cap);
@@ -597,8 +630,10 @@ final class CudaModel implements AutoCloseable {
         int smem = attnSmem();
         // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
         if (tiledAttention) {
-            int ts = tileAttnSmem(), tc = tileCount;
-            timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch(tileAttnKernel(), heads, tc, 256, ts, stream,
+            int ts = attMma ? AttentionLaunch.mmaSmem(hd) : tileAttnSmem(), tc = tileCount;
+            String kn = attMma ? AttentionLaunch.mmaKernel(hd) : tileAttnKernel();
+            int threads = attMma ? AttentionLaunch.mmaThreads(tileRows) : 256;
+            timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch(kn, heads, tc, threads, ts, stream,
                     qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         } else {
             timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream,
@@ -614,17 +649,27 @@ final class CudaModel implements AutoCloseable {
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
         int upMode = w.gated() ? 1 : 2;
         boolean fuseM = !mlpNormDone && !cfg.isMoe() && fusesNorm(w.up(), n, upMode, w.mlpB());
-        if (!mlpNormDone && !fuseM) norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
+        boolean blasM = !mlpNormDone && !fuseM && !cfg.isMoe() && bf16Handoff && blasTakes(w.up(), n, upMode);
+        // gate/up and down both through cuBLAS: the gated epilogue writes the down projection's bf16 input itself
+        boolean handoff = !cfg.isMoe() && mlpBf16 != 0 && w.gated() && blasTakes(w.up(), n, 1) && blasTakes(w.down(), n, 0);
+        if (!mlpNormDone && !fuseM && !blasM) norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
         if (cfg.isMoe()) {
             moe.run(w, n, x, xn, curLayer, phase);
             return;
         }
-        gemm(w.gated() ? "mlp.gate_up" : "mlp.up", w.up(), fuseM ? x : xn, h, n, mlp, ffn, 0, upMode, fuseM ? w.mlpW() : 0);
+        String upName = w.gated() ? "mlp.gate_up" : "mlp.up";
+        if (blasM || handoff)
+            blasGemm(upName, w.up(), blasM ? normedInput(w.mlpW(), w.mlpB()) : PromptGemm.Input.f32(xn, h), n, handoff ? mlpBf16 : mlp, ffn, 0, upMode, handoff);
+        else gemm(upName, w.up(), fuseM ? x : xn, h, n, mlp, ffn, 0, upMode, fuseM ? w.mlpW() : 0);
+        if (handoff) {
+            if (tp != null) blasGemm("mlp.down", w.down(), PromptGemm.Input.bf16(mlpBf16, ffn), n, part, h, 0, 0, false);
+            else blasGemm("mlp.down", w.down(), PromptGemm.Input.bf16(mlpBf16, ffn), n, x, h, resid, 0, false);
+        }
         if (tp != null) {
-            gemm("mlp.down", w.down(), mlp, ffn, n, part, h, 0, 0);
+            if (!handoff) gemm("mlp.down", w.down(), mlp, ffn, n, part, h, 0, 0);
             Layer next = l + 1 < layers.size() ? layers.get(l + 1) : null;   // its attention norm rides along
             attnNormDone = allReduce("mlp.allreduce", x, resid, tpBias.get(l)[1], n, next == null ? 0 : next.attnW(), next == null ? 0 : next.attnB());
-        } else
+        } else if (!handoff)
         gemm("mlp.down", w.down(), mlp, ffn, n, x, h, resid, 0);
     }
 

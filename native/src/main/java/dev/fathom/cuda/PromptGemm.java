@@ -199,17 +199,59 @@ final class PromptGemm implements AutoCloseable {
     }
 
     /**
+     * What a {@link #multiply} reads. fp32 rows {@code x} (row stride {@code ldx} floats) are rounded to bf16 by
+     * {@code rows_to_bf16}; with norm weights ({@code normW} != 0) they are the un-normed residual stream and
+     * {@code norm_rows_bf16} norms and rounds them in one pass (RMS or LayerNorm, {@code normB} its bias or 0); bf16
+     * rows ({@code bf16}, stride {@code ldx} elements), written by an earlier multiply's bf16 output, go to cuBLAS as
+     * they are.
+     */
+    record Input(long x, int ldx, boolean bf16, long normW, long normB, boolean rms, float eps) {
+        static Input f32(long x, int ldx) { return new Input(x, ldx, false, 0, 0, false, 0f); }
+
+        static Input normed(long x, int ldx, long normW, long normB, boolean rms, float eps) {
+            if (normW == 0) throw new IllegalArgumentException("a normed input needs the norm's weights");
+            return new Input(x, ldx, false, normW, normB, rms, eps);
+        }
+
+        static Input bf16(long x, int ldx) { return new Input(x, ldx, true, 0, 0, false, 0f); }
+
+        /** Bytes of {@code rows} rows of {@code k} read from this input. */
+        long bytes(int rows, int k) { return (bf16 ? 2L : 4L) * rows * k; }
+    }
+
+    /**
      * y[rows, ldy] = epilogue(x[rows, ldx] · Wᵀ) with the matrix last {@link #unpack unpacked}; the modes of the SBI
      * kernels: 0 plain (+ bias[n], + res[rows, ldy], which may be y), 1 gated pairs, 2 act(acc + bias).
      */
     void multiply(SbiLayout.Shape s, long bias, long x, int ldx, int rows, long y, int ldy, long res, int mode, int act) {
+        multiply(s, bias, Input.f32(x, ldx), rows, y, ldy, res, mode, act, false);
+    }
+
+    /**
+     * {@link #multiply(SbiLayout.Shape, long, long, int, int, long, int, long, int, int)} from {@code in}; with
+     * {@code bf16Out} (gated pairs only) y is bf16 rows of stride {@code ldy} elements, the next multiply's
+     * {@link Input#bf16} input, instead of fp32.
+     */
+    void multiply(SbiLayout.Shape s, long bias, Input in, int rows, long y, int ldy, long res, int mode, int act, boolean bf16Out) {
         int k = s.k(), n = s.n(), stored = storedRows(s);
-        int chunk = (int) Math.min(CHUNK, xCap / (2L * k));
+        if (bf16Out && mode != 1) throw new IllegalArgumentException("bf16 output is made by the gated epilogue only (mode 1, not " + mode + ")");
+        if (in.normW() != 0 && in.ldx() != k) throw new IllegalArgumentException("a normed input is whole rows: ldx " + in.ldx() + " != K " + k);
+        int chunk = in.bf16() ? CHUNK : (int) Math.min(CHUNK, xCap / (2L * k));
         if (mode == 1) chunk = (int) Math.min(chunk, cCap / (4L * stored));
         for (int r0 = 0; r0 < rows; r0 += chunk) {
             int m = Math.min(chunk, rows - r0);
-            long xr = x + 4L * r0 * ldx, yr = y + 4L * r0 * ldy, rr = res == 0 ? 0 : res + 4L * r0 * ldy;
-            mod.launch("rows_to_bf16", blocks((long) m * k), 1, 256, 0, stream, xr, ldx, m, k, xBuf);
+            long yr = y + (bf16Out ? 2L : 4L) * r0 * ldy, rr = res == 0 ? 0 : res + 4L * r0 * ldy;
+            long xb = xBuf;
+            int ldb = k;
+            if (in.bf16()) {
+                xb = in.x() + 2L * r0 * in.ldx();
+                ldb = in.ldx();
+            } else if (in.normW() != 0) {
+                mod.launch("norm_rows_bf16", m, 1, 1024, 0, stream, in.x() + 4L * r0 * in.ldx(), 0L, xBuf, k, in.normW(), in.normB(),
+                        in.eps(), in.rms() ? 1 : 0);
+            } else {
+                mod.launch("rows_to_bf16", blocks((long) m * k), 1, 256, 0, stream, in.x() + 4L * r0 * in.ldx(), in.ldx(), m, k, xBuf);
+            }
             switch (mode) {
                 case 0 -> {
                     boolean accumulate = res != 0;
@@ -217,14 +259,15 @@ final class PromptGemm implements AutoCloseable {
                         mod.launch("rows_prefill", blocks((long) m * n), 1, 256, 0, stream, yr, ldy, n, m, bias, rr);
                         accumulate = true;
                     }
-                    blas.gemmBf16(wSrc, ldw, xBuf, k, yr, ldy, n, k, m, accumulate);
+                    blas.gemmBf16(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, accumulate);
                 }
                 case 1 -> {
-                    blas.gemmBf16(wSrc, ldw, xBuf, k, cBuf, stored, stored, k, m, false);
-                    mod.launch("rows_gated", blocks((long) m * n), 1, 256, 0, stream, cBuf, stored, yr, ldy, n, m, bias, s.groupRows(), act);
+                    blas.gemmBf16(wSrc, ldw, xb, ldb, cBuf, stored, stored, k, m, false);
+                    mod.launch(bf16Out ? "rows_gated_bf16" : "rows_gated", blocks((long) m * n), 1, 256, 0, stream, cBuf, stored, yr, ldy, n, m,
+                            bias, s.groupRows(), act);
                 }
                 default -> {
-                    blas.gemmBf16(wSrc, ldw, xBuf, k, yr, ldy, n, k, m, false);
+                    blas.gemmBf16(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, false);
                     mod.launch("rows_bias_act", blocks((long) m * n), 1, 256, 0, stream, yr, ldy, n, m, bias, act);
                 }
             }

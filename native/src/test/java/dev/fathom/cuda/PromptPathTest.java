@@ -155,6 +155,31 @@ class PromptPathTest {
     }
 
     @Test
+    void tensorCoreAttentionIsForBf16ModelsWithItsHeadDimsAndAWarpPer16Rows() {
+        assertTrue(AttentionLaunch.useMma(128, DType.BF16, 9, true), "llama-7b on an H200");
+        assertTrue(AttentionLaunch.useMma(16, DType.BF16, 8, true), "the bf16 fixture on an A100");
+        assertFalse(AttentionLaunch.useMma(128, DType.F32, 9, true), "F32 models keep the fp32 kernel (fixtures to 1e-4)");
+        assertFalse(AttentionLaunch.useMma(128, DType.F16, 9, true));
+        assertFalse(AttentionLaunch.useMma(128, DType.I8, 9, true));
+        assertFalse(AttentionLaunch.useMma(80, DType.BF16, 9, true), "no instance for head dim 80");
+        assertFalse(AttentionLaunch.useMma(256, DType.BF16, 9, true));
+        assertFalse(AttentionLaunch.useMma(128, DType.BF16, 7, true), "no bf16 mma before sm_80");
+        assertFalse(AttentionLaunch.useMma(128, DType.BF16, 9, false), "switched off");
+        assertEquals("attention_mma_128", AttentionLaunch.mmaKernel(128));
+        assertEquals("attention_mma_16", AttentionLaunch.mmaKernel(16));
+        assertThrows(IllegalArgumentException.class, () -> AttentionLaunch.mmaKernel(80));
+        assertEquals(64, AttentionLaunch.mmaThreads(32));
+        assertEquals(128, AttentionLaunch.mmaThreads(64), "the kernel's launch bound");
+        assertThrows(IllegalArgumentException.class, () -> AttentionLaunch.mmaThreads(48));
+        // two buffers of 32 keys [hd + 8] and values [hd + 4], fp32: 67 KB at hd 128 (over 48 KB: opted in), 11 KB at 16
+        assertEquals(2 * 32 * (136 + 132) * 4, AttentionLaunch.mmaSmem(128));
+        assertTrue(AttentionLaunch.mmaSmem(128) > 48 * 1024 && AttentionLaunch.mmaSmem(128) <= 227 * 1024 / 3, "three blocks per Hopper SM");
+        assertEquals(2 * 32 * (24 + 20) * 4, AttentionLaunch.mmaSmem(16));
+        assertTrue(AttentionLaunch.mmaEnabled());
+        SystemProperties.with("fathom.cuda.attMma", "false", () -> assertFalse(AttentionLaunch.mmaEnabled()));
+    }
+
+    @Test
     void rowMajorFormCoversEveryStoredRowAndPaddedColumn() {
         SbiLayout.Shape tile = SbiLayout.Shape.of(11008, 4096, 2 * 11008, DType.BF16, true);
         assertEquals(4096, PromptGemm.rowMajorLd(tile));

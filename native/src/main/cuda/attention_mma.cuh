@@ -1,0 +1,187 @@
+// ------------------------------------------------------------------------------------------ prompt attention on tensor cores
+// attention_mma_<HD> (HD = 16, 32, 64, 128): the prompt-phase attention of models with BF16 weights, whose prompt
+// GEMMs already round their activations to bf16 for cuBLAS. Same parameters and output as attention_tiles_* (the fp32
+// SIMT kernel F32 / F16 models keep), flash-attention style:
+//  - grid (heads, query tiles), a warp per 16 query rows of the tile (blockDim = 32 * tile rows / 16);
+//  - each warp keeps its rows of q as mma.m16n8k16 A fragments (bf16) in registers for the whole kernel;
+//  - key and value tiles of ATTM_KT positions are copied from the fp32 cache into shared memory by cp.async
+//    (zero-filled past the tile's last position), two buffers: tile t + 1 is in flight while tile t is used;
+//  - S = q·kᵀ on tensor cores (bf16 inputs, fp32 sums), the causal mask per row, an online softmax in base 2 on the
+//    accumulator fragments (rows reduced over the four lanes that share them), and O += P·V on tensor cores with P
+//    taken straight from S's fragments (the m16n8 C layout of two key tiles is the A layout of one k step);
+//  - O / l to out as fp32.
+// Shared memory: 2 x ATTM_KT x ((HD + 8) + (HD + 4)) floats (the paddings make the fragment loads of K and V
+// bank-conflict free); see dev.fathom.cuda.AttentionLaunch#mmaSmem.
+#define ATTM_KT 32
+
+DEV void cp_async16_zfill(void* dst, const void* src, bool valid) {
+    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+// cp.async groups (sm_80+), also used by the INT8 kernels (int8.cuh)
+DEV void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+DEV void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+DEV uint32_t pack_bf16(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+}
+
+template <int HD>
+DEV void attm_stage(float* ks, float* vs, const float* __restrict__ kb, const float* __restrict__ vb, int kvDim, int j0,
+                    int last, int tid, int nt) {
+    constexpr int KS = HD + 8, VS = HD + 4, V4 = HD / 4;
+    for (int e = tid; e < ATTM_KT * V4; e += nt) {
+        const int jj = e / V4, d = (e % V4) * 4, j = j0 + jj;
+        const bool ok = j <= last;
+        const size_t off = ok ? (size_t)j * kvDim + d : 0;
+        cp_async16_zfill(ks + jj * KS + d, kb + off, ok);
+        cp_async16_zfill(vs + jj * VS + d, vb + off, ok);
+    }
+    cp_async_commit();
+}
+
+template <int HD>
+DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* __restrict__ meta, const int* __restrict__ tiles,
+                       int heads, int kvHeads, const float* __restrict__ kc, const float* __restrict__ vc, int maxLen,
+                       float scale, float* __restrict__ out, int ldo) {
+    constexpr int KS = HD + 8, VS = HD + 4, KK = HD / 16, NT = HD / 8;
+    extern __shared__ float4 attm_smem4[];
+    float* kbuf = reinterpret_cast<float*>(attm_smem4);   // [2][KT][KS]
+    float* vbuf = kbuf + 2 * ATTM_KT * KS;                // [2][KT][VS]
+    __shared__ int lastPos;
+    const int h = blockIdx.x, tile = blockIdx.y, tid = threadIdx.x, nthreads = blockDim.x;
+    const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, q = lane & 3;
+    const int r0 = tiles[2 * tile], cnt = tiles[2 * tile + 1];
+    const int slot = meta[2 * n + r0];
+    const int kvh = h / (heads / kvHeads), kvDim = kvHeads * HD;
+    const int ra = warp * 16 + g, rb = ra + 8;   // this lane's two query rows (of the tile)
+    const int pa = ra < cnt ? meta[n + r0 + ra] : -1, pb = rb < cnt ? meta[n + r0 + rb] : -1;
+    int wl = max(pa, pb);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) wl = max(wl, __shfl_xor_sync(0xffffffffu, wl, o));
+    if (tid == 0) lastPos = -1;
+    __syncthreads();
+    if (lane == 0 && wl >= 0) atomicMax(&lastPos, wl);
+    const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * HD;
+    const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * HD;
+    // q fragments of rows ra / rb (zeros for rows past the tile)
+    uint4 qf[KK];
+    {
+        const float* qa = qkv + (size_t)(r0 + ra) * ld + h * HD;
+        const float* qb = qkv + (size_t)(r0 + rb) * ld + h * HD;
+        const float2 z = make_float2(0.f, 0.f);
+#pragma unroll
+        for (int kk = 0; kk < KK; kk++) {
+            const int c0 = 16 * kk + 2 * q;
+            const float2 a0 = pa >= 0 ? *reinterpret_cast<const float2*>(qa + c0) : z;
+            const float2 a1 = pb >= 0 ? *reinterpret_cast<const float2*>(qb + c0) : z;
+            const float2 a2 = pa >= 0 ? *reinterpret_cast<const float2*>(qa + c0 + 8) : z;
+            const float2 a3 = pb >= 0 ? *reinterpret_cast<const float2*>(qb + c0 + 8) : z;
+            qf[kk] = make_uint4(pack_bf16(a0.x, a0.y), pack_bf16(a1.x, a1.y), pack_bf16(a2.x, a2.y), pack_bf16(a3.x, a3.y));
+        }
+    }
+    __syncthreads();
+    const int last = lastPos;
+    const float sl2 = scale * 1.4426950408889634f;   // scores in base 2
+    float o[NT][4];
+#pragma unroll
+    for (int i = 0; i < NT; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+    float ma = -INFINITY, mb = -INFINITY, la = 0.f, lb = 0.f;   // running max (base 2) and this lane's part of the sum
+    if (last >= 0) attm_stage<HD>(kbuf, vbuf, kb, vb, kvDim, 0, last, tid, nthreads);
+    for (int j0 = 0, t = 0; j0 <= last; j0 += ATTM_KT, t++) {
+        const int cur = t & 1;
+        if (j0 + ATTM_KT <= last) {   // the next tile into the other buffer (freed by the barrier at the end of the last step)
+            attm_stage<HD>(kbuf + (cur ^ 1) * ATTM_KT * KS, vbuf + (cur ^ 1) * ATTM_KT * VS, kb, vb, kvDim, j0 + ATTM_KT, last, tid, nthreads);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        if (j0 <= wl) {   // keys this warp's rows can see
+            const float* ks = kbuf + cur * ATTM_KT * KS;
+            const float* vs = vbuf + cur * ATTM_KT * VS;
+            float s[ATTM_KT / 8][4];
+#pragma unroll
+            for (int jt = 0; jt < ATTM_KT / 8; jt++) {
+                s[jt][0] = s[jt][1] = s[jt][2] = s[jt][3] = 0.f;
+                const float* kr = ks + (8 * jt + g) * KS + 2 * q;
+#pragma unroll
+                for (int kk = 0; kk < KK; kk++) {
+                    const float2 b0 = *reinterpret_cast<const float2*>(kr + 16 * kk);
+                    const float2 b1 = *reinterpret_cast<const float2*>(kr + 16 * kk + 8);
+                    mma_bf16(s[jt], qf[kk], pack_bf16(b0.x, b0.y), pack_bf16(b1.x, b1.y));
+                }
+            }
+            float xa = -INFINITY, xb = -INFINITY;
+#pragma unroll
+            for (int jt = 0; jt < ATTM_KT / 8; jt++) {
+                const int j = j0 + 8 * jt + 2 * q;
+                s[jt][0] = j <= pa ? s[jt][0] * sl2 : -INFINITY;
+                s[jt][1] = j + 1 <= pa ? s[jt][1] * sl2 : -INFINITY;
+                s[jt][2] = j <= pb ? s[jt][2] * sl2 : -INFINITY;
+                s[jt][3] = j + 1 <= pb ? s[jt][3] * sl2 : -INFINITY;
+                xa = fmaxf(xa, fmaxf(s[jt][0], s[jt][1]));
+                xb = fmaxf(xb, fmaxf(s[jt][2], s[jt][3]));
+            }
+            xa = fmaxf(xa, __shfl_xor_sync(0xffffffffu, xa, 1));
+            xa = fmaxf(xa, __shfl_xor_sync(0xffffffffu, xa, 2));
+            xb = fmaxf(xb, __shfl_xor_sync(0xffffffffu, xb, 1));
+            xb = fmaxf(xb, __shfl_xor_sync(0xffffffffu, xb, 2));
+            const float na = fmaxf(ma, xa), nb = fmaxf(mb, xb);
+            const float aa = na == -INFINITY ? 1.f : exp2f(ma - na), ab = nb == -INFINITY ? 1.f : exp2f(mb - nb);
+            ma = na;
+            mb = nb;
+            float sa = 0.f, sb = 0.f;
+#pragma unroll
+            for (int jt = 0; jt < ATTM_KT / 8; jt++) {
+                s[jt][0] = s[jt][0] == -INFINITY ? 0.f : exp2f(s[jt][0] - na);
+                s[jt][1] = s[jt][1] == -INFINITY ? 0.f : exp2f(s[jt][1] - na);
+                s[jt][2] = s[jt][2] == -INFINITY ? 0.f : exp2f(s[jt][2] - nb);
+                s[jt][3] = s[jt][3] == -INFINITY ? 0.f : exp2f(s[jt][3] - nb);
+                sa += s[jt][0] + s[jt][1];
+                sb += s[jt][2] + s[jt][3];
+            }
+            la = la * aa + sa;
+            lb = lb * ab + sb;
+#pragma unroll
+            for (int i = 0; i < NT; i++) { o[i][0] *= aa; o[i][1] *= aa; o[i][2] *= ab; o[i][3] *= ab; }
+#pragma unroll
+            for (int k2 = 0; k2 < ATTM_KT / 16; k2++) {
+                const uint4 pf = make_uint4(pack_bf16(s[2 * k2][0], s[2 * k2][1]), pack_bf16(s[2 * k2][2], s[2 * k2][3]),
+                                            pack_bf16(s[2 * k2 + 1][0], s[2 * k2 + 1][1]), pack_bf16(s[2 * k2 + 1][2], s[2 * k2 + 1][3]));
+                const float* v0 = vs + (16 * k2 + 2 * q) * VS + g;
+#pragma unroll
+                for (int i = 0; i < NT; i++) {
+                    const float* vp = v0 + 8 * i;
+                    mma_bf16(o[i], pf, pack_bf16(vp[0], vp[VS]), pack_bf16(vp[8 * VS], vp[9 * VS]));
+                }
+            }
+        }
+        __syncthreads();   // this buffer is refilled by the next step's stage
+    }
+    la += __shfl_xor_sync(0xffffffffu, la, 1);
+    la += __shfl_xor_sync(0xffffffffu, la, 2);
+    lb += __shfl_xor_sync(0xffffffffu, lb, 1);
+    lb += __shfl_xor_sync(0xffffffffu, lb, 2);
+    const float ia = la > 0.f ? 1.f / la : 0.f, ib = lb > 0.f ? 1.f / lb : 0.f;
+    float* oa = out + (size_t)(r0 + ra) * ldo + h * HD + 2 * q;
+    float* ob = out + (size_t)(r0 + rb) * ldo + h * HD + 2 * q;
+#pragma unroll
+    for (int i = 0; i < NT; i++) {
+        if (ra < cnt) *reinterpret_cast<float2*>(oa + 8 * i) = make_float2(o[i][0] * ia, o[i][1] * ia);
+        if (rb < cnt) *reinterpret_cast<float2*>(ob + 8 * i) = make_float2(o[i][2] * ib, o[i][3] * ib);
+    }
+}
+
+#define ATTM_KERNEL(D)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(128) attention_mma_##D(                                      \
+        const float* qkv, int ld, int n, const int* meta, const int* tiles, int heads, int kvHeads, int hd,   \
+        const float* kc, const float* vc, int maxLen, float scale, float* out, int ldo) {                    \
+        attention_mma<D>(qkv, ld, n, meta, tiles, heads, kvHeads, kc, vc, maxLen, scale, out, ldo);          \
+    }
+ATTM_KERNEL(16)
+ATTM_KERNEL(32)
+ATTM_KERNEL(64)
+ATTM_KERNEL(128)
