@@ -28,6 +28,16 @@ final class BenchDevice {
         return cu.elapsedMs(e0, e1);
     }
 
+    /** {@code n} floats from device memory at {@code p} (after the stream's work so far). */
+    float[] download(long p, long n) {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment h = a.allocate(4L * n, 16);
+            cu.copyToHost(h, p, 4L * n, stream);
+            cu.synchronize(stream);
+            return h.toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
+        }
+    }
+
     static double median(double[] v) {
         double[] s = v.clone();
         Arrays.sort(s);

@@ -47,13 +47,13 @@ public final class Cublas implements AutoCloseable {
         } catch (Throwable t) {
             throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
         }
-        alpha = arena.allocate(JAVA_FLOAT);
-        alpha.set(JAVA_FLOAT, 0, 1f);
-        beta = arena.allocate(JAVA_FLOAT);
-        beta.set(JAVA_FLOAT, 0, 0f);
-        one = arena.allocate(JAVA_FLOAT);
-        one.set(JAVA_FLOAT, 0, 1f);
+        alpha = scalar(arena, 1f);
+        beta = scalar(arena, 0f);
+        one = scalar(arena, 1f);
     }
+
+    /** A host float the library reads through a pointer (alpha, beta). */
+    static MemorySegment scalar(Arena a, float v) { return a.allocateFrom(JAVA_FLOAT, v); }
 
     /**
      * Gives cuBLAS a workspace of its own so that it never allocates inside a stream capture (CUDA graphs);
@@ -71,22 +71,51 @@ public final class Cublas implements AutoCloseable {
         if (rc != 0) throw new IllegalStateException(fn + " returned cublasStatus " + rc);
     }
 
+    /** A downcall returning a cublasStatus_t. */
+    interface StatusCall { int call() throws Throwable; }
+
+    /** Runs {@code c} and fails with one line naming {@code fn} and the status unless it returned success. */
+    static void call(String fn, StatusCall c) {
+        int rc;
+        try {
+            rc = c.call();
+        } catch (Throwable t) {
+            throw t instanceof RuntimeException re ? re : new IllegalStateException(fn + ": " + t, t);
+        }
+        check(fn, rc);
+    }
+
+    /** Runs a destroy call, ignoring what it returns or throws (closing frees what it can). */
+    static void quietly(StatusCall c) {
+        try {
+            c.call();
+        } catch (Throwable ignored) {
+            // best effort
+        }
+    }
+
     /** Opens cuBLAS bound to {@code stream}, or returns null with the reason in {@code why[0]}. */
     public static Cublas open(long stream, String[] why) {
+        return openLibrary("libcublas.so.13", System.getProperty("fathom.cublas"), lib -> new Cublas(lib, stream), why);
+    }
+
+    /**
+     * The first of {@code first} (when set), {@code soname} and the CUDA toolkit's copies of it that loads and gives
+     * {@code make} what it needs; null when none does, with every path and its error in {@code why[0]}.
+     */
+    static <T> T openLibrary(String soname, String first, java.util.function.Function<SymbolLookup, T> make, String[] why) {
         List<String> tried = new ArrayList<>();
-        List<String> names = new ArrayList<>(List.of("libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so.13",
-                "/usr/local/cuda/targets/x86_64-linux/lib/libcublas.so.13"));
-        String extra = System.getProperty("fathom.cublas");
-        if (extra != null) names.addFirst(extra);
+        List<String> names = new ArrayList<>(List.of(soname, "/usr/local/cuda/lib64/" + soname, "/usr/local/cuda/targets/x86_64-linux/lib/" + soname));
+        if (first != null) names.addFirst(first);
         for (String n : names) {
             try {
                 if (n.startsWith("/") && !Files.exists(Path.of(n))) continue;
-                return new Cublas(SymbolLookup.libraryLookup(n, Arena.global()), stream);
+                return make.apply(SymbolLookup.libraryLookup(n, Arena.global()));
             } catch (RuntimeException | LinkageError e) {
                 tried.add(n + ": " + e.getMessage());
             }
         }
-        why[0] = "cuBLAS not found (" + String.join("; ", tried) + ")";
+        why[0] = soname + " not found (" + String.join("; ", tried) + ")";
         return null;
     }
 
@@ -95,14 +124,8 @@ public final class Cublas implements AutoCloseable {
      * i.e. column-major C[n, rows] = Wᵀ(op T on [k, n]) · x([k, rows]).
      */
     public void gemm(long w, long x, long y, int n, int k, int rows, int abType, int computeType) {
-        int rc;
-        try {
-            rc = (int) gemmEx.invokeExact(handle, OP_T, OP_N, n, rows, k, alpha, w, abType, k, x, abType, k, beta, y, R_32F, n,
-                    computeType, -1);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-        check("cublasGemmEx", rc);
+        call("cublasGemmEx", () -> (int) gemmEx.invokeExact(handle, OP_T, OP_N, n, rows, k, alpha, w, abType, k, x, abType, k, beta, y,
+                R_32F, n, computeType, -1));
     }
 
     /**
@@ -111,24 +134,14 @@ public final class Cublas implements AutoCloseable {
      * a residual and bias written there beforehand).
      */
     public void gemmBf16(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
-        int rc;
         MemorySegment b = accumulate ? one : beta;   // a local: invokeExact needs the static type MemorySegment
-        try {
-            rc = (int) gemmEx.invokeExact(handle, OP_T, OP_N, n, rows, k, alpha, w, R_16BF, ldw, x, R_16BF, ldx,
-                    b, y, R_32F, ldy, COMPUTE_32F, -1);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-        check("cublasGemmEx", rc);
+        call("cublasGemmEx", () -> (int) gemmEx.invokeExact(handle, OP_T, OP_N, n, rows, k, alpha, w, R_16BF, ldw, x, R_16BF, ldx,
+                b, y, R_32F, ldy, COMPUTE_32F, -1));
     }
 
     @Override
     public void close() {
-        try {
-            int rc = (int) destroy.invokeExact(handle);
-        } catch (Throwable ignored) {
-            // best effort
-        }
+        quietly(() -> (int) destroy.invokeExact(handle));
         arena.close();
     }
 }

@@ -251,6 +251,7 @@ public final class CudaBench {
         KernelTables tables = new KernelTables(b.dev, b.readGBs);
         if (parts.contains("gemm")) tables.gemmTable();
         if (parts.contains("splitk")) tables.splitkTable();
+        if (parts.contains("lt")) tables.ltTable();
         if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)
             tables.int8Table();
             b.decode("llama-7b", new int[]{1}, false, Precision.INT8);

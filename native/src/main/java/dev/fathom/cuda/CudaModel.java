@@ -123,8 +123,12 @@ final class CudaModel implements AutoCloseable {
     private final boolean bf16Handoff = !"false".equals(System.getProperty("fathom.cuda.bf16Handoff"));
     /** bf16 [maxRows][ffn]: the gated MLP output as the down projection's cuBLAS input (0: none). */
     private long mlpBf16;
+    /** bf16 [maxRows][heads * hd]: attention_mma's output as the out projection's cuBLAS input (0: none). */
+    private long ctxBf16;
     /** Whether prompts run attention_mma (BF16 projections, tensor cores): set once the layers are packed. */
     private boolean attMma;
+    /** Whether this layer's attention wrote its output to {@link #ctxBf16} for the out projection (set per layer). */
+    private boolean ctxHandoff;
     private final int forcedTileRows = AttentionLaunch.forcedTileRows();
     /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
     private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
@@ -279,10 +283,12 @@ final class CudaModel implements AutoCloseable {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
                 if (prompt.available() && bf16Handoff && !cfg.isMoe() && ffn > 0 && blasSizes.gatedStored > 0) mlpBf16 = alloc(2L * maxRows * ffn);
+                if (prompt.available() && bf16Handoff && attMma) ctxBf16 = alloc(2L * maxRows * heads * hd);
             }
             if (packer.int8) Int8Layout.optIn(mod);
             attMma = !layers.isEmpty() && AttentionLaunch.useMma(hd, layers.get(0).qkv().shape().dtype(), cu.ccMajor(), AttentionLaunch.mmaEnabled());
-            if (attMma && AttentionLaunch.mmaSmem(hd) > 48 * 1024) cu.setMaxDynamicShared(mod.fn(AttentionLaunch.mmaKernel(hd)), AttentionLaunch.mmaSmem(hd));
+            if (attMma && AttentionLaunch.mmaSmem(hd) > 48 * 1024)
+                for (boolean b16 : new boolean[]{false, true}) cu.setMaxDynamicShared(mod.fn(AttentionLaunch.mmaKernel(hd, b16)), AttentionLaunch.mmaSmem(hd));
             if (hd <= 256) {
                 for (int tq : new int[]{32, 64}) {
                     int ts = AttentionLaunch.tilesSmem(hd, tq);
@@ -631,10 +637,12 @@ final class CudaModel implements AutoCloseable {
         // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
         if (tiledAttention) {
             int ts = attMma ? AttentionLaunch.mmaSmem(hd) : tileAttnSmem(), tc = tileCount;
-            String kn = attMma ? AttentionLaunch.mmaKernel(hd) : tileAttnKernel();
+            ctxHandoff = attMma && ctxBf16 != 0 && blasTakes(w.o(), n, 0);   // attention writes the out projection's bf16 input
+            String kn = attMma ? AttentionLaunch.mmaKernel(hd, ctxHandoff) : tileAttnKernel();
             int threads = attMma ? AttentionLaunch.mmaThreads(tileRows) : 256;
+            long out = ctxHandoff ? ctxBf16 : ctx;
             timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch(kn, heads, tc, threads, ts, stream,
-                    qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
+                    qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, out, heads * hd));
         } else {
             timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream,
                     qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
@@ -642,10 +650,15 @@ final class CudaModel implements AutoCloseable {
         }
         long resid = cfg.parallelResidual() ? x2 : x;
         boolean mlpNormDone = false;
+        PromptGemm.Input oIn = ctxHandoff ? PromptGemm.Input.bf16(ctxBf16, heads * hd) : null;
+        ctxHandoff = false;
         if (tp != null) {   // partial product of this rank's heads, then resid = x + (bias + Σ partials) [+ the MLP norm]
-            gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
+            if (oIn != null) blasGemm("attn.o", w.o(), oIn, n, part, h, 0, 0, false);
+            else gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
             mlpNormDone = allReduce("attn.allreduce", resid, x, tpBias.get(l)[0], n, cfg.parallelResidual() ? 0 : w.mlpW(), w.mlpB());
-        } else
+        } else if (oIn != null)
+            blasGemm("attn.o", w.o(), oIn, n, resid, h, x, 0, false);
+        else
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
         int upMode = w.gated() ? 1 : 2;
         boolean fuseM = !mlpNormDone && !cfg.isMoe() && fusesNorm(w.up(), n, upMode, w.mlpB());

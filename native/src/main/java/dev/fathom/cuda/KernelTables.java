@@ -338,4 +338,66 @@ final class KernelTables {
         pg.close();
         if (blas != null) blas.close();
     }
+
+    /**
+     * cublasGemmEx (the library's default choice) against every cuBLASLt heuristic candidate on the prompt-phase shapes
+     * of Llama-7B (QKV, out, gate+up stored together, down), bf16 x bf16 -> fp32, rotating weight copies (> L2).
+     */
+    void ltTable() {
+        Cublas blas = openBlas();
+        String[] why = new String[1];
+        CublasLt lt = CublasLt.open(why);
+        if (blas == null || lt == null) {
+            System.out.println("cuBLASLt table skipped: " + (lt == null ? why[0] : "no cuBLAS"));
+            return;
+        }
+        long wsBytes = 32L << 20, ws = cu.malloc(wsBytes);
+        blas.setWorkspace(ws, wsBytes);
+        int[][] shapes = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
+        int[] rowsList = {128, 512, 1024, 4096};
+        System.out.printf("%n== prompt GEMMs: cublasGemmEx against the cuBLASLt heuristic's candidates (bf16 x bf16 -> fp32, weights rotated > L2; read ceiling %.0f GB/s)%n", readGBs);
+        System.out.printf("%-12s %5s %10s %9s %6s %10s %10s %6s %9s %9s %9s %10s%n", "N x K", "rows", "gemmEx us", "GB/s", "algos", "lt[0] us", "best us", "best", "GB/s", "TFLOP/s", "ex/best", "rel diff");
+        for (int[] nk : shapes) {
+            int n = nk[0], k = nk[1];
+            long wBytes = 2L * n * k;
+            int copies = rotation(wBytes);
+            long[] w = d.copies(copies, wBytes, 31);
+            long x = cu.malloc(2L * 4096 * k), y = cu.malloc(4L * 4096 * n);
+            d.fill(x, 4096L * k, 7);
+            for (int rows : rowsList) {
+                double ex = d.perLaunchUs(copies, c -> blas.gemmBf16(w[c], k, x, k, y, n, n, k, rows, false));
+                try (CublasLt.Plan plan = lt.plan(n, k, rows, k, k, n, wsBytes, 16)) {
+                    double first = Double.NaN, best = Double.MAX_VALUE;
+                    int bi = -1;
+                    for (int a = 0; a < plan.algos.size(); a++) {
+                        int algo = a;
+                        double us = d.perLaunchUs(copies, c -> plan.run(algo, w[c], x, y, false, ws, wsBytes, stream));
+                        if (a == 0) first = us;
+                        if (us < best) { best = us; bi = a; }
+                    }
+                    double flop = 2.0 * rows * n * k;
+                    // the fastest candidate's product against gemmEx's on the same operands (both fp32 sums of bf16 products)
+                    double diff = Double.NaN;
+                    if (bi >= 0) {
+                        int algo = bi;
+                        blas.gemmBf16(w[0], k, x, k, y, n, n, k, rows, false);
+                        float[] a = d.download(y, (long) rows * n);
+                        plan.run(algo, w[0], x, y, false, ws, wsBytes, stream);
+                        float[] b = d.download(y, (long) rows * n);
+                        double num = 0, den = 0;
+                        for (int i = 0; i < a.length; i++) { num += (a[i] - b[i]) * (double) (a[i] - b[i]); den += a[i] * (double) a[i]; }
+                        diff = Math.sqrt(num / den);
+                    }
+                    System.out.printf("%-12s %5d %10.1f %9.0f %6d %10.1f %10.1f %6d %9.0f %9.0f %9.2f %10.1e%n", n + "x" + k, rows, ex, (wBytes + 2.0 * rows * k + 4.0 * rows * n) / (ex * 1e-6) / 1e9,
+                            plan.algos.size(), first, best, bi, (wBytes + 2.0 * rows * k + 4.0 * rows * n) / (best * 1e-6) / 1e9, flop / (best * 1e-6) / 1e12, ex / best, diff);
+                }
+            }
+            d.free(w);
+            cu.free(x);
+            cu.free(y);
+        }
+        cu.free(ws);
+        lt.close();
+        blas.close();
+    }
 }
