@@ -9,7 +9,7 @@
 //  - S = q·kᵀ on tensor cores (bf16 inputs, fp32 sums), the causal mask per row, an online softmax in base 2 on the
 //    accumulator fragments (rows reduced over the four lanes that share them), and O += P·V on tensor cores with P
 //    taken straight from S's fragments (the m16n8 C layout of two key tiles is the A layout of one k step);
-//  - O / l to out as fp32 (attention_mma_*) or bf16 (attention_mma_bf16_*: the out projection's cuBLAS input).
+//  - O / l to out as fp32.
 // Shared memory: 2 x ATTM_KT x ((HD + 8) + (HD + 4)) floats (the paddings make the fragment loads of K and V
 // bank-conflict free); see dev.fathom.cuda.AttentionLaunch#mmaSmem.
 #define ATTM_KT 32
@@ -42,13 +42,10 @@ DEV void attm_stage(float* ks, float* vs, const float* __restrict__ kb, const fl
     cp_async_commit();
 }
 
-DEV void store2(float* p, float a, float b) { *reinterpret_cast<float2*>(p) = make_float2(a, b); }
-DEV void store2(__nv_bfloat16* p, float a, float b) { *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b); }
-
-template <int HD, typename OutT>
+template <int HD>
 DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* __restrict__ meta, const int* __restrict__ tiles,
                        int heads, int kvHeads, const float* __restrict__ kc, const float* __restrict__ vc, int maxLen,
-                       float scale, OutT* __restrict__ out, int ldo) {
+                       float scale, float* __restrict__ out, int ldo) {
     constexpr int KS = HD + 8, VS = HD + 4, KK = HD / 16, NT = HD / 8;
     extern __shared__ float4 attm_smem4[];
     float* kbuf = reinterpret_cast<float*>(attm_smem4);   // [2][KT][KS]
@@ -169,27 +166,20 @@ DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* 
     lb += __shfl_xor_sync(0xffffffffu, lb, 1);
     lb += __shfl_xor_sync(0xffffffffu, lb, 2);
     const float ia = la > 0.f ? 1.f / la : 0.f, ib = lb > 0.f ? 1.f / lb : 0.f;
-    OutT* oa = out + (size_t)(r0 + ra) * ldo + h * HD + 2 * q;
-    OutT* ob = out + (size_t)(r0 + rb) * ldo + h * HD + 2 * q;
+    float* oa = out + (size_t)(r0 + ra) * ldo + h * HD + 2 * q;
+    float* ob = out + (size_t)(r0 + rb) * ldo + h * HD + 2 * q;
 #pragma unroll
     for (int i = 0; i < NT; i++) {
-        if (ra < cnt) store2(oa + 8 * i, o[i][0] * ia, o[i][1] * ia);
-        if (rb < cnt) store2(ob + 8 * i, o[i][2] * ib, o[i][3] * ib);
+        if (ra < cnt) *reinterpret_cast<float2*>(oa + 8 * i) = make_float2(o[i][0] * ia, o[i][1] * ia);
+        if (rb < cnt) *reinterpret_cast<float2*>(ob + 8 * i) = make_float2(o[i][2] * ib, o[i][3] * ib);
     }
 }
 
-// attention_mma_<D>: fp32 out (row stride ldo floats); attention_mma_bf16_<D>: bf16 out (ldo elements), the out
-// projection's cuBLAS input written here instead of by a rounding pass (CudaModel's bf16 handoff)
 #define ATTM_KERNEL(D)                                                                                        \
     extern "C" __global__ void __launch_bounds__(128) attention_mma_##D(                                      \
         const float* qkv, int ld, int n, const int* meta, const int* tiles, int heads, int kvHeads, int hd,   \
         const float* kc, const float* vc, int maxLen, float scale, float* out, int ldo) {                    \
-        attention_mma<D, float>(qkv, ld, n, meta, tiles, heads, kvHeads, kc, vc, maxLen, scale, out, ldo);   \
-    }                                                                                                         \
-    extern "C" __global__ void __launch_bounds__(128) attention_mma_bf16_##D(                                 \
-        const float* qkv, int ld, int n, const int* meta, const int* tiles, int heads, int kvHeads, int hd,   \
-        const float* kc, const float* vc, int maxLen, float scale, __nv_bfloat16* out, int ldo) {            \
-        attention_mma<D, __nv_bfloat16>(qkv, ld, n, meta, tiles, heads, kvHeads, kc, vc, maxLen, scale, out, ldo); \
+        attention_mma<D>(qkv, ld, n, meta, tiles, heads, kvHeads, kc, vc, maxLen, scale, out, ldo);          \
     }
 ATTM_KERNEL(16)
 ATTM_KERNEL(32)

@@ -18,7 +18,7 @@ import java.util.Random;
 final class AttentionCheck {
     private AttentionCheck() {}
 
-    private static final String[] NAMES = {"rows   ", "tiles  ", "tiles32", "mma    ", "mma32  ", "mmabf16"};
+    private static final String[] NAMES = {"rows   ", "tiles  ", "tiles32", "mma    ", "mma32  "};
 
     /**
      * The tolerance of an {@link #attention} result: 1e-5 for the fp32 kernels; 1e-2 for attention_mma, whose q, k,
@@ -30,8 +30,7 @@ final class AttentionCheck {
      * Both attention kernels (per row, and over query tiles as the prompt phase runs) on fresh random q, k, v
      * against a float64 CPU softmax(q·k/sqrt(hd))·v, causal per row. One sequence per slot of the given lengths,
      * its rows consecutive; outputs poisoned with NaN first. Returns {rows, 64-row tiles, 32-row tiles} and, for the head
-     * dims attention_mma has (on compute capability 8+), {mma over 64-row tiles, over 32-row tiles, over 64-row tiles
-     * with bf16 output}.
+     * dims attention_mma has (on compute capability 8+), {mma over 64-row tiles, over 32-row tiles}.
      */
     static GemmResult[] attention(int hd, int heads, int kvHeads, int[] lens, long seed) {
         CudaModule mod = CudaModule.get();
@@ -79,18 +78,17 @@ final class AttentionCheck {
             long dO = cu.malloc(4L * n * od);
             mem.add(dO);
             boolean mma = AttentionLaunch.mmaHeadDim(hd) && cu.ccMajor() >= 8;
-            GemmResult[] out = new GemmResult[mma ? 6 : 3];
+            GemmResult[] out = new GemmResult[mma ? 5 : 3];
             for (int v = 0; v < out.length; v++) {
-                boolean b16 = v == 5;   // bf16 output: two NaN halves per poisoned word
-                cu.fill32(dO, b16 ? 0x7fc07fc0 : 0x7fc00000, (long) n * od, stream);
+                cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
                 if (v == 0) {
                     int smem = AttentionLaunch.rowsSmem(hd, maxLen);
                     if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
                     mod.launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, dK, dV,
                             maxLen, scale, dO, od);
-                } else if (v >= 3) {   // attention_mma (bf16 tensor cores), v 3: 64-row query tiles, v 4: 32-row tiles, v 5: 64, bf16 out
-                    int tq = v == 4 ? 32 : 64, smem = AttentionLaunch.mmaSmem(hd);
-                    String kn = AttentionLaunch.mmaKernel(hd, b16);
+                } else if (v >= 3) {   // attention_mma (bf16 tensor cores), v 3: 64-row query tiles, v 4: 32-row tiles
+                    int tq = v == 3 ? 64 : 32, smem = AttentionLaunch.mmaSmem(hd);
+                    String kn = AttentionLaunch.mmaKernel(hd);
                     if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
                     mod.launch(kn, heads, tq == 64 ? tc : tc32, AttentionLaunch.mmaThreads(tq), smem, stream, dQ, qkvDim, n, dM, tq == 64 ? dT : dT32,
                             heads, kvHeads, hd, dK, dV, maxLen, scale, dO, od);
@@ -108,7 +106,7 @@ final class AttentionCheck {
                 double num = 0, den = 0;
                 boolean written = true;
                 for (int i = 0; i < n * od; i++) {
-                    float g = b16 ? Float.intBitsToFloat((ho.getAtIndex(ValueLayout.JAVA_SHORT, i) & 0xffff) << 16) : ho.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                    float g = ho.getAtIndex(ValueLayout.JAVA_FLOAT, i);
                     if (Float.isNaN(g)) written = false;
                     num += (g - ref[i]) * (g - ref[i]);
                     den += ref[i] * ref[i];

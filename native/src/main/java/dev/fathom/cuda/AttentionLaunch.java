@@ -155,13 +155,10 @@ final class AttentionLaunch {
     /** Head dims attention_mma is built for (one instance each: its fragments are unrolled over the head dim). */
     static boolean mmaHeadDim(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 128; }
 
-    /** The attention_mma instance for a head dim ({@link #mmaHeadDim}), fp32 output. */
-    static String mmaKernel(int hd) { return mmaKernel(hd, false); }
-
-    /** The same; {@code bf16Out}: the instance writing bf16 rows (the out projection's cuBLAS input). */
-    static String mmaKernel(int hd, boolean bf16Out) {
+    /** The attention_mma instance for a head dim ({@link #mmaHeadDim}). */
+    static String mmaKernel(int hd) {
         if (!mmaHeadDim(hd)) throw new IllegalArgumentException("attention_mma has no instance for head dim " + hd + " (16, 32, 64, 128)");
-        return (bf16Out ? "attention_mma_bf16_" : "attention_mma_") + hd;
+        return "attention_mma_" + hd;
     }
 
     /** Threads of attention_mma for query tiles of {@code tileRows} rows: a warp per 16 rows. */

@@ -52,11 +52,7 @@ final class CublasLt implements AutoCloseable {
         matmul = h(l, lib, "cublasLtMatmul", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG,
                 JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG));
         MemorySegment p = arena.allocate(JAVA_LONG);
-        try {
-            check("cublasLtCreate", (int) create.invokeExact(p));
-        } catch (Throwable t) {
-            throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
-        }
+        Cublas.call("cublasLtCreate", () -> (int) create.invokeExact(p));
         handle = p.get(JAVA_LONG, 0);
         alpha = Cublas.scalar(arena, 1f);
         zero = Cublas.scalar(arena, 0f);
@@ -65,10 +61,6 @@ final class CublasLt implements AutoCloseable {
 
     private static MethodHandle h(Linker l, SymbolLookup lib, String name, FunctionDescriptor fd) {
         return l.downcallHandle(lib.find(name).orElseThrow(() -> new IllegalStateException("cuBLASLt has no " + name)), fd);
-    }
-
-    private static void check(String fn, int rc) {
-        if (rc != 0) throw new IllegalStateException(fn + " returned cublasStatus " + rc);
     }
 
     /** Opens cuBLASLt, or returns null with the reason in {@code why[0]}. */
@@ -80,42 +72,45 @@ final class CublasLt implements AutoCloseable {
      * algorithms from the heuristic for a workspace of {@code wsBytes}.
      */
     Plan plan(int n, int k, int rows, int ldw, int ldx, int ldy, long wsBytes, int want) {
+        MemorySegment p = arena.allocate(JAVA_LONG), v = arena.allocate(JAVA_INT);
+        Cublas.call("cublasLtMatmulDescCreate", () -> (int) descCreate.invokeExact(p, Cublas.COMPUTE_32F, Cublas.R_32F));
+        long desc = p.get(JAVA_LONG, 0);
+        long[] layouts = new long[3];   // A = W [k, n], B = x [k, rows], C = D = y [n, rows]
+        int[][] dims = {{Cublas.R_16BF, k, n, ldw}, {Cublas.R_16BF, k, rows, ldx}, {Cublas.R_32F, n, rows, ldy}};
+        long pref = 0;
         try {
-            MemorySegment p = arena.allocate(JAVA_LONG);
-            check("cublasLtMatmulDescCreate", (int) descCreate.invokeExact(p, Cublas.COMPUTE_32F, Cublas.R_32F));
-            long desc = p.get(JAVA_LONG, 0);
-            MemorySegment v = arena.allocate(JAVA_INT);
             v.set(JAVA_INT, 0, Cublas.OP_T);
-            check("cublasLtMatmulDescSetAttribute", (int) descSet.invokeExact(desc, DESC_TRANSA, v, 4L));
+            Cublas.call("cublasLtMatmulDescSetAttribute", () -> (int) descSet.invokeExact(desc, DESC_TRANSA, v, 4L));
             v.set(JAVA_INT, 0, Cublas.OP_N);
-            check("cublasLtMatmulDescSetAttribute", (int) descSet.invokeExact(desc, DESC_TRANSB, v, 4L));
-            check("cublasLtMatrixLayoutCreate", (int) layoutCreate.invokeExact(p, Cublas.R_16BF, (long) k, (long) n, (long) ldw));
-            long la = p.get(JAVA_LONG, 0);
-            check("cublasLtMatrixLayoutCreate", (int) layoutCreate.invokeExact(p, Cublas.R_16BF, (long) k, (long) rows, (long) ldx));
-            long lb = p.get(JAVA_LONG, 0);
-            check("cublasLtMatrixLayoutCreate", (int) layoutCreate.invokeExact(p, Cublas.R_32F, (long) n, (long) rows, (long) ldy));
-            long lc = p.get(JAVA_LONG, 0);
-            check("cublasLtMatmulPreferenceCreate", (int) prefCreate.invokeExact(p));
-            long pref = p.get(JAVA_LONG, 0);
-            MemorySegment ws = arena.allocate(JAVA_LONG);
-            ws.set(JAVA_LONG, 0, wsBytes);
-            check("cublasLtMatmulPreferenceSetAttribute", (int) prefSet.invokeExact(pref, PREF_MAX_WORKSPACE_BYTES, ws, 8L));
-            MemorySegment results = arena.allocate(RESULT_BYTES * want, 16);
-            MemorySegment count = arena.allocate(JAVA_INT);
-            int rc = (int) heuristic.invokeExact(handle, desc, la, lb, lc, lc, pref, want, results, count);
-            int dummy = (int) prefDestroy.invokeExact(pref);
-            check("cublasLtMatmulAlgoGetHeuristic", rc);
-            int got = count.get(JAVA_INT, 0);
+            Cublas.call("cublasLtMatmulDescSetAttribute", () -> (int) descSet.invokeExact(desc, DESC_TRANSB, v, 4L));
+            for (int i = 0; i < 3; i++) {
+                int[] d = dims[i];
+                Cublas.call("cublasLtMatrixLayoutCreate", () -> (int) layoutCreate.invokeExact(p, d[0], (long) d[1], (long) d[2], (long) d[3]));
+                layouts[i] = p.get(JAVA_LONG, 0);
+            }
+            Cublas.call("cublasLtMatmulPreferenceCreate", () -> (int) prefCreate.invokeExact(p));
+            pref = p.get(JAVA_LONG, 0);
+            long pr = pref;
+            MemorySegment ws = arena.allocateFrom(JAVA_LONG, wsBytes);
+            Cublas.call("cublasLtMatmulPreferenceSetAttribute", () -> (int) prefSet.invokeExact(pr, PREF_MAX_WORKSPACE_BYTES, ws, 8L));
+            MemorySegment results = arena.allocate(RESULT_BYTES * want, 16), count = arena.allocate(JAVA_INT);
+            long la = layouts[0], lb = layouts[1], lc = layouts[2];
+            Cublas.call("cublasLtMatmulAlgoGetHeuristic", () -> (int) heuristic.invokeExact(handle, desc, la, lb, lc, lc, pr, want, results, count));
             List<MemorySegment> algos = new ArrayList<>();
-            for (int i = 0; i < got; i++) {
+            for (int i = 0; i < count.get(JAVA_INT, 0); i++) {
                 MemorySegment r = results.asSlice(i * RESULT_BYTES, RESULT_BYTES);
                 int state = r.get(JAVA_INT, ALGO_BYTES + 8);
                 long need = r.get(JAVA_LONG, ALGO_BYTES);
                 if (state == 0 && need <= wsBytes) algos.add(r.asSlice(0, ALGO_BYTES));
             }
             return new Plan(desc, la, lb, lc, algos);
-        } catch (Throwable t) {
-            throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
+        } catch (RuntimeException e) {   // free what was made, then report
+            for (long l : layouts) if (l != 0) Cublas.quietly(() -> (int) layoutDestroy.invokeExact(l));
+            Cublas.quietly(() -> (int) descDestroy.invokeExact(desc));
+            throw e;
+        } finally {
+            long pr = pref;
+            if (pr != 0) Cublas.quietly(() -> (int) prefDestroy.invokeExact(pr));
         }
     }
 

@@ -90,13 +90,8 @@ final class CudaModel implements AutoCloseable {
     /** cuBLAS for GEMMs over many rows of BF16 / INT8 weights; null when the model has none or cuBLAS is missing. */
     private PromptGemm prompt;
     /** The scratch cuBLAS needs for the layer matrices (row-major bytes, widest input, most stored rows of a gated one). */
-    /** Query-row tiles of the prompt attention: [first row, count] pairs; device and host copies. */
-    private final long tiles;
-    private final MemorySegment hostTiles;
-    private int tileCount;
-    /** Query rows per tile of this prompt ({@link AttentionLaunch#tileRows}). */
-    private int tileRows = 64;
-    private boolean tiledAttention;
+    /** The attention of every layer: its kernels, their launches and buffers. */
+    private final CudaAttention attention;
     /** Tensor parallelism: this rank's side of the all-reduce (null: one GPU, whole layers). */
     private final PeerAllReduce.Rank tp;
     /** TP: per layer the whole o and down biases as plain device float[h] (0: none), added once after the all-reduce. */
@@ -110,12 +105,6 @@ final class CudaModel implements AutoCloseable {
     private final int firstLayer;
     /** TP: the previous all-reduce already wrote this layer's attention norm into xn. */
     private boolean attnNormDone;
-    /** attention_decode: partial results [rows][heads][splits][hd + 2] and per (row, head) counters; this pass uses it. */
-    private final long decPart, decCounters;
-    private boolean decodeAttn;
-    private final int decChunk = AttentionLaunch.minChunk(), decodeRowsMax = AttentionLaunch.maxDecodeRows();
-    /** The attention switches, read once per model: early cache loads in decode, a forced prompt tile height (0: none). */
-    private final boolean decodePrefetch = AttentionLaunch.decodePrefetch();
     /**
      * Whether the prompt path hands cuBLAS its bf16 inputs from the kernels that make them (the norms, the gated
      * epilogue) instead of a rounding pass each ({@code -Dfathom.cuda.bf16Handoff}, default true).
@@ -123,19 +112,10 @@ final class CudaModel implements AutoCloseable {
     private final boolean bf16Handoff = !"false".equals(System.getProperty("fathom.cuda.bf16Handoff"));
     /** bf16 [maxRows][ffn]: the gated MLP output as the down projection's cuBLAS input (0: none). */
     private long mlpBf16;
-    /** bf16 [maxRows][heads * hd]: attention_mma's output as the out projection's cuBLAS input (0: none). */
-    private long ctxBf16;
-    /** Whether prompts run attention_mma (BF16 projections, tensor cores): set once the layers are packed. */
-    private boolean attMma;
-    /** Whether this layer's attention wrote its output to {@link #ctxBf16} for the out projection (set per layer). */
-    private boolean ctxHandoff;
-    private final int forcedTileRows = AttentionLaunch.forcedTileRows();
     /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
     private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
     /** The split-K kernels' switches, read once per model. */
     private final SbiSplitK.Settings splitK = SbiSplitK.Settings.read();
-    /** Shared memory a kernel may opt into on the GPUs this runs on (A100 163 KB, H100/H200 227 KB). */
-    private static final int SMEM_LIMIT = 160 * 1024;
     /** Packs and uploads the projections in the run's precision and layout (INT8: scale groups of int8Group columns). */
     private final MatPacker packer;
     private final int int8Group;
@@ -271,34 +251,14 @@ final class CudaModel implements AutoCloseable {
             logits = headStage ? alloc(4L * maxRows * vocab) : 0;
             part = tp == null ? 0 : alloc(4L * maxRows * h);
             hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
-            tiles = alloc(8L * maxRows);
-            hostTiles = hostArena.allocate(8L * maxRows, 16);
-            decPart = alloc(4L * AttentionLaunch.decodePartFloats(cu.smCount(), heads, hd, slots, maxLen, decChunk));
-            decCounters = alloc(4L * slots * heads);
-            cu.fill32(decCounters, 0, (long) slots * heads, stream);
-            int dsm = AttentionLaunch.decodeSmem(hd, maxLen);   // the most any split count needs
-            if (dsm > 48 * 1024 && dsm <= SMEM_LIMIT)
-                for (String kn : new String[]{"attention_decode", "attention_decode_late"}) cu.setMaxDynamicShared(mod.fn(kn), dsm);
+            attention = new CudaAttention(this, mod, stream, this::alloc, hostArena, heads, kvHeads, hd, qkvDim, cfg.rotaryDim(), slots, maxLen,
+                    maxRows, qkv, meta, ctx, invFreq, layers.isEmpty() ? null : layers.get(0).qkv().shape().dtype());
             if (blasSizes.weightBytes > 0 && maxRows > Math.min(PromptGemm.threshold(false), PromptGemm.threshold(true))) {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
                 if (prompt.available() && bf16Handoff && !cfg.isMoe() && ffn > 0 && blasSizes.gatedStored > 0) mlpBf16 = alloc(2L * maxRows * ffn);
-                if (prompt.available() && bf16Handoff && attMma) ctxBf16 = alloc(2L * maxRows * heads * hd);
             }
             if (packer.int8) Int8Layout.optIn(mod);
-            attMma = !layers.isEmpty() && AttentionLaunch.useMma(hd, layers.get(0).qkv().shape().dtype(), cu.ccMajor(), AttentionLaunch.mmaEnabled());
-            if (attMma && AttentionLaunch.mmaSmem(hd) > 48 * 1024)
-                for (boolean b16 : new boolean[]{false, true}) cu.setMaxDynamicShared(mod.fn(AttentionLaunch.mmaKernel(hd, b16)), AttentionLaunch.mmaSmem(hd));
-            if (hd <= 256) {
-                for (int tq : new int[]{32, 64}) {
-                    int ts = AttentionLaunch.tilesSmem(hd, tq);
-                    if (ts > 48 * 1024) cu.setMaxDynamicShared(mod.fn(AttentionLaunch.tilesKernel(hd, tq)), ts);
-                }
-            }
-            int smem = attnSmem();
-            if (hd % 4 != 0 || hd > 1024)
-                throw new IllegalArgumentException("head dim " + hd + " is not supported by the attention kernel (needs a multiple of 4, at most 1024)");
-            if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
             cu.synchronize(stream);
         } catch (RuntimeException ex) {
             close();
@@ -316,11 +276,6 @@ final class CudaModel implements AutoCloseable {
      */
     static int tileGemmWarps(int rows) { return 8; }
 
-    private int tileAttnSmem() { return AttentionLaunch.tilesSmem(hd, tileRows); }
-    private String tileAttnKernel() { return AttentionLaunch.tilesKernel(hd, tileRows); }
-    private int attnSmem() { return AttentionLaunch.rowsSmem(hd, maxLen); }
-    private int decodeSplits(int rows) { return AttentionLaunch.decodeSplits(cu.smCount(), heads, rows, maxLen, decChunk); }
-    private int decodeSmem(int rows) { return AttentionLaunch.decodeSmem(hd, AttentionLaunch.scoreCap(maxLen, decodeSplits(rows), decChunk)); }
     int maxRows() { return maxRows; }
     void setGraphs(boolean on) { useGraphs = on; }
     Cuda cuda() { return cu; }
@@ -508,6 +463,9 @@ final class CudaModel implements AutoCloseable {
     /** Programmatic dependent launches for the kernels of this pass (dense decode steps on sm_90, captured in graphs). */
     private boolean pdl;
 
+    /** Whether this pass's kernels are launched as programmatic dependent launches. */
+    boolean pdl() { return pdl; }
+
     void launch(String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
         mod.launch(pdl, name, gx, gy, bx, smem, stream, args);
     }
@@ -537,19 +495,7 @@ final class CudaModel implements AutoCloseable {
             hostMeta.setAtIndex(ValueLayout.JAVA_INT, 2L * n + i, slotOf[i]);
         }
         cu.copyToDevice(meta, hostMeta, 12L * n, stream);
-        tiledAttention = false;
-        decodeAttn = AttentionLaunch.useDecode(ph, slotOf, slots, hd, decodeSmem(n), SMEM_LIMIT, decodeRowsMax);
-        if (ph == Phase.PROMPT) {   // query tiles only matter for prompts; decode steps skip the work
-            int[] tl = new int[2 * n];
-            tileCount = AttentionLaunch.queryTiles(slotOf, 64, tl);
-            tileRows = AttentionLaunch.tileRows(heads, tileCount, cu.smCount(), forcedTileRows);
-            if (tileRows != 64) tileCount = AttentionLaunch.queryTiles(slotOf, tileRows, tl);
-            tiledAttention = AttentionLaunch.useTiles(ph, n, tileCount, hd);
-            if (tiledAttention) {
-                MemorySegment.copy(tl, 0, hostTiles, ValueLayout.JAVA_INT, 0, 2 * tileCount);
-                cu.copyToDevice(tiles, hostTiles, 8L * tileCount, stream);
-            }
-        }
+        attention.prepare(ph, slotOf);
         int hRows = headRows == null ? n : headRows.length;
         if (headRows != null) {
             try (Arena a = Arena.ofConfined()) {
@@ -561,7 +507,7 @@ final class CudaModel implements AutoCloseable {
         // streaming: no graphs (the ring slot of a layer and the fetch order differ between passes)
         boolean graph = useGraphs && streamer == null && ph == Phase.DECODE && headRows == null && !cfg.isMoe();
         if (graph) {
-            int key = 2 * n + (decodeAttn ? 1 : 0);   // one graph per batch size and attention kernel
+            int key = 2 * n + (attention.fusedDecode() ? 1 : 0);   // one graph per batch size and attention kernel
             DecodeGraphs.Graph g = graphs.get(key, stream, () -> {
                 pdl = pdlWanted();
                 try {
@@ -615,50 +561,13 @@ final class CudaModel implements AutoCloseable {
         attnNormDone = false;
         if (blasA) blasGemm("attn.qkv", w.qkv(), normedInput(w.attnW(), w.attnB()), n, qkv, qkvDim, 0, 0, false);
         else gemm("attn.qkv", w.qkv(), fuseA ? x : xn, h, n, qkv, qkvDim, 0, 0, fuseA ? w.attnW() : 0);
-        float scale = (float) (1.0 / Math.sqrt(hd));
-        if (decodeAttn) {   // RoPE, KV append and attention in one kernel, positions split over blocks
-            int sp = decodeSplits(n), cap = AttentionLaunch.scoreCap(maxLen, sp, decChunk), dsm = AttentionLaunch.decodeSmem(hd, cap);
-            String kn = AttentionLaunch.decodeKernel((long) heads * n * sp, cu.smCount(), decodePrefetch);
-            timed("attn.rope_kv+core", 8L * n * kvDim + 4L * n * (qkvDim + 2L * kvDim), 4L * n * heads * hd,
-                    () -> mod.launch3(pdl, kn, heads, n, sp, AttentionLaunch.DECODE_THREADS, dsm, stream,
-                            qkv, qkvDim, n, meta, heads, kvHeads, hd, cfg.rotaryDim(), invFreq, kc, vc, maxLen, scale,
-                            decChunk, cap, decPart, decCounters, ctx, heads * hd));
-        } else {
-        timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * cfg.rotaryDim() / 2,
-                () -> {
-                    if (phase == Phase.PROMPT)   // many rows: a block per row over all its heads
-                        launch("rope_kv_rows", n, 1, 256, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
-                                cfg.rotaryDim(), invFreq, kc, vc, maxLen);
-                    else
-                        launch("rope_kv_append", n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
-                                cfg.rotaryDim(), invFreq, kc, vc, maxLen);
-                });
-        int smem = attnSmem();
-        // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
-        if (tiledAttention) {
-            int ts = attMma ? AttentionLaunch.mmaSmem(hd) : tileAttnSmem(), tc = tileCount;
-            ctxHandoff = attMma && ctxBf16 != 0 && blasTakes(w.o(), n, 0);   // attention writes the out projection's bf16 input
-            String kn = attMma ? AttentionLaunch.mmaKernel(hd, ctxHandoff) : tileAttnKernel();
-            int threads = attMma ? AttentionLaunch.mmaThreads(tileRows) : 256;
-            long out = ctxHandoff ? ctxBf16 : ctx;
-            timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch(kn, heads, tc, threads, ts, stream,
-                    qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, out, heads * hd));
-        } else {
-            timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream,
-                    qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
-        }
-        }
+        attention.run(n, kc, vc);
         long resid = cfg.parallelResidual() ? x2 : x;
         boolean mlpNormDone = false;
-        PromptGemm.Input oIn = ctxHandoff ? PromptGemm.Input.bf16(ctxBf16, heads * hd) : null;
-        ctxHandoff = false;
         if (tp != null) {   // partial product of this rank's heads, then resid = x + (bias + Σ partials) [+ the MLP norm]
-            if (oIn != null) blasGemm("attn.o", w.o(), oIn, n, part, h, 0, 0, false);
-            else gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
+            gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
             mlpNormDone = allReduce("attn.allreduce", resid, x, tpBias.get(l)[0], n, cfg.parallelResidual() ? 0 : w.mlpW(), w.mlpB());
-        } else if (oIn != null)
-            blasGemm("attn.o", w.o(), oIn, n, resid, h, x, 0, false);
-        else
+        } else
         gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
         int upMode = w.gated() ? 1 : 2;
         boolean fuseM = !mlpNormDone && !cfg.isMoe() && fusesNorm(w.up(), n, upMode, w.mlpB());

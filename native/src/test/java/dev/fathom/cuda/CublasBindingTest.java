@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The host side of the cuBLAS / cuBLASLt bindings: library lookup, status checks, the constants they pass. */
+/** The host side of the cuBLAS / cuBLASLt bindings and the prompt GEMM's inputs: library lookup, status checks, scalars. */
 class CublasBindingTest {
     @Test
     void aMissingLibraryIsNullWithEveryPathTriedNamed() {
@@ -33,15 +33,25 @@ class CublasBindingTest {
     }
 
     @Test
-    void scalarsAndTheHeuristicResultLayout() {
+    void scalarsAreOneHostFloatEach() {
         try (Arena a = Arena.ofConfined()) {
             assertEquals(1f, Cublas.scalar(a, 1f).get(ValueLayout.JAVA_FLOAT, 0));
+            assertEquals(-0.5f, Cublas.scalar(a, -0.5f).get(ValueLayout.JAVA_FLOAT, 0));
             assertEquals(4, Cublas.scalar(a, 0f).byteSize());
         }
-        // cublasLtMatmulHeuristicResult_t: algo (uint64_t[8]), size_t workspaceSize, status, float wavesCount, int reserved[4]
-        assertEquals(64, CublasLt.ALGO_BYTES);
-        assertEquals(CublasLt.ALGO_BYTES + 8 + 4 + 4 + 4 * 4, CublasLt.RESULT_BYTES);
-        assertEquals(3, CublasLt.DESC_TRANSA);
-        assertEquals(4, CublasLt.DESC_TRANSB);
+    }
+
+    @Test
+    void promptInputsSayWhatTheMultiplyReads() {
+        PromptGemm.Input f = PromptGemm.Input.f32(64, 4096), b = PromptGemm.Input.bf16(128, 11008);
+        PromptGemm.Input n = PromptGemm.Input.normed(64, 4096, 256, 0, true, 1e-5f);
+        assertEquals(4L * 128 * 4096, f.bytes(128, 4096), "fp32 rows");
+        assertEquals(2L * 128 * 11008, b.bytes(128, 11008), "bf16 rows from the gated epilogue");
+        assertEquals(4L * 128 * 4096, n.bytes(128, 4096), "the un-normed fp32 residual stream");
+        assertTrue(b.bf16() && !f.bf16() && !n.bf16());
+        assertEquals(0, f.normW());
+        assertEquals(256, n.normW());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PromptGemm.Input.normed(64, 4096, 0, 0, true, 1e-5f));
+        assertTrue(e.getMessage().contains("norm's weights"), e.getMessage());
     }
 }

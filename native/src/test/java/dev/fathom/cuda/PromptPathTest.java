@@ -167,8 +167,6 @@ class PromptPathTest {
         assertFalse(AttentionLaunch.useMma(128, DType.BF16, 9, false), "switched off");
         assertEquals("attention_mma_128", AttentionLaunch.mmaKernel(128));
         assertEquals("attention_mma_16", AttentionLaunch.mmaKernel(16));
-        assertEquals("attention_mma_bf16_128", AttentionLaunch.mmaKernel(128, true), "bf16 output: the out projection's cuBLAS input");
-        assertThrows(IllegalArgumentException.class, () -> AttentionLaunch.mmaKernel(80, true));
         assertThrows(IllegalArgumentException.class, () -> AttentionLaunch.mmaKernel(80));
         assertEquals(64, AttentionLaunch.mmaThreads(32));
         assertEquals(128, AttentionLaunch.mmaThreads(64), "the kernel's launch bound");
