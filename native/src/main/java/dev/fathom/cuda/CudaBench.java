@@ -89,15 +89,28 @@ public final class CudaBench {
                         }
                         double step = BenchDevice.median(t);
                         // end to end through the session: prompt + 8 new tokens, median of 3
-                        double[] e2e = new double[3];
+                        double[] e2e = new double[3], e2ePrefill = new double[3], e2eStep = new double[3];
                         for (int i = 0; i < e2e.length; i++) {
                             long g0 = System.nanoTime();
-                            s.generate(new GenerationRequest(toks, newTok, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
+                            var res = s.generate(new GenerationRequest(toks, newTok, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
                             e2e[i] = (System.nanoTime() - g0) / 1e6;
+                            e2ePrefill[i] = res.prefillNs() / 1e6;
+                            e2eStep[i] = res.decodeMsPerStep();
                         }
                         double pf = 2.0 * (decoderBytes / 2.0 * b * prompt + (double) headParams * b) / (prefillMs * 1e-3) / 1e12;
                         System.out.printf("%-6d %-7s %-6s %12.2f %9.1f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off",
                                 int8 ? "int8" : MatPacker.useMma(DType.BF16, b, cu.ccMajor()) ? "tile" : "rowmaj", prefillMs, pf, step, step / floorMs, b * 1000 / step, BenchDevice.median(e2e));
+                        System.out.printf("       (128in/8out: prefill %.2f ms, %.3f ms per decode step in generate, medians)%n",
+                                BenchDevice.median(e2ePrefill), BenchDevice.median(e2eStep));
+                        if (g) {
+                            agg.on = true;   // the graph's own time (CUDA events around its launch) against the host's step
+                            for (int i = 0; i < 10; i++) r.decode(slots, ids, pos);
+                            agg.on = false;
+                            double graphUs = agg.meanUs("decode.graph");
+                            if (graphUs > 0)   // under the table row it explains
+                                System.out.printf("       (decode graph %.3f ms on the GPU, CUDA events, mean of 10: %.0f us of the step outside the graph)%n",
+                                        graphUs / 1e3, step * 1e3 - graphUs);
+                        }
                         if (b == batches[0] && g) {
                             r.setGraphs(false);
                             agg.on = true;
@@ -153,6 +166,13 @@ public final class CudaBench {
                 v[2] += k.bytes();
                 v[3] += k.flops();
             }
+        }
+
+        /** Mean microseconds of the spans named {@code name} so far (0 when none); forgets every span. */
+        synchronized double meanUs(String name) {
+            long[] v = byName.get(name);
+            byName.clear();
+            return v == null || v[0] == 0 ? 0 : v[1] / 1e3 / v[0];
         }
 
         synchronized String table(String title) {
@@ -221,7 +241,10 @@ public final class CudaBench {
                         "fathom.cuda.fuseNorm=false", "fathom.cuda.fusedAttention=false"),
                 new Variant("tile32", "decode GEMMs of up to 32 rows through the small-batch kernels, not cuBLAS", "llama-7b", new int[]{16, 32},
                         "fathom.cuda.blasRows=32"),
-                new Variant("simt", "tensor-core tile layout at batch 1", "llama-7b", new int[]{1}, "fathom.cuda.mma=true")));
+                new Variant("simt", "tensor-core tile layout at batch 1", "llama-7b", new int[]{1}, "fathom.cuda.mma=true"),
+                new Variant("pageable", "pageable host buffers for the row metadata and the logits", "llama-7b", new int[]{1, 8, 32}, "fathom.cuda.pinnedHost=false"),
+                new Variant("flatlogits", "logits copied into one array, then split per sequence", "llama-7b", new int[]{1, 8, 32},
+                        "fathom.cuda.flatLogits=true")));
         return v;
     }
 

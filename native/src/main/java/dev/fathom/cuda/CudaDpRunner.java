@@ -23,7 +23,7 @@ import java.util.concurrent.Future;
  * spare slot), so the replicas fetch the same layers in step.
  */
 public final class CudaDpRunner implements ModelRunner {
-    private final int dp, slots, maxLen, vocab;
+    private final int dp, slots, maxLen;
     private final CudaModel[] models;
     private final ExecutorService[] threads;
     private final String names;
@@ -50,7 +50,6 @@ public final class CudaDpRunner implements ModelRunner {
         this.dp = dp;
         this.slots = slots;
         this.maxLen = maxLen;
-        this.vocab = cfg.vocabSize();
         models = new CudaModel[dp];
         threads = new ExecutorService[dp];
         int local = localSlots(slots, dp) + 1;   // + a spare slot for the dummy row
@@ -129,11 +128,11 @@ public final class CudaDpRunner implements ModelRunner {
             int[] idx = mine[r];
             CudaModel m = models[r];
             if (idx.length == 0)   // keep in step with the other replicas' layer fetches: a one-token dummy
-                return CudaRunner.prefill(m::forward, vocab, new int[]{spare}, new int[][]{{0}}, false);
+                return CudaRunner.prefill(m::forwardRows, new int[]{spare}, new int[][]{{0}}, false);
             int[] ls = new int[idx.length];
             int[][] tk = new int[idx.length][];
             for (int i = 0; i < idx.length; i++) { ls[i] = slotIds[idx[i]] / dp; tk[i] = tokens[idx[i]]; }
-            return CudaRunner.prefill(m::forward, vocab, ls, tk, allPositions);
+            return CudaRunner.prefill(m::forwardRows, ls, tk, allPositions);
         });
         float[][][] out = new float[slotIds.length][][];
         for (int r = 0; r < dp; r++)
@@ -148,10 +147,10 @@ public final class CudaDpRunner implements ModelRunner {
         List<float[][]> parts = onEveryReplica(r -> {
             int[] idx = mine[r];
             CudaModel m = models[r];
-            if (idx.length == 0) return CudaRunner.decode(m::forward, vocab, new int[]{spare}, new int[]{0}, new int[]{0});
+            if (idx.length == 0) return CudaRunner.decode(m::forwardRows, new int[]{spare}, new int[]{0}, new int[]{0});
             int[] ls = new int[idx.length], tk = new int[idx.length], ps = new int[idx.length];
             for (int i = 0; i < idx.length; i++) { ls[i] = slotIds[idx[i]] / dp; tk[i] = tokens[idx[i]]; ps[i] = positions[idx[i]]; }
-            return CudaRunner.decode(m::forward, vocab, ls, tk, ps);
+            return CudaRunner.decode(m::forwardRows, ls, tk, ps);
         });
         float[][] out = new float[slotIds.length][];
         for (int r = 0; r < dp; r++)

@@ -250,7 +250,7 @@ final class CudaModel implements AutoCloseable {
             moe = cfg.isMoe() ? new CudaMoe(this, cu, stream, sink, this::alloc, maxRows, h, ffn, cfg.numExperts(), cfg.expertsPerToken()) : null;
             logits = headStage ? alloc(4L * maxRows * vocab) : 0;
             part = tp == null ? 0 : alloc(4L * maxRows * h);
-            hostMeta = hostArena.allocate(4L * 3 * maxRows, 16);
+            hostMeta = hostBuffer(4L * 3 * maxRows);
             attention = new CudaAttention(this, mod, stream, this::alloc, hostArena, heads, kvHeads, hd, qkvDim, cfg.rotaryDim(), slots, maxLen,
                     maxRows, qkv, meta, ctx, invFreq, layers.isEmpty() ? null : layers.get(0).qkv().shape().dtype());
             if (blasSizes.weightBytes > 0 && maxRows > Math.min(PromptGemm.threshold(false), PromptGemm.threshold(true))) {
@@ -306,6 +306,20 @@ final class CudaModel implements AutoCloseable {
     }
 
     private final List<MemorySegment> hostAllocations = new ArrayList<>();
+
+    /**
+     * Host staging for what every pass copies (row metadata in, logits out): page-locked unless
+     * -Dfathom.cuda.pinnedHost=false, so the copies are one DMA each instead of a staged copy through a driver buffer
+     * (the logits of a decode step are 128 KB at Llama's vocabulary). Freed with the model.
+     */
+    private MemorySegment hostBuffer(long bytes) {
+        if (!pinnedHost) return hostArena.allocate(bytes, 16);
+        MemorySegment m = cu.hostAlloc(bytes);
+        hostAllocations.add(m);
+        return m;
+    }
+
+    private final boolean pinnedHost = !"false".equals(System.getProperty("fathom.cuda.pinnedHost"));
     /** The KV cache is in host memory ({@code --kv-cache host}). */
     private boolean kvHost;
 
@@ -485,6 +499,25 @@ final class CudaModel implements AutoCloseable {
      * {@code headRows} (indices into the rows) or all rows when null. [headRows, vocab] row-major.
      */
     float[] forward(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase ph) {
+        int rows = pass(tokens, positions, slotOf, headRows, ph);
+        float[] out = new float[rows * vocab];
+        MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
+        return out;
+    }
+
+    /**
+     * {@link #forward} with the logits as one array per head row, copied straight from the host staging buffer (one
+     * copy of 4 MB at batch 32 instead of a flat copy and a split).
+     */
+    float[][] forwardRows(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase ph) {
+        int rows = pass(tokens, positions, slotOf, headRows, ph);
+        float[][] out = new float[rows][vocab];
+        for (int i = 0; i < rows; i++) MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 4L * i * vocab, out[i], 0, vocab);
+        return out;
+    }
+
+    /** One pass: the logits of its head rows (none on a stage without the head) left in hostLogits; returns their count. */
+    private int pass(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase ph) {
         cu.makeCurrent();
         int n = tokens.length;
         if (n > maxRows) throw new IllegalArgumentException(n + " rows exceed the " + maxRows + " the buffers hold");
@@ -522,14 +555,15 @@ final class CudaModel implements AutoCloseable {
             body(n, hRows, headRows != null);
         }
         long lb = head0 ? 4L * hRows * vocab : 0;
-        if (hostLogits.byteSize() < lb) hostLogits = hostArena.allocate(lb, 16);
+        if (hostLogits.byteSize() < lb) {
+            if (hostAllocations.remove(hostLogits)) cu.hostFree(hostLogits);
+            hostLogits = hostBuffer(lb);
+        }
         if (lb > 0) cu.copyToHost(hostLogits, logits, lb, stream);
         cu.synchronize(stream);
         if (streamer != null) streamer.end();
         timer.flush("cuda:" + cu.ordinal(), tp == null ? 0 : tp.rank(), firstLayer, tp == null ? 1 : tp.size());
-        float[] out = new float[(int) (lb / 4)];
-        MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
-        return out;
+        return head0 ? hRows : 0;
     }
 
     private void body(int n, int hRows, boolean gatherHead) {

@@ -12,7 +12,6 @@ import dev.fathom.engine.telemetry.TelemetrySink;
 /** A single-GPU runner: prompt and token phases of one {@link CudaModel}. */
 public final class CudaRunner implements ModelRunner {
     private final CudaModel model;
-    private final int vocab;
     private final int slots;
     private final int maxLen;
 
@@ -44,10 +43,20 @@ public final class CudaRunner implements ModelRunner {
         }
         this.model = tiers == null ? new CudaModel(cfg, w, slots, maxLen, sink, null, 0, null, kvHost, precision)
                 : new CudaModel(cfg, w, slots, maxLen, sink, tiers, placement.prefetch(), placement.nvmeDir(), kvHost, precision);
-        this.vocab = cfg.vocabSize();
         this.slots = slots;
         this.maxLen = maxLen;
+        int vocab = cfg.vocabSize();
+        // -Dfathom.cuda.flatLogits=true: the logits copied into one array and then split per row, as before forwardRows
+        // (kept for the bench's same-run comparison)
+        this.forward = "true".equals(System.getProperty("fathom.cuda.flatLogits")) ? (t, p, s, hr, ph) -> {
+            float[] flat = model.forward(t, p, s, hr, ph);
+            float[][] rows = new float[flat.length / vocab][vocab];
+            for (int i = 0; i < rows.length; i++) System.arraycopy(flat, i * vocab, rows[i], 0, vocab);
+            return rows;
+        } : model::forwardRows;
     }
+
+    private final Forward forward;
 
     /** CUDA graphs for decode steps (on by default; -Dfathom.cuda.graphs=false turns them off). */
     public void setGraphs(boolean on) { model.setGraphs(on); }
@@ -59,14 +68,14 @@ public final class CudaRunner implements ModelRunner {
     /** The layer streamer, or null when every layer is resident. */
     DeviceStreamer streamer() { return model.streamer(); }
 
-    /** The forward pass the prefill and decode calls go through: CudaModel.forward's signature. */
-    interface Forward { float[] run(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase phase); }
+    /** The forward pass the prefill and decode calls go through: CudaModel.forwardRows's signature. */
+    interface Forward { float[][] run(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase phase); }
 
     /**
      * A prompt of {@code tokens[b][t]} for slots {@code slotIds} as one forward over b x t rows (sequence-major), the
      * logits of every position or of each sequence's last one, split per sequence. Shared by the one- and multi-GPU runners.
      */
-    static float[][][] prefill(Forward f, int vocab, int[] slotIds, int[][] tokens, boolean allPositions) {
+    static float[][][] prefill(Forward f, int[] slotIds, int[][] tokens, boolean allPositions) {
         int b = slotIds.length, t = tokens[0].length, n = b * t;
         int[] tok = new int[n], pos = new int[n], sl = new int[n];
         for (int i = 0; i < b; i++)
@@ -80,31 +89,29 @@ public final class CudaRunner implements ModelRunner {
             head = new int[b];
             for (int i = 0; i < b; i++) head[i] = i * t + t - 1;
         }
-        float[] logits = f.run(tok, pos, sl, head, Phase.PROMPT);
+        float[][] logits = f.run(tok, pos, sl, head, Phase.PROMPT);
         int per = allPositions ? t : 1;
-        float[][][] out = new float[b][per][vocab];
+        float[][][] out = new float[b][per][];
         for (int i = 0; i < b; i++)
-            for (int j = 0; j < per; j++) System.arraycopy(logits, (i * per + j) * vocab, out[i][j], 0, vocab);
+            for (int j = 0; j < per; j++) out[i][j] = logits[i * per + j];
         return out;
     }
 
     /** One decode step of one token per slot through {@code f}, the logits split per sequence. */
-    static float[][] decode(Forward f, int vocab, int[] slotIds, int[] tokens, int[] positions) {
-        int b = slotIds.length;
-        float[] logits = f.run(tokens, positions, slotIds, null, Phase.DECODE);
-        float[][] out = new float[b][vocab];
-        for (int i = 0; i < b; i++) System.arraycopy(logits, i * vocab, out[i], 0, vocab);
-        return out;
+    static float[][] decode(Forward f, int[] slotIds, int[] tokens, int[] positions) {
+        float[][] logits = f.run(tokens, positions, slotIds, null, Phase.DECODE);
+        if (logits.length != slotIds.length) throw new IllegalStateException(logits.length + " logit rows for " + slotIds.length + " sequences");
+        return logits;
     }
 
     @Override
     public float[][][] prefill(int[] slotIds, int[][] tokens, boolean allPositions) {
-        return prefill(model::forward, vocab, slotIds, tokens, allPositions);
+        return prefill(forward, slotIds, tokens, allPositions);
     }
 
     @Override
     public float[][] decode(int[] slotIds, int[] tokens, int[] positions) {
-        return decode(model::forward, vocab, slotIds, tokens, positions);
+        return decode(forward, slotIds, tokens, positions);
     }
 
     @Override public int maxSlots() { return slots; }

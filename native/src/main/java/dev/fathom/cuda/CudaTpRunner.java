@@ -28,7 +28,6 @@ import java.util.function.IntFunction;
  */
 public final class CudaTpRunner implements ModelRunner {
     private final int tp;
-    private final int vocab;
     private final int slots;
     private final int maxLen;
     private final ExecutorService[] threads;
@@ -40,7 +39,6 @@ public final class CudaTpRunner implements ModelRunner {
         String why = planError(cfg, tp, deviceCount());
         if (why != null) throw new IllegalArgumentException(why);
         this.tp = tp;
-        this.vocab = cfg.vocabSize();
         this.slots = slots;
         this.maxLen = maxLen;
         threads = new ExecutorService[tp];
@@ -108,13 +106,13 @@ public final class CudaTpRunner implements ModelRunner {
      * Runs {@code work} for ranks 1.. on their threads and for rank 0 on the calling thread (one thread hand-off
      * less per step; every CudaModel call binds its own context first); returns rank 0's result.
      */
-    private float[] onEveryRank(IntFunction<float[]> work) {
-        List<Future<float[]>> fs = new ArrayList<>();
+    private <T> T onEveryRank(IntFunction<T> work) {
+        List<Future<T>> fs = new ArrayList<>();
         for (int r = 1; r < tp; r++) {
             int rank = r;
             fs.add(threads[r].submit(() -> work.apply(rank)));
         }
-        float[] first = null;
+        T first = null;
         RuntimeException[] failure = {null};
         try {
             first = work.apply(0);
@@ -126,18 +124,18 @@ public final class CudaTpRunner implements ModelRunner {
         return first;
     }
 
-    private float[] forward(int[] tok, int[] pos, int[] sl, int[] head, Phase ph) {
-        return onEveryRank(r -> models[r].forward(tok, pos, sl, head, ph));
+    private float[][] forward(int[] tok, int[] pos, int[] sl, int[] head, Phase ph) {
+        return onEveryRank(r -> models[r].forwardRows(tok, pos, sl, head, ph));
     }
 
     @Override
     public float[][][] prefill(int[] slotIds, int[][] tokens, boolean allPositions) {
-        return CudaRunner.prefill(this::forward, vocab, slotIds, tokens, allPositions);
+        return CudaRunner.prefill(this::forward, slotIds, tokens, allPositions);
     }
 
     @Override
     public float[][] decode(int[] slotIds, int[] tokens, int[] positions) {
-        return CudaRunner.decode(this::forward, vocab, slotIds, tokens, positions);
+        return CudaRunner.decode(this::forward, slotIds, tokens, positions);
     }
 
     @Override public int maxSlots() { return slots; }
