@@ -91,6 +91,7 @@ public final class CudaRunner implements ModelRunner {
         }
         float[][] logits = f.run(tok, pos, sl, head, Phase.PROMPT);
         int per = allPositions ? t : 1;
+        if (logits.length != b * per) throw new IllegalStateException(logits.length + " logit rows for " + b * per + " prompt rows");
         float[][][] out = new float[b][per][];
         for (int i = 0; i < b; i++)
             for (int j = 0; j < per; j++) out[i][j] = logits[i * per + j];

@@ -62,6 +62,9 @@ class RunnerRowsTest {
         float[][] rows = f.returned.getFirst();
         for (int b = 0; b < 2; b++)
             for (int t = 0; t < 2; t++) assertSame(rows[b * 2 + t], out[b][t], "sequence " + b + " position " + t);
+        f.extraRows = 1;
+        var e = assertThrows(IllegalStateException.class, () -> CudaRunner.prefill(f, new int[]{0}, new int[][]{{1, 2}}, false));
+        assertTrue(e.getMessage().contains("2 logit rows for 1 prompt rows"), e.getMessage());
     }
 
     @Test
