@@ -73,7 +73,7 @@ final class AttentionLaunch {
      * model. {@code -Dfathom.cuda.fusedAttentionRows} sets it; {@code -Dfathom.cuda.fusedAttention=false} makes it 0.
      */
     static int maxDecodeRows() {
-        if ("false".equals(System.getProperty("fathom.cuda.fusedAttention"))) return 0;
+        if (!CudaSettings.flag("fathom.cuda.fusedAttention", true)) return 0;
         return CudaSettings.integer("fathom.cuda.fusedAttentionRows", Integer.MAX_VALUE, 0, Integer.MAX_VALUE);
     }
 
@@ -114,7 +114,7 @@ final class AttentionLaunch {
     }
 
     /** {@code -Dfathom.cuda.decodePrefetch} (default true): whether {@link #decodeKernel} may pick the early-loading kernel. */
-    static boolean decodePrefetch() { return !"false".equals(System.getProperty("fathom.cuda.decodePrefetch")); }
+    static boolean decodePrefetch() { return CudaSettings.flag("fathom.cuda.decodePrefetch", true); }
 
     /** attention_tiles: q [64][hd+1], k [32][hd+1], v [32][hd], p [64][33], 4 x 64 per-row values. */
     static int tilesSmem(int hd) { return tilesSmem(hd, 64); }
@@ -174,7 +174,7 @@ final class AttentionLaunch {
     static int mmaSmem(int hd) { return 2 * MMA_KEYS * ((hd + 8) + (hd + 4)) * 4; }
 
     /** {@code -Dfathom.cuda.attMma} (default true): whether prompts of BF16 models may run their attention on tensor cores. */
-    static boolean mmaEnabled() { return !"false".equals(System.getProperty("fathom.cuda.attMma")); }
+    static boolean mmaEnabled() { return CudaSettings.flag("fathom.cuda.attMma", true); }
 
     /**
      * Whether the prompt attention of a model runs attention_mma: its projections are BF16 (its prompt GEMMs already take
@@ -204,6 +204,6 @@ final class AttentionLaunch {
 
     /** Tiled attention pays off where query rows share keys: the prompt phase with two or more rows per run on average. */
     static boolean useTiles(Phase ph, int rows, int runs, int headDim) {
-        return ph == Phase.PROMPT && headDim <= 256 && rows >= 2 * runs && !"false".equals(System.getProperty("fathom.cuda.tiledAttention"));
+        return ph == Phase.PROMPT && headDim <= 256 && rows >= 2 * runs && CudaSettings.flag("fathom.cuda.tiledAttention", true);
     }
 }

@@ -65,7 +65,7 @@ public final class CudaDpRunner implements ModelRunner {
                 cu.makeCurrent();
                 models[r] = new CudaModel(cfg, w, local, maxLen, sink, tiers, prefetch, nvmeDir, CudaModule.get(cu), precision);
             }
-            boolean fetch = models[0].streamer() != null && !"false".equals(System.getProperty("fathom.zero.groupFetch"));
+            boolean fetch = models[0].streamer() != null && CudaSettings.flag("fathom.zero.groupFetch", true);
             if (fetch) {
                 DeviceStreamer[] st = new DeviceStreamer[dp];
                 for (int r = 0; r < dp; r++) st[r] = models[r].streamer();

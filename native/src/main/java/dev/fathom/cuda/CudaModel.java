@@ -78,7 +78,7 @@ final class CudaModel implements AutoCloseable {
     private final Arena hostArena = Arena.ofShared();
     /** Decode steps captured as CUDA graphs (off: -Dfathom.cuda.graphs=false). */
     private final DecodeGraphs graphs;
-    private boolean useGraphs = !"false".equals(System.getProperty("fathom.cuda.graphs"));
+    private boolean useGraphs = CudaSettings.flag("fathom.cuda.graphs", true);
     // per-kernel timing
     private final KernelTimer timer;
     private Phase phase = Phase.PROMPT;
@@ -109,11 +109,11 @@ final class CudaModel implements AutoCloseable {
      * Whether the prompt path hands cuBLAS its bf16 inputs from the kernels that make them (the norms, the gated
      * epilogue) instead of a rounding pass each ({@code -Dfathom.cuda.bf16Handoff}, default true).
      */
-    private final boolean bf16Handoff = !"false".equals(System.getProperty("fathom.cuda.bf16Handoff"));
+    private final boolean bf16Handoff = CudaSettings.flag("fathom.cuda.bf16Handoff", true);
     /** bf16 [maxRows][ffn]: the gated MLP output as the down projection's cuBLAS input (0: none). */
     private long mlpBf16;
     /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
-    private final boolean fuseNorm = !"false".equals(System.getProperty("fathom.cuda.fuseNorm"));
+    private final boolean fuseNorm = CudaSettings.flag("fathom.cuda.fuseNorm", true);
     /** The split-K kernels' switches, read once per model. */
     private final SbiSplitK.Settings splitK = SbiSplitK.Settings.read();
     /** Packs and uploads the projections in the run's precision and layout (INT8: scale groups of int8Group columns). */
@@ -319,7 +319,7 @@ final class CudaModel implements AutoCloseable {
         return m;
     }
 
-    private final boolean pinnedHost = !"false".equals(System.getProperty("fathom.cuda.pinnedHost"));
+    private final boolean pinnedHost = CudaSettings.flag("fathom.cuda.pinnedHost", true);
     /** The KV cache is in host memory ({@code --kv-cache host}). */
     private boolean kvHost;
 
@@ -485,7 +485,7 @@ final class CudaModel implements AutoCloseable {
     }
 
     /** PDL for decode graphs unless -Dfathom.cuda.pdl=false; needs sm_90. */
-    private boolean pdlWanted() { return cu.ccMajor() >= 9 && !"false".equals(System.getProperty("fathom.cuda.pdl")); }
+    private boolean pdlWanted() { return cu.ccMajor() >= 9 && CudaSettings.flag("fathom.cuda.pdl", true); }
 
     private void norm(String name, long in, long rowIdx, long out, int rows, long w, long b) {
         timed(name, 8L * rows * h, 8L * rows * h, () -> launch("norm_rows", rows, 1, 1024, 0, stream,

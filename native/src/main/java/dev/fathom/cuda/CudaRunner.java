@@ -48,7 +48,7 @@ public final class CudaRunner implements ModelRunner {
         int vocab = cfg.vocabSize();
         // -Dfathom.cuda.flatLogits=true: the logits copied into one array and then split per row, as before forwardRows
         // (kept for the bench's same-run comparison)
-        this.forward = "true".equals(System.getProperty("fathom.cuda.flatLogits")) ? (t, p, s, hr, ph) -> {
+        this.forward = CudaSettings.flag("fathom.cuda.flatLogits", false) ? (t, p, s, hr, ph) -> {
             float[] flat = model.forward(t, p, s, hr, ph);
             float[][] rows = new float[flat.length / vocab][vocab];
             for (int i = 0; i < rows.length; i++) System.arraycopy(flat, i * vocab, rows[i], 0, vocab);

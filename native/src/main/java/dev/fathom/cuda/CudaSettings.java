@@ -1,9 +1,9 @@
 package dev.fathom.cuda;
 
 /**
- * The {@code -Dfathom.*} switches of the CUDA backend that take numbers (checks, benchmarks, tuning), read so that a
- * bad value is one sentence naming the setting and what it takes, not a NumberFormatException or a kernel that
- * divides by zero.
+ * The {@code -Dfathom.*} switches of the CUDA backend (checks, benchmarks, tuning), read so that a bad value is one
+ * sentence naming the setting and what it takes, not a NumberFormatException, a kernel that divides by zero, or a
+ * mistyped {@code =off} that silently leaves a switch at its default.
  */
 final class CudaSettings {
     private CudaSettings() {}
@@ -20,6 +20,16 @@ final class CudaSettings {
         }
         if (n < min || n > max) throw new IllegalArgumentException(message(name, v, min, max));
         return n;
+    }
+
+    /** {@code -Dname}: true or false (any case), or {@code def} when unset. */
+    static boolean flag(String name, boolean def) {
+        String v = System.getProperty(name);
+        if (v == null || v.isBlank()) return def;
+        String t = v.trim();
+        if (t.equalsIgnoreCase("true")) return true;
+        if (t.equalsIgnoreCase("false")) return false;
+        throw new IllegalArgumentException("-D" + name + "=" + t + ": use true or false");
     }
 
     /** {@code -Dname}: a split-K warp count the SBI kernels take (1, 2, 4 or 8), or 0 when unset (the plan chooses). */

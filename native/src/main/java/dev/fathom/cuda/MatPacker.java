@@ -53,7 +53,7 @@ final class MatPacker {
         long w;
         for (Tensor t : src) convertedDelta += t.numel() * (dt.size - t.dtype().size);
         boolean mma = useMma(dt, slots, ccMajor);
-        boolean rowMajor = !mma && dt == DType.BF16 && !"false".equals(System.getProperty("fathom.cuda.rowMajor"));
+        boolean rowMajor = !mma && dt == DType.BF16 && CudaSettings.flag("fathom.cuda.rowMajor", true);
         order = order(order, src, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP);
         try (Arena a = Arena.ofShared()) {
             MemorySegment packed = SbiLayout.pack(src, order[0], order[1], n, k, dt, mma, rowMajor, a, shape);

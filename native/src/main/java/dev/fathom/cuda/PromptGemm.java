@@ -48,7 +48,7 @@ final class PromptGemm implements AutoCloseable {
         this.mod = mod;
         this.stream = stream;
         String[] w = new String[1];
-        Cublas b = "false".equals(System.getProperty("fathom.cuda.cublas")) ? null : Cublas.open(stream, w);
+        Cublas b = !CudaSettings.flag("fathom.cuda.cublas", true) ? null : Cublas.open(stream, w);
         if (b != null) {
             try {
                 workspace = cu.malloc(WORKSPACE);
@@ -82,7 +82,7 @@ final class PromptGemm implements AutoCloseable {
     }
 
     /** Whether INT8 GEMMs over many rows go through cuBLAS ({@code -Dfathom.cuda.int8.blas}, default true). */
-    static boolean int8Enabled() { return !"false".equals(System.getProperty("fathom.cuda.int8.blas")); }
+    static boolean int8Enabled() { return CudaSettings.flag("fathom.cuda.int8.blas", true); }
 
     /** Whether {@code rows} rows of this matrix go through cuBLAS (the threshold as it was when this was opened). */
     boolean applies(SbiLayout.Shape s, int rows) {

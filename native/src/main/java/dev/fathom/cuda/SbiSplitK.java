@@ -45,7 +45,7 @@ final class SbiSplitK {
      */
     record Settings(boolean enabled, String tileKernel, String rowMajorKernel) {
         static Settings read() {
-            boolean on = !"false".equals(System.getProperty("fathom.cuda.splitK"));
+            boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
             String k = System.getProperty("fathom.cuda.splitKKernel");
             if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL);
             k = k.trim();

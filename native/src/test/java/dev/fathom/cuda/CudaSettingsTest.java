@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Numeric -D switches of the CUDA backend: defaults, accepted values, and one sentence for a bad one. */
+/** The -D switches of the CUDA backend: defaults, accepted values, and one sentence for a bad one. */
 class CudaSettingsTest {
     private static <T> T with(String name, String value, java.util.function.Supplier<T> read) {
         String old = System.getProperty(name);
@@ -37,5 +37,17 @@ class CudaSettingsTest {
         assertEquals("-Dfathom.sbi.ks=3: use 1, 2, 4 or 8 warps per row group", ks.getMessage());
         var big = assertThrows(IllegalArgumentException.class, () -> with("fathom.sbi8.ks", "16", () -> CudaSettings.splitK("fathom.sbi8.ks")));
         assertEquals("-Dfathom.sbi8.ks=16: use a whole number from 1 to 8", big.getMessage());
+    }
+
+    @Test
+    void anOnOffSwitchTakesTrueOrFalseAndNamesItselfOtherwise() {
+        assertTrue(AttentionLaunch.mmaEnabled(), "unset: the default");
+        assertEquals(false, with("fathom.cuda.attMma", " FALSE ", AttentionLaunch::mmaEnabled));
+        assertEquals(true, with("fathom.cuda.attMma", "true", AttentionLaunch::mmaEnabled));
+        assertEquals(false, CudaSettings.flag("fathom.test.unset.flag", false));
+        var off = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.attMma", "off", AttentionLaunch::mmaEnabled));
+        assertEquals("-Dfathom.cuda.attMma=off: use true or false", off.getMessage());
+        var no = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.decodePrefetch", "no", AttentionLaunch::decodePrefetch));
+        assertEquals("-Dfathom.cuda.decodePrefetch=no: use true or false", no.getMessage());
     }
 }
