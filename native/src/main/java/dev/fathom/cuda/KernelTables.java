@@ -374,6 +374,10 @@ final class KernelTables {
                     continue;
                 }
                 try (CublasLt.Plan plan = made) {
+                    if (plan.algos.isEmpty()) {   // candidates came back but none fits the workspace or is supported
+                        System.out.printf("%-12s %5d %10.1f   cuBLASLt: no usable candidate%n", n + "x" + k, rows, ex);
+                        continue;
+                    }
                     double first = Double.NaN, best = Double.MAX_VALUE;
                     int bi = -1;
                     for (int a = 0; a < plan.algos.size(); a++) {
@@ -384,17 +388,13 @@ final class KernelTables {
                     }
                     double flop = 2.0 * rows * n * k;
                     // the fastest candidate's product against gemmEx's on the same operands (both fp32 sums of bf16 products)
-                    double diff = Double.NaN;
-                    if (bi >= 0) {
-                        int algo = bi;
-                        blas.gemmBf16(w[0], k, x, k, y, n, n, k, rows, false);
-                        float[] a = d.download(y, (long) rows * n);
-                        plan.run(algo, w[0], x, y, false, ws, wsBytes, stream);
-                        float[] b = d.download(y, (long) rows * n);
-                        double num = 0, den = 0;
-                        for (int i = 0; i < a.length; i++) { num += (a[i] - b[i]) * (double) (a[i] - b[i]); den += a[i] * (double) a[i]; }
-                        diff = Math.sqrt(num / den);
-                    }
+                    blas.gemmBf16(w[0], k, x, k, y, n, n, k, rows, false);
+                    float[] a = d.download(y, (long) rows * n);
+                    plan.run(bi, w[0], x, y, false, ws, wsBytes, stream);
+                    float[] b = d.download(y, (long) rows * n);
+                    double num = 0, den = 0;
+                    for (int i = 0; i < a.length; i++) { num += (a[i] - b[i]) * (double) (a[i] - b[i]); den += a[i] * (double) a[i]; }
+                    double diff = Math.sqrt(num / den);
                     System.out.printf("%-12s %5d %10.1f %9.0f %6d %10.1f %10.1f %6d %9.0f %9.0f %9.2f %10.1e%n", n + "x" + k, rows, ex, (wBytes + 2.0 * rows * k + 4.0 * rows * n) / (ex * 1e-6) / 1e9,
                             plan.algos.size(), first, best, bi, (wBytes + 2.0 * rows * k + 4.0 * rows * n) / (best * 1e-6) / 1e9, flop / (best * 1e-6) / 1e12, ex / best, diff);
                 }
