@@ -5,12 +5,23 @@
 
 // ------------------------------------------------------------------------------------------ attention
 
-// One lane's share of q·k over a head of h4 float4s (lanes take every 32nd); RO: k through the read-only path.
-template <bool RO>
+// One lane's share of q·k over a head of h4 float4s (lanes take every 32nd); k4 in shared memory.
 DEV float lane_dot(const float4* q4, const float4* k4, int h4, int lane) {
     float s = 0.f;
     for (int i = lane; i < h4; i += 32) {
-        const float4 kv = RO ? __ldg(k4 + i) : k4[i], qv = q4[i];
+        const float4 kv = k4[i], qv = q4[i];
+        s = fmaf(qv.x, kv.x, s); s = fmaf(qv.y, kv.y, s);
+        s = fmaf(qv.z, kv.z, s); s = fmaf(qv.w, kv.w, s);
+    }
+    return s;
+}
+
+// The same over a cached key row k of either element type (read-only loads, kv_ld4).
+template <typename KT>
+DEV float lane_dot_kv(const float4* q4, const KT* k, int h4, int lane) {
+    float s = 0.f;
+    for (int i = lane; i < h4; i += 32) {
+        const float4 kv = kv_ld4(k + 4 * i), qv = q4[i];
         s = fmaf(qv.x, kv.x, s); s = fmaf(qv.y, kv.y, s);
         s = fmaf(qv.z, kv.z, s); s = fmaf(qv.w, kv.w, s);
     }
@@ -38,9 +49,9 @@ DEV float warp_sum(float v) {
 // reduction), four positions in flight per warp. Output: groups of hd/4 threads (one float4 of the head each) take
 // positions in turn, so each group reads a whole value row coalesced; groups meet once in shared memory.
 
-extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads,
-                                          int hd, const float* kc, const float* vc, int maxLen, float scale,
-                                          float* out, int ldo) {
+template <typename KT>
+DEV void attention_rows_impl(const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads,
+                             int hd, const KT* kc, const KT* vc, int maxLen, float scale, float* out, int ldo) {
     extern __shared__ float4 smem4[];
     float* smem = reinterpret_cast<float*>(smem4);
     __shared__ float sh[32];
@@ -55,8 +66,8 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
     const int kvh = h / (heads / kvHeads), kvDim = kvHeads * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) sq[d] = qkv[(size_t)r * ld + h * hd + d];
     __syncthreads();
-    const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
-    const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const KT* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const KT* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
     const int h4 = hd >> 2;
     const float4* q4 = reinterpret_cast<const float4*>(sq);
     {   // scores: a warp per key row (lanes split the head dim, one float4 each), four rows in flight per warp
@@ -67,7 +78,7 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
             for (int u = 0; u < 4; u++) {
                 const int j = j0 + u * nw;
                 if (j >= L) break;
-                s[u] = lane_dot<true>(q4, reinterpret_cast<const float4*>(kb + (size_t)j * kvDim), h4, lane);
+                s[u] = lane_dot_kv(q4, kb + (size_t)j * kvDim, h4, lane);
             }
 #pragma unroll
             for (int u = 0; u < 4; u++) {
@@ -85,7 +96,7 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
 #pragma unroll 4
         for (int j = grp; j < L; j += groups) {
             const float pj = sc[j];
-            const float4 v = __ldg(reinterpret_cast<const float4*>(vb + (size_t)j * kvDim) + c);
+            const float4 v = kv_ld4(vb + (size_t)j * kvDim + 4 * c);
             o.x = fmaf(pj, v.x, o.x); o.y = fmaf(pj, v.y, o.y); o.z = fmaf(pj, v.z, o.z); o.w = fmaf(pj, v.w, o.w);
         }
         reinterpret_cast<float4*>(part)[grp * h4 + c] = o;
@@ -97,6 +108,15 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
         out[(size_t)r * ldo + h * hd + d] = a * inv;
     }
 }
+
+// float32 and bf16 (_kb) caches; same parameters
+#define ROWS_KERNEL(NAME, KT)                                                                                 \
+    extern "C" __global__ void NAME(const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, \
+                                    int hd, const KT* kc, const KT* vc, int maxLen, float scale, float* out, int ldo) { \
+        attention_rows_impl<KT>(qkv, ld, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, out, ldo);      \
+    }
+ROWS_KERNEL(attention_rows, float)
+ROWS_KERNEL(attention_rows_kb, __nv_bfloat16)
 
 // ------------------------------------------------------------------------------------------ decode attention
 // Decode steps (one new row per sequence, distinct slots): RoPE + KV append + attention in one kernel, the positions
@@ -122,10 +142,10 @@ extern "C" __global__ void attention_rows(const float* qkv, int ld, int n, const
 #define DEC_VPRE 4   // value positions per thread group loaded before the wait
 #endif
 
-template <bool PRE>
+template <bool PRE, typename KT>
 DEV void attention_decode_impl(
         const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd, int rot, const float2* cosSin,
-        float* kc, float* vc, int maxLen, float scale, int minChunk, int scCap, float* part, unsigned* counters, float* out,
+        KT* kc, KT* vc, int maxLen, float scale, int minChunk, int scCap, float* part, unsigned* counters, float* out,
         int ldo) {
     extern __shared__ float4 dec_smem4[];   // (a name of its own: a template may not redeclare attention_rows's)
     float* smem = reinterpret_cast<float*>(dec_smem4);
@@ -147,22 +167,21 @@ DEV void attention_decode_impl(
     if (sp >= S) return;
     const int chunk = (L + S - 1) / S, j0 = sp * chunk, j1 = min(L, j0 + chunk);
     const int group = heads / kvHeads, kvh = h / group, kvDim = kvHeads * hd, half = rot / 2;
-    const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
-    const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const KT* kb = kc + (size_t)slot * maxLen * kvDim + kvh * hd;
+    const KT* vb = vc + (size_t)slot * maxLen * kvDim + kvh * hd;
     const int h4 = hd >> 2, cnt = max(0, j1 - j0), cc = max(0, min(j1, p) - j0);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
     const int groups = blockDim.x / h4, grp = threadIdx.x / h4, c = threadIdx.x % h4;
     const bool pre = PRE && h4 <= 32;
-    float4 kp[DEC_KPRE], vp[DEC_VPRE];
+    using Raw = typename KvRaw<KT>::T;   // held as loaded (a bf16 cache: half the registers)
+    Raw kp[DEC_KPRE], vp[DEC_VPRE];
 #pragma unroll
     for (int u = 0; u < (DEC_KPRE > DEC_VPRE ? DEC_KPRE : DEC_VPRE); u++) {
         const int tk = warp + u * nw, tv = grp + u * groups;
         if (u < DEC_KPRE)
-            kp[u] = pre && tk < cc && lane < h4 ? __ldg(reinterpret_cast<const float4*>(kb + (size_t)(j0 + tk) * kvDim) + lane)
-                                                 : make_float4(0.f, 0.f, 0.f, 0.f);
+            kp[u] = pre && tk < cc && lane < h4 ? kv_raw(kb + (size_t)(j0 + tk) * kvDim + 4 * lane) : Raw{};
         if (u < DEC_VPRE)
-            vp[u] = pre && grp < groups && tv < cc ? __ldg(reinterpret_cast<const float4*>(vb + (size_t)(j0 + tv) * kvDim) + c)
-                                                    : make_float4(0.f, 0.f, 0.f, 0.f);
+            vp[u] = pre && grp < groups && tv < cc ? kv_raw(vb + (size_t)(j0 + tv) * kvDim + 4 * c) : Raw{};
     }
     pdl_wait();
     const float* row = qkv + (size_t)r * ld;
@@ -184,8 +203,8 @@ DEV void attention_decode_impl(
             sk[i] = k;
             if (h % group == 0) {
                 const size_t at = ((size_t)slot * maxLen + p) * kvDim + (size_t)kvh * hd + i;
-                kc[at] = k;
-                vc[at] = row[(heads + kvHeads + kvh) * hd + i];
+                kv_st(kc + at, k);
+                kv_st(vc + at, row[(heads + kvHeads + kvh) * hd + i]);
             }
         }
     }
@@ -203,14 +222,14 @@ DEV void attention_decode_impl(
                 if (t >= cc) break;
                 if (pre && t0 == warp && u < DEC_KPRE) {   // loaded before the wait; the same sum as lane_dot's single step
                     if (lane < h4) {
-                        const float4 qv = q4[lane];
+                        const float4 qv = q4[lane], kv = kv_cvt(kp[u]);
                         float a = 0.f;
-                        a = fmaf(qv.x, kp[u].x, a); a = fmaf(qv.y, kp[u].y, a);
-                        a = fmaf(qv.z, kp[u].z, a); a = fmaf(qv.w, kp[u].w, a);
+                        a = fmaf(qv.x, kv.x, a); a = fmaf(qv.y, kv.y, a);
+                        a = fmaf(qv.z, kv.z, a); a = fmaf(qv.w, kv.w, a);
                         s[u] = a;
                     }
                 } else {
-                    s[u] = lane_dot<true>(q4, reinterpret_cast<const float4*>(kb + (size_t)(j0 + t) * kvDim), h4, lane);
+                    s[u] = lane_dot_kv(q4, kb + (size_t)(j0 + t) * kvDim, h4, lane);
                 }
             }
 #pragma unroll
@@ -221,7 +240,7 @@ DEV void attention_decode_impl(
             }
         }
         if (mine && warp == nw - 1) {   // the new position
-            const float s1 = warp_sum(lane_dot<false>(q4, reinterpret_cast<const float4*>(sk), h4, lane));
+            const float s1 = warp_sum(lane_dot(q4, reinterpret_cast<const float4*>(sk), h4, lane));
             if (lane == 0) sc[cnt - 1] = s1 * scale;
         }
     }
@@ -237,7 +256,8 @@ DEV void attention_decode_impl(
                 const int t = grp + u * groups;
                 if (t < cc) {
                     const float pj = sc[t];
-                    o.x = fmaf(pj, vp[u].x, o.x); o.y = fmaf(pj, vp[u].y, o.y); o.z = fmaf(pj, vp[u].z, o.z); o.w = fmaf(pj, vp[u].w, o.w);
+                    const float4 v = kv_cvt(vp[u]);
+                    o.x = fmaf(pj, v.x, o.x); o.y = fmaf(pj, v.y, o.y); o.z = fmaf(pj, v.z, o.z); o.w = fmaf(pj, v.w, o.w);
                 }
             }
             tFrom = grp + DEC_VPRE * groups;
@@ -245,7 +265,7 @@ DEV void attention_decode_impl(
 #pragma unroll 8
         for (int t = tFrom; t < cc; t += groups) {
             const float pj = sc[t];
-            const float4 v = __ldg(reinterpret_cast<const float4*>(vb + (size_t)(j0 + t) * kvDim) + c);
+            const float4 v = kv_ld4(vb + (size_t)(j0 + t) * kvDim + 4 * c);
             o.x = fmaf(pj, v.x, o.x); o.y = fmaf(pj, v.y, o.y); o.z = fmaf(pj, v.z, o.z); o.w = fmaf(pj, v.w, o.w);
         }
         if (mine && grp == 0) {
@@ -305,13 +325,19 @@ DEV void attention_decode_impl(
 
 // attention_decode: with the cache loads before the wait (the default); attention_decode_late: all of them after it, as
 // before (-Dfathom.cuda.decodePrefetch=false, for comparison). Same parameters, same results bit for bit.
-#define DEC_KERNEL(NAME, PRE)                                                                                     \
-    extern "C" __global__ void __launch_bounds__(DEC_THREADS) NAME(                                               \
+#define DEC_KERNEL(NAME, PRE, KT, LB)                                                                               \
+    extern "C" __global__ void __launch_bounds__ LB NAME(                                                    \
         const float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd, int rot,                \
-        const float2* cosSin, float* kc, float* vc, int maxLen, float scale, int minChunk, int scCap, float* part, \
+        const float2* cosSin, KT* kc, KT* vc, int maxLen, float scale, int minChunk, int scCap, float* part, \
         unsigned* counters, float* out, int ldo) {                                                                \
-        attention_decode_impl<PRE>(qkv, ld, n, meta, heads, kvHeads, hd, rot, cosSin, kc, vc, maxLen, scale,     \
+        attention_decode_impl<PRE, KT>(qkv, ld, n, meta, heads, kvHeads, hd, rot, cosSin, kc, vc, maxLen, scale,     \
                                    minChunk, scCap, part, counters, out, ldo);                                    \
     }
-DEC_KERNEL(attention_decode, true)
-DEC_KERNEL(attention_decode_late, false)
+// LB: launch bounds; the bf16 prefetching kernel says "one block per multiprocessor" (else ptxas keeps it to 64
+// registers and spills; at one block it takes 96, as the float32 kernel takes 104 unasked). Tried and dropped: 16
+// positions in flight per warp over a bf16 cache (the bytes in flight of float32): 1.5-3 % slower per step at batch 8
+// and 32, 128 and 1024 positions (docs/benchmarks.md).
+DEC_KERNEL(attention_decode, true, float, (DEC_THREADS))
+DEC_KERNEL(attention_decode_late, false, float, (DEC_THREADS))
+DEC_KERNEL(attention_decode_kb, true, __nv_bfloat16, (DEC_THREADS, 1))   // the same over a bf16 cache
+DEC_KERNEL(attention_decode_late_kb, false, __nv_bfloat16, (DEC_THREADS))

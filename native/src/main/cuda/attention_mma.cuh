@@ -4,14 +4,15 @@
 // SIMT kernel F32 / F16 models keep), flash-attention style:
 //  - grid (heads, query tiles), a warp per 16 query rows of the tile (blockDim = 32 * tile rows / 16);
 //  - each warp keeps its rows of q as mma.m16n8k16 A fragments (bf16) in registers for the whole kernel;
-//  - key and value tiles of ATTM_KT positions are copied from the fp32 cache into shared memory by cp.async
+//  - key and value tiles of ATTM_KT positions are copied from the cache (fp32, or bf16 in the _kb kernels) into
+//    shared memory by cp.async
 //    (zero-filled past the tile's last position), two buffers: tile t + 1 is in flight while tile t is used;
 //  - S = q·kᵀ on tensor cores (bf16 inputs, fp32 sums), the causal mask per row, an online softmax in base 2 on the
 //    accumulator fragments (rows reduced over the four lanes that share them), and O += P·V on tensor cores with P
 //    taken straight from S's fragments (the m16n8 C layout of two key tiles is the A layout of one k step);
 //  - O / l to out as fp32.
-// Shared memory: 2 x ATTM_KT x ((HD + 8) + (HD + 4)) floats (the paddings make the fragment loads of K and V
-// bank-conflict free); see dev.fathom.cuda.AttentionLaunch#mmaSmem.
+// Shared memory: 2 x ATTM_KT x ((HD + 8) + (HD + 4)) floats, or 2 x ATTM_KT x 2 (HD + 8) bf16 (the paddings make the
+// fragment loads of K and V bank-conflict free); see dev.fathom.cuda.AttentionLaunch#mmaSmem.
 #define ATTM_KT 32
 
 DEV void cp_async16_zfill(void* dst, const void* src, bool valid) {
@@ -28,12 +29,18 @@ DEV uint32_t pack_bf16(float lo, float hi) {
     return *reinterpret_cast<uint32_t*>(&v);
 }
 
-template <int HD>
-DEV void attm_stage(float* ks, float* vs, const float* __restrict__ kb, const float* __restrict__ vb, int kvDim, int j0,
+// Shared-memory row strides (elements) of the staged key and value tiles: float32 cache HD + 8 / HD + 4, bf16 cache
+// HD + 8 both (a 16-byte multiple per row; the fragment loads below stay bank-conflict free for HD = 16..128).
+template <int HD, typename KT> struct AttmStride {
+    static constexpr int K = HD + 8, V = sizeof(KT) == 2 ? HD + 8 : HD + 4;
+};
+
+template <int HD, typename KT>
+DEV void attm_stage(KT* ks, KT* vs, const KT* __restrict__ kb, const KT* __restrict__ vb, int kvDim, int j0,
                     int last, int tid, int nt) {
-    constexpr int KS = HD + 8, VS = HD + 4, V4 = HD / 4;
-    for (int e = tid; e < ATTM_KT * V4; e += nt) {
-        const int jj = e / V4, d = (e % V4) * 4, j = j0 + jj;
+    constexpr int KS = AttmStride<HD, KT>::K, VS = AttmStride<HD, KT>::V, E = 16 / sizeof(KT), VE = HD / E;
+    for (int e = tid; e < ATTM_KT * VE; e += nt) {
+        const int jj = e / VE, d = (e % VE) * E, j = j0 + jj;
         const bool ok = j <= last;
         const size_t off = ok ? (size_t)j * kvDim + d : 0;
         cp_async16_zfill(ks + jj * KS + d, kb + off, ok);
@@ -42,14 +49,24 @@ DEV void attm_stage(float* ks, float* vs, const float* __restrict__ kb, const fl
     cp_async_commit();
 }
 
-template <int HD>
+// mma B fragments from the staged tiles: two elements of a key row (k dims c, c + 1: one 32-bit word of a bf16 tile),
+// and two value rows r, r + 1 at one dim (a stride of VS apart), packed as bf16 pairs (low half first).
+DEV uint32_t attm_pair(const float* p) { const float2 v = *reinterpret_cast<const float2*>(p); return pack_bf16(v.x, v.y); }
+DEV uint32_t attm_pair(const __nv_bfloat16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+DEV uint32_t attm_cols(const float* p, int stride) { return pack_bf16(p[0], p[stride]); }
+DEV uint32_t attm_cols(const __nv_bfloat16* p, int stride) {
+    const unsigned short* u = reinterpret_cast<const unsigned short*>(p);
+    return (uint32_t)u[0] | ((uint32_t)u[stride] << 16);
+}
+
+template <int HD, typename KT>
 DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* __restrict__ meta, const int* __restrict__ tiles,
-                       int heads, int kvHeads, const float* __restrict__ kc, const float* __restrict__ vc, int maxLen,
+                       int heads, int kvHeads, const KT* __restrict__ kc, const KT* __restrict__ vc, int maxLen,
                        float scale, float* __restrict__ out, int ldo) {
-    constexpr int KS = HD + 8, VS = HD + 4, KK = HD / 16, NT = HD / 8;
+    constexpr int KS = AttmStride<HD, KT>::K, VS = AttmStride<HD, KT>::V, KK = HD / 16, NT = HD / 8;
     extern __shared__ float4 attm_smem4[];
-    float* kbuf = reinterpret_cast<float*>(attm_smem4);   // [2][KT][KS]
-    float* vbuf = kbuf + 2 * ATTM_KT * KS;                // [2][KT][VS]
+    KT* kbuf = reinterpret_cast<KT*>(attm_smem4);   // [2][KT][KS]
+    KT* vbuf = kbuf + 2 * ATTM_KT * KS;             // [2][KT][VS]
     __shared__ int lastPos;
     const int h = blockIdx.x, tile = blockIdx.y, tid = threadIdx.x, nthreads = blockDim.x;
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, q = lane & 3;
@@ -64,8 +81,8 @@ DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* 
     if (tid == 0) lastPos = -1;
     __syncthreads();
     if (lane == 0 && wl >= 0) atomicMax(&lastPos, wl);
-    const float* kb = kc + (size_t)slot * maxLen * kvDim + kvh * HD;
-    const float* vb = vc + (size_t)slot * maxLen * kvDim + kvh * HD;
+    const KT* kb = kc + (size_t)slot * maxLen * kvDim + kvh * HD;
+    const KT* vb = vc + (size_t)slot * maxLen * kvDim + kvh * HD;
     // q fragments of rows ra / rb (zeros for rows past the tile)
     uint4 qf[KK];
     {
@@ -89,30 +106,26 @@ DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* 
 #pragma unroll
     for (int i = 0; i < NT; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
     float ma = -INFINITY, mb = -INFINITY, la = 0.f, lb = 0.f;   // running max (base 2) and this lane's part of the sum
-    if (last >= 0) attm_stage<HD>(kbuf, vbuf, kb, vb, kvDim, 0, last, tid, nthreads);
+    if (last >= 0) attm_stage<HD, KT>(kbuf, vbuf, kb, vb, kvDim, 0, last, tid, nthreads);
     for (int j0 = 0, t = 0; j0 <= last; j0 += ATTM_KT, t++) {
         const int cur = t & 1;
         if (j0 + ATTM_KT <= last) {   // the next tile into the other buffer (freed by the barrier at the end of the last step)
-            attm_stage<HD>(kbuf + (cur ^ 1) * ATTM_KT * KS, vbuf + (cur ^ 1) * ATTM_KT * VS, kb, vb, kvDim, j0 + ATTM_KT, last, tid, nthreads);
+            attm_stage<HD, KT>(kbuf + (cur ^ 1) * ATTM_KT * KS, vbuf + (cur ^ 1) * ATTM_KT * VS, kb, vb, kvDim, j0 + ATTM_KT, last, tid, nthreads);
             cp_async_wait<1>();
         } else {
             cp_async_wait<0>();
         }
         __syncthreads();
         if (j0 <= wl) {   // keys this warp's rows can see
-            const float* ks = kbuf + cur * ATTM_KT * KS;
-            const float* vs = vbuf + cur * ATTM_KT * VS;
+            const KT* ks = kbuf + cur * ATTM_KT * KS;
+            const KT* vs = vbuf + cur * ATTM_KT * VS;
             float s[ATTM_KT / 8][4];
 #pragma unroll
             for (int jt = 0; jt < ATTM_KT / 8; jt++) {
                 s[jt][0] = s[jt][1] = s[jt][2] = s[jt][3] = 0.f;
-                const float* kr = ks + (8 * jt + g) * KS + 2 * q;
+                const KT* kr = ks + (8 * jt + g) * KS + 2 * q;
 #pragma unroll
-                for (int kk = 0; kk < KK; kk++) {
-                    const float2 b0 = *reinterpret_cast<const float2*>(kr + 16 * kk);
-                    const float2 b1 = *reinterpret_cast<const float2*>(kr + 16 * kk + 8);
-                    mma_bf16(s[jt], qf[kk], pack_bf16(b0.x, b0.y), pack_bf16(b1.x, b1.y));
-                }
+                for (int kk = 0; kk < KK; kk++) mma_bf16(s[jt], qf[kk], attm_pair(kr + 16 * kk), attm_pair(kr + 16 * kk + 8));
             }
             float xa = -INFINITY, xb = -INFINITY;
 #pragma unroll
@@ -151,11 +164,11 @@ DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* 
             for (int k2 = 0; k2 < ATTM_KT / 16; k2++) {
                 const uint4 pf = make_uint4(pack_bf16(s[2 * k2][0], s[2 * k2][1]), pack_bf16(s[2 * k2][2], s[2 * k2][3]),
                                             pack_bf16(s[2 * k2 + 1][0], s[2 * k2 + 1][1]), pack_bf16(s[2 * k2 + 1][2], s[2 * k2 + 1][3]));
-                const float* v0 = vs + (16 * k2 + 2 * q) * VS + g;
+                const KT* v0 = vs + (16 * k2 + 2 * q) * VS + g;
 #pragma unroll
                 for (int i = 0; i < NT; i++) {
-                    const float* vp = v0 + 8 * i;
-                    mma_bf16(o[i], pf, pack_bf16(vp[0], vp[VS]), pack_bf16(vp[8 * VS], vp[9 * VS]));
+                    const KT* vp = v0 + 8 * i;
+                    mma_bf16(o[i], pf, attm_cols(vp, VS), attm_cols(vp + 8 * VS, VS));
                 }
             }
         }
@@ -175,13 +188,17 @@ DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* 
     }
 }
 
-#define ATTM_KERNEL(D)                                                                                        \
-    extern "C" __global__ void __launch_bounds__(128) attention_mma_##D(                                      \
+#define ATTM_KERNEL(NAME, D, KT)                                                                              \
+    extern "C" __global__ void __launch_bounds__(128) NAME(                                                   \
         const float* qkv, int ld, int n, const int* meta, const int* tiles, int heads, int kvHeads, int hd,   \
-        const float* kc, const float* vc, int maxLen, float scale, float* out, int ldo) {                    \
-        attention_mma<D>(qkv, ld, n, meta, tiles, heads, kvHeads, kc, vc, maxLen, scale, out, ldo);          \
+        const KT* kc, const KT* vc, int maxLen, float scale, float* out, int ldo) {                          \
+        attention_mma<D, KT>(qkv, ld, n, meta, tiles, heads, kvHeads, kc, vc, maxLen, scale, out, ldo);      \
     }
-ATTM_KERNEL(16)
-ATTM_KERNEL(32)
-ATTM_KERNEL(64)
-ATTM_KERNEL(128)
+ATTM_KERNEL(attention_mma_16, 16, float)
+ATTM_KERNEL(attention_mma_32, 32, float)
+ATTM_KERNEL(attention_mma_64, 64, float)
+ATTM_KERNEL(attention_mma_128, 128, float)
+ATTM_KERNEL(attention_mma_kb_16, 16, __nv_bfloat16)   // bf16 cache
+ATTM_KERNEL(attention_mma_kb_32, 32, __nv_bfloat16)
+ATTM_KERNEL(attention_mma_kb_64, 64, __nv_bfloat16)
+ATTM_KERNEL(attention_mma_kb_128, 128, __nv_bfloat16)

@@ -84,6 +84,26 @@ template <> struct Vec<__half> {
 DEV void store_out(float* p, float v) { *p = v; }
 DEV void store_out(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
 
+// The KV cache holds float32 (models with F32 / F16 / INT8 projections) or bf16 (BF16 models, as DeepSpeed and
+// transformers keep it in the model's dtype: half the bytes every decode step reads). The attention kernels are
+// templates over the element type KT; kv_ld4 reads four consecutive elements as floats (16 or 8 bytes, aligned),
+// kv_st writes one (rounded to nearest even).
+// The raw form of four elements (a float4 or a uint2 of bf16 pairs), for loads held in registers before they are used:
+// kv_raw loads, kv_cvt widens (kv_ld4 = both).
+template <typename KT> struct KvRaw { using T = float4; };
+template <> struct KvRaw<__nv_bfloat16> { using T = uint2; };
+DEV float4 kv_raw(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+DEV uint2 kv_raw(const __nv_bfloat16* p) { return __ldg(reinterpret_cast<const uint2*>(p)); }
+DEV float4 kv_cvt(const float4& v) { return v; }
+DEV float4 kv_cvt(const uint2& u) {
+    return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u),
+                       __uint_as_float(u.y << 16), __uint_as_float(u.y & 0xffff0000u));
+}
+DEV void kv_st(float* p, float v) { *p = v; }
+DEV void kv_st(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+template <typename KT>
+DEV float4 kv_ld4(const KT* p) { return kv_cvt(kv_raw(p)); }
+
 DEV float activate(float x, int act) {
     switch (act) {
         case 0: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));                        // gelu (erf)
@@ -403,12 +423,13 @@ extern "C" __global__ void norm_rows_bf16(const float* x, const int* rowIdx, __n
 // ------------------------------------------------------------------------------------------ embedding
 // grid = rows, block = 256. meta = [tokens n][positions n][slots n]
 
-extern "C" __global__ void embed_rows(const float* table, const float* pos, int posOffset, const int* meta, int n,
-                                      float* x, int h) {
+extern "C" __global__ void embed_rows(const float* __restrict__ table, const float* __restrict__ pos, int posOffset,
+                                      const int* __restrict__ meta, int n, float* __restrict__ x, int h) {
     pdl_trigger();
     pdl_wait();
     const int r = blockIdx.x;
     const int tok = meta[r], p = meta[n + r] + posOffset;
+#pragma unroll 4   // (restrict: the loads of several passes go out together)
     for (int i = threadIdx.x; i < h; i += blockDim.x) {
         float v = table[(size_t)tok * h + i];
         if (pos) v += pos[(size_t)p * h + i];
@@ -421,8 +442,9 @@ extern "C" __global__ void embed_rows(const float* table, const float* pos, int 
 // of the first `rot` dims of each q and k head (GPT-NeoX / Llama half rotation), then appends k, v to the
 // cache [slot][maxLen][kvDim] of this layer at the row's position.
 
-extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd,
-                                          int rot, const float2* cosSin, float* kc, float* vc, int maxLen) {
+template <typename KT>
+DEV void rope_kv_append_impl(float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd,
+                             int rot, const float2* cosSin, KT* kc, KT* vc, int maxLen) {
     // grid = (rows, heads + kvHeads): block (r, hh) rotates q or k head hh of row r; k heads then go to the cache
     // with their v head. block = 64.
     pdl_trigger();
@@ -442,40 +464,121 @@ extern "C" __global__ void rope_kv_append(float* qkv, int ld, int n, const int* 
     const int kvDim = kvHeads * hd, kh = hh - heads;
     const size_t base = ((size_t)slot * maxLen + p) * kvDim + (size_t)kh * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        kc[base + d] = v[d];
-        vc[base + d] = v[kvDim + d];
+        kv_st(kc + base + d, v[d]);
+        kv_st(vc + base + d, v[kvDim + d]);
     }
 }
 
 // Same for many rows (the prompt phase): one block of 256 threads per row, threads over (head, pair) of all q and k
 // heads, then the row's k and v into the cache (instead of a 64-thread block per head and row).
-extern "C" __global__ void rope_kv_rows(float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd,
-                                        int rot, const float2* cosSin, float* kc, float* vc, int maxLen) {
+template <typename KT>
+DEV void rope_kv_rows_impl(float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd,
+                           int rot, const float2* cosSin, KT* kc, KT* vc, int maxLen) {
+    // The rotation is in place, so the compiler cannot move a pass's loads above the previous pass's stores: each
+    // thread loads RKV passes' pairs before storing any (the loads of a row overlap instead of following each other).
+    constexpr int RKV = 4;
     const int r = blockIdx.x;
     const int p = meta[n + r], slot = meta[2 * n + r];
     float* row = qkv + (size_t)r * ld;
     const int half = rot / 2, total = (heads + kvHeads) * half;
-    for (int e = threadIdx.x; e < total; e += blockDim.x) {
-        const int hh = e / half, i = e % half;
-        float* v = row + hh * hd;
-        const float2 t2 = cosSin[(size_t)p * half + i];
-        const float x1 = v[i], x2 = v[i + half];
-        v[i] = x1 * t2.x - x2 * t2.y;
-        v[i + half] = x2 * t2.x + x1 * t2.y;
+    for (int e0 = threadIdx.x; e0 < total; e0 += RKV * blockDim.x) {
+        float x1[RKV], x2[RKV];
+        float2 t2[RKV];
+#pragma unroll
+        for (int u = 0; u < RKV; u++) {
+            const int e = e0 + u * blockDim.x;
+            if (e < total) {
+                const int hh = e / half, i = e % half;
+                const float* v = row + hh * hd;
+                t2[u] = cosSin[(size_t)p * half + i];
+                x1[u] = v[i];
+                x2[u] = v[i + half];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < RKV; u++) {
+            const int e = e0 + u * blockDim.x;
+            if (e < total) {
+                const int hh = e / half, i = e % half;
+                float* v = row + hh * hd;
+                v[i] = x1[u] * t2[u].x - x2[u] * t2[u].y;
+                v[i + half] = x2[u] * t2[u].x + x1[u] * t2[u].y;
+            }
+        }
     }
     __syncthreads();
     const int kvDim = kvHeads * hd;
     const size_t base = ((size_t)slot * maxLen + p) * kvDim;
     const float* k = row + heads * hd;
-    for (int d = threadIdx.x; d < kvDim; d += blockDim.x) {
-        kc[base + d] = k[d];
-        vc[base + d] = k[kvDim + d];
+    for (int d0 = threadIdx.x; d0 < kvDim; d0 += RKV * blockDim.x) {   // the same for the k and v rows into the cache
+        float kv[RKV], vv[RKV];
+#pragma unroll
+        for (int u = 0; u < RKV; u++) {
+            const int d = d0 + u * blockDim.x;
+            if (d < kvDim) { kv[u] = k[d]; vv[u] = k[kvDim + d]; }
+        }
+#pragma unroll
+        for (int u = 0; u < RKV; u++) {
+            const int d = d0 + u * blockDim.x;
+            if (d < kvDim) { kv_st(kc + base + d, kv[u]); kv_st(vc + base + d, vv[u]); }
+        }
     }
 }
+
+// the kernels, float32 and bf16 (_kb) caches; same parameters
+#define ROPE_KERNELS(SUF, KT)                                                                                 \
+    extern "C" __global__ void rope_kv_append##SUF(float* qkv, int ld, int n, const int* meta, int heads,     \
+            int kvHeads, int hd, int rot, const float2* cosSin, KT* kc, KT* vc, int maxLen) {                 \
+        rope_kv_append_impl<KT>(qkv, ld, n, meta, heads, kvHeads, hd, rot, cosSin, kc, vc, maxLen);          \
+    }                                                                                                         \
+    extern "C" __global__ void rope_kv_rows##SUF(float* qkv, int ld, int n, const int* meta, int heads,       \
+            int kvHeads, int hd, int rot, const float2* cosSin, KT* kc, KT* vc, int maxLen) {                 \
+        rope_kv_rows_impl<KT>(qkv, ld, n, meta, heads, kvHeads, hd, rot, cosSin, kc, vc, maxLen);            \
+    }
+ROPE_KERNELS(, float)
+ROPE_KERNELS(_kb, __nv_bfloat16)
 
 #include "attention.cuh"   // decode attention: attention_rows, attention_decode(_late)
 
 // ------------------------------------------------------------------------------------------ small element-wise
+
+// Greedy sampling on the device: out[r] = the index of the largest of the n logits of row r, the first such index on
+// ties (as Sampler.argmax; NaNs never win). grid = rows, block = ARGMAX_THREADS. Each thread keeps the best of its
+// strided elements (visited in increasing order), then warps and the block pick the larger value, the lower index on
+// ties. A decode step then copies back 4 bytes per sequence instead of its logits.
+#define ARGMAX_THREADS 1024
+DEV void argmax_pick(float& bv, int& bi, float v, int i) {
+    if (v > bv || (v == bv && i < bi)) { bv = v; bi = i; }
+}
+extern "C" __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_rows(const float* logits, int n, int* out) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    const float* row = logits + (size_t)blockIdx.x * n;
+    float bv = -INFINITY;
+    int bi = INT_MAX;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) argmax_pick(bv, bi, row[i], i);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+        const float v = __shfl_xor_sync(0xffffffffu, bv, off);
+        const int i = __shfl_xor_sync(0xffffffffu, bi, off);
+        argmax_pick(bv, bi, v, i);
+    }
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) { sv[warp] = bv; si[warp] = bi; }
+    __syncthreads();
+    if (warp == 0) {
+        const int nw = blockDim.x >> 5;
+        bv = lane < nw ? sv[lane] : -INFINITY;
+        bi = lane < nw ? si[lane] : INT_MAX;
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) {
+            const float v = __shfl_xor_sync(0xffffffffu, bv, off);
+            const int i = __shfl_xor_sync(0xffffffffu, bi, off);
+            argmax_pick(bv, bi, v, i);
+        }
+        if (lane == 0) out[blockIdx.x] = bi == INT_MAX ? 0 : bi;   // every logit NaN: 0, as Sampler.argmax
+    }
+}
 
 // y[j] = src[idx[j]] (rows of width h); grid = m, block = 256
 extern "C" __global__ void gather_rows(const float* src, const int* idx, float* y, int h) {

@@ -40,7 +40,8 @@ public final class Engine {
             if (f > 0) links = new WeightPlacement.Links(links.nvmeReadBps(), links.hostCopyBps(), f,
                     links.source().replace("reference kernels", p.backend() + " kernels"));
         }
-        return PlanHeuristics.plan(p, m.config(), sizes, maxSeqLen, links);
+        Backend b = backends.find(p.backend());
+        return PlanHeuristics.plan(p, m.config(), sizes, maxSeqLen, links, b == null ? 4 : b.kvElementBytes(m, p.precision()));
     }
 
     private static final java.util.Map<String, Double> RATES = new java.util.concurrent.ConcurrentHashMap<>();

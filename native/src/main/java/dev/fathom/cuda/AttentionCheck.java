@@ -1,6 +1,7 @@
 package dev.fathom.cuda;
 
 import dev.fathom.cuda.CudaSelfCheck.GemmResult;
+import dev.fathom.engine.tensor.DType;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -18,7 +19,21 @@ import java.util.Random;
 final class AttentionCheck {
     private AttentionCheck() {}
 
-    private static final String[] NAMES = {"rows   ", "tiles  ", "tiles32", "mma    ", "mma32  "};
+    private static final String[] NAMES = {"rows   ", "tiles  ", "tiles32", "mma    ", "mma32  ", "rows kb", "mma kb ", "mma32kb"};
+
+    /** {@code v} rounded to bf16 (nearest even) and widened back: the values a bf16 KV cache holds. */
+    static float[] bf16Round(float[] v) {
+        float[] r = new float[v.length];
+        for (int i = 0; i < v.length; i++) r[i] = DType.bf16ToFloat(DType.floatToBf16(v[i]));
+        return r;
+    }
+
+    /** {@code v} as bf16 (nearest even; NaN stays NaN) in {@code a}. */
+    static MemorySegment bf16(float[] v, Arena a) {
+        MemorySegment m = a.allocate(2L * v.length, 16);
+        for (int i = 0; i < v.length; i++) m.setAtIndex(ValueLayout.JAVA_SHORT, i, DType.floatToBf16(v[i]));
+        return m;
+    }
 
     /**
      * The tolerance of an {@link #attention} result: 1e-5 for the fp32 kernels; 1e-2 for attention_mma, whose q, k,
@@ -29,8 +44,10 @@ final class AttentionCheck {
     /**
      * Both attention kernels (per row, and over query tiles as the prompt phase runs) on fresh random q, k, v
      * against a float64 CPU softmax(q·k/sqrt(hd))·v, causal per row. One sequence per slot of the given lengths,
-     * its rows consecutive; outputs poisoned with NaN first. Returns {rows, 64-row tiles, 32-row tiles} and, for the head
-     * dims attention_mma has (on compute capability 8+), {mma over 64-row tiles, over 32-row tiles}.
+     * its rows consecutive; outputs poisoned with NaN first. Returns {rows, 64-row tiles, 32-row tiles}, for the head
+     * dims attention_mma has (on compute capability 8+) {mma over 64-row tiles, over 32-row tiles}, then the kernels over
+     * a bf16 cache ({@code _kb}; the cache rounded to bf16, the reference taken over the rounded values): {rows} and, where
+     * attention_mma runs, {mma over 64-row tiles, over 32-row tiles}.
      */
     static GemmResult[] attention(int hd, int heads, int kvHeads, int[] lens, long seed) {
         CudaModule mod = CudaModule.get();
@@ -48,6 +65,74 @@ final class AttentionCheck {
         int[] tl = new int[2 * n], tl32 = new int[2 * n];
         int tc = AttentionLaunch.queryTiles(slotOf, 64, tl), tc32 = AttentionLaunch.queryTiles(slotOf, 32, tl32);
         float scale = (float) (1 / Math.sqrt(hd));
+        float[] kcb = bf16Round(kc), vcb = bf16Round(vc);
+        double[] ref = reference(qkv, kc, vc, meta, n, heads, kvHeads, hd, maxLen, scale),
+                refb = reference(qkv, kcb, vcb, meta, n, heads, kvHeads, hd, maxLen, scale);
+        long stream = cu.streamCreate();
+        List<Long> mem = new ArrayList<>();
+        try (Arena a = Arena.ofShared()) {
+            long dQ = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(qkv, a), stream), dK = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(kc, a), stream),
+                    dV = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(vc, a), stream);
+            long dKb = CudaSelfCheck.dev(cu, mem, bf16(kc, a), stream), dVb = CudaSelfCheck.dev(cu, mem, bf16(vc, a), stream);
+            long dM = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, meta), stream);
+            long dT = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(tl, 2 * tc)), stream);
+            long dT32 = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(tl32, 2 * tc32)), stream);
+            long dO = cu.malloc(4L * n * od);
+            mem.add(dO);
+            boolean mma = AttentionLaunch.mmaHeadDim(hd) && cu.ccMajor() >= 8;
+            int[] variants = mma ? new int[]{0, 1, 2, 3, 4, 5, 6, 7} : new int[]{0, 1, 2, 5};
+            GemmResult[] out = new GemmResult[variants.length];
+            for (int vi = 0; vi < variants.length; vi++) {
+                int v = variants[vi];
+                boolean kb = v >= 5;
+                long k = kb ? dKb : dK, vv = kb ? dVb : dV;
+                cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
+                if (v == 0 || v == 5) {
+                    int smem = AttentionLaunch.rowsSmem(hd, maxLen);
+                    String kn = AttentionLaunch.kvKernel("attention_rows", kb);
+                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
+                    mod.launch(kn, heads, n, AttentionLaunch.ROWS_THREADS, smem, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, k, vv,
+                            maxLen, scale, dO, od);
+                } else if (v == 3 || v == 4 || v == 6 || v == 7) {   // attention_mma (bf16 tensor cores), 64- or 32-row query tiles
+                    int tq = v == 3 || v == 6 ? 64 : 32, smem = AttentionLaunch.mmaSmem(hd, kb);
+                    String kn = AttentionLaunch.mmaKernel(hd, kb);
+                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
+                    mod.launch(kn, heads, tq == 64 ? tc : tc32, AttentionLaunch.mmaThreads(tq), smem, stream, dQ, qkvDim, n, dM, tq == 64 ? dT : dT32,
+                            heads, kvHeads, hd, k, vv, maxLen, scale, dO, od);
+                } else {   // v 1: 64-row query tiles, v 2: 32-row tiles
+                    int tq = v == 1 ? 64 : 32;
+                    int smem = AttentionLaunch.tilesSmem(hd, tq);
+                    String kn = AttentionLaunch.tilesKernel(hd, tq);
+                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
+                    mod.launch(kn, heads, v == 1 ? tc : tc32, 256, smem, stream, dQ, qkvDim, n, dM, v == 1 ? dT : dT32, heads, kvHeads, hd, dK, dV,
+                            maxLen, scale, dO, od);
+                }
+                double[] want = kb ? refb : ref;
+                MemorySegment ho = a.allocate(4L * n * od, 16);
+                cu.copyToHost(ho, dO, 4L * n * od, stream);
+                cu.synchronize(stream);
+                double num = 0, den = 0;
+                boolean written = true;
+                for (int i = 0; i < n * od; i++) {
+                    float g = ho.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                    if (Float.isNaN(g)) written = false;
+                    num += (g - want[i]) * (g - want[i]);
+                    den += want[i] * want[i];
+                }
+                out[vi] = new GemmResult(String.format("attention %s hd=%d heads=%d/%d lens=%s", NAMES[v], hd, heads, kvHeads,
+                        Arrays.toString(lens)), Math.sqrt(num / den), written);
+            }
+            return out;
+        } finally {
+            for (long p : mem) cu.free(p);
+            cu.streamDestroy(stream);
+        }
+    }
+
+    /** float64 softmax(q·k/sqrt(hd))·v over cache rows 0..p of each row's slot (causal), GQA heads mapped to their group. */
+    private static double[] reference(float[] qkv, float[] kc, float[] vc, int[] meta, int n, int heads, int kvHeads, int hd, int maxLen,
+                                      float scale) {
+        int kvDim = kvHeads * hd, qkvDim = (heads + 2 * kvHeads) * hd, od = heads * hd;
         double[] ref = new double[n * od];
         for (int r = 0; r < n; r++)
             for (int h = 0; h < heads; h++) {
@@ -67,58 +152,7 @@ final class AttentionCheck {
                     ref[r * od + h * hd + e] = o / sum;
                 }
             }
-        long stream = cu.streamCreate();
-        List<Long> mem = new ArrayList<>();
-        try (Arena a = Arena.ofShared()) {
-            long dQ = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(qkv, a), stream), dK = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(kc, a), stream),
-                    dV = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(vc, a), stream);
-            long dM = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, meta), stream);
-            long dT = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(tl, 2 * tc)), stream);
-            long dT32 = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(tl32, 2 * tc32)), stream);
-            long dO = cu.malloc(4L * n * od);
-            mem.add(dO);
-            boolean mma = AttentionLaunch.mmaHeadDim(hd) && cu.ccMajor() >= 8;
-            GemmResult[] out = new GemmResult[mma ? 5 : 3];
-            for (int v = 0; v < out.length; v++) {
-                cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
-                if (v == 0) {
-                    int smem = AttentionLaunch.rowsSmem(hd, maxLen);
-                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
-                    mod.launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS, smem, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, dK, dV,
-                            maxLen, scale, dO, od);
-                } else if (v >= 3) {   // attention_mma (bf16 tensor cores), v 3: 64-row query tiles, v 4: 32-row tiles
-                    int tq = v == 3 ? 64 : 32, smem = AttentionLaunch.mmaSmem(hd);
-                    String kn = AttentionLaunch.mmaKernel(hd);
-                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
-                    mod.launch(kn, heads, tq == 64 ? tc : tc32, AttentionLaunch.mmaThreads(tq), smem, stream, dQ, qkvDim, n, dM, tq == 64 ? dT : dT32,
-                            heads, kvHeads, hd, dK, dV, maxLen, scale, dO, od);
-                } else {   // v 1: 64-row query tiles, v 2: 32-row tiles
-                    int tq = v == 1 ? 64 : 32;
-                    int smem = AttentionLaunch.tilesSmem(hd, tq);
-                    String kn = AttentionLaunch.tilesKernel(hd, tq);
-                    if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(kn), smem);
-                    mod.launch(kn, heads, v == 1 ? tc : tc32, 256, smem, stream, dQ, qkvDim, n, dM, v == 1 ? dT : dT32, heads, kvHeads, hd, dK, dV,
-                            maxLen, scale, dO, od);
-                }
-                MemorySegment ho = a.allocate(4L * n * od, 16);
-                cu.copyToHost(ho, dO, 4L * n * od, stream);
-                cu.synchronize(stream);
-                double num = 0, den = 0;
-                boolean written = true;
-                for (int i = 0; i < n * od; i++) {
-                    float g = ho.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-                    if (Float.isNaN(g)) written = false;
-                    num += (g - ref[i]) * (g - ref[i]);
-                    den += ref[i] * ref[i];
-                }
-                out[v] = new GemmResult(String.format("attention %s hd=%d heads=%d/%d lens=%s", NAMES[v], hd, heads, kvHeads,
-                        Arrays.toString(lens)), Math.sqrt(num / den), written);
-            }
-            return out;
-        } finally {
-            for (long p : mem) cu.free(p);
-            cu.streamDestroy(stream);
-        }
+        return ref;
     }
 
     /**
@@ -129,6 +163,16 @@ final class AttentionCheck {
      * counters must have reset, and the two outputs must agree bit for bit), and both runs are compared.
      */
     static GemmResult attentionDecode(int hd, int heads, int kvHeads, int rot, int[] positions, int splits, int minChunk, long seed) {
+        return attentionDecode(hd, heads, kvHeads, rot, positions, splits, minChunk, seed, false);
+    }
+
+    /**
+     * The same over a cache of bf16 ({@code bf16Kv}: attention_decode_kb / _late_kb): the cache is rounded to bf16 and
+     * the reference taken over the rounded values (the new position's k and v are used unrounded, as the kernel does),
+     * and the appended rows must equal the rotated k and plain v rounded to bf16.
+     */
+    static GemmResult attentionDecode(int hd, int heads, int kvHeads, int rot, int[] positions, int splits, int minChunk, long seed,
+                                      boolean bf16Kv) {
         CudaModule mod = CudaModule.get();
         Cuda cu = mod.cuda();
         cu.makeCurrent();
@@ -139,6 +183,10 @@ final class AttentionCheck {
         float[] cs = new float[maxLen * Math.max(half, 1) * 2];
         for (int i = 0; i < qkv.length; i++) qkv[i] = (float) rnd.nextGaussian();
         for (int i = 0; i < kc.length; i++) { kc[i] = (float) rnd.nextGaussian(); vc[i] = (float) rnd.nextGaussian(); }
+        if (bf16Kv) {
+            kc = bf16Round(kc);
+            vc = bf16Round(vc);
+        }
         for (int i = 0; i < cs.length / 2; i++) {
             double ang = rnd.nextDouble() * 2 * Math.PI;
             cs[2 * i] = (float) Math.cos(ang);
@@ -192,8 +240,10 @@ final class AttentionCheck {
         long stream = cu.streamCreate();
         List<Long> mem = new ArrayList<>();
         try (Arena a = Arena.ofShared()) {
-            long dQ = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(qkv, a), stream), dK = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(kc, a), stream),
-                    dV = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(vc, a), stream), dC = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(cs, a), stream);
+            long dQ = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(qkv, a), stream), dC = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(cs, a), stream);
+            long dK = CudaSelfCheck.dev(cu, mem, bf16Kv ? bf16(kc, a) : SbiLayout.floats(kc, a), stream),
+                    dV = CudaSelfCheck.dev(cu, mem, bf16Kv ? bf16(vc, a) : SbiLayout.floats(vc, a), stream);
+            int eb = AttentionLaunch.kvElementBytes(bf16Kv);
             long dM = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, meta), stream);
             long dP = cu.malloc(4L * n * heads * splits * (hd + 2)), dN = cu.malloc(4L * n * heads), dO = cu.malloc(4L * n * od);
             mem.addAll(List.of(dP, dN, dO));
@@ -201,20 +251,20 @@ final class AttentionCheck {
             int cap = AttentionLaunch.scoreCap(maxLen, splits, minChunk), smem = AttentionLaunch.decodeSmem(hd, cap);
             // run 0: attention_decode (cache loads before the PDL wait), run 1: attention_decode_late (all after), which
             // must also give the same output bit for bit; the second run also finds the counters the first one reset
-            String[] kernels = {"attention_decode", "attention_decode_late"};
+            String[] kernels = {AttentionLaunch.kvKernel("attention_decode", bf16Kv), AttentionLaunch.kvKernel("attention_decode_late", bf16Kv)};
             if (smem > 48 * 1024) for (String kn : kernels) cu.setMaxDynamicShared(mod.fn(kn), smem);
             double worst = 0;
             boolean written = true;
             float[] first = new float[n * od];
-            for (int run = 0; run < 2; run++) {
+            for (int run = 0; run < kernels.length; run++) {
                 cu.fill32(dO, 0x7fc00000, (long) n * od, stream);
                 mod.launch3(false, kernels[run], heads, n, splits, AttentionLaunch.DECODE_THREADS, smem, stream, dQ, qkvDim, n, dM,
                         heads, kvHeads, hd, rot, dC, dK, dV, maxLen, scale, minChunk, cap, dP, dN, dO, od);
-                MemorySegment ho = a.allocate(4L * n * od, 16), hk = a.allocate(4L * kc.length, 16), hv = a.allocate(4L * kc.length, 16),
+                MemorySegment ho = a.allocate(4L * n * od, 16), hk = a.allocate((long) eb * kc.length, 16), hv = a.allocate((long) eb * kc.length, 16),
                         hn = a.allocate(4L * n * heads, 16);
                 cu.copyToHost(ho, dO, 4L * n * od, stream);
-                cu.copyToHost(hk, dK, 4L * kc.length, stream);
-                cu.copyToHost(hv, dV, 4L * kc.length, stream);
+                cu.copyToHost(hk, dK, (long) eb * kc.length, stream);
+                cu.copyToHost(hv, dV, (long) eb * kc.length, stream);
                 cu.copyToHost(hn, dN, 4L * n * heads, stream);
                 cu.synchronize(stream);
                 double num = 0, den = 0;
@@ -230,7 +280,16 @@ final class AttentionCheck {
                     for (int e = 0; e < kvDim; e++) {
                         long at = ((long) (n - 1 - r) * maxLen + positions[r]) * kvDim + e;
                         double wk = rk[r * kvHeads + e / hd][e % hd], wv = qkv[r * qkvDim + (heads + kvHeads) * hd + e];
-                        float gk = hk.getAtIndex(ValueLayout.JAVA_FLOAT, at), gv = hv.getAtIndex(ValueLayout.JAVA_FLOAT, at);
+                        float gk, gv;
+                        if (bf16Kv) {   // the kernel's fp32 k and v, rounded once
+                            wk = DType.bf16ToFloat(DType.floatToBf16((float) wk));
+                            wv = DType.bf16ToFloat(DType.floatToBf16((float) wv));
+                            gk = DType.bf16ToFloat(hk.getAtIndex(ValueLayout.JAVA_SHORT, at));
+                            gv = DType.bf16ToFloat(hv.getAtIndex(ValueLayout.JAVA_SHORT, at));
+                        } else {
+                            gk = hk.getAtIndex(ValueLayout.JAVA_FLOAT, at);
+                            gv = hv.getAtIndex(ValueLayout.JAVA_FLOAT, at);
+                        }
                         if (Float.isNaN(gk) || Float.isNaN(gv)) written = false;
                         num += (gk - wk) * (gk - wk) + (gv - wv) * (gv - wv);
                         den += wk * wk + wv * wv;
@@ -238,7 +297,7 @@ final class AttentionCheck {
                 for (int i = 0; i < n * heads; i++) if (hn.getAtIndex(ValueLayout.JAVA_INT, i) != 0) written = false;   // counters reset
                 worst = Math.max(worst, Math.sqrt(num / den));
             }
-            return new GemmResult(String.format("attention decode hd=%d heads=%d/%d rot=%d pos=%s splits=%d chunk>=%d", hd, heads, kvHeads, rot,
+            return new GemmResult(String.format("attention decode%s hd=%d heads=%d/%d rot=%d pos=%s splits=%d chunk>=%d", bf16Kv ? " kb" : "", hd, heads, kvHeads, rot,
                     Arrays.toString(positions), splits, minChunk), worst, written);
         } finally {
             for (long p : mem) cu.free(p);

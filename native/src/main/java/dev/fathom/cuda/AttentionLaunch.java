@@ -113,6 +113,33 @@ final class AttentionLaunch {
         return blocks <= sms && prefetch ? "attention_decode" : "attention_decode_late";
     }
 
+    /** The same for a cache of {@code bf16} elements ({@link #kvKernel}). */
+    static String decodeKernel(long blocks, int sms, boolean prefetch, boolean bf16) {
+        return kvKernel(decodeKernel(blocks, sms, prefetch), bf16);
+    }
+
+    /**
+     * The instance of a kernel that reads or writes the KV cache ({@code attention_rows}, {@code attention_decode(_late)},
+     * {@code rope_kv_rows}, {@code rope_kv_append}) for a cache of bf16 elements ({@code _kb}) or float32 (the name as is).
+     */
+    static String kvKernel(String name, boolean bf16) { return bf16 ? name + "_kb" : name; }
+
+    /** Bytes of one cached key or value element. */
+    static int kvElementBytes(boolean bf16) { return bf16 ? 2 : 4; }
+
+    /** {@code -Dfathom.cuda.kvBf16} (default true): whether a model whose prompts run attention_mma keeps its KV cache in bf16. */
+    static boolean kvBf16Enabled() { return CudaSettings.flag("fathom.cuda.kvBf16", true); }
+
+    /**
+     * Whether a model keeps its KV cache in bf16: when its prompt attention runs on tensor cores ({@link #useMma}: BF16
+     * projections, whose attention inputs are rounded to bf16 there anyway) and {@code enabled}. As DeepSpeed and
+     * transformers keep the cache in the model's dtype, this halves the cache and the bytes each decode step reads from
+     * it. F32, F16 and INT8 models keep float32 (the F32 fixtures are checked to 1e-4).
+     */
+    static boolean useBf16Kv(int hd, DType weights, int ccMajor, boolean mmaEnabled, boolean enabled) {
+        return enabled && useMma(hd, weights, ccMajor, mmaEnabled);
+    }
+
     /** {@code -Dfathom.cuda.decodePrefetch} (default true): whether {@link #decodeKernel} may pick the early-loading kernel. */
     static boolean decodePrefetch() { return CudaSettings.flag("fathom.cuda.decodePrefetch", true); }
 
@@ -156,9 +183,12 @@ final class AttentionLaunch {
     static boolean mmaHeadDim(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 128; }
 
     /** The attention_mma instance for a head dim ({@link #mmaHeadDim}). */
-    static String mmaKernel(int hd) {
+    static String mmaKernel(int hd) { return mmaKernel(hd, false); }
+
+    /** The same over a bf16 cache ({@code attention_mma_kb_*}) or a float32 one. */
+    static String mmaKernel(int hd, boolean bf16Kv) {
         if (!mmaHeadDim(hd)) throw new IllegalArgumentException("attention_mma has no instance for head dim " + hd + " (16, 32, 64, 128)");
-        return "attention_mma_" + hd;
+        return (bf16Kv ? "attention_mma_kb_" : "attention_mma_") + hd;
     }
 
     /** Threads of attention_mma for query tiles of {@code tileRows} rows: a warp per 16 rows. */
@@ -171,7 +201,12 @@ final class AttentionLaunch {
     static final int MMA_KEYS = 32;
 
     /** attention_mma's dynamic shared memory: two buffers of MMA_KEYS fp32 keys [hd + 8] and values [hd + 4]. */
-    static int mmaSmem(int hd) { return 2 * MMA_KEYS * ((hd + 8) + (hd + 4)) * 4; }
+    static int mmaSmem(int hd) { return mmaSmem(hd, false); }
+
+    /** The same over a bf16 cache: keys and values [hd + 8] bf16 each (attention_mma.cuh, AttmStride). */
+    static int mmaSmem(int hd, boolean bf16Kv) {
+        return bf16Kv ? 2 * MMA_KEYS * 2 * (hd + 8) * 2 : 2 * MMA_KEYS * ((hd + 8) + (hd + 4)) * 4;
+    }
 
     /** {@code -Dfathom.cuda.attMma} (default true): whether prompts of BF16 models may run their attention on tensor cores. */
     static boolean mmaEnabled() { return CudaSettings.flag("fathom.cuda.attMma", true); }

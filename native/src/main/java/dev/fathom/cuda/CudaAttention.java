@@ -38,6 +38,8 @@ final class CudaAttention {
     private final int forcedTileRows = AttentionLaunch.forcedTileRows();
     /** Whether prompts run attention_mma (BF16 projections, tensor cores). */
     private final boolean mma;
+    /** Whether the KV cache holds bf16 ({@link AttentionLaunch#useBf16Kv}): the kernels' {@code _kb} instances. */
+    private final boolean kvBf16;
     // this pass
     private Phase phase = Phase.PROMPT;
     private int tileCount;
@@ -47,10 +49,11 @@ final class CudaAttention {
 
     /**
      * Allocates the attention's buffers ({@code alloc}: the model's, freed with it) and opts its kernels into the shared
-     * memory they need. {@code weights}: the dtype of the QKV projection, which decides {@link AttentionLaunch#useMma}.
+     * memory they need. {@code weights}: the dtype of the QKV projection, which decides {@link AttentionLaunch#useMma};
+     * {@code kvBf16}: whether the model allocated its KV cache in bf16 ({@link #bf16Cache}).
      */
     CudaAttention(CudaModel model, CudaModule mod, long stream, LongUnaryOperator alloc, Arena hostArena, int heads, int kvHeads, int hd,
-                  int qkvDim, int rotaryDim, int slots, int maxLen, int maxRows, long qkv, long meta, long ctx, long invFreq, DType weights) {
+                  int qkvDim, int rotaryDim, int slots, int maxLen, int maxRows, long qkv, long meta, long ctx, long invFreq, DType weights, boolean kvBf16) {
         if (hd % 4 != 0 || hd > 1024)
             throw new IllegalArgumentException("head dim " + hd + " is not supported by the attention kernel (needs a multiple of 4, at most 1024)");
         this.model = model;
@@ -68,6 +71,7 @@ final class CudaAttention {
         this.meta = meta;
         this.ctx = ctx;
         this.invFreq = invFreq;
+        this.kvBf16 = kvBf16;
         tiles = alloc.applyAsLong(8L * maxRows);
         hostTiles = hostArena.allocate(8L * maxRows, 16);
         decPart = alloc.applyAsLong(4L * AttentionLaunch.decodePartFloats(cu.smCount(), heads, hd, slots, maxLen, decChunk));
@@ -75,10 +79,13 @@ final class CudaAttention {
         cu.fill32(decCounters, 0, (long) slots * heads, stream);
         int dsm = AttentionLaunch.decodeSmem(hd, maxLen);   // the most any split count needs
         if (dsm > 48 * 1024 && dsm <= SMEM_LIMIT)
-            for (String kn : new String[]{"attention_decode", "attention_decode_late"}) cu.setMaxDynamicShared(mod.fn(kn), dsm);
+            for (String kn : new String[]{"attention_decode", "attention_decode_late"})
+                cu.setMaxDynamicShared(mod.fn(AttentionLaunch.kvKernel(kn, kvBf16)), dsm);
         mma = weights != null && AttentionLaunch.useMma(hd, weights, cu.ccMajor(), AttentionLaunch.mmaEnabled());
-        if (mma && AttentionLaunch.mmaSmem(hd) > 48 * 1024)
-            cu.setMaxDynamicShared(mod.fn(AttentionLaunch.mmaKernel(hd)), AttentionLaunch.mmaSmem(hd));
+        if (kvBf16 && !mma)
+            throw new IllegalStateException("a bf16 KV cache needs the tensor-core prompt attention (AttentionLaunch.useBf16Kv)");
+        if (mma && AttentionLaunch.mmaSmem(hd, kvBf16) > 48 * 1024)
+            cu.setMaxDynamicShared(mod.fn(AttentionLaunch.mmaKernel(hd, kvBf16)), AttentionLaunch.mmaSmem(hd, kvBf16));
         if (hd <= 256) {
             for (int tq : new int[]{32, 64}) {
                 int ts = AttentionLaunch.tilesSmem(hd, tq);
@@ -86,7 +93,15 @@ final class CudaAttention {
             }
         }
         int smem = rowsSmem();
-        if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn("attention_rows"), smem);
+        if (smem > 48 * 1024) cu.setMaxDynamicShared(mod.fn(AttentionLaunch.kvKernel("attention_rows", kvBf16)), smem);
+    }
+
+    /**
+     * Whether a model with these heads and QKV projection dtype keeps its KV cache in bf16 on {@code cu}'s GPU
+     * ({@link AttentionLaunch#useBf16Kv} with the switches {@code -Dfathom.cuda.attMma} and {@code -Dfathom.cuda.kvBf16}).
+     */
+    static boolean bf16Cache(int hd, DType weights, int ccMajor) {
+        return weights != null && AttentionLaunch.useBf16Kv(hd, weights, ccMajor, AttentionLaunch.mmaEnabled(), AttentionLaunch.kvBf16Enabled());
     }
 
     private int rowsSmem() { return AttentionLaunch.rowsSmem(hd, maxLen); }
@@ -121,35 +136,37 @@ final class CudaAttention {
     /** RoPE, KV append and attention of {@code n} rows for the layer whose caches are {@code kc} and {@code vc}: ctx rows. */
     void run(int n, long kc, long vc) {
         int kvDim = kvHeads * hd;
+        long kvb = AttentionLaunch.kvElementBytes(kvBf16);
         float scale = (float) (1.0 / Math.sqrt(hd));
         if (decodeAttn) {   // RoPE, KV append and attention in one kernel, positions split over blocks
             int sp = decodeSplits(n), cap = AttentionLaunch.scoreCap(maxLen, sp, decChunk), dsm = AttentionLaunch.decodeSmem(hd, cap);
-            String kn = AttentionLaunch.decodeKernel((long) heads * n * sp, cu.smCount(), decodePrefetch);
-            model.timed("attn.rope_kv+core", 8L * n * kvDim + 4L * n * (qkvDim + 2L * kvDim), 4L * n * heads * hd,
+            String kn = AttentionLaunch.decodeKernel((long) heads * n * sp, cu.smCount(), decodePrefetch, kvBf16);
+            model.timed("attn.rope_kv+core", 2 * kvb * n * kvDim + 4L * n * (qkvDim + 2L * kvDim), 4L * n * heads * hd,
                     () -> mod.launch3(model.pdl(), kn, heads, n, sp, AttentionLaunch.DECODE_THREADS, dsm, stream,
                             qkv, qkvDim, n, meta, heads, kvHeads, hd, rotaryDim, invFreq, kc, vc, maxLen, scale,
                             decChunk, cap, decPart, decCounters, ctx, heads * hd));
             return;
         }
-        model.timed("attn.rope_kv", 4L * n * (qkvDim + 2L * kvDim), 6L * n * (heads + kvHeads) * rotaryDim / 2,
+        model.timed("attn.rope_kv", 4L * n * qkvDim + kvb * 2L * n * kvDim, 6L * n * (heads + kvHeads) * rotaryDim / 2,
                 () -> {
                     if (phase == Phase.PROMPT)   // many rows: a block per row over all its heads
-                        model.launch("rope_kv_rows", n, 1, 256, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
+                        model.launch(AttentionLaunch.kvKernel("rope_kv_rows", kvBf16), n, 1, 256, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
                                 rotaryDim, invFreq, kc, vc, maxLen);
                     else
-                        model.launch("rope_kv_append", n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
+                        model.launch(AttentionLaunch.kvKernel("rope_kv_append", kvBf16), n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
                                 rotaryDim, invFreq, kc, vc, maxLen);
                 });
         // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
         if (tiledAttention) {
-            int ts = mma ? AttentionLaunch.mmaSmem(hd) : AttentionLaunch.tilesSmem(hd, tileRows), tc = tileCount;
-            String kn = mma ? AttentionLaunch.mmaKernel(hd) : AttentionLaunch.tilesKernel(hd, tileRows);
+            int ts = mma ? AttentionLaunch.mmaSmem(hd, kvBf16) : AttentionLaunch.tilesSmem(hd, tileRows), tc = tileCount;
+            String kn = mma ? AttentionLaunch.mmaKernel(hd, kvBf16) : AttentionLaunch.tilesKernel(hd, tileRows);
             int threads = mma ? AttentionLaunch.mmaThreads(tileRows) : 256;
-            model.timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> model.launch(kn, heads, tc, threads, ts, stream,
+            model.timed("attn.core", 2 * kvb * n * kvDim, 4L * n * heads * hd, () -> model.launch(kn, heads, tc, threads, ts, stream,
                     qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         } else {
             int smem = rowsSmem();
-            model.timed("attn.core", 8L * n * kvDim, 4L * n * heads * hd, () -> model.launch("attention_rows", heads, n, AttentionLaunch.ROWS_THREADS,
+            String kn = AttentionLaunch.kvKernel("attention_rows", kvBf16);
+            model.timed("attn.core", 2 * kvb * n * kvDim, 4L * n * heads * hd, () -> model.launch(kn, heads, n, AttentionLaunch.ROWS_THREADS,
                     smem, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         }
     }

@@ -4,9 +4,11 @@ import dev.fathom.engine.EngineException;
 import dev.fathom.engine.backend.Backend;
 import dev.fathom.engine.backend.ModelRunner;
 import dev.fathom.engine.model.LoadedModel;
+import dev.fathom.engine.model.ModelConfig;
 import dev.fathom.engine.parallel.ParallelLayout;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.engine.tensor.DType;
 import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile.Tier;
 
@@ -61,6 +63,22 @@ public final class CudaBackend implements Backend {
     @Override
     public double measureReadBandwidth() {
         return unavailableReason() == null ? BenchDevice.deviceReadBandwidth() : 0;
+    }
+
+    /**
+     * 2 when the model's projections are stored in BF16 at {@code precision} ({@link MatPacker#floatDtype}; not INT8) and
+     * its head dim has a tensor-core prompt attention, so its KV cache is bf16 ({@link CudaAttention#bf16Cache}; the
+     * kernels are built for sm_80 and later); else 4.
+     */
+    @Override
+    public int kvElementBytes(LoadedModel model, Precision precision) {
+        return kvElementBytes(model.config(), model.weights().layers().isEmpty() ? null : model.weights().layers().getFirst().q().weight().dtype(), precision);
+    }
+
+    /** The same from the model's config and its stored projection dtype (tested without a GPU). */
+    static int kvElementBytes(ModelConfig cfg, DType stored, Precision precision) {
+        if (stored == null || MatPacker.int8(precision)) return 4;
+        return AttentionLaunch.kvElementBytes(CudaAttention.bf16Cache(cfg.headDim(), MatPacker.floatDtype(stored, precision), 8));
     }
 
     @Override

@@ -35,13 +35,17 @@ public final class CudaBench {
 
     // ------------------------------------------------------------------ models
 
-    /** Decode step latency (median of 20 steps after 3 warm-ups) at the given batch; prompt of 128. */
+    /**
+     * Decode step latency (median of 20 steps after 3 warm-ups) at the given batch; prompt of 128 tokens, or
+     * {@code -Dfathom.bench.prompt} (the long-context comparisons).
+     */
     void decode(String preset, int[] batches, boolean graphsToo) { decode(preset, batches, graphsToo, Precision.AUTO); }
 
     /** Same with the weights in {@code precision} on the device (INT8: quantized at load, the floor counts int8 bytes and scales). */
     void decode(String preset, int[] batches, boolean graphsToo, Precision precision) {
         boolean int8 = precision == Precision.INT8;
-        int prompt = 128, newTok = 8;
+        int prompt = Integer.getInteger("fathom.bench.prompt", 128), newTok = 8;
+        String e2eName = prompt + "in/" + newTok + "out";
         boolean header = true;
         try (LoadedModel m = ModelLoader.load("synthetic:" + preset)) {
             Engine engine = Engine.discover();
@@ -63,8 +67,9 @@ public final class CudaBench {
                     System.out.printf("%n== %s (%s, random weights): %.2f GB read per step, floor %.3f ms at %.0f GB/s; load+upload %.1f s%n",
                             preset, int8 ? "INT8 weights, scale groups of " + Int8Layout.group() + ", kernels " + Int8Layout.kernelPrefix() + "*" : "BF16", perToken / 1e9, floorMs, readGBs,
                             (System.nanoTime() - t0) / 1e9);
-                    System.out.println("   prefill TFLOP/s counts 2 x decoder weights x rows + 2 x lm_head x batch (attention not counted)");
-                    System.out.printf("%-6s %-7s %-6s %12s %9s %12s %8s %14s %16s%n", "batch", "graphs", "layout", "prefill ms", "TFLOP/s", "step ms", "x floor", "tokens/s", "128in/8out ms");
+                    System.out.printf("   KV cache in %s (%.2f GB at batch %d); prefill TFLOP/s counts 2 x decoder weights x rows + 2 x lm_head x batch (attention not counted)%n",
+                            r.kvCacheBf16() ? "bf16" : "float32", plan.kvBytes() / 1e9, b);
+                    System.out.printf("%-6s %-7s %-6s %12s %9s %12s %8s %14s %16s%n", "batch", "graphs", "layout", "prefill ms", "TFLOP/s", "step ms", "x floor", "tokens/s", e2eName + " ms");
                     header = false;
                 }
                 {
@@ -88,6 +93,12 @@ public final class CudaBench {
                             if (i >= 0) t[i] = (System.nanoTime() - d0) / 1e6;
                         }
                         double step = BenchDevice.median(t);
+                        double[] tg = new double[20];   // the same step with greedy sampling (argmax on the GPU by default)
+                        for (int i = -3; i < tg.length; i++) {
+                            long d0 = System.nanoTime();
+                            r.decodeGreedy(slots, ids, pos);
+                            if (i >= 0) tg[i] = (System.nanoTime() - d0) / 1e6;
+                        }
                         // end to end through the session: prompt + 8 new tokens, median of 3
                         double[] e2e = new double[3], e2ePrefill = new double[3], e2eStep = new double[3];
                         for (int i = 0; i < e2e.length; i++) {
@@ -97,11 +108,23 @@ public final class CudaBench {
                             e2ePrefill[i] = res.prefillNs() / 1e6;
                             e2eStep[i] = res.decodeMsPerStep();
                         }
+                        // generate's pattern without the session: a prefill, then greedy steps at advancing positions, each timed
+                        double[] after = new double[newTok - 1];
+                        r.prefill(slots, toks, false);
+                        int[] p2 = pos.clone();
+                        for (int k = 0; k < after.length; k++) {
+                            long d0 = System.nanoTime();
+                            r.decodeGreedy(slots, ids, p2);
+                            after[k] = (System.nanoTime() - d0) / 1e6;
+                            for (int i = 0; i < b; i++) p2[i]++;
+                        }
                         double pf = 2.0 * (decoderBytes / 2.0 * b * prompt + (double) headParams * b) / (prefillMs * 1e-3) / 1e12;
                         System.out.printf("%-6d %-7s %-6s %12.2f %9.1f %12.3f %8.2f %14.0f %16.1f%n", b, g ? "on" : "off",
                                 int8 ? "int8" : MatPacker.useMma(DType.BF16, b, cu.ccMajor()) ? "tile" : "rowmaj", prefillMs, pf, step, step / floorMs, b * 1000 / step, BenchDevice.median(e2e));
-                        System.out.printf("       (128in/8out: prefill %.2f ms, %.3f ms per decode step in generate, medians)%n",
-                                BenchDevice.median(e2ePrefill), BenchDevice.median(e2eStep));
+                        System.out.printf("       (%s: prefill %.2f ms, %.3f ms per decode step in generate, medians; a greedy step alone %.3f ms)%n",
+                                e2eName, BenchDevice.median(e2ePrefill), BenchDevice.median(e2eStep), BenchDevice.median(tg));
+                        System.out.printf("       (greedy steps right after a prefill, ms: %s)%n",
+                                String.join(" ", Arrays.stream(after).mapToObj(v -> String.format("%.3f", v)).toList()));
                         if (g) {
                             agg.on = true;   // the graph's own time (CUDA events around its launch) against the host's step
                             for (int i = 0; i < 10; i++) r.decode(slots, ids, pos);
@@ -244,7 +267,13 @@ public final class CudaBench {
                 new Variant("simt", "tensor-core tile layout at batch 1", "llama-7b", new int[]{1}, "fathom.cuda.mma=true"),
                 new Variant("pageable", "pageable host buffers for the row metadata and the logits", "llama-7b", new int[]{1, 8, 32}, "fathom.cuda.pinnedHost=false"),
                 new Variant("flatlogits", "logits copied into one array, then split per sequence", "llama-7b", new int[]{1, 8, 32},
-                        "fathom.cuda.flatLogits=true")));
+                        "fathom.cuda.flatLogits=true"),
+                new Variant("hostargmax", "greedy tokens picked on the host from copied logits, not on the GPU", "llama-7b", new int[]{1, 8, 32},
+                        "fathom.cuda.gpuArgmax=false"),
+                new Variant("kvf32", "KV cache in float32, not bf16", "llama-7b", new int[]{1, 8, 32}, "fathom.cuda.kvBf16=false"),
+                new Variant("ctx1k", "1024-token prompts, bf16 KV cache", "llama-7b", new int[]{1, 32}, "fathom.bench.prompt=1024"),
+                new Variant("ctx1kf32", "1024-token prompts, KV cache in float32", "llama-7b", new int[]{1, 32}, "fathom.bench.prompt=1024",
+                        "fathom.cuda.kvBf16=false")));
         return v;
     }
 

@@ -6,6 +6,7 @@ import dev.fathom.engine.model.ModelConfig;
 import dev.fathom.engine.model.ModelWeights;
 import dev.fathom.engine.telemetry.TelemetryEvent.Phase;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.engine.tensor.DType;
 import dev.fathom.engine.tensor.Tensor;
 import dev.fathom.profiles.Precision;
 import dev.fathom.profiles.RunProfile.Tier;
@@ -17,9 +18,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The whole model resident on one GPU: weights in the SBI layout, a float32 KV cache, float32 activation
- * buffers, and the forward pass as a fixed sequence of fused kernels per layer (same math as
- * {@link CpuModel}):
+ * The whole model resident on one GPU: weights in the SBI layout, a KV cache (bf16 for BF16 models whose prompt
+ * attention runs on tensor cores, else float32: {@link AttentionLaunch#useBf16Kv}), float32 activation buffers, and the
+ * forward pass as a fixed sequence of fused kernels per layer (same math as {@link CpuModel}):
  * <ol>
  *   <li>norm_rows (attention norm; an RMS norm runs inside the next SBI-GEMM instead where that GEMM is SIMT, row-major
  *       or split-K over 2..8 rows)</li>
@@ -235,7 +236,9 @@ final class CudaModel implements AutoCloseable {
             blasSizes.weightBytes = layerMax;
             if (headStage) bytes += w.lmHead().byteSize();
             invFreq = cfg.rotaryDim() > 0 ? upload(AttentionLaunch.ropeTable(cfg.rope().inverseFrequencies(cfg.rotaryDim()), maxLen)) : 0;
-            long kv = (long) layers.size() * slots * maxLen * kvHeads * hd * 4;
+            DType qkvType = layers.isEmpty() ? null : layers.get(0).qkv().shape().dtype();
+            kvBf16 = CudaAttention.bf16Cache(hd, qkvType, cu.ccMajor());
+            long kv = (long) layers.size() * slots * maxLen * kvHeads * hd * AttentionLaunch.kvElementBytes(kvBf16);
             kCache = kvHost ? mappedHost(kv) : alloc(kv);
             vCache = kvHost ? mappedHost(kv) : alloc(kv);
             this.kvHost = kvHost;
@@ -252,7 +255,7 @@ final class CudaModel implements AutoCloseable {
             part = tp == null ? 0 : alloc(4L * maxRows * h);
             hostMeta = hostBuffer(4L * 3 * maxRows);
             attention = new CudaAttention(this, mod, stream, this::alloc, hostArena, heads, kvHeads, hd, qkvDim, cfg.rotaryDim(), slots, maxLen,
-                    maxRows, qkv, meta, ctx, invFreq, layers.isEmpty() ? null : layers.get(0).qkv().shape().dtype());
+                    maxRows, qkv, meta, ctx, invFreq, qkvType, kvBf16);
             if (blasSizes.weightBytes > 0 && maxRows > Math.min(PromptGemm.threshold(false), PromptGemm.threshold(true))) {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
@@ -324,6 +327,11 @@ final class CudaModel implements AutoCloseable {
     private boolean kvHost;
 
     boolean kvOnHost() { return kvHost; }
+
+    /** Whether the KV cache holds bf16 elements (else float32). */
+    private boolean kvBf16;
+
+    boolean kvCacheBf16() { return kvBf16; }
 
     private long alloc(long bytes) {
         long p = cu.malloc(bytes);
@@ -484,6 +492,9 @@ final class CudaModel implements AutoCloseable {
         mod.launch(pdl, name, gx, gy, bx, smem, stream, args);
     }
 
+    /** Threads of argmax_rows (ARGMAX_THREADS in fathom_kernels.cu). */
+    static final int ARGMAX_THREADS = 1024;
+
     /** PDL for decode graphs unless -Dfathom.cuda.pdl=false; needs sm_90. */
     private boolean pdlWanted() { return cu.ccMajor() >= 9 && CudaSettings.flag("fathom.cuda.pdl", true); }
 
@@ -516,8 +527,27 @@ final class CudaModel implements AutoCloseable {
         return out;
     }
 
-    /** One pass: the logits of its head rows (none on a stage without the head) left in hostLogits; returns their count. */
+    /**
+     * {@link #forwardRows} with greedy sampling on the device: the index of each head row's largest logit
+     * ({@code argmax_rows}, the first on ties), copied back instead of the logits.
+     */
+    int[] forwardArgmax(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase ph) {
+        if (!head0) throw new IllegalStateException("this stage has no LM head");
+        int rows = pass(tokens, positions, slotOf, headRows, ph, true);
+        int[] out = new int[rows];
+        MemorySegment.copy(hostMeta, ValueLayout.JAVA_INT, 0, out, 0, rows);
+        return out;
+    }
+
     private int pass(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase ph) {
+        return pass(tokens, positions, slotOf, headRows, ph, false);
+    }
+
+    /**
+     * One pass: the logits of its head rows (none on a stage without the head) left in hostLogits, or with {@code argmax}
+     * their argmax indices in hostMeta's first ints; returns their count.
+     */
+    private int pass(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase ph, boolean argmax) {
         cu.makeCurrent();
         int n = tokens.length;
         if (n > maxRows) throw new IllegalArgumentException(n + " rows exceed the " + maxRows + " the buffers hold");
@@ -554,12 +584,17 @@ final class CudaModel implements AutoCloseable {
         } else {
             body(n, hRows, headRows != null);
         }
-        long lb = head0 ? 4L * hRows * vocab : 0;
-        if (hostLogits.byteSize() < lb) {
-            if (hostAllocations.remove(hostLogits)) cu.hostFree(hostLogits);
-            hostLogits = hostBuffer(lb);
+        if (argmax && head0) {   // the picks into idx (free after the head), then 4 bytes per row back through hostMeta
+            timed("sample.argmax", 4L * hRows * vocab, 0, () -> launch("argmax_rows", hRows, 1, ARGMAX_THREADS, 0, stream, logits, vocab, idx));
+            cu.copyToHost(hostMeta, idx, 4L * hRows, stream);
+        } else {
+            long lb = head0 ? 4L * hRows * vocab : 0;
+            if (hostLogits.byteSize() < lb) {
+                if (hostAllocations.remove(hostLogits)) cu.hostFree(hostLogits);
+                hostLogits = hostBuffer(lb);
+            }
+            if (lb > 0) cu.copyToHost(hostLogits, logits, lb, stream);
         }
-        if (lb > 0) cu.copyToHost(hostLogits, logits, lb, stream);
         cu.synchronize(stream);
         if (streamer != null) streamer.end();
         timer.flush("cuda:" + cu.ordinal(), tp == null ? 0 : tp.rank(), firstLayer, tp == null ? 1 : tp.size());
@@ -588,7 +623,8 @@ final class CudaModel implements AutoCloseable {
 
     private void layer(int l, int n, Layer w) {
         int kvDim = kvHeads * hd;
-        long kc = kCache + 4L * l * slots * maxLen * kvDim, vc = vCache + 4L * l * slots * maxLen * kvDim;
+        long layerKv = (long) AttentionLaunch.kvElementBytes(kvBf16) * slots * maxLen * kvDim;
+        long kc = kCache + l * layerKv, vc = vCache + l * layerKv;
         boolean fuseA = !attnNormDone && fusesNorm(w.qkv(), n, 0, w.attnB());
         boolean blasA = !attnNormDone && !fuseA && bf16Handoff && blasTakes(w.qkv(), n, 0);   // the norm feeds cuBLAS in bf16
         if (!attnNormDone && !fuseA && !blasA) norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());

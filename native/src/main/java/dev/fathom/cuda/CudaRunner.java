@@ -12,6 +12,9 @@ import dev.fathom.engine.telemetry.TelemetrySink;
 /** A single-GPU runner: prompt and token phases of one {@link CudaModel}. */
 public final class CudaRunner implements ModelRunner {
     private final CudaModel model;
+
+    /** Whether the model keeps its KV cache in bf16 (else float32). */
+    boolean kvCacheBf16() { return model.kvCacheBf16(); }
     private final int slots;
     private final int maxLen;
 
@@ -114,6 +117,21 @@ public final class CudaRunner implements ModelRunner {
     public float[][] decode(int[] slotIds, int[] tokens, int[] positions) {
         return decode(forward, slotIds, tokens, positions);
     }
+
+    /**
+     * Greedy decode steps pick each sequence's token on the GPU ({@code argmax_rows}) and copy back 4 bytes per sequence
+     * instead of its logits (128 KB at a 32000-token vocabulary); {@code -Dfathom.cuda.gpuArgmax=false} takes the
+     * argmax of the copied logits on the host instead (the bench's same-run comparison).
+     */
+    @Override
+    public int[] decodeGreedy(int[] slotIds, int[] tokens, int[] positions) {
+        if (!gpuArgmax) return ModelRunner.super.decodeGreedy(slotIds, tokens, positions);
+        int[] ids = model.forwardArgmax(tokens, positions, slotIds, null, Phase.DECODE);
+        if (ids.length != slotIds.length) throw new IllegalStateException(ids.length + " tokens for " + slotIds.length + " sequences");
+        return ids;
+    }
+
+    private final boolean gpuArgmax = CudaSettings.flag("fathom.cuda.gpuArgmax", true);
 
     @Override public int maxSlots() { return slots; }
     @Override public int maxSeqLen() { return maxLen; }

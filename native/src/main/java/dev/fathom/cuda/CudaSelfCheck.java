@@ -325,6 +325,59 @@ public final class CudaSelfCheck {
         return p;
     }
 
+    /**
+     * argmax_rows (greedy sampling on the device) on {@code rows} rows of {@code n} random logits against
+     * {@link dev.fathom.engine.backend.ModelRunner#argmax}: row 0 all equal (the first index wins), row 1 its largest
+     * value planted at the end and again earlier (the earlier wins), row 2 all -inf, row 3 NaNs around a finite largest
+     * value; the output poisoned first. relErr = the share of rows whose pick differs.
+     */
+    static GemmResult argmax(int rows, int n, long seed) {
+        CudaModule mod = CudaModule.get();
+        Cuda cu = mod.cuda();
+        cu.makeCurrent();
+        java.util.Random rnd = new java.util.Random(seed);
+        float[] x = new float[rows * n];
+        for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+        if (rows > 0) java.util.Arrays.fill(x, 0, n, 1.5f);
+        if (rows > 1) { x[2 * n - 1] = 9f; x[n + n / 2] = 9f; }
+        if (rows > 2) java.util.Arrays.fill(x, 2 * n, 3 * n, Float.NEGATIVE_INFINITY);
+        if (rows > 3) { x[3 * n] = Float.NaN; x[4 * n - 1] = Float.NaN; x[3 * n + n / 3] = 50f; }
+        long stream = cu.streamCreate();
+        List<Long> mem = new ArrayList<>();
+        try (Arena a = Arena.ofShared()) {
+            long dx = dev(cu, mem, SbiLayout.floats(x, a), stream), dy = cu.malloc(4L * rows);
+            mem.add(dy);
+            cu.fill32(dy, -1, rows, stream);
+            mod.launch("argmax_rows", rows, 1, CudaModel.ARGMAX_THREADS, 0, stream, dx, n, dy);
+            MemorySegment h = a.allocate(4L * rows, 16);
+            cu.copyToHost(h, dy, 4L * rows, stream);
+            cu.synchronize(stream);
+            int wrong = 0;
+            boolean written = true;
+            for (int r = 0; r < rows; r++) {
+                int g = h.getAtIndex(ValueLayout.JAVA_INT, r);
+                if (g < 0) written = false;
+                if (g != dev.fathom.engine.backend.ModelRunner.argmax(Arrays.copyOfRange(x, r * n, (r + 1) * n))) wrong++;
+            }
+            return new GemmResult(String.format("argmax_rows %d x %d", rows, n), rows == 0 ? 0 : (double) wrong / rows, written);
+        } finally {
+            for (long p : mem) cu.free(p);
+            cu.streamDestroy(stream);
+        }
+    }
+
+    /** argmax_rows over vocabulary sizes from 1 to GPT-2's and Llama's, 1 to 33 rows; whether all picks matched. */
+    static boolean argmaxChecks(long seed) {
+        boolean ok = true;
+        for (int n : new int[]{1, 7, 1000, 1025, 32000, 50257})
+            for (int rows : new int[]{1, 4, 33}) {
+                GemmResult r = argmax(rows, n, seed++);
+                ok &= r.ok(0);
+                if (!r.ok(0) || rows == 33) System.out.printf("%-72s wrong %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), r.ok(0) ? "ok" : "FAIL");
+            }
+        return ok;
+    }
+
     /** The split-K kernels checked: over the row-major rows (the default layout on sm_90) and over the tiles. */
     static final List<String> SPLIT_K_KERNELS = java.util.stream.Stream.concat(SbiSplitK.ROW_MAJOR_KERNELS.stream(),
             SbiSplitK.KERNELS.stream()).toList();
@@ -345,7 +398,7 @@ public final class CudaSelfCheck {
         return ok;
     }
 
-    /** The fused decode attention (both kernels) against float64: head dims, GQA, rotation, splits; whether all passed. */
+    /** The fused decode attention (both kernels, float32 and bf16 caches) against float64: head dims, GQA, rotation, splits; whether all passed. */
     static boolean decodeAttentionChecks(long seed) {
         boolean ok = true;
         int[][] dec = {{64, 4, 4, 64}, {128, 8, 2, 128}, {128, 8, 2, 32}, {20, 3, 1, 0}, {80, 2, 2, 20}, {256, 2, 1, 256}};
@@ -353,13 +406,14 @@ public final class CudaSelfCheck {
         for (int[] c : dec)
             for (int[] pos : decPos)
                 for (int splits : new int[]{1, 3, 16})
-                    for (int minChunk : new int[]{1, 16, 256}) {
-                        GemmResult r = AttentionCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
-                        boolean pass = r.ok(AttentionCheck.tolerance(r));
-                        ok &= pass;
-                        if (!pass || splits == 3 && minChunk == 16)
-                            System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
-                    }
+                    for (int minChunk : new int[]{1, 16, 256})
+                        for (boolean kb : new boolean[]{false, true}) {   // float32 and bf16 caches
+                            GemmResult r = AttentionCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++, kb);
+                            boolean pass = r.ok(AttentionCheck.tolerance(r));
+                            ok &= pass;
+                            if (!pass || splits == 3 && minChunk == 16)
+                                System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                        }
         return ok;
     }
 
@@ -374,7 +428,7 @@ public final class CudaSelfCheck {
         System.out.println("device: " + Cuda.get().name() + " (sm " + Cuda.get().computeCapability() + ", " + Cuda.get().smCount() + " SMs)");
         long seed = System.nanoTime();
         if (args.length > 1 && args[1].equals("quick")) {   // the attention kernels and every fixture at batch 1 only
-            boolean ok = attentionChecks(seed) & decodeAttentionChecks(seed + 1) & FixtureCheck.fixturesEach(dir);
+            boolean ok = attentionChecks(seed) & decodeAttentionChecks(seed + 1) & argmaxChecks(seed + 2) & FixtureCheck.fixturesEach(dir);
             System.out.println(ok ? "ALL OK" : "FAILURES");
             if (!ok) System.exit(1);
             return;
@@ -427,6 +481,7 @@ public final class CudaSelfCheck {
                                 }
         ok &= attentionChecks(seed++ << 8);
         ok &= decodeAttentionChecks(seed++ << 8);
+        ok &= argmaxChecks(seed++ << 8);
         System.out.printf("%-18s %-20s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
         ok &= FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "");
         if (!FixtureCheck.fixturesEach(dir)) ok = false;

@@ -35,7 +35,7 @@ final class MatPacker {
     MatPacker(Uploader up, Precision precision, int slots, int sms, int ccMajor) {
         this.up = up;
         this.precision = precision == null ? Precision.AUTO : precision;
-        this.int8 = this.precision == Precision.INT8 || "int8".equalsIgnoreCase(System.getProperty("fathom.cuda.weights"));
+        this.int8 = int8(this.precision);
         this.int8Group = int8 ? Int8Layout.group() : 0;
         this.slots = slots;
         this.ccMajor = ccMajor;
@@ -43,6 +43,11 @@ final class MatPacker {
     }
 
     long convertedDelta() { return convertedDelta; }
+
+    /** Whether projections are packed as INT8 at {@code precision} (or {@code -Dfathom.cuda.weights=int8}). */
+    static boolean int8(Precision precision) {
+        return precision == Precision.INT8 || "int8".equalsIgnoreCase(System.getProperty("fathom.cuda.weights"));
+    }
 
     /** Packs {@code src} rows in {@code order} and uploads; {@code biases} (same indexing as src) may be null. */
     CudaModel.Mat mat(Tensor[] src, int[][] kind, int n, int k, Tensor[] biases) {

@@ -113,10 +113,19 @@ class CudaGpuTest {
         for (int[] c : new int[][]{{64, 4, 4, 64}, {128, 8, 2, 32}, {20, 3, 1, 0}, {256, 2, 1, 256}})
             for (int[] pos : new int[][]{{0}, {5, 130, 0}})
                 for (int splits : new int[]{1, 4, 16})
-                    for (int minChunk : new int[]{1, 40, 256}) {
-                        var r = AttentionCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++);
-                        assertOk(r, 1e-5);
-                    }
+                    for (int minChunk : new int[]{1, 40, 256})
+                        for (boolean kb : new boolean[]{false, true}) {   // float32 and bf16 caches
+                            var r = AttentionCheck.attentionDecode(c[0], c[1], c[2], c[3], pos, splits, minChunk, seed++, kb);
+                            assertOk(r, 1e-5);
+                        }
+    }
+
+    @Test
+    void argmaxOnTheDevicePicksWhatTheHostPicks() {
+        long seed = System.nanoTime();
+        for (int n : new int[]{1, 7, 1025, 32000, 50257})
+            for (int rows : new int[]{1, 4, 33})
+                assertOk(CudaSelfCheck.argmax(rows, n, seed++), 0);
     }
 
     @Test

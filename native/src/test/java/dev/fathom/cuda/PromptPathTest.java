@@ -180,6 +180,53 @@ class PromptPathTest {
     }
 
     @Test
+    void kvCacheIsBf16WhereThePromptAttentionRunsOnTensorCoresAndItsKernelsAreTheKbInstances() {
+        assertTrue(AttentionLaunch.useBf16Kv(128, DType.BF16, 9, true, true), "llama-7b on an H100");
+        assertFalse(AttentionLaunch.useBf16Kv(128, DType.F32, 9, true, true), "F32 models keep float32 (fixtures to 1e-4)");
+        assertFalse(AttentionLaunch.useBf16Kv(128, DType.F16, 9, true, true));
+        assertFalse(AttentionLaunch.useBf16Kv(128, DType.I8, 9, true, true), "INT8 models keep float32");
+        assertFalse(AttentionLaunch.useBf16Kv(80, DType.BF16, 9, true, true), "no tensor-core prompt attention for head dim 80");
+        assertFalse(AttentionLaunch.useBf16Kv(128, DType.BF16, 9, false, true), "-Dfathom.cuda.attMma=false: the fp32 tiles read float32");
+        assertFalse(AttentionLaunch.useBf16Kv(128, DType.BF16, 9, true, false), "-Dfathom.cuda.kvBf16=false");
+        assertTrue(AttentionLaunch.kvBf16Enabled());
+        SystemProperties.with("fathom.cuda.kvBf16", "false", () -> assertFalse(AttentionLaunch.kvBf16Enabled()));
+        SystemProperties.with("fathom.cuda.kvBf16", "no", () -> assertThrows(IllegalArgumentException.class, AttentionLaunch::kvBf16Enabled));
+        assertEquals(2, AttentionLaunch.kvElementBytes(true));
+        assertEquals(4, AttentionLaunch.kvElementBytes(false));
+        for (String k : new String[]{"attention_rows", "rope_kv_rows", "rope_kv_append", "attention_decode"}) {
+            assertEquals(k + "_kb", AttentionLaunch.kvKernel(k, true));
+            assertEquals(k, AttentionLaunch.kvKernel(k, false));
+        }
+        assertEquals("attention_decode_kb", AttentionLaunch.decodeKernel(100, 132, true, true));
+        assertEquals("attention_decode_late_kb", AttentionLaunch.decodeKernel(200, 132, true, true), "more blocks than multiprocessors");
+        assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(100, 132, false, false));
+        assertEquals("attention_mma_kb_128", AttentionLaunch.mmaKernel(128, true));
+        assertEquals("attention_mma_64", AttentionLaunch.mmaKernel(64, false));
+        // bf16 tiles: two buffers of 32 keys and 32 values, [hd + 8] bf16 each: 34 KB at 128 (no opt-in needed), half the fp32 kernel's
+        assertEquals(2 * 32 * 2 * 136 * 2, AttentionLaunch.mmaSmem(128, true));
+        assertTrue(AttentionLaunch.mmaSmem(128, true) <= 48 * 1024);
+        assertEquals(AttentionLaunch.mmaSmem(128), AttentionLaunch.mmaSmem(128, false));
+        assertEquals(2 * 32 * 2 * 24 * 2, AttentionLaunch.mmaSmem(16, true));
+    }
+
+    @Test
+    void theCudaBackendPlansAHalfSizedKvCacheForBf16Models() {
+        var llama = dev.fathom.engine.model.ModelLoader.parseConfig(java.nio.file.Path.of("config.json"),
+                dev.fathom.engine.synthetic.SyntheticPreset.byName("llama-7b").config());
+        assertEquals(2, CudaBackend.kvElementBytes(llama, DType.BF16, dev.fathom.profiles.Precision.AUTO));
+        assertEquals(4, CudaBackend.kvElementBytes(llama, DType.F32, dev.fathom.profiles.Precision.AUTO), "an F32 checkpoint stays F32");
+        assertEquals(2, CudaBackend.kvElementBytes(llama, DType.F32, dev.fathom.profiles.Precision.BF16), "converted to BF16 at load");
+        assertEquals(4, CudaBackend.kvElementBytes(llama, DType.BF16, dev.fathom.profiles.Precision.F16));
+        assertEquals(4, CudaBackend.kvElementBytes(llama, DType.BF16, dev.fathom.profiles.Precision.INT8));
+        SystemProperties.with("fathom.cuda.kvBf16", "false",
+                () -> assertEquals(4, CudaBackend.kvElementBytes(llama, DType.BF16, dev.fathom.profiles.Precision.AUTO)));
+        // the plan's KV cache: 2 x layers x slots x positions x kvDim x element bytes
+        long f32 = dev.fathom.engine.cpu.KvCache.bytesFor(32, 8, 160, 4096), bf16 = dev.fathom.engine.cpu.KvCache.bytesFor(32, 8, 160, 4096, 2);
+        assertEquals(2L * 32 * 8 * 160 * 4096 * 4, f32);
+        assertEquals(f32 / 2, bf16);
+    }
+
+    @Test
     void rowMajorFormCoversEveryStoredRowAndPaddedColumn() {
         SbiLayout.Shape tile = SbiLayout.Shape.of(11008, 4096, 2 * 11008, DType.BF16, true);
         assertEquals(4096, PromptGemm.rowMajorLd(tile));

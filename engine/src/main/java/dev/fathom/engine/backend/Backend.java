@@ -3,6 +3,7 @@ package dev.fathom.engine.backend;
 import dev.fathom.engine.model.LoadedModel;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.Precision;
 
 /**
  * A kind of device that can run a model. Implementations are found through {@link java.util.ServiceLoader}
@@ -26,6 +27,12 @@ public interface Backend {
      * its own (the caller then measures host memory, which is the device of the CPU backends).
      */
     default double measureReadBandwidth() { return 0; }
+
+    /**
+     * Bytes of one cached key or value element this backend would keep for {@code model} run at {@code precision} (the
+     * plan's KV cache size): 4 (float32) unless the backend says otherwise.
+     */
+    default int kvElementBytes(LoadedModel model, Precision precision) { return 4; }
 
     /** Loads what the plan needs and returns a runner. */
     ModelRunner open(LoadedModel model, ExecutionPlan plan, TelemetrySink sink);

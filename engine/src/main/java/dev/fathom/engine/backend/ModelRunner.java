@@ -21,6 +21,25 @@ public interface ModelRunner extends AutoCloseable {
      */
     float[][] decode(int[] slots, int[] tokens, int[] positions);
 
+    /**
+     * Token phase with greedy sampling: the same step as {@link #decode}, returning for each sequence the index of its
+     * largest logit ({@link #argmax}) instead of the logits. Runners that can pick it where the logits are (on the GPU)
+     * override this and skip copying the logits back.
+     */
+    default int[] decodeGreedy(int[] slots, int[] tokens, int[] positions) {
+        float[][] logits = decode(slots, tokens, positions);
+        int[] ids = new int[logits.length];
+        for (int i = 0; i < ids.length; i++) ids[i] = argmax(logits[i]);
+        return ids;
+    }
+
+    /** The index of the largest logit, the first such index on ties (NaNs never win; 0 when every logit is NaN). */
+    static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best] || Float.isNaN(logits[best]) && !Float.isNaN(logits[i])) best = i;
+        return best;
+    }
+
     /** Largest batch (number of slots) the KV cache was sized for. */
     int maxSlots();
 

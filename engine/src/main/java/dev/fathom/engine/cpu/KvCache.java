@@ -33,5 +33,10 @@ public final class KvCache {
     /** Bytes held. */
     public long bytes() { return 2L * k.length * slots() * maxLen * kvDim * 4; }
 
-    public static long bytesFor(int layers, int slots, int maxLen, int kvDim) { return 2L * layers * slots * maxLen * kvDim * 4; }
+    public static long bytesFor(int layers, int slots, int maxLen, int kvDim) { return bytesFor(layers, slots, maxLen, kvDim, 4); }
+
+    /** The same for a cache of {@code elementBytes}-byte elements (a backend's, {@code Backend#kvElementBytes}). */
+    public static long bytesFor(int layers, int slots, int maxLen, int kvDim, int elementBytes) {
+        return 2L * layers * slots * maxLen * kvDim * elementBytes;
+    }
 }

@@ -32,6 +32,14 @@ public final class PlanHeuristics {
      */
     public static ExecutionPlan plan(RunProfile p, ModelConfig c, WeightPlacement.WeightSizes sizes, int maxSeqLen,
                                      WeightPlacement.Links links) {
+        return plan(p, c, sizes, maxSeqLen, links, 4);
+    }
+
+    /**
+     * @param kvElementBytes bytes of one cached key or value element on the plan's backend ({@code Backend#kvElementBytes})
+     */
+    public static ExecutionPlan plan(RunProfile p, ModelConfig c, WeightPlacement.WeightSizes sizes, int maxSeqLen,
+                                     WeightPlacement.Links links, int kvElementBytes) {
         long weightBytes = sizes.total();
         List<String> notes = new ArrayList<>();
         if (p.batch() < 1) throw new EngineException("Batch size " + p.batch() + " is invalid: set batch to 1 or more.");
@@ -41,7 +49,7 @@ public final class PlanHeuristics {
         var par = p.parallel();
         if (par.tp() < 1 || par.pp() < 1 || par.ep() < 1 || par.dp() < 1)
             throw new EngineException("Parallel degrees must be 1 or more (tp=" + par.tp() + ", pp=" + par.pp() + ", ep=" + par.ep() + ", dp=" + par.dp() + ").");
-        long kv = KvCache.bytesFor(c.numLayers(), p.batch(), maxSeqLen, c.kvDim());
+        long kv = KvCache.bytesFor(c.numLayers(), p.batch(), maxSeqLen, c.kvDim(), kvElementBytes);
         ParallelChecks.check(p, c, weightBytes, kv, notes);
         WeightPlacement wp = Placements.place(p, sizes, links, notes);
         return new ExecutionPlan(p, c, p.backend(), p.batch(), maxSeqLen, weightBytes, kv, List.copyOf(notes), wp);

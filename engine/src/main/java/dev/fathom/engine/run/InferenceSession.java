@@ -62,6 +62,10 @@ public final class InferenceSession implements AutoCloseable {
         float[][][] promptLogits = req.keepPromptLogits() ? pl : null;
         float[][] last = new float[b][];
         for (int i = 0; i < b; i++) last[i] = pl[i][pl[i].length - 1];
+        // greedy and no step logits kept: the runner picks each next token itself (on the GPU: 4 bytes per sequence
+        // come back instead of its logits); picked[i] is sequence i's next token
+        boolean onRunner = sampler.greedy() && stepLogits == null;
+        int[] picked = new int[b];
         boolean[] done = new boolean[b];
         boolean cancelled = false;
         int steps = 0;
@@ -71,7 +75,7 @@ public final class InferenceSession implements AutoCloseable {
             int active = 0;
             for (int i = 0; i < b; i++) {
                 if (done[i]) continue;
-                int tok = sampler.next(last[i]);
+                int tok = onRunner && step > 0 ? picked[i] : sampler.next(last[i]);
                 if (stepLogits != null) stepLogits[i][step] = last[i];
                 seqs[i][len[i]++] = tok;
                 listener.onToken(i, tok, step);
@@ -89,10 +93,17 @@ public final class InferenceSession implements AutoCloseable {
                 pos[j] = len[i] - 1;
                 j++;
             }
-            float[][] out = runner.decode(sl, ids, pos);
+            if (onRunner) {
+                int[] next = runner.decodeGreedy(sl, ids, pos);
+                if (next.length != active) throw new IllegalStateException(next.length + " tokens for " + active + " sequences");
+                j = 0;
+                for (int i = 0; i < b; i++) if (!done[i]) picked[i] = next[j++];
+            } else {
+                float[][] out = runner.decode(sl, ids, pos);
+                j = 0;
+                for (int i = 0; i < b; i++) if (!done[i]) last[i] = out[j++];
+            }
             steps++;
-            j = 0;
-            for (int i = 0; i < b; i++) if (!done[i]) last[i] = out[j++];
         }
         long decodeNs = System.nanoTime() - d0;
         if (sink.enabled()) sink.emit(new TelemetryEvent.PhaseSpan(TelemetryEvent.Phase.DECODE, d0, decodeNs, steps * b));

@@ -1,5 +1,6 @@
 package dev.fathom.engine.run;
 
+import dev.fathom.engine.backend.ModelRunner;
 import dev.fathom.profiles.RunProfile;
 
 import java.util.Arrays;
@@ -15,14 +16,14 @@ public final class Sampler {
         this.rng = new SplittableRandom(s.seed());
     }
 
-    public static int argmax(float[] logits) {
-        int best = 0;
-        for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-        return best;
-    }
+    /** The index of the largest logit, the first on ties ({@link ModelRunner#argmax}). */
+    public static int argmax(float[] logits) { return ModelRunner.argmax(logits); }
+
+    /** Whether every pick is the argmax (no randomness): the runner may then pick on its device ({@link ModelRunner#decodeGreedy}). */
+    public boolean greedy() { return s.greedy() || s.temperature() <= 0; }
 
     public int next(float[] logits) {
-        if (s.greedy() || s.temperature() <= 0) return argmax(logits);
+        if (greedy()) return argmax(logits);
         int n = logits.length;
         Integer[] idx = new Integer[n];
         for (int i = 0; i < n; i++) idx[i] = i;
