@@ -22,6 +22,17 @@ public interface ModelRunner extends AutoCloseable {
     float[][] decode(int[] slots, int[] tokens, int[] positions);
 
     /**
+     * Prompt phase with greedy sampling: the same pass as {@link #prefill} (last positions only), returning for each
+     * sequence the index of its last position's largest logit ({@link #argmax}): the first generated token.
+     */
+    default int[] prefillGreedy(int[] slots, int[][] tokens) {
+        float[][][] logits = prefill(slots, tokens, false);
+        int[] ids = new int[logits.length];
+        for (int i = 0; i < ids.length; i++) ids[i] = argmax(logits[i][logits[i].length - 1]);
+        return ids;
+    }
+
+    /**
      * Token phase with greedy sampling: the same step as {@link #decode}, returning for each sequence the index of its
      * largest logit ({@link #argmax}) instead of the logits. Runners that can pick it where the logits are (on the GPU)
      * override this and skip copying the logits back.

@@ -55,17 +55,25 @@ public final class InferenceSession implements AutoCloseable {
             len[i] = p;
         }
         float[][][] stepLogits = req.keepStepLogits() ? new float[b][n][] : null;
+        // greedy and no step logits kept: the runner picks each next token itself (on the GPU: 4 bytes per sequence
+        // come back instead of its logits); picked[i] is sequence i's next token. With no prompt logits kept either,
+        // the first token too.
+        boolean onRunner = sampler.greedy() && stepLogits == null, firstOnRunner = onRunner && !req.keepPromptLogits();
+        int[] picked = new int[b];
+        float[][] last = new float[b][];
         long t0 = System.nanoTime();
-        float[][][] pl = runner.prefill(slots, req.prompts(), req.keepPromptLogits());
+        float[][][] pl = null;
+        if (firstOnRunner) {
+            int[] first = runner.prefillGreedy(slots, req.prompts());
+            if (first.length != b) throw new IllegalStateException(first.length + " tokens for " + b + " prompts");
+            System.arraycopy(first, 0, picked, 0, b);
+        } else {
+            pl = runner.prefill(slots, req.prompts(), req.keepPromptLogits());
+            for (int i = 0; i < b; i++) last[i] = pl[i][pl[i].length - 1];
+        }
         long prefillNs = System.nanoTime() - t0;
         if (sink.enabled()) sink.emit(new TelemetryEvent.PhaseSpan(TelemetryEvent.Phase.PROMPT, t0, prefillNs, b * p));
         float[][][] promptLogits = req.keepPromptLogits() ? pl : null;
-        float[][] last = new float[b][];
-        for (int i = 0; i < b; i++) last[i] = pl[i][pl[i].length - 1];
-        // greedy and no step logits kept: the runner picks each next token itself (on the GPU: 4 bytes per sequence
-        // come back instead of its logits); picked[i] is sequence i's next token
-        boolean onRunner = sampler.greedy() && stepLogits == null;
-        int[] picked = new int[b];
         boolean[] done = new boolean[b];
         boolean cancelled = false;
         int steps = 0;
@@ -75,7 +83,7 @@ public final class InferenceSession implements AutoCloseable {
             int active = 0;
             for (int i = 0; i < b; i++) {
                 if (done[i]) continue;
-                int tok = onRunner && step > 0 ? picked[i] : sampler.next(last[i]);
+                int tok = onRunner && (step > 0 || firstOnRunner) ? picked[i] : sampler.next(last[i]);
                 if (stepLogits != null) stepLogits[i][step] = last[i];
                 seqs[i][len[i]++] = tok;
                 listener.onToken(i, tok, step);

@@ -30,10 +30,18 @@ class GreedyOnRunnerTest {
     static final class Recording implements ModelRunner {
         final ModelRunner inner;
         final List<Integer> decodes = new ArrayList<>(), greedy = new ArrayList<>();
+        int prefills, greedyPrefills;
 
         Recording(ModelRunner inner) { this.inner = inner; }
 
-        @Override public float[][][] prefill(int[] slots, int[][] tokens, boolean allPositions) { return inner.prefill(slots, tokens, allPositions); }
+        @Override public float[][][] prefill(int[] slots, int[][] tokens, boolean allPositions) {
+            prefills++;
+            return inner.prefill(slots, tokens, allPositions);
+        }
+        @Override public int[] prefillGreedy(int[] slots, int[][] tokens) {
+            greedyPrefills++;
+            return inner.prefillGreedy(slots, tokens);
+        }
         @Override public float[][] decode(int[] slots, int[] tokens, int[] positions) {
             decodes.add(slots.length);
             return inner.decode(slots, tokens, positions);
@@ -72,10 +80,20 @@ class GreedyOnRunnerTest {
                 kept = s.generate(new GenerationRequest(in, n, greedy, false, true), TokenListener.NONE, null).tokens();
                 assertEquals(List.of(), r.greedy, "step logits kept: the session needs them");
                 assertEquals(n - 1, r.decodes.size());
+                assertEquals(1, r.prefills);
                 r.decodes.clear();
                 picked = s.generate(new GenerationRequest(in, n, greedy, false, false), TokenListener.NONE, null).tokens();
                 assertEquals(List.of(), r.decodes, "greedy with no logits kept: the runner picks");
                 assertEquals(n - 1, r.greedy.size());
+                assertEquals(1, r.greedyPrefills, "the first token too");
+                assertEquals(1, r.prefills);
+                r.greedy.clear();
+                var withPrompt = s.generate(new GenerationRequest(in, n, greedy, true, false), TokenListener.NONE, null);
+                assertEquals(2, r.prefills, "prompt logits kept: the prompt returns them, the steps still pick on the runner");
+                assertEquals(1, r.greedyPrefills);
+                assertEquals(n - 1, r.greedy.size());
+                assertArrayEquals(picked, withPrompt.tokens());
+                assertEquals(in.length, withPrompt.promptLogits().length);
                 r.greedy.clear();
                 var sampled = new RunProfile.Sampling(false, 0.8, 0, 1.0, 7, false);
                 s.generate(new GenerationRequest(in, n, sampled, false, false), TokenListener.NONE, null);
@@ -128,6 +146,7 @@ class GreedyOnRunnerTest {
                 try (InferenceSession s = new InferenceSession(r, c, TelemetrySink.NOOP)) {
                     runs[keep] = s.generate(new GenerationRequest(in, 5, RunProfile.Sampling.GREEDY, false, keep == 1), TokenListener.NONE, null).tokens();
                     assertEquals(keep == 1 ? List.of() : List.of(2, 1, 1, 1), r.greedy, "sequence 0 stops after its end-of-sequence token");
+                    assertEquals(keep == 1 ? 0 : 1, r.greedyPrefills);
                     assertTrue(keep == 0 ? r.decodes.isEmpty() : r.decodes.equals(List.of(2, 1, 1, 1)));
                 }
             }
