@@ -50,6 +50,9 @@ public final class PlanHeuristics {
         if (par.tp() < 1 || par.pp() < 1 || par.ep() < 1 || par.dp() < 1)
             throw new EngineException("Parallel degrees must be 1 or more (tp=" + par.tp() + ", pp=" + par.pp() + ", ep=" + par.ep() + ", dp=" + par.dp() + ").");
         long kv = KvCache.bytesFor(c.numLayers(), p.batch(), maxSeqLen, c.kvDim(), kvElementBytes);
+        if (kvElementBytes == 2)
+            notes.add(String.format("KV cache in bf16 on the %s backend (the model's 16-bit weights): %.2f GB instead of %.2f GB in float32",
+                    p.backend(), kv / 1e9, 2.0 * kv / 1e9));
         ParallelChecks.check(p, c, weightBytes, kv, notes);
         WeightPlacement wp = Placements.place(p, sizes, links, notes);
         return new ExecutionPlan(p, c, p.backend(), p.batch(), maxSeqLen, weightBytes, kv, List.copyOf(notes), wp);

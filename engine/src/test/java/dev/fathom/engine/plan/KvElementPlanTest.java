@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The plan sizes the KV cache in the element type the chosen backend keeps ({@link Backend#kvElementBytes}). */
 class KvElementPlanTest {
@@ -40,9 +41,14 @@ class KvElementPlanTest {
             var c = m.config();
             RunProfile p = RunProfile.defaults().withModel("llama-tiny").withBackend("halfkv").withShape(4, 20, 12);
             long f32 = KvCache.bytesFor(c.numLayers(), 4, 32, c.kvDim());
-            assertEquals(f32 / 2, engine.plan(m, p, 32).kvBytes());
+            ExecutionPlan plan = engine.plan(m, p, 32);
+            assertEquals(f32 / 2, plan.kvBytes());
+            assertTrue(plan.notes().stream().anyMatch(n -> n.startsWith("KV cache in bf16 on the halfkv backend")), plan.notes().toString());
+            assertTrue(plan.describe().contains("KV cache in bf16"), "the CLI's plan prints it");
             assertEquals(Precision.AUTO, half.asked, "the profile's precision reaches the backend");
-            assertEquals(f32, engine.plan(m, p.withPrecision(Precision.F32), 32).kvBytes());
+            ExecutionPlan f = engine.plan(m, p.withPrecision(Precision.F32), 32);
+            assertEquals(f32, f.kvBytes());
+            assertTrue(f.notes().stream().noneMatch(n -> n.contains("bf16")), f.notes().toString());
             assertEquals(f32, PlanHeuristics.plan(p, c, m.weights().bytes(), 32).kvBytes(), "without a backend's word: float32");
         }
     }
