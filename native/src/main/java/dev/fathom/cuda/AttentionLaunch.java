@@ -124,6 +124,27 @@ final class AttentionLaunch {
      */
     static String kvKernel(String name, boolean bf16) { return bf16 ? name + "_kb" : name; }
 
+    /**
+     * The cache positions a pass's attention reads from memory at least once: for each sequence (slot) in the rows, its
+     * highest row position + 1 (the positions up to the newest row; rows of one sequence share them). The telemetry
+     * counts these times 2 x kvDim x element bytes as the kernels' cache bytes, so their GB/s is comparable with the
+     * read ceiling (before: one position per row, which made a decode step's attention read "6 GB/s").
+     */
+    static long attendedPositions(int[] slotOf, int[] positions) {
+        java.util.Map<Integer, Integer> last = new java.util.HashMap<>();
+        for (int r = 0; r < slotOf.length; r++) last.merge(slotOf[r], positions[r], Math::max);
+        long s = 0;
+        for (int p : last.values()) s += p + 1L;
+        return s;
+    }
+
+    /** Query-key pairs of a pass's causal attention: each row attends over positions 0..its own (summed over rows). */
+    static long attendedPairs(int[] positions) {
+        long s = 0;
+        for (int p : positions) s += p + 1L;
+        return s;
+    }
+
     /** Bytes of one cached key or value element. */
     static int kvElementBytes(boolean bf16) { return bf16 ? 2 : 4; }
 

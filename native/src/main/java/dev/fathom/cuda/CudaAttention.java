@@ -46,6 +46,8 @@ final class CudaAttention {
     /** Query rows per tile of this prompt ({@link AttentionLaunch#tileRows}). */
     private int tileRows = 64;
     private boolean tiledAttention, decodeAttn;
+    /** This pass's cache positions read ({@link AttentionLaunch#attendedPositions}) and query-key pairs, for the telemetry. */
+    private long cachePositions, pairs;
 
     /**
      * Allocates the attention's buffers ({@code alloc}: the model's, freed with it) and opts its kernels into the shared
@@ -109,12 +111,14 @@ final class CudaAttention {
     private int decodeSmem(int rows) { return AttentionLaunch.decodeSmem(hd, AttentionLaunch.scoreCap(maxLen, decodeSplits(rows), decChunk)); }
 
     /**
-     * Chooses this pass's kernels for rows of sequences {@code slotOf}; for a tiled prompt, uploads its query tiles
-     * (on the stream, before the pass's kernels).
+     * Chooses this pass's kernels for rows of sequences {@code slotOf} at {@code positions}; for a tiled prompt, uploads
+     * its query tiles (on the stream, before the pass's kernels).
      */
-    void prepare(Phase ph, int[] slotOf) {
+    void prepare(Phase ph, int[] slotOf, int[] positions) {
         int n = slotOf.length;
         phase = ph;
+        cachePositions = AttentionLaunch.attendedPositions(slotOf, positions);
+        pairs = AttentionLaunch.attendedPairs(positions);
         tiledAttention = false;
         decodeAttn = AttentionLaunch.useDecode(ph, slotOf, slots, hd, decodeSmem(n), SMEM_LIMIT, decodeRowsMax);
         if (ph == Phase.PROMPT) {   // query tiles only matter for prompts; decode steps skip the work
@@ -138,10 +142,14 @@ final class CudaAttention {
         int kvDim = kvHeads * hd;
         long kvb = AttentionLaunch.kvElementBytes(kvBf16);
         float scale = (float) (1.0 / Math.sqrt(hd));
+        // telemetry: the cache positions the pass attends over, each read once (the new rows' keys and values written),
+        // the q (qkv) rows read and the output rows written; flops 4 x heads x hd per query-key pair (q·k and p·v).
+        // A decode graph keeps the figures of the step it was captured at.
+        long cacheBytes = 2 * kvb * kvDim * cachePositions, flops = 4L * heads * hd * pairs, outBytes = 4L * n * heads * hd;
         if (decodeAttn) {   // RoPE, KV append and attention in one kernel, positions split over blocks
             int sp = decodeSplits(n), cap = AttentionLaunch.scoreCap(maxLen, sp, decChunk), dsm = AttentionLaunch.decodeSmem(hd, cap);
             String kn = AttentionLaunch.decodeKernel((long) heads * n * sp, cu.smCount(), decodePrefetch, kvBf16);
-            model.timed("attn.rope_kv+core", 2 * kvb * n * kvDim + 4L * n * (qkvDim + 2L * kvDim), 4L * n * heads * hd,
+            model.timed("attn.rope_kv+core", cacheBytes + 4L * n * qkvDim + outBytes, flops,
                     () -> mod.launch3(model.pdl(), kn, heads, n, sp, AttentionLaunch.DECODE_THREADS, dsm, stream,
                             qkv, qkvDim, n, meta, heads, kvHeads, hd, rotaryDim, invFreq, kc, vc, maxLen, scale,
                             decChunk, cap, decPart, decCounters, ctx, heads * hd));
@@ -156,17 +164,16 @@ final class CudaAttention {
                         model.launch(AttentionLaunch.kvKernel("rope_kv_append", kvBf16), n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
                                 rotaryDim, invFreq, kc, vc, maxLen);
                 });
-        // bytes/flops of attention depend on positions; count the cache rows actually read (upper bound: maxLen)
         if (tiledAttention) {
             int ts = mma ? AttentionLaunch.mmaSmem(hd, kvBf16) : AttentionLaunch.tilesSmem(hd, tileRows), tc = tileCount;
             String kn = mma ? AttentionLaunch.mmaKernel(hd, kvBf16) : AttentionLaunch.tilesKernel(hd, tileRows);
             int threads = mma ? AttentionLaunch.mmaThreads(tileRows) : 256;
-            model.timed("attn.core", 2 * kvb * n * kvDim, 4L * n * heads * hd, () -> model.launch(kn, heads, tc, threads, ts, stream,
+            model.timed("attn.core", cacheBytes + 2 * outBytes, flops, () -> model.launch(kn, heads, tc, threads, ts, stream,
                     qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         } else {
             int smem = rowsSmem();
             String kn = AttentionLaunch.kvKernel("attention_rows", kvBf16);
-            model.timed("attn.core", 2 * kvb * n * kvDim, 4L * n * heads * hd, () -> model.launch(kn, heads, n, AttentionLaunch.ROWS_THREADS,
+            model.timed("attn.core", cacheBytes + 2 * outBytes, flops, () -> model.launch(kn, heads, n, AttentionLaunch.ROWS_THREADS,
                     smem, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
         }
     }

@@ -558,7 +558,7 @@ final class CudaModel implements AutoCloseable {
             hostMeta.setAtIndex(ValueLayout.JAVA_INT, 2L * n + i, slotOf[i]);
         }
         cu.copyToDevice(meta, hostMeta, 12L * n, stream);
-        attention.prepare(ph, slotOf);
+        attention.prepare(ph, slotOf, positions);
         int hRows = headRows == null ? n : headRows.length;
         if (headRows != null) {
             try (Arena a = Arena.ofConfined()) {

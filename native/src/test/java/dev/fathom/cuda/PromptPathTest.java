@@ -210,6 +210,20 @@ class PromptPathTest {
     }
 
     @Test
+    void attentionTelemetryCountsTheCachePositionsEachSequenceAttendsOver() {
+        // a decode step of three sequences at positions 127, 40 and 0: 128 + 41 + 1 cached positions read
+        assertEquals(170, AttentionLaunch.attendedPositions(new int[]{0, 1, 2}, new int[]{127, 40, 0}));
+        assertEquals(170, AttentionLaunch.attendedPairs(new int[]{127, 40, 0}));
+        // a prompt: two sequences of 4 and 2 rows (positions 0..3 and 0..1) read 4 + 2 positions, attend over 10 + 3 pairs
+        int[] slots = {5, 5, 5, 5, 2, 2}, pos = {0, 1, 2, 3, 0, 1};
+        assertEquals(6, AttentionLaunch.attendedPositions(slots, pos));
+        assertEquals(13, AttentionLaunch.attendedPairs(pos));
+        // a prompt that continues a cached sequence (rows at positions 10..11) reads the 12 positions before and at them
+        assertEquals(12, AttentionLaunch.attendedPositions(new int[]{3, 3}, new int[]{10, 11}));
+        assertEquals(0, AttentionLaunch.attendedPositions(new int[0], new int[0]));
+    }
+
+    @Test
     void theCudaBackendPlansAHalfSizedKvCacheForBf16Models() {
         var llama = dev.fathom.engine.model.ModelLoader.parseConfig(java.nio.file.Path.of("config.json"),
                 dev.fathom.engine.synthetic.SyntheticPreset.byName("llama-7b").config());
