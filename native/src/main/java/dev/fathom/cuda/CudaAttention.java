@@ -34,6 +34,7 @@ final class CudaAttention {
     private final long decPart, decCounters;
     /** The attention switches, read once per model (see {@link AttentionLaunch}). */
     private final int decChunk = AttentionLaunch.minChunk(), decodeRowsMax = AttentionLaunch.maxDecodeRows();
+    private final int decBlocks = AttentionLaunch.decodeBlocksPerSm();
     private final boolean decodePrefetch = AttentionLaunch.decodePrefetch();
     private final int forcedTileRows = AttentionLaunch.forcedTileRows();
     /** Whether prompts run attention_mma (BF16 projections, tensor cores). */
@@ -76,7 +77,7 @@ final class CudaAttention {
         this.kvBf16 = kvBf16;
         tiles = alloc.applyAsLong(8L * maxRows);
         hostTiles = hostArena.allocate(8L * maxRows, 16);
-        decPart = alloc.applyAsLong(4L * AttentionLaunch.decodePartFloats(cu.smCount(), heads, hd, slots, maxLen, decChunk));
+        decPart = alloc.applyAsLong(4L * AttentionLaunch.decodePartFloats(cu.smCount(), heads, hd, slots, maxLen, decChunk, decBlocks));
         decCounters = alloc.applyAsLong(4L * slots * heads);
         cu.fill32(decCounters, 0, (long) slots * heads, stream);
         int dsm = AttentionLaunch.decodeSmem(hd, maxLen);   // the most any split count needs
@@ -107,7 +108,7 @@ final class CudaAttention {
     }
 
     private int rowsSmem() { return AttentionLaunch.rowsSmem(hd, maxLen); }
-    private int decodeSplits(int rows) { return AttentionLaunch.decodeSplits(cu.smCount(), heads, rows, maxLen, decChunk); }
+    private int decodeSplits(int rows) { return AttentionLaunch.decodeSplits(cu.smCount(), heads, rows, maxLen, decChunk, decBlocks); }
     private int decodeSmem(int rows) { return AttentionLaunch.decodeSmem(hd, AttentionLaunch.scoreCap(maxLen, decodeSplits(rows), decChunk)); }
 
     /**

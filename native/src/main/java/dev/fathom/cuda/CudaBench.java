@@ -275,7 +275,11 @@ public final class CudaBench {
                 new Variant("kvf32", "KV cache in float32, not bf16", "llama-7b", new int[]{1, 8, 32}, "fathom.cuda.kvBf16=false"),
                 new Variant("ctx1k", "1024-token prompts, bf16 KV cache", "llama-7b", new int[]{1, 32}, "fathom.bench.prompt=1024"),
                 new Variant("ctx1kf32", "1024-token prompts, KV cache in float32", "llama-7b", new int[]{1, 32}, "fathom.bench.prompt=1024",
-                        "fathom.cuda.kvBf16=false")));
+                        "fathom.cuda.kvBf16=false"),
+                new Variant("ctx1kb8", "1024-token prompts, decode attention split for 8 blocks per SM", "llama-7b", new int[]{8, 32},
+                        "fathom.bench.prompt=1024", "fathom.cuda.decodeBlocksPerSm=8"),
+                new Variant("ctx1kb16", "1024-token prompts, decode attention split for 16 blocks per SM", "llama-7b", new int[]{8, 32},
+                        "fathom.bench.prompt=1024", "fathom.cuda.decodeBlocksPerSm=16")));
         return v;
     }
 

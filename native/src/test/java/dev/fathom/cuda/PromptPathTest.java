@@ -65,6 +65,20 @@ class PromptPathTest {
         long part = AttentionLaunch.decodePartFloats(132, 32, 128, 8, 4096, 256);
         for (int rows = 1; rows <= 8; rows++)
             assertTrue((long) rows * 32 * AttentionLaunch.decodeSplits(132, 32, rows, 4096, 256) * 130 <= part);
+        // aiming at more blocks per SM splits long contexts at large batch too (batch 32 x 32 heads, 1056 positions)
+        assertEquals(1, AttentionLaunch.decodeSplits(132, 32, 32, 1056, 256, 2));
+        assertEquals(2, AttentionLaunch.decodeSplits(132, 32, 32, 1056, 256, 8), "1056 blocks for 1056 slots");
+        assertEquals(3, AttentionLaunch.decodeSplits(132, 32, 32, 1056, 256, 16));
+        assertEquals(5, AttentionLaunch.decodeSplits(132, 32, 32, 1056, 256, 64), "no more than 1056 positions / 256 need");
+        assertEquals(AttentionLaunch.decodeSplits(132, 32, 8, 4096, 256), AttentionLaunch.decodeSplits(132, 32, 8, 4096, 256, 2));
+        for (int bps : new int[]{2, 8, 16}) {
+            long p16 = AttentionLaunch.decodePartFloats(132, 32, 128, 32, 1056, 256, bps);
+            for (int rows = 1; rows <= 32; rows++)
+                assertTrue((long) rows * 32 * AttentionLaunch.decodeSplits(132, 32, rows, 1056, 256, bps) * 130 <= p16, bps + "/" + rows);
+        }
+        assertEquals(2, AttentionLaunch.decodeBlocksPerSm());
+        SystemProperties.with("fathom.cuda.decodeBlocksPerSm", "8", () -> assertEquals(8, AttentionLaunch.decodeBlocksPerSm()));
+        SystemProperties.with("fathom.cuda.decodeBlocksPerSm", "0", () -> assertThrows(IllegalArgumentException.class, AttentionLaunch::decodeBlocksPerSm));
         // shared memory: q, new k, one block's scores (16-byte padded), 4 floats per thread
         assertEquals((2 * 128 + 228 + 4 * AttentionLaunch.DECODE_THREADS) * 4, AttentionLaunch.decodeSmem(128, 227));
         int smem = AttentionLaunch.decodeSmem(128, 2048), limit = 160 * 1024;
