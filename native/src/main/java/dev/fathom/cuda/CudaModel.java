@@ -66,7 +66,7 @@ final class CudaModel implements AutoCloseable {
     private final TelemetrySink sink;
     private final List<Long> allocations = new ArrayList<>();
     private final List<Layer> layers = new ArrayList<>();
-    private final int h, heads, kvHeads, hd, qkvDim, ffn, vocab, slots, maxLen, maxRows, act;
+    private final int h, heads, kvHeads, hd, qkvDim, ffn, vocab, slots, maxLen, maxRows;
     private final long embed, posEmbed, finalW, finalB, invFreq, kCache, vCache;
     private final Mat head;
     private final long weightBytes;
@@ -90,7 +90,6 @@ final class CudaModel implements AutoCloseable {
     private DeviceStreamer.Blob blob;
     /** cuBLAS for GEMMs over many rows of BF16 / INT8 weights; null when the model has none or cuBLAS is missing. */
     private PromptGemm prompt;
-    /** The scratch cuBLAS needs for the layer matrices (row-major bytes, widest input, most stored rows of a gated one). */
     /** The attention of every layer: its kernels, their launches and buffers. */
     private final CudaAttention attention;
     /** Tensor parallelism: this rank's side of the all-reduce (null: one GPU, whole layers). */
@@ -113,13 +112,10 @@ final class CudaModel implements AutoCloseable {
     private final boolean bf16Handoff = CudaSettings.flag("fathom.cuda.bf16Handoff", true);
     /** bf16 [maxRows][ffn]: the gated MLP output as the down projection's cuBLAS input (0: none). */
     private long mlpBf16;
-    /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
-    private final boolean fuseNorm = CudaSettings.flag("fathom.cuda.fuseNorm", true);
-    /** The split-K kernels' switches, read once per model. */
-    private final SbiSplitK.Settings splitK = SbiSplitK.Settings.read();
-    /** Packs and uploads the projections in the run's precision and layout (INT8: scale groups of int8Group columns). */
+    /** Packs and uploads the projections in the run's precision and layout (INT8: scale groups of columns). */
     private final MatPacker packer;
-    private final int int8Group;
+    /** The projections' kernel choice and launches (made last in the constructor, once cuBLAS is known). */
+    private final CudaGemms gemms;
 
     CudaModel(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
         this(cfg, w, slots, maxLen, sink, null, 0, null, CudaModule.get(), null, 0, true, true, false, Precision.AUTO);
@@ -184,7 +180,6 @@ final class CudaModel implements AutoCloseable {
         cu.makeCurrent();
         this.stream = cu.streamCreate();
         this.packer = new MatPacker(this::upload, precision, slots, cu.smCount(), cu.ccMajor());
-        this.int8Group = packer.int8Group;
         this.sink = sink;
         this.timer = new KernelTimer(cu, sink, stream);
         this.graphs = new DecodeGraphs(cu);
@@ -199,12 +194,6 @@ final class CudaModel implements AutoCloseable {
         this.slots = slots;
         this.maxLen = maxLen;
         this.maxRows = Math.max(1, slots * maxLen);
-        this.act = switch (cfg.activation()) {
-            case GELU -> 0;
-            case GELU_TANH -> 1;
-            case RELU -> 2;
-            case SILU -> 3;
-        };
         long bytes = 0;
         int streamed = 0;
         if (tiers != null) for (Tier t : tiers) if (t != Tier.DEVICE) streamed++;
@@ -262,6 +251,7 @@ final class CudaModel implements AutoCloseable {
                 if (prompt.available() && bf16Handoff && !cfg.isMoe() && ffn > 0 && blasSizes.gatedStored > 0) mlpBf16 = alloc(2L * maxRows * ffn);
             }
             if (packer.int8) Int8Layout.optIn(mod);
+            gemms = new CudaGemms(this, mod, stream, cfg, prompt, packer.int8Group);
             cu.synchronize(stream);
         } catch (RuntimeException ex) {
             close();
@@ -272,12 +262,6 @@ final class CudaModel implements AutoCloseable {
 
     /** Bytes of the weights as stored on the device: the checkpoint's, with converted or INT8 projections counted as stored (no padding). */
     long weightBytes() { return weightBytes; }
-
-    /**
-     * Warps (16-row tiles) per block of the prompt GEMM. The kernel takes 4 or 8; 4 (twice the blocks for
-     * short prompts) measured slower at every size (128 rows: 262 vs 176 µs on 4096x4096), so 8.
-     */
-    static int tileGemmWarps(int rows) { return 8; }
 
     int maxRows() { return maxRows; }
     void setGraphs(boolean on) { useGraphs = on; }
@@ -375,111 +359,12 @@ final class CudaModel implements AutoCloseable {
 
     // ------------------------------------------------------------------ kernel wrappers
 
-    private static final String[] NB = {"1", "2", "4", "4", "8", "8", "8", "8"};
-
-    /** y[rows, ldy] = epilogue(x[rows, ldx] · Wᵀ); mode 0 plain (+bias, +res), 1 gated pairs, 2 activation. */
-    void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode) {
-        gemm(name, m, xp, ldx, rows, yp, ldy, res, mode, 0);
-    }
-
-    /**
-     * Whether the RMS norm (weights {@code normB} == 0: none) before {@code m} can run inside m's SBI-GEMM: the rows go
-     * through the SIMT / row-major kernels or the split-K cluster kernels (2..8 rows over row-major rows or tiles; not
-     * cuBLAS, not the other tensor-core tile kernels, not INT8) and the model's norm is RMS.
-     */
-    private boolean fusesNorm(Mat m, int rows, int mode, long normB) {
-        SbiLayout.Shape s = m.shape();
-        return fuseNorm && normB == 0 && m.scales() == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && (!s.mma() || SbiSplitK.planFor(cu.ccMajor(), cu.smCount(), splitK, s, rows) != null)
-                && !(prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode));
-    }
-
-    /** {@link #gemm}; {@code gamma} != 0: x is the un-normed residual stream and the RMS norm (gamma) runs in the kernel. */
-    void gemm(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode, long gamma) {
-        SbiLayout.Shape s = m.shape();
-        if (blasTakes(m, rows, mode)) {   // many rows: cuBLAS on tensor cores (BF16, INT8)
-            blasGemm(name, m, PromptGemm.Input.f32(xp, ldx), rows, yp, ldy, res, mode, false);
-            return;
-        }
-        if (m.scales() != 0) {   // INT8 over few rows (never with a fused norm: fusesNorm)
-            gemm8(name, m, xp, ldx, rows, yp, ldy, res, mode);
-            return;
-        }
-        int vec = s.mma() ? (s.k() % 2 == 0 && ldx % 2 == 0 ? 1 : 0) : (s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0);
-        if (s.mma() && rows > 32) {   // prompt phase: one tensor-core GEMM over all rows
-            long io = 4L * rows * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
-            int warps = tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (s.groups() + warps - 1) / warps, v = vec;
-            timed(name, s.bytes() + io, 2L * rows * s.k() * s.n(), () -> launch("tilegemm_bf16", gx, gy, 32 * warps, 0, stream,
-                    m.w(), xp, ldx, s.k(), s.kChunks(), s.groups(), 1, m.bias(), res, yp, ldy, s.n(), rows, mode, act, v));
-            return;
-        }
-        for (int t = 0; t < rows; ) {
-            int nb = s.mma() && rows - t > 8 ? Math.min(32, rows - t) : Math.min(8, rows - t);
-            long xo = xp + 4L * t * ldx, yo = yp + 4L * t * ldy, ro = res == 0 ? 0 : res + 4L * t * ldy;
-            long wBytes = s.bytes(), io = 4L * nb * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
-            long flops = 2L * nb * s.k() * s.n();
-            String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8"))
-                    : (gamma != 0 ? normKernel(m.kernelPrefix()) : m.kernelPrefix()) + NB[nb - 1];
-            t += nb;
-            SbiSplitK.Plan p = SbiSplitK.planFor(cu.ccMajor(), cu.smCount(), splitK, s, nb);
-            if (p != null) {   // 2..8 rows (sm_90): K split over a thread-block cluster
-                timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, pdl, p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
-                        nb, mode, act, vec, gamma, cfg.normEps()));
-                continue;
-            }
-            if (gamma != 0 && s.mma()) throw new IllegalStateException("no fused norm in the tile kernels beyond the split-K rows");
-            int blocks = m.launch().blocks(), ks = m.launch().ks();
-            if (gamma != 0) timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
-                    m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec, gamma, cfg.normEps()));
-            else timed(name, wBytes + io, flops, () -> launch(kname, blocks, 1, 256, 0, stream,
-                    m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec));
-        }
-    }
-
-    /** Whether {@code rows} rows of {@code m} go through cuBLAS ({@link PromptGemm}) in epilogue {@code mode}. */
-    private boolean blasTakes(Mat m, int rows, int mode) {
-        return prompt != null && prompt.applies(m.shape(), rows) && prompt.fits(m.shape(), mode);
-    }
-
-    /**
-     * {@link #gemm} through cuBLAS from {@code in} (fp32 rows, fp32 rows normed on the way, or bf16 rows); with
-     * {@code bf16Out} (gated pairs) y is bf16 rows for the next multiply. Only where {@link #blasTakes}.
-     */
-    private void blasGemm(String name, Mat m, PromptGemm.Input in, int rows, long yp, int ldy, long res, int mode, boolean bf16Out) {
-        SbiLayout.Shape s = m.shape();
-        long io = in.bytes(rows, s.k()) + (bf16Out ? 2L : 4L) * rows * s.n() + (res != 0 ? 4L * rows * s.n() : 0);
-        if (PromptGemm.needsUnpack(s))   // tiles / SIMT unpacked, INT8 dequantized to row-major bf16
-            timed(name + ".unpack", PromptGemm.unpackBytes(s, int8Group), 0, () -> prompt.unpack(m.w(), s, m.scales(), int8Group));
-        else prompt.unpack(m.w(), s);   // stored row-major: cuBLAS reads it in place
-        timed(name, PromptGemm.rowMajorBytes(s) + io, 2L * rows * s.k() * (mode == 1 ? PromptGemm.storedRows(s) : s.n()),
-                () -> prompt.multiply(s, m.bias(), in, rows, yp, ldy, res, mode, act, bf16Out));
-    }
+    /** The projections' GEMMs ({@link CudaGemms}; CudaMoe's expert and router multiplies go through it too). */
+    CudaGemms gemms() { return gemms; }
 
     /** The norm before a cuBLAS multiply, as its input: x normed and rounded to bf16 in one pass ({@code norm_rows_bf16}). */
     private PromptGemm.Input normedInput(long w, long b) {
         return PromptGemm.Input.normed(x, h, w, b, cfg.norm() == ModelConfig.Norm.RMS_NORM, cfg.normEps());
-    }
-
-    /**
-     * {@link #gemm} of INT8 weights over the rows cuBLAS does not take (decode steps, short prompts, no cuBLAS): sbi8
-     * kernels over chunks of up to 8 rows.
-     */
-    private void gemm8(String name, Mat m, long xp, int ldx, int rows, long yp, int ldy, long res, int mode) {
-        SbiLayout.Shape s = m.shape();
-        int vec = s.k() % 4 == 0 && ldx % 4 == 0 ? 1 : 0, glog = Int8Layout.groupShift(int8Group), smem = Int8Layout.smem(m.kernelPrefix());
-        long wBytes = Int8Layout.readBytes(s, int8Group);
-        for (Int8Layout.Batch b : Int8Layout.batches(rows, m.kernelPrefix())) {
-            int nb = b.rows(), blocks = m.launch().blocks(), ks = m.launch().ks();
-            long xo = xp + 4L * b.first() * ldx, yo = yp + 4L * b.first() * ldy, ro = res == 0 ? 0 : res + 4L * b.first() * ldy;
-            long io = 4L * nb * (s.k() + (long) s.n() * (res != 0 ? 2 : 1));
-            timed(name, wBytes + io, 2L * nb * s.k() * s.n(), () -> launch(b.kernel(), blocks, 1, 256, smem, stream,
-                    m.w(), xo, ldx, s.k(), s.kChunks(), s.groups(), ks, m.bias(), ro, yo, ldy, s.n(), nb, mode, act, vec, m.scales(), glog));
-        }
-    }
-
-    /** The RMS-norm-fused form of an SBI kernel prefix: sbi_f32_ -> sbin_f32_, sbirm_bf16_ -> sbirmn_bf16_. */
-    static String normKernel(String prefix) {
-        int i = prefix.indexOf('_');
-        return prefix.substring(0, i) + "n" + prefix.substring(i);
     }
 
     /** Programmatic dependent launches for the kernels of this pass (dense decode steps on sm_90, captured in graphs). */
@@ -616,34 +501,34 @@ final class CudaModel implements AutoCloseable {
         }
         curLayer = -1;
         if (!head0) return;
-        boolean fuse = !gatherHead && fusesNorm(head, hRows, 0, finalB);
+        boolean fuse = !gatherHead && gemms.fusesNorm(head, hRows, 0, finalB);
         if (!fuse) norm("final.norm", x, gatherHead ? idx : 0, xn, hRows, finalW, finalB);
-        gemm("lm_head", head, fuse ? x : xn, h, hRows, logits, vocab, 0, 0, fuse ? finalW : 0);
+        gemms.gemm("lm_head", head, fuse ? x : xn, h, hRows, logits, vocab, 0, 0, fuse ? finalW : 0);
     }
 
     private void layer(int l, int n, Layer w) {
         int kvDim = kvHeads * hd;
         long layerKv = (long) AttentionLaunch.kvElementBytes(kvBf16) * slots * maxLen * kvDim;
         long kc = kCache + l * layerKv, vc = vCache + l * layerKv;
-        boolean fuseA = !attnNormDone && fusesNorm(w.qkv(), n, 0, w.attnB());
-        boolean blasA = !attnNormDone && !fuseA && bf16Handoff && blasTakes(w.qkv(), n, 0);   // the norm feeds cuBLAS in bf16
+        boolean fuseA = !attnNormDone && gemms.fusesNorm(w.qkv(), n, 0, w.attnB());
+        boolean blasA = !attnNormDone && !fuseA && bf16Handoff && gemms.blasTakes(w.qkv(), n, 0);   // the norm feeds cuBLAS in bf16
         if (!attnNormDone && !fuseA && !blasA) norm("attn.norm", x, 0, xn, n, w.attnW(), w.attnB());
         attnNormDone = false;
-        if (blasA) blasGemm("attn.qkv", w.qkv(), normedInput(w.attnW(), w.attnB()), n, qkv, qkvDim, 0, 0, false);
-        else gemm("attn.qkv", w.qkv(), fuseA ? x : xn, h, n, qkv, qkvDim, 0, 0, fuseA ? w.attnW() : 0);
+        if (blasA) gemms.blasGemm("attn.qkv", w.qkv(), normedInput(w.attnW(), w.attnB()), n, qkv, qkvDim, 0, 0, false);
+        else gemms.gemm("attn.qkv", w.qkv(), fuseA ? x : xn, h, n, qkv, qkvDim, 0, 0, fuseA ? w.attnW() : 0);
         attention.run(n, kc, vc);
         long resid = cfg.parallelResidual() ? x2 : x;
         boolean mlpNormDone = false;
         if (tp != null) {   // partial product of this rank's heads, then resid = x + (bias + Σ partials) [+ the MLP norm]
-            gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
+            gemms.gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
             mlpNormDone = allReduce("attn.allreduce", resid, x, tpBias.get(l)[0], n, cfg.parallelResidual() ? 0 : w.mlpW(), w.mlpB());
         } else
-        gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
+        gemms.gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
         int upMode = w.gated() ? 1 : 2;
-        boolean fuseM = !mlpNormDone && !cfg.isMoe() && fusesNorm(w.up(), n, upMode, w.mlpB());
-        boolean blasM = !mlpNormDone && !fuseM && !cfg.isMoe() && bf16Handoff && blasTakes(w.up(), n, upMode);
+        boolean fuseM = !mlpNormDone && !cfg.isMoe() && gemms.fusesNorm(w.up(), n, upMode, w.mlpB());
+        boolean blasM = !mlpNormDone && !fuseM && !cfg.isMoe() && bf16Handoff && gemms.blasTakes(w.up(), n, upMode);
         // gate/up and down both through cuBLAS: the gated epilogue writes the down projection's bf16 input itself
-        boolean handoff = !cfg.isMoe() && mlpBf16 != 0 && w.gated() && blasTakes(w.up(), n, 1) && blasTakes(w.down(), n, 0);
+        boolean handoff = !cfg.isMoe() && mlpBf16 != 0 && w.gated() && gemms.blasTakes(w.up(), n, 1) && gemms.blasTakes(w.down(), n, 0);
         if (!mlpNormDone && !fuseM && !blasM) norm("mlp.norm", x, 0, xn, n, w.mlpW(), w.mlpB());
         if (cfg.isMoe()) {
             moe.run(w, n, x, xn, curLayer, phase);
@@ -651,18 +536,18 @@ final class CudaModel implements AutoCloseable {
         }
         String upName = w.gated() ? "mlp.gate_up" : "mlp.up";
         if (blasM || handoff)
-            blasGemm(upName, w.up(), blasM ? normedInput(w.mlpW(), w.mlpB()) : PromptGemm.Input.f32(xn, h), n, handoff ? mlpBf16 : mlp, ffn, 0, upMode, handoff);
-        else gemm(upName, w.up(), fuseM ? x : xn, h, n, mlp, ffn, 0, upMode, fuseM ? w.mlpW() : 0);
+            gemms.blasGemm(upName, w.up(), blasM ? normedInput(w.mlpW(), w.mlpB()) : PromptGemm.Input.f32(xn, h), n, handoff ? mlpBf16 : mlp, ffn, 0, upMode, handoff);
+        else gemms.gemm(upName, w.up(), fuseM ? x : xn, h, n, mlp, ffn, 0, upMode, fuseM ? w.mlpW() : 0);
         if (handoff) {
-            if (tp != null) blasGemm("mlp.down", w.down(), PromptGemm.Input.bf16(mlpBf16, ffn), n, part, h, 0, 0, false);
-            else blasGemm("mlp.down", w.down(), PromptGemm.Input.bf16(mlpBf16, ffn), n, x, h, resid, 0, false);
+            if (tp != null) gemms.blasGemm("mlp.down", w.down(), PromptGemm.Input.bf16(mlpBf16, ffn), n, part, h, 0, 0, false);
+            else gemms.blasGemm("mlp.down", w.down(), PromptGemm.Input.bf16(mlpBf16, ffn), n, x, h, resid, 0, false);
         }
         if (tp != null) {
-            if (!handoff) gemm("mlp.down", w.down(), mlp, ffn, n, part, h, 0, 0);
+            if (!handoff) gemms.gemm("mlp.down", w.down(), mlp, ffn, n, part, h, 0, 0);
             Layer next = l + 1 < layers.size() ? layers.get(l + 1) : null;   // its attention norm rides along
             attnNormDone = allReduce("mlp.allreduce", x, resid, tpBias.get(l)[1], n, next == null ? 0 : next.attnW(), next == null ? 0 : next.attnB());
         } else if (!handoff)
-        gemm("mlp.down", w.down(), mlp, ffn, n, x, h, resid, 0);
+        gemms.gemm("mlp.down", w.down(), mlp, ffn, n, x, h, resid, 0);
     }
 
     /**

@@ -47,7 +47,7 @@ final class CudaMoe {
      */
     void run(CudaModel.Layer w, int n, long x, long xn, int layer, Phase phase) {
         int e = experts;
-        model.gemm("moe.router", w.router(), xn, h, n, router, e, 0, 0);
+        model.gemms().gemm("moe.router", w.router(), xn, h, n, router, e, 0, 0);
         float[] r = new float[n * e];
         try (Arena a = Arena.ofConfined()) {
             MemorySegment hr = a.allocate(4L * n * e, 16);
@@ -70,8 +70,8 @@ final class CudaMoe {
                 long rows = tables + 4L * start[ei], wts = tables + 4L * ((long) n * topK + start[ei]);
                 CudaModel.Mat[] ex = w.experts().get(ei);
                 model.timed("moe.gather", 8L * m * h, 0, () -> model.launch("gather_rows", m, 1, 256, 0, stream, xn, rows, in, h));
-                model.gemm("moe.expert.gate_up", ex[0], in, h, m, act, ffn, 0, 1);
-                model.gemm("moe.expert.down", ex[1], act, ffn, m, y, h, 0, 0);
+                model.gemms().gemm("moe.expert.gate_up", ex[0], in, h, m, act, ffn, 0, 1);
+                model.gemms().gemm("moe.expert.down", ex[1], act, ffn, m, y, h, 0, 0);
                 model.timed("moe.scatter", 12L * m * h, 2L * m * h, () -> model.launch("scatter_add_rows", m, 1, 256, 0, stream, out, rows, wts, y, h));
             }
             long total = (long) n * h;

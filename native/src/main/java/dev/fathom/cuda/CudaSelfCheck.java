@@ -112,7 +112,7 @@ public final class CudaSelfCheck {
                         cu.synchronize(stream);
                     }
                 } else if (mma && rows > 32) {
-                    int warps = CudaModel.tileGemmWarps(rows);
+                    int warps = CudaGemms.tileGemmWarps(rows);
                     mod.launch("tilegemm_bf16", (rows + 63) / 64, (shape[0].groups() + warps - 1) / warps, 32 * warps, 0, stream, dW, dX, k, k,
                             shape[0].kChunks(), shape[0].groups(), 1, dB, mode == 0 ? dR : 0L, dY, n, n, rows, mode, mode == 1 ? 3 : 2, vec);
                 }
@@ -121,7 +121,7 @@ public final class CudaSelfCheck {
                     String kn = mma ? (nb == 1 ? "sbitile_bf16_1" : "sbimma_bf16_" + (nb > 8 ? 32 : 8))
                             : (dt == DType.F32 ? "sbi_f32_" : dt == DType.BF16 ? (rowMajor ? "sbirm_bf16_" : "sbi_bf16_") : "sbi_f16_")
                             + (nb == 1 ? 1 : nb <= 2 ? 2 : nb <= 4 ? 4 : 8);
-                    if (norm) mod.launch(CudaModel.normKernel(kn), l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(),
+                    if (norm) mod.launch(CudaGemms.normKernel(kn), l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(),
                             shape[0].groups(), l.ks(), dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec, dG, Inputs.EPS);
                     else mod.launch(kn, l.blocks(), 1, 256, 0, stream, dW, dX + 4L * t * k, k, k, shape[0].kChunks(), shape[0].groups(), l.ks(),
                             dB, mode == 0 ? dR + 4L * t * n : 0L, dY + 4L * t * n, n, n, nb, mode, mode == 1 ? 3 : 2, vec);

@@ -313,7 +313,7 @@ final class KernelTables {
             d.fill(x, 2L * maxR * k, 23);
             d.fill(xb, (long) maxR * k, 24);
             for (int rows : rowsList) {
-                int warps = CudaModel.tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (sm.groups() + warps - 1) / warps;
+                int warps = CudaGemms.tileGemmWarps(rows), gx = (rows + 63) / 64, gy = (sm.groups() + warps - 1) / warps;
                 double us = d.perLaunchUs(1, c -> mod.launch("tilegemm_bf16", gx, gy, 32 * warps, 0, stream, w, x, k, k, sm.kChunks(), sm.groups(), 1,
                         0L, 0L, y, n, n, rows, 0, 0, 1));
                 double flop = 2.0 * rows * n * k, tf = flop / (us * 1e-6) / 1e12;

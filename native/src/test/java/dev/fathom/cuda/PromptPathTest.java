@@ -102,8 +102,8 @@ class PromptPathTest {
 
     @Test
     void normFusedKernelNamesInsertTheN() {
-        assertEquals("sbin_f32_", CudaModel.normKernel("sbi_f32_"));
-        assertEquals("sbirmn_bf16_", CudaModel.normKernel("sbirm_bf16_"));
+        assertEquals("sbin_f32_", CudaGemms.normKernel("sbi_f32_"));
+        assertEquals("sbirmn_bf16_", CudaGemms.normKernel("sbirm_bf16_"));
     }
 
     @Test
