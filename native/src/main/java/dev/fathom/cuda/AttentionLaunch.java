@@ -149,11 +149,13 @@ final class AttentionLaunch {
      * read ceiling (before: one position per row, which made a decode step's attention read "6 GB/s").
      */
     static long attendedPositions(int[] slotOf, int[] positions) {
-        java.util.Map<Integer, Integer> last = new java.util.HashMap<>();
-        for (int r = 0; r < slotOf.length; r++) last.merge(slotOf[r], positions[r], Math::max);
-        long s = 0;
-        for (int p : last.values()) s += p + 1L;
-        return s;
+        int slots = 0;
+        for (int s : slotOf) slots = Math.max(slots, s + 1);
+        int[] last = new int[slots];   // highest position + 1 of each slot (0: no row)
+        for (int r = 0; r < slotOf.length; r++) last[slotOf[r]] = Math.max(last[slotOf[r]], positions[r] + 1);
+        long sum = 0;
+        for (int l : last) sum += l;
+        return sum;
     }
 
     /** Query-key pairs of a pass's causal attention: each row attends over positions 0..its own (summed over rows). */

@@ -44,7 +44,7 @@ public final class CudaBench {
     /** Same with the weights in {@code precision} on the device (INT8: quantized at load, the floor counts int8 bytes and scales). */
     void decode(String preset, int[] batches, boolean graphsToo, Precision precision) {
         boolean int8 = precision == Precision.INT8;
-        int prompt = Integer.getInteger("fathom.bench.prompt", 128), newTok = 8;
+        int prompt = CudaSettings.integer("fathom.bench.prompt", 128, 1, 1 << 20), newTok = 8;
         String e2eName = prompt + "in/" + newTok + "out";
         boolean header = true;
         try (LoadedModel m = ModelLoader.load("synthetic:" + preset)) {

@@ -12,11 +12,12 @@ import dev.fathom.engine.telemetry.TelemetrySink;
 /** A single-GPU runner: prompt and token phases of one {@link CudaModel}. */
 public final class CudaRunner implements ModelRunner {
     private final CudaModel model;
-
-    /** Whether the model keeps its KV cache in bf16 (else float32). */
-    boolean kvCacheBf16() { return model.kvCacheBf16(); }
     private final int slots;
     private final int maxLen;
+    /** The forward pass prefill and decode go through (forwardRows, or the flat copy for comparison). */
+    private final Forward forward;
+    /** Greedy steps pick on the GPU ({@link #decodeGreedy}; -Dfathom.cuda.gpuArgmax=false: on the host). */
+    private final boolean gpuArgmax = CudaSettings.flag("fathom.cuda.gpuArgmax", true);
 
     public CudaRunner(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
         this(cfg, w, slots, maxLen, sink, null);
@@ -59,7 +60,8 @@ public final class CudaRunner implements ModelRunner {
         } : model::forwardRows;
     }
 
-    private final Forward forward;
+    /** Whether the model keeps its KV cache in bf16 (else float32). */
+    boolean kvCacheBf16() { return model.kvCacheBf16(); }
 
     /** CUDA graphs for decode steps (on by default; -Dfathom.cuda.graphs=false turns them off). */
     public void setGraphs(boolean on) { model.setGraphs(on); }
@@ -79,38 +81,26 @@ public final class CudaRunner implements ModelRunner {
      * logits of every position or of each sequence's last one, split per sequence. Shared by the one- and multi-GPU runners.
      */
     static float[][][] prefill(Forward f, int[] slotIds, int[][] tokens, boolean allPositions) {
-        int b = slotIds.length, t = tokens[0].length;
-        PromptRows pr = PromptRows.of(slotIds, tokens, allPositions);
-        float[][] logits = f.run(pr.tokens(), pr.positions(), pr.slots(), pr.head(), Phase.PROMPT);
+        int b = slotIds.length, t = tokens[0].length, n = b * t;
+        int[] tok = new int[n], pos = new int[n], sl = new int[n];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++) {
+                tok[i * t + j] = tokens[i][j];
+                pos[i * t + j] = j;
+                sl[i * t + j] = slotIds[i];
+            }
+        int[] head = null;
+        if (!allPositions) {
+            head = new int[b];
+            for (int i = 0; i < b; i++) head[i] = i * t + t - 1;
+        }
+        float[][] logits = f.run(tok, pos, sl, head, Phase.PROMPT);
         int per = allPositions ? t : 1;
         if (logits.length != b * per) throw new IllegalStateException(logits.length + " logit rows for " + b * per + " prompt rows");
         float[][][] out = new float[b][per][];
         for (int i = 0; i < b; i++)
             for (int j = 0; j < per; j++) out[i][j] = logits[i * per + j];
         return out;
-    }
-
-    /**
-     * A prompt's rows, sequence-major: token, position (from 0) and slot of each, and the rows whose logits are wanted
-     * (each sequence's last, or null for all).
-     */
-    record PromptRows(int[] tokens, int[] positions, int[] slots, int[] head) {
-        static PromptRows of(int[] slotIds, int[][] tokens, boolean allPositions) {
-            int b = slotIds.length, t = tokens[0].length, n = b * t;
-            int[] tok = new int[n], pos = new int[n], sl = new int[n];
-            for (int i = 0; i < b; i++)
-                for (int j = 0; j < t; j++) {
-                    tok[i * t + j] = tokens[i][j];
-                    pos[i * t + j] = j;
-                    sl[i * t + j] = slotIds[i];
-                }
-            int[] head = null;
-            if (!allPositions) {
-                head = new int[b];
-                for (int i = 0; i < b; i++) head[i] = i * t + t - 1;
-            }
-            return new PromptRows(tok, pos, sl, head);
-        }
     }
 
     /** One decode step of one token per slot through {@code f}, the logits split per sequence. */
@@ -143,7 +133,6 @@ public final class CudaRunner implements ModelRunner {
         return ids;
     }
 
-    private final boolean gpuArgmax = CudaSettings.flag("fathom.cuda.gpuArgmax", true);
 
     @Override public int maxSlots() { return slots; }
     @Override public int maxSeqLen() { return maxLen; }

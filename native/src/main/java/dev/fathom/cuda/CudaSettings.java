@@ -32,6 +32,19 @@ final class CudaSettings {
         throw new IllegalArgumentException("-D" + name + "=" + t + ": use true or false");
     }
 
+    /**
+     * {@code -Dname}: one of {@code allowed} (any case; returned lower-case), or {@code def} when unset; anything else is
+     * one sentence naming the switch and its values (before, a mistyped {@code -Dfathom.cuda.weights=bf61} silently
+     * checked the checkpoint's own dtype).
+     */
+    static String choice(String name, String def, String... allowed) {
+        String v = System.getProperty(name);
+        if (v == null || v.isBlank()) return def;
+        String t = v.trim().toLowerCase(java.util.Locale.ROOT);
+        for (String a : allowed) if (a.equals(t)) return t;
+        throw new IllegalArgumentException("-D" + name + "=" + v.trim() + ": use " + String.join(", ", allowed));
+    }
+
     /** {@code -Dname}: a split-K warp count the SBI kernels take (1, 2, 4 or 8), or 0 when unset (the plan chooses). */
     static int splitK(String name) {
         int ks = integer(name, 0, 1, SbiLayout.WARPS);

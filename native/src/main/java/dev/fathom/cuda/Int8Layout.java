@@ -48,9 +48,12 @@ public final class Int8Layout {
     /** Dynamic shared memory of a pipelined block: 8 warps x 4 stages x (2048 bytes of weights + 512 of scales). */
     public static final int PIPE_SMEM = 8 * 4 * 2560;
 
-    /** The kernels models opened now use: the register kernels sbi8r_*, or the pipelined sbi8_* with {@code -Dfathom.cuda.int8.kernel=pipe}. */
+    /**
+     * The kernels models opened now use: the register kernels sbi8r_* ({@code -Dfathom.cuda.int8.kernel=regs}, the
+     * default), or the pipelined sbi8_* with {@code =pipe}.
+     */
     public static String kernelPrefix() {
-        return "pipe".equalsIgnoreCase(System.getProperty("fathom.cuda.int8.kernel")) ? PREFIX : REGS_PREFIX;
+        return CudaSettings.choice("fathom.cuda.int8.kernel", "regs", "regs", "pipe").equals("pipe") ? PREFIX : REGS_PREFIX;
     }
 
     /** Dynamic shared memory a launch of kernels {@code prefix} needs. */

@@ -46,8 +46,11 @@ final class MatPacker {
 
     /** Whether projections are packed as INT8 at {@code precision} (or {@code -Dfathom.cuda.weights=int8}). */
     static boolean int8(Precision precision) {
-        return precision == Precision.INT8 || "int8".equalsIgnoreCase(System.getProperty("fathom.cuda.weights"));
+        return precision == Precision.INT8 || forcedWeights().equals("int8");
     }
+
+    /** {@code -Dfathom.cuda.weights}: bf16, f16 or int8 repack every projection (checks, benchmarks); "" when unset. */
+    static String forcedWeights() { return CudaSettings.choice("fathom.cuda.weights", "", "bf16", "f16", "int8"); }
 
     /** Packs {@code src} rows in {@code order} and uploads; {@code biases} (same indexing as src) may be null. */
     CudaModel.Mat mat(Tensor[] src, int[][] kind, int n, int k, Tensor[] biases) {
@@ -89,9 +92,9 @@ final class MatPacker {
      * benchmarks), else the run's precision, else the checkpoint's own (F32 for a non-float dtype).
      */
     static DType floatDtype(DType stored, Precision p) {
-        String force = System.getProperty("fathom.cuda.weights");
-        if ("bf16".equalsIgnoreCase(force)) return DType.BF16;
-        if ("f16".equalsIgnoreCase(force)) return DType.F16;
+        String force = forcedWeights();
+        if (force.equals("bf16")) return DType.BF16;
+        if (force.equals("f16")) return DType.F16;
         return switch (p) {
             case F32 -> DType.F32;
             case BF16 -> DType.BF16;
@@ -143,7 +146,7 @@ final class MatPacker {
      */
     static boolean useMma(DType dt, int slots, int ccMajor) {
         if (dt != DType.BF16) return false;
-        return switch (System.getProperty("fathom.cuda.mma", "auto")) {
+        return switch (CudaSettings.choice("fathom.cuda.mma", "auto", "auto", "true", "false")) {
             case "false" -> false;
             case "true" -> true;
             default -> slots > 1 && ccMajor < 9;

@@ -34,7 +34,7 @@ public final class PeerAllReduce implements AutoCloseable {
 
     /** The kernel used unless a caller picks one: -Dfathom.tp.allreduce=flag|ll (default ll). */
     public static Kind defaultKind() {
-        return "flag".equalsIgnoreCase(System.getProperty("fathom.tp.allreduce")) ? Kind.FLAG : Kind.LL;
+        return CudaSettings.choice("fathom.tp.allreduce", "ll", "ll", "flag").equals("flag") ? Kind.FLAG : Kind.LL;
     }
 
     private final Cuda[] devs;

@@ -50,4 +50,27 @@ class CudaSettingsTest {
         var no = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.decodePrefetch", "no", AttentionLaunch::decodePrefetch));
         assertEquals("-Dfathom.cuda.decodePrefetch=no: use true or false", no.getMessage());
     }
+
+    @Test
+    void aSwitchOfNamedValuesTakesThoseAndNamesThemOtherwise() {
+        assertEquals("", MatPacker.forcedWeights(), "unset: the checkpoint's dtype");
+        assertEquals("bf16", with("fathom.cuda.weights", " BF16 ", MatPacker::forcedWeights));
+        assertEquals(true, with("fathom.cuda.weights", "int8", () -> MatPacker.int8(dev.fathom.profiles.Precision.AUTO)));
+        assertEquals(dev.fathom.engine.tensor.DType.F16,
+                with("fathom.cuda.weights", "f16", () -> MatPacker.floatDtype(dev.fathom.engine.tensor.DType.F32, dev.fathom.profiles.Precision.AUTO)));
+        var w = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.weights", "bf61", MatPacker::forcedWeights));
+        assertEquals("-Dfathom.cuda.weights=bf61: use bf16, f16, int8", w.getMessage());
+        assertEquals(true, with("fathom.cuda.mma", "TRUE", () -> MatPacker.useMma(dev.fathom.engine.tensor.DType.BF16, 1, 9)),
+                "forced on in any case (it used to fall back to auto for TRUE)");
+        assertEquals(false, MatPacker.useMma(dev.fathom.engine.tensor.DType.BF16, 8, 9), "auto on sm_90: row-major");
+        assertEquals(true, MatPacker.useMma(dev.fathom.engine.tensor.DType.BF16, 8, 8), "auto before sm_90: tiles for batches");
+        assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.mma", "yes", () -> MatPacker.useMma(dev.fathom.engine.tensor.DType.BF16, 1, 9)));
+        assertEquals(PeerAllReduce.Kind.LL, PeerAllReduce.defaultKind());
+        assertEquals(PeerAllReduce.Kind.FLAG, with("fathom.tp.allreduce", "flag", PeerAllReduce::defaultKind));
+        assertThrows(IllegalArgumentException.class, () -> with("fathom.tp.allreduce", "ring", PeerAllReduce::defaultKind));
+        assertEquals(Int8Layout.REGS_PREFIX, Int8Layout.kernelPrefix());
+        assertEquals(Int8Layout.PREFIX, with("fathom.cuda.int8.kernel", "pipe", Int8Layout::kernelPrefix));
+        var k = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.int8.kernel", "pipes", Int8Layout::kernelPrefix));
+        assertEquals("-Dfathom.cuda.int8.kernel=pipes: use regs, pipe", k.getMessage());
+    }
 }

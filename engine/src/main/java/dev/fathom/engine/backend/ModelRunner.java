@@ -47,7 +47,14 @@ public interface ModelRunner extends AutoCloseable {
     /** The index of the largest logit, the first such index on ties (NaNs never win; 0 when every logit is NaN). */
     static int argmax(float[] logits) {
         int best = 0;
-        for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best] || Float.isNaN(logits[best]) && !Float.isNaN(logits[i])) best = i;
+        float bv = logits[0];
+        for (int i = 1; i < logits.length; i++) {
+            float v = logits[i];
+            if (v > bv || bv != bv && v == v) {   // (x != x: NaN) a NaN best gives way to the first number
+                best = i;
+                bv = v;
+            }
+        }
         return best;
     }
 
