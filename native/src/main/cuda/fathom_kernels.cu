@@ -469,8 +469,10 @@ DEV void rope_kv_append_impl(float* qkv, int ld, int n, const int* meta, int hea
     }
 }
 
-// Same for many rows (the prompt phase): one block of 256 threads per row, threads over (head, pair) of all q and k
-// heads, then the row's k and v into the cache (instead of a 64-thread block per head and row).
+// Same for many rows (the prompt phase): blocks of 256 threads, grid (rows, S): block (r, s) takes the s-th of S equal
+// ranges of the row's q and k heads, threads over their (head, pair), then the k and v heads of its k heads into the
+// cache (instead of a 64-thread block per head and row). S = 1 for many rows; a short prompt splits its rows' heads
+// so that the grid fills the GPU (dev.fathom.cuda.AttentionLaunch#ropeSplits).
 template <typename KT>
 DEV void rope_kv_rows_impl(float* qkv, int ld, int n, const int* meta, int heads, int kvHeads, int hd,
                            int rot, const float2* cosSin, KT* kc, KT* vc, int maxLen) {
@@ -480,7 +482,9 @@ DEV void rope_kv_rows_impl(float* qkv, int ld, int n, const int* meta, int heads
     const int r = blockIdx.x;
     const int p = meta[n + r], slot = meta[2 * n + r];
     float* row = qkv + (size_t)r * ld;
-    const int half = rot / 2, total = (heads + kvHeads) * half;
+    const int H = heads + kvHeads, per = (H + gridDim.y - 1) / gridDim.y;
+    const int h0 = min(H, (int)blockIdx.y * per), h1 = min(H, h0 + per);
+    const int half = rot / 2, total = (h1 - h0) * half;
     for (int e0 = threadIdx.x; e0 < total; e0 += RKV * blockDim.x) {
         float x1[RKV], x2[RKV];
         float2 t2[RKV];
@@ -488,7 +492,7 @@ DEV void rope_kv_rows_impl(float* qkv, int ld, int n, const int* meta, int heads
         for (int u = 0; u < RKV; u++) {
             const int e = e0 + u * blockDim.x;
             if (e < total) {
-                const int hh = e / half, i = e % half;
+                const int hh = h0 + e / half, i = e % half;
                 const float* v = row + hh * hd;
                 t2[u] = cosSin[(size_t)p * half + i];
                 x1[u] = v[i];
@@ -499,7 +503,7 @@ DEV void rope_kv_rows_impl(float* qkv, int ld, int n, const int* meta, int heads
         for (int u = 0; u < RKV; u++) {
             const int e = e0 + u * blockDim.x;
             if (e < total) {
-                const int hh = e / half, i = e % half;
+                const int hh = h0 + e / half, i = e % half;
                 float* v = row + hh * hd;
                 v[i] = x1[u] * t2[u].x - x2[u] * t2[u].y;
                 v[i + half] = x2[u] * t2[u].x + x1[u] * t2[u].y;
@@ -507,20 +511,21 @@ DEV void rope_kv_rows_impl(float* qkv, int ld, int n, const int* meta, int heads
         }
     }
     __syncthreads();
-    const int kvDim = kvHeads * hd;
+    // this block's k heads (and their v heads): cache columns d0 .. d1
+    const int kvDim = kvHeads * hd, d0 = (max(h0, heads) - heads) * hd, d1 = (max(h1, heads) - heads) * hd;
     const size_t base = ((size_t)slot * maxLen + p) * kvDim;
     const float* k = row + heads * hd;
-    for (int d0 = threadIdx.x; d0 < kvDim; d0 += RKV * blockDim.x) {   // the same for the k and v rows into the cache
+    for (int dd = d0 + threadIdx.x; dd < d1; dd += RKV * blockDim.x) {   // the same for the k and v rows into the cache
         float kv[RKV], vv[RKV];
 #pragma unroll
         for (int u = 0; u < RKV; u++) {
-            const int d = d0 + u * blockDim.x;
-            if (d < kvDim) { kv[u] = k[d]; vv[u] = k[kvDim + d]; }
+            const int d = dd + u * blockDim.x;
+            if (d < d1) { kv[u] = k[d]; vv[u] = k[kvDim + d]; }
         }
 #pragma unroll
         for (int u = 0; u < RKV; u++) {
-            const int d = d0 + u * blockDim.x;
-            if (d < kvDim) { kv_st(kc + base + d, kv[u]); kv_st(vc + base + d, vv[u]); }
+            const int d = dd + u * blockDim.x;
+            if (d < d1) { kv_st(kc + base + d, kv[u]); kv_st(vc + base + d, vv[u]); }
         }
     }
 }

@@ -298,7 +298,8 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
         sbi_mmr<P, SU, H>(W, x, ldx, K, KT, RT, C, srows, bias, res, y, ldy, n, rows, mode, act, vecx, gamma, eps); \
     }
 
-// What the model runs on sm_90 at 2..8 rows: 2 pairs (2 KB per warp) in flight with 256-byte L2 fetches (80 registers:
+// What the model runs on sm_90 at 2..8 rows where cuBLAS does not take them (it does by default since the ninth session:
+// llama-7b decode steps 11-19 % faster in the model, docs/benchmarks.md; -Dfathom.cuda.blasRows=8 restores these): 2 pairs (2 KB per warp) in flight with 256-byte L2 fetches (80 registers:
 // at 64, for 4 blocks per multiprocessor, it spills); 4 pairs for comparison. Plain 16-byte fetches (the same kernels
 // without the hint) were 2-10 % slower on the Llama shapes and 0.12-0.2 ms slower per llama-7b step (docs/benchmarks.md).
 MMR_KERNEL(sbimmr2p_bf16_8, 2, 8, true, 3)

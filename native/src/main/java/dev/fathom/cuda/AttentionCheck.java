@@ -35,6 +35,14 @@ final class AttentionCheck {
         return m;
     }
 
+    /** What a cache element holds for the kernel's float value {@code v}: v rounded once to bf16 ({@code bf16Kv}), or v. */
+    static double stored(double v, boolean bf16Kv) { return bf16Kv ? DType.bf16ToFloat(DType.floatToBf16((float) v)) : v; }
+
+    /** Element {@code at} of a cache copied back ({@code bf16Kv}: bf16 elements), as a float. */
+    static float cacheAt(MemorySegment m, long at, boolean bf16Kv) {
+        return bf16Kv ? DType.bf16ToFloat(m.getAtIndex(ValueLayout.JAVA_SHORT, at)) : m.getAtIndex(ValueLayout.JAVA_FLOAT, at);
+    }
+
     /**
      * The tolerance of an {@link #attention} result: 1e-5 for the fp32 kernels; 1e-2 for attention_mma, whose q, k,
      * probabilities and v enter the tensor cores as bf16 (about 3e-3 relative measured; its sums are fp32).
@@ -279,17 +287,8 @@ final class AttentionCheck {
                 for (int r = 0; r < n; r++)   // the appended cache rows: rotated k, plain v
                     for (int e = 0; e < kvDim; e++) {
                         long at = ((long) (n - 1 - r) * maxLen + positions[r]) * kvDim + e;
-                        double wk = rk[r * kvHeads + e / hd][e % hd], wv = qkv[r * qkvDim + (heads + kvHeads) * hd + e];
-                        float gk, gv;
-                        if (bf16Kv) {   // the kernel's fp32 k and v, rounded once
-                            wk = DType.bf16ToFloat(DType.floatToBf16((float) wk));
-                            wv = DType.bf16ToFloat(DType.floatToBf16((float) wv));
-                            gk = DType.bf16ToFloat(hk.getAtIndex(ValueLayout.JAVA_SHORT, at));
-                            gv = DType.bf16ToFloat(hv.getAtIndex(ValueLayout.JAVA_SHORT, at));
-                        } else {
-                            gk = hk.getAtIndex(ValueLayout.JAVA_FLOAT, at);
-                            gv = hv.getAtIndex(ValueLayout.JAVA_FLOAT, at);
-                        }
+                        double wk = stored(rk[r * kvHeads + e / hd][e % hd], bf16Kv), wv = stored(qkv[r * qkvDim + (heads + kvHeads) * hd + e], bf16Kv);
+                        float gk = cacheAt(hk, at, bf16Kv), gv = cacheAt(hv, at, bf16Kv);
                         if (Float.isNaN(gk) || Float.isNaN(gv)) written = false;
                         num += (gk - wk) * (gk - wk) + (gv - wv) * (gv - wv);
                         den += wk * wk + wv * wv;
@@ -299,6 +298,93 @@ final class AttentionCheck {
             }
             return new GemmResult(String.format("attention decode%s hd=%d heads=%d/%d rot=%d pos=%s splits=%d chunk>=%d", bf16Kv ? " kb" : "", hd, heads, kvHeads, rot,
                     Arrays.toString(positions), splits, minChunk), worst, written);
+        } finally {
+            for (long p : mem) cu.free(p);
+            cu.streamDestroy(stream);
+        }
+    }
+
+    /**
+     * The prompt phase's RoPE + KV append ({@code rope_kv_rows}, float32 or bf16 cache) on fresh random rows against
+     * float64: sequences of {@code lens} rows (positions 0.., slots reversed) with their heads split over {@code splits}
+     * blocks per row ({@link AttentionLaunch#ropeSplits}); the cache is NaN-poisoned first. q and k heads must come back
+     * rotated over the first {@code rot} dims (the rest and v untouched), each row's k and v in its cache row (rounded
+     * to bf16 from the kernel's fp32 values with {@code bf16Kv}).
+     */
+    static GemmResult ropeKvRows(int hd, int heads, int kvHeads, int rot, int[] lens, int splits, boolean bf16Kv, long seed) {
+        CudaModule mod = CudaModule.get();
+        Cuda cu = mod.cuda();
+        cu.makeCurrent();
+        Random rnd = new Random(seed);
+        int slots = lens.length, n = Arrays.stream(lens).sum(), maxLen = Arrays.stream(lens).max().orElse(1) + 2, half = rot / 2;
+        int kvDim = kvHeads * hd, qkvDim = (heads + 2 * kvHeads) * hd;
+        float[] qkv = new float[n * qkvDim], cs = new float[maxLen * Math.max(half, 1) * 2];
+        for (int i = 0; i < qkv.length; i++) qkv[i] = (float) rnd.nextGaussian();
+        for (int i = 0; i < cs.length / 2; i++) {
+            double ang = rnd.nextDouble() * 2 * Math.PI;
+            cs[2 * i] = (float) Math.cos(ang);
+            cs[2 * i + 1] = (float) Math.sin(ang);
+        }
+        int[] meta = new int[3 * n];
+        for (int s = 0, r = 0; s < slots; s++)
+            for (int p = 0; p < lens[s]; p++, r++) { meta[n + r] = p; meta[2 * n + r] = slots - 1 - s; }
+        double[] want = new double[qkv.length];   // the rows after the kernel
+        for (int r = 0; r < n; r++) {
+            int p = meta[n + r];
+            for (int i = 0; i < qkvDim; i++) want[r * qkvDim + i] = qkv[r * qkvDim + i];
+            for (int hh = 0; hh < heads + kvHeads; hh++)
+                for (int i = 0; i < half; i++) {
+                    int at = r * qkvDim + hh * hd + i;
+                    double c = cs[2 * (p * half + i)], sn = cs[2 * (p * half + i) + 1], x1 = qkv[at], x2 = qkv[at + half];
+                    want[at] = x1 * c - x2 * sn;
+                    want[at + half] = x2 * c + x1 * sn;
+                }
+        }
+        long cacheLen = (long) slots * maxLen * kvDim;
+        int eb = AttentionLaunch.kvElementBytes(bf16Kv);
+        long stream = cu.streamCreate();
+        List<Long> mem = new ArrayList<>();
+        try (Arena a = Arena.ofShared()) {
+            long dQ = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(qkv, a), stream), dC = CudaSelfCheck.dev(cu, mem, SbiLayout.floats(cs, a), stream);
+            long dM = CudaSelfCheck.dev(cu, mem, a.allocateFrom(ValueLayout.JAVA_INT, meta), stream);
+            long dK = cu.malloc(eb * cacheLen + 4), dV = cu.malloc(eb * cacheLen + 4);   // + 4: the bf16 fill's last pair
+            mem.addAll(List.of(dK, dV));
+            if (bf16Kv) {   // bf16 NaN pairs
+                cu.fill32(dK, 0x7fc07fc0, (cacheLen + 1) / 2, stream);
+                cu.fill32(dV, 0x7fc07fc0, (cacheLen + 1) / 2, stream);
+            } else {
+                cu.fill32(dK, 0x7fc00000, cacheLen, stream);
+                cu.fill32(dV, 0x7fc00000, cacheLen, stream);
+            }
+            mod.launch(AttentionLaunch.kvKernel("rope_kv_rows", bf16Kv), n, splits, 256, 0, stream, dQ, qkvDim, n, dM, heads, kvHeads, hd, rot,
+                    dC, dK, dV, maxLen);
+            MemorySegment hq = a.allocate(4L * qkv.length, 16), hk = a.allocate(eb * cacheLen, 16), hv = a.allocate(eb * cacheLen, 16);
+            cu.copyToHost(hq, dQ, 4L * qkv.length, stream);
+            cu.copyToHost(hk, dK, eb * cacheLen, stream);
+            cu.copyToHost(hv, dV, eb * cacheLen, stream);
+            cu.synchronize(stream);
+            double num = 0, den = 0;
+            boolean written = true;
+            for (int i = 0; i < qkv.length; i++) {
+                float g = hq.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                if (Float.isNaN(g)) written = false;
+                num += (g - want[i]) * (g - want[i]);
+                den += want[i] * want[i];
+            }
+            for (int r = 0; r < n; r++)
+                for (int e = 0; e < kvDim; e++) {
+                    long at = ((long) meta[2 * n + r] * maxLen + meta[n + r]) * kvDim + e;
+                    int kAt = r * qkvDim + heads * hd + e;
+                    // a bf16 cache holds the kernel's own fp32 k and v rounded once
+                    double wk = bf16Kv ? stored(hq.getAtIndex(ValueLayout.JAVA_FLOAT, kAt), true) : want[kAt],
+                            wv = bf16Kv ? stored(hq.getAtIndex(ValueLayout.JAVA_FLOAT, kAt + kvDim), true) : want[kAt + kvDim];
+                    float gk = cacheAt(hk, at, bf16Kv), gv = cacheAt(hv, at, bf16Kv);
+                    if (Float.isNaN(gk) || Float.isNaN(gv)) written = false;
+                    num += (gk - wk) * (gk - wk) + (gv - wv) * (gv - wv);
+                    den += wk * wk + wv * wv;
+                }
+            return new GemmResult(String.format("rope_kv_rows%s hd=%d heads=%d/%d rot=%d lens=%s splits=%d", bf16Kv ? "_kb" : "", hd, heads, kvHeads, rot,
+                    Arrays.toString(lens), splits), Math.sqrt(num / den), written);
         } finally {
             for (long p : mem) cu.free(p);
             cu.streamDestroy(stream);

@@ -53,23 +53,20 @@ final class AttentionLaunch {
      * at least one, at most {@link #MAX_SPLITS}.
      */
     static int decodeSplits(int sms, int heads, int rows, int maxLen, int minChunk) {
-        return decodeSplits(sms, heads, rows, maxLen, minChunk, 2);
-    }
-
-    /** The same aiming at {@code blocksPerSm} blocks per SM ({@link #decodeBlocksPerSm}) instead of two. */
-    static int decodeSplits(int sms, int heads, int rows, int maxLen, int minChunk, int blocksPerSm) {
-        long want = ((long) blocksPerSm * sms + (long) heads * rows - 1) / ((long) heads * rows);
+        int want = (2 * sms + heads * rows - 1) / (heads * rows);
         int useful = (maxLen + minChunk - 1) / minChunk;
-        return (int) Math.max(1, Math.min(MAX_SPLITS, Math.min(want, useful)));
+        return Math.max(1, Math.min(MAX_SPLITS, Math.min(want, useful)));
     }
 
     /**
-     * {@code -Dfathom.cuda.decodeBlocksPerSm} (default 2, 1..64): the blocks per multiprocessor {@link #decodeSplits}
-     * aims at. With many sequences (batch 32 × 32 heads is already 1024 blocks) two per SM means one split, a block
-     * walking a whole long context; larger values split long contexts at large batch too (a comparison for the long-
-     * context decode attention, bench parts {@code ctx1kb8} / {@code ctx1kb16}).
+     * Head ranges per row (grid y) of {@code rope_kv_rows} for a prompt pass of {@code rows} rows: one (a block walks
+     * all of its row's q and k heads) once the rows alone give four blocks per SM, else enough ranges for that many
+     * blocks, at most one per head; {@code -Dfathom.cuda.ropeSplit=false} keeps one.
      */
-    static int decodeBlocksPerSm() { return CudaSettings.integer("fathom.cuda.decodeBlocksPerSm", 2, 1, 64); }
+    static int ropeSplits(int sms, int rows, int qkHeads, boolean split) {
+        if (!split || rows >= 4L * sms) return 1;
+        return (int) Math.max(1, Math.min(qkHeads, (4L * sms + rows - 1) / rows));
+    }
 
     /** Most positions one block of attention_decode scores: its share of a full context, or a short context whole. */
     static int scoreCap(int maxLen, int splits, int minChunk) {
@@ -92,13 +89,8 @@ final class AttentionLaunch {
 
     /** Floats of attention_decode's partial results for up to {@code rows} rows: [rows][heads][S][hd + 2]. */
     static long decodePartFloats(int sms, int heads, int hd, int rows, int maxLen, int minChunk) {
-        return decodePartFloats(sms, heads, hd, rows, maxLen, minChunk, 2);
-    }
-
-    /** The same for {@link #decodeSplits} aiming at {@code blocksPerSm} blocks per SM. */
-    static long decodePartFloats(int sms, int heads, int hd, int rows, int maxLen, int minChunk, int blocksPerSm) {
         long most = 0;
-        for (int n = 1; n <= rows; n++) most = Math.max(most, (long) n * decodeSplits(sms, heads, n, maxLen, minChunk, blocksPerSm));
+        for (int n = 1; n <= rows; n++) most = Math.max(most, (long) n * decodeSplits(sms, heads, n, maxLen, minChunk));
         return most * heads * (hd + 2);
     }
 

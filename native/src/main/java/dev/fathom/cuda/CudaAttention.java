@@ -33,8 +33,9 @@ final class CudaAttention {
     /** attention_decode: partial results [rows][heads][splits][hd + 2] and per (row, head) counters. */
     private final long decPart, decCounters;
     /** The attention switches, read once per model (see {@link AttentionLaunch}). */
+    /** rope_kv_rows splits a short prompt's heads over blocks ({@link AttentionLaunch#ropeSplits}). */
+    private final boolean ropeSplit = CudaSettings.flag("fathom.cuda.ropeSplit", true);
     private final int decChunk = AttentionLaunch.minChunk(), decodeRowsMax = AttentionLaunch.maxDecodeRows();
-    private final int decBlocks = AttentionLaunch.decodeBlocksPerSm();
     private final boolean decodePrefetch = AttentionLaunch.decodePrefetch();
     private final int forcedTileRows = AttentionLaunch.forcedTileRows();
     /** Whether prompts run attention_mma (BF16 projections, tensor cores). */
@@ -77,7 +78,7 @@ final class CudaAttention {
         this.kvBf16 = kvBf16;
         tiles = alloc.applyAsLong(8L * maxRows);
         hostTiles = hostArena.allocate(8L * maxRows, 16);
-        decPart = alloc.applyAsLong(4L * AttentionLaunch.decodePartFloats(cu.smCount(), heads, hd, slots, maxLen, decChunk, decBlocks));
+        decPart = alloc.applyAsLong(4L * AttentionLaunch.decodePartFloats(cu.smCount(), heads, hd, slots, maxLen, decChunk));
         decCounters = alloc.applyAsLong(4L * slots * heads);
         cu.fill32(decCounters, 0, (long) slots * heads, stream);
         int dsm = AttentionLaunch.decodeSmem(hd, maxLen);   // the most any split count needs
@@ -108,7 +109,7 @@ final class CudaAttention {
     }
 
     private int rowsSmem() { return AttentionLaunch.rowsSmem(hd, maxLen); }
-    private int decodeSplits(int rows) { return AttentionLaunch.decodeSplits(cu.smCount(), heads, rows, maxLen, decChunk, decBlocks); }
+    private int decodeSplits(int rows) { return AttentionLaunch.decodeSplits(cu.smCount(), heads, rows, maxLen, decChunk); }
     private int decodeSmem(int rows) { return AttentionLaunch.decodeSmem(hd, AttentionLaunch.scoreCap(maxLen, decodeSplits(rows), decChunk)); }
 
     /**
@@ -159,7 +160,8 @@ final class CudaAttention {
         model.timed("attn.rope_kv", 4L * n * qkvDim + kvb * 2L * n * kvDim, 6L * n * (heads + kvHeads) * rotaryDim / 2,
                 () -> {
                     if (phase == Phase.PROMPT)   // many rows: a block per row over all its heads
-                        model.launch(AttentionLaunch.kvKernel("rope_kv_rows", kvBf16), n, 1, 256, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
+                        model.launch(AttentionLaunch.kvKernel("rope_kv_rows", kvBf16), n,
+                                AttentionLaunch.ropeSplits(cu.smCount(), n, heads + kvHeads, ropeSplit), 256, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
                                 rotaryDim, invFreq, kc, vc, maxLen);
                     else
                         model.launch(AttentionLaunch.kvKernel("rope_kv_append", kvBf16), n, heads + kvHeads, 64, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,

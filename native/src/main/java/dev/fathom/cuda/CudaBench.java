@@ -102,9 +102,11 @@ public final class CudaBench {
                         // end to end through the session: prompt + 8 new tokens, median of 3 after a warm-up (the session's
                         // own code compiled, as in a workbench that has run before)
                         double[] e2e = new double[3], e2ePrefill = new double[3], e2eStep = new double[3];
+                        long[] tokenAt = new long[newTok];   // when sequence 0's tokens reached the listener (the last call's)
+                        TokenListener stamp = (seq, tok, k) -> { if (seq == 0) tokenAt[k] = System.nanoTime(); };
                         for (int i = -1; i < e2e.length; i++) {
                             long g0 = System.nanoTime();
-                            var res = s.generate(new GenerationRequest(toks, newTok, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
+                            var res = s.generate(new GenerationRequest(toks, newTok, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), stamp, null);
                             if (i < 0) continue;
                             e2e[i] = (System.nanoTime() - g0) / 1e6;
                             e2ePrefill[i] = res.prefillNs() / 1e6;
@@ -125,6 +127,8 @@ public final class CudaBench {
                                 int8 ? "int8" : MatPacker.useMma(DType.BF16, b, cu.ccMajor()) ? "tile" : "rowmaj", prefillMs, pf, step, step / floorMs, b * 1000 / step, BenchDevice.median(e2e));
                         System.out.printf("       (%s: prefill %.2f ms, %.3f ms per decode step in generate, medians; a greedy step alone %.3f ms)%n",
                                 e2eName, BenchDevice.median(e2ePrefill), BenchDevice.median(e2eStep), BenchDevice.median(tg));
+                        System.out.printf("       (generate's tokens, ms after the one before (last call): %s)%n",
+                                String.join(" ", java.util.stream.IntStream.range(1, newTok).mapToObj(k -> String.format("%.3f", (tokenAt[k] - tokenAt[k - 1]) / 1e6)).toList()));
                         System.out.printf("       (greedy steps right after a prefill, ms: %s)%n",
                                 String.join(" ", Arrays.stream(after).mapToObj(v -> String.format("%.3f", v)).toList()));
                         if (g) {
@@ -248,17 +252,22 @@ public final class CudaBench {
         List<Variant> v = new ArrayList<>(List.of(
                 new Variant("pdl", "decode graphs without programmatic dependent launch", "llama-7b", new int[]{1}, "fathom.cuda.pdl=false"),
                 new Variant("late", "decode attention loading the cache after the wait", "llama-7b", new int[]{1}, "fathom.cuda.decodePrefetch=false"),
+                new Variant("rope1", "prompt RoPE + KV append in one block per row", "llama-7b", new int[]{1, 8}, "fathom.cuda.ropeSplit=false"),
                 new Variant("tiles64", "prompt attention in 64-row query tiles", "llama-7b", new int[]{1}, "fathom.cuda.attTileRows=64"),
                 new Variant("attfp32", "prompt attention on the fp32 SIMT kernel (attention_tiles), not tensor cores", "llama-7b", new int[]{1, 8, 32},
                         "fathom.cuda.attMma=false"),
                 new Variant("nohandoff", "prompt GEMM inputs rounded to bf16 in passes of their own (no norm / gated-output handoff)", "llama-7b",
                         new int[]{1, 8, 32}, "fathom.cuda.bf16Handoff=false"),
                 new Variant("llama48", "", "llama-7b", new int[]{2, 4, 8}),
-                new Variant("sknorm", "separate norm kernels", "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.fuseNorm=false"),
+                new Variant("splitk48", "decode GEMMs of 2..8 rows through the split-K cluster kernels, not cuBLAS", "llama-7b", new int[]{2, 4, 8},
+                        "fathom.cuda.blasRows=8"),
+                new Variant("sknorm", "split-K kernels with separate norm kernels", "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.blasRows=8",
+                        "fathom.cuda.fuseNorm=false"),
                 new Variant("tiles", "tensor-core tile layout at 2..8 rows", "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.mma=true"),
-                new Variant("rmsimt", "row-major rows through the SIMT kernels at 2..4 rows", "llama-7b", new int[]{2, 4}, "fathom.cuda.splitK=false")));
+                new Variant("rmsimt", "row-major rows through the SIMT kernels at 2..4 rows", "llama-7b", new int[]{2, 4}, "fathom.cuda.blasRows=8",
+                        "fathom.cuda.splitK=false")));
         for (String kn : SbiSplitK.ROW_MAJOR_KERNELS)   // part = the kernel's name
-            v.add(new Variant(kn, "row-major split-K kernel", "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.splitKKernel=" + kn));
+            v.add(new Variant(kn, "row-major split-K kernel", "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.blasRows=8", "fathom.cuda.splitKKernel=" + kn));
         v.addAll(List.of(
                 new Variant("rowsattn", "separate RoPE + KV append and attention kernels", "llama-7b", new int[]{8, 32}, "fathom.cuda.fusedAttention=false"),
                 new Variant("split", "decode attention over blocks of at least 16 positions", "llama-7b", new int[]{1}, "fathom.cuda.decodeChunk=16"),
@@ -275,11 +284,7 @@ public final class CudaBench {
                 new Variant("kvf32", "KV cache in float32, not bf16", "llama-7b", new int[]{1, 8, 32}, "fathom.cuda.kvBf16=false"),
                 new Variant("ctx1k", "1024-token prompts, bf16 KV cache", "llama-7b", new int[]{1, 32}, "fathom.bench.prompt=1024"),
                 new Variant("ctx1kf32", "1024-token prompts, KV cache in float32", "llama-7b", new int[]{1, 32}, "fathom.bench.prompt=1024",
-                        "fathom.cuda.kvBf16=false"),
-                new Variant("ctx1kb8", "1024-token prompts, decode attention split for 8 blocks per SM", "llama-7b", new int[]{8, 32},
-                        "fathom.bench.prompt=1024", "fathom.cuda.decodeBlocksPerSm=8"),
-                new Variant("ctx1kb16", "1024-token prompts, decode attention split for 16 blocks per SM", "llama-7b", new int[]{8, 32},
-                        "fathom.bench.prompt=1024", "fathom.cuda.decodeBlocksPerSm=16")));
+                        "fathom.cuda.kvBf16=false")));
         return v;
     }
 

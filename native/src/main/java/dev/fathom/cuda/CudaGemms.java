@@ -5,8 +5,9 @@ import dev.fathom.engine.model.ModelConfig;
 
 /**
  * The projections' GEMMs of one {@link CudaModel}: which kernel takes a packed matrix ({@link CudaModel.Mat}) over how
- * many rows, and its launch. cuBLAS ({@link PromptGemm}) over many rows of BF16 or INT8 weights; the tensor-core prompt
- * GEMM over the tile layout; split-K thread-block clusters at 2..8 rows (sm_90, {@link SbiSplitK}); the SIMT and
+ * many rows, and its launch. cuBLAS ({@link PromptGemm}) over many rows of BF16 or INT8 weights (every row count above
+ * one for row-major BF16 rows); the tensor-core prompt GEMM over the tile layout; split-K thread-block clusters at 2..8
+ * rows (sm_90, {@link SbiSplitK}; where cuBLAS does not take them); the SIMT and
  * row-major SBI kernels, with the RMS norm before them fused in where they can; the sbi8 kernels for INT8 weights.
  * Telemetry spans and programmatic dependent launches go through the model ({@link CudaModel#timed},
  * {@link CudaModel#launch}). Moved out of CudaModel, which keeps the buffers and the order of a pass.

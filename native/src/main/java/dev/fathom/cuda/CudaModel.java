@@ -23,7 +23,7 @@ import java.util.List;
  * forward pass as a fixed sequence of fused kernels per layer (same math as {@link CpuModel}):
  * <ol>
  *   <li>norm_rows (attention norm; an RMS norm runs inside the next SBI-GEMM instead where that GEMM is SIMT, row-major
- *       or split-K over 2..8 rows)</li>
+ *       or split-K over 2..8 rows; before cuBLAS the norm writes its bf16 input)</li>
  *   <li>SBI-GEMM QKV (q, k, v stacked) + bias (cuBLAS over many rows: {@link PromptGemm})</li>
  *   <li>RoPE (partial rotary) + KV-cache append + causal MHA/GQA attention: one kernel for decode steps
  *       ({@code attention_decode}), else rope_kv_rows / rope_kv_append then attention_tiles (prompts) or attention_rows</li>
@@ -245,7 +245,7 @@ final class CudaModel implements AutoCloseable {
             hostMeta = hostBuffer(4L * 3 * maxRows);
             attention = new CudaAttention(this, mod, stream, this::alloc, hostArena, heads, kvHeads, hd, qkvDim, cfg.rotaryDim(), slots, maxLen,
                     maxRows, qkv, meta, ctx, invFreq, qkvType, kvBf16);
-            if (blasSizes.weightBytes > 0 && maxRows > Math.min(PromptGemm.threshold(false), PromptGemm.threshold(true))) {
+            if (blasSizes.weightBytes > 0 && maxRows > PromptGemm.lowestThreshold()) {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
                 if (prompt.available() && bf16Handoff && !cfg.isMoe() && ffn > 0 && blasSizes.gatedStored > 0) mlpBf16 = alloc(2L * maxRows * ffn);

@@ -77,24 +77,37 @@ public final class CudaRunner implements ModelRunner {
     interface Forward { float[][] run(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase phase); }
 
     /**
-     * A prompt of {@code tokens[b][t]} for slots {@code slotIds} as one forward over b x t rows (sequence-major), the
-     * logits of every position or of each sequence's last one, split per sequence. Shared by the one- and multi-GPU runners.
+     * A prompt of {@code tokens[b][t]} for slots {@code slotIds} as one forward's rows (sequence-major): token, position
+     * and slot of each row, and {@code head}, the row of each sequence's last position (null when every position's
+     * logits are wanted).
+     */
+    record PromptRows(int[] tokens, int[] positions, int[] slots, int[] head) {
+        static PromptRows of(int[] slotIds, int[][] tokens, boolean allPositions) {
+            int b = slotIds.length, t = tokens[0].length, n = b * t;
+            int[] tok = new int[n], pos = new int[n], sl = new int[n];
+            for (int i = 0; i < b; i++)
+                for (int j = 0; j < t; j++) {
+                    tok[i * t + j] = tokens[i][j];
+                    pos[i * t + j] = j;
+                    sl[i * t + j] = slotIds[i];
+                }
+            int[] head = null;
+            if (!allPositions) {
+                head = new int[b];
+                for (int i = 0; i < b; i++) head[i] = i * t + t - 1;
+            }
+            return new PromptRows(tok, pos, sl, head);
+        }
+    }
+
+    /**
+     * A prompt of {@code tokens[b][t]} for slots {@code slotIds} as one forward over b x t rows, the logits of every
+     * position or of each sequence's last one, split per sequence. Shared by the one- and multi-GPU runners.
      */
     static float[][][] prefill(Forward f, int[] slotIds, int[][] tokens, boolean allPositions) {
-        int b = slotIds.length, t = tokens[0].length, n = b * t;
-        int[] tok = new int[n], pos = new int[n], sl = new int[n];
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < t; j++) {
-                tok[i * t + j] = tokens[i][j];
-                pos[i * t + j] = j;
-                sl[i * t + j] = slotIds[i];
-            }
-        int[] head = null;
-        if (!allPositions) {
-            head = new int[b];
-            for (int i = 0; i < b; i++) head[i] = i * t + t - 1;
-        }
-        float[][] logits = f.run(tok, pos, sl, head, Phase.PROMPT);
+        int b = slotIds.length, t = tokens[0].length;
+        PromptRows r = PromptRows.of(slotIds, tokens, allPositions);
+        float[][] logits = f.run(r.tokens(), r.positions(), r.slots(), r.head(), Phase.PROMPT);
         int per = allPositions ? t : 1;
         if (logits.length != b * per) throw new IllegalStateException(logits.length + " logit rows for " + b * per + " prompt rows");
         float[][][] out = new float[b][per][];
@@ -118,6 +131,19 @@ public final class CudaRunner implements ModelRunner {
     @Override
     public float[][] decode(int[] slotIds, int[] tokens, int[] positions) {
         return decode(forward, slotIds, tokens, positions);
+    }
+
+    /**
+     * The first greedy token of each prompt picked on the GPU ({@code argmax_rows} over the last positions' logits), 4
+     * bytes per sequence copied back instead of its logits; {@code -Dfathom.cuda.gpuArgmax=false}: on the host.
+     */
+    @Override
+    public int[] prefillGreedy(int[] slotIds, int[][] tokens) {
+        if (!gpuArgmax) return ModelRunner.super.prefillGreedy(slotIds, tokens);
+        PromptRows r = PromptRows.of(slotIds, tokens, false);
+        int[] ids = model.forwardArgmax(r.tokens(), r.positions(), r.slots(), r.head(), Phase.PROMPT);
+        if (ids.length != slotIds.length) throw new IllegalStateException(ids.length + " tokens for " + slotIds.length + " prompts");
+        return ids;
     }
 
     /**

@@ -398,6 +398,24 @@ public final class CudaSelfCheck {
         return ok;
     }
 
+    /** The prompt's RoPE + KV append (float32 and bf16 caches) against float64: head dims, GQA, rotation, head splits; whether all passed. */
+    static boolean ropeChecks(long seed) {
+        boolean ok = true;
+        int[][] cfg = {{128, 32, 32, 128}, {128, 8, 2, 32}, {20, 3, 1, 0}, {80, 5, 5, 20}, {64, 4, 4, 64}};
+        int[][] lensList = {{1}, {37}, {130, 5, 64}};
+        for (int[] c : cfg)
+            for (int[] lens : lensList)
+                for (int splits : new int[]{1, 3, 5, c[1] + c[2]})
+                    for (boolean kb : new boolean[]{false, true}) {
+                        GemmResult r = AttentionCheck.ropeKvRows(c[0], c[1], c[2], c[3], lens, splits, kb, seed++);
+                        boolean pass = r.ok(1e-5);
+                        ok &= pass;
+                        if (!pass || lens.length == 3 && splits == 5)
+                            System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                    }
+        return ok;
+    }
+
     /** The fused decode attention (both kernels, float32 and bf16 caches) against float64: head dims, GQA, rotation, splits; whether all passed. */
     static boolean decodeAttentionChecks(long seed) {
         boolean ok = true;
@@ -428,7 +446,7 @@ public final class CudaSelfCheck {
         System.out.println("device: " + Cuda.get().name() + " (sm " + Cuda.get().computeCapability() + ", " + Cuda.get().smCount() + " SMs)");
         long seed = System.nanoTime();
         if (args.length > 1 && args[1].equals("quick")) {   // the attention kernels and every fixture at batch 1 only
-            boolean ok = attentionChecks(seed) & decodeAttentionChecks(seed + 1) & argmaxChecks(seed + 2) & FixtureCheck.fixturesEach(dir);
+            boolean ok = attentionChecks(seed) & decodeAttentionChecks(seed + 1) & ropeChecks(seed + 3) & argmaxChecks(seed + 2) & FixtureCheck.fixturesEach(dir);
             System.out.println(ok ? "ALL OK" : "FAILURES");
             if (!ok) System.exit(1);
             return;
@@ -481,6 +499,7 @@ public final class CudaSelfCheck {
                                 }
         ok &= attentionChecks(seed++ << 8);
         ok &= decodeAttentionChecks(seed++ << 8);
+        ok &= ropeChecks(seed++ << 8);
         ok &= argmaxChecks(seed++ << 8);
         System.out.printf("%-18s %-20s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
         ok &= FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "");

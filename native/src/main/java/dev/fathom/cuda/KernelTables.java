@@ -48,7 +48,7 @@ final class KernelTables {
         System.out.println("   us = median over 9 repeats of (20 back-to-back launches on rotating weight copies, > L2) / 20, CUDA events");
         System.out.println("   tile = the tensor-core tile layout (batch 1: FMA GEMV over it; batch > 1: mma.m16n8k16); simt = the 4-row SIMT layout");
         System.out.println("   rm = the SIMT kernels over plain row-major rows (the batch-1 layout: cuBLAS reads it in place for the prompt)");
-        System.out.println("   sk = " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + " over the row-major rows (2..8 rows: K split over a thread-block cluster of C blocks, SbiSplitK.plan), what the model runs there on sm_90");
+        System.out.println("   sk = " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + " over the row-major rows (2..8 rows: K split over a thread-block cluster of C blocks, SbiSplitK.plan), what the model ran there on sm_90 before cuBLAS took 2..8 rows");
         System.out.printf("%-12s %5s %8s %9s %7s %7s %9s %7s %9s %7s %8s %9s %9s %7s %8s %7s %3s %7s%n", "N x K", "batch", "tile us", "tile GB/s", "% ceil",
                 "ks/best", "simt GB/s", "% ceil", "rm GB/s", "% ceil", "blas us", "blas GB/s", "blas/tile", "sk us", "sk GB/s", "% ceil", "C", "blas/sk");
         Random rnd = new Random(1);

@@ -139,8 +139,9 @@ final class MatPacker {
 
     /**
      * The layout of BF16 weights: plain row-major rows (the batch-1 GEMV's, which cuBLAS reads in place for prompts and
-     * many rows) wherever small batches have a kernel over them: one sequence anywhere, and any number on sm_90, where
-     * 2..8 rows run the split-K cluster kernel over row-major rows ({@link SbiSplitK}). Batches of two or more on older
+     * decode steps of more than one row: {@link PromptGemm#threshold(boolean, DType)}) wherever small batches have a kernel over them: one
+     * sequence anywhere, and any number on sm_90, where 2..8 rows can also run the split-K cluster kernel over row-major
+     * rows ({@link SbiSplitK}; {@code -Dfathom.cuda.blasRows=8}). Batches of two or more on older
      * GPUs take the tensor-core tile layout, which cuBLAS needs unpacked. {@code -Dfathom.cuda.mma=true|false} forces one.
      * F32 and F16 weights always use the SIMT layout.
      */

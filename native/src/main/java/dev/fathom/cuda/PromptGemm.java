@@ -19,7 +19,8 @@ import dev.fathom.engine.tensor.DType;
  * through the sbi8 kernels; the price is bf16 weights and activations in that GEMM (about 1e-2 relative, as BF16
  * prompts). {@code -Dfathom.cuda.int8.blas=false} keeps INT8 GEMMs on the sbi8 kernels at any row count.
  *
- * <p>Used when the weights are BF16 or INT8, cuBLAS loads, and there are more rows than {@link #threshold()};
+ * <p>Used when the weights are BF16 or INT8, cuBLAS loads, and there are more rows than the threshold of the
+ * matrix's layout ({@link #threshold(boolean, DType)}: 1 for row-major BF16 rows, 8 for INT8, 16 for the tile layouts);
  * otherwise {@link CudaModel} keeps its own kernels.
  */
 final class PromptGemm implements AutoCloseable {
@@ -36,8 +37,8 @@ final class PromptGemm implements AutoCloseable {
     private long wBuf, xBuf, cBuf, workspace;
     private long wCap, xCap, cCap;
     private int ldw;
-    /** {@link #threshold()} and {@link #int8Enabled()} read once: they are consulted for every GEMM of a pass. */
-    private final int minRows = threshold(false), minRowsRowMajor = threshold(true);
+    /** The thresholds and {@link #int8Enabled()} read once: they are consulted for every GEMM of a pass. */
+    private final int minRows = threshold(false, DType.BF16), minRowsRowMajor = threshold(true, DType.BF16), minRowsInt8 = threshold(true, DType.I8);
     private final boolean int8 = int8Enabled();
     /** The row-major weights of the next multiply: the scratch, or the matrix itself when it is stored row-major. */
     private long wSrc;
@@ -67,18 +68,28 @@ final class PromptGemm implements AutoCloseable {
     String unavailableReason() { return why; }
 
     /**
-     * Rows above which a BF16 GEMM goes through cuBLAS ({@code -Dfathom.cuda.blasRows}, default 16): measured on an
-     * H200 with llama-7b, decode steps of 16 rows cost the same either way (13.7 ms), of 32 rows 15.6 ms through
-     * unpack + cuBLAS against 23.7 ms through the tile kernels, whose tensor-core loop is not built for 32 rows.
+     * Rows above which a BF16 GEMM over the tile or SIMT layout goes through cuBLAS ({@code -Dfathom.cuda.blasRows},
+     * default 16): measured on an H200 with llama-7b, decode steps of 16 rows cost the same either way (13.7 ms), of 32
+     * rows 15.6 ms through unpack + cuBLAS against 23.7 ms through the tile kernels, whose tensor-core loop is not built
+     * for 32 rows.
      */
-    static int threshold() { return threshold(false); }
+    static int threshold() { return threshold(false, DType.BF16); }
 
     /**
-     * The same for a layout; for plain row-major BF16 rows, which cuBLAS reads in place (no unpack), the default is 8:
-     * the most rows the split-K cluster kernels take ({@link SbiSplitK#MAX_ROWS}).
+     * The same for a layout and weight type. Plain row-major BF16 rows, which cuBLAS reads in place: 1, so every GEMM
+     * over more than one row goes to cuBLAS (on an H100, llama-7b decode steps at 2 / 4 / 8 rows took 5.997 / 6.022 /
+     * 6.280 ms through cuBLAS against 6.754 / 6.928 / 7.733 ms through the split-K cluster kernels, in the same run;
+     * docs/benchmarks.md, ninth session). INT8 rows, which cuBLAS reads only dequantized into a bf16 copy: 8, the most
+     * rows the INT8 kernels take in one launch. {@code -Dfathom.cuda.blasRows} sets all three.
      */
-    static int threshold(boolean rowMajor) {
-        return CudaSettings.integer("fathom.cuda.blasRows", rowMajor ? SbiSplitK.MAX_ROWS : 16, 0, Integer.MAX_VALUE);
+    static int threshold(boolean rowMajor, DType dt) {
+        int def = !rowMajor ? 16 : dt == DType.BF16 ? 1 : SbiSplitK.MAX_ROWS;
+        return CudaSettings.integer("fathom.cuda.blasRows", def, 0, Integer.MAX_VALUE);
+    }
+
+    /** The lowest of the thresholds: a model whose passes never have more rows needs no cuBLAS. */
+    static int lowestThreshold() {
+        return Math.min(threshold(false, DType.BF16), Math.min(threshold(true, DType.BF16), threshold(true, DType.I8)));
     }
 
     /** Whether INT8 GEMMs over many rows go through cuBLAS ({@code -Dfathom.cuda.int8.blas}, default true). */
@@ -86,7 +97,12 @@ final class PromptGemm implements AutoCloseable {
 
     /** Whether {@code rows} rows of this matrix go through cuBLAS (the threshold as it was when this was opened). */
     boolean applies(SbiLayout.Shape s, int rows) {
-        return blas != null && eligible(s, rows, s.rowMajor() ? minRowsRowMajor : minRows, int8);
+        return blas != null && eligible(s, rows, thresholdOf(s), int8);
+    }
+
+    /** The threshold of this matrix's layout and weight type ({@link #threshold(boolean, DType)}). */
+    int thresholdOf(SbiLayout.Shape s) {
+        return !s.rowMajor() ? minRows : s.dtype() == DType.BF16 ? minRowsRowMajor : minRowsInt8;
     }
 
     /**

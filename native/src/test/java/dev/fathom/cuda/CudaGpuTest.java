@@ -121,6 +121,16 @@ class CudaGpuTest {
     }
 
     @Test
+    void promptRopeAndAppendMatchFloat64WithTheHeadsSplitOverBlocks() {
+        long seed = System.nanoTime();
+        for (int[] c : new int[][]{{128, 8, 2, 32}, {20, 3, 1, 0}, {64, 4, 4, 64}})
+            for (int[] lens : new int[][]{{1}, {130, 5, 64}})
+                for (int splits : new int[]{1, 3, c[1] + c[2]})
+                    for (boolean kb : new boolean[]{false, true})
+                        assertOk(AttentionCheck.ropeKvRows(c[0], c[1], c[2], c[3], lens, splits, kb, seed++), 1e-5);
+    }
+
+    @Test
     void argmaxOnTheDevicePicksWhatTheHostPicks() {
         long seed = System.nanoTime();
         for (int n : new int[]{1, 7, 1025, 32000, 50257})

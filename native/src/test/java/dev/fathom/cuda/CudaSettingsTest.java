@@ -28,6 +28,24 @@ class CudaSettingsTest {
     }
 
     @Test
+    void cublasTakesEveryBatchOfRowMajorBf16RowsButInt8AndTilesKeepTheirKernelsLonger() {
+        var bf16 = SbiLayout.Shape.of(4096, 4096, 4096, dev.fathom.engine.tensor.DType.BF16, false, true);
+        var i8 = Int8Layout.shape(4096, 4096, 4096);
+        var tiles = SbiLayout.Shape.of(4096, 4096, 4096, dev.fathom.engine.tensor.DType.BF16, true, false);
+        assertTrue(bf16.rowMajor() && i8.rowMajor() && !tiles.rowMajor());
+        int rm = PromptGemm.threshold(true, bf16.dtype()), q = PromptGemm.threshold(true, i8.dtype()), t = PromptGemm.threshold(false, tiles.dtype());
+        assertEquals(1, rm, "row-major BF16: cuBLAS from 2 rows");
+        assertEquals(SbiSplitK.MAX_ROWS, q, "INT8: the sbi8 kernels up to 8 rows (cuBLAS would dequantize every step)");
+        assertEquals(16, t);
+        assertEquals(1, PromptGemm.lowestThreshold());
+        assertTrue(PromptGemm.eligible(bf16, 2, rm, true), "a decode step of 2 sequences");
+        assertTrue(!PromptGemm.eligible(bf16, 1, rm, true), "batch 1: the GEMV");
+        assertTrue(!PromptGemm.eligible(i8, 8, q, true) && PromptGemm.eligible(i8, 9, q, true));
+        assertEquals(8, (int) with("fathom.cuda.blasRows", "8", () -> PromptGemm.threshold(true, bf16.dtype())), "the split-K kernels again at 2..8 rows");
+        assertEquals(0, (int) with("fathom.cuda.blasRows", "0", PromptGemm::lowestThreshold));
+    }
+
+    @Test
     void aBadValueIsOneSentenceNamingTheSetting() {
         var zero = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.decodeChunk", "0", AttentionLaunch::minChunk));
         assertEquals("-Dfathom.cuda.decodeChunk=0: use a whole number of at least 1", zero.getMessage());

@@ -15,6 +15,23 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Host-side choices of the prompt phase: query tiles of the attention, the row-major form for cuBLAS, the BF16 layout. */
 class PromptPathTest {
     @Test
+    void aShortPromptsRopeSplitsItsHeadsOverBlocks() {
+        assertEquals(1, AttentionLaunch.ropeSplits(132, 4096, 64, true), "batch 32 x 128 rows: a block per row");
+        assertEquals(1, AttentionLaunch.ropeSplits(132, 528, 64, true), "four blocks per SM from the rows alone");
+        assertEquals(5, AttentionLaunch.ropeSplits(132, 128, 64, true), "128 rows x 5 = 640 blocks");
+        assertEquals(64, AttentionLaunch.ropeSplits(132, 1, 64, true), "never more ranges than heads");
+        assertEquals(2, AttentionLaunch.ropeSplits(132, 3, 2, true));
+        assertEquals(1, AttentionLaunch.ropeSplits(132, 128, 64, false), "-Dfathom.cuda.ropeSplit=false");
+        // every head in exactly one range, as the kernel computes them (per = ceil(H / S), range s = [s * per, +per))
+        for (int h = 1; h <= 70; h++)
+            for (int rows = 1; rows <= 600; rows += 37) {
+                int sp = AttentionLaunch.ropeSplits(132, rows, h, true), per = (h + sp - 1) / sp, covered = 0;
+                for (int y = 0; y < sp; y++) covered += Math.min(h, Math.min(h, y * per) + per) - Math.min(h, y * per);
+                assertEquals(h, covered, h + " heads, " + rows + " rows");
+            }
+    }
+
+    @Test
     void queryTilesAreRunsOfOneSequenceOfAtMost64Rows() {
         int[] slots = new int[130 + 5 + 1 + 64];
         Arrays.fill(slots, 0, 130, 2);
@@ -65,20 +82,6 @@ class PromptPathTest {
         long part = AttentionLaunch.decodePartFloats(132, 32, 128, 8, 4096, 256);
         for (int rows = 1; rows <= 8; rows++)
             assertTrue((long) rows * 32 * AttentionLaunch.decodeSplits(132, 32, rows, 4096, 256) * 130 <= part);
-        // aiming at more blocks per SM splits long contexts at large batch too (batch 32 x 32 heads, 1056 positions)
-        assertEquals(1, AttentionLaunch.decodeSplits(132, 32, 32, 1056, 256, 2));
-        assertEquals(2, AttentionLaunch.decodeSplits(132, 32, 32, 1056, 256, 8), "1056 blocks for 1056 slots");
-        assertEquals(3, AttentionLaunch.decodeSplits(132, 32, 32, 1056, 256, 16));
-        assertEquals(5, AttentionLaunch.decodeSplits(132, 32, 32, 1056, 256, 64), "no more than 1056 positions / 256 need");
-        assertEquals(AttentionLaunch.decodeSplits(132, 32, 8, 4096, 256), AttentionLaunch.decodeSplits(132, 32, 8, 4096, 256, 2));
-        for (int bps : new int[]{2, 8, 16}) {
-            long p16 = AttentionLaunch.decodePartFloats(132, 32, 128, 32, 1056, 256, bps);
-            for (int rows = 1; rows <= 32; rows++)
-                assertTrue((long) rows * 32 * AttentionLaunch.decodeSplits(132, 32, rows, 1056, 256, bps) * 130 <= p16, bps + "/" + rows);
-        }
-        assertEquals(2, AttentionLaunch.decodeBlocksPerSm());
-        SystemProperties.with("fathom.cuda.decodeBlocksPerSm", "8", () -> assertEquals(8, AttentionLaunch.decodeBlocksPerSm()));
-        SystemProperties.with("fathom.cuda.decodeBlocksPerSm", "0", () -> assertThrows(IllegalArgumentException.class, AttentionLaunch::decodeBlocksPerSm));
         // shared memory: q, new k, one block's scores (16-byte padded), 4 floats per thread
         assertEquals((2 * 128 + 228 + 4 * AttentionLaunch.DECODE_THREADS) * 4, AttentionLaunch.decodeSmem(128, 227));
         int smem = AttentionLaunch.decodeSmem(128, 2048), limit = 160 * 1024;

@@ -55,6 +55,20 @@ class RunnerRowsTest {
     }
 
     @Test
+    void theGreedyPromptPassHasThePromptsRowsAndHeadRows() {
+        // CudaRunner.prefillGreedy hands these rows to the argmax pass: the same as prefill's
+        Recording f = new Recording();
+        CudaRunner.prefill(f, new int[]{4, 0, 2}, new int[][]{{5, 6}, {7, 8}, {9, 1}}, false);
+        Call c = f.calls.getFirst();
+        CudaRunner.PromptRows r = CudaRunner.PromptRows.of(new int[]{4, 0, 2}, new int[][]{{5, 6}, {7, 8}, {9, 1}}, false);
+        assertArrayEquals(c.tokens(), r.tokens());
+        assertArrayEquals(c.positions(), r.positions());
+        assertArrayEquals(c.slots(), r.slots());
+        assertArrayEquals(new int[]{1, 3, 5}, r.head());
+        assertNull(CudaRunner.PromptRows.of(new int[]{0}, new int[][]{{1, 2, 3}}, true).head());
+    }
+
+    @Test
     void everyPositionsLogitsGoToTheirSequence() {
         Recording f = new Recording();
         float[][][] out = CudaRunner.prefill(f, new int[]{0, 1}, new int[][]{{1, 2}, {3, 4}}, true);
