@@ -61,11 +61,13 @@ final class AttentionLaunch {
     /**
      * Head ranges per row (grid y) of {@code rope_kv_rows} for a prompt pass of {@code rows} rows: one (a block walks
      * all of its row's q and k heads) once the rows alone give four blocks per SM, else enough ranges for that many
-     * blocks, at most one per head; {@code -Dfathom.cuda.ropeSplit=false} keeps one.
+     * blocks, at most one per head, and no empty one: the kernel gives each range ceil(qkHeads / S) heads, so S is the
+     * count of ranges that has; {@code -Dfathom.cuda.ropeSplit=false} keeps one.
      */
     static int ropeSplits(int sms, int rows, int qkHeads, boolean split) {
-        if (!split || rows >= 4L * sms) return 1;
-        return (int) Math.max(1, Math.min(qkHeads, (4L * sms + rows - 1) / rows));
+        if (!split || rows >= 4L * sms || qkHeads <= 1) return 1;
+        int want = (int) Math.min(qkHeads, (4L * sms + rows - 1) / rows), per = (qkHeads + want - 1) / want;
+        return (qkHeads + per - 1) / per;
     }
 
     /** Most positions one block of attention_decode scores: its share of a full context, or a short context whole. */

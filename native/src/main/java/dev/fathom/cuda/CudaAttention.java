@@ -32,9 +32,9 @@ final class CudaAttention {
     private final MemorySegment hostTiles;
     /** attention_decode: partial results [rows][heads][splits][hd + 2] and per (row, head) counters. */
     private final long decPart, decCounters;
-    /** The attention switches, read once per model (see {@link AttentionLaunch}). */
     /** rope_kv_rows splits a short prompt's heads over blocks ({@link AttentionLaunch#ropeSplits}). */
     private final boolean ropeSplit = CudaSettings.flag("fathom.cuda.ropeSplit", true);
+    /** The attention switches, read once per model (see {@link AttentionLaunch}). */
     private final int decChunk = AttentionLaunch.minChunk(), decodeRowsMax = AttentionLaunch.maxDecodeRows();
     private final boolean decodePrefetch = AttentionLaunch.decodePrefetch();
     private final int forcedTileRows = AttentionLaunch.forcedTileRows();
@@ -159,7 +159,7 @@ final class CudaAttention {
         }
         model.timed("attn.rope_kv", 4L * n * qkvDim + kvb * 2L * n * kvDim, 6L * n * (heads + kvHeads) * rotaryDim / 2,
                 () -> {
-                    if (phase == Phase.PROMPT)   // many rows: a block per row over all its heads
+                    if (phase == Phase.PROMPT)   // many rows: blocks per row over ranges of its heads (one range at many rows)
                         model.launch(AttentionLaunch.kvKernel("rope_kv_rows", kvBf16), n,
                                 AttentionLaunch.ropeSplits(cu.smCount(), n, heads + kvHeads, ropeSplit), 256, 0, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd,
                                 rotaryDim, invFreq, kc, vc, maxLen);

@@ -159,7 +159,6 @@ public final class CudaRunner implements ModelRunner {
         return ids;
     }
 
-
     @Override public int maxSlots() { return slots; }
     @Override public int maxSeqLen() { return maxLen; }
     @Override public String layout() {

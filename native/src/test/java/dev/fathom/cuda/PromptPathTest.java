@@ -22,11 +22,17 @@ class PromptPathTest {
         assertEquals(64, AttentionLaunch.ropeSplits(132, 1, 64, true), "never more ranges than heads");
         assertEquals(2, AttentionLaunch.ropeSplits(132, 3, 2, true));
         assertEquals(1, AttentionLaunch.ropeSplits(132, 128, 64, false), "-Dfathom.cuda.ropeSplit=false");
-        // every head in exactly one range, as the kernel computes them (per = ceil(H / S), range s = [s * per, +per))
+        assertEquals(4, AttentionLaunch.ropeSplits(132, 100, 7, true), "6 wanted, but 2 heads a range leave 4 ranges, none empty");
+        // as the kernel computes the ranges (per = ceil(H / S), range y = [y * per, +per) clamped to H): every block has
+        // heads, and together they cover each head once
         for (int h = 1; h <= 70; h++)
             for (int rows = 1; rows <= 600; rows += 37) {
                 int sp = AttentionLaunch.ropeSplits(132, rows, h, true), per = (h + sp - 1) / sp, covered = 0;
-                for (int y = 0; y < sp; y++) covered += Math.min(h, Math.min(h, y * per) + per) - Math.min(h, y * per);
+                for (int y = 0; y < sp; y++) {
+                    int size = Math.min(h, Math.min(h, y * per) + per) - Math.min(h, y * per);
+                    assertTrue(size > 0, "block " + y + " of " + sp + " has no heads (" + h + " heads, " + rows + " rows)");
+                    covered += size;
+                }
                 assertEquals(h, covered, h + " heads, " + rows + " rows");
             }
     }
