@@ -279,6 +279,8 @@ public final class CudaBench {
                 new Variant("pageable", "pageable host buffers for the row metadata and the logits", "llama-7b", new int[]{1, 8, 32}, "fathom.cuda.pinnedHost=false"),
                 new Variant("flatlogits", "logits copied into one array, then split per sequence", "llama-7b", new int[]{1, 8, 32},
                         "fathom.cuda.flatLogits=true"),
+                new Variant("noqueue", "greedy steps in generate one at a time (each waits for the last), not queued ahead", "llama-7b",
+                        new int[]{1, 8, 32}, "fathom.cuda.queueSteps=false"),
                 new Variant("hostargmax", "greedy tokens picked on the host from copied logits, not on the GPU", "llama-7b", new int[]{1, 8, 32},
                         "fathom.cuda.gpuArgmax=false"),
                 new Variant("kvf32", "KV cache in float32, not bf16", "llama-7b", new int[]{1, 8, 32}, "fathom.cuda.kvBf16=false"),

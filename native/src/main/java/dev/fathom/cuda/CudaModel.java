@@ -428,12 +428,106 @@ final class CudaModel implements AutoCloseable {
         return pass(tokens, positions, slotOf, headRows, ph, false);
     }
 
+    // ------------------------------------------------------------------ greedy steps queued ahead
+
+    /** Greedy steps that may be queued and not taken ({@link #enqueueGreedy}): the one awaited and the one behind it. */
+    static final int QUEUE_DEPTH = 2;
+    /** Per queue slot: positions + slots going up, picks coming down (page-locked), and an event after the picks' copy. */
+    private MemorySegment[] queueUp, queueDown;
+    private long[] queueDone;
+    private final int[] queueRows = new int[QUEUE_DEPTH];
+    /** Steps queued and steps taken since the model was made. */
+    private long queueHead, queueTail;
+
+    /**
+     * Whether greedy decode steps can be queued ahead ({@link #enqueueGreedy}): CUDA graphs on, every layer resident, a
+     * dense model on one GPU (embedding and head here), per-kernel telemetry off (its events are read after each pass).
+     */
+    boolean canQueueGreedy() {
+        return useGraphs && streamer == null && !cfg.isMoe() && tp == null && embedStage && head0 && !timer.on();
+    }
+
+    /**
+     * Queues one greedy decode step of {@code slotOf.length} rows at {@code positions} whose tokens are the picks of the
+     * pass before it, still in {@code idx} on the device (argmax_rows of {@link #forwardArgmax} or of the step queued
+     * before): the picks are copied into the step's token row on the stream, then its positions and slots go up, the
+     * decode graph runs, argmax_rows picks, and the picks come down into this queue slot's page-locked buffer, with an
+     * event after them. Nothing waits on the host. At most {@link #QUEUE_DEPTH} steps may be queued and not taken.
+     */
+    void enqueueGreedy(int[] positions, int[] slotOf) {
+        int n = slotOf.length;
+        if (n > maxRows) throw new IllegalArgumentException(n + " rows exceed the " + maxRows + " the buffers hold");
+        if (queueHead - queueTail >= QUEUE_DEPTH) throw new IllegalStateException("take the oldest queued step first");
+        if (!canQueueGreedy()) throw new IllegalStateException("greedy steps cannot be queued on this model");
+        cu.makeCurrent();
+        if (queueUp == null) {
+            queueUp = new MemorySegment[QUEUE_DEPTH];
+            queueDown = new MemorySegment[QUEUE_DEPTH];
+            queueDone = new long[QUEUE_DEPTH];
+            for (int r = 0; r < QUEUE_DEPTH; r++) {
+                queueUp[r] = hostBuffer(8L * maxRows);
+                queueDown[r] = hostBuffer(4L * maxRows);
+                queueDone[r] = cu.eventCreate();
+            }
+        }
+        int r = (int) (queueHead % QUEUE_DEPTH);
+        MemorySegment up = queueUp[r];   // free: the step that used slot r was taken, so its copies are done
+        for (int i = 0; i < n; i++) {
+            up.setAtIndex(ValueLayout.JAVA_INT, i, positions[i]);
+            up.setAtIndex(ValueLayout.JAVA_INT, n + i, slotOf[i]);
+        }
+        this.phase = Phase.DECODE;
+        cu.copyDeviceToDevice(meta, idx, 4L * n, stream);   // tokens: the last picks
+        cu.copyToDevice(meta + 4L * n, up, 8L * n, stream);   // positions, slots
+        attention.prepare(Phase.DECODE, slotOf, positions);
+        cu.graphLaunch(decodeGraph(n, n).exec(), stream);
+        launch("argmax_rows", n, 1, ARGMAX_THREADS, 0, stream, logits, vocab, idx);
+        cu.copyToHost(queueDown[r], idx, 4L * n, stream);
+        cu.eventRecord(queueDone[r], stream);
+        queueRows[r] = n;
+        queueHead++;
+    }
+
+    /** The picks of the oldest queued step not yet taken, waiting for its event. */
+    int[] takeGreedy() {
+        if (queueTail == queueHead) throw new IllegalStateException("no greedy step is queued");
+        int r = (int) (queueTail % QUEUE_DEPTH);
+        cu.makeCurrent();
+        cu.eventSynchronize(queueDone[r]);
+        int[] out = new int[queueRows[r]];
+        MemorySegment.copy(queueDown[r], ValueLayout.JAVA_INT, 0, out, 0, out.length);
+        queueTail++;
+        return out;
+    }
+
+    /** Waits for every queued step and drops the picks not taken. */
+    void drainGreedy() {
+        if (queueTail == queueHead) return;
+        cu.makeCurrent();
+        cu.synchronize(stream);
+        queueTail = queueHead;
+    }
+
+    /** The decode step's graph for {@code n} rows ({@code hRows} head rows), captured on first use. */
+    private DecodeGraphs.Graph decodeGraph(int n, int hRows) {
+        int key = 2 * n + (attention.fusedDecode() ? 1 : 0);   // one graph per batch size and attention kernel
+        return graphs.get(key, stream, () -> {
+            pdl = pdlWanted();
+            try {
+                body(n, hRows, false);
+            } finally {
+                pdl = false;
+            }
+        });
+    }
+
     /**
      * One pass: the logits of its head rows (none on a stage without the head) left in hostLogits, or with {@code argmax}
      * their argmax indices in hostMeta's first ints; returns their count.
      */
     private int pass(int[] tokens, int[] positions, int[] slotOf, int[] headRows, Phase ph, boolean argmax) {
         cu.makeCurrent();
+        drainGreedy();   // steps still queued write idx and the row metadata
         int n = tokens.length;
         if (n > maxRows) throw new IllegalArgumentException(n + " rows exceed the " + maxRows + " the buffers hold");
         this.phase = ph;
@@ -455,15 +549,7 @@ final class CudaModel implements AutoCloseable {
         // streaming: no graphs (the ring slot of a layer and the fetch order differ between passes)
         boolean graph = useGraphs && streamer == null && ph == Phase.DECODE && headRows == null && !cfg.isMoe();
         if (graph) {
-            int key = 2 * n + (attention.fusedDecode() ? 1 : 0);   // one graph per batch size and attention kernel
-            DecodeGraphs.Graph g = graphs.get(key, stream, () -> {
-                pdl = pdlWanted();
-                try {
-                    body(n, hRows, false);
-                } finally {
-                    pdl = false;
-                }
-            });
+            DecodeGraphs.Graph g = decodeGraph(n, hRows);
             curLayer = -1;
             timedRaw("decode.graph", g.bytes(), g.flops(), () -> cu.graphLaunch(g.exec(), stream));
         } else {
@@ -590,6 +676,7 @@ final class CudaModel implements AutoCloseable {
         }
         graphs.close();
         timer.close();
+        if (queueDone != null) for (long ev : queueDone) cu.eventDestroy(ev);
         if (streamer != null) streamer.close();
         if (prompt != null) prompt.close();
         for (long p : allocations) cu.free(p);

@@ -18,6 +18,8 @@ public final class CudaRunner implements ModelRunner {
     private final Forward forward;
     /** Greedy steps pick on the GPU ({@link #decodeGreedy}; -Dfathom.cuda.gpuArgmax=false: on the host). */
     private final boolean gpuArgmax = CudaSettings.flag("fathom.cuda.gpuArgmax", true);
+    /** Greedy steps queued ahead of the host ({@link #greedyQueue}; -Dfathom.cuda.queueSteps=false: none). */
+    private final boolean queueSteps = CudaSettings.flag("fathom.cuda.queueSteps", true);
 
     public CudaRunner(ModelConfig cfg, ModelWeights w, int slots, int maxLen, TelemetrySink sink) {
         this(cfg, w, slots, maxLen, sink, null);
@@ -157,6 +159,21 @@ public final class CudaRunner implements ModelRunner {
         int[] ids = model.forwardArgmax(tokens, positions, slotIds, null, Phase.DECODE);
         if (ids.length != slotIds.length) throw new IllegalStateException(ids.length + " tokens for " + slotIds.length + " sequences");
         return ids;
+    }
+
+    /**
+     * Greedy steps queued one ahead ({@link CudaModel#enqueueGreedy}: each fed with the previous picks on the GPU, so the
+     * GPU runs step after step without waiting for the host), where the model allows it ({@link CudaModel#canQueueGreedy})
+     * and the picks are made on the GPU; {@code -Dfathom.cuda.queueSteps=false}: none (every step waits for the last).
+     */
+    @Override
+    public GreedyQueue greedyQueue() {
+        if (!gpuArgmax || !queueSteps || !model.canQueueGreedy()) return null;
+        return new GreedyQueue() {
+            @Override public void enqueue(int[] slotIds, int[] positions) { model.enqueueGreedy(positions, slotIds); }
+            @Override public int[] take() { return model.takeGreedy(); }
+            @Override public void drain() { model.drainGreedy(); }
+        };
     }
 
     @Override public int maxSlots() { return slots; }

@@ -451,16 +451,55 @@ public final class CudaSelfCheck {
             if (!ok) System.exit(1);
             return;
         }
+        if (args.length > 1 && args[1].equals("fixtures")) {   // every fixture batched and one prompt at a time, no kernel checks
+            boolean ok = FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "") & FixtureCheck.fixturesEach(dir);
+            System.out.println(ok ? "ALL OK" : "FAILURES");
+            if (!ok) System.exit(1);
+            return;
+        }
+        if (args.length > 1 && args[1].equals("splitk")) {   // the split-K cluster kernels only
+            boolean ok = splitKChecks(seed);
+            System.out.println(ok ? "ALL OK" : "FAILURES");
+            if (!ok) System.exit(1);
+            return;
+        }
         boolean ok = args.length > 1 && args[1].equals("int8") || floatChecks(dir, seed);
         ok &= int8Checks(dir, seed + (1L << 32));
         System.out.println(ok ? "ALL OK" : "FAILURES");
         if (!ok) System.exit(1);
     }
 
+    /** The split-K cluster kernels (sm_90; none elsewhere) against float64; whether all passed. */
+    static boolean splitKChecks(long seed) {
+        boolean ok = true;
+        int[][] splitKShapes = Arrays.copyOf(GEMM_SHAPES, GEMM_SHAPES.length + 1);
+        splitKShapes[GEMM_SHAPES.length] = new int[]{100, 77};   // odd K: scalar activation loads, K slices past the end
+        // the split-K cluster kernels (sm_90): 2, 4, 8 rows (and 3, 5), every epilogue, each cluster size and the plan's
+        if (Cuda.get().ccMajor() >= 9)
+            for (String kn : SPLIT_K_KERNELS)
+                for (int[] s : splitKShapes)
+                    for (int rows : new int[]{2, 3, 4, 5, 8})
+                        for (int mode = 0; mode < 3; mode++)
+                            for (int c : new int[]{0, 1, 2, 4, 8})
+                                for (boolean norm : c == 0 ? new boolean[]{false, true} : new boolean[]{false}) {
+                                    if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
+                                    boolean rm = SbiSplitK.rowMajor(kn);
+                                    GemmResult r = gemm(DType.BF16, !rm, rm, s[0], s[1], rows, mode, seed++, false, kn, c, norm);
+                                    boolean pass = r.ok(1e-4);
+                                    ok &= pass;
+                                    if (!pass || (c == 0 && rows != 3 && rows != 5))
+                                        System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                                }
+        return ok;
+    }
+
+    /** N x K of the GEMM kernel checks. */
+    private static final int[][] GEMM_SHAPES = {{64, 64}, {172, 64}, {64, 172}, {1000, 300}, {4096, 4096}, {37, 1000}};
+
     /** The F32 / BF16 / F16 kernels, attention, and the fixtures against transformers; prints a table, returns whether all passed. */
     private static boolean floatChecks(Path dir, long seed) {
         boolean ok = true;
-        int[][] shapes = {{64, 64}, {172, 64}, {64, 172}, {1000, 300}, {4096, 4096}, {37, 1000}};
+        int[][] shapes = GEMM_SHAPES;
         for (int v = 0; v < 5; v++)
             for (int[] s : shapes)
                 for (int rows : new int[]{1, 3, 8, 11, 40, 130, 600})
@@ -479,24 +518,8 @@ public final class CudaSelfCheck {
                             if (!pass || rows == 3 || rows >= 130) System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
                         }
                     }
-        int[][] splitKShapes = Arrays.copyOf(shapes, shapes.length + 1);
-        splitKShapes[shapes.length] = new int[]{100, 77};   // odd K: scalar activation loads, K slices past the end
-        // the split-K cluster kernels (sm_90): 2, 4, 8 rows (and 3, 5), every epilogue, each cluster size and the plan's
-        if (Cuda.get().ccMajor() >= 9)
-            for (String kn : SPLIT_K_KERNELS)
-                for (int[] s : splitKShapes)
-                    for (int rows : new int[]{2, 3, 4, 5, 8})
-                        for (int mode = 0; mode < 3; mode++)
-                            for (int c : new int[]{0, 1, 2, 4, 8})
-                                for (boolean norm : c == 0 ? new boolean[]{false, true} : new boolean[]{false}) {
-                                    if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
-                                    boolean rm = SbiSplitK.rowMajor(kn);
-                                    GemmResult r = gemm(DType.BF16, !rm, rm, s[0], s[1], rows, mode, seed++, false, kn, c, norm);
-                                    boolean pass = r.ok(1e-4);
-                                    ok &= pass;
-                                    if (!pass || (c == 0 && rows != 3 && rows != 5))
-                                        System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
-                                }
+        ok &= splitKChecks(seed);
+        seed += 1 << 20;
         ok &= attentionChecks(seed++ << 8);
         ok &= decodeAttentionChecks(seed++ << 8);
         ok &= ropeChecks(seed++ << 8);

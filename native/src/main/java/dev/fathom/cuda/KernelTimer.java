@@ -27,6 +27,9 @@ final class KernelTimer implements AutoCloseable {
         this.stream = stream;
     }
 
+    /** Whether launches are timed (the sink is on). */
+    boolean on() { return sink.enabled(); }
+
     /** Runs {@code launch} between two events when the sink is on; plainly otherwise. */
     void time(String name, int layer, Phase phase, long bytes, long flops, Runnable launch) {
         if (!sink.enabled()) {

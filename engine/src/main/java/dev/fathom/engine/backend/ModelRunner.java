@@ -44,6 +44,29 @@ public interface ModelRunner extends AutoCloseable {
         return ids;
     }
 
+    /**
+     * Greedy steps queued ahead of the host, or null (the default) where the runner has no such queue. A queued step takes
+     * its input tokens from the picks of the call before it where they are (on the GPU), so the session can queue the
+     * next step before it waits for this one's picks, and the device never waits for the host between steps.
+     */
+    default GreedyQueue greedyQueue() { return null; }
+
+    /**
+     * {@link #greedyQueue()}: greedy token steps of every sequence of the last {@link #prefillGreedy} call (same slots,
+     * same order), each fed with the picks of the step before it (the first with the prompt's) on the runner's device.
+     * Holds two steps not yet taken.
+     */
+    interface GreedyQueue {
+        /** Queues the step at {@code positions} (the sequence lengths before it) for {@code slots}; returns at once. */
+        void enqueue(int[] slots, int[] positions);
+
+        /** The picks of the oldest queued step not yet taken, waiting for it. */
+        int[] take();
+
+        /** Waits for every queued step and drops the picks not taken. */
+        void drain();
+    }
+
     /** The index of the largest logit, the first such index on ties (NaNs never win; 0 when every logit is NaN). */
     static int argmax(float[] logits) {
         int best = 0;

@@ -78,40 +78,70 @@ public final class InferenceSession implements AutoCloseable {
         boolean cancelled = false;
         int steps = 0;
         long d0 = System.nanoTime();
-        for (int step = 0; step < n; step++) {
-            if (cancel != null && cancel.isCancelled()) { cancelled = true; break; }
-            int active = 0;
-            for (int i = 0; i < b; i++) {
-                if (done[i]) continue;
-                int tok = onRunner && (step > 0 || firstOnRunner) ? picked[i] : sampler.next(last[i]);
-                if (stepLogits != null) stepLogits[i][step] = last[i];
-                seqs[i][len[i]++] = tok;
-                listener.onToken(i, tok, step);
-                if (sink.enabled()) sink.emit(new TelemetryEvent.TokenEvent(i, tok, len[i] - 1, System.nanoTime()));
-                if (req.sampling().stopOnEos() && config.eosTokenIds().contains(tok)) done[i] = true;
-                else active++;
+        // Greedy steps queued one ahead (runners that feed each step the picks of the one before on their device): while
+        // every sequence runs, the step after next is queued before this one's picks are awaited. When one stops, the
+        // queued step is dropped and the loop below steps the others in lockstep, redoing that step as it always would.
+        ModelRunner.GreedyQueue queue = firstOnRunner && n > 1 ? runner.greedyQueue() : null;
+        int queued = 0;
+        if (queue != null) {
+            queue.enqueue(slots, len.clone());   // the step whose picks are the second tokens
+            queued = 1;
+        }
+        try {
+            for (int step = 0; step < n; step++) {
+                if (cancel != null && cancel.isCancelled()) { cancelled = true; break; }
+                int active = 0;
+                for (int i = 0; i < b; i++) {
+                    if (done[i]) continue;
+                    int tok = onRunner && (step > 0 || firstOnRunner) ? picked[i] : sampler.next(last[i]);
+                    if (stepLogits != null) stepLogits[i][step] = last[i];
+                    seqs[i][len[i]++] = tok;
+                    listener.onToken(i, tok, step);
+                    if (sink.enabled()) sink.emit(new TelemetryEvent.TokenEvent(i, tok, len[i] - 1, System.nanoTime()));
+                    if (req.sampling().stopOnEos() && config.eosTokenIds().contains(tok)) done[i] = true;
+                    else active++;
+                }
+                if (step == n - 1 || active == 0) break;
+                if (queue != null && active == b) {   // every sequence runs: the step after next into the queue, then this one's picks
+                    if (step + 2 < n) {
+                        queue.enqueue(slots, len.clone());   // its input: the token the step in flight picks, at position len
+                        queued++;
+                    }
+                    int[] next = queue.take();
+                    queued--;
+                    if (next.length != b) throw new IllegalStateException(next.length + " tokens for " + b + " sequences");
+                    System.arraycopy(next, 0, picked, 0, b);
+                    steps++;
+                    continue;
+                }
+                if (queue != null) {   // a sequence stopped: the rest in lockstep from here
+                    queue.drain();
+                    queued = 0;
+                    queue = null;
+                }
+                int[] ids = new int[active], sl = new int[active], pos = new int[active];
+                int j = 0;
+                for (int i = 0; i < b; i++) {
+                    if (done[i]) continue;
+                    ids[j] = seqs[i][len[i] - 1];
+                    sl[j] = slots[i];
+                    pos[j] = len[i] - 1;
+                    j++;
+                }
+                if (onRunner) {
+                    int[] next = runner.decodeGreedy(sl, ids, pos);
+                    if (next.length != active) throw new IllegalStateException(next.length + " tokens for " + active + " sequences");
+                    j = 0;
+                    for (int i = 0; i < b; i++) if (!done[i]) picked[i] = next[j++];
+                } else {
+                    float[][] out = runner.decode(sl, ids, pos);
+                    j = 0;
+                    for (int i = 0; i < b; i++) if (!done[i]) last[i] = out[j++];
+                }
+                steps++;
             }
-            if (step == n - 1 || active == 0) break;
-            int[] ids = new int[active], sl = new int[active], pos = new int[active];
-            int j = 0;
-            for (int i = 0; i < b; i++) {
-                if (done[i]) continue;
-                ids[j] = seqs[i][len[i] - 1];
-                sl[j] = slots[i];
-                pos[j] = len[i] - 1;
-                j++;
-            }
-            if (onRunner) {
-                int[] next = runner.decodeGreedy(sl, ids, pos);
-                if (next.length != active) throw new IllegalStateException(next.length + " tokens for " + active + " sequences");
-                j = 0;
-                for (int i = 0; i < b; i++) if (!done[i]) picked[i] = next[j++];
-            } else {
-                float[][] out = runner.decode(sl, ids, pos);
-                j = 0;
-                for (int i = 0; i < b; i++) if (!done[i]) last[i] = out[j++];
-            }
-            steps++;
+        } finally {
+            if (queue != null && queued > 0) queue.drain();
         }
         long decodeNs = System.nanoTime() - d0;
         if (sink.enabled()) sink.emit(new TelemetryEvent.PhaseSpan(TelemetryEvent.Phase.DECODE, d0, decodeNs, steps * b));

@@ -19,6 +19,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Greedy generation without kept step logits lets the runner pick each token ({@link ModelRunner#decodeGreedy}: on one
@@ -27,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class GreedyOnRunnerTest {
     /** Passes every call through to {@code inner}, counting which token-phase call the session made and for how many sequences. */
-    static final class Recording implements ModelRunner {
+    static class Recording implements ModelRunner {
         final ModelRunner inner;
         final List<Integer> decodes = new ArrayList<>(), greedy = new ArrayList<>();
         int prefills, greedyPrefills;
@@ -55,6 +56,14 @@ class GreedyOnRunnerTest {
         @Override public void close() { inner.close(); }
     }
 
+    /** The cpu backend's runner of {@code m} planned for prompts {@code in} and {@code n} new tokens (2 threads). */
+    static ModelRunner cpuRunner(LoadedModel m, int[][] in, int n) {
+        int p = in[0].length;
+        RunProfile prof = RunProfile.defaults().withModel("llama-tiny").withBackend("cpu").withThreads(2).withShape(in.length, p, n);
+        ExecutionPlan plan = PlanHeuristics.plan(prof, m.config(), m.weights().bytes(), p + n);
+        return Backends.discover().require("cpu").open(m, plan, TelemetrySink.NOOP);
+    }
+
     @Test
     void argmaxIsTheFirstLargestAndNaNsNeverWin() {
         assertEquals(2, ModelRunner.argmax(new float[]{1, 3, 5, 5, 2}));
@@ -71,10 +80,8 @@ class GreedyOnRunnerTest {
         try (LoadedModel m = ModelLoader.load(Fixtures.model("llama-tiny").toString())) {
             int[][] in = ref.inputIds();
             int p = in[0].length, n = 6;
-            RunProfile prof = RunProfile.defaults().withModel("llama-tiny").withBackend("cpu").withThreads(2).withShape(in.length, p, n);
-            ExecutionPlan plan = PlanHeuristics.plan(prof, m.config(), m.weights().bytes(), p + n);
             int[][] kept, picked;
-            Recording r = new Recording(Backends.discover().require("cpu").open(m, plan, TelemetrySink.NOOP));
+            Recording r = new Recording(cpuRunner(m, in, n));
             try (InferenceSession s = new InferenceSession(r, m.config(), TelemetrySink.NOOP)) {
                 RunProfile.Sampling greedy = RunProfile.Sampling.GREEDY.withStopOnEos(false);
                 kept = s.generate(new GenerationRequest(in, n, greedy, false, true), TokenListener.NONE, null).tokens();
@@ -153,6 +160,114 @@ class GreedyOnRunnerTest {
             assertArrayEquals(new int[]{1, 2, 3, 7, eos}, runs[0][0]);
             assertArrayEquals(new int[]{4, 5, 6, 7, 5, 5, 5, 5}, runs[0][1]);
             assertArrayEquals(runs[1], runs[0]);
+        }
+    }
+    /**
+     * A runner with a greedy queue as the GPU runner keeps it: each queued step is fed the picks of the call before it
+     * (here computed at once through the inner runner's decodeGreedy), at most two steps are queued and not taken.
+     */
+    static final class Queued extends Recording {
+        private int[] lastPicks;
+        private final java.util.ArrayDeque<int[]> queue = new java.util.ArrayDeque<>();
+        int enqueued, taken, drains, mostQueued;
+
+        Queued(ModelRunner inner) { super(inner); }
+
+        @Override public int[] prefillGreedy(int[] slots, int[][] tokens) {
+            int[] p = super.prefillGreedy(slots, tokens);
+            lastPicks = p.clone();
+            return p;
+        }
+
+        @Override public GreedyQueue greedyQueue() {
+            return new GreedyQueue() {
+                @Override public void enqueue(int[] slots, int[] positions) {
+                    if (queue.size() >= 2) fail("a third step queued before the oldest was taken");
+                    if (slots.length != lastPicks.length) fail("a queued step must keep every row of the prompt");
+                    lastPicks = inner.decodeGreedy(slots, lastPicks, positions);
+                    queue.add(lastPicks.clone());
+                    enqueued++;
+                    mostQueued = Math.max(mostQueued, queue.size());
+                }
+                @Override public int[] take() {
+                    taken++;
+                    return queue.remove();
+                }
+                @Override public void drain() {
+                    drains++;
+                    queue.clear();
+                }
+            };
+        }
+    }
+
+    @Test
+    void stepsQueuedAheadGiveTheSameTokensAsStepsOneAtATime() {
+        var ref = Fixtures.reference("llama-tiny");
+        try (LoadedModel m = ModelLoader.load(Fixtures.model("llama-tiny").toString())) {
+            int[][] in = ref.inputIds();
+            int p = in[0].length, n = 6;
+            RunProfile.Sampling greedy = RunProfile.Sampling.GREEDY.withStopOnEos(false);
+            int[][] plain, queued;
+            try (InferenceSession s = new InferenceSession(new Recording(cpuRunner(m, in, n)), m.config(), TelemetrySink.NOOP)) {
+                plain = s.generate(new GenerationRequest(in, n, greedy, false, false), TokenListener.NONE, null).tokens();
+            }
+            Queued q = new Queued(cpuRunner(m, in, n));
+            List<Integer> order = new ArrayList<>();
+            try (InferenceSession s = new InferenceSession(q, m.config(), TelemetrySink.NOOP)) {
+                var r = s.generate(new GenerationRequest(in, n, greedy, false, false), (seq, tok, step) -> order.add(step), null);
+                queued = r.tokens();
+                assertEquals(n - 1, r.decodeSteps());
+            }
+            assertEquals(List.of(), q.greedy, "every step through the queue");
+            assertEquals(n - 1, q.enqueued);
+            assertEquals(n - 1, q.taken);
+            assertEquals(2, q.mostQueued, "the step after next is queued before this one's picks are awaited");
+            assertEquals(0, q.drains, "nothing left to drop");
+            assertEquals(in.length * n, order.size(), "every token reaches the listener");
+            assertArrayEquals(plain, queued);
+            for (int b = 0; b < in.length; b++)
+                assertArrayEquals(Arrays.copyOf(ref.generatedIds()[b], p + n), queued[b], "sequence " + b);
+        }
+    }
+
+    @Test
+    void whenASequenceStopsTheQueuedStepIsDroppedAndTheOthersGoOnInLockstep() throws Exception {
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(Fixtures.model("llama-tiny").resolve("config.json").toFile());
+        json.put("eos_token_id", 3);
+        ModelConfig c = ModelLoader.parseConfig(Fixtures.model("llama-tiny").resolve("config.json"), json);
+        int eos = 3;
+        int[][] in = {{1, 2, 3}, {4, 5, 6}};
+        int[][] plain;
+        try (InferenceSession s = new InferenceSession(new Recording(scripted(c.vocabSize(), eos)), c, TelemetrySink.NOOP)) {
+            plain = s.generate(new GenerationRequest(in, 5, RunProfile.Sampling.GREEDY, false, false), TokenListener.NONE, null).tokens();
+        }
+        Queued q = new Queued(scripted(c.vocabSize(), eos));
+        try (InferenceSession s = new InferenceSession(q, c, TelemetrySink.NOOP)) {
+            assertArrayEquals(plain, s.generate(new GenerationRequest(in, 5, RunProfile.Sampling.GREEDY, false, false), TokenListener.NONE, null).tokens());
+        }
+        assertEquals(2, q.enqueued, "the second tokens' step, and the third's queued behind it");
+        assertEquals(1, q.taken);
+        assertEquals(1, q.drains, "sequence 0 stopped: the third tokens' step (both rows) dropped");
+        assertEquals(List.of(1, 1, 1), q.greedy, "then sequence 1 alone, one step at a time");
+        assertArrayEquals(new int[]{1, 2, 3, 7, eos}, plain[0]);
+    }
+
+    @Test
+    void aCancelledRunDrainsTheQueue() {
+        int[][] in = {{1, 2, 3}};
+        try (LoadedModel m = ModelLoader.load(Fixtures.model("llama-tiny").toString())) {
+            Queued q = new Queued(scripted(m.config().vocabSize(), 9));
+            CancellationToken cancel = new CancellationToken();
+            try (InferenceSession s = new InferenceSession(q, m.config(), TelemetrySink.NOOP)) {
+                var r = s.generate(new GenerationRequest(in, 6, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false),
+                        (seq, tok, step) -> { if (step == 1) cancel.cancel(); }, cancel);
+                assertTrue(r.cancelled());
+                assertEquals(2, r.tokens()[0].length - 3, "the tokens before the cancel");
+            }
+            assertEquals(1, q.drains, "the step queued ahead is waited for and dropped");
+            assertEquals(q.enqueued, q.taken + 1);
         }
     }
 }
