@@ -452,6 +452,7 @@ public final class CudaSelfCheck {
             return;
         }
         if (args.length > 1 && args[1].equals("fixtures")) {   // every fixture batched and one prompt at a time, no kernel checks
+            printFixtureHeader();
             boolean ok = FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "") & FixtureCheck.fixturesEach(dir);
             System.out.println(ok ? "ALL OK" : "FAILURES");
             if (!ok) System.exit(1);
@@ -493,6 +494,10 @@ public final class CudaSelfCheck {
         return ok;
     }
 
+    private static void printFixtureHeader() {
+        System.out.printf("%-18s %-20s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
+    }
+
     /** N x K of the GEMM kernel checks. */
     private static final int[][] GEMM_SHAPES = {{64, 64}, {172, 64}, {64, 172}, {1000, 300}, {4096, 4096}, {37, 1000}};
 
@@ -524,7 +529,7 @@ public final class CudaSelfCheck {
         ok &= decodeAttentionChecks(seed++ << 8);
         ok &= ropeChecks(seed++ << 8);
         ok &= argmaxChecks(seed++ << 8);
-        System.out.printf("%-18s %-20s %12s %12s %8s %s%n", "fixture", "weights", "prompt rel", "step rel", "tokens", "result");
+        printFixtureHeader();
         ok &= FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "");
         if (!FixtureCheck.fixturesEach(dir)) ok = false;
         // every BF16 GEMM through cuBLAS (decode steps too, captured in CUDA graphs)
