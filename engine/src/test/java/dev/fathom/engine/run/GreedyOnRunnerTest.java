@@ -139,11 +139,8 @@ class GreedyOnRunnerTest {
 
     @Test
     void aSequenceThatStopsLeavesTheRunnerPickingForTheOthers() throws Exception {
-        {   // the llama fixture's config with an end-of-sequence id (the fixtures name none)
-            var json = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper()
-                    .readTree(Fixtures.model("llama-tiny").resolve("config.json").toFile());
-            json.put("eos_token_id", 3);
-            ModelConfig c = ModelLoader.parseConfig(Fixtures.model("llama-tiny").resolve("config.json"), json);
+        {
+            ModelConfig c = configWithEos(3);
             assertEquals(List.of(3), c.eosTokenIds());
             int eos = 3;
             int[][] in = {{1, 2, 3}, {4, 5, 6}};
@@ -233,10 +230,7 @@ class GreedyOnRunnerTest {
 
     @Test
     void whenASequenceStopsTheQueuedStepIsDroppedAndTheOthersGoOnInLockstep() throws Exception {
-        var json = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper()
-                .readTree(Fixtures.model("llama-tiny").resolve("config.json").toFile());
-        json.put("eos_token_id", 3);
-        ModelConfig c = ModelLoader.parseConfig(Fixtures.model("llama-tiny").resolve("config.json"), json);
+        ModelConfig c = configWithEos(3);
         int eos = 3;
         int[][] in = {{1, 2, 3}, {4, 5, 6}};
         int[][] plain;
@@ -255,19 +249,26 @@ class GreedyOnRunnerTest {
     }
 
     @Test
-    void aCancelledRunDrainsTheQueue() {
+    void aCancelledRunDrainsTheQueue() throws Exception {
         int[][] in = {{1, 2, 3}};
-        try (LoadedModel m = ModelLoader.load(Fixtures.model("llama-tiny").toString())) {
-            Queued q = new Queued(scripted(m.config().vocabSize(), 9));
-            CancellationToken cancel = new CancellationToken();
-            try (InferenceSession s = new InferenceSession(q, m.config(), TelemetrySink.NOOP)) {
-                var r = s.generate(new GenerationRequest(in, 6, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false),
-                        (seq, tok, step) -> { if (step == 1) cancel.cancel(); }, cancel);
-                assertTrue(r.cancelled());
-                assertEquals(2, r.tokens()[0].length - 3, "the tokens before the cancel");
-            }
-            assertEquals(1, q.drains, "the step queued ahead is waited for and dropped");
-            assertEquals(q.enqueued, q.taken + 1);
+        ModelConfig c = configWithEos(3);
+        Queued q = new Queued(scripted(c.vocabSize(), 9));
+        CancellationToken cancel = new CancellationToken();
+        try (InferenceSession s = new InferenceSession(q, c, TelemetrySink.NOOP)) {
+            var r = s.generate(new GenerationRequest(in, 6, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false),
+                    (seq, tok, step) -> { if (step == 1) cancel.cancel(); }, cancel);
+            assertTrue(r.cancelled());
+            assertEquals(2, r.tokens()[0].length - 3, "the tokens before the cancel");
         }
+        assertEquals(1, q.drains, "the step queued ahead is waited for and dropped");
+        assertEquals(q.enqueued, q.taken + 1);
+    }
+
+    /** The llama fixture's config with an end-of-sequence id (the fixtures name none). */
+    static ModelConfig configWithEos(int eos) throws java.io.IOException {
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(Fixtures.model("llama-tiny").resolve("config.json").toFile());
+        json.put("eos_token_id", eos);
+        return ModelLoader.parseConfig(Fixtures.model("llama-tiny").resolve("config.json"), json);
     }
 }
