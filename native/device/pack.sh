@@ -12,6 +12,8 @@ shared=${FATHOM_SHARED:-$root/../shared}
 rm -rf "$dest"
 mkdir -p "$dest/lib" "$dest/fixtures"
 (cd "${1:-$root}" && bash "$shared/device/pack-jre.sh" .device/cuda/jre)
+# libjvm.so's symbol tables (5 MB) are not needed to run: keeps the tree under the carry limit
+if command -v strip >/dev/null; then strip --strip-unneeded "$dest/jre/lib/server/libjvm.so"; fi
 cp=$(mktemp)
 (cd "$root" && mvn -q -B -o dependency:build-classpath -pl native -Dmdep.outputFile="$cp" -Dmdep.includeScope=runtime >/dev/null)
 tr ':' '\n' < "$cp" | while read -r j; do cp "$j" "$dest/lib/"; done
