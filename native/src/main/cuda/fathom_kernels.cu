@@ -374,7 +374,6 @@ SBI_NORM_KERNEL(sbirmn_bf16_8, __nv_bfloat16, 8, 1)
 #include "splitk.cuh"     // 2..8 rows over the tiles, K split over a thread-block cluster (sm_90)
 #include "prompt.cuh"     // prompt phase: row-major unpacking for cuBLAS, epilogues, tiled attention
 #include "attention_mma.cuh"   // prompt attention on tensor cores (models with BF16 weights)
-#include "pgemm.cuh"           // GEMMs of 8..128 rows (bf16): split K over whole waves, partials met in order
 
 // ------------------------------------------------------------------------------------------ norms
 // grid = rows, block = 256. rms: y = x * rsqrt(mean(x^2) + eps) * w;  layer: (x - mean) * rstd * w + b

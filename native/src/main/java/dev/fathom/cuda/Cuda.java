@@ -279,16 +279,6 @@ public final class Cuda {
         check("cuFuncSetAttribute", (int) call("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT), fn, 8, bytes));
     }
 
-    /** Blocks of {@code threads} threads and {@code smem} bytes of dynamic shared memory that fit one multiprocessor at once. */
-    public int maxActiveBlocks(long fn, int threads, int smem) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment n = a.allocate(JAVA_INT);
-            check("cuOccupancyMaxActiveBlocksPerMultiprocessor", (int) call("cuOccupancyMaxActiveBlocksPerMultiprocessor",
-                    FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG), n, fn, threads, (long) smem));
-            return n.get(JAVA_INT, 0);
-        }
-    }
-
     private static final FunctionDescriptor LAUNCH = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS);
     private MethodHandle launchHandle;

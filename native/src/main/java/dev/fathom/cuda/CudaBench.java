@@ -279,8 +279,6 @@ public final class CudaBench {
                 new Variant("pageable", "pageable host buffers for the row metadata and the logits", "llama-7b", new int[]{1, 8, 32}, "fathom.cuda.pinnedHost=false"),
                 new Variant("flatlogits", "logits copied into one array, then split per sequence", "llama-7b", new int[]{1, 8, 32},
                         "fathom.cuda.flatLogits=true"),
-                new Variant("nopgemm", "GEMMs of 2..128 rows through cuBLAS, not the pgemm kernels", "llama-7b", new int[]{1, 8, 32},
-                        "fathom.cuda.pgemm=false"),
                 new Variant("noqueue", "greedy steps in generate one at a time (each waits for the last), not queued ahead", "llama-7b",
                         new int[]{1, 8, 32}, "fathom.cuda.queueSteps=false"),
                 new Variant("hostargmax", "greedy tokens picked on the host from copied logits, not on the GPU", "llama-7b", new int[]{1, 8, 32},
@@ -319,7 +317,6 @@ public final class CudaBench {
         if (parts.contains("gemm")) tables.gemmTable();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();
-        if (parts.contains("pgemm")) tables.pgemmTable();
         if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)
             tables.int8Table();
             b.decode("llama-7b", new int[]{1}, false, Precision.INT8);

@@ -439,8 +439,8 @@ public final class CudaSelfCheck {
     public static void main(String[] args) {
         Path dir = Path.of(args.length > 0 ? args[0] : "../shared/fixtures");
         String mode = args.length > 1 ? args[1] : "";
-        if (!List.of("", "quick", "fixtures", "splitk", "pgemm", "int8").contains(mode)) {
-            System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk, pgemm or int8, or none for every check");
+        if (!List.of("", "quick", "fixtures", "splitk", "int8").contains(mode)) {
+            System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk or int8, or none for every check");
             System.exit(2);
         }
         String why = new CudaBackend().unavailableReason();
@@ -460,7 +460,6 @@ public final class CudaSelfCheck {
                 yield FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "") & FixtureCheck.fixturesEach(dir);
             }
             case "splitk" -> splitKChecks(seed);   // the split-K cluster kernels only
-            case "pgemm" -> pgemmChecks(seed);     // the pgemm kernels only
             case "int8" -> int8Checks(dir, seed + (1L << 32));
             default -> throw new IllegalStateException(mode);   // refused above
         };
@@ -490,18 +489,6 @@ public final class CudaSelfCheck {
                                     if (!pass || (c == 0 && rows != 3 && rows != 5))
                                         System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
                                 }
-        return ok;
-    }
-
-    /** The pgemm kernels against float64 ({@link PgemmCheck}); prints failures and the 128-row cases, returns whether all passed. */
-    static boolean pgemmChecks(long seed) {
-        boolean ok = true;
-        for (GemmResult r : PgemmCheck.run(seed)) {
-            boolean pass = r.ok(1e-4);
-            ok &= pass;
-            if (!pass || r.what().contains("rows=128 ") || r.what().startsWith("pgemm tickets"))
-                System.out.printf("%-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
-        }
         return ok;
     }
 
@@ -535,8 +522,6 @@ public final class CudaSelfCheck {
                         }
                     }
         ok &= splitKChecks(seed);
-        seed += 1 << 20;
-        ok &= pgemmChecks(seed);
         seed += 1 << 20;
         ok &= attentionChecks(seed++ << 8);
         ok &= decodeAttentionChecks(seed++ << 8);

@@ -3,7 +3,6 @@ package dev.fathom.cuda;
 import dev.fathom.engine.tensor.DType;
 
 import java.lang.foreign.Arena;
-import java.util.List;
 import java.util.Random;
 
 /**
@@ -406,64 +405,6 @@ final class KernelTables {
         }
         cu.free(ws);
         lt.close();
-        blas.close();
-    }
-
-    /**
-     * The pgemm kernels against cublasGemmEx on Llama-7B's projections (and gate + up stored together) at 8..128 rows,
-     * bf16 x bf16 -> fp32, rotating weight copies (> L2): each kernel's time and read rate with the plan's split, the
-     * ratio to cuBLAS, and the relative difference of the two products (fp32 sums of the same bf16 products).
-     */
-    void pgemmTable() {
-        PromptGemm pg = new PromptGemm(cu, mod, stream);
-        Cublas blas = openBlas();
-        if (!pg.available() || blas == null || pg.pgemmSlots(Pgemm.Kernel.R128x4) == 0) {
-            System.out.println("pgemm table skipped: " + (pg.available() ? "pgemm off (-Dfathom.cuda.pgemm=false)" : pg.unavailableReason()));
-            pg.close();
-            if (blas != null) blas.close();
-            return;
-        }
-        long wsBytes = 32L << 20, ws = cu.malloc(wsBytes);
-        blas.setWorkspace(ws, wsBytes);
-        int[][] shapes = {{4096, 4096}, {12288, 4096}, {22016, 4096}, {4096, 11008}, {32000, 4096}};
-        int[] rowsList = {8, 16, 32, 64, 128};
-        System.out.printf("%n== pgemm kernels against cublasGemmEx (bf16 x bf16 -> fp32, weights rotated > L2; read ceiling %.0f GB/s; slots per kernel:",
-                readGBs);
-        for (Pgemm.Kernel k : Pgemm.Kernel.values()) System.out.printf(" %s %d", k.bm + "x" + k.stages, pg.pgemmSlots(k));
-        System.out.println(")");
-        System.out.printf("%-12s %5s %10s %8s %7s %7s %10s %8s %7s %9s %10s%n", "N x K", "rows", "cuBLAS us", "GB/s", "kernel", "splits", "pgemm us",
-                "GB/s", "% ceil", "blas/pg", "rel diff");
-        for (int[] nk : shapes) {
-            int n = nk[0], k = nk[1];
-            long wBytes = 2L * n * k;
-            int copies = rotation(wBytes);
-            long[] w = d.copies(copies, wBytes, 37);
-            long x = cu.malloc(2L * 128 * k), y = cu.malloc(4L * 128 * n);
-            d.fill(x, 128L * k, 11);
-            for (int rows : rowsList) {
-                double bytes = wBytes + 2.0 * rows * k + 4.0 * rows * n;
-                double ex = d.perLaunchUs(copies, c -> blas.gemmBf16(w[c], k, x, k, y, n, n, k, rows, false));
-                blas.gemmBf16(w[0], k, x, k, y, n, n, k, rows, false);
-                float[] ref = d.download(y, (long) rows * n);
-                List<Pgemm.Kernel> kernels = rows == 128 ? List.of(Pgemm.Kernel.R128x4, Pgemm.Kernel.R128x3) : List.of(Pgemm.kernelFor(rows));
-                for (Pgemm.Kernel kn : kernels) {
-                    Pgemm.Plan p = Pgemm.plan(kn, n, k, rows, pg.pgemmSlots(kn), PromptGemm.PGEMM_WS, 0);
-                    double us = d.perLaunchUs(copies, c -> pg.launch(p, w[c], k, x, k, y, n, n, k, rows, false));
-                    pg.launch(p, w[0], k, x, k, y, n, n, k, rows, false);
-                    float[] got = d.download(y, (long) rows * n);
-                    double num = 0, den = 0;
-                    for (int i = 0; i < got.length; i++) { num += (got[i] - ref[i]) * (double) (got[i] - ref[i]); den += ref[i] * (double) ref[i]; }
-                    double gbs = bytes / (us * 1e-6) / 1e9;
-                    System.out.printf("%-12s %5d %10.1f %8.0f %7s %7d %10.1f %8.0f %7.1f %9.2f %10.1e%n", n + "x" + k, rows, ex, bytes / (ex * 1e-6) / 1e9,
-                            kn.bm + "x" + kn.stages, p.splits(), us, gbs, 100 * gbs / readGBs, ex / us, Math.sqrt(num / den));
-                }
-            }
-            d.free(w);
-            cu.free(x);
-            cu.free(y);
-        }
-        cu.free(ws);
-        pg.close();
         blas.close();
     }
 }

@@ -42,17 +42,6 @@ final class PromptGemm implements AutoCloseable {
     private final boolean int8 = int8Enabled();
     /** The row-major weights of the next multiply: the scratch, or the matrix itself when it is stored row-major. */
     private long wSrc;
-    /** The pgemm kernels ({@link Pgemm}): on, rows they take, a forced kernel and split (null / 0: the plan's). */
-    private final boolean pgOn = pgemmEnabled();
-    private final int pgMin = CudaSettings.integer("fathom.cuda.pgemmMinRows", 2, 1, Integer.MAX_VALUE),
-            pgMax = CudaSettings.integer("fathom.cuda.pgemmMaxRows", 128, 1, Integer.MAX_VALUE),
-            pgSplits = CudaSettings.integer("fathom.cuda.pgemmSplits", 0, 0, Pgemm.MAX_SPLITS);
-    private final Pgemm.Kernel pgKernel = pgemmKernelSetting();
-    /** Concurrent blocks of each pgemm kernel on this card (multiprocessors x blocks per multiprocessor); 0 until opened. */
-    private final int[] pgSlots = new int[Pgemm.Kernel.values().length];
-    private long pgWs, pgTickets;
-    /** Workspace for the pgemm partial tiles. */
-    static final long PGEMM_WS = 64L << 20;
 
     /** Opens cuBLAS on {@code stream}; {@link #available()} says whether it loaded. */
     PromptGemm(Cuda cu, CudaModule mod, long stream) {
@@ -73,72 +62,7 @@ final class PromptGemm implements AutoCloseable {
         } else if (w[0] == null) w[0] = "cuBLAS disabled (-Dfathom.cuda.cublas=false)";
         this.blas = b;
         this.why = w[0];
-        if (b != null && pgOn) openPgemm();
     }
-
-    /** Whether GEMMs of a few rows go through the pgemm kernels ({@code -Dfathom.cuda.pgemm}, default true). */
-    static boolean pgemmEnabled() { return CudaSettings.flag("fathom.cuda.pgemm", true); }
-
-    /** {@code -Dfathom.cuda.pgemmKernel} (32x4, 64x4, 128x3, 128x4): one kernel for every row count; null: by rows. */
-    static Pgemm.Kernel pgemmKernelSetting() {
-        String v = System.getProperty("fathom.cuda.pgemmKernel");
-        if (v == null || v.isBlank()) return null;
-        try {
-            return Pgemm.Kernel.of(v.trim());
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("-Dfathom.cuda.pgemmKernel=" + v + ": " + e.getMessage(), e);
-        }
-    }
-
-    /** Allocates the pgemm workspace and tickets (zeroed) and sizes each kernel's shared memory and occupancy. */
-    private void openPgemm() {
-        for (Pgemm.Kernel k : Pgemm.Kernel.values()) {
-            long fn = mod.fn(k.symbol());
-            cu.setMaxDynamicShared(fn, k.smem());
-            pgSlots[k.ordinal()] = cu.smCount() * cu.maxActiveBlocks(fn, Pgemm.THREADS, k.smem());
-        }
-        pgWs = cu.malloc(PGEMM_WS);
-        pgTickets = cu.malloc(4L * Pgemm.MAX_TICKETS);
-        cu.fill32(pgTickets, 0, Pgemm.MAX_TICKETS, stream);
-    }
-
-    /** The pgemm launch for these operands, or null when cuBLAS takes them (off, rows outside the range, operands that do not fit). */
-    Pgemm.Plan pgemmPlan(long w, int ldw, long x, int ldx, int ldy, int n, int k, int rows) {
-        if (pgWs == 0 || rows < pgMin || rows > pgMax || !Pgemm.operandsFit(n, k, rows, w, ldw, x, ldx, ldy)) return null;
-        Pgemm.Kernel kn = pgKernel != null ? pgKernel : Pgemm.kernelFor(rows);
-        if (pgSlots[kn.ordinal()] == 0) return null;   // the card cannot hold one block of it
-        return Pgemm.plan(kn, n, k, rows, pgSlots[kn.ordinal()], PGEMM_WS, pgSplits);
-    }
-
-    /**
-     * y[rows, n] (+)= x[rows, k] · W[n, k]ᵀ (bf16 in, fp32 out, row strides ldy / ldx / ldw): through a pgemm kernel
-     * when {@link #pgemmPlan} gives a launch, else {@code cublasGemmEx}.
-     */
-    void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
-        Pgemm.Plan p = pgemmPlan(w, ldw, x, ldx, ldy, n, k, rows);
-        if (p == null) blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);
-        else launch(p, w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);
-    }
-
-    /** Launches plan {@code p} (from {@link #pgemmPlan}; a bench may pass its own). */
-    void launch(Pgemm.Plan p, long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
-        mod.launch(p.kernel().symbol(), p.gridX(), p.tilesM(), Pgemm.THREADS, p.kernel().smem(), stream, w, ldw, x, ldx, y, ldy, n, k, rows,
-                accumulate ? 1 : 0, p.splits(), pgWs, pgTickets);
-    }
-
-    /** The pgemm tickets as they are now (after {@code stream}'s work); a check that each launch left them at 0. */
-    int[] pgemmTickets(long stream) {
-        if (pgTickets == 0) return new int[0];
-        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-            java.lang.foreign.MemorySegment h = a.allocate(4L * Pgemm.MAX_TICKETS, 16);
-            cu.copyToHost(h, pgTickets, 4L * Pgemm.MAX_TICKETS, stream);
-            cu.synchronize(stream);
-            return h.toArray(java.lang.foreign.ValueLayout.JAVA_INT);
-        }
-    }
-
-    /** Concurrent blocks of kernel {@code k} on this card (0 when pgemm is off). */
-    int pgemmSlots(Pgemm.Kernel k) { return pgSlots[k.ordinal()]; }
 
     boolean available() { return blas != null; }
     String unavailableReason() { return why; }
@@ -351,15 +275,15 @@ final class PromptGemm implements AutoCloseable {
                         mod.launch("rows_prefill", blocks((long) m * n), 1, 256, 0, stream, yr, ldy, n, m, bias, rr);
                         accumulate = true;
                     }
-                    gemm(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, accumulate);
+                    blas.gemmBf16(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, accumulate);
                 }
                 case 1 -> {
-                    gemm(wSrc, ldw, xb, ldb, cBuf, stored, stored, k, m, false);
+                    blas.gemmBf16(wSrc, ldw, xb, ldb, cBuf, stored, stored, k, m, false);
                     mod.launch(bf16Out ? "rows_gated_bf16" : "rows_gated", blocks((long) m * n), 1, 256, 0, stream, cBuf, stored, yr, ldy, n, m,
                             bias, s.groupRows(), act);
                 }
                 default -> {
-                    gemm(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, false);
+                    blas.gemmBf16(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, false);
                     mod.launch("rows_bias_act", blocks((long) m * n), 1, 256, 0, stream, yr, ldy, n, m, bias, act);
                 }
             }
@@ -373,8 +297,6 @@ final class PromptGemm implements AutoCloseable {
         cu.free(xBuf);
         cu.free(cBuf);
         cu.free(workspace);
-        cu.free(pgWs);
-        cu.free(pgTickets);
-        wBuf = xBuf = cBuf = workspace = pgWs = pgTickets = 0;
+        wBuf = xBuf = cBuf = workspace = 0;
     }
 }
