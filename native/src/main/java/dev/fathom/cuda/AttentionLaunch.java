@@ -217,10 +217,7 @@ final class AttentionLaunch {
     /** Head dims attention_mma is built for (one instance each: its fragments are unrolled over the head dim). */
     static boolean mmaHeadDim(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 128; }
 
-    /** The attention_mma instance for a head dim ({@link #mmaHeadDim}). */
-    static String mmaKernel(int hd) { return mmaKernel(hd, false); }
-
-    /** The same over a bf16 cache ({@code attention_mma_kb_*}) or a float32 one. */
+    /** The attention_mma instance for a head dim ({@link #mmaHeadDim}) over a bf16 cache ({@code attention_mma_kb_*}) or a float32 one. */
     static String mmaKernel(int hd, boolean bf16Kv) {
         if (!mmaHeadDim(hd)) throw new IllegalArgumentException("attention_mma has no instance for head dim " + hd + " (16, 32, 64, 128)");
         return (bf16Kv ? "attention_mma_kb_" : "attention_mma_") + hd;
@@ -235,10 +232,10 @@ final class AttentionLaunch {
     /** Key positions attention_mma stages per step (ATTM_KT in attention_mma.cuh). */
     static final int MMA_KEYS = 32;
 
-    /** attention_mma's dynamic shared memory: two buffers of MMA_KEYS fp32 keys [hd + 8] and values [hd + 4]. */
-    static int mmaSmem(int hd) { return mmaSmem(hd, false); }
-
-    /** The same over a bf16 cache: keys and values [hd + 8] bf16 each (attention_mma.cuh, AttmStride). */
+    /**
+     * attention_mma's dynamic shared memory: two buffers of MMA_KEYS keys and values, fp32 keys [hd + 8] and values
+     * [hd + 4], or over a bf16 cache keys and values [hd + 8] bf16 each (attention_mma.cuh, AttmStride).
+     */
     static int mmaSmem(int hd, boolean bf16Kv) {
         return bf16Kv ? 2 * MMA_KEYS * 2 * (hd + 8) * 2 : 2 * MMA_KEYS * ((hd + 8) + (hd + 4)) * 4;
     }

@@ -26,8 +26,9 @@ import java.util.List;
 public final class FixtureCheck {
     private FixtureCheck() {}
 
-    /** One fixture's outcome. */
     /**
+     * One fixture's outcome.
+     *
      * @param greedySame whether a second generation without kept logits (greedy tokens picked by the runner: on one GPU
      *                   by argmax_rows on the device) gave the same tokens as the run that copied every step's logits back
      */

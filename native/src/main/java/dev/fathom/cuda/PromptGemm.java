@@ -68,15 +68,10 @@ final class PromptGemm implements AutoCloseable {
     String unavailableReason() { return why; }
 
     /**
-     * Rows above which a BF16 GEMM over the tile or SIMT layout goes through cuBLAS ({@code -Dfathom.cuda.blasRows},
-     * default 16): measured on an H200 with llama-7b, decode steps of 16 rows cost the same either way (13.7 ms), of 32
-     * rows 15.6 ms through unpack + cuBLAS against 23.7 ms through the tile kernels, whose tensor-core loop is not built
-     * for 32 rows.
-     */
-    static int threshold() { return threshold(false, DType.BF16); }
-
-    /**
-     * The same for a layout and weight type. Plain row-major BF16 rows, which cuBLAS reads in place: 1, so every GEMM
+     * Rows above which a GEMM over a matrix of this layout and weight type goes through cuBLAS. The tile and SIMT
+     * layouts of BF16: 16 (measured on an H200 with llama-7b, decode steps of 16 rows cost the same either way, 13.7 ms;
+     * of 32 rows 15.6 ms through unpack + cuBLAS against 23.7 ms through the tile kernels, whose tensor-core loop is not
+     * built for 32 rows). Plain row-major BF16 rows, which cuBLAS reads in place: 1, so every GEMM
      * over more than one row goes to cuBLAS (on an H100, llama-7b decode steps at 2 / 4 / 8 rows took 5.997 / 6.022 /
      * 6.280 ms through cuBLAS against 6.754 / 6.928 / 7.733 ms through the split-K cluster kernels, in the same run;
      * docs/benchmarks.md, ninth session). INT8 rows, which cuBLAS reads only dequantized into a bf16 copy: 8, the most

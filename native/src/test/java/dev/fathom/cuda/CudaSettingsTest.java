@@ -1,5 +1,6 @@
 package dev.fathom.cuda;
 
+import dev.fathom.engine.tensor.DType;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -49,7 +50,7 @@ class CudaSettingsTest {
     void aBadValueIsOneSentenceNamingTheSetting() {
         var zero = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.decodeChunk", "0", AttentionLaunch::minChunk));
         assertEquals("-Dfathom.cuda.decodeChunk=0: use a whole number of at least 1", zero.getMessage());
-        var text = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.blasRows", "many", PromptGemm::threshold));
+        var text = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.blasRows", "many", () -> PromptGemm.threshold(false, DType.BF16)));
         assertTrue(text.getMessage().startsWith("-Dfathom.cuda.blasRows=many: use a whole number"), text.getMessage());
         var ks = assertThrows(IllegalArgumentException.class, () -> with("fathom.sbi.ks", "3", () -> CudaSettings.splitK("fathom.sbi.ks")));
         assertEquals("-Dfathom.sbi.ks=3: use 1, 2, 4 or 8 warps per row group", ks.getMessage());

@@ -188,16 +188,16 @@ class PromptPathTest {
         assertFalse(AttentionLaunch.useMma(256, DType.BF16, 9, true));
         assertFalse(AttentionLaunch.useMma(128, DType.BF16, 7, true), "no bf16 mma before sm_80");
         assertFalse(AttentionLaunch.useMma(128, DType.BF16, 9, false), "switched off");
-        assertEquals("attention_mma_128", AttentionLaunch.mmaKernel(128));
-        assertEquals("attention_mma_16", AttentionLaunch.mmaKernel(16));
-        assertThrows(IllegalArgumentException.class, () -> AttentionLaunch.mmaKernel(80));
+        assertEquals("attention_mma_128", AttentionLaunch.mmaKernel(128, false));
+        assertEquals("attention_mma_16", AttentionLaunch.mmaKernel(16, false));
+        assertThrows(IllegalArgumentException.class, () -> AttentionLaunch.mmaKernel(80, false));
         assertEquals(64, AttentionLaunch.mmaThreads(32));
         assertEquals(128, AttentionLaunch.mmaThreads(64), "the kernel's launch bound");
         assertThrows(IllegalArgumentException.class, () -> AttentionLaunch.mmaThreads(48));
         // two buffers of 32 keys [hd + 8] and values [hd + 4], fp32: 67 KB at hd 128 (over 48 KB: opted in), 11 KB at 16
-        assertEquals(2 * 32 * (136 + 132) * 4, AttentionLaunch.mmaSmem(128));
-        assertTrue(AttentionLaunch.mmaSmem(128) > 48 * 1024 && AttentionLaunch.mmaSmem(128) <= 227 * 1024 / 3, "three blocks per Hopper SM");
-        assertEquals(2 * 32 * (24 + 20) * 4, AttentionLaunch.mmaSmem(16));
+        assertEquals(2 * 32 * (136 + 132) * 4, AttentionLaunch.mmaSmem(128, false));
+        assertTrue(AttentionLaunch.mmaSmem(128, false) > 48 * 1024 && AttentionLaunch.mmaSmem(128, false) <= 227 * 1024 / 3, "three blocks per Hopper SM");
+        assertEquals(2 * 32 * (24 + 20) * 4, AttentionLaunch.mmaSmem(16, false));
         assertTrue(AttentionLaunch.mmaEnabled());
         SystemProperties.with("fathom.cuda.attMma", "false", () -> assertFalse(AttentionLaunch.mmaEnabled()));
     }
@@ -228,7 +228,6 @@ class PromptPathTest {
         // bf16 tiles: two buffers of 32 keys and 32 values, [hd + 8] bf16 each: 34 KB at 128 (no opt-in needed), half the fp32 kernel's
         assertEquals(2 * 32 * 2 * 136 * 2, AttentionLaunch.mmaSmem(128, true));
         assertTrue(AttentionLaunch.mmaSmem(128, true) <= 48 * 1024);
-        assertEquals(AttentionLaunch.mmaSmem(128), AttentionLaunch.mmaSmem(128, false));
         assertEquals(2 * 32 * 2 * 24 * 2, AttentionLaunch.mmaSmem(16, true));
     }
 
