@@ -372,6 +372,7 @@ SBI_NORM_KERNEL(sbirmn_bf16_8, __nv_bfloat16, 8, 1)
 
 #include "sbi_tile.cuh"   // tensor-core tile layout kernels
 #include "splitk.cuh"     // 2..8 rows over the tiles, K split over a thread-block cluster (sm_90)
+#include "streamk.cuh"    // 1..8 rows over the tiles, the work split evenly over a one-wave grid
 #include "prompt.cuh"     // prompt phase: row-major unpacking for cuBLAS, epilogues, tiled attention
 #include "attention_mma.cuh"   // prompt attention on tensor cores (models with BF16 weights)
 
@@ -616,6 +617,29 @@ extern "C" __global__ void read_probe(const uint4* p, long n, unsigned* out) {
     }
     if (acc == 0x9e3779b9u) out[blockIdx.x] = acc;  // practically never true; keeps the loads alive
 }
+
+// The read ceiling of one weight matrix's bytes: each block reads 4 KB x 4 contiguous per pass, every thread with its 4
+// loads in flight together (grid-stride over the passes). PDL = 1 lets the next launch in the stream start at once
+// (a programmatic dependent launch that never waits), the most that overlapping back-to-back kernels can give.
+template <int PDL>
+DEV void read_probe_size(const uint4* p, long n, unsigned* out) {
+    if (PDL) pdl_trigger();
+    unsigned acc = 0;
+    const long per = 4L * blockDim.x;
+    for (long base = blockIdx.x * per; base < n; base += (long)gridDim.x * per) {
+        uint4 v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const long i = base + u * blockDim.x + threadIdx.x;
+            v[u] = i < n ? ldg_stream(p + i) : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+    }
+    if (acc == 0x9e3779b9u) out[blockIdx.x] = acc;
+}
+extern "C" __global__ void __launch_bounds__(256) read_probe_u4(const uint4* p, long n, unsigned* out) { read_probe_size<0>(p, n, out); }
+extern "C" __global__ void __launch_bounds__(256) read_probe_u4p(const uint4* p, long n, unsigned* out) { read_probe_size<1>(p, n, out); }
 
 // fills n 16-bit values with pseudo-random bf16 in [-1, 1) (hash of index and seed)
 extern "C" __global__ void fill_bf16(unsigned short* p, long n, unsigned seed) {

@@ -315,6 +315,8 @@ public final class CudaBench {
         System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
         KernelTables tables = new KernelTables(b.dev, b.readGBs);
         if (parts.contains("gemm")) tables.gemmTable();
+        if (parts.contains("sizes")) tables.sizesTable();
+        if (parts.contains("streamk")) tables.streamkTable();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();
         if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)

@@ -32,6 +32,23 @@ final class KernelTables {
         return blas;
     }
 
+    /** A table's activations for up to {@code rows} rows of K: random fp32 ({@code x}) and the same in bf16 ({@code xb}), and an fp32 output [rows, n]. */
+    private record Acts(Cuda cu, long x, long xb, long y) implements AutoCloseable {
+        static Acts of(BenchDevice d, int rows, int k, int n) {
+            Acts a = new Acts(d.cu, d.cu.malloc(4L * rows * k), d.cu.malloc(2L * rows * k), d.cu.malloc(4L * rows * n));
+            d.fill(a.x, 2L * rows * k, 23);   // random bf16 bit pairs: finite floats
+            d.mod.launch("f32_to_bf16", 256, 1, 256, 0, d.stream, a.x, a.xb, (long) rows * k);
+            return a;
+        }
+
+        @Override
+        public void close() {
+            cu.free(x);
+            cu.free(xb);
+            cu.free(y);
+        }
+    }
+
     KernelTables(BenchDevice d, double readGBs) {
         this.d = d;
         this.mod = d.mod;
@@ -139,6 +156,120 @@ final class KernelTables {
     }
 
     /**
+     * What the SBI-GEMM target asks against what a read of the same bytes can reach: for each Llama shape, a plain read
+     * of its weight bytes timed the way the GEMMs are (20 back-to-back launches on rotating copies, median of 9; the best
+     * of three grid sizes), plainly and as programmatic dependent launches, then the model's kernel at 1, 4 and 8 rows
+     * (batch 1: the row-major GEMV; 4 and 8: the split-K plan) and cuBLAS, each as a share of the 4 GiB read ceiling
+     * and of this shape's own read.
+     */
+    void sizesTable() {
+        Cublas blas = openBlas();
+        System.out.printf("%n== SBI-GEMM against a plain read of the same bytes; read ceiling %.0f GB/s (4 GiB)%n", readGBs);
+        System.out.println("   read = read_probe_u4 over the shape's weight bytes: 20 back-to-back launches on rotating copies > L2, median of 9,");
+        System.out.println("          best of SMs x 2/4/8 blocks of 256 threads; pdl read = the same as programmatic dependent launches that never wait");
+        System.out.println("   ours = the model's kernel (1 row: sbirm_bf16_1; 4, 8 rows: " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL
+                + " at SbiSplitK.plan's C), plain / as PDL; blas = cublasGemmEx bf16 x bf16 -> fp32");
+        System.out.printf("%-12s %5s %9s %6s %9s %6s %4s %9s %6s %6s %9s %9s %6s %6s %8s%n", "N x K", "rows", "read GB/s", "% ceil", "pdl read", "% ceil",
+                "C", "ours GB/s", "% ceil", "% read", "ours pdl", "blas GB/s", "% ceil", "% read", "ours/blas");
+        long out = cu.malloc(4L * 65536);
+        for (int[] nk : LLAMA_SHAPES) {
+            int n = nk[0], k = nk[1];
+            SbiLayout.Shape sr = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
+            long wBytes = 2L * n * k;
+            int copies = rotation(wBytes);
+            long[] wr = d.copies(copies, sr.bytes(), 71), wp = blas != null ? d.copies(copies, wBytes, 101) : new long[copies];
+            double readUs = Double.MAX_VALUE, pdlUs = Double.MAX_VALUE;
+            for (int per : new int[]{2, 4, 8}) {
+                int blocks = cu.smCount() * per;
+                readUs = Math.min(readUs, d.perLaunchUs(copies, c -> mod.launch("read_probe_u4", blocks, 1, 256, 0, stream, wr[c], wBytes / 16, out)));
+                pdlUs = Math.min(pdlUs, d.perLaunchUs(copies, c -> mod.launch(true, "read_probe_u4p", blocks, 1, 256, 0, stream, wr[c], wBytes / 16, out)));
+            }
+            double readG = wBytes / (readUs * 1e-6) / 1e9, pdlG = wBytes / (pdlUs * 1e-6) / 1e9;
+            Acts acts = Acts.of(d, 8, k, n);
+            long x = acts.x(), xb = acts.xb(), y = acts.y();
+            SbiLayout.Launch p1 = SbiLayout.plan(sr, cu.smCount());
+            for (int b : new int[]{1, 4, 8}) {
+                SbiSplitK.Plan plan = b > 1 && cu.ccMajor() >= 9 ? SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, sr, b, cu.smCount()) : null;
+                if (b > 1 && plan == null) continue;
+                double oursUs = d.perLaunchUs(copies, c -> launchOurs(false, b, plan, p1, sr, wr[c], x, y));
+                double oursPdlUs = d.perLaunchUs(copies, c -> launchOurs(true, b, plan, p1, sr, wr[c], x, y));
+                double blasUs = blas == null ? Double.NaN : d.perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
+                double og = wBytes / (oursUs * 1e-6) / 1e9, opg = wBytes / (oursPdlUs * 1e-6) / 1e9, bg = wBytes / (blasUs * 1e-6) / 1e9;
+                System.out.printf("%-12s %5d %9.0f %5.1f%% %9.0f %5.1f%% %4s %9.0f %5.1f%% %5.1f%% %9.0f %9.0f %5.1f%% %5.1f%% %8.2f%n", n + "x" + k, b,
+                        readG, 100 * readG / readGBs, pdlG, 100 * pdlG / readGBs, plan == null ? "-" : String.valueOf(plan.cluster()),
+                        og, 100 * og / readGBs, 100 * og / readG, opg, bg, 100 * bg / readGBs, 100 * bg / readG, blasUs / oursUs);
+            }
+            d.free(wr, wp);
+            acts.close();
+        }
+        cu.free(out);
+        if (blas != null) blas.close();
+    }
+
+    /**
+     * The stream-K kernels ({@link SbiStreamK}, tile layout) at 1, 4 and 8 rows on the Llama shapes: each kernel at
+     * several slice lengths on its one-wave grid, its plan plainly and as programmatic dependent launches, beside the
+     * split-K cluster kernel over the same tiles and cuBLAS in the same part of the run.
+     */
+    void streamkTable() {
+        Cublas blas = openBlas();
+        System.out.printf("%n== stream-K kernels (tile layout, BF16 weights [N x K], fp32 activations rounded to bf16); read ceiling %.0f GB/s%n", readGBs);
+        System.out.println("   GB/s = weight bytes / (median over 9 repeats of 20 back-to-back launches on rotating copies > L2, / 20)");
+        System.out.println("   skt=S: slices of S k tiles; plan = SbiStreamK.plan; pdl = the plan as programmatic dependent launches;");
+        System.out.println("   sk = " + SbiSplitK.DEFAULT_KERNEL + " (split-K cluster kernel, same tiles) at its plan; blas = cublasGemmEx bf16 x bf16 -> fp32");
+        int[] skts = {16, 32, 64, 128, 1 << 20};
+        System.out.printf("%-12s %4s %-14s %7s %7s %7s %7s %7s %5s %9s %7s %8s %8s %9s %9s%n", "N x K", "rows", "kernel", "skt=16", "skt=32", "skt=64",
+                "skt=128", "one", "plan", "plan GB/s", "% ceil", "pdl GB/s", "sk GB/s", "blas GB/s", "plan/blas");
+        for (int[] nk : LLAMA_SHAPES) {
+            int n = nk[0], k = nk[1];
+            SbiLayout.Shape st = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true);
+            int rt = SbiSplitK.rowTiles(st), kt = SbiSplitK.kTiles(st);
+            long wBytes = 2L * n * k;
+            int copies = rotation(wBytes);
+            long[] wt = d.copies(copies, st.bytes(), 11), wp = blas != null ? d.copies(copies, wBytes, 101) : new long[copies];
+            Acts acts = Acts.of(d, 8, k, n);
+            long x = acts.x(), xb = acts.xb(), y = acts.y();
+            for (int b : new int[]{1, 4, 8}) {
+                double blasUs = blas == null ? Double.NaN : d.perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
+                String skG = "-";
+                SbiSplitK.Plan skPlan = b >= 2 && cu.ccMajor() >= 9 ? SbiSplitK.plan(SbiSplitK.DEFAULT_KERNEL, st, b, cu.smCount()) : null;
+                if (skPlan != null) {
+                    double us = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, skPlan, stream, wt[c], st, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                    skG = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
+                }
+                for (String kn : SbiStreamK.KERNELS) {
+                    StringBuilder cols = new StringBuilder();
+                    for (int skt : skts) {
+                        SbiStreamK.Plan p = SbiStreamK.plan(kn, rt, kt, cu.smCount() * SbiStreamK.blocksPerSm(kn), Math.min(skt, kt));
+                        try (SbiStreamK.Workspace ws = new SbiStreamK.Workspace(cu, p, stream)) {
+                            double us = d.perLaunchUs(copies, c -> SbiStreamK.launch(mod, false, ws, stream, wt[c], st, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                            cols.append(String.format(" %7.0f", wBytes / (us * 1e-6) / 1e9));
+                        }
+                    }
+                    SbiStreamK.Plan plan = SbiStreamK.plan(kn, rt, kt, cu.smCount());
+                    double planUs, pdlUs;
+                    try (SbiStreamK.Workspace ws = new SbiStreamK.Workspace(cu, plan, stream)) {
+                        planUs = d.perLaunchUs(copies, c -> SbiStreamK.launch(mod, false, ws, stream, wt[c], st, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                        pdlUs = d.perLaunchUs(copies, c -> SbiStreamK.launch(mod, true, ws, stream, wt[c], st, x, k, 0L, 0L, y, n, b, 0, 0, 1));
+                    }
+                    double pg = wBytes / (planUs * 1e-6) / 1e9;
+                    System.out.printf("%-12s %4d %-14s%s %5d %9.0f %6.1f%% %8.0f %8s %9.0f %9.2f%n", n + "x" + k, b, kn, cols, plan.sliceTiles(), pg,
+                            100 * pg / readGBs, wBytes / (pdlUs * 1e-6) / 1e9, skG, wBytes / (blasUs * 1e-6) / 1e9, blasUs / planUs);
+                }
+            }
+            d.free(wt, wp);
+            acts.close();
+        }
+        if (blas != null) blas.close();
+    }
+
+    /** The model's BF16 row-major kernel for {@code rows} rows: the batch-1 GEMV, or the split-K plan at 2..8 rows. */
+    private void launchOurs(boolean pdl, int rows, SbiSplitK.Plan plan, SbiLayout.Launch p1, SbiLayout.Shape s, long w, long x, long y) {
+        if (plan != null) SbiSplitK.launch(mod, pdl, plan, stream, w, s, x, s.k(), 0L, 0L, y, s.n(), rows, 0, 0, 1);
+        else mod.launch(pdl, "sbirm_bf16_1", p1.blocks(), 1, 256, 0, stream, w, x, s.k(), s.k(), s.kChunks(), s.groups(), p1.ks(), 0L, 0L, y, s.n(), s.n(), 1, 0, 0, 1);
+    }
+
+    /**
      * The split-K cluster kernels ({@link SbiSplitK}) at 2, 4 and 8 rows on the gemm shapes: each kernel at each cluster
      * size, its plan (also as programmatic dependent launches, as decode graphs run it), and cuBLAS on the same shape in
      * the same part of the run.
@@ -159,10 +290,8 @@ final class KernelTables {
             long wBytes = 2L * n * k;
             int copies = rotation(wBytes);
             long[] wt = d.copies(copies, st.bytes(), 11), wr = d.copies(copies, sr.bytes(), 71), wp = blas != null ? d.copies(copies, wBytes, 101) : new long[copies];
-            int maxB = 8;
-            long x = cu.malloc(4L * maxB * k), xb = cu.malloc(2L * maxB * k), y = cu.malloc(4L * maxB * n);
-            d.fill(x, 2L * maxB * k, 23);   // random bf16 bit pairs: finite floats
-            mod.launch("f32_to_bf16", 256, 1, 256, 0, stream, x, xb, (long) maxB * k);
+            Acts acts = Acts.of(d, 8, k, n);
+            long x = acts.x(), xb = acts.xb(), y = acts.y();
             for (int b : batches) {
                 double blasUs = blas == null ? Double.NaN : d.perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
                 for (String kn : CudaSelfCheck.SPLIT_K_KERNELS) {
@@ -198,9 +327,7 @@ final class KernelTables {
                 }
             }
             d.free(wt, wr, wp);
-            cu.free(x);
-            cu.free(xb);
-            cu.free(y);
+            acts.close();
         }
         if (blas != null) blas.close();
     }
