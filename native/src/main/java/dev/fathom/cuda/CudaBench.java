@@ -23,10 +23,11 @@ import java.util.Random;
 
 /**
  * GPU benchmarks: measured read bandwidth, the kernel tables ({@link KernelTables}: SBI-GEMM vs that ceiling and vs
- * cuBLAS on the Llama-7B shapes, split-K, INT8, prompt GEMM), decode latency of synthetic models against the
- * weights/bandwidth floor, CUDA graphs on/off, a leak check, and same-run comparisons with one switch changed.
- * Usage: {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [splitk] [int8] [llama] [graphs] [leak] ...} (see main for the
- * parts run when none is given).
+ * cuBLAS on the Llama-7B shapes, the same against a plain read of each shape's bytes, split-K, INT8, prompt GEMM),
+ * decode latency of synthetic models against the weights/bandwidth floor, CUDA graphs on/off, a leak check, and
+ * same-run comparisons with one switch changed. Usage:
+ * {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [sizes] [splitk] [int8] [llama] [graphs] [leak] ...} (see main
+ * for the parts run when none is given).
  */
 public final class CudaBench {
     private final BenchDevice dev = new BenchDevice();
@@ -316,7 +317,6 @@ public final class CudaBench {
         KernelTables tables = new KernelTables(b.dev, b.readGBs);
         if (parts.contains("gemm")) tables.gemmTable();
         if (parts.contains("sizes")) tables.sizesTable();
-        if (parts.contains("streamk")) tables.streamkTable();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();
         if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)

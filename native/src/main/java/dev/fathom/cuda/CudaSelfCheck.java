@@ -135,48 +135,6 @@ public final class CudaSelfCheck {
     }
 
     /**
-     * The stream-K kernel {@code kernel} ({@link SbiStreamK}, tile layout, 1..8 rows) with slices of {@code skt} k tiles
-     * (0: the plan's) over {@code blocks} blocks (0: one wave), launched {@code repeats} times on the same inputs. The
-     * activations are drawn as bf16 values (the kernel rounds them to bf16; drawn so, the rounding is exact and the
-     * float64 reference holds to float32 accumulation). Fails when repeats differ in any bit.
-     */
-    public static GemmResult gemmStreamK(String kernel, int n, int k, int rows, int mode, int skt, int blocks, int repeats, long seed) {
-        CudaModule mod = CudaModule.get();
-        Cuda cu = mod.cuda();
-        cu.makeCurrent();
-        Inputs in = Inputs.random(n, k, rows, mode, seed, false, true);
-        try (Arena a = Arena.ofShared()) {
-            Tensor w = Tensor.of("w", DType.BF16, new long[]{in.outRows(), k}, in.w(), a);
-            Rows src = in.rows(w, SbiLayout.MMA_GROUP, a);
-            SbiLayout.Shape[] shape = new SbiLayout.Shape[1];
-            MemorySegment packed = SbiLayout.pack(src.src(), src.order()[0], src.order()[1], n, k, DType.BF16, true, false, a, shape);
-            int rt = SbiSplitK.rowTiles(shape[0]), kt = SbiSplitK.kTiles(shape[0]);
-            SbiStreamK.Plan p = blocks == 0 && skt == 0 ? SbiStreamK.plan(kernel, rt, kt, cu.smCount())
-                    : SbiStreamK.plan(kernel, rt, kt, blocks == 0 ? cu.smCount() * SbiStreamK.blocksPerSm(kernel) : blocks,
-                    skt == 0 ? SbiStreamK.sliceTiles(kt) : skt);
-            int vec = k % 2 == 0 ? 1 : 0;
-            try (Buffers d = new Buffers(cu, packed, src, in, a); SbiStreamK.Workspace ws = new SbiStreamK.Workspace(cu, p, d.stream)) {
-                float[] first = null;
-                boolean same = true;
-                for (int i = 0; i < repeats; i++) {
-                    if (i > 0) cu.fill32(d.y, 0x7fc00000, d.count, d.stream);
-                    SbiStreamK.launch(mod, i % 2 == 1, ws, d.stream, d.w, shape[0], d.x, k, d.b, mode == 0 ? d.r : 0L, d.y, n, rows, mode,
-                            mode == 1 ? 3 : 2, vec);
-                    float[] out = d.output(a);
-                    if (first == null) first = out;
-                    else same &= Arrays.equals(first, out);
-                }
-                int[] tickets = ws.tickets(d.stream);
-                boolean clean = Arrays.stream(tickets).allMatch(t -> t == 0);
-                String what = String.format("BF16/%s n=%d k=%d rows=%d mode=%d skt=%d C=%d blocks=%d mc=%d x%d%s%s", kernel, n, k, rows, mode,
-                        p.sliceTiles(), p.slices(), p.blocks(), p.maxContrib(), repeats, same ? "" : " REPEATS DIFFER", clean ? "" : " TICKETS LEFT");
-                GemmResult r = in.compare(what, first, w::get);
-                return same && clean ? r : new GemmResult(what, Double.NaN, r.allWritten());
-            }
-        }
-    }
-
-    /**
      * The INT8 kernels {@code prefix} ({@link Int8Layout#PREFIX} pipelined, {@code REGS_PREFIX}, {@code SCALED_PREFIX}) on
      * fresh random inputs against a float64 reference over the dequantized weights (q * scale, quantized on the CPU from
      * the same rows). Outputs poisoned with NaN first; rows over 8 go through in launches of up to 8 as the model runs
@@ -257,17 +215,13 @@ public final class CudaSelfCheck {
 
         static Inputs random(int n, int k, int rows, int mode, long seed) { return random(n, k, rows, mode, seed, false); }
 
-        static Inputs random(int n, int k, int rows, int mode, long seed, boolean norm) { return random(n, k, rows, mode, seed, norm, false); }
-
-        /** {@code bf16x}: activations drawn as bf16 values (exact in bf16). */
-        static Inputs random(int n, int k, int rows, int mode, long seed, boolean norm, boolean bf16x) {
+        static Inputs random(int n, int k, int rows, int mode, long seed, boolean norm) {
             Random rnd = new Random(seed);
             int out = mode == 1 ? 2 * n : n;
             float[] w = new float[out * k], bias = new float[out], x = new float[rows * k], res = new float[rows * n], gamma = new float[k];
             for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian() * 0.1f;
             for (int i = 0; i < bias.length; i++) bias[i] = (float) rnd.nextGaussian();
             for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
-            if (bf16x) for (int i = 0; i < x.length; i++) x[i] = DType.bf16ToFloat(DType.floatToBf16(x[i]));
             for (int i = 0; i < res.length; i++) res[i] = (float) rnd.nextGaussian();
             for (int i = 0; i < k; i++) gamma[i] = 1f + 0.3f * (float) rnd.nextGaussian();
             double[] xin = new double[x.length];
@@ -485,8 +439,8 @@ public final class CudaSelfCheck {
     public static void main(String[] args) {
         Path dir = Path.of(args.length > 0 ? args[0] : "../shared/fixtures");
         String mode = args.length > 1 ? args[1] : "";
-        if (!List.of("", "quick", "fixtures", "splitk", "streamk", "int8").contains(mode)) {
-            System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk, streamk or int8, or none for every check");
+        if (!List.of("", "quick", "fixtures", "splitk", "int8").contains(mode)) {
+            System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk or int8, or none for every check");
             System.exit(2);
         }
         String why = new CudaBackend().unavailableReason();
@@ -506,7 +460,6 @@ public final class CudaSelfCheck {
                 yield FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "") & FixtureCheck.fixturesEach(dir);
             }
             case "splitk" -> splitKChecks(seed);   // the split-K cluster kernels only
-            case "streamk" -> streamKChecks(seed);   // the stream-K kernels only
             case "int8" -> int8Checks(dir, seed + (1L << 32));
             default -> throw new IllegalStateException(mode);   // refused above
         };
@@ -536,32 +489,6 @@ public final class CudaSelfCheck {
                                     if (!pass || (c == 0 && rows != 3 && rows != 5))
                                         System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
                                 }
-        return ok;
-    }
-
-    /**
-     * The stream-K kernels against float64: 1..8 rows, every epilogue, the plan and forced slice lengths and grids (one
-     * block: each warp crosses many units; one k tile per slice; one slice), odd K, three launches each (one of them
-     * a programmatic dependent launch) that must agree in every bit and leave every ticket at 0; whether all passed.
-     */
-    static boolean streamKChecks(long seed) {
-        boolean ok = true;
-        int[][] shapes = Arrays.copyOf(GEMM_SHAPES, GEMM_SHAPES.length + 1);
-        shapes[GEMM_SHAPES.length] = new int[]{100, 77};
-        for (String kn : SbiStreamK.KERNELS)
-            for (int[] s : shapes)
-                for (int rows : new int[]{1, 2, 3, 4, 5, 8})
-                    for (int mode = 0; mode < 3; mode++)
-                        for (int[] sb : new int[][]{{0, 0}, {1, 0}, {3, 1}, {7, 5}, {1 << 20, 0}, {0, 2}}) {
-                            boolean big = s[0] * (long) s[1] > 1 << 20;
-                            if (big && (rows != 8 && rows != 1 || mode != 0 || sb[0] == 1 || sb[0] == 3)) continue;
-                            if (!big && rows != 8 && rows != 3 && sb[0] != 0) continue;
-                            GemmResult r = gemmStreamK(kn, s[0], s[1], rows, mode, Math.min(sb[0], (s[1] + 15) / 16), sb[1], 3, seed++);
-                            boolean pass = r.ok(1e-5);
-                            ok &= pass;
-                            if (!pass || rows == 8 && mode == 0)
-                                System.out.printf("GEMM %-72s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
-                        }
         return ok;
     }
 

@@ -206,63 +206,6 @@ final class KernelTables {
         if (blas != null) blas.close();
     }
 
-    /**
-     * The stream-K kernels ({@link SbiStreamK}, tile layout) at 1, 4 and 8 rows on the Llama shapes: each kernel at
-     * several slice lengths on its one-wave grid, its plan plainly and as programmatic dependent launches, beside the
-     * split-K cluster kernel over the same tiles and cuBLAS in the same part of the run.
-     */
-    void streamkTable() {
-        Cublas blas = openBlas();
-        System.out.printf("%n== stream-K kernels (tile layout, BF16 weights [N x K], fp32 activations rounded to bf16); read ceiling %.0f GB/s%n", readGBs);
-        System.out.println("   GB/s = weight bytes / (median over 9 repeats of 20 back-to-back launches on rotating copies > L2, / 20)");
-        System.out.println("   skt=S: slices of S k tiles; plan = SbiStreamK.plan; pdl = the plan as programmatic dependent launches;");
-        System.out.println("   sk = " + SbiSplitK.DEFAULT_KERNEL + " (split-K cluster kernel, same tiles) at its plan; blas = cublasGemmEx bf16 x bf16 -> fp32");
-        int[] skts = {16, 32, 64, 128, 1 << 20};
-        System.out.printf("%-12s %4s %-14s %7s %7s %7s %7s %7s %5s %9s %7s %8s %8s %9s %9s%n", "N x K", "rows", "kernel", "skt=16", "skt=32", "skt=64",
-                "skt=128", "one", "plan", "plan GB/s", "% ceil", "pdl GB/s", "sk GB/s", "blas GB/s", "plan/blas");
-        for (int[] nk : LLAMA_SHAPES) {
-            int n = nk[0], k = nk[1];
-            SbiLayout.Shape st = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true);
-            int rt = SbiSplitK.rowTiles(st), kt = SbiSplitK.kTiles(st);
-            long wBytes = 2L * n * k;
-            int copies = rotation(wBytes);
-            long[] wt = d.copies(copies, st.bytes(), 11), wp = blas != null ? d.copies(copies, wBytes, 101) : new long[copies];
-            Acts acts = Acts.of(d, 8, k, n);
-            long x = acts.x(), xb = acts.xb(), y = acts.y();
-            for (int b : new int[]{1, 4, 8}) {
-                double blasUs = blas == null ? Double.NaN : d.perLaunchUs(copies, c -> blas.gemm(wp[c], xb, y, n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
-                String skG = "-";
-                SbiSplitK.Plan skPlan = b >= 2 && cu.ccMajor() >= 9 ? SbiSplitK.plan(SbiSplitK.DEFAULT_KERNEL, st, b, cu.smCount()) : null;
-                if (skPlan != null) {
-                    double us = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, skPlan, stream, wt[c], st, x, k, 0L, 0L, y, n, b, 0, 0, 1));
-                    skG = String.format("%.0f", wBytes / (us * 1e-6) / 1e9);
-                }
-                for (String kn : SbiStreamK.KERNELS) {
-                    StringBuilder cols = new StringBuilder();
-                    for (int skt : skts) {
-                        SbiStreamK.Plan p = SbiStreamK.plan(kn, rt, kt, cu.smCount() * SbiStreamK.blocksPerSm(kn), Math.min(skt, kt));
-                        try (SbiStreamK.Workspace ws = new SbiStreamK.Workspace(cu, p, stream)) {
-                            double us = d.perLaunchUs(copies, c -> SbiStreamK.launch(mod, false, ws, stream, wt[c], st, x, k, 0L, 0L, y, n, b, 0, 0, 1));
-                            cols.append(String.format(" %7.0f", wBytes / (us * 1e-6) / 1e9));
-                        }
-                    }
-                    SbiStreamK.Plan plan = SbiStreamK.plan(kn, rt, kt, cu.smCount());
-                    double planUs, pdlUs;
-                    try (SbiStreamK.Workspace ws = new SbiStreamK.Workspace(cu, plan, stream)) {
-                        planUs = d.perLaunchUs(copies, c -> SbiStreamK.launch(mod, false, ws, stream, wt[c], st, x, k, 0L, 0L, y, n, b, 0, 0, 1));
-                        pdlUs = d.perLaunchUs(copies, c -> SbiStreamK.launch(mod, true, ws, stream, wt[c], st, x, k, 0L, 0L, y, n, b, 0, 0, 1));
-                    }
-                    double pg = wBytes / (planUs * 1e-6) / 1e9;
-                    System.out.printf("%-12s %4d %-14s%s %5d %9.0f %6.1f%% %8.0f %8s %9.0f %9.2f%n", n + "x" + k, b, kn, cols, plan.sliceTiles(), pg,
-                            100 * pg / readGBs, wBytes / (pdlUs * 1e-6) / 1e9, skG, wBytes / (blasUs * 1e-6) / 1e9, blasUs / planUs);
-                }
-            }
-            d.free(wt, wp);
-            acts.close();
-        }
-        if (blas != null) blas.close();
-    }
-
     /** The model's BF16 row-major kernel for {@code rows} rows: the batch-1 GEMV, or the split-K plan at 2..8 rows. */
     private void launchOurs(boolean pdl, int rows, SbiSplitK.Plan plan, SbiLayout.Launch p1, SbiLayout.Shape s, long w, long x, long y) {
         if (plan != null) SbiSplitK.launch(mod, pdl, plan, stream, w, s, x, s.k(), 0L, 0L, y, s.n(), rows, 0, 0, 1);
