@@ -607,38 +607,31 @@ extern "C" __global__ void add_vec(float* y, const float* a, const float* b, lon
 
 // ------------------------------------------------------------------------------------------ bench helpers
 
-// reads n 16-byte vectors once (grid-stride) and writes one word per block so the loads stay
-extern "C" __global__ void read_probe(const uint4* p, long n, unsigned* out) {
-    unsigned acc = 0;
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
-        uint4 v = ldg_stream(p + i);
-        acc ^= v.x ^ v.y ^ v.z ^ v.w;
-    }
-    if (acc == 0x9e3779b9u) out[blockIdx.x] = acc;  // practically never true; keeps the loads alive
-}
-
-// The read ceiling of one weight matrix's bytes: each block reads 4 KB x 4 contiguous per pass, every thread with its 4
-// loads in flight together (grid-stride over the passes). PDL = 1 lets the next launch in the stream start at once
-// (a programmatic dependent launch that never waits), the most that overlapping back-to-back kernels can give.
-template <int PDL>
-DEV void read_probe_size(const uint4* p, long n, unsigned* out) {
+// Reads n 16-byte vectors once and writes one word per block so the loads stay. Each block reads U x 16 bytes x
+// blockDim contiguous per pass, every thread with its U loads in flight together (grid-stride over the passes).
+// read_probe (U = 1) measures the 4 GiB read ceiling; read_probe_u4 one weight matrix's bytes (bench part sizes), and
+// read_probe_u4p the same as a programmatic dependent launch that lets the next launch start at once and never waits,
+// the most that overlapping back-to-back kernels can give.
+template <int U, int PDL>
+DEV void read_probe_loads(const uint4* p, long n, unsigned* out) {
     if (PDL) pdl_trigger();
     unsigned acc = 0;
-    const long per = 4L * blockDim.x;
+    const long per = (long)U * blockDim.x;
     for (long base = blockIdx.x * per; base < n; base += (long)gridDim.x * per) {
-        uint4 v[4];
+        uint4 v[U];
 #pragma unroll
-        for (int u = 0; u < 4; u++) {
+        for (int u = 0; u < U; u++) {
             const long i = base + u * blockDim.x + threadIdx.x;
             v[u] = i < n ? ldg_stream(p + i) : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
-        for (int u = 0; u < 4; u++) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+        for (int u = 0; u < U; u++) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
     }
-    if (acc == 0x9e3779b9u) out[blockIdx.x] = acc;
+    if (acc == 0x9e3779b9u) out[blockIdx.x] = acc;  // practically never true; keeps the loads alive
 }
-extern "C" __global__ void __launch_bounds__(256) read_probe_u4(const uint4* p, long n, unsigned* out) { read_probe_size<0>(p, n, out); }
-extern "C" __global__ void __launch_bounds__(256) read_probe_u4p(const uint4* p, long n, unsigned* out) { read_probe_size<1>(p, n, out); }
+extern "C" __global__ void read_probe(const uint4* p, long n, unsigned* out) { read_probe_loads<1, 0>(p, n, out); }
+extern "C" __global__ void __launch_bounds__(256) read_probe_u4(const uint4* p, long n, unsigned* out) { read_probe_loads<4, 0>(p, n, out); }
+extern "C" __global__ void __launch_bounds__(256) read_probe_u4p(const uint4* p, long n, unsigned* out) { read_probe_loads<4, 1>(p, n, out); }
 
 // fills n 16-bit values with pseudo-random bf16 in [-1, 1) (hash of index and seed)
 extern "C" __global__ void fill_bf16(unsigned short* p, long n, unsigned seed) {

@@ -171,6 +171,7 @@ final class KernelTables {
                 + " at SbiSplitK.plan's C), plain / as PDL; blas = cublasGemmEx bf16 x bf16 -> fp32");
         System.out.printf("%-12s %5s %9s %6s %9s %6s %4s %9s %6s %6s %9s %9s %6s %6s %8s%n", "N x K", "rows", "read GB/s", "% ceil", "pdl read", "% ceil",
                 "C", "ours GB/s", "% ceil", "% read", "ours pdl", "blas GB/s", "% ceil", "% read", "ours/blas");
+        if (cu.ccMajor() < 9) System.out.println("   (4 and 8 rows not measured: the split-K plan needs sm_90, this GPU is sm " + cu.computeCapability() + ")");
         long out = cu.malloc(4L * 65536);
         for (int[] nk : LLAMA_SHAPES) {
             int n = nk[0], k = nk[1];
