@@ -4,7 +4,8 @@
 # attention kernels and every fixture at batch 1 only), checksk (the split-K kernels only), checkfix (the fixtures only,
 # batched and one prompt at a time), zerocheck, bench[:parts],
 # zero[:sources[/batches]], kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch], cli8[:batch] (the CLI with
-# --precision int8).
+# --precision int8), ncu[:parts] (CudaBench parts, default prof, under Nsight Compute: launch, occupancy, speed-of-light,
+# memory and warp-stall sections of every kernel into $OUT/ncu.txt).
 # Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -34,6 +35,16 @@ for step in "$@"; do
     hf) FATHOM_HF_COMPILE=${arg:-} python3 hf_compare.py ;;   # hf:1 adds the static-cache compiled runs, hf:only runs just those
     cli) "${J[@]}" dev.fathom.app.Main bench --model synthetic:llama-7b --backend cuda --batch "${arg:-1}" --prompt-len 128 --new-tokens 8 --runs 3 --json "$OUT/bench-cli.json" ;;
     cli8) "${J[@]}" dev.fathom.app.Main bench --model synthetic:llama-7b --backend cuda --precision int8 --batch "${arg:-1}" --prompt-len 128 --new-tokens 8 --runs 3 --json "$OUT/bench-cli8.json" ;;
+    ncu) NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+         if [ -z "$NCU" ]; then echo "ncu not found"; false; else
+           "$NCU" --clock-control none --target-processes all --section LaunchStats --section Occupancy --section SpeedOfLight \
+             --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --export "$OUT/prof" --force-overwrite \
+             "${J[@]}" dev.fathom.cuda.CudaBench ${arg:-prof} > "$OUT/ncu-run.txt" 2>&1; r=$?
+           tail -5 "$OUT/ncu-run.txt"
+           "$NCU" --import "$OUT/prof.ncu-rep" --print-details all > "$OUT/ncu.txt" 2>&1 || "$NCU" --import "$OUT/prof.ncu-rep" > "$OUT/ncu.txt" 2>&1
+           "$NCU" --import "$OUT/prof.ncu-rep" --page raw --csv > "$OUT/ncu-raw.csv" 2>&1
+           grep -E "^  [A-Za-z_].*\(|Duration|DRAM Throughput|Registers Per|Grid Size|Cluster Size|Achieved Occupancy|Warp Cycles Per Issued" "$OUT/ncu.txt" | head -300
+           (exit $r); fi ;;
     *) echo "unknown step $step"; false ;;
   esac > >(tee "$OUT/$name.log") 2>&1 || rc=1
 done

@@ -223,7 +223,35 @@ DEV uint4 ldg_stream256(const uint4* p) {
 template <bool H>
 DEV uint4 ldg_rm(const uint4* p) { return H ? ldg_stream256(p) : ldg_stream(p); }   // H: the 256-byte fetch
 
-template <int P, int SU, bool H>
+// The 8 activations of row xr at columns k0 .. k0 + 7 (zeros past K) as two float4 (XR below)
+DEV void x_oct(const float* xr, int K, int k0, int vecx, float4& u, float4& v) {
+    if (vecx && k0 + 8 <= K) {
+        u = __ldg(reinterpret_cast<const float4*>(xr + k0));
+        v = __ldg(reinterpret_cast<const float4*>(xr + k0 + 4));
+    } else {
+        float t[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++) t[e] = k0 + e < K ? xr[k0 + e] : 0.f;
+        u = make_float4(t[0], t[1], t[2], t[3]);
+        v = make_float4(t[4], t[5], t[6], t[7]);
+    }
+}
+
+// The B fragments of a pair's two k tiles from its 8 activations (the relabelling of x_slot<true>)
+DEV void x_oct_frag(const float4& u, const float4& v, uint4& bv, uint4& bw) {
+    split_bf16(u.x, u.y, bv.x, bv.z);
+    split_bf16(u.z, u.w, bv.y, bv.w);
+    split_bf16(v.x, v.y, bw.x, bw.z);
+    split_bf16(v.z, v.w, bw.y, bw.w);
+}
+
+// SKIP (timing experiments only, wrong results; CudaBench part `stages`): bit 1 leaves out the activation staging (the
+// fragments are whatever shared memory holds), bit 2 the cluster reduction and epilogue (each warp stores its own
+// partial tile), bit 4 the weight loads (the mma chain runs on zeros). Differences against SKIP = 0 place the time.
+// XR (experiment, no fused norm: gamma must be null): no staging at all; each lane loads its own activations for a pair
+// (8 floats of its row at columns 32 j + 8q, L1-resident after the block's first warp) P pairs ahead, with the weights,
+// and splits them into bf16 hi + lo as it uses them, so the weight stream starts at once and no barrier precedes it.
+template <int P, int SU, bool H, int SKIP = 0, bool XR = false>
 DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int C, int srows,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
                  int mode, int act, int vecx, const float* __restrict__ gamma, float eps) {
@@ -244,16 +272,30 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
     const uint4* w0 = W + (size_t)(rt * 16 + g) * stride + (size_t)kp0 * 4 + q;
     const uint4* w1 = w0 + 8 * stride;
     const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+    constexpr bool LOADS = !(SKIP & 4);
     uint4 b0[P], b1[P];
 #pragma unroll
     for (int u = 0; u < P; u++) {
-        b0[u] = live && r0 && u < cnt ? ldg_rm<H>(w0 + u * 4) : zero;
-        b1[u] = live && r1 && u < cnt ? ldg_rm<H>(w1 + u * 4) : zero;
+        b0[u] = LOADS && live && r0 && u < cnt ? ldg_rm<H>(w0 + u * 4) : zero;
+        b1[u] = LOADS && live && r1 && u < cnt ? ldg_rm<H>(w1 + u * 4) : zero;
     }
     pdl_wait();   // weights in flight; the activations come from the previous kernel
-    if (gamma) __syncthreads();   // ss zeroed
-    mmc_stage<SU, true>(frag, x, ldx, K, 2 * kp0, 2 * cnt, lnl, rows, vecx, gamma, ss);
-    __syncthreads();
+    // XR: this lane's activation row (rows <= 4: lanes 16-31 repeat lanes 0-15, as the staged fragments do)
+    const int xb = (lane & (nl - 1)) >> 2;
+    const bool xlive = XR && live && xb < rows;
+    const float* xrow = x + (size_t)xb * ldx;
+    float4 xu[XR ? P : 1], xv[XR ? P : 1];
+    if (XR) {
+#pragma unroll
+        for (int u = 0; u < P; u++) {
+            xu[u] = xv[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (xlive && u < cnt) x_oct(xrow, K, 32 * (kp0 + u) + 8 * q, vecx, xu[u], xv[u]);
+        }
+    } else {
+        if (gamma) __syncthreads();   // ss zeroed
+        if (!(SKIP & 1)) mmc_stage<SU, true>(frag, x, ldx, K, 2 * kp0, 2 * cnt, lnl, rows, vecx, gamma, ss);
+        __syncthreads();
+    }
     float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f};
     if (live) {
         const uint4* fp = frag + (lane & (nl - 1));
@@ -261,10 +303,17 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
         for (; j0 + P <= cnt; j0 += P) {
 #pragma unroll
             for (int u = 0; u < P; u++) {
-                const uint4 bv = fp[(2 * u) * nl], bw = fp[(2 * u + 1) * nl];
-                const uint4 a = make_uint4(b0[u].x, b1[u].x, b0[u].y, b1[u].y), c = make_uint4(b0[u].z, b1[u].z, b0[u].w, b1[u].w);
+                uint4 bv, bw;
                 const int jn = j0 + u + P;
-                if (jn < cnt) {   // refill the slot at once
+                if (XR) {
+                    x_oct_frag(xu[u], xv[u], bv, bw);
+                    if (xlive && jn < cnt) x_oct(xrow, K, 32 * (kp0 + jn) + 8 * q, vecx, xu[u], xv[u]);
+                } else {
+                    bv = fp[(2 * u) * nl];
+                    bw = fp[(2 * u + 1) * nl];
+                }
+                const uint4 a = make_uint4(b0[u].x, b1[u].x, b0[u].y, b1[u].y), c = make_uint4(b0[u].z, b1[u].z, b0[u].w, b1[u].w);
+                if (LOADS && jn < cnt) {   // refill the slot at once
                     if (r0) b0[u] = ldg_rm<H>(w0 + jn * 4);
                     if (r1) b1[u] = ldg_rm<H>(w1 + jn * 4);
                 }
@@ -278,7 +327,9 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
 #pragma unroll
         for (int u = 0; u < P; u++) {   // the last cnt - j0 < P pairs, already loaded
             if (j0 + u < cnt) {
-                const uint4 bv = fp[(2 * u) * nl], bw = fp[(2 * u + 1) * nl];
+                uint4 bv, bw;
+                if (XR) x_oct_frag(xu[u], xv[u], bv, bw);
+                else { bv = fp[(2 * u) * nl]; bw = fp[(2 * u + 1) * nl]; }
                 const uint4 a = make_uint4(b0[u].x, b1[u].x, b0[u].y, b1[u].y), c = make_uint4(b0[u].z, b1[u].z, b0[u].w, b1[u].w);
                 mma_bf16(acc, a, bv.x, bv.y);
                 mma_bf16(acc2, a, bv.z, bv.w);
@@ -286,6 +337,15 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
                 mma_bf16(acc2, c, bw.z, bw.w);
             }
         }
+    }
+    if (SKIP & 2) {   // each warp's own partial tile, no reduction: rows x 16 outputs of the block's slot
+        const float* a = acc;
+        float* yw = y + ((size_t)blockIdx.x * 8 + warp) % max(1, n / 16) * 16;
+        if (g < rows) {
+            yw[(size_t)g * ldy + 2 * q] = a[0] + acc2[0];
+            yw[(size_t)g * ldy + 2 * q + 1] = a[1] + acc2[1];
+        }
+        return;
     }
     mmc_finish(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
 }
@@ -304,6 +364,31 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
 // without the hint) were 2-10 % slower on the Llama shapes and 0.12-0.2 ms slower per llama-7b step (docs/benchmarks.md).
 MMR_KERNEL(sbimmr2p_bf16_8, 2, 8, true, 3)
 MMR_KERNEL(sbimmr4p_bf16_8, 4, 8, true, 2)
+
+// sbimmr2p_bf16_8 with stages left out (SKIP above; timing only, CudaBench part `stages`)
+#define MMR_SKIP_KERNEL(NAME, SKIP)                                                                           \
+    extern "C" __global__ void __launch_bounds__(256, 3) NAME(                                                \
+        const uint4* W, const float* x, int ldx, int K, int KT, int RT, int C, int srows, const float* bias,  \
+        const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx,                    \
+        const float* gamma, float eps) {                                                                      \
+        sbi_mmr<2, 8, true, SKIP>(W, x, ldx, K, KT, RT, C, srows, bias, res, y, ldy, n, rows, mode, act, vecx, gamma, eps); \
+    }
+MMR_SKIP_KERNEL(sbimmr2p_skip1, 1)
+MMR_SKIP_KERNEL(sbimmr2p_skip2, 2)
+MMR_SKIP_KERNEL(sbimmr2p_skip3, 3)
+MMR_SKIP_KERNEL(sbimmr2p_skip5, 5)
+MMR_SKIP_KERNEL(sbimmr2p_skip7, 7)
+
+// XR above: activations from L1 in the loop, no staging (no fused norm; experiment, CudaBench part `stages`)
+#define MMR_XR_KERNEL(NAME, P, MINB)                                                                          \
+    extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
+        const uint4* W, const float* x, int ldx, int K, int KT, int RT, int C, int srows, const float* bias,  \
+        const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx,                    \
+        const float* gamma, float eps) {                                                                      \
+        sbi_mmr<P, 1, true, 0, true>(W, x, ldx, K, KT, RT, C, srows, bias, res, y, ldy, n, rows, mode, act, vecx, nullptr, eps); \
+    }
+MMR_XR_KERNEL(sbimmrx2_bf16_8, 2, 2)
+MMR_XR_KERNEL(sbimmrx4_bf16_8, 4, 1)
 
 #define MMC_KERNEL(NAME, D, SU, MINB)                                                                         \
     extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \

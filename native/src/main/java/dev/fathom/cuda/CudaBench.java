@@ -312,11 +312,13 @@ public final class CudaBench {
         CudaBench b = new CudaBench();
         Cuda cu = b.cu;
         System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
-        b.readGBs = b.dev.readBandwidth();
+        b.readGBs = parts.equals(List.of("prof")) ? Double.NaN : b.dev.readBandwidth();   // prof: launches to profile, nothing else
         System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
         KernelTables tables = new KernelTables(b.dev, b.readGBs);
         if (parts.contains("gemm")) tables.gemmTable();
         if (parts.contains("sizes")) tables.sizesTable();
+        if (parts.contains("stages")) tables.stagesTable();
+        if (parts.contains("prof")) tables.profLaunches();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();
         if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)

@@ -475,12 +475,12 @@ public final class CudaSelfCheck {
         // the split-K cluster kernels (sm_90): 2, 4, 8 rows (and 3, 5), every epilogue, each cluster size and the plan's
         if (Cuda.get().ccMajor() < 9) System.out.println("split-K cluster kernels: not checked, they need sm_90 or later (this GPU never runs them)");
         else
-            for (String kn : SPLIT_K_KERNELS)
+            for (String kn : java.util.stream.Stream.concat(SPLIT_K_KERNELS.stream(), SbiSplitK.XR_KERNELS.stream()).toList())
                 for (int[] s : splitKShapes)
                     for (int rows : new int[]{2, 3, 4, 5, 8})
                         for (int mode = 0; mode < 3; mode++)
                             for (int c : new int[]{0, 1, 2, 4, 8})
-                                for (boolean norm : c == 0 ? new boolean[]{false, true} : new boolean[]{false}) {
+                                for (boolean norm : c == 0 && !SbiSplitK.XR_KERNELS.contains(kn) ? new boolean[]{false, true} : new boolean[]{false}) {
                                     if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
                                     boolean rm = SbiSplitK.rowMajor(kn);
                                     GemmResult r = gemm(DType.BF16, !rm, rm, s[0], s[1], rows, mode, seed++, false, kn, c, norm);

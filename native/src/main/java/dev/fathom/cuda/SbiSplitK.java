@@ -23,6 +23,11 @@ final class SbiSplitK {
     static final List<String> KERNELS = List.of("sbimmc4_bf16_8", "sbimmc_bf16_8");
     /** Over plain row-major rows (256-byte L2 fetches): 2 pairs of k tiles per warp in flight (the default), 4 pairs. */
     static final List<String> ROW_MAJOR_KERNELS = List.of("sbimmr2p_bf16_8", "sbimmr4p_bf16_8");
+    /**
+     * Experiments over row-major rows (splitk.cuh's XR): no staging, each lane loads its own activations from L1 in
+     * the loop; 2 pairs per warp (2 blocks per multiprocessor) or 4 (1 block). No fused norm. CudaBench part stages.
+     */
+    static final List<String> XR_KERNELS = List.of("sbimmrx2_bf16_8", "sbimmrx4_bf16_8");
     /** What the model runs over each layout unless {@code -Dfathom.cuda.splitKKernel} names another for that layout. */
     static final String DEFAULT_KERNEL = "sbimmc4_bf16_8", DEFAULT_ROW_MAJOR_KERNEL = "sbimmr2p_bf16_8";
     /** Activation rows per launch, at most. */
@@ -35,8 +40,8 @@ final class SbiSplitK {
     /** Kernel, blocks per cluster (K slices of a row group), blocks in all, dynamic shared memory per block. */
     record Plan(String kernel, int cluster, int blocks, int smem) {}
 
-    /** Whether a kernel reads plain row-major rows (else the tile layout). */
-    static boolean rowMajor(String kernel) { return ROW_MAJOR_KERNELS.contains(kernel); }
+    /** Whether a kernel reads plain row-major rows (else the tile layout): the sbimmr* family, timing variants included. */
+    static boolean rowMajor(String kernel) { return kernel.startsWith("sbimmr"); }
 
     /**
      * The split-K switches, read once per model: whether the kernels run at all ({@code -Dfathom.cuda.splitK=false}:
@@ -83,11 +88,16 @@ final class SbiSplitK {
         return sliceTiles(s, cluster) * (rows <= 4 ? 16 : 32) * 16;
     }
 
+    /** Dynamic shared memory of a kernel's launch: the staged fragments, none for the XR kernels. */
+    static int smem(String kernel, SbiLayout.Shape s, int rows, int cluster) {
+        return XR_KERNELS.contains(kernel) ? 0 : smem(s, rows, cluster);
+    }
+
     /** The launch of {@code kernel} (of {@code s}'s layout) with a given cluster size. */
     static Plan fixed(String kernel, SbiLayout.Shape s, int rows, int cluster) {
         if (rowMajor(kernel) != !s.mma())
             throw new IllegalArgumentException(kernel + " does not read the " + (s.mma() ? "tile" : "row-major") + " layout");
-        return new Plan(kernel, cluster, (rowTiles(s) + 7) / 8 * cluster, smem(s, rows, cluster));
+        return new Plan(kernel, cluster, (rowTiles(s) + 7) / 8 * cluster, smem(kernel, s, rows, cluster));
     }
 
     /**

@@ -41,6 +41,26 @@ class SbiSplitKTest {
     }
 
     @Test
+    void experimentKernelsReadRowMajorRowsAndTheXrOnesStageNothing() throws Exception {
+        SbiLayout.Shape r = SbiLayout.Shape.of(11008, 4096, 11008, DType.BF16, false, true), t = tiles(64, 64);
+        for (String kn : KernelTables.STAGE_KERNELS) {
+            assertTrue(SbiSplitK.rowMajor(kn), kn);
+            assertEquals(SbiSplitK.smem(r, 8, 4), SbiSplitK.fixed(kn, r, 8, 4).smem(), kn + " stages the fragments as the kernel it varies");
+        }
+        for (String kn : SbiSplitK.XR_KERNELS) {
+            SbiSplitK.Plan p = SbiSplitK.fixed(kn, r, 8, 4);
+            assertEquals(0, p.smem(), kn + " reads its activations in the loop");
+            assertEquals(SbiSplitK.fixed(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, r, 8, 4).blocks(), p.blocks());
+            assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed(kn, t, 2, 1), "row-major only");
+            assertFalse(SbiSplitK.ROW_MAJOR_KERNELS.contains(kn), "an experiment is no choice for -Dfathom.cuda.splitKKernel");
+        }
+        // every named kernel is defined in the CUDA source that the build compiles
+        String src = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/splitk.cuh"));
+        for (String kn : java.util.stream.Stream.concat(java.util.Arrays.stream(KernelTables.STAGE_KERNELS), SbiSplitK.XR_KERNELS.stream()).toList())
+            assertTrue(src.contains("KERNEL(" + kn + ","), kn + " is not defined in splitk.cuh");
+    }
+
+    @Test
     void kernelSwitchNamesTheSettingWhenWrongAndFollowsTheLayout() {
         SbiLayout.Shape t = tiles(64, 64), r = SbiLayout.Shape.of(64, 64, 64, DType.BF16, false, true);
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmx_bf16_8", () -> {
