@@ -15,14 +15,6 @@
 // fragment loads of K and V bank-conflict free); see dev.fathom.cuda.AttentionLaunch#mmaSmem.
 #define ATTM_KT 32
 
-DEV void cp_async16_zfill(void* dst, const void* src, bool valid) {
-    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
-}
-// cp.async groups (sm_80+), also used by the INT8 kernels (int8.cuh)
-DEV void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-DEV void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 
 DEV uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);

@@ -29,6 +29,18 @@
 
 // ------------------------------------------------------------------------------------------ helpers
 
+// 16 bytes global -> shared without a register (cp.async, sm_80+), zeros where !valid; L2: ask L2 to fetch the 256-byte
+// segment around it. Groups: commit after a set of copies, wait until at most N groups are pending (this thread's).
+template <bool L2 = false>
+DEV void cp_async16_zfill(void* dst, const void* src, bool valid) {
+    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    if (L2) asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;" ::"r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
+    else asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+DEV void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+DEV void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
 DEV uint4 ldg_stream(const uint4* p) {
     uint4 r;
     asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"

@@ -223,6 +223,14 @@ DEV uint4 ldg_stream256(const uint4* p) {
 template <bool H>
 DEV uint4 ldg_rm(const uint4* p) { return H ? ldg_stream256(p) : ldg_stream(p); }   // H: the 256-byte fetch
 
+// A block's part of a row-major split-K launch: its cluster rank (K slice), row group, and the slice's first pair of
+// k tiles and pair count (whole pairs, the last slice shorter or empty)
+struct MmrSlice { int rank, rg, kp0, cnt; };
+DEV MmrSlice mmr_slice(int KT, int C) {
+    const int rank = blockIdx.x % C, KP = KT >> 1, per = (KP + C - 1) / C, kp0 = rank * per;
+    return {rank, static_cast<int>(blockIdx.x / C), kp0, max(0, min(KP, kp0 + per) - kp0)};
+}
+
 // The 8 activations of row xr at columns k0 .. k0 + 7 (zeros past K) as two float4 (XR below)
 DEV void x_oct(const float* xr, int K, int k0, int vecx, float4& u, float4& v) {
     if (vecx && k0 + 8 <= K) {
@@ -259,10 +267,8 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
     __shared__ float red[8][16][8];
     __shared__ float ss[8], sinv[8];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-    const int rank = blockIdx.x % C, rg = blockIdx.x / C;
-    const int rt = rg * 8 + warp;
-    const int KP = KT >> 1, per = (KP + C - 1) / C, kp0 = rank * per;
-    const int cnt = max(0, min(KP, kp0 + per) - kp0);   // pairs of this slice
+    const MmrSlice sl = mmr_slice(KT, C);
+    const int rank = sl.rank, rg = sl.rg, rt = rg * 8 + warp, kp0 = sl.kp0, cnt = sl.cnt;
     const bool live = rt < RT;
     const bool r0 = rt * 16 + g < srows, r1 = rt * 16 + g + 8 < srows;
     const int lnl = rows <= 4 ? 4 : 5, nl = 1 << lnl;
@@ -349,6 +355,84 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
     }
     mmc_finish(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
 }
+
+// The same GEMM over row-major rows with the weights in flight through a ring of S pair slots per warp in shared memory
+// (cp.async, no registers held while in flight): each lane copies its own 2 x 16 bytes of a pair (rows g and g + 8) and
+// later reads back only what it copied, so a per-thread cp.async.wait_group is the only synchronisation. S slots of 1 KB
+// per warp are in flight from the first instruction, through the activation staging, to the last pair. Shared memory:
+// the ring (8 warps x S KB) first, then the staged fragments (dev.fathom.cuda.SbiSplitK#smem).
+template <int S>
+DEV void sbi_mmra(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int C, int srows,
+                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
+                  int mode, int act, int vecx, const float* __restrict__ gamma, float eps) {
+    const MmrSlice sl = mmr_slice(KT, C);   // the launch interface is sbi_mmr's, so the host plans both alike
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    const int rank = sl.rank, rg = sl.rg, rt = rg * 8 + warp, kp0 = sl.kp0, cnt = sl.cnt;
+    const bool live = rt < RT;
+    extern __shared__ uint4 smem_ring[];
+    __shared__ float red[8][16][8];
+    __shared__ float ss[8], sinv[8];
+    const bool r0 = live && rt * 16 + g < srows, r1 = live && rt * 16 + g + 8 < srows;
+    const int lnl = rows <= 4 ? 4 : 5, nl = 1 << lnl;
+    uint4* ring = smem_ring + (size_t)warp * S * 64 + lane;   // slot u, row half h: ring[(2u + h) * 32]
+    uint4* frag = smem_ring + 8 * S * 64;
+    pdl_trigger();
+    if (threadIdx.x < 8) ss[threadIdx.x] = 0.f;
+    const size_t stride = (size_t)KT * 2;
+    const uint4* w0 = W + (size_t)(live ? rt * 16 + g : 0) * stride + (size_t)kp0 * 4 + q;
+    const uint4* w1 = w0 + (r1 ? 8 * stride : 0);
+#pragma unroll
+    for (int u = 0; u < S; u++) {   // one group per slot, empty past the slice
+        if (u < cnt) {
+            cp_async16_zfill<true>(ring + (2 * u) * 32, w0 + u * 4, r0);
+            cp_async16_zfill<true>(ring + (2 * u + 1) * 32, w1 + u * 4, r1);
+        }
+        cp_async_commit();
+    }
+    pdl_wait();   // weights in flight; the activations come from the previous kernel
+    if (gamma) __syncthreads();
+    mmc_stage<8, true>(frag, x, ldx, K, 2 * kp0, 2 * cnt, lnl, rows, vecx, gamma, ss);
+    __syncthreads();
+    float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f};
+    if (live) {
+        const uint4* fp = frag + (lane & (nl - 1));
+        for (int j0 = 0; j0 < cnt; j0 += S) {
+#pragma unroll
+            for (int u = 0; u < S; u++) {
+                const int j = j0 + u;
+                if (j < cnt) {
+                    cp_async_wait<S - 1>();   // the group of pair j (the oldest of S) has landed
+                    const uint4 b0 = ring[(2 * u) * 32], b1 = ring[(2 * u + 1) * 32];
+                    const uint4 bv = fp[(2 * j) * nl], bw = fp[(2 * j + 1) * nl];
+                    const uint4 a = make_uint4(b0.x, b1.x, b0.y, b1.y), c = make_uint4(b0.z, b1.z, b0.w, b1.w);
+                    mma_bf16(acc, a, bv.x, bv.y);
+                    mma_bf16(acc2, a, bv.z, bv.w);
+                    mma_bf16(acc, c, bw.x, bw.y);
+                    mma_bf16(acc2, c, bw.z, bw.w);
+                    // refill the slot after the mma that read it (it holds the loaded registers) with pair j + S
+                    if (j + S < cnt) {
+                        cp_async16_zfill<true>(ring + (2 * u) * 32, w0 + (j + S) * 4, r0);
+                        cp_async16_zfill<true>(ring + (2 * u + 1) * 32, w1 + (j + S) * 4, r1);
+                    }
+                    cp_async_commit();
+                }
+            }
+        }
+    }
+    cp_async_wait<0>();
+    mmc_finish(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
+}
+
+#define MMRA_KERNEL(NAME, S, MINB)                                                                            \
+    extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
+        const uint4* W, const float* x, int ldx, int K, int KT, int RT, int C, int srows, const float* bias,  \
+        const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx,                    \
+        const float* gamma, float eps) {                                                                      \
+        sbi_mmra<S>(W, x, ldx, K, KT, RT, C, srows, bias, res, y, ldy, n, rows, mode, act, vecx, gamma, eps); \
+    }
+// experiments (CudaBench part stages): 4 slots (4 KB per warp in flight) and 8 slots (8 KB)
+MMRA_KERNEL(sbimmra4_bf16_8, 4, 2)
+MMRA_KERNEL(sbimmra8_bf16_8, 8, 2)
 
 #define MMR_KERNEL(NAME, P, SU, H, MINB)                                                                      \
     extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \

@@ -475,7 +475,7 @@ public final class CudaSelfCheck {
         // the split-K cluster kernels (sm_90): 2, 4, 8 rows (and 3, 5), every epilogue, each cluster size and the plan's
         if (Cuda.get().ccMajor() < 9) System.out.println("split-K cluster kernels: not checked, they need sm_90 or later (this GPU never runs them)");
         else
-            for (String kn : java.util.stream.Stream.concat(SPLIT_K_KERNELS.stream(), SbiSplitK.XR_KERNELS.stream()).toList())
+            for (String kn : java.util.stream.Stream.concat(SPLIT_K_KERNELS.stream(), SbiSplitK.EXPERIMENTS.stream()).toList())
                 for (int[] s : splitKShapes)
                     for (int rows : new int[]{2, 3, 4, 5, 8})
                         for (int mode = 0; mode < 3; mode++)

@@ -3,6 +3,7 @@ package dev.fathom.cuda;
 import dev.fathom.engine.tensor.DType;
 
 import java.lang.foreign.Arena;
+import java.util.List;
 import java.util.Random;
 
 /**
@@ -218,9 +219,9 @@ final class KernelTables {
                 SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, readGBs);
         System.out.println("   us per launch: median of 9 x 20 back-to-back launches on rotating copies > L2; read = read_probe_u4 over the same bytes (best of 2/4/8 blocks per SM)");
         System.out.println("   full = the kernel; -stage = no activation staging; -red = no cluster reduction/epilogue; -both; loop = -both and no weight loads; shell = no loads, no staging, reduction kept");
-        System.out.println("   x2, x4 = the XR kernels (no staging, activations from L1 in the loop) at the plan's C; x2 best = over C = 1, 2, 4, 8 (C in brackets)");
-        System.out.printf("%-12s %4s %2s %6s %7s %7s %7s %7s %7s %7s %7s %7s %7s %10s %7s %9s %7s%n", "N x K", "rows", "C", "blocks", "read", "full", "-stage", "-red",
-                "-both", "shell", "loop", "x2", "x4", "x2 best", "blas", "-both/read", "x/blas");
+        System.out.println("   next line (exp): each experiment kernel (SbiSplitK.EXPERIMENTS) at the plan's C and its fastest C = 1, 2, 4, 8 [C], GB/s; best/blas = speed of the fastest against cuBLAS");
+        System.out.printf("%-12s %4s %2s %6s %7s %7s %7s %7s %7s %7s %7s %9s %9s%n", "N x K", "rows", "C", "blocks", "read", "full", "-stage", "-red",
+                "-both", "shell", "loop", "blas", "-both/read");
         if (cu.ccMajor() < 9) {
             System.out.println("   (not measured: the split-K kernels need sm_90, this GPU is sm " + cu.computeCapability() + ")");
             if (blas != null) blas.close();
@@ -241,22 +242,25 @@ final class KernelTables {
                     SbiSplitK.Plan p = new SbiSplitK.Plan(STAGE_KERNELS[i], plan.cluster(), plan.blocks(), plan.smem());
                     us[i] = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, p, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
                 }
-                double[] xr = new double[SbiSplitK.XR_KERNELS.size()];
-                for (int i = 0; i < xr.length; i++) {
-                    SbiSplitK.Plan p = SbiSplitK.fixed(SbiSplitK.XR_KERNELS.get(i), sr, b, plan.cluster());
-                    xr[i] = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, p, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
-                }
-                double x2Best = Double.MAX_VALUE;
-                int x2C = 0;
-                for (int cl = 1; cl <= 8; cl *= 2) {
-                    SbiSplitK.Plan p = SbiSplitK.fixed(SbiSplitK.XR_KERNELS.get(0), sr, b, cl);
-                    double t = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, p, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
-                    if (t < x2Best) { x2Best = t; x2C = cl; }
-                }
                 double blasUs = blas == null ? Double.NaN : d.perLaunchUs(copies, c -> blas.gemm(wp[c], acts.xb(), acts.y(), n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
-                double bestX = Math.min(Math.min(xr[0], xr[1]), x2Best);
-                System.out.printf("%-12s %4d %2d %6d %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %6.2f [%d] %7.2f %8.0f%% %7.2f%n", n + "x" + k, b, plan.cluster(), plan.blocks(),
-                        readUs, us[0], us[1], us[2], us[3], us[4], us[5], xr[0], xr[1], x2Best, x2C, blasUs, 100 * readUs / us[3], blasUs / bestX);
+                System.out.printf("%-12s %4d %2d %6d %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %9.2f %8.0f%%%n", n + "x" + k, b, plan.cluster(), plan.blocks(),
+                        readUs, us[0], us[1], us[2], us[3], us[4], us[5], blasUs, 100 * readUs / us[3]);
+                StringBuilder exp = new StringBuilder(String.format("   exp %-12s %d rows: full %.0f, blas %.0f GB/s;", n + "x" + k, b, rc.bytes() / (us[0] * 1e3), rc.bytes() / (blasUs * 1e3)));
+                double bestUs = Double.MAX_VALUE;
+                for (String kn : SbiSplitK.EXPERIMENTS) {
+                    double atPlan = Double.NaN, best = Double.MAX_VALUE;
+                    int bestC = 0;
+                    for (int cl = 1; cl <= 8; cl *= 2) {
+                        SbiSplitK.Plan p = SbiSplitK.fixed(kn, sr, b, cl);
+                        if (p.smem() > SbiSplitK.MAX_SMEM) continue;
+                        double t = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, p, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
+                        if (cl == plan.cluster()) atPlan = t;
+                        if (t < best) { best = t; bestC = cl; }
+                    }
+                    bestUs = Math.min(bestUs, best);
+                    exp.append(String.format(" %s %.0f / %.0f [%d]", kn.replace("_bf16_8", ""), rc.bytes() / (atPlan * 1e3), rc.bytes() / (best * 1e3), bestC));
+                }
+                System.out.println(exp.append(String.format("; best/blas %.2f", blasUs / bestUs)));
             }
             d.free(wr, wp);
             acts.close();
@@ -268,7 +272,8 @@ final class KernelTables {
     /**
      * A few launches to profile under Nsight Compute (gpu-run.sh step {@code ncu}): on 4096x4096, 11008x4096 and
      * 4096x11008, one launch each of a plain read of the weight bytes, the batch-1 GEMV, the split-K plan at 4 and 8
-     * rows, the plan with staging and reduction left out, and cuBLAS at 4 and 8 rows. ncu flushes the caches before
+     * rows, the plan with staging and reduction left out, the first XR and the 8-slot ring kernel at the plan's C, and
+     * cuBLAS at 4 and 8 rows. ncu flushes the caches before
      * each kernel it replays, so one weight copy suffices; the printed times are not meaningful under the profiler.
      */
     void profLaunches() {
@@ -281,7 +286,7 @@ final class KernelTables {
             long w = d.copies(1, sr.bytes(), 71)[0], wp = blas != null ? d.copies(1, wBytes, 101)[0] : 0L;
             Acts acts = Acts.of(d, 8, k, n);
             SbiLayout.Launch p1 = SbiLayout.plan(sr, cu.smCount());
-            System.out.println("prof " + n + "x" + k + ": read_probe_u4 (4 blocks/SM), sbirm_bf16_1, then per rows 4, 8: plan, -both, x2, cuBLAS");
+            System.out.println("prof " + n + "x" + k + ": read_probe_u4 (4 blocks/SM), sbirm_bf16_1, then per rows 4, 8: plan, -both, x2, ra8, cuBLAS");
             mod.launch("read_probe_u4", cu.smCount() * 4, 1, 256, 0, stream, w, wBytes / 16, out);
             launchOurs(false, 1, null, p1, sr, w, acts.x(), acts.y());
             for (int b : new int[]{4, 8}) {
@@ -290,7 +295,8 @@ final class KernelTables {
                     SbiSplitK.launch(mod, false, plan, stream, w, sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1);
                     SbiSplitK.Plan skip = new SbiSplitK.Plan("sbimmr2p_skip3", plan.cluster(), plan.blocks(), plan.smem());
                     SbiSplitK.launch(mod, false, skip, stream, w, sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1);
-                    SbiSplitK.launch(mod, false, SbiSplitK.fixed(SbiSplitK.XR_KERNELS.get(0), sr, b, plan.cluster()), stream, w, sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1);
+                    for (String kn : List.of(SbiSplitK.XR_KERNELS.get(0), SbiSplitK.RING_KERNELS.get(1)))
+                        SbiSplitK.launch(mod, false, SbiSplitK.fixed(kn, sr, b, plan.cluster()), stream, w, sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1);
                     System.out.println("   rows " + b + ": C=" + plan.cluster() + " blocks=" + plan.blocks() + " smem=" + plan.smem());
                 }
                 if (blas != null) blas.gemm(wp, acts.xb(), acts.y(), n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F);

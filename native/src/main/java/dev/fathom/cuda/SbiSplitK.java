@@ -28,6 +28,18 @@ final class SbiSplitK {
      * the loop; 2 pairs per warp (2 blocks per multiprocessor) or 4 (1 block). No fused norm. CudaBench part stages.
      */
     static final List<String> XR_KERNELS = List.of("sbimmrx2_bf16_8", "sbimmrx4_bf16_8");
+    /**
+     * Experiments over row-major rows (splitk.cuh's sbi_mmra): the weights in flight through a per-warp ring of 4 or 8
+     * one-KB slots in shared memory (cp.async) instead of registers, the fragments staged as the default kernel does.
+     */
+    static final List<String> RING_KERNELS = List.of("sbimmra4_bf16_8", "sbimmra8_bf16_8");
+    /** Every experiment kernel, in the order CudaBench's stages part prints them. */
+    static final List<String> EXPERIMENTS = java.util.stream.Stream.concat(XR_KERNELS.stream(), RING_KERNELS.stream()).toList();
+
+    /** Ring slots per warp of a ring kernel (the number in its name), 0 for any other. */
+    static int ringSlots(String kernel) {
+        return RING_KERNELS.contains(kernel) ? kernel.charAt("sbimmra".length()) - '0' : 0;
+    }
     /** What the model runs over each layout unless {@code -Dfathom.cuda.splitKKernel} names another for that layout. */
     static final String DEFAULT_KERNEL = "sbimmc4_bf16_8", DEFAULT_ROW_MAJOR_KERNEL = "sbimmr2p_bf16_8";
     /** Activation rows per launch, at most. */
@@ -88,9 +100,9 @@ final class SbiSplitK {
         return sliceTiles(s, cluster) * (rows <= 4 ? 16 : 32) * 16;
     }
 
-    /** Dynamic shared memory of a kernel's launch: the staged fragments, none for the XR kernels. */
+    /** Dynamic shared memory of a kernel's launch: the staged fragments (none for the XR kernels), after a ring kernel's ring of 8 warps x slots x 1 KB. */
     static int smem(String kernel, SbiLayout.Shape s, int rows, int cluster) {
-        return XR_KERNELS.contains(kernel) ? 0 : smem(s, rows, cluster);
+        return XR_KERNELS.contains(kernel) ? 0 : ringSlots(kernel) * 8 * 1024 + smem(s, rows, cluster);
     }
 
     /** The launch of {@code kernel} (of {@code s}'s layout) with a given cluster size. */

@@ -54,9 +54,15 @@ class SbiSplitKTest {
             assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed(kn, t, 2, 1), "row-major only");
             assertFalse(SbiSplitK.ROW_MAJOR_KERNELS.contains(kn), "an experiment is no choice for -Dfathom.cuda.splitKKernel");
         }
+        for (String kn : SbiSplitK.RING_KERNELS) {
+            int slots = SbiSplitK.ringSlots(kn);
+            assertTrue(slots == 4 || slots == 8, kn);
+            assertEquals(slots * 8 * 1024 + SbiSplitK.smem(r, 8, 4), SbiSplitK.fixed(kn, r, 8, 4).smem(), kn + ": the ring, then the fragments");
+        }
+        assertEquals(0, SbiSplitK.ringSlots(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
         // every named kernel is defined in the CUDA source that the build compiles
         String src = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/splitk.cuh"));
-        for (String kn : java.util.stream.Stream.concat(java.util.Arrays.stream(KernelTables.STAGE_KERNELS), SbiSplitK.XR_KERNELS.stream()).toList())
+        for (String kn : java.util.stream.Stream.concat(java.util.Arrays.stream(KernelTables.STAGE_KERNELS), SbiSplitK.EXPERIMENTS.stream()).toList())
             assertTrue(src.contains("KERNEL(" + kn + ","), kn + " is not defined in splitk.cuh");
     }
 
