@@ -237,6 +237,10 @@ final class KernelTables {
             Acts acts = Acts.of(d, 8, k, n);
             for (int b : new int[]{4, 8}) {
                 SbiSplitK.Plan plan = SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, sr, b, cu.smCount());
+                if (plan == null) {   // K too long for the staged fragments at any cluster size
+                    System.out.printf("%-12s %4d   (no split-K plan fits)%n", n + "x" + k, b);
+                    continue;
+                }
                 double[] us = new double[STAGE_KERNELS.length];
                 for (int i = 0; i < STAGE_KERNELS.length; i++) {
                     SbiSplitK.Plan p = new SbiSplitK.Plan(STAGE_KERNELS[i], plan.cluster(), plan.blocks(), plan.smem());
