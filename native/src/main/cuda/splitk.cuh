@@ -345,11 +345,10 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
         }
     }
     if (SKIP & 2) {   // each warp's own partial tile, no reduction: rows x 16 outputs of the block's slot
-        const float* a = acc;
         float* yw = y + ((size_t)blockIdx.x * 8 + warp) % max(1, n / 16) * 16;
         if (g < rows) {
-            yw[(size_t)g * ldy + 2 * q] = a[0] + acc2[0];
-            yw[(size_t)g * ldy + 2 * q + 1] = a[1] + acc2[1];
+            yw[(size_t)g * ldy + 2 * q] = acc[0] + acc2[0];
+            yw[(size_t)g * ldy + 2 * q + 1] = acc[1] + acc2[1];
         }
         return;
     }

@@ -5,7 +5,7 @@ import java.util.Arrays;
 /**
  * The device side of the CUDA benchmarks: a stream with an event pair for timing, random fills, the measured read
  * bandwidth (the ceiling every table compares with), weight copies to rotate through, and the per-launch timing of
- * back-to-back launches. Used by {@link CudaBench} and {@link KernelTables}.
+ * back-to-back launches. Used by {@link CudaBench} and the tables ({@link BenchTables}).
  */
 final class BenchDevice {
     final CudaModule mod = CudaModule.get();

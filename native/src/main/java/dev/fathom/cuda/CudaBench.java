@@ -23,10 +23,11 @@ import java.util.Random;
 
 /**
  * GPU benchmarks: measured read bandwidth, the kernel tables ({@link KernelTables}: SBI-GEMM vs that ceiling and vs
- * cuBLAS on the Llama-7B shapes, the same against a plain read of each shape's bytes, split-K, INT8, prompt GEMM),
+ * cuBLAS on the Llama-7B shapes, split-K, INT8, prompt GEMM; {@link ReadTables}: the same against a plain read of each
+ * shape's bytes, where the split-K kernel's time goes, launches to profile),
  * decode latency of synthetic models against the weights/bandwidth floor, CUDA graphs on/off, a leak check, and
  * same-run comparisons with one switch changed. Usage:
- * {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [sizes] [splitk] [int8] [llama] [graphs] [leak] ...} (see main
+ * {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [sizes] [stages] [prof] [splitk] [int8] [llama] [graphs] [leak] ...} (see main
  * for the parts run when none is given).
  */
 public final class CudaBench {
@@ -312,13 +313,19 @@ public final class CudaBench {
         CudaBench b = new CudaBench();
         Cuda cu = b.cu;
         System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
-        b.readGBs = parts.equals(List.of("prof")) ? Double.NaN : b.dev.readBandwidth();   // prof: launches to profile, nothing else
-        System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
+        if (parts.equals(List.of("prof"))) {   // launches to profile, nothing else (the profiler would replay every probe launch)
+            b.readGBs = Double.NaN;
+            System.out.println("read bandwidth: not measured (part prof alone)");
+        } else {
+            b.readGBs = b.dev.readBandwidth();
+            System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
+        }
         KernelTables tables = new KernelTables(b.dev, b.readGBs);
         if (parts.contains("gemm")) tables.gemmTable();
-        if (parts.contains("sizes")) tables.sizesTable();
-        if (parts.contains("stages")) tables.stagesTable();
-        if (parts.contains("prof")) tables.profLaunches();
+        ReadTables reads = new ReadTables(b.dev, b.readGBs);
+        if (parts.contains("sizes")) reads.sizesTable();
+        if (parts.contains("stages")) reads.stagesTable();
+        if (parts.contains("prof")) reads.profLaunches();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();
         if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)

@@ -33,13 +33,12 @@ final class SbiSplitK {
      * one-KB slots in shared memory (cp.async) instead of registers, the fragments staged as the default kernel does.
      */
     static final List<String> RING_KERNELS = List.of("sbimmra4_bf16_8", "sbimmra8_bf16_8");
+    private static final Map<String, Integer> RING_SLOTS = Map.of(RING_KERNELS.get(0), 4, RING_KERNELS.get(1), 8);
     /** Every experiment kernel, in the order CudaBench's stages part prints them. */
     static final List<String> EXPERIMENTS = java.util.stream.Stream.concat(XR_KERNELS.stream(), RING_KERNELS.stream()).toList();
 
-    /** Ring slots per warp of a ring kernel (the number in its name), 0 for any other. */
-    static int ringSlots(String kernel) {
-        return RING_KERNELS.contains(kernel) ? kernel.charAt("sbimmra".length()) - '0' : 0;
-    }
+    /** Ring slots per warp of a ring kernel (splitk.cuh's MMRA_KERNEL S), 0 for any other. */
+    static int ringSlots(String kernel) { return RING_SLOTS.getOrDefault(kernel, 0); }
     /** What the model runs over each layout unless {@code -Dfathom.cuda.splitKKernel} names another for that layout. */
     static final String DEFAULT_KERNEL = "sbimmc4_bf16_8", DEFAULT_ROW_MAJOR_KERNEL = "sbimmr2p_bf16_8";
     /** Activation rows per launch, at most. */
@@ -149,6 +148,9 @@ final class SbiSplitK {
      */
     static void launch(CudaModule mod, boolean pdl, Plan p, long stream, long w, SbiLayout.Shape s, long x, int ldx,
                        long bias, long res, long y, int ldy, int rows, int mode, int act, int vec, long gamma, float eps) {
+        if (gamma != 0L && XR_KERNELS.contains(p.kernel()))
+            throw new IllegalArgumentException(p.kernel() + " has no fused RMS norm: launch it without a norm weight, or use "
+                    + DEFAULT_ROW_MAJOR_KERNEL);
         if (p.smem() > PLAIN_SMEM) {
             long fn = mod.fn(p.kernel());
             if (OPTED.getOrDefault(fn, 0) < p.smem()) {

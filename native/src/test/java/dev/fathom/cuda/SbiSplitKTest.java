@@ -43,7 +43,7 @@ class SbiSplitKTest {
     @Test
     void experimentKernelsReadRowMajorRowsAndTheXrOnesStageNothing() throws Exception {
         SbiLayout.Shape r = SbiLayout.Shape.of(11008, 4096, 11008, DType.BF16, false, true), t = tiles(64, 64);
-        for (String kn : KernelTables.STAGE_KERNELS) {
+        for (String kn : ReadTables.STAGE_KERNELS) {
             assertTrue(SbiSplitK.rowMajor(kn), kn);
             assertEquals(SbiSplitK.smem(r, 8, 4), SbiSplitK.fixed(kn, r, 8, 4).smem(), kn + " stages the fragments as the kernel it varies");
         }
@@ -53,6 +53,10 @@ class SbiSplitKTest {
             assertEquals(SbiSplitK.fixed(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, r, 8, 4).blocks(), p.blocks());
             assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed(kn, t, 2, 1), "row-major only");
             assertFalse(SbiSplitK.ROW_MAJOR_KERNELS.contains(kn), "an experiment is no choice for -Dfathom.cuda.splitKKernel");
+            // a norm weight would be ignored by the kernel: refused before any launch, naming the kernel
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> SbiSplitK.launch(null, false, p, 0L, 1L, r, 1L, 4096, 0L, 0L, 1L, 11008, 8, 0, 0, 1, 1L, 1e-5f));
+            assertTrue(e.getMessage().startsWith(kn + " has no fused RMS norm"), e.getMessage());
         }
         for (String kn : SbiSplitK.RING_KERNELS) {
             int slots = SbiSplitK.ringSlots(kn);
@@ -62,7 +66,7 @@ class SbiSplitKTest {
         assertEquals(0, SbiSplitK.ringSlots(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
         // every named kernel is defined in the CUDA source that the build compiles
         String src = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/splitk.cuh"));
-        for (String kn : java.util.stream.Stream.concat(java.util.Arrays.stream(KernelTables.STAGE_KERNELS), SbiSplitK.EXPERIMENTS.stream()).toList())
+        for (String kn : java.util.stream.Stream.concat(java.util.Arrays.stream(ReadTables.STAGE_KERNELS), SbiSplitK.EXPERIMENTS.stream()).toList())
             assertTrue(src.contains("KERNEL(" + kn + ","), kn + " is not defined in splitk.cuh");
     }
 
