@@ -253,12 +253,26 @@ DEV void x_oct_frag(const float4& u, const float4& v, uint4& bv, uint4& bw) {
     split_bf16(v.z, v.w, bw.y, bw.w);
 }
 
+// XR: with gamma, x·gamma at columns k0 .. k0 + 7 and x^2 summed into sq first; then the B fragments (x_oct_frag)
+DEV void xr_frag(float4 u, float4 v, const float* __restrict__ gamma, int K, int k0, int vecx, float& sq, uint4& bv, uint4& bw) {
+    if (gamma) {
+        sq += u.x * u.x + u.y * u.y + u.z * u.z + u.w * u.w + v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        float4 gu, gv;
+        x_oct(gamma, K, k0, vecx, gu, gv);
+        u.x *= gu.x; u.y *= gu.y; u.z *= gu.z; u.w *= gu.w;
+        v.x *= gv.x; v.y *= gv.y; v.z *= gv.z; v.w *= gv.w;
+    }
+    x_oct_frag(u, v, bv, bw);
+}
+
 // SKIP (timing experiments only, wrong results; CudaBench part `stages`): bit 1 leaves out the activation staging (the
 // fragments are whatever shared memory holds), bit 2 the cluster reduction and epilogue (each warp stores its own
 // partial tile), bit 4 the weight loads (the mma chain runs on zeros). Differences against SKIP = 0 place the time.
-// XR (experiment, no fused norm: gamma must be null): no staging at all; each lane loads its own activations for a pair
-// (8 floats of its row at columns 32 j + 8q, L1-resident after the block's first warp) P pairs ahead, with the weights,
-// and splits them into bf16 hi + lo as it uses them, so the weight stream starts at once and no barrier precedes it.
+// XR (experiment): no staging at all; each lane loads its own activations for a pair (8 floats of its row at columns
+// 32 j + 8q, L1-resident after the block's first warp) P pairs ahead, with the weights, and splits them into bf16 hi + lo
+// as it uses them, so the weight stream starts at once and no barrier precedes it. With gamma each lane also loads the
+// 8 gamma values of its columns, multiplies, and sums x^2; every warp walks the same slice, so warp 0's sums (lanes
+// 4b..4b+3 hold row b) are the block's and go to ss[b] for mmc_finish as the staged path's do.
 template <int P, int SU, bool H, int SKIP = 0, bool XR = false>
 DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int ldx, int K, int KT, int RT, int C, int srows,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
@@ -291,6 +305,7 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
     const bool xlive = XR && live && xb < rows;
     const float* xrow = x + (size_t)xb * ldx;
     float4 xu[XR ? P : 1], xv[XR ? P : 1];
+    float xsq = 0.f;   // XR with gamma: this lane's sum of x^2 over its columns of the slice
     if (XR) {
 #pragma unroll
         for (int u = 0; u < P; u++) {
@@ -312,7 +327,7 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
                 uint4 bv, bw;
                 const int jn = j0 + u + P;
                 if (XR) {
-                    x_oct_frag(xu[u], xv[u], bv, bw);
+                    xr_frag(xu[u], xv[u], gamma, K, 32 * (kp0 + j0 + u) + 8 * q, vecx, xsq, bv, bw);
                     if (xlive && jn < cnt) x_oct(xrow, K, 32 * (kp0 + jn) + 8 * q, vecx, xu[u], xv[u]);
                 } else {
                     bv = fp[(2 * u) * nl];
@@ -334,7 +349,7 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
         for (int u = 0; u < P; u++) {   // the last cnt - j0 < P pairs, already loaded
             if (j0 + u < cnt) {
                 uint4 bv, bw;
-                if (XR) x_oct_frag(xu[u], xv[u], bv, bw);
+                if (XR) xr_frag(xu[u], xv[u], gamma, K, 32 * (kp0 + j0 + u) + 8 * q, vecx, xsq, bv, bw);
                 else { bv = fp[(2 * u) * nl]; bw = fp[(2 * u + 1) * nl]; }
                 const uint4 a = make_uint4(b0[u].x, b1[u].x, b0[u].y, b1[u].y), c = make_uint4(b0[u].z, b1[u].z, b0[u].w, b1[u].w);
                 mma_bf16(acc, a, bv.x, bv.y);
@@ -343,6 +358,11 @@ DEV void sbi_mmr(const uint4* __restrict__ W, const float* __restrict__ x, int l
                 mma_bf16(acc2, c, bw.z, bw.w);
             }
         }
+    }
+    if (XR && gamma) {   // warp 0's row sums are the block's (lanes 16-31 repeat 0-15 at 4 rows or fewer)
+        xsq += __shfl_xor_sync(0xffffffffu, xsq, 1);
+        xsq += __shfl_xor_sync(0xffffffffu, xsq, 2);
+        if (warp == 0 && (lane & 3) == 0 && lane < 4 * min(rows, 8) && lane < nl) ss[xb] = xsq;
     }
     if (SKIP & 2) {   // each warp's own partial tile, no reduction: rows x 16 outputs of the block's slot
         float* yw = y + ((size_t)blockIdx.x * 8 + warp) % max(1, n / 16) * 16;
@@ -462,13 +482,13 @@ MMR_SKIP_KERNEL(sbimmr2p_skip3, 3)
 MMR_SKIP_KERNEL(sbimmr2p_skip5, 5)
 MMR_SKIP_KERNEL(sbimmr2p_skip7, 7)
 
-// XR above: activations from L1 in the loop, no staging (no fused norm; experiment, CudaBench part `stages`)
+// XR above: activations from L1 in the loop, no staging (experiment, CudaBench part `stages`)
 #define MMR_XR_KERNEL(NAME, P, MINB)                                                                          \
     extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
         const uint4* W, const float* x, int ldx, int K, int KT, int RT, int C, int srows, const float* bias,  \
         const float* res, float* y, int ldy, int n, int rows, int mode, int act, int vecx,                    \
         const float* gamma, float eps) {                                                                      \
-        sbi_mmr<P, 1, true, 0, true>(W, x, ldx, K, KT, RT, C, srows, bias, res, y, ldy, n, rows, mode, act, vecx, nullptr, eps); \
+        sbi_mmr<P, 1, true, 0, true>(W, x, ldx, K, KT, RT, C, srows, bias, res, y, ldy, n, rows, mode, act, vecx, gamma, eps); \
     }
 MMR_XR_KERNEL(sbimmrx2_bf16_8, 2, 2)
 MMR_XR_KERNEL(sbimmrx4_bf16_8, 4, 1)

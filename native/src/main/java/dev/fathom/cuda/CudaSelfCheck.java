@@ -480,7 +480,7 @@ public final class CudaSelfCheck {
                     for (int rows : new int[]{2, 3, 4, 5, 8})
                         for (int mode = 0; mode < 3; mode++)
                             for (int c : new int[]{0, 1, 2, 4, 8})
-                                for (boolean norm : c == 0 && !SbiSplitK.XR_KERNELS.contains(kn) ? new boolean[]{false, true} : new boolean[]{false}) {
+                                for (boolean norm : c == 0 ? new boolean[]{false, true} : new boolean[]{false}) {
                                     if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
                                     boolean rm = SbiSplitK.rowMajor(kn);
                                     GemmResult r = gemm(DType.BF16, !rm, rm, s[0], s[1], rows, mode, seed++, false, kn, c, norm);

@@ -25,7 +25,8 @@ final class SbiSplitK {
     static final List<String> ROW_MAJOR_KERNELS = List.of("sbimmr2p_bf16_8", "sbimmr4p_bf16_8");
     /**
      * Experiments over row-major rows (splitk.cuh's XR): no staging, each lane loads its own activations from L1 in
-     * the loop; 2 pairs per warp (2 blocks per multiprocessor) or 4 (1 block). No fused norm. CudaBench part stages.
+     * the loop (and with a norm, gamma beside them, the row sums of x^2 from warp 0); 2 pairs per warp (2 blocks per
+     * multiprocessor) or 4 (1 block). CudaBench part stages.
      */
     static final List<String> XR_KERNELS = List.of("sbimmrx2_bf16_8", "sbimmrx4_bf16_8");
     /**
@@ -148,9 +149,6 @@ final class SbiSplitK {
      */
     static void launch(CudaModule mod, boolean pdl, Plan p, long stream, long w, SbiLayout.Shape s, long x, int ldx,
                        long bias, long res, long y, int ldy, int rows, int mode, int act, int vec, long gamma, float eps) {
-        if (gamma != 0L && XR_KERNELS.contains(p.kernel()))
-            throw new IllegalArgumentException(p.kernel() + " has no fused RMS norm: launch it without a norm weight, or use "
-                    + DEFAULT_ROW_MAJOR_KERNEL);
         if (p.smem() > PLAIN_SMEM) {
             long fn = mod.fn(p.kernel());
             if (OPTED.getOrDefault(fn, 0) < p.smem()) {
