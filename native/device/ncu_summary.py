@@ -29,9 +29,15 @@ def main(path):
         name = get(r, 'Kernel Name')[:40]
         t_us = num(get(r, 'gpu__time_duration.sum')) / (1000.0 if units[col['gpu__time_duration.sum']] == 'nsecond' else 1.0) \
             if 'gpu__time_duration.sum' in col else float('nan')
-        dram = num(get(r, 'dram__bytes_read.sum'))
-        du = units[col['dram__bytes_read.sum']] if 'dram__bytes_read.sum' in col else ''
-        scale = {'byte': 1, 'Kbyte': 1e3, 'Mbyte': 1e6, 'Gbyte': 1e9, 'KB': 1e3, 'MB': 1e6, 'GB': 1e9}.get(du, 1)
+        if 'dram__bytes_read.sum' in col:
+            dram = num(get(r, 'dram__bytes_read.sum'))
+            du = units[col['dram__bytes_read.sum']]
+        else:   # the sections gpu-run.sh asks for carry the rate only (read + write, the writes are tiny here)
+            rate = 'dram__bytes.sum.per_second'
+            dram = num(get(r, rate)) * t_us * 1e-6 if rate in col else float('nan')
+            du = {'byte/second': 'byte', 'Kbyte/s': 'Kbyte', 'Mbyte/s': 'Mbyte', 'Gbyte/s': 'Gbyte', 'Tbyte/s': 'Tbyte'}.get(
+                units[col[rate]] if rate in col else '', 'byte')
+        scale = {'byte': 1, 'Kbyte': 1e3, 'Mbyte': 1e6, 'Gbyte': 1e9, 'Tbyte': 1e12, 'KB': 1e3, 'MB': 1e6, 'GB': 1e9}.get(du, 1)
         top = sorted(((num(get(r, h)), h[len('smsp__average_warps_issue_stalled_'):-len('_per_issue_active.ratio')]) for h in stalls), reverse=True)[:5]
         print(f"{name:40s} grid {get(r, 'launch__grid_size'):>6s} blk {get(r, 'launch__block_size'):>4s} regs {get(r, 'launch__registers_per_thread'):>4s} "
               f"cl {get(r, 'launch__cluster_dim_x', '-'):>2s} {t_us:8.2f} us dram {dram * scale / 1e6:8.1f} MB {dram * scale / max(t_us, 1e-9) / 1e3:6.0f} GB/s "
