@@ -16,7 +16,10 @@ def num(v):
 def main(path):
     with open(path, newline='') as f:
         rows = [r for r in csv.reader(f) if r]
-    start = next(i for i, r in enumerate(rows) if 'Kernel Name' in r)
+    start = next((i for i, r in enumerate(rows) if 'Kernel Name' in r), None)
+    if start is None or len(rows) < start + 2:
+        sys.exit(f"{path}: no 'Kernel Name' header and units row, so not an ncu raw CSV page "
+                 "(did ncu fail? see ncu-run.txt beside it)")
     head, units, data = rows[start], rows[start + 1], rows[start + 2:]
     col = {h: i for i, h in enumerate(head)}
 
@@ -46,4 +49,9 @@ def main(path):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1])
+    if len(sys.argv) != 2:
+        sys.exit("usage: python3 ncu_summary.py <ncu-raw.csv> (gpu-run.sh step ncu writes it to $OUT)")
+    try:
+        main(sys.argv[1])
+    except OSError as e:
+        sys.exit(f"{sys.argv[1]}: cannot read it ({e.strerror})")

@@ -1,5 +1,7 @@
 package dev.fathom.cuda;
 
+import dev.fathom.engine.tensor.DType;
+
 /**
  * What the kernel tables of the CUDA benchmarks share ({@link KernelTables}, {@link ReadTables}): the bench device and
  * its stream, the 4 GiB read ceiling the GB/s columns are compared with, the Llama-7B shapes, weight copies that rotate
@@ -22,6 +24,11 @@ abstract class BenchTables {
         this.cu = d.cu;
         this.stream = d.stream;
         this.readGBs = readGBs;
+    }
+
+    /** The model's row-major BF16 layout of an N x K weight (the batch-1 GEMV's, the split-K kernels', cuBLAS's bytes). */
+    static SbiLayout.Shape rowMajorShape(int n, int k) {
+        return SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
     }
 
     /** Weight copies to rotate through so that the 50-60 MB L2 cannot hold them (768 MB or more in all). */

@@ -91,7 +91,7 @@ final class KernelTables extends BenchTables {
                     ratio = String.format("%.2f", us / planUs);
                 }
                 String skUs = "-", skGbs = "-", skPct = "-", skC = "-", skRatio = "-";
-                SbiLayout.Shape srm = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
+                SbiLayout.Shape srm = rowMajorShape(n, k);
                 SbiSplitK.Plan skPlan = b >= 2 && b <= SbiSplitK.MAX_ROWS && cu.ccMajor() >= 9 ? SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, srm, b, cu.smCount()) : null;
                 if (skPlan != null) {
                     double us = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, skPlan, stream, wr[c], srm, x, k, 0L, 0L, y, n, b, 0, 0, 1));
@@ -131,7 +131,7 @@ final class KernelTables extends BenchTables {
         for (int[] nk : shapes) {
             int n = nk[0], k = nk[1];
             SbiLayout.Shape st = SbiLayout.Shape.of(n, k, (n + 15) / 16 * 16, DType.BF16, true),
-                    sr = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
+                    sr = rowMajorShape(n, k);
             long wBytes = 2L * n * k;
             int copies = rotation(wBytes);
             long[] wt = d.copies(copies, st.bytes(), 11), wr = d.copies(copies, sr.bytes(), 71), wp = blas != null ? d.copies(copies, wBytes, 101) : new long[copies];

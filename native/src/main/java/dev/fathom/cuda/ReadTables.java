@@ -1,6 +1,5 @@
 package dev.fathom.cuda;
 
-import dev.fathom.engine.tensor.DType;
 
 import java.util.List;
 
@@ -122,12 +121,12 @@ final class ReadTables extends BenchTables {
                         if (t < best) { best = t; bestC = cl; }
                         if (t < bestUs) { bestUs = t; bestPlan = p; }
                     }
-                    exp.append(String.format(" %s %.0f / %.0f [%d]", kn.replace("_bf16_8", ""), rc.bytes() / (atPlan * 1e3), rc.bytes() / (best * 1e3), bestC));
+                    exp.append(String.format(" %s %s / %s [%d]", kn.replace("_bf16_8", ""), gbs(rc.bytes(), atPlan), gbs(rc.bytes(), best), bestC));
                 }
-                exp.append(String.format("; best/blas %.2f", blasUs / bestUs));
+                if (bestPlan != null) exp.append(String.format("; best/blas %.2f", blasUs / bestUs));
                 if (bestPlan != null) {   // with the fused RMS norm (row 0 of x as gamma), as decode steps run QKV and up/gate
-                    SbiSplitK.Plan bp = bestPlan, pp = new SbiSplitK.Plan(STAGE_KERNELS[0], plan.cluster(), plan.blocks(), plan.smem());
-                    double fullN = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, pp, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1, acts.x(), 1e-5f));
+                    SbiSplitK.Plan bp = bestPlan;
+                    double fullN = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, plan, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1, acts.x(), 1e-5f));
                     double bestN = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, bp, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1, acts.x(), 1e-5f));
                     exp.append(String.format("; with norm: full %.0f, %s [%d] %.0f GB/s", rc.bytes() / (fullN * 1e3),
                             bp.kernel().replace("_bf16_8", ""), bp.cluster(), rc.bytes() / (bestN * 1e3)));
@@ -153,7 +152,7 @@ final class ReadTables extends BenchTables {
         long out = cu.malloc(4L * 65536);
         for (int[] nk : new int[][]{{4096, 4096}, {11008, 4096}, {4096, 11008}}) {
             int n = nk[0], k = nk[1];
-            SbiLayout.Shape sr = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
+            SbiLayout.Shape sr = rowMajorShape(n, k);
             long wBytes = 2L * n * k;
             long w = d.copies(1, sr.bytes(), 71)[0], wp = blas != null ? d.copies(1, wBytes, 101)[0] : 0L;
             Acts acts = Acts.of(d, 8, k, n);
@@ -182,11 +181,16 @@ final class ReadTables extends BenchTables {
         if (blas != null) blas.close();
     }
 
+    /** GB/s of reading {@code bytes} in {@code us} µs, "-" where nothing was timed (NaN, or no launch fitted). */
+    private static String gbs(long bytes, double us) {
+        return Double.isNaN(us) || us == Double.MAX_VALUE ? "-" : String.format("%.0f", bytes / (us * 1e3));
+    }
+
     /** A shape's row-major BF16 weights in copies that rotate past L2, and the same bytes for cuBLAS (zeros when it did not load). */
     private record RowMajorCopies(SbiLayout.Shape shape, long bytes, long[] w, long[] wBlas) {}
 
     private RowMajorCopies rowMajorCopies(int n, int k, boolean blas) {
-        SbiLayout.Shape sr = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
+        SbiLayout.Shape sr = rowMajorShape(n, k);
         long bytes = 2L * n * k;
         int copies = rotation(bytes);
         return new RowMajorCopies(sr, bytes, d.copies(copies, sr.bytes(), 71), blas ? d.copies(copies, bytes, 101) : new long[copies]);
