@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
 # step's output to $OUT/<step>.log (and the console). Steps: check, check8 (the INT8 checks only), checkquick (the
-# attention kernels and every fixture at batch 1 only), checksk (the split-K kernels only), checkfix (the fixtures only,
+# attention kernels and every fixture at batch 1 only), checksk (the split-K kernels only), checktma (the TMA-fed kernels only), checkfix (the fixtures only,
 # batched and one prompt at a time), zerocheck, bench[:parts],
 # zero[:sources[/batches]], kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch], cli8[:batch] (the CLI with
 # --precision int8), ncu[:parts] (CudaBench parts, default prof, under Nsight Compute: launch, occupancy, speed-of-light,
@@ -23,6 +23,7 @@ for step in "$@"; do
     check8) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures int8 ;;
     checkquick) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures quick ;;
     checksk) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures splitk ;;
+    checktma) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures tma ;;
     checkfix) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures fixtures ;;
     zerocheck) "${J[@]}" -Dfathom.nvme="$PWD/nv" dev.fathom.cuda.CudaZeroBench check fixtures ;;
     bench) "${J[@]}" dev.fathom.cuda.CudaBench ${arg//,/ } ;;

@@ -384,6 +384,7 @@ SBI_NORM_KERNEL(sbirmn_bf16_8, __nv_bfloat16, 8, 1)
 
 #include "sbi_tile.cuh"   // tensor-core tile layout kernels
 #include "splitk.cuh"     // 2..8 rows over the tiles, K split over a thread-block cluster (sm_90)
+#include "tma.cuh"        // 2..8 rows over row-major weights fed by TMA copies (sm_90)
 #include "prompt.cuh"     // prompt phase: row-major unpacking for cuBLAS, epilogues, tiled attention
 #include "attention_mma.cuh"   // prompt attention on tensor cores (models with BF16 weights)
 

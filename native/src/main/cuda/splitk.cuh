@@ -91,16 +91,19 @@ DEV void mmc_stage(uint4* frag, const float* __restrict__ x, int ldx, int K, int
 
 // After the block's mma: partial sums to shared memory, one cluster barrier, this block's 1/C of the outputs reduced
 // over the cluster and written with the epilogue, a last barrier (the other blocks may still read this one's memory).
+// Any block size of 8 warps or more: the outputs are shared over all its threads.
 // rm: the tile's 16 rows are four SIMT gated groups [gate_a, gate_b, up_a, up_b] (row-major weights) instead of 8 gates
 // then 8 ups (tile layout); only mode 1 reads them differently.
 DEV void mmc_finish(float (*red)[16][8], const float* acc, const float* acc2, const float* ss, float* sinv, int C, int rank,
                     int rg, int RT, int K, const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
                     int mode, int act, const float* gamma, float eps, bool rm = false) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-    red[warp][g][2 * q] = acc[0] + acc2[0];
-    red[warp][g][2 * q + 1] = acc[1] + acc2[1];
-    red[warp][g + 8][2 * q] = acc[2] + acc2[2];
-    red[warp][g + 8][2 * q + 1] = acc[3] + acc2[3];
+    if (warp < 8) {   // warps past 8 (tma.cuh's producer) hold no tile
+        red[warp][g][2 * q] = acc[0] + acc2[0];
+        red[warp][g][2 * q + 1] = acc[1] + acc2[1];
+        red[warp][g + 8][2 * q] = acc[2] + acc2[2];
+        red[warp][g + 8][2 * q + 1] = acc[3] + acc2[3];
+    }
     if (C > 1) cluster_sync_all();
     else __syncthreads();
     if (gamma) {

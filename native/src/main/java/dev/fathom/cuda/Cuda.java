@@ -279,6 +279,37 @@ public final class Cuda {
         check("cuFuncSetAttribute", (int) call("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT), fn, 8, bytes));
     }
 
+    /** CUtensorMapDataType values of cuda.h this code encodes. */
+    public static final int TMAP_BF16 = 9, TMAP_F32 = 7;
+    /** CUtensorMapSwizzle: none, 128-byte. */
+    public static final int SWIZZLE_NONE = 0, SWIZZLE_128B = 3;
+    /** Bytes of a CUtensorMap (16 quadwords), passed to a kernel by value. */
+    public static final int TENSOR_MAP_BYTES = 128;
+
+    /**
+     * Encodes a 2-D tiled tensor map (cuTensorMapEncodeTiled) into {@code out} (128 bytes, 64-byte aligned): a row-major
+     * matrix at device address {@code addr} of {@code rows} x {@code cols} elements of {@code dtype}, rows {@code strideBytes}
+     * apart (a multiple of 16), copied in boxes of {@code boxRows} x {@code boxCols}; out-of-bounds elements read as zeros.
+     * {@code l2Promote256}: the copies ask L2 for whole 256-byte segments.
+     */
+    public void tensorMap2d(MemorySegment out, long addr, int dtype, long cols, long rows, long strideBytes, int boxCols, int boxRows,
+                            int swizzle, boolean l2Promote256) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment dims = a.allocate(JAVA_LONG, 2), strides = a.allocate(JAVA_LONG, 1), box = a.allocate(JAVA_INT, 2),
+                    elem = a.allocate(JAVA_INT, 2);
+            dims.setAtIndex(JAVA_LONG, 0, cols);
+            dims.setAtIndex(JAVA_LONG, 1, rows);
+            strides.setAtIndex(JAVA_LONG, 0, strideBytes);
+            box.setAtIndex(JAVA_INT, 0, boxCols);
+            box.setAtIndex(JAVA_INT, 1, boxRows);
+            elem.setAtIndex(JAVA_INT, 0, 1);
+            elem.setAtIndex(JAVA_INT, 1, 1);
+            check("cuTensorMapEncodeTiled", (int) call("cuTensorMapEncodeTiled", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
+                    JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+                    out, dtype, 2, addr, dims, strides, box, elem, 0, swizzle, l2Promote256 ? 3 : 0, 0));
+        }
+    }
+
     private static final FunctionDescriptor LAUNCH = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS);
     private MethodHandle launchHandle;

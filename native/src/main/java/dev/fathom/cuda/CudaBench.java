@@ -27,7 +27,7 @@ import java.util.Random;
  * shape's bytes, where the split-K kernel's time goes, launches to profile),
  * decode latency of synthetic models against the weights/bandwidth floor, CUDA graphs on/off, a leak check, and
  * same-run comparisons with one switch changed. Usage:
- * {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [sizes] [stages] [prof] [splitk] [int8] [llama] [graphs] [leak] ...} (see main
+ * {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [sizes] [stages] [tma] [prof] [splitk] [int8] [llama] [graphs] [leak] ...} (see main
  * for the parts run when none is given).
  */
 public final class CudaBench {
@@ -325,6 +325,7 @@ public final class CudaBench {
         ReadTables reads = new ReadTables(b.dev, b.readGBs);
         if (parts.contains("sizes")) reads.sizesTable();
         if (parts.contains("stages")) reads.stagesTable();
+        if (parts.contains("tma")) reads.tmaTable();
         if (parts.contains("prof")) reads.profLaunches();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();

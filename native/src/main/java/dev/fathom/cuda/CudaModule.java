@@ -60,7 +60,8 @@ public final class CudaModule {
     }
 
     /**
-     * Launches {@code name}; each argument is a Long (pointer or 64-bit integer), Integer, Float or Double.
+     * Launches {@code name}; each argument is a Long (pointer or 64-bit integer), Integer, Float or Double, or a
+     * MemorySegment holding a by-value parameter of any size (alive until this returns).
      * Kernel parameters are copied by the driver at the call, so one argument buffer serves every launch.
      */
     public synchronized void launch(String name, int gx, int gy, int bx, int smem, long stream, Object... args) {
@@ -92,6 +93,10 @@ public final class CudaModule {
                 case Integer v -> argBuf.set(ValueLayout.JAVA_INT, off, v);
                 case Float v -> argBuf.set(ValueLayout.JAVA_FLOAT, off, v);
                 case Double v -> argBuf.set(ValueLayout.JAVA_DOUBLE, off, v);
+                case MemorySegment m -> {   // a parameter passed by value from native memory (a CUtensorMap): read at the call
+                    ptrs.set(ValueLayout.ADDRESS, i * 8L, m);
+                    continue;
+                }
                 default -> throw new IllegalArgumentException("kernel argument " + i + " of " + name + ": " + args[i]);
             }
             ptrs.set(ValueLayout.ADDRESS, i * 8L, argBuf.asSlice(off));

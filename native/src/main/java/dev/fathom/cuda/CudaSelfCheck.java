@@ -439,7 +439,7 @@ public final class CudaSelfCheck {
     public static void main(String[] args) {
         Path dir = Path.of(args.length > 0 ? args[0] : "../shared/fixtures");
         String mode = args.length > 1 ? args[1] : "";
-        if (!List.of("", "quick", "fixtures", "splitk", "int8").contains(mode)) {
+        if (!List.of("", "quick", "fixtures", "splitk", "tma", "int8").contains(mode)) {
             System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk or int8, or none for every check");
             System.exit(2);
         }
@@ -460,6 +460,7 @@ public final class CudaSelfCheck {
                 yield FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "") & FixtureCheck.fixturesEach(dir);
             }
             case "splitk" -> splitKChecks(seed);   // the split-K cluster kernels only
+            case "tma" -> splitKChecks(seed, SbiSplitK.TMA_KERNELS);   // the TMA-fed kernels only
             case "int8" -> int8Checks(dir, seed + (1L << 32));
             default -> throw new IllegalStateException(mode);   // refused above
         };
@@ -469,19 +470,25 @@ public final class CudaSelfCheck {
 
     /** The split-K cluster kernels (sm_90; none elsewhere) against float64; whether all passed. */
     static boolean splitKChecks(long seed) {
+        return splitKChecks(seed, java.util.stream.Stream.of(SPLIT_K_KERNELS, SbiSplitK.EXPERIMENTS, SbiSplitK.TMA_KERNELS).flatMap(List::stream).toList());
+    }
+
+    /** The split-K kernels {@code kernels} against float64; whether all passed. */
+    static boolean splitKChecks(long seed, List<String> kernels) {
         boolean ok = true;
         int[][] splitKShapes = Arrays.copyOf(GEMM_SHAPES, GEMM_SHAPES.length + 1);
         splitKShapes[GEMM_SHAPES.length] = new int[]{100, 77};   // odd K: scalar activation loads, K slices past the end
         // the split-K cluster kernels (sm_90): 2, 4, 8 rows (and 3, 5), every epilogue, each cluster size and the plan's
         if (Cuda.get().ccMajor() < 9) System.out.println("split-K cluster kernels: not checked, they need sm_90 or later (this GPU never runs them)");
         else
-            for (String kn : java.util.stream.Stream.concat(SPLIT_K_KERNELS.stream(), SbiSplitK.EXPERIMENTS.stream()).toList())
+            for (String kn : kernels)
                 for (int[] s : splitKShapes)
                     for (int rows : new int[]{2, 3, 4, 5, 8})
                         for (int mode = 0; mode < 3; mode++)
                             for (int c : new int[]{0, 1, 2, 4, 8})
                                 for (boolean norm : c == 0 ? new boolean[]{false, true} : new boolean[]{false}) {
                                     if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
+                                    if (SbiSplitK.tmaStages(kn) > 0 && s[1] % 4 != 0) continue;   // its activation map needs K % 4 == 0 (launch says so)
                                     boolean rm = SbiSplitK.rowMajor(kn);
                                     GemmResult r = gemm(DType.BF16, !rm, rm, s[0], s[1], rows, mode, seed++, false, kn, c, norm);
                                     boolean pass = r.ok(1e-4);

@@ -80,19 +80,10 @@ final class ReadTables extends BenchTables {
         System.out.println("   next line (exp): each experiment kernel (SbiSplitK.EXPERIMENTS) at the plan's C and its fastest C = 1, 2, 4, 8 [C], GB/s; best/blas = speed of the fastest against cuBLAS");
         System.out.printf("%-12s %4s %2s %6s %7s %7s %7s %7s %7s %7s %7s %9s %9s%n", "N x K", "rows", "C", "blocks", "read", "full", "-stage", "-red",
                 "-both", "shell", "loop", "blas", "-both/read");
-        if (cu.ccMajor() < 9) {
-            System.out.println("   (not measured: the split-K kernels need sm_90, this GPU is sm " + cu.computeCapability() + ")");
-            if (blas != null) blas.close();
-            return;
-        }
-        long out = cu.malloc(4L * 65536);
-        for (int[] nk : LLAMA_SHAPES) {
-            RowMajorCopies rc = rowMajorCopies(nk[0], nk[1], blas != null);
-            int n = nk[0], k = nk[1], copies = rc.w().length;
+        eachShapeOnSm90(blas, "the split-K kernels", (rc, readUs, acts) -> {
+            int n = rc.shape().n(), k = rc.shape().k(), copies = rc.w().length;
             long[] wr = rc.w(), wp = rc.wBlas();
             SbiLayout.Shape sr = rc.shape();
-            double readUs = bestReadUs(wr, rc.bytes(), out, false);
-            Acts acts = Acts.of(d, 8, k, n);
             for (int b : new int[]{4, 8}) {
                 SbiSplitK.Plan plan = SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, sr, b, cu.smCount());
                 if (plan == null) {   // K too long for the staged fragments at any cluster size
@@ -111,17 +102,9 @@ final class ReadTables extends BenchTables {
                 double bestUs = Double.MAX_VALUE;
                 SbiSplitK.Plan bestPlan = null;
                 for (String kn : SbiSplitK.EXPERIMENTS) {
-                    double atPlan = Double.NaN, best = Double.MAX_VALUE;
-                    int bestC = 0;
-                    for (int cl = 1; cl <= 8; cl *= 2) {
-                        SbiSplitK.Plan p = SbiSplitK.fixed(kn, sr, b, cl);
-                        if (p.smem() > SbiSplitK.MAX_SMEM) continue;
-                        double t = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, p, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
-                        if (cl == plan.cluster()) atPlan = t;
-                        if (t < best) { best = t; bestC = cl; }
-                        if (t < bestUs) { bestUs = t; bestPlan = p; }
-                    }
-                    exp.append(String.format(" %s %s / %s [%d]", kn.replace("_bf16_8", ""), gbs(rc.bytes(), atPlan), gbs(rc.bytes(), best), bestC));
+                    Sweep sw = sweepClusters(kn, plan.cluster(), rc, acts, b);
+                    if (sw.bestPlan() != null && sw.best() < bestUs) { bestUs = sw.best(); bestPlan = sw.bestPlan(); }
+                    exp.append(String.format(" %s %s / %s [%d]", kn.replace("_bf16_8", ""), gbs(rc.bytes(), sw.atPlan()), gbs(rc.bytes(), sw.best()), sw.bestC()));
                 }
                 if (bestPlan != null) exp.append(String.format("; best/blas %.2f", blasUs / bestUs));
                 if (bestPlan != null) {   // with the fused RMS norm (row 0 of x as gamma), as decode steps run QKV and up/gate
@@ -133,11 +116,99 @@ final class ReadTables extends BenchTables {
                 }
                 System.out.println(exp);
             }
-            d.free(wr, wp);
-            acts.close();
+        });
+    }
+
+    /** One Llama shape of an sm_90 table: its row-major copies, the plain read of its bytes, activations for 8 rows. */
+    private interface ShapeBody { void run(RowMajorCopies rc, double readUs, Acts acts); }
+
+    /** {@code body} over every Llama shape, freeing each one's buffers after it; one line and nothing else below sm_90. */
+    private void eachShapeOnSm90(Cublas blas, String what, ShapeBody body) {
+        if (cu.ccMajor() < 9) {
+            System.out.println("   (not measured: " + what + " need sm_90, this GPU is sm " + cu.computeCapability() + ")");
+        } else {
+            long out = cu.malloc(4L * 65536);
+            for (int[] nk : LLAMA_SHAPES) {
+                RowMajorCopies rc = rowMajorCopies(nk[0], nk[1], blas != null);
+                Acts acts = Acts.of(d, 8, nk[1], nk[0]);
+                body.run(rc, bestReadUs(rc.w(), rc.bytes(), out, false), acts);
+                d.free(rc.w(), rc.wBlas());
+                acts.close();
+            }
+            cu.free(out);
         }
-        cu.free(out);
         if (blas != null) blas.close();
+    }
+
+    /** A kernel at the plan's cluster size and at its fastest of C = 1, 2, 4, 8 (µs; NaN / MAX_VALUE where none ran). */
+    private record Sweep(double atPlan, double best, int bestC, SbiSplitK.Plan bestPlan) {}
+
+    /**
+     * {@code kn} over {@code rc}'s copies at {@code b} rows and each cluster size whose shared memory fits; a launch the
+     * driver refuses (a cluster it cannot place) is one line and is left out.
+     */
+    private Sweep sweepClusters(String kn, int planC, RowMajorCopies rc, Acts acts, int b) {
+        SbiLayout.Shape sr = rc.shape();
+        int n = sr.n(), k = sr.k();
+        long[] wr = rc.w();
+        double atPlan = Double.NaN, best = Double.MAX_VALUE;
+        int bestC = 0;
+        SbiSplitK.Plan bestPlan = null;
+        for (int cl = 1; cl <= 8; cl *= 2) {
+            SbiSplitK.Plan p = SbiSplitK.fixed(kn, sr, b, cl);
+            if (p.smem() > SbiSplitK.MAX_SMEM) continue;
+            double t;
+            try {
+                t = d.perLaunchUs(wr.length, c -> SbiSplitK.launch(mod, false, p, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
+            } catch (Cuda.CudaException e) {
+                System.out.println("   " + kn + " C=" + cl + " on " + n + "x" + k + ": " + e.getMessage());
+                continue;
+            }
+            if (cl == planC) atPlan = t;
+            if (t < best) { best = t; bestC = cl; bestPlan = p; }
+        }
+        return new Sweep(atPlan, best, bestC, bestPlan);
+    }
+
+    /**
+     * The TMA kernels (SbiSplitK.TMA_KERNELS) against the SBI-GEMM target at 4 and 8 rows: for each Llama shape, a plain
+     * read of the same bytes, the model's split-K kernel at its plan, cuBLAS, and each TMA kernel at its plan's C and its
+     * fastest C, then the fastest TMA launch as a share of the read, against cuBLAS, and with the RMS norm fused.
+     */
+    void tmaTable() {
+        Cublas blas = openBlas();
+        System.out.printf("%n== TMA-fed kernels at 4 and 8 rows (GB/s of weight bytes; read ceiling %.0f GB/s)%n", readGBs);
+        System.out.println("   read = read_probe_u4 over the same bytes; ours = " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + " at its plan; blas = cublasGemmEx bf16;");
+        System.out.println("   tN = sbimmtN_bf16_8 (N stages of 18 KB) at its plan's C / at its fastest C = 1, 2, 4, 8 [C]; best = the fastest TMA launch");
+        System.out.printf("%-12s %4s %6s %6s %6s %15s %15s %15s %7s %9s %8s%n", "N x K", "rows", "read", "ours", "blas", "t4", "t8", "t12",
+                "% read", "best/blas", "norm");
+        eachShapeOnSm90(blas, "TMA and clusters", (rc, readUs, acts) -> {
+            SbiLayout.Shape sr = rc.shape();
+            int n = sr.n(), k = sr.k(), copies = rc.w().length;
+            long[] wr = rc.w(), wp = rc.wBlas();
+            long bytes = rc.bytes();
+            for (int b : new int[]{4, 8}) {
+                SbiSplitK.Plan plan = SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, sr, b, cu.smCount());
+                double oursUs = plan == null ? Double.NaN
+                        : d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, plan, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
+                double blasUs = blas == null ? Double.NaN : d.perLaunchUs(copies, c -> blas.gemm(wp[c], acts.xb(), acts.y(), n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
+                StringBuilder cols = new StringBuilder();
+                Sweep top = null;
+                for (String kn : SbiSplitK.TMA_KERNELS) {
+                    Sweep sw = sweepClusters(kn, SbiSplitK.plan(kn, sr, b, cu.smCount()).cluster(), rc, acts, b);
+                    if (sw.bestPlan() != null && (top == null || sw.best() < top.best())) top = sw;
+                    cols.append(String.format(" %15s", gbs(bytes, sw.atPlan()) + "/" + gbs(bytes, sw.best()) + " [" + sw.bestC() + "]"));
+                }
+                if (top == null) {
+                    System.out.printf("%-12s %4d   (no TMA launch ran)%n", n + "x" + k, b);
+                    continue;
+                }
+                SbiSplitK.Plan bp = top.bestPlan();
+                double normUs = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, bp, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1, acts.x(), 1e-5f));
+                System.out.printf("%-12s %4d %6s %6s %6s%s %6.1f%% %9.2f %8s%n", n + "x" + k, b, gbs(bytes, readUs), gbs(bytes, oursUs), gbs(bytes, blasUs),
+                        cols, 100 * readUs / top.best(), blasUs / top.best(), gbs(bytes, normUs));
+            }
+        });
     }
 
     /**

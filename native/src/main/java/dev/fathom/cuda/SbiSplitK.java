@@ -2,6 +2,8 @@ package dev.fathom.cuda;
 
 import dev.fathom.engine.tensor.DType;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -37,6 +39,22 @@ final class SbiSplitK {
     private static final Map<String, Integer> RING_SLOTS = Map.of(RING_KERNELS.get(0), 4, RING_KERNELS.get(1), 8);
     /** Every experiment kernel, in the order CudaBench's stages part prints them. */
     static final List<String> EXPERIMENTS = java.util.stream.Stream.concat(XR_KERNELS.stream(), RING_KERNELS.stream()).toList();
+    /**
+     * Experiments over row-major rows fed by the Tensor Memory Accelerator (tma.cuh): 128-row x 64-column weight boxes and
+     * the activations beside them through a shared-memory pipeline of 4, 8 or 12 stages (18 KB each), one producer warp,
+     * no staging pass; the split-K kernels' cluster reduction when C > 1. CudaBench part tma.
+     */
+    static final List<String> TMA_KERNELS = List.of("sbimmt4_bf16_8", "sbimmt8_bf16_8", "sbimmt12_bf16_8");
+    private static final Map<String, Integer> TMA_STAGES = Map.of(TMA_KERNELS.get(0), 4, TMA_KERNELS.get(1), 8, TMA_KERNELS.get(2), 12);
+    /** Bytes of one TMA stage: the 128 x 64 BF16 weight box and the 8 x 64 float activation box (tma.cuh). */
+    static final int TMA_STAGE_BYTES = 128 * 64 * 2 + 8 * 64 * 4;
+    /** Threads of a TMA kernel's block: 8 consumer warps and the producer warp. */
+    static final int TMA_THREADS = 288;
+    /** Shared memory of a multiprocessor that blocks can use (sm_90), and what each block reserves besides its own. */
+    private static final int SM_SMEM = 228 * 1024, BLOCK_RESERVED = 1024, TMA_STATIC = 5120;
+
+    /** Pipeline stages of a TMA kernel, 0 for any other. */
+    static int tmaStages(String kernel) { return TMA_STAGES.getOrDefault(kernel, 0); }
 
     /** Ring slots per warp of a ring kernel (splitk.cuh's MMRA_KERNEL S), 0 for any other. */
     static int ringSlots(String kernel) { return RING_SLOTS.getOrDefault(kernel, 0); }
@@ -53,7 +71,7 @@ final class SbiSplitK {
     record Plan(String kernel, int cluster, int blocks, int smem) {}
 
     /** Whether a kernel reads plain row-major rows (else the tile layout): the sbimmr* family, timing variants included. */
-    static boolean rowMajor(String kernel) { return kernel.startsWith("sbimmr"); }
+    static boolean rowMajor(String kernel) { return kernel.startsWith("sbimmr") || kernel.startsWith("sbimmt"); }
 
     /**
      * The split-K switches, read once per model: whether the kernels run at all ({@code -Dfathom.cuda.splitK=false}:
@@ -102,7 +120,26 @@ final class SbiSplitK {
 
     /** Dynamic shared memory of a kernel's launch: the staged fragments (none for the XR kernels), after a ring kernel's ring of 8 warps x slots x 1 KB. */
     static int smem(String kernel, SbiLayout.Shape s, int rows, int cluster) {
+        if (tmaStages(kernel) > 0) return tmaStages(kernel) * TMA_STAGE_BYTES + 1024;   // + 1 KB to align the boxes
         return XR_KERNELS.contains(kernel) ? 0 : ringSlots(kernel) * 8 * 1024 + smem(s, rows, cluster);
+    }
+
+    /** Blocks of a TMA kernel that fit on one multiprocessor at once (shared memory bounds them; 288 threads each). */
+    static int tmaBlocksPerSm(String kernel) {
+        return Math.max(1, Math.min(7, SM_SMEM / (tmaStages(kernel) * TMA_STAGE_BYTES + 1024 + TMA_STATIC + BLOCK_RESERVED)));
+    }
+
+    /**
+     * A TMA kernel's cluster size: the largest of 1, 2, 4, 8 whose blocks all fit on the GPU at once (one wave: a
+     * block streams its whole slice from start to end, so a second wave would start late), else 1.
+     */
+    static Plan planTma(String kernel, SbiLayout.Shape s, int rows, int sms) {
+        Plan best = fixed(kernel, s, rows, 1);
+        for (int c = 2; c <= 8; c *= 2) {
+            Plan p = fixed(kernel, s, rows, c);
+            if (p.blocks() <= (long) sms * tmaBlocksPerSm(kernel)) best = p;
+        }
+        return best;
     }
 
     /** The launch of {@code kernel} (of {@code s}'s layout) with a given cluster size. */
@@ -120,6 +157,7 @@ final class SbiSplitK {
      * 2 for 32000 (4 at 8 rows, where 2 needs 64 KB).
      */
     static Plan plan(String kernel, SbiLayout.Shape s, int rows, int sms) {
+        if (tmaStages(kernel) > 0) return planTma(kernel, s, rows, sms);
         Plan fit = null;
         for (int c = 1; c <= 8; c *= 2) {
             Plan p = fixed(kernel, s, rows, c);
@@ -156,12 +194,57 @@ final class SbiSplitK {
                 OPTED.merge(fn, p.smem(), Math::max);
             }
         }
-        if (rowMajor(p.kernel()))
+        if (tmaStages(p.kernel()) > 0)
+            launchTma(mod, pdl, p, stream, w, s, x, ldx, bias, res, y, ldy, rows, mode, act, gamma, eps);
+        else if (rowMajor(p.kernel()))
             mod.launch(pdl, p.cluster(), p.kernel(), p.blocks(), 1, 256, p.smem(), stream, w, x, ldx, s.k(), kTiles(s), rowTiles(s), p.cluster(),
                     s.groups() * SbiLayout.GROUP, bias, res, y, ldy, s.n(), rows, mode, act, vec, gamma, eps);
         else
             mod.launch(pdl, p.cluster(), p.kernel(), p.blocks(), 1, 256, p.smem(), stream, w, x, ldx, s.k(), s.kChunks(), s.groups(), p.cluster(),
                     bias, res, y, ldy, s.n(), rows, mode, act, vec, gamma, eps);
+    }
+
+    /** Tensor maps already encoded, by what they describe (the model's and a benchmark's buffers are few and fixed). */
+    private static final Map<MapKey, MemorySegment> MAPS = new ConcurrentHashMap<>();
+    private static final Arena MAP_ARENA = Arena.ofAuto();
+    private record MapKey(long cuda, long addr, int dtype, long cols, long rows, long stride, int boxCols, int boxRows) {}
+
+    private static MemorySegment tensorMap(Cuda cu, long addr, int dtype, long cols, long rows, long stride, int boxCols, int boxRows) {
+        MapKey key = new MapKey(cu.ordinal(), addr, dtype, cols, rows, stride, boxCols, boxRows);
+        MemorySegment m = MAPS.get(key);
+        if (m != null) return m;
+        if (MAPS.size() > 4096) MAPS.clear();
+        m = MAP_ARENA.allocate(Cuda.TENSOR_MAP_BYTES, 64);
+        cu.tensorMap2d(m, addr, dtype, cols, rows, stride, boxCols, boxRows, Cuda.SWIZZLE_128B, dtype == Cuda.TMAP_BF16);
+        MAPS.put(key, m);
+        return m;
+    }
+
+    /**
+     * Why a TMA kernel cannot take this launch (its activation map needs rows 16 bytes apart, its fused norm reads gamma
+     * in pairs, and both maps 16-byte aligned addresses), or null when it can.
+     */
+    static String tmaRefusal(String kernel, SbiLayout.Shape s, int ldx, long x, long w) {
+        if (ldx % 4 == 0 && s.k() % 4 == 0 && (x & 15) == 0 && (w & 15) == 0) return null;
+        return kernel + " needs K and the activation row stride to be multiples of 4 and 16-byte aligned buffers (K=" + s.k()
+                + ", ldx=" + ldx + "); use " + DEFAULT_ROW_MAJOR_KERNEL + " for this shape";
+    }
+
+    /**
+     * A TMA kernel's launch: the weight map (stored rows x the row length, 128 x 64 boxes) and the activation map
+     * ({@code rows} x K floats, 8 x 32 boxes), both with the 128-byte swizzle tma.cuh reads them with.
+     */
+    private static void launchTma(CudaModule mod, boolean pdl, Plan p, long stream, long w, SbiLayout.Shape s, long x, int ldx,
+                                  long bias, long res, long y, int ldy, int rows, int mode, int act, long gamma, float eps) {
+        String why = tmaRefusal(p.kernel(), s, ldx, x, w);
+        if (why != null) throw new IllegalArgumentException(why);
+        Cuda cu = mod.cuda();
+        int kt = kTiles(s);
+        long rowLen = 16L * kt;
+        MemorySegment mw = tensorMap(cu, w, Cuda.TMAP_BF16, rowLen, (long) s.groups() * SbiLayout.GROUP, 2 * rowLen, 64, 128);
+        MemorySegment mx = tensorMap(cu, x, Cuda.TMAP_F32, s.k(), rows, 4L * ldx, 32, 8);
+        mod.launch(pdl, p.cluster(), p.kernel(), p.blocks(), 1, TMA_THREADS, p.smem(), stream, mw, mx, s.k(), kt, rowTiles(s), p.cluster(),
+                bias, res, y, ldy, s.n(), rows, mode, act, gamma, eps);
     }
 
     /** {@link #launch} without a fused norm. */

@@ -66,6 +66,66 @@ class SbiSplitKTest {
             assertTrue(src.contains("KERNEL(" + kn + ","), kn + " is not defined in splitk.cuh");
     }
 
+    /**
+     * The TMA kernels (tma.cuh): stage memory, one wave per plan, refusals, and the partition of K into 64-column
+     * chunks over the cluster and of the outputs over 288 threads, as the kernel indexes them.
+     */
+    @Test
+    void tmaKernelsPlanOneWaveAndCoverEveryChunkAndOutputOnce() throws Exception {
+        SbiLayout.Shape r = SbiLayout.Shape.of(11008, 4096, 11008, DType.BF16, false, true);
+        String src = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/tma.cuh"));
+        for (String kn : SbiSplitK.TMA_KERNELS) {
+            int stages = SbiSplitK.tmaStages(kn);
+            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + stages + ")"), kn + " with " + stages + " stages is not defined in tma.cuh");
+            assertTrue(SbiSplitK.rowMajor(kn), kn);
+            assertEquals(stages * (16384 + 2048) + 1024, SbiSplitK.fixed(kn, r, 8, 1).smem(), kn);
+            assertTrue(SbiSplitK.fixed(kn, r, 8, 1).smem() <= SbiSplitK.MAX_SMEM, kn + " fits the opt-in limit");
+            assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed(kn, tiles(64, 64), 2, 1), "row-major only");
+            assertFalse(SbiSplitK.ROW_MAJOR_KERNELS.contains(kn), "an experiment is no choice for -Dfathom.cuda.splitKKernel");
+        }
+        assertEquals(2, SbiSplitK.tmaBlocksPerSm("sbimmt4_bf16_8"));
+        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt8_bf16_8"));
+        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt12_bf16_8"));
+        assertEquals(0, SbiSplitK.tmaStages(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
+        // one wave on 132 multiprocessors: 4096 rows (32 row groups) split 4 ways at one block per SM, 8 at two
+        SbiLayout.Shape sq = SbiLayout.Shape.of(4096, 4096, 4096, DType.BF16, false, true);
+        assertEquals(4, SbiSplitK.plan("sbimmt8_bf16_8", sq, 8, 132).cluster());
+        assertEquals(8, SbiSplitK.plan("sbimmt4_bf16_8", sq, 8, 132).cluster());
+        assertEquals(1, SbiSplitK.plan("sbimmt8_bf16_8", r, 8, 132).cluster(), "86 row groups fill one wave unsplit");
+        assertEquals(1, SbiSplitK.plan("sbimmt12_bf16_8", SbiLayout.Shape.of(32000, 4096, 32000, DType.BF16, false, true), 4, 132).cluster(),
+                "more row groups than multiprocessors: no split");
+        // refusals: one sentence naming K and the stride
+        assertNull(SbiSplitK.tmaRefusal("sbimmt8_bf16_8", sq, 4096, 256, 512));
+        String why = SbiSplitK.tmaRefusal("sbimmt8_bf16_8", SbiLayout.Shape.of(100, 77, 100, DType.BF16, false, true), 77, 256, 512);
+        assertTrue(why != null && why.contains("K=77") && why.contains(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL), why);
+        assertTrue(SbiSplitK.tmaRefusal("sbimmt8_bf16_8", sq, 4096, 260, 512) != null, "unaligned activations");
+        // every 64-column chunk of a row group is read by exactly one block of its cluster; every output written once
+        for (int[] nk : new int[][]{{64, 64}, {172, 300}, {1000, 1000}, {4096, 4096}}) {
+            int n = nk[0], k = nk[1];
+            SbiLayout.Shape s = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
+            int kt = SbiSplitK.kTiles(s), nc = kt / 4, rt = SbiSplitK.rowTiles(s);
+            assertEquals(0, kt % 4, "whole 64-column chunks");
+            for (int c = 1; c <= 8; c *= 2) {
+                SbiSplitK.Plan p = SbiSplitK.fixed("sbimmt8_bf16_8", s, 8, c);
+                int[] chunkSeen = new int[(p.blocks() / c) * nc], outSeen = new int[8 * n];
+                int per = (nc + c - 1) / c;
+                for (int bx = 0; bx < p.blocks(); bx++) {
+                    int rank = bx % c, rg = bx / c, kc0 = rank * per, cnt = Math.max(0, Math.min(nc, kc0 + per) - kc0);
+                    for (int j = 0; j < cnt; j++) chunkSeen[rg * nc + kc0 + j]++;
+                    int total = 8 * 16 * 8;
+                    for (int e0 = rank * SbiSplitK.TMA_THREADS; e0 < total; e0 += c * SbiSplitK.TMA_THREADS)
+                        for (int e = e0; e < Math.min(total, e0 + SbiSplitK.TMA_THREADS); e++) {
+                            int b = e / 128, tt = rg * 8 + (e % 128) / 16, o = tt * 16 + e % 16;
+                            if (tt < rt && o < n) outSeen[b * n + o]++;
+                        }
+                }
+                for (int i = 0; i < chunkSeen.length; i++) assertEquals(1, chunkSeen[i], n + "x" + k + " C=" + c + " chunk " + i);
+                for (int i = 0; i < outSeen.length; i++) assertEquals(1, outSeen[i], n + "x" + k + " C=" + c + " output " + i);
+                assertEquals((rt + 7) / 8, p.blocks() / c);
+            }
+        }
+    }
+
     @Test
     void kernelSwitchNamesTheSettingWhenWrongAndFollowsTheLayout() {
         SbiLayout.Shape t = tiles(64, 64), r = SbiLayout.Shape.of(64, 64, 64, DType.BF16, false, true);

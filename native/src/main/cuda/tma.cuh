@@ -1,0 +1,169 @@
+// Fathom CUDA kernels, part of fathom_kernels.cu (included there after splitk.cuh, not compiled alone): the 2..8-row
+// GEMM over row-major BF16 weights fed by the Tensor Memory Accelerator (sm_90; dev.fathom.cuda.SbiSplitK plans and
+// launches it with two tensor maps it encodes on the host).
+//
+// Why: the fourteenth session's measurements (docs/benchmarks.md) placed the split-K kernels' loss at 4-8 rows in the
+// activation staging before the weight stream and the cluster reduction after it, and showed cuBLAS's nvjet kernels
+// feeding 128 x 8 tiles through a deep shared-memory pipeline of TMA copies. This kernel does the same with the
+// launch interface and epilogue of the split-K kernels:
+//  - Block = 8 consumer warps (one 16-row tile each: 128 output rows) + 1 producer warp; grid = ceil(RT / 8) * C with
+//    the C K slices of a row group in one cluster (C = 1: whole K, no reduction across blocks).
+//  - A stage is 64 columns of K: the 128 x 64 weight box (16 KB, 128-byte swizzle) and the 8 x 64 activation box
+//    (fp32, two 8 x 32 boxes, 128-byte swizzle; rows past `rows` and columns past K arrive as zeros), both landing on
+//    the stage's mbarrier. S stages are in flight from the first instruction; the activations need no staging pass
+//    and cross L2 once per block and stage (1/8 of the weight bytes at 8 rows).
+//  - Consumers: per 16-column k tile one ldmatrix.x4 gives the mma A fragment of the warp's 16 rows (conflict-free
+//    under the swizzle); the B fragment is the lane's four activations, split into bf16 hi + lo (two mma chains, as
+//    the other kernels: float32-level accuracy). Each warp releases a stage with one arrive on its empty barrier.
+//  - gamma != null: the RMS norm runs inside, as XR does it: each lane multiplies its activations by gamma, warp 0
+//    sums x^2 per row, and mmc_finish scales by rsqrt(mean + eps).
+//  - The end is mmc_finish of splitk.cuh (one cluster barrier and a DSMEM reduction when C > 1).
+// Dynamic shared memory: S * 18 KB + 1 KB (the boxes are 1 KB aligned for the swizzle).
+
+#pragma once
+
+#include <cuda.h>   // CUtensorMap
+
+#define TMA_W_BYTES (128 * 64 * 2)
+#define TMA_X_BYTES (8 * 64 * 4)
+#define TMA_STAGE_BYTES (TMA_W_BYTES + TMA_X_BYTES)
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+DEV uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+DEV void mbar_init(uint64_t* b, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(b)), "r"(count) : "memory");
+}
+DEV void mbar_expect_tx(uint64_t* b, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(b)), "r"(bytes) : "memory");
+}
+DEV void mbar_arrive(uint64_t* b) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(b)) : "memory");
+}
+DEV void mbar_wait(uint64_t* b, unsigned parity) {
+    const uint32_t a = smem_u32(b);
+    asm volatile(
+        "{\n\t.reg .pred P;\n"
+        "WAIT_%=:\n\t"
+        "mbarrier.try_wait.parity.shared::cta.b64 P, [%0], %1;\n\t"
+        "@!P bra WAIT_%=;\n}" ::"r"(a), "r"(parity) : "memory");
+}
+// one 2-D box of tensor map `map` at coordinates (c0 inner, c1 outer) into shared `dst`, completing on `bar`
+DEV void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
+                 ::"r"(smem_u32(dst)), "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_u32(bar)) : "memory");
+}
+DEV void ldmatrix_x4(uint4& a, uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(a.x), "=r"(a.y), "=r"(a.z), "=r"(a.w) : "r"(addr));
+}
+#endif
+
+// S: stages in flight. Launch: 288 threads, cluster (C, 1, 1), the split-K kernels' arguments after the two maps
+// (W and srows are unused: the weight map carries them).
+template <int S>
+DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT, int C,
+                 const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
+                 int mode, int act, const float* __restrict__ gamma, float eps) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    extern __shared__ __align__(1024) unsigned char tma_smem[];
+    __shared__ float red[8][16][8];
+    __shared__ float ss[8], sinv[8];
+    __shared__ uint64_t full[S], empty[S];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    const int rank = blockIdx.x % C, rg = blockIdx.x / C;
+    const int NC = KT >> 2, per = (NC + C - 1) / C, kc0 = rank * per;   // 64-column chunks: all, per slice, first
+    const int cnt = max(0, min(NC, kc0 + per) - kc0);
+    unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(tma_smem) + 1023) & ~uintptr_t(1023));
+    pdl_trigger();
+    if (threadIdx.x < 8) ss[threadIdx.x] = 0.f;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 8); }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f};
+    float xsq = 0.f;
+    if (warp == 8) {   // producer: one lane issues every copy
+        if (lane == 0) {
+            const int pre = min(S, cnt);
+            for (int j = 0; j < pre; j++) {   // the weights of the first S stages before waiting on the previous kernel
+                mbar_expect_tx(&full[j], TMA_STAGE_BYTES);
+                tma_load_2d(base + j * TMA_STAGE_BYTES, tmW, (kc0 + j) * 64, rg * 128, &full[j]);
+            }
+            pdl_wait();   // the activations come from the previous kernel
+            for (int j = 0; j < pre; j++) {
+                unsigned char* xs = base + j * TMA_STAGE_BYTES + TMA_W_BYTES;
+                tma_load_2d(xs, tmX, (kc0 + j) * 64, 0, &full[j]);
+                tma_load_2d(xs + 1024, tmX, (kc0 + j) * 64 + 32, 0, &full[j]);
+            }
+            for (int j = S; j < cnt; j++) {
+                const int s = j % S;
+                mbar_wait(&empty[s], ((j / S) - 1) & 1);   // the 8 consumers are done with the slot's last use
+                unsigned char* st = base + s * TMA_STAGE_BYTES;
+                mbar_expect_tx(&full[s], TMA_STAGE_BYTES);
+                tma_load_2d(st, tmW, (kc0 + j) * 64, rg * 128, &full[s]);
+                tma_load_2d(st + TMA_W_BYTES, tmX, (kc0 + j) * 64, 0, &full[s]);
+                tma_load_2d(st + TMA_W_BYTES + 1024, tmX, (kc0 + j) * 64 + 32, 0, &full[s]);
+            }
+        }
+        __syncwarp();
+    } else {   // every consumer walks the pipeline (tiles past RT hold zeros and are not written): 8 arrivals per stage
+        pdl_wait();   // res and gamma may come from the previous kernel
+        // ldmatrix: lane l gives row 16 warp + 8 (m & 1) + i of matrix m = l / 8 (i = l % 8), 16-byte chunk 2 kt + (m >> 1)
+        const int m = lane >> 3, i = lane & 7;
+        const uint32_t arow = (warp * 16 + (m & 1) * 8 + i) * 128;
+        // the lane's activations: row g, columns 16 kt' + 2q (+1) and + 8 (+9) of each 32-column box (kt' = kt % 2)
+        const uint32_t xrow = g * 128 + (q & 1) * 8;
+        for (int j = 0; j < cnt; j++) {
+            const int s = j % S;
+            mbar_wait(&full[s], (j / S) & 1);
+            const uint32_t st = smem_u32(base + s * TMA_STAGE_BYTES);
+            const unsigned char* xs = base + s * TMA_STAGE_BYTES + TMA_W_BYTES;
+#pragma unroll
+            for (int kt = 0; kt < 4; kt++) {
+                uint4 a;
+                const int c = 2 * kt + (m >> 1);
+                ldmatrix_x4(a, st + arow + ((c ^ i) << 4));
+                const int h = kt >> 1, c0 = (kt & 1) * 4 + (q >> 1);   // box, logical chunk of column 16 kt' + 2q
+                const float2 u = *reinterpret_cast<const float2*>(xs + h * 1024 + xrow + ((c0 ^ g) << 4));
+                const float2 v = *reinterpret_cast<const float2*>(xs + h * 1024 + xrow + (((c0 + 2) ^ g) << 4));
+                float x0 = u.x, x1 = u.y, x2 = v.x, x3 = v.y;
+                if (gamma) {
+                    xsq += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
+                    const int col = (kc0 + j) * 64 + kt * 16 + 2 * q;   // K % 4 == 0 (the map needs it): col < K covers col + 1
+                    const float2 ga = col < K ? __ldg(reinterpret_cast<const float2*>(gamma + col)) : make_float2(0.f, 0.f);
+                    const float2 gb = col + 8 < K ? __ldg(reinterpret_cast<const float2*>(gamma + col + 8)) : make_float2(0.f, 0.f);
+                    x0 *= ga.x; x1 *= ga.y; x2 *= gb.x; x3 *= gb.y;
+                }
+                uint32_t h0, l0, h1, l1;
+                split_bf16(x0, x1, h0, l0);
+                split_bf16(x2, x3, h1, l1);
+                mma_bf16(acc, a, h0, h1);
+                mma_bf16(acc2, a, l0, l1);
+            }
+            __syncwarp();
+            if (lane == 0) mbar_arrive(&empty[s]);
+        }
+    }
+    if (gamma && warp == 0) {   // warp 0 walked every chunk of the slice: its row sums are the block's
+        xsq += __shfl_xor_sync(0xffffffffu, xsq, 1);
+        xsq += __shfl_xor_sync(0xffffffffu, xsq, 2);
+        if (q == 0 && g < rows) ss[g] = xsq;
+    }
+    mmc_finish(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
+#else
+    __trap();   // sm_90 only (SbiSplitK never launches it elsewhere)
+#endif
+}
+
+#define MMT_KERNEL(NAME, S)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(288, 1) NAME(                                                \
+        const __grid_constant__ CUtensorMap tmW, const __grid_constant__ CUtensorMap tmX, int K, int KT,      \
+        int RT, int C, const float* bias, const float* res, float* y, int ldy, int n, int rows, int mode,     \
+        int act, const float* gamma, float eps) {                                                             \
+        sbi_mmt<S>(&tmW, &tmX, K, KT, RT, C, bias, res, y, ldy, n, rows, mode, act, gamma, eps);              \
+    }
+// experiments (CudaBench part tma): 4 stages (72 KB in flight per block, 2 blocks per multiprocessor), 8 (144 KB), 12 (216 KB)
+MMT_KERNEL(sbimmt4_bf16_8, 4)
+MMT_KERNEL(sbimmt8_bf16_8, 8)
+MMT_KERNEL(sbimmt12_bf16_8, 12)
