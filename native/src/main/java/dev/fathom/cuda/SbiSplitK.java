@@ -84,14 +84,20 @@ final class SbiSplitK {
             String k = System.getProperty("fathom.cuda.splitKKernel");
             if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL);
             k = k.trim();
-            if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k))
+            if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
-                        + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + " (row-major)");
+                        + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
             return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL);
         }
 
-        /** The kernel for {@code s}'s layout. */
-        String kernel(SbiLayout.Shape s) { return s.mma() ? tileKernel : rowMajorKernel; }
+        /**
+         * The kernel for {@code s}'s layout; a TMA kernel chosen for row-major rows gives way to the default where K is
+         * no multiple of 4 (its activation map cannot describe the rows).
+         */
+        String kernel(SbiLayout.Shape s) {
+            if (s.mma()) return tileKernel;
+            return tmaStages(rowMajorKernel) > 0 && s.k() % 4 != 0 ? DEFAULT_ROW_MAJOR_KERNEL : rowMajorKernel;
+        }
     }
 
     /** Row tiles (16 stored rows each) of a matrix in either layout. */

@@ -138,6 +138,12 @@ class SbiSplitKTest {
             assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r), "a tile kernel is no choice for row-major weights");
         });
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(r)));
+        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmt8_bf16_8", () -> {
+            assertEquals("sbimmt8_bf16_8", SbiSplitK.Settings.read().kernel(r));
+            assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t));
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(SbiLayout.Shape.of(64, 77, 64, DType.BF16, false, true)),
+                    "K % 4 != 0: the TMA kernel's activation map cannot take it");
+        });
         assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t));
         assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r));
         assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed("sbimmc4_bf16_8", r, 2, 1), "layout mismatch");
