@@ -107,6 +107,7 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
             }
         }
         __syncwarp();
+        pdl_wait();   // the whole warp: it writes outputs in mmc_finish, reading res
     } else {   // every consumer walks the pipeline (tiles past RT hold zeros and are not written): 8 arrivals per stage
         pdl_wait();   // res and gamma may come from the previous kernel
         // ldmatrix: lane l gives row 16 warp + 8 (m & 1) + i of matrix m = l / 8 (i = l % 8), 16-byte chunk 2 kt + (m >> 1)
