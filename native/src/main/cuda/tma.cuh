@@ -58,8 +58,8 @@ DEV void ldmatrix_x4(uint4& a, uint32_t addr) {
 }
 #endif
 
-// S: stages in flight. Launch: 288 threads, cluster (C, 1, 1), the split-K kernels' arguments after the two maps
-// (W and srows are unused: the weight map carries them).
+// S: stages in flight. Launch: 288 threads, cluster (C, 1, 1); after the two maps, the split-K kernels' arguments less
+// W, ldx, srows (the maps carry them) and vecx (the copies need no vector switch).
 template <int S>
 DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT, int C,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,

@@ -281,8 +281,8 @@ public final class Cuda {
 
     /** CUtensorMapDataType values of cuda.h this code encodes. */
     public static final int TMAP_BF16 = 9, TMAP_F32 = 7;
-    /** CUtensorMapSwizzle: none, 128-byte. */
-    public static final int SWIZZLE_NONE = 0, SWIZZLE_128B = 3;
+    /** CUtensorMapSwizzle: 128-byte. */
+    public static final int SWIZZLE_128B = 3;
     /** Bytes of a CUtensorMap (16 quadwords), passed to a kernel by value. */
     public static final int TENSOR_MAP_BYTES = 128;
 

@@ -440,7 +440,7 @@ public final class CudaSelfCheck {
         Path dir = Path.of(args.length > 0 ? args[0] : "../shared/fixtures");
         String mode = args.length > 1 ? args[1] : "";
         if (!List.of("", "quick", "fixtures", "splitk", "tma", "int8").contains(mode)) {
-            System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk or int8, or none for every check");
+            System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk, tma or int8, or none for every check");
             System.exit(2);
         }
         String why = new CudaBackend().unavailableReason();

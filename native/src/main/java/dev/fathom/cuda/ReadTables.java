@@ -1,6 +1,5 @@
 package dev.fathom.cuda;
 
-
 import java.util.List;
 
 /**
@@ -197,7 +196,7 @@ final class ReadTables extends BenchTables {
                 for (String kn : SbiSplitK.TMA_KERNELS) {
                     Sweep sw = sweepClusters(kn, SbiSplitK.plan(kn, sr, b, cu.smCount()).cluster(), rc, acts, b);
                     if (sw.bestPlan() != null && (top == null || sw.best() < top.best())) top = sw;
-                    cols.append(String.format(" %15s", gbs(bytes, sw.atPlan()) + "/" + gbs(bytes, sw.best()) + " [" + sw.bestC() + "]"));
+                    cols.append(String.format(" %15s", gbs(bytes, sw.atPlan()) + "/" + gbs(bytes, sw.best()) + " [" + (sw.bestPlan() == null ? "-" : sw.bestC()) + "]"));
                 }
                 if (top == null) {
                     System.out.printf("%-12s %4d   (no TMA launch ran)%n", n + "x" + k, b);
