@@ -212,7 +212,6 @@ final class SbiSplitK {
 
     /** Tensor maps already encoded, by what they describe (the model's and a benchmark's buffers are few and fixed). */
     private static final Map<MapKey, MemorySegment> MAPS = new ConcurrentHashMap<>();
-    private static final Arena MAP_ARENA = Arena.ofAuto();
     private record MapKey(long cuda, long addr, int dtype, long cols, long rows, long stride, int boxCols, int boxRows) {}
 
     private static MemorySegment tensorMap(Cuda cu, long addr, int dtype, long cols, long rows, long stride, int boxCols, int boxRows) {
@@ -220,7 +219,7 @@ final class SbiSplitK {
         MemorySegment m = MAPS.get(key);
         if (m != null) return m;
         if (MAPS.size() > 4096) MAPS.clear();
-        m = MAP_ARENA.allocate(Cuda.TENSOR_MAP_BYTES, 64);
+        m = Arena.ofAuto().allocate(Cuda.TENSOR_MAP_BYTES, 64);   // its own arena: a map dropped by the clear is freed with it
         cu.tensorMap2d(m, addr, dtype, cols, rows, stride, boxCols, boxRows, Cuda.SWIZZLE_128B, dtype == Cuda.TMAP_BF16);
         MAPS.put(key, m);
         return m;
@@ -231,9 +230,10 @@ final class SbiSplitK {
      * in pairs, and both maps 16-byte aligned addresses), or null when it can.
      */
     static String tmaRefusal(String kernel, SbiLayout.Shape s, int ldx, long x, long w) {
-        if (ldx % 4 == 0 && s.k() % 4 == 0 && (x & 15) == 0 && (w & 15) == 0) return null;
-        return kernel + " needs K and the activation row stride to be multiples of 4 and 16-byte aligned buffers (K=" + s.k()
-                + ", ldx=" + ldx + "); use " + DEFAULT_ROW_MAJOR_KERNEL + " for this shape";
+        String what = s.k() % 4 != 0 || ldx % 4 != 0 ? "K and the activation row stride to be multiples of 4 (K=" + s.k() + ", ldx=" + ldx + ")"
+                : (x & 15) != 0 ? "16-byte aligned activations (address 0x" + Long.toHexString(x) + ")"
+                : (w & 15) != 0 ? "16-byte aligned weights (address 0x" + Long.toHexString(w) + ")" : null;
+        return what == null ? null : kernel + " needs " + what + "; use " + DEFAULT_ROW_MAJOR_KERNEL + " for this shape";
     }
 
     /**

@@ -98,7 +98,10 @@ class SbiSplitKTest {
         assertNull(SbiSplitK.tmaRefusal("sbimmt8_bf16_8", sq, 4096, 256, 512));
         String why = SbiSplitK.tmaRefusal("sbimmt8_bf16_8", SbiLayout.Shape.of(100, 77, 100, DType.BF16, false, true), 77, 256, 512);
         assertTrue(why != null && why.contains("K=77") && why.contains(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL), why);
-        assertTrue(SbiSplitK.tmaRefusal("sbimmt8_bf16_8", sq, 4096, 260, 512) != null, "unaligned activations");
+        String unaligned = SbiSplitK.tmaRefusal("sbimmt8_bf16_8", sq, 4096, 260, 512);
+        assertTrue(unaligned != null && unaligned.contains("aligned activations (address 0x104)"), unaligned);
+        String weights = SbiSplitK.tmaRefusal("sbimmt8_bf16_8", sq, 4096, 256, 520);
+        assertTrue(weights != null && weights.contains("aligned weights"), weights);
         // every 64-column chunk of a row group is read by exactly one block of its cluster; every output written once
         for (int[] nk : new int[][]{{64, 64}, {172, 300}, {1000, 1000}, {4096, 4096}}) {
             int n = nk[0], k = nk[1];
