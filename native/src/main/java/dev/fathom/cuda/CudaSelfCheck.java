@@ -36,8 +36,16 @@ public final class CudaSelfCheck {
     // ------------------------------------------------------------------ SBI-GEMM vs a float64 CPU reference
 
     /** One kernel check: relative error of y, and whether every output was written (no NaN poison left). */
-    public record GemmResult(String what, double relErr, boolean allWritten) {
+    public record GemmResult(String what, double relErr, boolean allWritten, String pattern) {
+        public GemmResult(String what, double relErr, boolean allWritten) { this(what, relErr, allWritten, ""); }
+
         public boolean ok(double tol) { return allWritten && relErr <= tol; }
+
+        /** The check's line; a failure adds where its wrong outputs lie ({@link GemmDiagnosis#pattern}). */
+        String line(boolean pass) {
+            return String.format("GEMM %-56s rel %.2e written %s %s", what, relErr, allWritten, pass ? "ok" : "FAIL")
+                    + (pass || pattern.isEmpty() ? "" : "\n     " + pattern);
+        }
     }
 
     /**
@@ -78,12 +86,18 @@ public final class CudaSelfCheck {
 
     private static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, int n, int k, int rows, int mode, long seed, boolean blas,
                                    boolean norm, String splitK, int cluster) {
+        return gemm(dt, mma, rowMajor, blas, splitK, cluster, Inputs.random(n, k, rows, mode, seed, norm), null);
+    }
+
+    /** A check over inputs {@code in}; {@code keep}: where to leave the output [rows, n] too (null: nowhere). */
+    private static GemmResult gemm(DType dt, boolean mma, boolean rowMajor, boolean blas, String splitK, int cluster, Inputs in, float[][] keep) {
+        int n = in.n(), k = in.k(), rows = in.rows(), mode = in.mode();
+        boolean norm = in.norm();
         if (norm && (blas || (mma && splitK == null)))
             throw new IllegalArgumentException("the norm is fused only into the SIMT, row-major and split-K kernels");
         CudaModule mod = CudaModule.get();
         Cuda cu = mod.cuda();
         cu.makeCurrent();
-        Inputs in = Inputs.random(n, k, rows, mode, seed, norm);
         try (Arena a = Arena.ofShared()) {
             Tensor w = Tensor.of("w", dt, new long[]{in.outRows(), k}, in.w(), a);   // rounded to dt: the reference reads it back
             Rows src = in.rows(w, mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP, a);
@@ -129,7 +143,9 @@ public final class CudaSelfCheck {
                 }
                 String what = String.format("%s%s%s%s%s n=%d k=%d rows=%d mode=%d ks=%d", dt, mma ? "/mma" : "", shape[0].rowMajor() ? "/rowmajor" : "",
                         blas ? "/cublas" : "", (norm ? "/norm" : "") + sk, n, k, rows, mode, l.ks());
-                return in.compare(what, d.output(a), w::get);
+                float[] y = d.output(a);
+                if (keep != null) keep[0] = y;
+                return in.compare(what, y, w::get);
             }
         }
     }
@@ -249,6 +265,7 @@ public final class CudaSelfCheck {
         GemmResult compare(String what, float[] y, WeightAt wt) {
             double num = 0, den = 0;
             boolean written = true;
+            double[] refs = new double[rows * n];
             for (int r = 0; r < rows; r++)
                 for (int o = 0; o < n; o++) {
                     double ref;
@@ -265,11 +282,22 @@ public final class CudaSelfCheck {
                         ref = mode == 0 ? s + res[r * n + o] : Math.max(0, s);
                     }
                     float got = y[r * n + o];
+                    refs[r * n + o] = ref;
                     if (Float.isNaN(got)) written = false;
                     num += (got - ref) * (got - ref);
                     den += ref * ref;
                 }
-            return new GemmResult(what, Math.sqrt(num / den), written);
+            double rel = Math.sqrt(num / den);
+            return new GemmResult(what, rel, written, rel > 1e-5 || !written ? GemmDiagnosis.pattern(y, refs, rows, n) : "");
+        }
+
+        /** Mode 0 inputs with no bias, residual or norm: the given weights [n, k] and activations [rows, k]. */
+        static Inputs of(float[] w, float[] x, int n, int k, int rows) {
+            double[] xin = new double[x.length];
+            for (int i = 0; i < x.length; i++) xin[i] = x[i];
+            float[] gamma = new float[k];
+            Arrays.fill(gamma, 1f);
+            return new Inputs(n, k, rows, 0, w, new float[n], x, new float[rows * n], gamma, false, xin);
         }
     }
 
@@ -460,7 +488,7 @@ public final class CudaSelfCheck {
                 yield FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "") & FixtureCheck.fixturesEach(dir);
             }
             case "splitk" -> splitKChecks(seed);   // the split-K cluster kernels only
-            case "tma" -> splitKChecks(seed, SbiSplitK.TMA_KERNELS);   // the TMA-fed kernels only
+            case "tma" -> tmaProbes(seed) & splitKChecks(seed, SbiSplitK.TMA_KERNELS);   // the TMA-fed kernels only
             case "int8" -> int8Checks(dir, seed + (1L << 32));
             default -> throw new IllegalStateException(mode);   // refused above
         };
@@ -493,9 +521,44 @@ public final class CudaSelfCheck {
                                     GemmResult r = gemm(DType.BF16, !rm, rm, s[0], s[1], rows, mode, seed++, false, kn, c, norm);
                                     boolean pass = r.ok(1e-4);
                                     ok &= pass;
-                                    if (!pass || (c == 0 && rows != 3 && rows != 5))
-                                        System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                                    if (!pass || (c == 0 && rows != 3 && rows != 5)) System.out.println(r.line(pass));
                                 }
+        return ok;
+    }
+
+    /**
+     * One-hot probes of the TMA kernels (8 rows, 256 x 512, the plan's cluster size and C = 1): over random BF16-exact
+     * weights each batch row must return exactly the weight column it names, for every column of K; over weights whose
+     * row o holds o + 1, output row o must hold o + 1. A failure says which columns and rows were read instead
+     * ({@link GemmDiagnosis}), so a first run on a GPU locates an indexing mistake. Whether all passed.
+     */
+    static boolean tmaProbes(long seed) {
+        if (Cuda.get().ccMajor() < 9) {
+            System.out.println("TMA probes: not run, the kernels need sm_90 or later");
+            return true;
+        }
+        int n = 256, k = 512, rows = 8;
+        boolean ok = true;
+        float[] w = GemmDiagnosis.probeWeights(n, k, seed), numbers = GemmDiagnosis.rowNumberWeights(n, k);
+        for (String kn : SbiSplitK.TMA_KERNELS)
+            for (int c : new int[]{0, 1}) {
+                java.util.TreeMap<Integer, Integer> wrong = new java.util.TreeMap<>();
+                float[][] y = new float[1][];
+                String failed = null;
+                for (int p = 0; p < GemmDiagnosis.probes(rows, k) && failed == null; p++) {
+                    float[] x = GemmDiagnosis.probeActivations(p, rows, k);
+                    GemmResult r = gemm(DType.BF16, false, true, false, kn, c, Inputs.of(w, x, n, k, rows), y);
+                    if (!r.allWritten() || y[0] == null) failed = r.what() + (r.allWritten() ? "" : ": outputs left unwritten") + " " + r.pattern();
+                    else GemmDiagnosis.matchProbe(y[0], p, rows, n, w, k, wrong);
+                }
+                GemmDiagnosis.Probe probe = new GemmDiagnosis.Probe(wrong, k);
+                GemmResult rr = gemm(DType.BF16, false, true, false, kn, c, Inputs.of(numbers, GemmDiagnosis.probeActivations(0, rows, k), n, k, rows), y);
+                String rowMap = y[0] == null ? "no output" : GemmDiagnosis.rowMap(y[0], rows, n);
+                boolean pass = failed == null && probe.ok() && rowMap == null && rr.allWritten();
+                ok &= pass;
+                System.out.printf("TMA probe %-16s C=%-5s %s; output rows %s %s%n", kn, c == 0 ? "plan" : String.valueOf(c),
+                        failed != null ? failed : probe.summary(), rowMap == null ? "in place" : rowMap, pass ? "ok" : "FAIL");
+            }
         return ok;
     }
 
@@ -525,7 +588,7 @@ public final class CudaSelfCheck {
                             double tol = blas ? 1e-2 : mma ? 1e-4 : 1e-5;
                             boolean pass = r.ok(tol);
                             ok &= pass;
-                            if (!pass || rows == 3 || rows >= 130) System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                            if (!pass || rows == 3 || rows >= 130) System.out.println(r.line(pass));
                         }
                     }
         ok &= splitKChecks(seed);
@@ -572,7 +635,7 @@ public final class CudaSelfCheck {
         for (GemmResult r : rs) {
             boolean pass = r.ok(1e-4);
             ok &= pass;
-            System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+            System.out.println(r.line(pass));
         }
         ok &= int8BlasChecks(seed + (1L << 40));
         System.out.printf("%-18s %-12s %5s %-7s %12s %12s %8s %12s %s%n", "int8 fixture", "weights", "group", "cublas", "prompt rel", "step rel",
@@ -610,7 +673,7 @@ public final class CudaSelfCheck {
                         GemmResult r = gemm8Blas(s[0], s[1], rows, mode, group, seed++);
                         boolean pass = r.ok(1e-2);
                         ok &= pass;
-                        System.out.printf("GEMM %-56s rel %.2e written %s %s%n", r.what(), r.relErr(), r.allWritten(), pass ? "ok" : "FAIL");
+                        System.out.println(r.line(pass));
                     }
         return ok;
     }
