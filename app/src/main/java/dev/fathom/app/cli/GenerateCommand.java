@@ -48,7 +48,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     PromptGroup prompt;
 
-    @Option(names = "--max-new-tokens", defaultValue = "32", description = "tokens to generate per sequence (default: ${DEFAULT-VALUE})")
+    @Option(names = {"--max-new-tokens", "--new-tokens"}, defaultValue = "32",
+            description = "tokens to generate per sequence (default: ${DEFAULT-VALUE}); --new-tokens as bench and plan spell it")
     int maxNewTokens;
 
     @Option(names = "--greedy", description = "always take the most likely token (the default unless --temperature is given)")
@@ -125,6 +126,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 int[] acc = new int[prompts[0].length + maxNewTokens];
                 System.arraycopy(prompts[0], 0, acc, 0, prompts[0].length);
                 int[] count = {prompts[0].length};
+                long[] chars = {0};   // streamed text's length: a synthetic model's ids past its 256 byte tokens have none
                 if (stream) {
                     out.print(prompt.text);
                     out.flush();
@@ -133,14 +135,21 @@ public final class GenerateCommand implements Callable<Integer> {
                         (seq, tok, step) -> {
                             if (stream) {
                                 acc[count[0]++] = tok;
-                                out.print(m.tokenizer().decodeIncrement(acc, count[0]));
+                                String piece = m.tokenizer().decodeIncrement(acc, count[0]);
+                                chars[0] += piece.length();
+                                out.print(piece);
                                 out.flush();
                             }
                         }, cancel);
                 if (stream) out.println();
                 else printSequences(out, m, r, prompts[0].length);
-                err.printf("fathom: prompt %d x %d tokens in %.1f ms; %d decode steps at %.2f ms/step (%s)%n",
-                        prompts.length, prompts[0].length, r.prefillNs() / 1e6, r.decodeSteps(), r.decodeMsPerStep(), s.runner().layout());
+                if (stream && chars[0] == 0 && count[0] > prompts[0].length)
+                    err.println("fathom: the " + (count[0] - prompts[0].length) + " generated tokens (ids "
+                            + java.util.Arrays.stream(acc, prompts[0].length, count[0]).mapToObj(String::valueOf).collect(java.util.stream.Collectors.joining(","))
+                            + ") have no text in this tokenizer; --prompt-ids prints ids.");
+                err.printf("fathom: prompt %d x %d tokens in %.1f ms; %d decode step%s at %.2f ms/step (%s)%n",
+                        prompts.length, prompts[0].length, r.prefillNs() / 1e6, r.decodeSteps(), r.decodeSteps() == 1 ? "" : "s",
+                        r.decodeMsPerStep(), s.runner().layout());
                 if (profile.parallel().pp() > 1)
                     err.printf("fathom: pipeline bubble (from stage spans): prompt %.1f%%, generation %.1f%%%n",
                             100 * PipelineStats.bubbleFraction(stages.events(), TelemetryEvent.Phase.PROMPT),
