@@ -527,7 +527,7 @@ public final class CudaSelfCheck {
     }
 
     /**
-     * One-hot probes of the TMA kernels (8 rows, 256 x 512, the plan's cluster size and C = 1): over random BF16-exact
+     * One-hot probes of the TMA kernels (8 rows, 256 x 1024, the plan's cluster size and C = 1): over random BF16-exact
      * weights each batch row must return exactly the weight column it names, for every column of K; over weights whose
      * row o holds o + 1, output row o must hold o + 1. A failure says which columns and rows were read instead
      * ({@link GemmDiagnosis}), so a first run on a GPU locates an indexing mistake. Whether all passed.
@@ -537,7 +537,7 @@ public final class CudaSelfCheck {
             System.out.println("TMA probes: not run, the kernels need sm_90 or later");
             return true;
         }
-        int n = 256, k = 512, rows = 8;
+        int n = 256, k = 1024, rows = 8;   // 16 chunks of 64: every stage ring (4, 8, 12) wraps at C = 1
         boolean ok = true;
         float[] w = GemmDiagnosis.probeWeights(n, k, seed), numbers = GemmDiagnosis.rowNumberWeights(n, k);
         for (String kn : SbiSplitK.TMA_KERNELS)
