@@ -547,11 +547,13 @@ public final class CudaSelfCheck {
                 String failed = null;
                 for (int p = 0; p < GemmDiagnosis.probes(rows, k) && failed == null; p++) {
                     float[] x = GemmDiagnosis.probeActivations(p, rows, k);
+                    y[0] = null;   // a check that returns before launching leaves none
                     GemmResult r = gemm(DType.BF16, false, true, false, kn, c, Inputs.of(w, x, n, k, rows), y);
                     if (!r.allWritten() || y[0] == null) failed = r.what() + (r.allWritten() ? "" : ": outputs left unwritten") + " " + r.pattern();
                     else GemmDiagnosis.matchProbe(y[0], p, rows, n, w, k, wrong);
                 }
                 GemmDiagnosis.Probe probe = new GemmDiagnosis.Probe(wrong, k);
+                y[0] = null;
                 GemmResult rr = gemm(DType.BF16, false, true, false, kn, c, Inputs.of(numbers, GemmDiagnosis.probeActivations(0, rows, k), n, k, rows), y);
                 String rowMap = y[0] == null ? "no output" : GemmDiagnosis.rowMap(y[0], rows, n);
                 boolean pass = failed == null && probe.ok() && rowMap == null && rr.allWritten();
