@@ -21,7 +21,7 @@ class CudaGpuTest {
     }
 
     private static void assertOk(CudaSelfCheck.GemmResult r, double tol) {
-        assertTrue(r.ok(tol), r.what() + " rel " + r.relErr() + " written " + r.allWritten());
+        assertTrue(r.ok(tol), r.what() + " rel " + r.relErr() + " written " + r.allWritten() + (r.pattern().isEmpty() ? "" : "; " + r.pattern()));
     }
 
     @BeforeAll
@@ -89,6 +89,22 @@ class CudaGpuTest {
                             for (boolean norm : new boolean[]{false, true}) {
                                 boolean rm = SbiSplitK.rowMajor(kn);
                                 var r = CudaSelfCheck.gemm(DType.BF16, !rm, rm, nk[0], nk[1], rows, mode, seed++, false, kn, c, norm);
+                                assertOk(r, 1e-4);
+                            }
+    }
+
+    @Test
+    void tmaKernelsReadEveryColumnAndRowWhereExpectedAndMatchFloat64() {
+        assumeTrue(Cuda.get().ccMajor() >= 9, "skipped: the TMA kernels need sm_90");
+        long seed = System.nanoTime();
+        assertTrue(CudaSelfCheck.tmaProbes(seed), "TMA probes: the lines printed above name the columns or rows read wrong");
+        for (String kn : SbiSplitK.TMA_KERNELS)
+            for (int[] nk : new int[][]{{172, 64}, {64, 172}, {1000, 300}, {37, 1000}})   // K % 4 == 0, as their activation map needs
+                for (int rows : new int[]{2, 5, 8})
+                    for (int mode = 0; mode < 3; mode++)
+                        for (int c : new int[]{0, 1, 4})
+                            for (boolean norm : new boolean[]{false, true}) {
+                                var r = CudaSelfCheck.gemm(DType.BF16, false, true, nk[0], nk[1], rows, mode, ++seed, false, kn, c, norm);
                                 assertOk(r, 1e-4);
                             }
     }
