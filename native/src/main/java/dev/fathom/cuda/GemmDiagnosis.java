@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.List;
+import java.util.Random;
 import java.util.TreeMap;
 
 /**
@@ -130,7 +131,7 @@ final class GemmDiagnosis {
 
     /** Random weights [n, k] rounded to values BF16 holds exactly (so the device's copy equals them), none zero. */
     static float[] probeWeights(int n, int k, long seed) {
-        java.util.Random rnd = new java.util.Random(seed);
+        Random rnd = new Random(seed);
         float[] w = new float[n * k];
         for (int i = 0; i < w.length; i++) {
             float v;

@@ -166,7 +166,7 @@ class CudaGpuTest {
             for (int rows : new int[]{1, 2, 4, 8, 11})
                 for (int mode = 0; mode < 3; mode++)
                     for (String prefix : new String[]{Int8Layout.PREFIX, Int8Layout.REGS_PREFIX, Int8Layout.SCALED_PREFIX}) {
-                        var r = CudaSelfCheck.gemm8(nk[0], nk[1], rows, mode, 128, 0, prefix, seed++);
+                        var r = Int8Check.gemm8(nk[0], nk[1], rows, mode, 128, 0, prefix, seed++);
                         assertOk(r, 1e-4);
                     }
     }
@@ -178,7 +178,7 @@ class CudaGpuTest {
             for (int rows : new int[]{33, 130, 600})
                 for (int mode = 0; mode < 3; mode++)
                     for (int group : new int[]{128, 16}) {
-                        var r = CudaSelfCheck.gemm8Blas(nk[0], nk[1], rows, mode, group, seed++);
+                        var r = Int8Check.gemm8Blas(nk[0], nk[1], rows, mode, group, seed++);
                         assertOk(r, 1e-2);
                     }
     }
