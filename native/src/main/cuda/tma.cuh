@@ -58,6 +58,18 @@ DEV void ldmatrix_x4(uint4& a, uint32_t addr) {
 }
 #endif
 
+// The lane's gamma values of the 64-column chunk at k0: for each k tile kt of 16, columns 16 kt + 2q, + 1, + 8, + 9
+// (zeros past K; K % 4 == 0, which the activation map needs, so col < K covers col + 1)
+DEV void tma_gamma(const float* __restrict__ gamma, int K, int k0, int q, float* gv) {
+#pragma unroll
+    for (int kt = 0; kt < 4; kt++) {
+        const int col = k0 + kt * 16 + 2 * q;
+        const float2 ga = col < K ? __ldg(reinterpret_cast<const float2*>(gamma + col)) : make_float2(0.f, 0.f);
+        const float2 gb = col + 8 < K ? __ldg(reinterpret_cast<const float2*>(gamma + col + 8)) : make_float2(0.f, 0.f);
+        gv[4 * kt] = ga.x; gv[4 * kt + 1] = ga.y; gv[4 * kt + 2] = gb.x; gv[4 * kt + 3] = gb.y;
+    }
+}
+
 // S: stages in flight. Launch: 288 threads, cluster (C, 1, 1); after the two maps, the split-K kernels' arguments less
 // W, ldx, srows (the maps carry them) and vecx (the copies need no vector switch).
 template <int S>
@@ -115,7 +127,12 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
         const uint32_t arow = (warp * 16 + (m & 1) * 8 + i) * 128;
         // the lane's activations: row g, columns 16 kt' + 2q (+1) and + 8 (+9) of each 32-column box (kt' = kt % 2)
         const uint32_t xrow = g * 128 + (q & 1) * 8;
+        // gamma != null: the lane's 16 gamma values of the next chunk are loaded while the current one is multiplied (the
+        // first measurement, H100, loaded them after each stage's wait: the norm variant read at 28-45 % of the plain one)
+        float gcur[16], gnext[16];
+        if (gamma && cnt > 0) tma_gamma(gamma, K, kc0 * 64, q, gcur);
         for (int j = 0; j < cnt; j++) {
+            if (gamma && j + 1 < cnt) tma_gamma(gamma, K, (kc0 + j + 1) * 64, q, gnext);
             const int s = j % S;
             mbar_wait(&full[s], (j / S) & 1);
             const uint32_t st = smem_u32(base + s * TMA_STAGE_BYTES);
@@ -131,10 +148,7 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
                 float x0 = u.x, x1 = u.y, x2 = v.x, x3 = v.y;
                 if (gamma) {
                     xsq += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
-                    const int col = (kc0 + j) * 64 + kt * 16 + 2 * q;   // K % 4 == 0 (the map needs it): col < K covers col + 1
-                    const float2 ga = col < K ? __ldg(reinterpret_cast<const float2*>(gamma + col)) : make_float2(0.f, 0.f);
-                    const float2 gb = col + 8 < K ? __ldg(reinterpret_cast<const float2*>(gamma + col + 8)) : make_float2(0.f, 0.f);
-                    x0 *= ga.x; x1 *= ga.y; x2 *= gb.x; x3 *= gb.y;
+                    x0 *= gcur[4 * kt]; x1 *= gcur[4 * kt + 1]; x2 *= gcur[4 * kt + 2]; x3 *= gcur[4 * kt + 3];
                 }
                 uint32_t h0, l0, h1, l1;
                 split_bf16(x0, x1, h0, l0);
@@ -144,6 +158,10 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
             }
             __syncwarp();
             if (lane == 0) mbar_arrive(&empty[s]);
+            if (gamma) {
+#pragma unroll
+                for (int e = 0; e < 16; e++) gcur[e] = gnext[e];
+            }
         }
     }
     if (gamma && warp == 0) {   // warp 0 walked every chunk of the slice: its row sums are the block's

@@ -261,6 +261,8 @@ public final class CudaBench {
                 new Variant("nohandoff", "prompt GEMM inputs rounded to bf16 in passes of their own (no norm / gated-output handoff)", "llama-7b",
                         new int[]{1, 8, 32}, "fathom.cuda.bf16Handoff=false"),
                 new Variant("llama48", "", "llama-7b", new int[]{2, 4, 8}),
+                new Variant("notma", "decode GEMMs of 2..8 rows all through cuBLAS, the wide ones too (no TMA kernel)", "llama-7b", new int[]{2, 4, 8},
+                        "fathom.cuda.tmaWide=0"),
                 new Variant("splitk48", "decode GEMMs of 2..8 rows through the split-K cluster kernels, not cuBLAS", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.blasRows=8"),
                 new Variant("sknorm", "split-K kernels with separate norm kernels", "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.blasRows=8",

@@ -6,8 +6,9 @@ import dev.fathom.engine.model.ModelConfig;
 /**
  * The projections' GEMMs of one {@link CudaModel}: which kernel takes a packed matrix ({@link CudaModel.Mat}) over how
  * many rows, and its launch. cuBLAS ({@link PromptGemm}) over many rows of BF16 or INT8 weights (every row count above
- * one for row-major BF16 rows); the tensor-core prompt GEMM over the tile layout; split-K thread-block clusters at 2..8
- * rows (sm_90, {@link SbiSplitK}; where cuBLAS does not take them); the SIMT and
+ * one for row-major BF16 rows, except 2..8 rows of wide ones); the tensor-core prompt GEMM over the tile layout; split-K
+ * thread-block clusters at 2..8 rows (sm_90, {@link SbiSplitK}; where cuBLAS does not take them, among them the TMA kernel
+ * over wide row-major matrices); the SIMT and
  * row-major SBI kernels, with the RMS norm before them fused in where they can; the sbi8 kernels for INT8 weights.
  * Telemetry spans and programmatic dependent launches go through the model ({@link CudaModel#timed},
  * {@link CudaModel#launch}). Moved out of CudaModel, which keeps the buffers and the order of a pass.
@@ -67,7 +68,7 @@ final class CudaGemms {
     boolean fusesNorm(Mat m, int rows, int mode, long normB) {
         SbiLayout.Shape s = m.shape();
         return fuseNorm && normB == 0 && m.scales() == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && (!s.mma() || SbiSplitK.planFor(cu.ccMajor(), cu.smCount(), splitK, s, rows) != null)
-                && !(prompt != null && prompt.applies(s, rows) && prompt.fits(s, mode));
+                && !blasTakes(m, rows, mode);
     }
 
     /** {@link #gemm}; {@code gamma} != 0: x is the un-normed residual stream and the RMS norm (gamma) runs in the kernel. */
@@ -97,7 +98,10 @@ final class CudaGemms {
             String kname = s.mma() ? (nb == 1 ? "sbitile_bf16_1" : m.kernelPrefix() + (nb > 8 ? "32" : "8"))
                     : (gamma != 0 ? normKernel(m.kernelPrefix()) : m.kernelPrefix()) + NB[nb - 1];
             t += nb;
-            SbiSplitK.Plan p = SbiSplitK.planFor(cu.ccMajor(), cu.smCount(), splitK, s, nb);
+            SbiSplitK.Plan planned = SbiSplitK.planFor(cu.ccMajor(), cu.smCount(), splitK, s, nb);
+            // a TMA kernel's maps need 16-byte aligned rows: where these are not, the default row-major kernel
+            SbiSplitK.Plan p = planned != null && SbiSplitK.tmaStages(planned.kernel()) > 0 && SbiSplitK.tmaRefusal(planned.kernel(), s, ldx, xo, m.w()) != null
+                    ? SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, s, nb, cu.smCount()) : planned;
             if (p != null) {   // 2..8 rows (sm_90): K split over a thread-block cluster
                 model.timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, model.pdl(), p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
                         nb, mode, act, vec, gamma, cfg.normEps()));
@@ -112,9 +116,12 @@ final class CudaGemms {
         }
     }
 
-    /** Whether {@code rows} rows of {@code m} go through cuBLAS ({@link PromptGemm}) in epilogue {@code mode}. */
+    /**
+     * Whether {@code rows} rows of {@code m} go through cuBLAS ({@link PromptGemm}) in epilogue {@code mode}: not the
+     * 2..8 rows of a wide row-major matrix, which a TMA kernel reads faster on sm_90 ({@link SbiSplitK#wideFor}).
+     */
     boolean blasTakes(Mat m, int rows, int mode) {
-        return prompt != null && prompt.applies(m.shape(), rows) && prompt.fits(m.shape(), mode);
+        return prompt != null && !SbiSplitK.wideFor(cu.ccMajor(), splitK, m.shape(), rows) && prompt.applies(m.shape(), rows) && prompt.fits(m.shape(), mode);
     }
 
     /**

@@ -403,10 +403,15 @@ public final class CudaSelfCheck {
                     & FixtureCheck.fixturesEach(dir);
             case "fixtures" -> {   // every fixture batched and one prompt at a time, no kernel checks
                 printFixtureHeader();
-                yield FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "") & FixtureCheck.fixturesEach(dir);
+                yield FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "") & FixtureCheck.fixturesEach(dir) & FixtureCheck.fixturesTma(dir);
             }
             case "splitk" -> splitKChecks(seed);   // the split-K cluster kernels only
-            case "tma" -> tmaProbes(seed) & splitKChecks(seed, SbiSplitK.TMA_KERNELS);   // the TMA-fed kernels only
+            // the TMA-fed kernels only, then the fixtures with 2..8 rows of every BF16 matrix through one
+            case "tma" -> {
+                boolean k = tmaProbes(seed) & splitKChecks(seed, SbiSplitK.TMA_KERNELS);
+                printFixtureHeader();
+                yield k & FixtureCheck.fixturesTma(dir);
+            }
             case "int8" -> Int8Check.int8Checks(dir, seed + (1L << 32));
             default -> throw new IllegalStateException(mode);   // refused above
         };
@@ -527,6 +532,7 @@ public final class CudaSelfCheck {
         } finally {
             System.clearProperty("fathom.cuda.blasRows");
         }
+        ok &= FixtureCheck.fixturesTma(dir);
         return ok;
     }
 }

@@ -210,4 +210,24 @@ public final class FixtureCheck {
 
     /** Every fixture's prompts one at a time (batch 1), F32 and packed BF16; prints a line each, returns whether all passed. */
     static boolean fixturesEach(Path dir) { return fixtureLines(dir, FixtureCheck::fixtureEach, " (each prompt alone)"); }
+
+    /**
+     * Every fixture in BF16, batched, with every row-major BF16 matrix counted wide ({@code -Dfathom.cuda.tmaWide=1}), so
+     * the decode steps' 2..8 rows run through the TMA kernel where the model runs it only over 8192 outputs and more
+     * (the fixtures' widest is 512). sm_90 and later; elsewhere one line saying it was not run.
+     */
+    static boolean fixturesTma(Path dir) {
+        if (Cuda.get().ccMajor() < 9) {
+            System.out.println("fixtures through the TMA kernel: not checked, it needs sm_90 or later (this GPU never runs it)");
+            return true;
+        }
+        String old = System.getProperty("fathom.cuda.tmaWide");
+        System.setProperty("fathom.cuda.tmaWide", "1");
+        try {
+            return fixtureLines(dir, FixtureCheck::fixture, " (2..8 rows via " + SbiSplitK.WIDE_KERNEL + ")", true);
+        } finally {
+            if (old == null) System.clearProperty("fathom.cuda.tmaWide");
+            else System.setProperty("fathom.cuda.tmaWide", old);
+        }
+    }
 }

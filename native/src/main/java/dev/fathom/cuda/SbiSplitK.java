@@ -78,26 +78,56 @@ final class SbiSplitK {
      * never), and the kernel for each layout ({@code -Dfathom.cuda.splitKKernel} names one for its layout, the other
      * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
-    record Settings(boolean enabled, String tileKernel, String rowMajorKernel) {
+    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows) {
         static Settings read() {
             boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
+            int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
             String k = System.getProperty("fathom.cuda.splitKKernel");
-            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL);
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide);
             k = k.trim();
             if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
                         + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
-            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL);
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide);
         }
 
         /**
-         * The kernel for {@code s}'s layout; a TMA kernel chosen for row-major rows gives way to the default where K is
-         * no multiple of 4 (its activation map cannot describe the rows).
+         * The kernel for {@code s}'s layout: a wide row-major matrix's is the TMA kernel ({@link #wide}); a TMA kernel
+         * chosen for row-major rows gives way to the default where K is no multiple of 4 (its activation map cannot
+         * describe the rows).
          */
         String kernel(SbiLayout.Shape s) {
             if (s.mma()) return tileKernel;
+            if (wide(s)) return tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : WIDE_KERNEL;
             return tmaStages(rowMajorKernel) > 0 && s.k() % 4 != 0 ? DEFAULT_ROW_MAJOR_KERNEL : rowMajorKernel;
         }
+
+        /**
+         * Whether 2..8 rows of {@code s} run through a TMA kernel in place of cuBLAS: row-major BF16 with at least
+         * {@code wideRows} outputs ({@code -Dfathom.cuda.tmaWide}, default {@link #DEFAULT_WIDE_ROWS}; 0: never) and K a
+         * multiple of 4, with the split-K kernels on. (Where it also needs sm_90: {@link #wideFor}.)
+         */
+        boolean wide(SbiLayout.Shape s) {
+            return enabled && wideRows > 0 && !s.mma() && s.rowMajor() && s.dtype() == DType.BF16 && s.n() >= wideRows && s.k() % 4 == 0;
+        }
+    }
+
+    /**
+     * The TMA kernel the model runs over wide row-major BF16 matrices at 2..8 rows ({@link Settings#wide}) unless
+     * {@code -Dfathom.cuda.splitKKernel} names another TMA kernel.
+     */
+    static final String WIDE_KERNEL = "sbimmt4_bf16_8";
+    /**
+     * Output rows from which a row-major BF16 matrix is wide. On an H100 (eighteenth session, llama-7b, batch 2, graphs
+     * off, CUDA events over 32 layers) sbimmt4_bf16_8 took the QKV (12288 x 4096) in 1538 µs against cuBLAS's 1879 and
+     * the gate/up pairs (22016 x 4096) in 2226 against 2691, but the output projection (4096 x 4096) in 1134 against 817
+     * and the down projection (4096 x 11008) in 1685 against 1225: so the 11008-and-wider outputs, not the 4096-row ones.
+     */
+    static final int DEFAULT_WIDE_ROWS = 8192;
+
+    /** Whether {@code rows} rows of {@code s} run through a TMA kernel in place of cuBLAS on a GPU of {@code ccMajor}. */
+    static boolean wideFor(int ccMajor, Settings st, SbiLayout.Shape s, int rows) {
+        return ccMajor >= 9 && rows >= 2 && rows <= MAX_ROWS && st.wide(s);
     }
 
     /** Row tiles (16 stored rows each) of a matrix in either layout. */
@@ -136,15 +166,16 @@ final class SbiSplitK {
     }
 
     /**
-     * A TMA kernel's cluster size: the largest of 1, 2, 4, 8 whose blocks all fit on the GPU at once (one wave: a
-     * block streams its whole slice from start to end, so a second wave would start late), else 1.
+     * A TMA kernel's cluster size: 1 where the row groups alone give at least one block per two multiprocessors, else the
+     * smallest of 2, 4, 8 that does (so fewer than one block per multiprocessor: one wave, as a block streams its whole
+     * slice from start to end and a second wave would start late). On an H100 this picked the fastest cluster size of sbimmt4_bf16_8 for all five Llama
+     * shapes at 4 and 8 rows (eighteenth session): 4 for the 4096-row outputs, 1 for the others. (The deeper sbimmt8 and
+     * sbimmt12 were fastest at 2 on the 4096-row outputs.) The first rule, the largest cluster of one wave, took 8 there
+     * and read 20 % slower.
      */
     static Plan planTma(String kernel, SbiLayout.Shape s, int rows, int sms) {
         Plan best = fixed(kernel, s, rows, 1);
-        for (int c = 2; c <= 8; c *= 2) {
-            Plan p = fixed(kernel, s, rows, c);
-            if (p.blocks() <= (long) sms * tmaBlocksPerSm(kernel)) best = p;
-        }
+        for (int c = 2; c <= 8 && 2L * best.blocks() < sms; c *= 2) best = fixed(kernel, s, rows, c);
         return best;
     }
 

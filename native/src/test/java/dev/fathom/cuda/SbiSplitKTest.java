@@ -87,11 +87,21 @@ class SbiSplitKTest {
         assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt8_bf16_8"));
         assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt12_bf16_8"));
         assertEquals(0, SbiSplitK.tmaStages(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
-        // one wave on 132 multiprocessors: 4096 rows (32 row groups) split 4 ways at one block per SM, 8 at two
+        // 132 multiprocessors: 4096 rows (32 row groups) split until a block per two SMs (4 ways: 128 blocks), which
+        // keeps one wave; 86 row groups already give 86 blocks
         SbiLayout.Shape sq = SbiLayout.Shape.of(4096, 4096, 4096, DType.BF16, false, true);
         assertEquals(4, SbiSplitK.plan("sbimmt8_bf16_8", sq, 8, 132).cluster());
-        assertEquals(8, SbiSplitK.plan("sbimmt4_bf16_8", sq, 8, 132).cluster());
+        assertEquals(4, SbiSplitK.plan("sbimmt4_bf16_8", sq, 8, 132).cluster());
+        assertEquals(2, SbiSplitK.plan("sbimmt4_bf16_8", sq, 8, 100).cluster(), "64 blocks: one per two of 100 SMs");
+        assertEquals(1, SbiSplitK.plan("sbimmt4_bf16_8", sq, 8, 60).cluster(), "32 blocks: one per two of 60 SMs already");
+        for (String kn : SbiSplitK.TMA_KERNELS)
+            for (int sms : new int[]{16, 60, 100, 132, 170})
+                for (SbiLayout.Shape sh : new SbiLayout.Shape[]{sq, r}) {
+                    SbiSplitK.Plan p = SbiSplitK.plan(kn, sh, 8, sms);
+                    assertTrue(p.cluster() == 1 || p.blocks() <= (long) sms * SbiSplitK.tmaBlocksPerSm(kn), kn + " on " + sms + " SMs: a split keeps one wave");
+                }
         assertEquals(1, SbiSplitK.plan("sbimmt8_bf16_8", r, 8, 132).cluster(), "86 row groups fill one wave unsplit");
+        assertEquals(1, SbiSplitK.plan("sbimmt4_bf16_8", r, 8, 132).cluster(), "86 row groups fill one wave unsplit");
         assertEquals(1, SbiSplitK.plan("sbimmt12_bf16_8", SbiLayout.Shape.of(32000, 4096, 32000, DType.BF16, false, true), 4, 132).cluster(),
                 "more row groups than multiprocessors: no split");
         // refusals: one sentence naming K and the stride
@@ -150,6 +160,49 @@ class SbiSplitKTest {
         assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t));
         assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r));
         assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed("sbimmc4_bf16_8", r, 2, 1), "layout mismatch");
+    }
+
+    /**
+     * The wide rule: 2..8 rows of a row-major BF16 matrix with 8192 outputs or more go to the TMA kernel (not cuBLAS) on
+     * sm_90; narrower ones, other layouts and types, K not a multiple of 4, older GPUs, one row or more than 8 do not;
+     * the setting moves the bound or (0) switches it off, and a TMA kernel named for row-major rows replaces the default.
+     */
+    @Test
+    void wideRowMajorMatricesTakeTheTmaKernelAtTwoToEightRows() {
+        SbiSplitK.Settings st = SbiSplitK.Settings.read();
+        SbiLayout.Shape qkv = SbiLayout.Shape.of(12288, 4096, 12288, DType.BF16, false, true), o = SbiLayout.Shape.of(4096, 4096, 4096, DType.BF16, false, true),
+                head = SbiLayout.Shape.of(32000, 4096, 32000, DType.BF16, false, true), odd = SbiLayout.Shape.of(12288, 4098, 12288, DType.BF16, false, true),
+                simt = SbiLayout.Shape.of(12288, 4096, 12288, DType.BF16, false, false), f32 = SbiLayout.Shape.of(12288, 4096, 12288, DType.F32, false, true);
+        assertEquals(SbiSplitK.DEFAULT_WIDE_ROWS, st.wideRows());
+        for (int rows = 2; rows <= 8; rows++) {
+            assertTrue(SbiSplitK.wideFor(9, st, qkv, rows));
+            assertTrue(SbiSplitK.wideFor(9, st, head, rows));
+            assertFalse(SbiSplitK.wideFor(9, st, o, rows), "4096 outputs stay on cuBLAS");
+            assertEquals(SbiSplitK.WIDE_KERNEL, SbiSplitK.planFor(9, 132, st, qkv, rows).kernel());
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.planFor(9, 132, st, o, rows).kernel());
+        }
+        assertEquals(1, SbiSplitK.planFor(9, 132, st, qkv, 8).cluster(), "96 row groups: no split");
+        assertFalse(SbiSplitK.wideFor(9, st, qkv, 1), "one row: the GEMV");
+        assertFalse(SbiSplitK.wideFor(9, st, qkv, 9), "more rows: cuBLAS");
+        assertFalse(SbiSplitK.wideFor(8, st, qkv, 4), "no TMA before sm_90");
+        assertFalse(SbiSplitK.wideFor(9, st, odd, 4), "K % 4 != 0: no activation map");
+        assertFalse(SbiSplitK.wideFor(9, st, simt, 4), "the SIMT layout");
+        assertFalse(SbiSplitK.wideFor(9, st, f32, 4), "F32 weights");
+        SystemProperties.with("fathom.cuda.tmaWide", "0", () -> {
+            assertFalse(SbiSplitK.wideFor(9, SbiSplitK.Settings.read(), qkv, 4));
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(qkv));
+        });
+        SystemProperties.with("fathom.cuda.tmaWide", "4096", () -> assertTrue(SbiSplitK.wideFor(9, SbiSplitK.Settings.read(), o, 4)));
+        SystemProperties.with("fathom.cuda.tmaWide", "-1", () -> {
+            var e = assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read);
+            assertTrue(e.getMessage().contains("fathom.cuda.tmaWide"), e.getMessage());
+        });
+        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmt8_bf16_8", () -> assertEquals("sbimmt8_bf16_8", SbiSplitK.Settings.read().kernel(qkv)));
+        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> {
+            assertEquals(SbiSplitK.WIDE_KERNEL, SbiSplitK.Settings.read().kernel(qkv), "a non-TMA row-major choice keeps the TMA kernel for wide matrices");
+            assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(o));
+        });
+        SystemProperties.with("fathom.cuda.splitK", "false", () -> assertFalse(SbiSplitK.wideFor(9, SbiSplitK.Settings.read(), qkv, 4)));
     }
 
     @Test
