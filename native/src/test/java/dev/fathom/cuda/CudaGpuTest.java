@@ -109,6 +109,18 @@ class CudaGpuTest {
                             }
     }
 
+    /** The batched BF16 fixtures with every row-major matrix counted wide: their decode steps' 2..8 rows run through the TMA kernel. */
+    @Test
+    void everyFixtureReproducesTransformersWithTwoToEightRowsThroughTheTmaKernel() {
+        assumeTrue(Cuda.get().ccMajor() >= 9, "skipped: the TMA kernels need sm_90");
+        SystemProperties.with("fathom.cuda.tmaWide", "1", () -> {
+            for (Path f : fixtures()) {
+                var r = FixtureCheck.fixture(f, true);
+                assertTrue(r.ok(), r.toString());
+            }
+        });
+    }
+
     /** {@code run} on every fixture, F32 and packed BF16: each result within its tolerance (same tokens where F32). */
     private static void assertEveryFixture(java.util.function.BiFunction<Path, Boolean, FixtureCheck.FixtureResult> run) {
         for (Path f : fixtures())
