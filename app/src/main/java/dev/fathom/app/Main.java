@@ -11,9 +11,26 @@ public final class Main {
 
     public static void main(String[] args) {
         if (args.length == 0 || (args.length == 1 && args[0].equals("gui"))) {
-            Workbench.open(args);
+            try {
+                Workbench.open(args);
+            } catch (UnsupportedOperationException e) {   // JavaFX: "Unable to open DISPLAY" (DISPLAY set, no server there)
+                String why = displayError(e, System.getenv("DISPLAY"));
+                if (why == null) throw e;
+                System.err.println(why);
+                System.exit(2);
+            }
             return;
         }
         System.exit(FathomCommand.run(args));
+    }
+
+    /**
+     * The one sentence for a workbench that JavaFX could not open because no display server answers at {@code display}
+     * (the launcher already refuses an unset DISPLAY), or null when {@code e} is some other failure.
+     */
+    static String displayError(UnsupportedOperationException e, String display) {
+        if (e.getMessage() == null || !e.getMessage().contains("DISPLAY")) return null;
+        return "fathom: cannot open the workbench on display DISPLAY=" + (display == null || display.isBlank() ? "(unset)" : display)
+                + ": no X server answers there; start one (or run under xvfb-run), or use './fathom --help' for the command line.";
     }
 }
