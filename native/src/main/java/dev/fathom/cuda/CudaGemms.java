@@ -27,6 +27,8 @@ final class CudaGemms {
     private final int int8Group;
     /** RMS norms fused into the SBI-GEMM that follows them (-Dfathom.cuda.fuseNorm=false: separate norm kernels). */
     private final boolean fuseNorm = CudaSettings.flag("fathom.cuda.fuseNorm", true);
+    /** RMS norms fused into the TMA kernel over wide matrices too (-Dfathom.cuda.tmaFuseNorm=true; slower when measured: {@link #fusesNorm}). */
+    private final boolean tmaFuseNorm = CudaSettings.flag("fathom.cuda.tmaFuseNorm", false);
     /** The split-K kernels' switches, read once per model. */
     private final SbiSplitK.Settings splitK = SbiSplitK.Settings.read();
 
@@ -66,12 +68,12 @@ final class CudaGemms {
      * cuBLAS, not the other tensor-core tile kernels, not INT8, not the TMA kernel over wide matrices) and the model's
      * norm is RMS. (The TMA kernel's fused norm reads as fast as its plain form in CudaBench part tma, yet in the model
      * on an H100 the QKV took 2285 µs over 32 layers at batch 2 through it against 1786 + 225 for the norm kernel and
-     * the plain form: eighteenth session; so wide matrices keep the separate norm.)
+     * the plain form: eighteenth session; so wide matrices keep the separate norm unless {@code -Dfathom.cuda.tmaFuseNorm=true}.)
      */
     boolean fusesNorm(Mat m, int rows, int mode, long normB) {
         SbiLayout.Shape s = m.shape();
         return fuseNorm && normB == 0 && m.scales() == 0 && cfg.norm() == ModelConfig.Norm.RMS_NORM && (!s.mma() || SbiSplitK.planFor(cu.ccMajor(), cu.smCount(), splitK, s, rows) != null)
-                && !blasTakes(m, rows, mode) && !SbiSplitK.wideFor(cu.ccMajor(), splitK, s, rows);
+                && !blasTakes(m, rows, mode) && (tmaFuseNorm || !SbiSplitK.wideFor(cu.ccMajor(), splitK, s, rows));
     }
 
     /** {@link #gemm}; {@code gamma} != 0: x is the un-normed residual stream and the RMS norm (gamma) runs in the kernel. */
