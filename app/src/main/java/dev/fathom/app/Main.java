@@ -26,11 +26,12 @@ public final class Main {
 
     /**
      * The one sentence for a workbench that JavaFX could not open because no display server answers at {@code display}
-     * (the launcher already refuses an unset DISPLAY), or null when {@code e} is some other failure.
+     * (the launcher already refuses an unset DISPLAY; java run directly does not), or null when {@code e} is some
+     * other failure.
      */
     static String displayError(UnsupportedOperationException e, String display) {
         if (e.getMessage() == null || !e.getMessage().contains("DISPLAY")) return null;
-        return "fathom: cannot open the workbench on display DISPLAY=" + (display == null || display.isBlank() ? "(unset)" : display)
-                + ": no X server answers there; start one (or run under xvfb-run), or use './fathom --help' for the command line.";
+        String where = display == null || display.isBlank() ? ": DISPLAY is unset" : " on DISPLAY=" + display + ": no X server answers there";
+        return "fathom: cannot open the workbench" + where + "; start an X server (or run under xvfb-run), or use './fathom --help' for the command line.";
     }
 }

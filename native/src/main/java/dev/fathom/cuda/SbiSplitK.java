@@ -168,10 +168,10 @@ final class SbiSplitK {
     /**
      * A TMA kernel's cluster size: 1 where the row groups alone give at least one block per two multiprocessors, else the
      * smallest of 2, 4, 8 that does (so fewer than one block per multiprocessor: one wave, as a block streams its whole
-     * slice from start to end and a second wave would start late). On an H100 this picked the fastest cluster size of sbimmt4_bf16_8 for all five Llama
-     * shapes at 4 and 8 rows (eighteenth session): 4 for the 4096-row outputs, 1 for the others. (The deeper sbimmt8 and
-     * sbimmt12 were fastest at 2 on the 4096-row outputs.) The first rule, the largest cluster of one wave, took 8 there
-     * and read 20 % slower.
+     * slice from start to end and a second wave would start late). On an H100 this picked the fastest cluster size of
+     * sbimmt4_bf16_8 for all five Llama shapes at 4 and 8 rows (eighteenth session): 4 for the 4096-row outputs, 1 for
+     * the others. (The deeper sbimmt8 and sbimmt12 were fastest at 2 on the 4096-row outputs.) The first rule, the
+     * largest cluster of one wave, took 8 there and read 20 % slower.
      */
     static Plan planTma(String kernel, SbiLayout.Shape s, int rows, int sms) {
         Plan best = fixed(kernel, s, rows, 1);
