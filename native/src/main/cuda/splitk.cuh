@@ -94,11 +94,12 @@ DEV void mmc_stage(uint4* frag, const float* __restrict__ x, int ldx, int K, int
 // Any block size of 8 warps or more: the outputs are shared over all its threads.
 // rm: the tile's 16 rows are four SIMT gated groups [gate_a, gate_b, up_a, up_b] (row-major weights) instead of 8 gates
 // then 8 ups (tile layout); only mode 1 reads them differently.
+template <int TW = 8>   // TW: 16-row tiles per block (warps that hold one); tma.cuh's 64-row kernels pass 4
 DEV void mmc_finish(float (*red)[16][8], const float* acc, const float* acc2, const float* ss, float* sinv, int C, int rank,
                     int rg, int RT, int K, const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
                     int mode, int act, const float* gamma, float eps, bool rm = false) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-    if (warp < 8) {   // warps past 8 (tma.cuh's producer) hold no tile
+    if (warp < TW) {   // warps past TW (tma.cuh's producer) hold no tile
         red[warp][g][2 * q] = acc[0] + acc2[0];
         red[warp][g][2 * q + 1] = acc[1] + acc2[1];
         red[warp][g + 8][2 * q] = acc[2] + acc2[2];
@@ -114,10 +115,10 @@ DEV void mmc_finish(float (*red)[16][8], const float* acc, const float* acc2, co
         }
         __syncthreads();
     }
-    const int orows = mode == 1 ? 8 : 16, per_b = 8 * orows, total = per_b * rows;
+    const int orows = mode == 1 ? 8 : 16, per_b = TW * orows, total = per_b * rows;
     for (int e = rank * blockDim.x + threadIdx.x; e < total; e += C * blockDim.x) {
         const int b = e / per_b, tl = (e % per_b) / orows, r = e % orows;
-        const int tt = rg * 8 + tl;
+        const int tt = rg * TW + tl;
         if (tt >= RT) continue;
         // mode 1: the gate and up rows of output tt * 8 + r within the tile
         const int gr = mode == 1 && rm ? (r >> 1) * 4 + (r & 1) : r, ur = mode == 1 && rm ? gr + 2 : r + 8;

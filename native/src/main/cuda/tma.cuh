@@ -7,7 +7,9 @@
 // feeding 128 x 8 tiles through a deep shared-memory pipeline of TMA copies. This kernel does the same with the
 // launch interface and epilogue of the split-K kernels:
 //  - Block = 8 consumer warps (one 16-row tile each: 128 output rows) + 1 producer warp; grid = ceil(RT / 8) * C with
-//    the C K slices of a row group in one cluster (C = 1: whole K, no reduction across blocks).
+//    the C K slices of a row group in one cluster (C = 1: whole K, no reduction across blocks). The sbimmh kernels
+//    have 4 consumer warps and 64-row boxes: as many blocks at half the C (the nineteenth session's traces showed
+//    clusters of 4 reaching only 120 of 132 multiprocessors, 8 of them running two blocks).
 //  - A stage is 64 columns of K: the 128 x 64 weight box (16 KB, 128-byte swizzle) and the 8 x 64 activation box
 //    (fp32, two 8 x 32 boxes, 128-byte swizzle; rows past `rows` and columns past K arrive as zeros), both landing on
 //    the stage's mbarrier. S stages are in flight from the first instruction; the activations need no staging pass
@@ -24,9 +26,7 @@
 
 #include <cuda.h>   // CUtensorMap
 
-#define TMA_W_BYTES (128 * 64 * 2)
 #define TMA_X_BYTES (8 * 64 * 4)
-#define TMA_STAGE_BYTES (TMA_W_BYTES + TMA_X_BYTES)
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 DEV uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
@@ -70,13 +70,27 @@ DEV void tma_gamma(const float* __restrict__ gamma, int K, int k0, int q, float*
     }
 }
 
-// S: stages in flight. Launch: 288 threads, cluster (C, 1, 1); after the two maps, the split-K kernels' arguments less
-// W, ldx, srows (the maps carry them) and vecx (the copies need no vector switch).
-template <int S>
+// TR (the trace variants sbimm*t_bf16_8, CudaBench part tmatrace): thread 0 of each block writes 8 words to
+// fathom_tma_trace[(act * TMA_TRACE_BLOCKS + block) * 8 ...] (act: 0 or 1, so two launches in a row keep both; mode 0
+// never reads it): its multiprocessor, %globaltimer (ns) at entry, when consumer warp 0 has the first and the last
+// stage, and once every thread of the block is done, then the same three points as clock64 cycles after entry.
+#define TMA_TRACE_BLOCKS 4096
+__device__ unsigned long long fathom_tma_trace[2 * TMA_TRACE_BLOCKS * 8];
+DEV unsigned long long gtimer() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+// S: stages in flight; TW: consumer warps, one 16-row tile each (8: 128-row boxes; 4: 64-row boxes, twice the blocks
+// of a matrix without splitting K). Launch: 32 TW + 32 threads, cluster (C, 1, 1); after the two maps, the split-K
+// kernels' arguments less W, ldx, srows (the maps carry them) and vecx (the copies need no vector switch).
+template <int S, int TW, bool TR>
 DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT, int C,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
                  int mode, int act, const float* __restrict__ gamma, float eps) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    constexpr int WB = TW * 16 * 128, SB = WB + TMA_X_BYTES;   // a stage: the TW x 16-row weight box, the activations
     extern __shared__ __align__(1024) unsigned char tma_smem[];
     __shared__ float red[8][16][8];
     __shared__ float ss[8], sinv[8];
@@ -86,41 +100,43 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
     const int NC = KT >> 2, per = (NC + C - 1) / C, kc0 = rank * per;   // 64-column chunks: all, per slice, first
     const int cnt = max(0, min(NC, kc0 + per) - kc0);
     unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(tma_smem) + 1023) & ~uintptr_t(1023));
+    unsigned long long tg[4] = {0, 0, 0, 0}, tc[4] = {0, 0, 0, 0};
+    if (TR) { tg[0] = gtimer(); tc[0] = clock64(); }
     pdl_trigger();
     if (threadIdx.x < 8) ss[threadIdx.x] = 0.f;
     if (threadIdx.x == 0) {
-        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 8); }
+        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], TW); }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
     float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f};
     float xsq = 0.f;
-    if (warp == 8) {   // producer: one lane issues every copy
+    if (warp == TW) {   // producer: one lane issues every copy
         if (lane == 0) {
             const int pre = min(S, cnt);
             for (int j = 0; j < pre; j++) {   // the weights of the first S stages before waiting on the previous kernel
-                mbar_expect_tx(&full[j], TMA_STAGE_BYTES);
-                tma_load_2d(base + j * TMA_STAGE_BYTES, tmW, (kc0 + j) * 64, rg * 128, &full[j]);
+                mbar_expect_tx(&full[j], SB);
+                tma_load_2d(base + j * SB, tmW, (kc0 + j) * 64, rg * TW * 16, &full[j]);
             }
             pdl_wait();   // the activations come from the previous kernel
             for (int j = 0; j < pre; j++) {
-                unsigned char* xs = base + j * TMA_STAGE_BYTES + TMA_W_BYTES;
+                unsigned char* xs = base + j * SB + WB;
                 tma_load_2d(xs, tmX, (kc0 + j) * 64, 0, &full[j]);
                 tma_load_2d(xs + 1024, tmX, (kc0 + j) * 64 + 32, 0, &full[j]);
             }
             for (int j = S; j < cnt; j++) {
                 const int s = j % S;
-                mbar_wait(&empty[s], ((j / S) - 1) & 1);   // the 8 consumers are done with the slot's last use
-                unsigned char* st = base + s * TMA_STAGE_BYTES;
-                mbar_expect_tx(&full[s], TMA_STAGE_BYTES);
-                tma_load_2d(st, tmW, (kc0 + j) * 64, rg * 128, &full[s]);
-                tma_load_2d(st + TMA_W_BYTES, tmX, (kc0 + j) * 64, 0, &full[s]);
-                tma_load_2d(st + TMA_W_BYTES + 1024, tmX, (kc0 + j) * 64 + 32, 0, &full[s]);
+                mbar_wait(&empty[s], ((j / S) - 1) & 1);   // the TW consumers are done with the slot's last use
+                unsigned char* st = base + s * SB;
+                mbar_expect_tx(&full[s], SB);
+                tma_load_2d(st, tmW, (kc0 + j) * 64, rg * TW * 16, &full[s]);
+                tma_load_2d(st + WB, tmX, (kc0 + j) * 64, 0, &full[s]);
+                tma_load_2d(st + WB + 1024, tmX, (kc0 + j) * 64 + 32, 0, &full[s]);
             }
         }
         __syncwarp();
         pdl_wait();   // the whole warp: it writes outputs in mmc_finish, reading res
-    } else {   // every consumer walks the pipeline (tiles past RT hold zeros and are not written): 8 arrivals per stage
+    } else {   // every consumer walks the pipeline (tiles past RT hold zeros and are not written): TW arrivals per stage
         pdl_wait();   // res and gamma may come from the previous kernel
         // ldmatrix: lane l gives row 16 warp + 8 (m & 1) + i of matrix m = l / 8 (i = l % 8), 16-byte chunk 2 kt + (m >> 1)
         const int m = lane >> 3, i = lane & 7;
@@ -135,8 +151,12 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
             if (gamma && j + 1 < cnt) tma_gamma(gamma, K, (kc0 + j + 1) * 64, q, gnext);
             const int s = j % S;
             mbar_wait(&full[s], (j / S) & 1);
-            const uint32_t st = smem_u32(base + s * TMA_STAGE_BYTES);
-            const unsigned char* xs = base + s * TMA_STAGE_BYTES + TMA_W_BYTES;
+            if (TR && threadIdx.x == 0) {
+                if (j == 0) { tg[1] = gtimer(); tc[1] = clock64(); }
+                if (j == cnt - 1) { tg[2] = gtimer(); tc[2] = clock64(); }
+            }
+            const uint32_t st = smem_u32(base + s * SB);
+            const unsigned char* xs = base + s * SB + WB;
 #pragma unroll
             for (int kt = 0; kt < 4; kt++) {
                 uint4 a;
@@ -169,20 +189,89 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
         xsq += __shfl_xor_sync(0xffffffffu, xsq, 2);
         if (q == 0 && g < rows) ss[g] = xsq;
     }
-    mmc_finish(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
+    mmc_finish<TW>(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
+    if (TR) __syncthreads();
+    if (TR && threadIdx.x == 0 && blockIdx.x < TMA_TRACE_BLOCKS) {
+        tg[3] = gtimer();
+        tc[3] = clock64();
+        unsigned smid;
+        asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
+        unsigned long long* o = fathom_tma_trace + ((act & 1) * TMA_TRACE_BLOCKS + blockIdx.x) * 8;
+        o[0] = smid; o[1] = tg[0]; o[2] = tg[1]; o[3] = tg[2]; o[4] = tg[3];
+        o[5] = tc[1] - tc[0]; o[6] = tc[2] - tc[0]; o[7] = tc[3] - tc[0];
+    }
 #else
     __trap();   // sm_90 only (SbiSplitK never launches it elsewhere)
 #endif
 }
 
-#define MMT_KERNEL(NAME, S)                                                                                   \
-    extern "C" __global__ void __launch_bounds__(288, 1) NAME(                                                \
+#define MMT_KERNEL(NAME, S, TW, TR)                                                                              \
+    extern "C" __global__ void __launch_bounds__(TW * 32 + 32, 1) NAME(                                       \
         const __grid_constant__ CUtensorMap tmW, const __grid_constant__ CUtensorMap tmX, int K, int KT,      \
         int RT, int C, const float* bias, const float* res, float* y, int ldy, int n, int rows, int mode,     \
         int act, const float* gamma, float eps) {                                                             \
-        sbi_mmt<S>(&tmW, &tmX, K, KT, RT, C, bias, res, y, ldy, n, rows, mode, act, gamma, eps);              \
+        sbi_mmt<S, TW, TR>(&tmW, &tmX, K, KT, RT, C, bias, res, y, ldy, n, rows, mode, act, gamma, eps);      \
     }
-// experiments (CudaBench part tma): 4 stages (72 KB in flight per block, 2 blocks per multiprocessor), 8 (144 KB), 12 (216 KB)
-MMT_KERNEL(sbimmt4_bf16_8, 4)
-MMT_KERNEL(sbimmt8_bf16_8, 8)
-MMT_KERNEL(sbimmt12_bf16_8, 12)
+// experiments (CudaBench part tma): 128-row boxes in 4 stages (72 KB in flight per block, 2 blocks per multiprocessor),
+// 8 (144 KB), 12 (216 KB); 64-row boxes (10 KB a stage) in 8 (80 KB) and 12 (120 KB). (32-row boxes with two consumer
+// warps, 128 blocks over 4096 outputs without a split, streamed at half the rate per block of the 64-row boxes with as
+// many bytes in flight: measured and dropped, nineteenth session.)
+MMT_KERNEL(sbimmt4_bf16_8, 4, 8, false)
+MMT_KERNEL(sbimmt8_bf16_8, 8, 8, false)
+MMT_KERNEL(sbimmt12_bf16_8, 12, 8, false)
+MMT_KERNEL(sbimmh8_bf16_8, 8, 4, false)
+MMT_KERNEL(sbimmh12_bf16_8, 12, 4, false)
+// the same writing fathom_tma_trace
+MMT_KERNEL(sbimmt4t_bf16_8, 4, 8, true)
+MMT_KERNEL(sbimmt8t_bf16_8, 8, 8, true)
+MMT_KERNEL(sbimmh8t_bf16_8, 8, 4, true)
+
+// tma_probe_wW: how fast TMA copies alone stream a row-major BF16 matrix, by box shape (CudaBench part tmaprobe): block
+// b reads rows [128 b, 128 b + 128) over all K in stages of 128 rows x W columns, issued as 128 x 64 / W boxes of
+// (128 x 64 / W) rows x W columns (W = 64: the 128-byte swizzled map the GEMM kernels read; 128 and 256: unswizzled
+// maps, 256 and 512 contiguous bytes per row), S stages so that 128 KB are in flight; one warp waits each stage and
+// frees it, nothing is multiplied. Launch: 64 threads, one block per 128 rows; K a multiple of W.
+template <int W>
+DEV void tma_probe(const CUtensorMap* tm, int K, unsigned* out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    constexpr int R = 128 * 64 / W, NB = 128 / R, SB = 128 * W * 2, S = 8 * 64 / W;
+    extern __shared__ __align__(1024) unsigned char tma_smem[];
+    __shared__ uint64_t full[S], empty[S];
+    unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(tma_smem) + 1023) & ~uintptr_t(1023));
+    const int nc = K / W, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 1); }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    if (warp == 1) {
+        if (lane == 0)
+            for (int j = 0; j < nc; j++) {
+                const int s = j % S;
+                if (j >= S) mbar_wait(&empty[s], ((j / S) - 1) & 1);
+                mbar_expect_tx(&full[s], SB);
+                for (int b = 0; b < NB; b++)
+                    tma_load_2d(base + s * SB + b * R * W * 2, tm, j * W, blockIdx.x * 128 + b * R, &full[s]);
+            }
+    } else {
+        unsigned acc = 0;
+        for (int j = 0; j < nc; j++) {
+            const int s = j % S;
+            mbar_wait(&full[s], (j / S) & 1);
+            acc += base[s * SB + lane * 4];
+            __syncwarp();
+            if (lane == 0) mbar_arrive(&empty[s]);
+        }
+        if (acc == 0xffffffffu) out[0] = acc;   // never true in practice: keeps the reads
+    }
+#else
+    __trap();
+#endif
+}
+#define TMA_PROBE(W) \
+    extern "C" __global__ void __launch_bounds__(64, 1) tma_probe_w##W(const __grid_constant__ CUtensorMap tm, int K, unsigned* out) { \
+        tma_probe<W>(&tm, K, out); \
+    }
+TMA_PROBE(64)
+TMA_PROBE(128)
+TMA_PROBE(256)

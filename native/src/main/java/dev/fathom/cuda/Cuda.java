@@ -274,6 +274,14 @@ public final class Cuda {
         }
     }
 
+    /** The device address of a module's {@code __device__} variable {@code name} (cuModuleGetGlobal). */
+    public long global(long module, String name) {
+        try (Arena a = Arena.ofConfined()) {
+            return outLong("cuModuleGetGlobal_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS),
+                    MemorySegment.NULL, module, a.allocateFrom(name));
+        }
+    }
+
     /** CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES. */
     public void setMaxDynamicShared(long fn, int bytes) {
         check("cuFuncSetAttribute", (int) call("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT), fn, 8, bytes));

@@ -27,7 +27,7 @@ import java.util.Random;
  * shape's bytes, where the split-K kernel's time goes, launches to profile),
  * decode latency of synthetic models against the weights/bandwidth floor, CUDA graphs on/off, a leak check, and
  * same-run comparisons with one switch changed. Usage:
- * {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [sizes] [stages] [tma] [prof] [splitk] [int8] [llama] [graphs] [leak] ...} (see main
+ * {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [sizes] [stages] [tma] [tmatrace] [tmaprobe] [prof] [splitk] [int8] [llama] [graphs] [leak] ...} (see main
  * for the parts run when none is given).
  */
 public final class CudaBench {
@@ -263,8 +263,12 @@ public final class CudaBench {
                 new Variant("llama48", "", "llama-7b", new int[]{2, 4, 8}),
                 new Variant("notma", "decode GEMMs of 2..8 rows all through cuBLAS, the wide ones too (no TMA kernel)", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.tmaWide=0"),
-                new Variant("tmaall", "decode GEMMs of 2..8 rows all through the TMA kernel, the 4096-row outputs too", "llama-7b", new int[]{2, 4, 8},
-                        "fathom.cuda.tmaWide=1"),
+                new Variant("tmaall", "decode GEMMs of 2..8 rows all through the TMA kernels, the 4096-row outputs too (" + SbiSplitK.NARROW_KERNEL + ")",
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1"),
+                new Variant("tmah8", "decode GEMMs of 2..8 rows all through the TMA kernels, the 4096-row outputs through sbimmh8_bf16_8",
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmh8_bf16_8"),
+                new Variant("tmat4", "decode GEMMs of 2..8 rows all through sbimmt4_bf16_8, the 4096-row outputs too", "llama-7b", new int[]{2, 4, 8},
+                        "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmt4_bf16_8"),
                 new Variant("tmanorm", "the norms fused into the TMA kernel over the wide matrices", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.tmaFuseNorm=true"),
                 new Variant("splitk48", "decode GEMMs of 2..8 rows through the split-K cluster kernels, not cuBLAS", "llama-7b", new int[]{2, 4, 8},
@@ -332,6 +336,8 @@ public final class CudaBench {
         if (parts.contains("sizes")) reads.sizesTable();
         if (parts.contains("stages")) reads.stagesTable();
         if (parts.contains("tma")) reads.tmaTable();
+        if (parts.contains("tmatrace")) new TmaTrace(b.dev, b.readGBs).table();
+        if (parts.contains("tmaprobe")) new TmaTrace(b.dev, b.readGBs).probeTable();
         if (parts.contains("prof")) reads.profLaunches();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();

@@ -59,6 +59,9 @@ public final class CudaModule {
         return functions.computeIfAbsent(name, n -> cu.function(module, n));
     }
 
+    /** The device address of the image's {@code __device__} variable {@code name}. */
+    public synchronized long global(String name) { return cu.global(module, name); }
+
     /**
      * Launches {@code name}; each argument is a Long (pointer or 64-bit integer), Integer, Float or Double, or a
      * MemorySegment holding a by-value parameter of any size (alive until this returns).

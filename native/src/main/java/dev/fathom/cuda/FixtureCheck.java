@@ -213,21 +213,36 @@ public final class FixtureCheck {
 
     /**
      * Every fixture in BF16, batched, with every row-major BF16 matrix counted wide ({@code -Dfathom.cuda.tmaWide=1}), so
-     * the decode steps' 2..8 rows run through the TMA kernel where the model runs it only over 8192 outputs and more
-     * (the fixtures' widest is 512). sm_90 and later; elsewhere one line saying it was not run.
+     * the decode steps' 2..8 rows run through a TMA kernel where the model runs one only over the Llama shapes (the
+     * fixtures' widest is 512): once through each of {@link SbiSplitK#NARROW_KERNEL} and {@link SbiSplitK#WIDE_KERNEL}
+     * ({@code -Dfathom.cuda.tmaNarrowKernel}). sm_90 and later; elsewhere one line saying it was not run.
      */
     static boolean fixturesTma(Path dir) {
         if (Cuda.get().ccMajor() < 9) {
-            System.out.println("fixtures through the TMA kernel: not checked, it needs sm_90 or later (this GPU never runs it)");
+            System.out.println("fixtures through the TMA kernels: not checked, they need sm_90 or later (this GPU never runs them)");
             return true;
         }
-        String old = System.getProperty("fathom.cuda.tmaWide");
+        boolean ok = true;
+        for (String kn : List.of(SbiSplitK.NARROW_KERNEL, SbiSplitK.WIDE_KERNEL))
+            ok &= withTmaKernel(kn, () -> fixtureLines(dir, FixtureCheck::fixture, " (2..8 rows via " + kn + ")", true));
+        return ok;
+    }
+
+    /** {@code body} with every row-major BF16 matrix's 2..8 rows through TMA kernel {@code kernel}; the two settings restored after. */
+    static <T> T withTmaKernel(String kernel, java.util.function.Supplier<T> body) {
+        String oldWide = System.getProperty("fathom.cuda.tmaWide"), oldNarrow = System.getProperty("fathom.cuda.tmaNarrowKernel");
         System.setProperty("fathom.cuda.tmaWide", "1");
+        System.setProperty("fathom.cuda.tmaNarrowKernel", kernel);
         try {
-            return fixtureLines(dir, FixtureCheck::fixture, " (2..8 rows via " + SbiSplitK.WIDE_KERNEL + ")", true);
+            return body.get();
         } finally {
-            if (old == null) System.clearProperty("fathom.cuda.tmaWide");
-            else System.setProperty("fathom.cuda.tmaWide", old);
+            restore("fathom.cuda.tmaWide", oldWide);
+            restore("fathom.cuda.tmaNarrowKernel", oldNarrow);
         }
+    }
+
+    private static void restore(String key, String value) {
+        if (value == null) System.clearProperty(key);
+        else System.setProperty(key, value);
     }
 }

@@ -179,9 +179,11 @@ final class ReadTables extends BenchTables {
         Cublas blas = openBlas();
         System.out.printf("%n== TMA-fed kernels at 4 and 8 rows (GB/s of weight bytes; read ceiling %.0f GB/s)%n", readGBs);
         System.out.println("   read = read_probe_u4 over the same bytes; ours = " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + " at its plan; blas = cublasGemmEx bf16;");
-        System.out.println("   tN = sbimmtN_bf16_8 (N stages of 18 KB) at its plan's C / at its fastest C = 1, 2, 4, 8 [C]; best = the fastest TMA launch");
-        System.out.printf("%-12s %4s %6s %6s %6s %15s %15s %15s %7s %9s %8s%n", "N x K", "rows", "read", "ours", "blas", "t4", "t8", "t12",
-                "% read", "best/blas", "norm");
+        System.out.println("   tN = sbimmtN_bf16_8 (N stages of 18 KB, 128-row boxes), hN = sbimmhN_bf16_8 (N stages of 10 KB, 64-row boxes), each at its");
+        System.out.println("   plan's C / at its fastest C = 1, 2, 4, 8 [C]; best = the fastest TMA launch; norm = that launch with the RMS norm fused");
+        System.out.printf("%-12s %4s %6s %6s %6s", "N x K", "rows", "read", "ours", "blas");
+        for (String kn : SbiSplitK.TMA_KERNELS) System.out.printf(" %15s", kn.replace("_bf16_8", "").replace("sbimm", ""));
+        System.out.printf(" %7s %9s %8s%n", "% read", "best/blas", "norm");
         eachShapeOnSm90(blas, "TMA and clusters", (rc, readUs, acts) -> {
             SbiLayout.Shape sr = rc.shape();
             int n = sr.n(), k = sr.k(), copies = rc.w().length;

@@ -42,19 +42,44 @@ final class SbiSplitK {
     /**
      * Experiments over row-major rows fed by the Tensor Memory Accelerator (tma.cuh): 128-row x 64-column weight boxes and
      * the activations beside them through a shared-memory pipeline of 4, 8 or 12 stages (18 KB each), one producer warp,
-     * no staging pass; the split-K kernels' cluster reduction when C > 1. CudaBench part tma.
+     * no staging pass; the split-K kernels' cluster reduction when C > 1. The sbimmh kernels take 64-row boxes with 4
+     * consumer warps (10 KB a stage). CudaBench part tma.
      */
-    static final List<String> TMA_KERNELS = List.of("sbimmt4_bf16_8", "sbimmt8_bf16_8", "sbimmt12_bf16_8");
-    private static final Map<String, Integer> TMA_STAGES = Map.of(TMA_KERNELS.get(0), 4, TMA_KERNELS.get(1), 8, TMA_KERNELS.get(2), 12);
-    /** Bytes of one TMA stage: the 128 x 64 BF16 weight box and the 8 x 64 float activation box (tma.cuh). */
-    static final int TMA_STAGE_BYTES = 128 * 64 * 2 + 8 * 64 * 4;
-    /** Threads of a TMA kernel's block: 8 consumer warps and the producer warp. */
-    static final int TMA_THREADS = 288;
+    static final List<String> TMA_KERNELS = List.of("sbimmt4_bf16_8", "sbimmt8_bf16_8", "sbimmt12_bf16_8", "sbimmh8_bf16_8", "sbimmh12_bf16_8");
+    /**
+     * The TMA kernels writing a timeline of each block to fathom_tma_trace (tma.cuh; CudaBench part tmatrace):
+     * sbimmt4, sbimmt8 and sbimmh8 with the trace on.
+     */
+    static final List<String> TMA_TRACE_KERNELS = List.of("sbimmt4t_bf16_8", "sbimmt8t_bf16_8", "sbimmh8t_bf16_8");
+    /** A TMA kernel's pipeline stages and consumer warps (16 weight rows each). */
+    private record TmaShape(int stages, int warps) {}
+    private static final Map<String, TmaShape> TMA = Map.ofEntries(Map.entry(TMA_KERNELS.get(0), new TmaShape(4, 8)),
+            Map.entry(TMA_KERNELS.get(1), new TmaShape(8, 8)), Map.entry(TMA_KERNELS.get(2), new TmaShape(12, 8)),
+            Map.entry(TMA_KERNELS.get(3), new TmaShape(8, 4)), Map.entry(TMA_KERNELS.get(4), new TmaShape(12, 4)),
+            Map.entry(TMA_TRACE_KERNELS.get(0), new TmaShape(4, 8)), Map.entry(TMA_TRACE_KERNELS.get(1), new TmaShape(8, 8)),
+            Map.entry(TMA_TRACE_KERNELS.get(2), new TmaShape(8, 4)));
+    /** Bytes of the 8 x 64 float activation box of a TMA stage (tma.cuh). */
+    private static final int TMA_X_BYTES = 8 * 64 * 4;
     /** Shared memory of a multiprocessor that blocks can use (sm_90), and what each block reserves besides its own. */
     private static final int SM_SMEM = 228 * 1024, BLOCK_RESERVED = 1024, TMA_STATIC = 5120;
 
     /** Pipeline stages of a TMA kernel, 0 for any other. */
-    static int tmaStages(String kernel) { return TMA_STAGES.getOrDefault(kernel, 0); }
+    static int tmaStages(String kernel) {
+        TmaShape t = TMA.get(kernel);
+        return t == null ? 0 : t.stages();
+    }
+
+    /** 16-row weight tiles of a block (its consumer warps): 4 for the sbimmh kernels, 8 for every other split-K kernel. */
+    static int tileWarps(String kernel) {
+        TmaShape t = TMA.get(kernel);
+        return t == null ? 8 : t.warps();
+    }
+
+    /** Bytes of one stage of a TMA kernel: its 16 x tileWarps-row x 64-column BF16 weight box and the activation box. */
+    static int tmaStageBytes(String kernel) { return tileWarps(kernel) * 16 * 64 * 2 + TMA_X_BYTES; }
+
+    /** Threads of a TMA kernel's block: its consumer warps and the producer warp. */
+    static int tmaThreads(String kernel) { return 32 * tileWarps(kernel) + 32; }
 
     /** Ring slots per warp of a ring kernel (splitk.cuh's MMRA_KERNEL S), 0 for any other. */
     static int ringSlots(String kernel) { return RING_SLOTS.getOrDefault(kernel, 0); }
@@ -70,35 +95,37 @@ final class SbiSplitK {
     /** Kernel, blocks per cluster (K slices of a row group), blocks in all, dynamic shared memory per block. */
     record Plan(String kernel, int cluster, int blocks, int smem) {}
 
-    /** Whether a kernel reads plain row-major rows (else the tile layout): the sbimmr* family, timing variants included. */
-    static boolean rowMajor(String kernel) { return kernel.startsWith("sbimmr") || kernel.startsWith("sbimmt"); }
+    /** Whether a kernel reads plain row-major rows (else the tile layout): the sbimmr family, timing variants included, and the TMA kernels. */
+    static boolean rowMajor(String kernel) { return kernel.startsWith("sbimmr") || tmaStages(kernel) > 0; }
 
     /**
      * The split-K switches, read once per model: whether the kernels run at all ({@code -Dfathom.cuda.splitK=false}:
      * never), and the kernel for each layout ({@code -Dfathom.cuda.splitKKernel} names one for its layout, the other
      * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
-    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows) {
+    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String narrowKernel) {
         static Settings read() {
             boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
             int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
+            String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, TMA_KERNELS.toArray(String[]::new));
             String k = System.getProperty("fathom.cuda.splitKKernel");
-            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide);
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, narrow);
             k = k.trim();
             if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
                         + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
-            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide);
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, narrow) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, narrow);
         }
 
         /**
-         * The kernel for {@code s}'s layout: a wide row-major matrix's is the TMA kernel ({@link #wide}); a TMA kernel
-         * chosen for row-major rows gives way to the default where K is no multiple of 4 (its activation map cannot
-         * describe the rows).
+         * The kernel for {@code s}'s layout: a wide row-major matrix's is a TMA kernel ({@link #wide}): {@link #WIDE_KERNEL}
+         * from {@link #DEFAULT_WIDE_ROWS} outputs, the narrow kernel below ({@code -Dfathom.cuda.tmaNarrowKernel}, default
+         * {@link #NARROW_KERNEL}); a TMA kernel chosen for row-major rows gives way to the default where K is no
+         * multiple of 4 (its activation map cannot describe the rows).
          */
         String kernel(SbiLayout.Shape s) {
             if (s.mma()) return tileKernel;
-            if (wide(s)) return tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : WIDE_KERNEL;
+            if (wide(s)) return tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() >= DEFAULT_WIDE_ROWS ? WIDE_KERNEL : narrowKernel;
             return tmaStages(rowMajorKernel) > 0 && s.k() % 4 != 0 ? DEFAULT_ROW_MAJOR_KERNEL : rowMajorKernel;
         }
 
@@ -117,6 +144,15 @@ final class SbiSplitK {
      * {@code -Dfathom.cuda.splitKKernel} names another TMA kernel.
      */
     static final String WIDE_KERNEL = "sbimmt4_bf16_8";
+    /**
+     * The TMA kernel over row-major matrices of fewer than {@link #DEFAULT_WIDE_ROWS} outputs where {@code
+     * -Dfathom.cuda.tmaWide} sends them to one: 64-row boxes, so a 4096-row output splits K in two for 128 blocks (the
+     * 128-row kernels split it in four, and clusters of four reached only 120 multiprocessors: nineteenth session).
+     * Twelve stages: in llama-7b decode steps (H100) it lost less to cuBLAS than the 8-stage sbimmh8 (5.92-5.99 ms
+     * against 6.17 at batch 2), though the two read alike alone; cuBLAS (5.73-5.76 ms) is why the default bound keeps
+     * these matrices off the TMA kernels.
+     */
+    static final String NARROW_KERNEL = "sbimmh12_bf16_8";
     /**
      * Output rows from which a row-major BF16 matrix is wide. On an H100 (eighteenth session, llama-7b, batch 2, graphs
      * off, CUDA events over 32 layers) sbimmt4_bf16_8 took the QKV (12288 x 4096) in 1538 µs against cuBLAS's 1879 and
@@ -156,13 +192,13 @@ final class SbiSplitK {
 
     /** Dynamic shared memory of a kernel's launch: the staged fragments (none for the XR kernels), after a ring kernel's ring of 8 warps x slots x 1 KB. */
     static int smem(String kernel, SbiLayout.Shape s, int rows, int cluster) {
-        if (tmaStages(kernel) > 0) return tmaStages(kernel) * TMA_STAGE_BYTES + 1024;   // + 1 KB to align the boxes
+        if (tmaStages(kernel) > 0) return tmaStages(kernel) * tmaStageBytes(kernel) + 1024;   // + 1 KB to align the boxes
         return XR_KERNELS.contains(kernel) ? 0 : ringSlots(kernel) * 8 * 1024 + smem(s, rows, cluster);
     }
 
-    /** Blocks of a TMA kernel that fit on one multiprocessor at once (shared memory bounds them; 288 threads each). */
+    /** Blocks of a TMA kernel that fit on one multiprocessor at once (shared memory bounds them; 160 or 288 threads each). */
     static int tmaBlocksPerSm(String kernel) {
-        return Math.max(1, Math.min(7, SM_SMEM / (tmaStages(kernel) * TMA_STAGE_BYTES + 1024 + TMA_STATIC + BLOCK_RESERVED)));
+        return Math.max(1, Math.min(7, SM_SMEM / (tmaStages(kernel) * tmaStageBytes(kernel) + 1024 + TMA_STATIC + BLOCK_RESERVED)));
     }
 
     /**
@@ -183,7 +219,8 @@ final class SbiSplitK {
     static Plan fixed(String kernel, SbiLayout.Shape s, int rows, int cluster) {
         if (rowMajor(kernel) != !s.mma())
             throw new IllegalArgumentException(kernel + " does not read the " + (s.mma() ? "tile" : "row-major") + " layout");
-        return new Plan(kernel, cluster, (rowTiles(s) + 7) / 8 * cluster, smem(kernel, s, rows, cluster));
+        int tw = tileWarps(kernel);
+        return new Plan(kernel, cluster, (rowTiles(s) + tw - 1) / tw * cluster, smem(kernel, s, rows, cluster));
     }
 
     /**
@@ -278,9 +315,10 @@ final class SbiSplitK {
         Cuda cu = mod.cuda();
         int kt = kTiles(s);
         long rowLen = 16L * kt;
-        MemorySegment mw = tensorMap(cu, w, Cuda.TMAP_BF16, rowLen, (long) s.groups() * SbiLayout.GROUP, 2 * rowLen, 64, 128);
+        int tw = tileWarps(p.kernel());
+        MemorySegment mw = tensorMap(cu, w, Cuda.TMAP_BF16, rowLen, (long) s.groups() * SbiLayout.GROUP, 2 * rowLen, 64, 16 * tw);
         MemorySegment mx = tensorMap(cu, x, Cuda.TMAP_F32, s.k(), rows, 4L * ldx, 32, 8);
-        mod.launch(pdl, p.cluster(), p.kernel(), p.blocks(), 1, TMA_THREADS, p.smem(), stream, mw, mx, s.k(), kt, rowTiles(s), p.cluster(),
+        mod.launch(pdl, p.cluster(), p.kernel(), p.blocks(), 1, tmaThreads(p.kernel()), p.smem(), stream, mw, mx, s.k(), kt, rowTiles(s), p.cluster(),
                 bias, res, y, ldy, s.n(), rows, mode, act, gamma, eps);
     }
 

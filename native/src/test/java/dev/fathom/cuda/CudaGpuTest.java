@@ -109,16 +109,18 @@ class CudaGpuTest {
                             }
     }
 
-    /** The batched BF16 fixtures with every row-major matrix counted wide: their decode steps' 2..8 rows run through the TMA kernel. */
+    /** The batched BF16 fixtures with every row-major matrix counted wide: their decode steps' 2..8 rows run through each TMA kernel the model uses. */
     @Test
-    void everyFixtureReproducesTransformersWithTwoToEightRowsThroughTheTmaKernel() {
+    void everyFixtureReproducesTransformersWithTwoToEightRowsThroughTheTmaKernels() {
         assumeTrue(Cuda.get().ccMajor() >= 9, "skipped: the TMA kernels need sm_90");
-        SystemProperties.with("fathom.cuda.tmaWide", "1", () -> {
-            for (Path f : fixtures()) {
-                var r = FixtureCheck.fixture(f, true);
-                assertTrue(r.ok(), r.toString());
-            }
-        });
+        for (String kn : List.of(SbiSplitK.NARROW_KERNEL, SbiSplitK.WIDE_KERNEL))
+            FixtureCheck.withTmaKernel(kn, () -> {
+                for (Path f : fixtures()) {
+                    var r = FixtureCheck.fixture(f, true);
+                    assertTrue(r.ok(), kn + ": " + r);
+                }
+                return null;
+            });
     }
 
     /** {@code run} on every fixture, F32 and packed BF16: each result within its tolerance (same tokens where F32). */

@@ -1,6 +1,8 @@
 package dev.fathom.cuda;
 
 import dev.fathom.engine.tensor.DType;
+import java.util.List;
+
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -74,11 +76,19 @@ class SbiSplitKTest {
     void tmaKernelsPlanOneWaveAndCoverEveryChunkAndOutputOnce() throws Exception {
         SbiLayout.Shape r = SbiLayout.Shape.of(11008, 4096, 11008, DType.BF16, false, true);
         String src = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/tma.cuh"));
+        for (String kn : SbiSplitK.TMA_TRACE_KERNELS) {   // the trace variants: a kernel of TMA_KERNELS with TR set
+            String plain = kn.replace("t_bf16", "_bf16");
+            assertTrue(SbiSplitK.TMA_KERNELS.contains(plain), kn);
+            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", true)"), kn + " in tma.cuh");
+            assertEquals(SbiSplitK.fixed(plain, r, 8, 2), new SbiSplitK.Plan(plain, 2, SbiSplitK.fixed(kn, r, 8, 2).blocks(), SbiSplitK.fixed(kn, r, 8, 2).smem()));
+        }
         for (String kn : SbiSplitK.TMA_KERNELS) {
-            int stages = SbiSplitK.tmaStages(kn);
-            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + stages + ")"), kn + " with " + stages + " stages is not defined in tma.cuh");
+            int stages = SbiSplitK.tmaStages(kn), tw = SbiSplitK.tileWarps(kn);
+            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + stages + ", " + tw + ", false)"), kn + " with " + stages + " stages and " + tw + " warps is not defined in tma.cuh");
+            assertEquals(kn.startsWith("sbimmh") ? 4 : 8, tw, kn);
+            assertEquals(32 * tw + 32, SbiSplitK.tmaThreads(kn));
             assertTrue(SbiSplitK.rowMajor(kn), kn);
-            assertEquals(stages * (16384 + 2048) + 1024, SbiSplitK.fixed(kn, r, 8, 1).smem(), kn);
+            assertEquals(stages * (tw * 2048 + 2048) + 1024, SbiSplitK.fixed(kn, r, 8, 1).smem(), kn);
             assertTrue(SbiSplitK.fixed(kn, r, 8, 1).smem() <= SbiSplitK.MAX_SMEM, kn + " fits the opt-in limit");
             assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed(kn, tiles(64, 64), 2, 1), "row-major only");
             assertFalse(SbiSplitK.ROW_MAJOR_KERNELS.contains(kn), "an experiment is no choice for -Dfathom.cuda.splitKKernel");
@@ -86,6 +96,9 @@ class SbiSplitKTest {
         assertEquals(2, SbiSplitK.tmaBlocksPerSm("sbimmt4_bf16_8"));
         assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt8_bf16_8"));
         assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt12_bf16_8"));
+        assertEquals(2, SbiSplitK.tmaBlocksPerSm("sbimmh8_bf16_8"), "80 KB a block");
+        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmh12_bf16_8"), "120 KB a block");
+        assertEquals(8, SbiSplitK.tileWarps(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
         assertEquals(0, SbiSplitK.tmaStages(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
         // 132 multiprocessors: 4096 rows (32 row groups) split until a block per two SMs (4 ways: 128 blocks), which
         // keeps one wave; 86 row groups already give 86 blocks
@@ -94,6 +107,8 @@ class SbiSplitKTest {
         assertEquals(4, SbiSplitK.plan("sbimmt4_bf16_8", sq, 8, 132).cluster());
         assertEquals(2, SbiSplitK.plan("sbimmt4_bf16_8", sq, 8, 100).cluster(), "64 blocks: one per two of 100 SMs");
         assertEquals(1, SbiSplitK.plan("sbimmt4_bf16_8", sq, 8, 60).cluster(), "32 blocks: one per two of 60 SMs already");
+        assertEquals(new SbiSplitK.Plan("sbimmh8_bf16_8", 2, 128, 8 * 10240 + 1024), SbiSplitK.plan("sbimmh8_bf16_8", sq, 8, 132),
+                "64-row boxes: 64 row groups, split in two for 128 blocks");
         for (String kn : SbiSplitK.TMA_KERNELS)
             for (int sms : new int[]{16, 60, 100, 132, 170})
                 for (SbiLayout.Shape sh : new SbiLayout.Shape[]{sq, r}) {
@@ -118,24 +133,27 @@ class SbiSplitKTest {
             SbiLayout.Shape s = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
             int kt = SbiSplitK.kTiles(s), nc = kt / 4, rt = SbiSplitK.rowTiles(s);
             assertEquals(0, kt % 4, "whole 64-column chunks");
-            for (int c = 1; c <= 8; c *= 2) {
-                SbiSplitK.Plan p = SbiSplitK.fixed("sbimmt8_bf16_8", s, 8, c);
-                int[] chunkSeen = new int[(p.blocks() / c) * nc], outSeen = new int[8 * n];
-                int per = (nc + c - 1) / c;
-                for (int bx = 0; bx < p.blocks(); bx++) {
-                    int rank = bx % c, rg = bx / c, kc0 = rank * per, cnt = Math.max(0, Math.min(nc, kc0 + per) - kc0);
-                    for (int j = 0; j < cnt; j++) chunkSeen[rg * nc + kc0 + j]++;
-                    int total = 8 * 16 * 8;
-                    for (int e0 = rank * SbiSplitK.TMA_THREADS; e0 < total; e0 += c * SbiSplitK.TMA_THREADS)
-                        for (int e = e0; e < Math.min(total, e0 + SbiSplitK.TMA_THREADS); e++) {
-                            int b = e / 128, tt = rg * 8 + (e % 128) / 16, o = tt * 16 + e % 16;
-                            if (tt < rt && o < n) outSeen[b * n + o]++;
-                        }
+            for (String kn : List.of("sbimmt8_bf16_8", "sbimmh8_bf16_8"))
+                for (int c = 1; c <= 8; c *= 2) {
+                    SbiSplitK.Plan p = SbiSplitK.fixed(kn, s, 8, c);
+                    int tw = SbiSplitK.tileWarps(kn), threads = SbiSplitK.tmaThreads(kn);
+                    int[] chunkSeen = new int[(p.blocks() / c) * nc], outSeen = new int[8 * n];
+                    int per = (nc + c - 1) / c;
+                    for (int bx = 0; bx < p.blocks(); bx++) {
+                        int rank = bx % c, rg = bx / c, kc0 = rank * per, cnt = Math.max(0, Math.min(nc, kc0 + per) - kc0);
+                        for (int j = 0; j < cnt; j++) chunkSeen[rg * nc + kc0 + j]++;
+                        int perB = tw * 16, total = perB * 8;   // mmc_finish<TW>: TW tiles of 16 outputs per batch row
+                        for (int e0 = rank * threads; e0 < total; e0 += c * threads)
+                            for (int e = e0; e < Math.min(total, e0 + threads); e++) {
+                                int b = e / perB, tt = rg * tw + (e % perB) / 16, o = tt * 16 + e % 16;
+                                if (tt < rt && o < n) outSeen[b * n + o]++;
+                            }
+                    }
+                    String what = kn + " " + n + "x" + k + " C=" + c;
+                    for (int i = 0; i < chunkSeen.length; i++) assertEquals(1, chunkSeen[i], what + " chunk " + i);
+                    for (int i = 0; i < outSeen.length; i++) assertEquals(1, outSeen[i], what + " output " + i);
+                    assertEquals((rt + tw - 1) / tw, p.blocks() / c, what);
                 }
-                for (int i = 0; i < chunkSeen.length; i++) assertEquals(1, chunkSeen[i], n + "x" + k + " C=" + c + " chunk " + i);
-                for (int i = 0; i < outSeen.length; i++) assertEquals(1, outSeen[i], n + "x" + k + " C=" + c + " output " + i);
-                assertEquals((rt + 7) / 8, p.blocks() / c);
-            }
         }
     }
 
@@ -192,7 +210,19 @@ class SbiSplitKTest {
             assertFalse(SbiSplitK.wideFor(9, SbiSplitK.Settings.read(), qkv, 4));
             assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(qkv));
         });
-        SystemProperties.with("fathom.cuda.tmaWide", "4096", () -> assertTrue(SbiSplitK.wideFor(9, SbiSplitK.Settings.read(), o, 4)));
+        SystemProperties.with("fathom.cuda.tmaWide", "4096", () -> {
+            SbiSplitK.Settings all = SbiSplitK.Settings.read();
+            assertTrue(SbiSplitK.wideFor(9, all, o, 4));
+            assertEquals(SbiSplitK.NARROW_KERNEL, all.kernel(o), "below 8192 outputs: the 64-row kernel");
+            assertEquals(new SbiSplitK.Plan(SbiSplitK.NARROW_KERNEL, 2, 128, 12 * 10240 + 1024), SbiSplitK.planFor(9, 132, all, o, 4));
+            assertEquals(SbiSplitK.WIDE_KERNEL, all.kernel(qkv), "8192 outputs and more: the 128-row kernel");
+        });
+        SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmh8_bf16_8",
+                () -> assertEquals("sbimmh8_bf16_8", SbiSplitK.Settings.read().kernel(o))));
+        SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmr2p_bf16_8", () -> {
+            var e = assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read);
+            assertTrue(e.getMessage().startsWith("-Dfathom.cuda.tmaNarrowKernel=sbimmr2p_bf16_8: use sbimmt4_bf16_8"), e.getMessage());
+        });
         SystemProperties.with("fathom.cuda.tmaWide", "-1", () -> {
             var e = assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read);
             assertTrue(e.getMessage().contains("fathom.cuda.tmaWide"), e.getMessage());
