@@ -82,83 +82,102 @@ DEV unsigned long long gtimer() {
     return t;
 }
 
-// S: stages in flight; TW: consumer warps, one 16-row tile each (8: 128-row boxes; 4: 64-row boxes, twice the blocks
-// of a matrix without splitting K). Launch: 32 TW + 32 threads, cluster (C, 1, 1); after the two maps, the split-K
-// kernels' arguments less W, ldx, srows (the maps carry them) and vecx (the copies need no vector switch).
-template <int S, int TW, bool TR>
+// S: stages in flight; TW: 16-row tiles of a block (8: 128-row boxes; 4: 64-row boxes, twice the blocks of a matrix
+// without splitting K); KS: consumer warps per tile, each multiplying 64 / KS columns of every stage (the nineteenth
+// session's traces put a block's stream rate at about 2 KB per consumer warp per 0.4 us, whatever the box: the warps,
+// not the copies, set it). Launch: 32 TW KS + 32 threads, cluster (C, 1, 1); after the two maps, the split-K kernels'
+// arguments less W, ldx, srows (the maps carry them) and vecx (the copies need no vector switch). CPS: 64-column
+// chunks per stage (each its weight box and activation boxes, waited on and freed together: copies alone stream a
+// block at 70-85 GB/s, the kernels with one chunk a stage at 24-37; nineteenth session).
+template <int S, int TW, int KS, bool TR, int CPS = 1>
 DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT, int C,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
                  int mode, int act, const float* __restrict__ gamma, float eps) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    constexpr int WB = TW * 16 * 128, SB = WB + TMA_X_BYTES;   // a stage: the TW x 16-row weight box, the activations
+    constexpr int WB = TW * 16 * 128, CB = WB + TMA_X_BYTES, SB = CPS * CB;   // a chunk: the TW x 16-row weight box, the activations
     extern __shared__ __align__(1024) unsigned char tma_smem[];
     __shared__ float red[8][16][8];
     __shared__ float ss[8], sinv[8];
     __shared__ uint64_t full[S], empty[S];
+    __shared__ float part[KS > 1 ? TW : 1][32][4];   // KS > 1: the second k half's sums, added to the first's
+    constexpr int CW = TW * KS;   // consumer warps
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     const int rank = blockIdx.x % C, rg = blockIdx.x / C;
     const int NC = KT >> 2, per = (NC + C - 1) / C, kc0 = rank * per;   // 64-column chunks: all, per slice, first
-    const int cnt = max(0, min(NC, kc0 + per) - kc0);
+    const int cnt = max(0, min(NC, kc0 + per) - kc0), nst = (cnt + CPS - 1) / CPS;   // chunks, stages of this block
     unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(tma_smem) + 1023) & ~uintptr_t(1023));
     unsigned long long tg[4] = {0, 0, 0, 0}, tc[4] = {0, 0, 0, 0};
     if (TR) { tg[0] = gtimer(); tc[0] = clock64(); }
     pdl_trigger();
     if (threadIdx.x < 8) ss[threadIdx.x] = 0.f;
     if (threadIdx.x == 0) {
-        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], TW); }
+        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], CW); }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
     float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f};
     float xsq = 0.f;
-    if (warp == TW) {   // producer: one lane issues every copy
+    if (warp == CW) {   // producer: one lane issues every copy
         if (lane == 0) {
-            const int pre = min(S, cnt);
+            const int pre = min(S, nst);
             for (int j = 0; j < pre; j++) {   // the weights of the first S stages before waiting on the previous kernel
-                mbar_expect_tx(&full[j], SB);
-                tma_load_2d(base + j * SB, tmW, (kc0 + j) * 64, rg * TW * 16, &full[j]);
+                const int nc = min(CPS, cnt - j * CPS);
+                mbar_expect_tx(&full[j], nc * CB);
+                for (int c = 0; c < nc; c++) tma_load_2d(base + j * SB + c * CB, tmW, (kc0 + j * CPS + c) * 64, rg * TW * 16, &full[j]);
             }
             pdl_wait();   // the activations come from the previous kernel
-            for (int j = 0; j < pre; j++) {
-                unsigned char* xs = base + j * SB + WB;
-                tma_load_2d(xs, tmX, (kc0 + j) * 64, 0, &full[j]);
-                tma_load_2d(xs + 1024, tmX, (kc0 + j) * 64 + 32, 0, &full[j]);
-            }
-            for (int j = S; j < cnt; j++) {
-                const int s = j % S;
-                mbar_wait(&empty[s], ((j / S) - 1) & 1);   // the TW consumers are done with the slot's last use
-                unsigned char* st = base + s * SB;
-                mbar_expect_tx(&full[s], SB);
-                tma_load_2d(st, tmW, (kc0 + j) * 64, rg * TW * 16, &full[s]);
-                tma_load_2d(st + WB, tmX, (kc0 + j) * 64, 0, &full[s]);
-                tma_load_2d(st + WB + 1024, tmX, (kc0 + j) * 64 + 32, 0, &full[s]);
+            for (int j = 0; j < pre; j++)
+                for (int c = 0; c < min(CPS, cnt - j * CPS); c++) {
+                    unsigned char* xs = base + j * SB + c * CB + WB;
+                    tma_load_2d(xs, tmX, (kc0 + j * CPS + c) * 64, 0, &full[j]);
+                    tma_load_2d(xs + 1024, tmX, (kc0 + j * CPS + c) * 64 + 32, 0, &full[j]);
+                }
+            for (int j = S; j < nst; j++) {
+                const int s = j % S, nc = min(CPS, cnt - j * CPS);
+                mbar_wait(&empty[s], ((j / S) - 1) & 1);   // the CW consumers are done with the slot's last use
+                mbar_expect_tx(&full[s], nc * CB);
+                for (int c = 0; c < nc; c++) {
+                    unsigned char* st = base + s * SB + c * CB;
+                    const int col = (kc0 + j * CPS + c) * 64;
+                    tma_load_2d(st, tmW, col, rg * TW * 16, &full[s]);
+                    tma_load_2d(st + WB, tmX, col, 0, &full[s]);
+                    tma_load_2d(st + WB + 1024, tmX, col + 32, 0, &full[s]);
+                }
             }
         }
         __syncwarp();
         pdl_wait();   // the whole warp: it writes outputs in mmc_finish, reading res
-    } else {   // every consumer walks the pipeline (tiles past RT hold zeros and are not written): TW arrivals per stage
+    } else {   // every consumer walks the pipeline (tiles past RT hold zeros and are not written): CW arrivals per stage
         pdl_wait();   // res and gamma may come from the previous kernel
-        // ldmatrix: lane l gives row 16 warp + 8 (m & 1) + i of matrix m = l / 8 (i = l % 8), 16-byte chunk 2 kt + (m >> 1)
+        // warp = kh TW + tile: tile's 16 rows, k tiles [kh 4 / KS, (kh + 1) 4 / KS) of each 64-column stage
+        const int tile = warp % TW, kh = warp / TW;
+        // ldmatrix: lane l gives row 16 tile + 8 (m & 1) + i of matrix m = l / 8 (i = l % 8), 16-byte chunk 2 kt + (m >> 1)
         const int m = lane >> 3, i = lane & 7;
-        const uint32_t arow = (warp * 16 + (m & 1) * 8 + i) * 128;
+        const uint32_t arow = (tile * 16 + (m & 1) * 8 + i) * 128;
         // the lane's activations: row g, columns 16 kt' + 2q (+1) and + 8 (+9) of each 32-column box (kt' = kt % 2)
         const uint32_t xrow = g * 128 + (q & 1) * 8;
         // gamma != null: the lane's 16 gamma values of the next chunk are loaded while the current one is multiplied (the
         // first measurement, H100, loaded them after each stage's wait: the norm variant read at 28-45 % of the plain one)
+        // (CPS > 1: each chunk's gamma is loaded as the chunk starts)
         float gcur[16], gnext[16];
-        if (gamma && cnt > 0) tma_gamma(gamma, K, kc0 * 64, q, gcur);
-        for (int j = 0; j < cnt; j++) {
-            if (gamma && j + 1 < cnt) tma_gamma(gamma, K, (kc0 + j + 1) * 64, q, gnext);
+        if (CPS == 1 && gamma && cnt > 0) tma_gamma(gamma, K, kc0 * 64, q, gcur);
+        for (int j = 0; j < nst; j++) {
+            if (CPS == 1 && gamma && j + 1 < cnt) tma_gamma(gamma, K, (kc0 + j + 1) * 64, q, gnext);
             const int s = j % S;
             mbar_wait(&full[s], (j / S) & 1);
             if (TR && threadIdx.x == 0) {
                 if (j == 0) { tg[1] = gtimer(); tc[1] = clock64(); }
-                if (j == cnt - 1) { tg[2] = gtimer(); tc[2] = clock64(); }
+                if (j == nst - 1) { tg[2] = gtimer(); tc[2] = clock64(); }
             }
-            const uint32_t st = smem_u32(base + s * SB);
-            const unsigned char* xs = base + s * SB + WB;
 #pragma unroll
-            for (int kt = 0; kt < 4; kt++) {
+          for (int ch = 0; ch < CPS; ch++) {
+            if (CPS > 1 && j * CPS + ch >= cnt) break;
+            if (CPS > 1 && gamma) tma_gamma(gamma, K, (kc0 + j * CPS + ch) * 64, q, gcur);
+            const uint32_t st = smem_u32(base + s * SB + ch * CB);
+            const unsigned char* xs = base + s * SB + ch * CB + WB;
+#pragma unroll
+            for (int kk = 0; kk < 4 / KS; kk++) {
+                const int kt = kh * (4 / KS) + kk;
                 uint4 a;
                 const int c = 2 * kt + (m >> 1);
                 ldmatrix_x4(a, st + arow + ((c ^ i) << 4));
@@ -168,7 +187,10 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
                 float x0 = u.x, x1 = u.y, x2 = v.x, x3 = v.y;
                 if (gamma) {
                     xsq += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
-                    x0 *= gcur[4 * kt]; x1 *= gcur[4 * kt + 1]; x2 *= gcur[4 * kt + 2]; x3 *= gcur[4 * kt + 3];
+                    // gcur indexed by compile-time positions only (kt depends on kh at run time; KS = 2: kh picks a half)
+                    const int lo = 4 * kk, hi = KS > 1 ? 4 * (kk + 2) : lo;
+                    x0 *= kh ? gcur[hi] : gcur[lo]; x1 *= kh ? gcur[hi + 1] : gcur[lo + 1];
+                    x2 *= kh ? gcur[hi + 2] : gcur[lo + 2]; x3 *= kh ? gcur[hi + 3] : gcur[lo + 3];
                 }
                 uint32_t h0, l0, h1, l1;
                 split_bf16(x0, x1, h0, l0);
@@ -176,19 +198,28 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
                 mma_bf16(acc, a, h0, h1);
                 mma_bf16(acc2, a, l0, l1);
             }
+          }
             __syncwarp();
             if (lane == 0) mbar_arrive(&empty[s]);
-            if (gamma) {
+            if (CPS == 1 && gamma) {
 #pragma unroll
                 for (int e = 0; e < 16; e++) gcur[e] = gnext[e];
             }
         }
     }
-    if (gamma && warp == 0) {   // warp 0 walked every chunk of the slice: its row sums are the block's
+    if (gamma && warp % TW == 0 && warp < CW) {   // tile 0's warps walked every chunk of the slice: their row sums are the block's
         xsq += __shfl_xor_sync(0xffffffffu, xsq, 1);
         xsq += __shfl_xor_sync(0xffffffffu, xsq, 2);
-        if (q == 0 && g < rows) ss[g] = xsq;
+        if (q == 0 && g < rows) atomicAdd(&ss[g], xsq);   // ss read after mmc_finish's barrier
     }
+    if (KS > 1) {   // one k half's sums into the other's (KS = 2)
+        if (warp >= TW && warp < CW)
+            for (int e = 0; e < 4; e++) part[warp - TW][lane][e] = acc[e] + acc2[e];
+        __syncthreads();
+        if (warp < TW)
+            for (int e = 0; e < 4; e++) acc[e] += part[warp][lane][e];
+    }
+    static_assert(KS == 1 || KS == 2, "one or two consumer warps per tile");
     mmc_finish<TW>(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
     if (TR) __syncthreads();
     if (TR && threadIdx.x == 0 && blockIdx.x < TMA_TRACE_BLOCKS) {
@@ -205,26 +236,38 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
 #endif
 }
 
-#define MMT_KERNEL(NAME, S, TW, TR)                                                                              \
-    extern "C" __global__ void __launch_bounds__(TW * 32 + 32, 1) NAME(                                       \
+#define MMT_KERNEL(NAME, S, TW, KS, TR, CPS)                                                                     \
+    extern "C" __global__ void __launch_bounds__(TW * KS * 32 + 32, 1) NAME(                                  \
         const __grid_constant__ CUtensorMap tmW, const __grid_constant__ CUtensorMap tmX, int K, int KT,      \
         int RT, int C, const float* bias, const float* res, float* y, int ldy, int n, int rows, int mode,     \
         int act, const float* gamma, float eps) {                                                             \
-        sbi_mmt<S, TW, TR>(&tmW, &tmX, K, KT, RT, C, bias, res, y, ldy, n, rows, mode, act, gamma, eps);      \
+        sbi_mmt<S, TW, KS, TR, CPS>(&tmW, &tmX, K, KT, RT, C, bias, res, y, ldy, n, rows, mode, act, gamma, eps); \
     }
 // experiments (CudaBench part tma): 128-row boxes in 4 stages (72 KB in flight per block, 2 blocks per multiprocessor),
-// 8 (144 KB), 12 (216 KB); 64-row boxes (10 KB a stage) in 8 (80 KB) and 12 (120 KB). (32-row boxes with two consumer
+// 8 (144 KB), 12 (216 KB); 64-row boxes (10 KB a stage) in 8 (80 KB) and 12 (120 KB); with two consumer warps per tile:
+// sbimmd (128-row boxes, 16 consumer warps) and sbimme (64-row boxes, 8); two chunks a stage: sbimmw (128-row boxes,
+// 36 KB a stage, 2 or 4 stages) and sbimmv (64-row boxes, 20 KB a stage, 6 stages). (32-row boxes with two consumer
 // warps, 128 blocks over 4096 outputs without a split, streamed at half the rate per block of the 64-row boxes with as
 // many bytes in flight: measured and dropped, nineteenth session.)
-MMT_KERNEL(sbimmt4_bf16_8, 4, 8, false)
-MMT_KERNEL(sbimmt8_bf16_8, 8, 8, false)
-MMT_KERNEL(sbimmt12_bf16_8, 12, 8, false)
-MMT_KERNEL(sbimmh8_bf16_8, 8, 4, false)
-MMT_KERNEL(sbimmh12_bf16_8, 12, 4, false)
+MMT_KERNEL(sbimmt4_bf16_8, 4, 8, 1, false, 1)
+MMT_KERNEL(sbimmt8_bf16_8, 8, 8, 1, false, 1)
+MMT_KERNEL(sbimmt12_bf16_8, 12, 8, 1, false, 1)
+MMT_KERNEL(sbimmh8_bf16_8, 8, 4, 1, false, 1)
+MMT_KERNEL(sbimmh12_bf16_8, 12, 4, 1, false, 1)
+MMT_KERNEL(sbimmd4_bf16_8, 4, 8, 2, false, 1)
+MMT_KERNEL(sbimmd8_bf16_8, 8, 8, 2, false, 1)
+MMT_KERNEL(sbimme12_bf16_8, 12, 4, 2, false, 1)
+MMT_KERNEL(sbimmw2_bf16_8, 2, 8, 1, false, 2)
+MMT_KERNEL(sbimmw4_bf16_8, 4, 8, 1, false, 2)
+MMT_KERNEL(sbimmv6_bf16_8, 6, 4, 1, false, 2)
 // the same writing fathom_tma_trace
-MMT_KERNEL(sbimmt4t_bf16_8, 4, 8, true)
-MMT_KERNEL(sbimmt8t_bf16_8, 8, 8, true)
-MMT_KERNEL(sbimmh8t_bf16_8, 8, 4, true)
+MMT_KERNEL(sbimmt4t_bf16_8, 4, 8, 1, true, 1)
+MMT_KERNEL(sbimmt8t_bf16_8, 8, 8, 1, true, 1)
+MMT_KERNEL(sbimmh8t_bf16_8, 8, 4, 1, true, 1)
+MMT_KERNEL(sbimmd4t_bf16_8, 4, 8, 2, true, 1)
+MMT_KERNEL(sbimme12t_bf16_8, 12, 4, 2, true, 1)
+MMT_KERNEL(sbimmw4t_bf16_8, 4, 8, 1, true, 2)
+MMT_KERNEL(sbimmv6t_bf16_8, 6, 4, 1, true, 2)
 
 // tma_probe_wW: how fast TMA copies alone stream a row-major BF16 matrix, by box shape (CudaBench part tmaprobe): block
 // b reads rows [128 b, 128 b + 128) over all K in stages of 128 rows x W columns, issued as 128 x 64 / W boxes of

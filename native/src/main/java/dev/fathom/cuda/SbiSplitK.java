@@ -43,21 +43,30 @@ final class SbiSplitK {
      * Experiments over row-major rows fed by the Tensor Memory Accelerator (tma.cuh): 128-row x 64-column weight boxes and
      * the activations beside them through a shared-memory pipeline of 4, 8 or 12 stages (18 KB each), one producer warp,
      * no staging pass; the split-K kernels' cluster reduction when C > 1. The sbimmh kernels take 64-row boxes with 4
-     * consumer warps (10 KB a stage). CudaBench part tma.
+     * consumer warps (10 KB a stage); sbimmd (128-row boxes) and sbimme (64-row boxes) put two consumer warps on each
+     * 16-row tile, each multiplying half of every stage's 64 columns; sbimmw (128-row boxes) and sbimmv (64-row boxes)
+     * wait on and free two 64-column chunks a stage. CudaBench part tma.
      */
-    static final List<String> TMA_KERNELS = List.of("sbimmt4_bf16_8", "sbimmt8_bf16_8", "sbimmt12_bf16_8", "sbimmh8_bf16_8", "sbimmh12_bf16_8");
+    static final List<String> TMA_KERNELS = List.of("sbimmt4_bf16_8", "sbimmt8_bf16_8", "sbimmt12_bf16_8", "sbimmh8_bf16_8", "sbimmh12_bf16_8",
+            "sbimmd4_bf16_8", "sbimmd8_bf16_8", "sbimme12_bf16_8", "sbimmw2_bf16_8", "sbimmw4_bf16_8", "sbimmv6_bf16_8");
     /**
      * The TMA kernels writing a timeline of each block to fathom_tma_trace (tma.cuh; CudaBench part tmatrace):
-     * sbimmt4, sbimmt8 and sbimmh8 with the trace on.
+     * sbimmt4, sbimmt8, sbimmh8, sbimmd4, sbimme12, sbimmw4 and sbimmv6 with the trace on.
      */
-    static final List<String> TMA_TRACE_KERNELS = List.of("sbimmt4t_bf16_8", "sbimmt8t_bf16_8", "sbimmh8t_bf16_8");
-    /** A TMA kernel's pipeline stages and consumer warps (16 weight rows each). */
-    private record TmaShape(int stages, int warps) {}
-    private static final Map<String, TmaShape> TMA = Map.ofEntries(Map.entry(TMA_KERNELS.get(0), new TmaShape(4, 8)),
-            Map.entry(TMA_KERNELS.get(1), new TmaShape(8, 8)), Map.entry(TMA_KERNELS.get(2), new TmaShape(12, 8)),
-            Map.entry(TMA_KERNELS.get(3), new TmaShape(8, 4)), Map.entry(TMA_KERNELS.get(4), new TmaShape(12, 4)),
-            Map.entry(TMA_TRACE_KERNELS.get(0), new TmaShape(4, 8)), Map.entry(TMA_TRACE_KERNELS.get(1), new TmaShape(8, 8)),
-            Map.entry(TMA_TRACE_KERNELS.get(2), new TmaShape(8, 4)));
+    static final List<String> TMA_TRACE_KERNELS = List.of("sbimmt4t_bf16_8", "sbimmt8t_bf16_8", "sbimmh8t_bf16_8", "sbimmd4t_bf16_8",
+            "sbimme12t_bf16_8", "sbimmw4t_bf16_8", "sbimmv6t_bf16_8");
+    /** A TMA kernel's pipeline stages, 16-row tiles per block, consumer warps per tile, and 64-column chunks per stage. */
+    private record TmaShape(int stages, int warps, int perTile, int chunks) {}
+    private static final Map<String, TmaShape> TMA = Map.ofEntries(Map.entry(TMA_KERNELS.get(0), new TmaShape(4, 8, 1, 1)),
+            Map.entry(TMA_KERNELS.get(1), new TmaShape(8, 8, 1, 1)), Map.entry(TMA_KERNELS.get(2), new TmaShape(12, 8, 1, 1)),
+            Map.entry(TMA_KERNELS.get(3), new TmaShape(8, 4, 1, 1)), Map.entry(TMA_KERNELS.get(4), new TmaShape(12, 4, 1, 1)),
+            Map.entry(TMA_KERNELS.get(5), new TmaShape(4, 8, 2, 1)), Map.entry(TMA_KERNELS.get(6), new TmaShape(8, 8, 2, 1)),
+            Map.entry(TMA_KERNELS.get(7), new TmaShape(12, 4, 2, 1)), Map.entry(TMA_KERNELS.get(8), new TmaShape(2, 8, 1, 2)),
+            Map.entry(TMA_KERNELS.get(9), new TmaShape(4, 8, 1, 2)), Map.entry(TMA_KERNELS.get(10), new TmaShape(6, 4, 1, 2)),
+            Map.entry(TMA_TRACE_KERNELS.get(0), new TmaShape(4, 8, 1, 1)), Map.entry(TMA_TRACE_KERNELS.get(1), new TmaShape(8, 8, 1, 1)),
+            Map.entry(TMA_TRACE_KERNELS.get(2), new TmaShape(8, 4, 1, 1)), Map.entry(TMA_TRACE_KERNELS.get(3), new TmaShape(4, 8, 2, 1)),
+            Map.entry(TMA_TRACE_KERNELS.get(4), new TmaShape(12, 4, 2, 1)), Map.entry(TMA_TRACE_KERNELS.get(5), new TmaShape(4, 8, 1, 2)),
+            Map.entry(TMA_TRACE_KERNELS.get(6), new TmaShape(6, 4, 1, 2)));
     /** Bytes of the 8 x 64 float activation box of a TMA stage (tma.cuh). */
     private static final int TMA_X_BYTES = 8 * 64 * 4;
     /** Shared memory of a multiprocessor that blocks can use (sm_90), and what each block reserves besides its own. */
@@ -69,17 +78,29 @@ final class SbiSplitK {
         return t == null ? 0 : t.stages();
     }
 
-    /** 16-row weight tiles of a block (its consumer warps): 4 for the sbimmh kernels, 8 for every other split-K kernel. */
+    /** 16-row weight tiles of a block: 4 for the sbimmh, sbimme and sbimmv kernels, 8 for every other split-K kernel. */
     static int tileWarps(String kernel) {
         TmaShape t = TMA.get(kernel);
         return t == null ? 8 : t.warps();
     }
 
-    /** Bytes of one stage of a TMA kernel: its 16 x tileWarps-row x 64-column BF16 weight box and the activation box. */
-    static int tmaStageBytes(String kernel) { return tileWarps(kernel) * 16 * 64 * 2 + TMA_X_BYTES; }
+    /** 64-column chunks per pipeline stage of a TMA kernel (tma.cuh's CPS): 2 for sbimmw and sbimmv, else 1. */
+    static int stageChunks(String kernel) {
+        TmaShape t = TMA.get(kernel);
+        return t == null ? 1 : t.chunks();
+    }
+
+    /** Bytes of one stage of a TMA kernel: per chunk, its 16 x tileWarps-row x 64-column BF16 weight box and the activation box. */
+    static int tmaStageBytes(String kernel) { return stageChunks(kernel) * (tileWarps(kernel) * 16 * 64 * 2 + TMA_X_BYTES); }
+
+    /** Consumer warps per 16-row tile of a TMA kernel (tma.cuh's KS): 2 for sbimmd and sbimme, else 1. */
+    static int warpsPerTile(String kernel) {
+        TmaShape t = TMA.get(kernel);
+        return t == null ? 1 : t.perTile();
+    }
 
     /** Threads of a TMA kernel's block: its consumer warps and the producer warp. */
-    static int tmaThreads(String kernel) { return 32 * tileWarps(kernel) + 32; }
+    static int tmaThreads(String kernel) { return 32 * tileWarps(kernel) * warpsPerTile(kernel) + 32; }
 
     /** Ring slots per warp of a ring kernel (splitk.cuh's MMRA_KERNEL S), 0 for any other. */
     static int ringSlots(String kernel) { return RING_SLOTS.getOrDefault(kernel, 0); }
@@ -103,29 +124,31 @@ final class SbiSplitK {
      * never), and the kernel for each layout ({@code -Dfathom.cuda.splitKKernel} names one for its layout, the other
      * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
-    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String narrowKernel) {
+    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel) {
         static Settings read() {
             boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
             int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
+            String wk = CudaSettings.choice("fathom.cuda.tmaWideKernel", WIDE_KERNEL, TMA_KERNELS.toArray(String[]::new));
             String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, TMA_KERNELS.toArray(String[]::new));
             String k = System.getProperty("fathom.cuda.splitKKernel");
-            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, narrow);
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow);
             k = k.trim();
             if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
                         + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
-            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, narrow) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, narrow);
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow);
         }
 
         /**
-         * The kernel for {@code s}'s layout: a wide row-major matrix's is a TMA kernel ({@link #wide}): {@link #WIDE_KERNEL}
-         * from {@link #DEFAULT_WIDE_ROWS} outputs, the narrow kernel below ({@code -Dfathom.cuda.tmaNarrowKernel}, default
-         * {@link #NARROW_KERNEL}); a TMA kernel chosen for row-major rows gives way to the default where K is no
-         * multiple of 4 (its activation map cannot describe the rows).
+         * The kernel for {@code s}'s layout: a wide row-major matrix's is a TMA kernel ({@link #wide}): from {@link
+         * #DEFAULT_WIDE_ROWS} outputs the wide kernel ({@code -Dfathom.cuda.tmaWideKernel}, default {@link #WIDE_KERNEL}),
+         * below that the narrow kernel ({@code -Dfathom.cuda.tmaNarrowKernel}, default {@link #NARROW_KERNEL}); a TMA
+         * kernel chosen for row-major rows gives way to the default where K is no multiple of 4 (its activation map
+         * cannot describe the rows).
          */
         String kernel(SbiLayout.Shape s) {
             if (s.mma()) return tileKernel;
-            if (wide(s)) return tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() >= DEFAULT_WIDE_ROWS ? WIDE_KERNEL : narrowKernel;
+            if (wide(s)) return tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() >= DEFAULT_WIDE_ROWS ? wideKernel : narrowKernel;
             return tmaStages(rowMajorKernel) > 0 && s.k() % 4 != 0 ? DEFAULT_ROW_MAJOR_KERNEL : rowMajorKernel;
         }
 

@@ -178,6 +178,24 @@ final class TmaTrace extends BenchTables {
                     line.append(String.format(" %13s", String.format("%.0f/%.0f", gb[0], gb[1])));
                 }
                 System.out.println(line);
+                if (n == 12288) {   // fewer blocks than SMs: what one block's copies alone stream (the GEMM kernels reach 24-37 GB/s a block)
+                    for (int blocks : new int[]{16, 32, 64}) {
+                        StringBuilder per = new StringBuilder(String.format("%-12s %6s", "  " + blocks + " blocks", "GB/s/b"));
+                        long part = 2L * 128 * blocks * k;
+                        for (int wc : new int[]{64, 128, 256}) {
+                            String fn = "tma_probe_w" + wc;
+                            int smem = 128 * 1024 + 1024, boxRows = 128 * 64 / wc;
+                            MemorySegment[] maps = new MemorySegment[copies];
+                            for (int c = 0; c < copies; c++) {
+                                maps[c] = arena.allocate(Cuda.TENSOR_MAP_BYTES, 64);
+                                cu.tensorMap2d(maps[c], w[c], Cuda.TMAP_BF16, k, n, 2L * k, wc, boxRows, wc == 64 ? Cuda.SWIZZLE_128B : 0, true);
+                            }
+                            double us = d.perLaunchUs(copies, c -> mod.launch(fn, blocks, 1, 64, smem, stream, maps[c], k, out));
+                            per.append(String.format(" %13.1f", part / (us * 1e3) / blocks));
+                        }
+                        System.out.println(per);
+                    }
+                }
                 d.free(w);
             }
         }

@@ -79,16 +79,22 @@ class SbiSplitKTest {
         for (String kn : SbiSplitK.TMA_TRACE_KERNELS) {   // the trace variants: a kernel of TMA_KERNELS with TR set
             String plain = kn.replace("t_bf16", "_bf16");
             assertTrue(SbiSplitK.TMA_KERNELS.contains(plain), kn);
-            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", true)"), kn + " in tma.cuh");
+            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", "
+                    + SbiSplitK.warpsPerTile(plain) + ", true, " + SbiSplitK.stageChunks(plain) + ")"), kn + " in tma.cuh");
+            assertEquals(SbiSplitK.tmaThreads(plain), SbiSplitK.tmaThreads(kn));
             assertEquals(SbiSplitK.fixed(plain, r, 8, 2), new SbiSplitK.Plan(plain, 2, SbiSplitK.fixed(kn, r, 8, 2).blocks(), SbiSplitK.fixed(kn, r, 8, 2).smem()));
         }
         for (String kn : SbiSplitK.TMA_KERNELS) {
-            int stages = SbiSplitK.tmaStages(kn), tw = SbiSplitK.tileWarps(kn);
-            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + stages + ", " + tw + ", false)"), kn + " with " + stages + " stages and " + tw + " warps is not defined in tma.cuh");
-            assertEquals(kn.startsWith("sbimmh") ? 4 : 8, tw, kn);
-            assertEquals(32 * tw + 32, SbiSplitK.tmaThreads(kn));
+            int stages = SbiSplitK.tmaStages(kn), tw = SbiSplitK.tileWarps(kn), ks = SbiSplitK.warpsPerTile(kn), cps = SbiSplitK.stageChunks(kn);
+            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + stages + ", " + tw + ", " + ks + ", false, " + cps + ")"),
+                    kn + " with " + stages + " stages, " + tw + " tiles, " + ks + " warps per tile and " + cps + " chunks a stage is not defined in tma.cuh");
+            assertEquals(kn.startsWith("sbimmh") || kn.startsWith("sbimme") || kn.startsWith("sbimmv") ? 4 : 8, tw, kn);
+            assertEquals(kn.startsWith("sbimmw") || kn.startsWith("sbimmv") ? 2 : 1, cps, kn);
+            assertEquals(kn.startsWith("sbimmd") || kn.startsWith("sbimme") ? 2 : 1, ks, kn);
+            assertEquals(32 * tw * ks + 32, SbiSplitK.tmaThreads(kn));
+            assertTrue(SbiSplitK.tmaThreads(kn) <= 1024, kn);
             assertTrue(SbiSplitK.rowMajor(kn), kn);
-            assertEquals(stages * (tw * 2048 + 2048) + 1024, SbiSplitK.fixed(kn, r, 8, 1).smem(), kn);
+            assertEquals(stages * cps * (tw * 2048 + 2048) + 1024, SbiSplitK.fixed(kn, r, 8, 1).smem(), kn);
             assertTrue(SbiSplitK.fixed(kn, r, 8, 1).smem() <= SbiSplitK.MAX_SMEM, kn + " fits the opt-in limit");
             assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed(kn, tiles(64, 64), 2, 1), "row-major only");
             assertFalse(SbiSplitK.ROW_MAJOR_KERNELS.contains(kn), "an experiment is no choice for -Dfathom.cuda.splitKKernel");
@@ -133,7 +139,7 @@ class SbiSplitKTest {
             SbiLayout.Shape s = SbiLayout.Shape.of(n, k, (n + 3) / 4 * 4, DType.BF16, false, true);
             int kt = SbiSplitK.kTiles(s), nc = kt / 4, rt = SbiSplitK.rowTiles(s);
             assertEquals(0, kt % 4, "whole 64-column chunks");
-            for (String kn : List.of("sbimmt8_bf16_8", "sbimmh8_bf16_8"))
+            for (String kn : List.of("sbimmt8_bf16_8", "sbimmh8_bf16_8", "sbimmd4_bf16_8", "sbimme12_bf16_8"))
                 for (int c = 1; c <= 8; c *= 2) {
                     SbiSplitK.Plan p = SbiSplitK.fixed(kn, s, 8, c);
                     int tw = SbiSplitK.tileWarps(kn), threads = SbiSplitK.tmaThreads(kn);
@@ -219,6 +225,10 @@ class SbiSplitKTest {
         });
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmh8_bf16_8",
                 () -> assertEquals("sbimmh8_bf16_8", SbiSplitK.Settings.read().kernel(o))));
+        SystemProperties.with("fathom.cuda.tmaWideKernel", "sbimmd4_bf16_8", () -> {
+            assertEquals("sbimmd4_bf16_8", SbiSplitK.Settings.read().kernel(qkv));
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(o), "narrow matrices keep cuBLAS's fallback kernel");
+        });
         SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmr2p_bf16_8", () -> {
             var e = assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read);
             assertTrue(e.getMessage().startsWith("-Dfathom.cuda.tmaNarrowKernel=sbimmr2p_bf16_8: use sbimmt4_bf16_8"), e.getMessage());
