@@ -74,8 +74,14 @@ DEV void tma_gamma(const float* __restrict__ gamma, int K, int k0, int q, float*
 // fathom_tma_trace[(act * TMA_TRACE_BLOCKS + block) * 8 ...] (act: 0 or 1, so two launches in a row keep both; mode 0
 // never reads it): its multiprocessor, %globaltimer (ns) at entry, when consumer warp 0 has the first and the last
 // stage, and once every thread of the block is done, then the same three points as clock64 cycles after entry.
+// Every traced block also appends a record to the ring fathom_tma_ring (slot = fathom_tma_ring_n++ modulo its size), so
+// the launches of a whole decode step can be read back in order (CudaBench part steptrace): word 0 = SM | block << 16 |
+// grid << 32 | C << 48, words 1-4 the four timer points, word 5 = n | K << 32, word 6 = rows | mode << 8, word 7 = 0.
 #define TMA_TRACE_BLOCKS 4096
+#define TMA_RING_SLOTS 65536
 __device__ unsigned long long fathom_tma_trace[2 * TMA_TRACE_BLOCKS * 8];
+__device__ unsigned long long fathom_tma_ring[TMA_RING_SLOTS * 8];
+__device__ unsigned int fathom_tma_ring_n;
 DEV unsigned long long gtimer() {
     unsigned long long t;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
@@ -230,6 +236,12 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
         unsigned long long* o = fathom_tma_trace + ((act & 1) * TMA_TRACE_BLOCKS + blockIdx.x) * 8;
         o[0] = smid; o[1] = tg[0]; o[2] = tg[1]; o[3] = tg[2]; o[4] = tg[3];
         o[5] = tc[1] - tc[0]; o[6] = tc[2] - tc[0]; o[7] = tc[3] - tc[0];
+        unsigned long long* r = fathom_tma_ring + (atomicAdd(&fathom_tma_ring_n, 1u) % TMA_RING_SLOTS) * 8ull;
+        r[0] = smid | (unsigned long long)blockIdx.x << 16 | (unsigned long long)gridDim.x << 32 | (unsigned long long)C << 48;
+        r[1] = tg[0]; r[2] = tg[1]; r[3] = tg[2]; r[4] = tg[3];
+        r[5] = (unsigned)n | (unsigned long long)(unsigned)K << 32;
+        r[6] = (unsigned)rows | (unsigned long long)(unsigned)mode << 8;
+        r[7] = 0;
     }
 #else
     __trap();   // sm_90 only (SbiSplitK never launches it elsewhere)

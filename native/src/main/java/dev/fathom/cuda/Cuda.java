@@ -394,6 +394,12 @@ public final class Cuda {
 
     public long streamCreate() { return outLong("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), 1); }
 
+    /** Waits for all work of this context, every stream's (cuCtxSynchronize; makes the context current first). */
+    public void synchronizeAll() {
+        makeCurrent();
+        check("cuCtxSynchronize", (int) call("cuCtxSynchronize", FunctionDescriptor.of(JAVA_INT)));
+    }
+
     public void synchronize(long stream) { check("cuStreamSynchronize", (int) call("cuStreamSynchronize", P1, stream)); }
 
     public void streamDestroy(long stream) { check("cuStreamDestroy_v2", (int) call("cuStreamDestroy_v2", P1, stream)); }

@@ -27,7 +27,7 @@ import java.util.Random;
  * shape's bytes, where the split-K kernel's time goes, launches to profile),
  * decode latency of synthetic models against the weights/bandwidth floor, CUDA graphs on/off, a leak check, and
  * same-run comparisons with one switch changed. Usage:
- * {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [sizes] [stages] [tma] [tmatrace] [tmaprobe] [prof] [splitk] [int8] [llama] [graphs] [leak] ...} (see main
+ * {@code java -cp ... dev.fathom.cuda.CudaBench [gemm] [sizes] [stages] [tma] [tmatrace] [tmaprobe] [steptrace] [prof] [splitk] [int8] [llama] [graphs] [leak] ...} (see main
  * for the parts run when none is given).
  */
 public final class CudaBench {
@@ -350,6 +350,7 @@ public final class CudaBench {
         if (parts.contains("tma")) reads.tmaTable();
         if (parts.contains("tmatrace")) new TmaTrace(b.dev, b.readGBs).table();
         if (parts.contains("tmaprobe")) new TmaTrace(b.dev, b.readGBs).probeTable();
+        if (parts.contains("steptrace")) StepTrace.table(4);
         if (parts.contains("prof")) reads.profLaunches();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();

@@ -128,8 +128,10 @@ final class SbiSplitK {
         static Settings read() {
             boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
             int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
-            String wk = CudaSettings.choice("fathom.cuda.tmaWideKernel", WIDE_KERNEL, TMA_KERNELS.toArray(String[]::new));
-            String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, TMA_KERNELS.toArray(String[]::new));
+            // the trace variants too: CudaBench part steptrace runs the model on them
+            String[] tma = java.util.stream.Stream.concat(TMA_KERNELS.stream(), TMA_TRACE_KERNELS.stream()).toArray(String[]::new);
+            String wk = CudaSettings.choice("fathom.cuda.tmaWideKernel", WIDE_KERNEL, tma);
+            String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, tma);
             String k = System.getProperty("fathom.cuda.splitKKernel");
             if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow);
             k = k.trim();

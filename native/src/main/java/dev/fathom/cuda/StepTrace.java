@@ -1,0 +1,195 @@
+package dev.fathom.cuda;
+
+import dev.fathom.engine.Engine;
+import dev.fathom.engine.model.LoadedModel;
+import dev.fathom.engine.model.ModelLoader;
+import dev.fathom.engine.plan.ExecutionPlan;
+import dev.fathom.engine.run.InferenceSession;
+import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.RunProfile;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * The TMA kernels' launches inside a whole llama-7b decode step (CudaBench part {@code steptrace}): the model runs with
+ * trace variants as its TMA kernels ({@code -Dfathom.cuda.tmaWideKernel} / {@code tmaNarrowKernel}), every traced block
+ * appends a record to {@code fathom_tma_ring} (tma.cuh), and the records of one graph replay are grouped into launches.
+ * Per kind of matrix the table gives, as medians over the step's launches, the time from the previous traced launch's
+ * last block end to this launch's first block entry (negative: the launches overlapped, as programmatic dependent launch
+ * allows), the first stage's wait, the stream, the tail, and the launch's span. That is what the kernel tables cannot
+ * show: why a kernel that reads as fast as cuBLAS alone can still lengthen the step.
+ */
+final class StepTrace {
+    static final int WORDS = 8;
+    /** Records the ring holds (tma.cuh's TMA_RING_SLOTS). */
+    static final int SLOTS = 65536;
+    /** Blocks of one launch start within this many ns of its first block. */
+    static final long LAUNCH_WINDOW_NS = 20_000;
+
+    /** One traced block, decoded from its ring record. */
+    record Block(int sm, int block, int grid, int cluster, long entry, long first, long last, long end, int n, int k, int rows, int mode) {
+        static Block of(long[] w, int o) {
+            long a = w[o];
+            return new Block((int) (a & 0xffff), (int) (a >>> 16 & 0xffff), (int) (a >>> 32 & 0xffff), (int) (a >>> 48 & 0xff),
+                    w[o + 1], w[o + 2], w[o + 3], w[o + 4], (int) w[o + 5], (int) (w[o + 5] >>> 32), (int) (w[o + 6] & 0xff), (int) (w[o + 6] >>> 8 & 0xff));
+        }
+    }
+
+    /** One launch: its matrix, blocks seen, multiprocessors, first entry and last end (ns), and per-block medians (µs). */
+    record Launch(int n, int k, int grid, int blocks, int sms, long start, long end, double first, double stream, double tail) {
+        String kind() { return n + "x" + k; }
+        double spanUs() { return (end - start) / 1e3; }
+    }
+
+    /** The records with ring numbers [from, to) (the counter before and after a step); the newest SLOTS when more were written. */
+    static List<Block> read(long[] ring, long from, long to) {
+        List<Block> out = new ArrayList<>();
+        for (long i = Math.max(from, to - SLOTS); i < to; i++) out.add(Block.of(ring, (int) (i % SLOTS) * WORDS));
+        return out;
+    }
+
+    /**
+     * Blocks grouped into launches: in order of entry, a block joins the open launch of its matrix and grid when it
+     * entered within {@link #LAUNCH_WINDOW_NS} of that launch's first block and the launch is not yet full; else it
+     * opens a new one. Launches come back in order of their first entry.
+     */
+    static List<Launch> launches(List<Block> blocks) {
+        List<Block> sorted = new ArrayList<>(blocks);
+        sorted.sort(Comparator.comparingLong(Block::entry));
+        Map<String, List<Block>> open = new LinkedHashMap<>();
+        List<List<Block>> done = new ArrayList<>();
+        for (Block b : sorted) {
+            String key = b.n() + "x" + b.k() + "/" + b.grid();
+            List<Block> cur = open.get(key);
+            if (cur != null && (b.entry() - cur.get(0).entry() >= LAUNCH_WINDOW_NS || cur.size() >= b.grid())) {
+                done.add(cur);
+                cur = null;
+            }
+            if (cur == null) open.put(key, cur = new ArrayList<>());
+            cur.add(b);
+        }
+        done.addAll(open.values());
+        List<Launch> out = new ArrayList<>();
+        for (List<Block> l : done) {
+            long start = Long.MAX_VALUE, end = Long.MIN_VALUE;
+            double[] first = new double[l.size()], stream = new double[l.size()], tail = new double[l.size()];
+            java.util.Set<Integer> sms = new java.util.HashSet<>();
+            for (int i = 0; i < l.size(); i++) {
+                Block b = l.get(i);
+                start = Math.min(start, b.entry());
+                end = Math.max(end, b.end());
+                first[i] = (b.first() - b.entry()) / 1e3;
+                stream[i] = (b.last() - b.first()) / 1e3;
+                tail[i] = (b.end() - b.last()) / 1e3;
+                sms.add(b.sm());
+            }
+            Block b0 = l.get(0);
+            out.add(new Launch(b0.n(), b0.k(), b0.grid(), l.size(), sms.size(), start, end, median(first), median(stream), median(tail)));
+        }
+        out.sort(Comparator.comparingLong(Launch::start));
+        return out;
+    }
+
+    /** Per matrix kind, in order of first appearance: launches, and medians of gap before, first, stream, tail, span (µs). */
+    record KindSummary(String kind, int launches, int blocks, int sms, double gapBefore, double first, double stream, double tail, double span) {}
+
+    static List<KindSummary> summarize(List<Launch> ls) {
+        Map<String, List<Integer>> byKind = new LinkedHashMap<>();
+        for (int i = 0; i < ls.size(); i++) byKind.computeIfAbsent(ls.get(i).kind(), x -> new ArrayList<>()).add(i);
+        List<KindSummary> out = new ArrayList<>();
+        for (var e : byKind.entrySet()) {
+            List<Integer> idx = e.getValue();
+            double[] gap = idx.stream().filter(i -> i > 0).mapToDouble(i -> (ls.get(i).start() - ls.get(i - 1).end()) / 1e3).toArray();
+            Launch l0 = ls.get(idx.get(0));
+            out.add(new KindSummary(e.getKey(), idx.size(), l0.blocks(), l0.sms(), gap.length == 0 ? Double.NaN : median(gap),
+                    median(idx.stream().mapToDouble(i -> ls.get(i).first()).toArray()), median(idx.stream().mapToDouble(i -> ls.get(i).stream()).toArray()),
+                    median(idx.stream().mapToDouble(i -> ls.get(i).tail()).toArray()), median(idx.stream().mapToDouble(i -> ls.get(i).spanUs()).toArray())));
+        }
+        return out;
+    }
+
+    private static double median(double[] v) {
+        if (v.length == 0) return Double.NaN;
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    /** The configurations part steptrace compares: a label and the JVM settings that pick trace kernels. */
+    static final String[][] CONFIGS = {
+            {"sbimmt4 wide, cuBLAS below (the default's kernels)", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8"},
+            {"sbimmw4 wide, cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8"},
+            {"sbimmt4 wide, sbimmh8 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh8t_bf16_8"},
+            {"sbimmw4 wide, sbimmv6 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6t_bf16_8"}};
+
+    /** Part steptrace: each configuration of {@link #CONFIGS} in a llama-7b decode step of {@code rows} rows (graphs on). */
+    static void table(int rows) {
+        Cuda cu = Cuda.get();
+        System.out.printf("%n== TMA launches inside a llama-7b decode step (%d rows, graphs on; trace kernels as the model's TMA kernels)%n", rows);
+        if (cu.ccMajor() < 9) {
+            System.out.println("   (not measured: the TMA kernels need sm_90, this GPU is sm " + cu.computeCapability() + ")");
+            return;
+        }
+        System.out.println("   per matrix: launches in the step; blocks and SMs of one; medians over its launches (µs): gap = the previous traced launch's");
+        System.out.println("   last block end to this launch's first entry (negative: overlapped), first stage, stream, tail, span");
+        CudaModule mod = CudaModule.get(cu);
+        long ringN = mod.global("fathom_tma_ring_n"), ring = mod.global("fathom_tma_ring");
+        int prompt = 128;
+        Random rnd = new Random(11);
+        try (LoadedModel m = ModelLoader.load("synthetic:llama-7b"); Arena arena = Arena.ofConfined()) {
+            Engine engine = Engine.discover();
+            MemorySegment count = arena.allocate(8, 8), host = arena.allocate((long) SLOTS * WORDS * 8, 8);
+            for (String[] cfg : CONFIGS) {
+                for (int i = 1; i < cfg.length; i++) System.setProperty(cfg[i].substring(0, cfg[i].indexOf('=')), cfg[i].substring(cfg[i].indexOf('=') + 1));
+                try {
+                    RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
+                    ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
+                    try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                        CudaRunner r = (CudaRunner) s.runner();
+                        int[][] toks = new int[rows][prompt];
+                        for (int[] row : toks) for (int i = 0; i < prompt; i++) row[i] = rnd.nextInt(m.config().vocabSize());
+                        int[] slots = new int[rows], ids = new int[rows], pos = new int[rows];
+                        for (int i = 0; i < rows; i++) { slots[i] = i; ids[i] = rnd.nextInt(m.config().vocabSize()); pos[i] = prompt; }
+                        r.prefill(slots, toks, false);
+                        double[] t = new double[10];
+                        for (int i = -3; i < t.length; i++) {
+                            long d0 = System.nanoTime();
+                            r.decode(slots, ids, pos);
+                            if (i >= 0) t[i] = (System.nanoTime() - d0) / 1e6;
+                        }
+                        long from = readCount(cu, count, ringN);
+                        r.decode(slots, ids, pos);
+                        long to = readCount(cu, count, ringN);
+                        cu.synchronizeAll();
+                        cu.copyToHost(host, ring, (long) SLOTS * WORDS * 8, 0L);
+                        cu.synchronizeAll();
+                        List<Launch> ls = launches(read(host.toArray(ValueLayout.JAVA_LONG), from, to));
+                        System.out.printf("%n-- %s: step %.3f ms (median of 10), %d traced launches, %d blocks%n", cfg[0], median(t), ls.size(), to - from);
+                        System.out.printf("   %-12s %8s %6s %4s %8s %7s %7s %7s %7s%n", "N x K", "launches", "blocks", "SMs", "gap", "first", "stream", "tail", "span");
+                        for (KindSummary k : summarize(ls))
+                            System.out.printf("   %-12s %8d %6d %4d %8.1f %7.1f %7.1f %7.1f %7.1f%n", k.kind(), k.launches(), k.blocks(), k.sms(), k.gapBefore(),
+                                    k.first(), k.stream(), k.tail(), k.span());
+                    }
+                } finally {
+                    for (int i = 1; i < cfg.length; i++) System.clearProperty(cfg[i].substring(0, cfg[i].indexOf('=')));
+                }
+            }
+        }
+    }
+
+    private static long readCount(Cuda cu, MemorySegment count, long addr) {
+        cu.synchronizeAll();   // the model's stream is non-blocking: the legacy stream does not wait for it
+        cu.copyToHost(count, addr, 4, 0L);
+        cu.synchronizeAll();
+        return Integer.toUnsignedLong(count.get(ValueLayout.JAVA_INT, 0));
+    }
+}
