@@ -89,12 +89,13 @@ DEV unsigned long long gtimer() {
 }
 
 // S: stages in flight; TW: 16-row tiles of a block (8: 128-row boxes; 4: 64-row boxes, twice the blocks of a matrix
-// without splitting K); KS: consumer warps per tile, each multiplying 64 / KS columns of every stage (the nineteenth
-// session's traces put a block's stream rate at about 2 KB per consumer warp per 0.4 us, whatever the box: the warps,
-// not the copies, set it). Launch: 32 TW KS + 32 threads, cluster (C, 1, 1); after the two maps, the split-K kernels'
-// arguments less W, ldx, srows (the maps carry them) and vecx (the copies need no vector switch). CPS: 64-column
-// chunks per stage (each its weight box and activation boxes, waited on and freed together: copies alone stream a
-// block at 70-85 GB/s, the kernels with one chunk a stage at 24-37; nineteenth session).
+// without splitting K); KS: consumer warps per tile, each multiplying 64 / KS columns of every stage (KS = 2, sbimmd and
+// sbimme, streamed a block slower than KS = 1: the multiply does not set the rate); CPS: 64-column chunks per stage,
+// each its weight box and activation boxes, waited on and freed together (CPS = 2, sbimmw and sbimmv, streamed a block
+// 40 % faster: copies alone stream a block at 70-85 GB/s, the kernels with one chunk a stage at 24-37, so each stage's
+// wait and release sets the rate; nineteenth session). Launch: 32 TW KS + 32 threads, cluster (C, 1, 1); after the
+// two maps, the split-K kernels' arguments less W, ldx, srows (the maps carry them) and vecx (the copies need no vector
+// switch).
 template <int S, int TW, int KS, bool TR, int CPS = 1>
 DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT, int C,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
