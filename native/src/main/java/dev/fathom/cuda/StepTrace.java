@@ -35,8 +35,11 @@ final class StepTrace {
     /** Blocks of one launch start within this many ns of its first block. */
     static final long LAUNCH_WINDOW_NS = 20_000;
 
-    /** One traced block, decoded from its ring record. */
+    /** One traced block, decoded from its ring record ({@code first} and {@code last} are 0 where its K slice was empty). */
     record Block(int sm, int block, int grid, int cluster, long entry, long first, long last, long end, int n, int k, int rows, int mode) {
+        /** Whether the block streamed any stage (a cluster's last K slices can be empty on short rows). */
+        boolean streamed() { return first != 0; }
+
         static Block of(long[] w, int o) {
             long a = w[o];
             return new Block((int) (a & 0xffff), (int) (a >>> 16 & 0xffff), (int) (a >>> 32 & 0xffff), (int) (a >>> 48 & 0xff),
@@ -81,15 +84,14 @@ final class StepTrace {
         List<Launch> out = new ArrayList<>();
         for (List<Block> l : done) {
             long start = Long.MAX_VALUE, end = Long.MIN_VALUE;
-            double[] first = new double[l.size()], stream = new double[l.size()], tail = new double[l.size()];
+            List<Block> streamed = l.stream().filter(Block::streamed).toList();
+            double[] first = streamed.stream().mapToDouble(b -> (b.first() - b.entry()) / 1e3).toArray();
+            double[] stream = streamed.stream().mapToDouble(b -> (b.last() - b.first()) / 1e3).toArray();
+            double[] tail = streamed.stream().mapToDouble(b -> (b.end() - b.last()) / 1e3).toArray();
             java.util.Set<Integer> sms = new java.util.HashSet<>();
-            for (int i = 0; i < l.size(); i++) {
-                Block b = l.get(i);
+            for (Block b : l) {
                 start = Math.min(start, b.entry());
                 end = Math.max(end, b.end());
-                first[i] = (b.first() - b.entry()) / 1e3;
-                stream[i] = (b.last() - b.first()) / 1e3;
-                tail[i] = (b.end() - b.last()) / 1e3;
                 sms.add(b.sm());
             }
             Block b0 = l.get(0);
@@ -141,13 +143,10 @@ final class StepTrace {
         }
         System.out.println("   per matrix: launches in the step; blocks and SMs of one; medians over its launches (µs): gap = the previous traced launch's");
         System.out.println("   last block end to this launch's first entry (negative: overlapped), first stage, stream, tail, span");
-        CudaModule mod = CudaModule.get(cu);
-        long ringN = mod.global("fathom_tma_ring_n"), ring = mod.global("fathom_tma_ring");
         int prompt = 128;
         Random rnd = new Random(11);
-        try (LoadedModel m = ModelLoader.load("synthetic:llama-7b"); Arena arena = Arena.ofConfined()) {
+        try (LoadedModel m = ModelLoader.load("synthetic:llama-7b")) {
             Engine engine = Engine.discover();
-            MemorySegment count = arena.allocate(8, 8), host = arena.allocate((long) SLOTS * WORDS * 8, 8);
             for (String[] cfg : CONFIGS) {
                 for (int i = 1; i < cfg.length; i++) System.setProperty(cfg[i].substring(0, cfg[i].indexOf('=')), cfg[i].substring(cfg[i].indexOf('=') + 1));
                 try {
@@ -166,13 +165,10 @@ final class StepTrace {
                             r.decode(slots, ids, pos);
                             if (i >= 0) t[i] = (System.nanoTime() - d0) / 1e6;
                         }
-                        long from = readCount(cu, count, ringN);
+                        long from = ringCount(cu);
                         r.decode(slots, ids, pos);
-                        long to = readCount(cu, count, ringN);
-                        cu.synchronizeAll();
-                        cu.copyToHost(host, ring, (long) SLOTS * WORDS * 8, 0L);
-                        cu.synchronizeAll();
-                        List<Launch> ls = launches(read(host.toArray(ValueLayout.JAVA_LONG), from, to));
+                        long to = ringCount(cu);
+                        List<Launch> ls = launches(blocks(cu, from, to));
                         System.out.printf("%n-- %s: step %.3f ms (median of 10), %d traced launches, %d blocks%n", cfg[0], median(t), ls.size(), to - from);
                         System.out.printf("   %-12s %8s %6s %4s %8s %7s %7s %7s %7s%n", "N x K", "launches", "blocks", "SMs", "gap", "first", "stream", "tail", "span");
                         for (KindSummary k : summarize(ls))
@@ -186,10 +182,25 @@ final class StepTrace {
         }
     }
 
-    private static long readCount(Cuda cu, MemorySegment count, long addr) {
-        cu.synchronizeAll();   // the model's stream is non-blocking: the legacy stream does not wait for it
-        cu.copyToHost(count, addr, 4, 0L);
-        cu.synchronizeAll();
-        return Integer.toUnsignedLong(count.get(ValueLayout.JAVA_INT, 0));
+    /** Records appended to the ring so far on {@code cu}'s device (after all its work is done). */
+    static long ringCount(Cuda cu) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment count = a.allocate(8, 8);
+            cu.synchronizeAll();   // the model's stream is non-blocking: the legacy stream does not wait for it
+            cu.copyToHost(count, CudaModule.get(cu).global("fathom_tma_ring_n"), 4, 0L);
+            cu.synchronizeAll();
+            return Integer.toUnsignedLong(count.get(ValueLayout.JAVA_INT, 0));
+        }
+    }
+
+    /** The blocks with ring numbers [from, to) on {@code cu}'s device. */
+    static List<Block> blocks(Cuda cu, long from, long to) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate((long) SLOTS * WORDS * 8, 8);
+            cu.synchronizeAll();
+            cu.copyToHost(host, CudaModule.get(cu).global("fathom_tma_ring"), (long) SLOTS * WORDS * 8, 0L);
+            cu.synchronizeAll();
+            return read(host.toArray(ValueLayout.JAVA_LONG), from, to);
+        }
     }
 }

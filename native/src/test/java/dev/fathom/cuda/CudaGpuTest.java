@@ -123,6 +123,31 @@ class CudaGpuTest {
             });
     }
 
+    /**
+     * A trace kernel as the model's TMA kernel (what CudaBench part steptrace runs): the fixture still reproduces, and its
+     * decode steps' blocks land in the ring with their matrix, rows and timer points in order.
+     */
+    @Test
+    void aTraceKernelInsideTheModelReproducesAFixtureAndFillsTheRing() {
+        assumeTrue(Cuda.get().ccMajor() >= 9, "skipped: the TMA kernels need sm_90");
+        Path f = fixtures().stream().filter(p -> p.getFileName().toString().equals("llama-tiny")).findFirst().orElseThrow();
+        Cuda cu = Cuda.get();
+        long before = StepTrace.ringCount(cu);
+        FixtureCheck.withTmaKernel(SbiSplitK.TMA_TRACE_KERNELS.get(0), () -> {
+            var r = FixtureCheck.fixture(f, true);
+            assertTrue(r.ok(), r.toString());
+            return null;
+        });
+        long after = StepTrace.ringCount(cu);
+        assertTrue(after > before, "no traced block reached the ring");
+        List<StepTrace.Block> blocks = StepTrace.blocks(cu, before, after);
+        for (StepTrace.Block b : blocks) {
+            assertTrue(b.rows() >= 2 && b.rows() <= 8 && b.n() > 0 && b.k() > 0 && b.block() < b.grid(), b.toString());
+            assertTrue(b.entry() <= b.end() && (!b.streamed() || b.entry() <= b.first() && b.first() <= b.last() && b.last() <= b.end()), b.toString());
+        }
+        assertTrue(StepTrace.launches(blocks).size() >= 2, "a decode step's launches");
+    }
+
     /** {@code run} on every fixture, F32 and packed BF16: each result within its tolerance (same tokens where F32). */
     private static void assertEveryFixture(java.util.function.BiFunction<Path, Boolean, FixtureCheck.FixtureResult> run) {
         for (Path f : fixtures())

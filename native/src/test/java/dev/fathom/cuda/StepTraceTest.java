@@ -60,6 +60,14 @@ class StepTraceTest {
         for (int i = 0; i < 4; i++)   // two launches of one block each, 1 µs apart: the grid (1) closes the first
             blocks.add(new StepTrace.Block(i, 0, 1, 1, 1000L * i, 1000L * i + 100, 1000L * i + 200, 1000L * i + 300, 64, 64, 2, 0));
         assertEquals(4, StepTrace.launches(blocks).size());
+        // a block of an empty K slice (no stage: first = last = 0) counts in the launch but not in the stage medians
+        List<StepTrace.Block> withEmpty = List.of(new StepTrace.Block(0, 0, 2, 2, 100, 400, 900, 1000, 64, 64, 2, 0),
+                new StepTrace.Block(1, 1, 2, 2, 120, 0, 0, 1100, 64, 64, 2, 0));
+        StepTrace.Launch l = StepTrace.launches(withEmpty).get(0);
+        assertEquals(2, l.blocks());
+        assertEquals(0.3, l.first(), 1e-9);
+        assertEquals(0.1, l.tail(), 1e-9);
+        assertEquals(1.0, l.spanUs(), 1e-9);
         long[] ring = new long[StepTrace.SLOTS * StepTrace.WORDS];
         assertEquals(StepTrace.SLOTS, StepTrace.read(ring, 0, StepTrace.SLOTS + 10).size(), "a lapped ring gives its newest SLOTS records");
     }
