@@ -282,6 +282,14 @@ public final class Cuda {
         }
     }
 
+    /**
+     * CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: the share of a multiprocessor's L1/shared storage the kernel
+     * prefers as shared memory, in percent, or -1 for the driver's default (CU_SHAREDMEM_CARVEOUT_DEFAULT).
+     */
+    public void setCarveout(long fn, int percent) {
+        check("cuFuncSetAttribute", (int) call("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT), fn, 9, percent));
+    }
+
     /** CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES. */
     public void setMaxDynamicShared(long fn, int bytes) {
         check("cuFuncSetAttribute", (int) call("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT), fn, 8, bytes));

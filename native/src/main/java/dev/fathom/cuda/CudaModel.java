@@ -178,6 +178,7 @@ final class CudaModel implements AutoCloseable {
         this.mod = module;
         this.cu = mod.cuda();
         cu.makeCurrent();
+        mod.setCarveout(CudaSettings.carveout());
         this.stream = cu.streamCreate();
         this.packer = new MatPacker(this::upload, precision, slots, cu.smCount(), cu.ccMajor());
         this.sink = sink;

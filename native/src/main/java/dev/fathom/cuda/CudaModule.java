@@ -56,8 +56,30 @@ public final class CudaModule {
     public Cuda cuda() { return cu; }
 
     public synchronized long fn(String name) {
-        return functions.computeIfAbsent(name, n -> cu.function(module, n));
+        return functions.computeIfAbsent(name, n -> {
+            long f = cu.function(module, n);
+            if (carveout != -1) cu.setCarveout(f, carveout);
+            return f;
+        });
     }
+
+    /** The shared-memory carveout every kernel of the image prefers (percent; -1: the driver's default). */
+    private int carveout = -1;
+
+    /**
+     * Makes every kernel of the image, loaded or still to load, prefer {@code percent} of the L1/shared storage as shared
+     * memory (-1 restores the driver's default). Kernels with different preferences cannot share a multiprocessor until
+     * it drains, which defeats programmatic dependent launch between them; one preference for all removes that.
+     */
+    public synchronized void setCarveout(int percent) {
+        if (percent < -1 || percent > 100) throw new IllegalArgumentException("carveout " + percent + ": use -1 (the driver's default) or 0 to 100 percent");
+        if (percent == carveout) return;
+        carveout = percent;
+        for (long f : functions.values()) cu.setCarveout(f, percent);
+    }
+
+    /** The carveout set by {@link #setCarveout} (-1: the driver's default). */
+    public synchronized int carveout() { return carveout; }
 
     /** The device address of the image's {@code __device__} variable {@code name}. */
     public synchronized long global(String name) { return cu.global(module, name); }

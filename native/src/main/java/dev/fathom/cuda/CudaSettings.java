@@ -45,6 +45,13 @@ final class CudaSettings {
         throw new IllegalArgumentException("-D" + name + "=" + v.trim() + ": use " + String.join(", ", allowed));
     }
 
+    /**
+     * {@code -Dfathom.cuda.carveout}: the shared-memory carveout (percent, 0-100) every kernel of ours prefers, read per
+     * model; unset or -1: the driver's default. An experiment for decode steps, where kernels of different preferences
+     * cannot start beside each other under programmatic dependent launch.
+     */
+    static int carveout() { return integer("fathom.cuda.carveout", -1, -1, 100); }
+
     /** {@code -Dname}: a split-K warp count the SBI kernels take (1, 2, 4 or 8), or 0 when unset (the plan chooses). */
     static int splitK(String name) {
         int ks = integer(name, 0, 1, SbiLayout.WARPS);

@@ -148,6 +148,20 @@ class CudaGpuTest {
         assertTrue(StepTrace.launches(blocks).size() >= 2, "a decode step's launches");
     }
 
+    /** -Dfathom.cuda.carveout=100 (CudaBench variant carve100): a fixture still reproduces, and the next model restores the default. */
+    @Test
+    void aFixtureReproducesWithEveryKernelPreferringAllSharedMemory() {
+        Path f = fixtures().stream().filter(p -> p.getFileName().toString().equals("llama-tiny")).findFirst().orElseThrow();
+        SystemProperties.with("fathom.cuda.carveout", "100", () -> {
+            var r = FixtureCheck.fixture(f, true);
+            assertTrue(r.ok(), r.toString());
+            assertTrue(CudaModule.get().carveout() == 100, "the model set the carveout");
+        });
+        var r = FixtureCheck.fixture(f, true);
+        assertTrue(r.ok(), r.toString());
+        assertTrue(CudaModule.get().carveout() == -1, "the next model restored the driver's default");
+    }
+
     /** {@code run} on every fixture, F32 and packed BF16: each result within its tolerance (same tokens where F32). */
     private static void assertEveryFixture(java.util.function.BiFunction<Path, Boolean, FixtureCheck.FixtureResult> run) {
         for (Path f : fixtures())

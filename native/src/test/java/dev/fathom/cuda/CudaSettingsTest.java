@@ -29,6 +29,15 @@ class CudaSettingsTest {
     }
 
     @Test
+    void theCarveoutIsTheDriversDefaultUnlessAPercentIsGiven() {
+        assertEquals(-1, CudaSettings.carveout());
+        assertEquals(100, (int) with("fathom.cuda.carveout", "100", CudaSettings::carveout));
+        assertEquals(-1, (int) with("fathom.cuda.carveout", "-1", CudaSettings::carveout));
+        var e = assertThrows(IllegalArgumentException.class, () -> with("fathom.cuda.carveout", "101", CudaSettings::carveout));
+        assertEquals("-Dfathom.cuda.carveout=101: use a whole number from -1 to 100", e.getMessage());
+    }
+
+    @Test
     void cublasTakesEveryBatchOfRowMajorBf16RowsButInt8AndTilesKeepTheirKernelsLonger() {
         var bf16 = SbiLayout.Shape.of(4096, 4096, 4096, dev.fathom.engine.tensor.DType.BF16, false, true);
         var i8 = Int8Layout.shape(4096, 4096, 4096);
