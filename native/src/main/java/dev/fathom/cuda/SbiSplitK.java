@@ -47,26 +47,33 @@ final class SbiSplitK {
      * 16-row tile, each multiplying half of every stage's 64 columns; sbimmw (128-row boxes) and sbimmv (64-row boxes)
      * wait on and free two 64-column chunks a stage. CudaBench part tma.
      */
-    static final List<String> TMA_KERNELS = List.of("sbimmt4_bf16_8", "sbimmt8_bf16_8", "sbimmt12_bf16_8", "sbimmh8_bf16_8", "sbimmh12_bf16_8",
-            "sbimmd4_bf16_8", "sbimmd8_bf16_8", "sbimme12_bf16_8", "sbimmw2_bf16_8", "sbimmw4_bf16_8", "sbimmv6_bf16_8");
     /**
-     * The TMA kernels writing a timeline of each block to fathom_tma_trace (tma.cuh; CudaBench part tmatrace):
-     * sbimmt4, sbimmt8, sbimmh8, sbimmd4, sbimme12, sbimmw4 and sbimmv6 with the trace on.
+     * A TMA kernel (tma.cuh's MMT_KERNEL): pipeline stages, 16-row tiles per block, consumer warps per tile, 64-column
+     * chunks per stage, and whether tma.cuh also builds its trace variant ({@link #traceName}).
      */
-    static final List<String> TMA_TRACE_KERNELS = List.of("sbimmt4t_bf16_8", "sbimmt8t_bf16_8", "sbimmh8t_bf16_8", "sbimmd4t_bf16_8",
-            "sbimme12t_bf16_8", "sbimmw4t_bf16_8", "sbimmv6t_bf16_8");
-    /** A TMA kernel's pipeline stages, 16-row tiles per block, consumer warps per tile, and 64-column chunks per stage. */
-    private record TmaShape(int stages, int warps, int perTile, int chunks) {}
-    private static final Map<String, TmaShape> TMA = Map.ofEntries(Map.entry(TMA_KERNELS.get(0), new TmaShape(4, 8, 1, 1)),
-            Map.entry(TMA_KERNELS.get(1), new TmaShape(8, 8, 1, 1)), Map.entry(TMA_KERNELS.get(2), new TmaShape(12, 8, 1, 1)),
-            Map.entry(TMA_KERNELS.get(3), new TmaShape(8, 4, 1, 1)), Map.entry(TMA_KERNELS.get(4), new TmaShape(12, 4, 1, 1)),
-            Map.entry(TMA_KERNELS.get(5), new TmaShape(4, 8, 2, 1)), Map.entry(TMA_KERNELS.get(6), new TmaShape(8, 8, 2, 1)),
-            Map.entry(TMA_KERNELS.get(7), new TmaShape(12, 4, 2, 1)), Map.entry(TMA_KERNELS.get(8), new TmaShape(2, 8, 1, 2)),
-            Map.entry(TMA_KERNELS.get(9), new TmaShape(4, 8, 1, 2)), Map.entry(TMA_KERNELS.get(10), new TmaShape(6, 4, 1, 2)),
-            Map.entry(TMA_TRACE_KERNELS.get(0), new TmaShape(4, 8, 1, 1)), Map.entry(TMA_TRACE_KERNELS.get(1), new TmaShape(8, 8, 1, 1)),
-            Map.entry(TMA_TRACE_KERNELS.get(2), new TmaShape(8, 4, 1, 1)), Map.entry(TMA_TRACE_KERNELS.get(3), new TmaShape(4, 8, 2, 1)),
-            Map.entry(TMA_TRACE_KERNELS.get(4), new TmaShape(12, 4, 2, 1)), Map.entry(TMA_TRACE_KERNELS.get(5), new TmaShape(4, 8, 1, 2)),
-            Map.entry(TMA_TRACE_KERNELS.get(6), new TmaShape(6, 4, 1, 2)));
+    private record TmaShape(String name, int stages, int warps, int perTile, int chunks, boolean traced) {}
+    private static final List<TmaShape> TMA_SHAPES = List.of(
+            new TmaShape("sbimmt4_bf16_8", 4, 8, 1, 1, true), new TmaShape("sbimmt8_bf16_8", 8, 8, 1, 1, true),
+            new TmaShape("sbimmt12_bf16_8", 12, 8, 1, 1, false), new TmaShape("sbimmh8_bf16_8", 8, 4, 1, 1, true),
+            new TmaShape("sbimmh12_bf16_8", 12, 4, 1, 1, false), new TmaShape("sbimmd4_bf16_8", 4, 8, 2, 1, true),
+            new TmaShape("sbimmd8_bf16_8", 8, 8, 2, 1, false), new TmaShape("sbimme12_bf16_8", 12, 4, 2, 1, true),
+            new TmaShape("sbimmw2_bf16_8", 2, 8, 1, 2, false), new TmaShape("sbimmw4_bf16_8", 4, 8, 1, 2, true),
+            new TmaShape("sbimmv6_bf16_8", 6, 4, 1, 2, true));
+    static final List<String> TMA_KERNELS = TMA_SHAPES.stream().map(TmaShape::name).toList();
+    /**
+     * The TMA kernels writing a timeline of each block to fathom_tma_trace and fathom_tma_ring (tma.cuh; CudaBench parts
+     * tmatrace and steptrace): the traced kernels of {@link #TMA_KERNELS} with the trace on, named by {@link #traceName}.
+     */
+    static final List<String> TMA_TRACE_KERNELS = TMA_SHAPES.stream().filter(TmaShape::traced).map(t -> traceName(t.name())).toList();
+    /** Every TMA kernel and trace variant by name (a trace variant has its kernel's shape). */
+    private static final Map<String, TmaShape> TMA = java.util.stream.Stream.concat(
+                    TMA_SHAPES.stream().map(t -> Map.entry(t.name(), t)),
+                    TMA_SHAPES.stream().filter(TmaShape::traced).map(t -> Map.entry(traceName(t.name()), t)))
+            .collect(java.util.stream.Collectors.toUnmodifiableMap(Map.Entry::getKey, Map.Entry::getValue));
+
+    /** The name of a TMA kernel's trace variant: sbimmt4_bf16_8 -> sbimmt4t_bf16_8. */
+    static String traceName(String kernel) { return kernel.replace("_bf16_8", "t_bf16_8"); }
+
     /** Bytes of the 8 x 64 float activation box of a TMA stage (tma.cuh). */
     private static final int TMA_X_BYTES = 8 * 64 * 4;
     /** Shared memory of a multiprocessor that blocks can use (sm_90), and what each block reserves besides its own. */
@@ -221,7 +228,7 @@ final class SbiSplitK {
         return XR_KERNELS.contains(kernel) ? 0 : ringSlots(kernel) * 8 * 1024 + smem(s, rows, cluster);
     }
 
-    /** Blocks of a TMA kernel that fit on one multiprocessor at once (shared memory bounds them; 160 or 288 threads each). */
+    /** Blocks of a TMA kernel that fit on one multiprocessor at once (shared memory bounds them, never their 160-544 threads). */
     static int tmaBlocksPerSm(String kernel) {
         return Math.max(1, Math.min(7, SM_SMEM / (tmaStages(kernel) * tmaStageBytes(kernel) + 1024 + TMA_STATIC + BLOCK_RESERVED)));
     }

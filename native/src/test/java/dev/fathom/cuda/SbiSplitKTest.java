@@ -79,6 +79,7 @@ class SbiSplitKTest {
         for (String kn : SbiSplitK.TMA_TRACE_KERNELS) {   // the trace variants: a kernel of TMA_KERNELS with TR set
             String plain = kn.replace("t_bf16", "_bf16");
             assertTrue(SbiSplitK.TMA_KERNELS.contains(plain), kn);
+            assertEquals(kn, SbiSplitK.traceName(plain));
             assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", "
                     + SbiSplitK.warpsPerTile(plain) + ", true, " + SbiSplitK.stageChunks(plain) + ")"), kn + " in tma.cuh");
             assertEquals(SbiSplitK.tmaThreads(plain), SbiSplitK.tmaThreads(kn));
