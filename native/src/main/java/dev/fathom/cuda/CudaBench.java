@@ -322,12 +322,10 @@ public final class CudaBench {
     private void run(Variant v) {
         if (!v.what().isEmpty())
             System.out.println("\n(" + v.what() + ": " + String.join(" ", Arrays.stream(v.switches()).map(s -> "-D" + s).toList()) + ")");
-        for (String s : v.switches()) System.setProperty(s.substring(0, s.indexOf('=')), s.substring(s.indexOf('=') + 1));
-        try {
+        CudaSettings.with(List.of(v.switches()), () -> {
             decode(v.preset(), v.batches(), false);
-        } finally {
-            for (String s : v.switches()) System.clearProperty(s.substring(0, s.indexOf('=')));
-        }
+            return null;
+        });
     }
 
     public static void main(String[] args) {

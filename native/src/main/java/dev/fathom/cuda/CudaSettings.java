@@ -1,5 +1,9 @@
 package dev.fathom.cuda;
 
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
 /**
  * The {@code -Dfathom.*} switches of the CUDA backend (checks, benchmarks, tuning), read so that a bad value is one
  * sentence naming the setting and what it takes, not a NumberFormatException, a kernel that divides by zero, or a
@@ -43,6 +47,29 @@ final class CudaSettings {
         String t = v.trim().toLowerCase(java.util.Locale.ROOT);
         for (String a : allowed) if (a.equals(t)) return t;
         throw new IllegalArgumentException("-D" + name + "=" + v.trim() + ": use " + String.join(", ", allowed));
+    }
+
+    /**
+     * {@code body} with the system properties {@code switches} ("name=value" each) set, every one restored to what it was
+     * after (cleared where it was unset): how benchmarks and checks run the model under other settings.
+     */
+    static <T> T with(List<String> switches, java.util.function.Supplier<T> body) {
+        for (String sw : switches)   // all checked before any is set
+            if (sw.indexOf('=') <= 0) throw new IllegalArgumentException("setting '" + sw + "': write it as name=value");
+        Map<String, String> old = new LinkedHashMap<>();
+        for (String sw : switches) {
+            String name = sw.substring(0, sw.indexOf('='));
+            old.putIfAbsent(name, System.getProperty(name));
+            System.setProperty(name, sw.substring(sw.indexOf('=') + 1));
+        }
+        try {
+            return body.get();
+        } finally {
+            old.forEach((k, v) -> {
+                if (v == null) System.clearProperty(k);
+                else System.setProperty(k, v);
+            });
+        }
     }
 
     /**

@@ -230,19 +230,6 @@ public final class FixtureCheck {
 
     /** {@code body} with every row-major BF16 matrix's 2..8 rows through TMA kernel {@code kernel}; the two settings restored after. */
     static <T> T withTmaKernel(String kernel, java.util.function.Supplier<T> body) {
-        String oldWide = System.getProperty("fathom.cuda.tmaWide"), oldNarrow = System.getProperty("fathom.cuda.tmaNarrowKernel");
-        System.setProperty("fathom.cuda.tmaWide", "1");
-        System.setProperty("fathom.cuda.tmaNarrowKernel", kernel);
-        try {
-            return body.get();
-        } finally {
-            restore("fathom.cuda.tmaWide", oldWide);
-            restore("fathom.cuda.tmaNarrowKernel", oldNarrow);
-        }
-    }
-
-    private static void restore(String key, String value) {
-        if (value == null) System.clearProperty(key);
-        else System.setProperty(key, value);
+        return CudaSettings.with(List.of("fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=" + kernel), body);
     }
 }

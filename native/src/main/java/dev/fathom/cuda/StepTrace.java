@@ -12,7 +12,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -119,12 +118,8 @@ final class StepTrace {
         return out;
     }
 
-    private static double median(double[] v) {
-        if (v.length == 0) return Double.NaN;
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
+    /** {@link BenchDevice#median}, NaN for none (a launch whose blocks all had empty K slices). */
+    private static double median(double[] v) { return v.length == 0 ? Double.NaN : BenchDevice.median(v); }
 
     /** The configurations part steptrace compares: a label and the JVM settings that pick trace kernels. */
     static final String[][] CONFIGS = {
@@ -147,9 +142,8 @@ final class StepTrace {
         Random rnd = new Random(11);
         try (LoadedModel m = ModelLoader.load("synthetic:llama-7b")) {
             Engine engine = Engine.discover();
-            for (String[] cfg : CONFIGS) {
-                for (int i = 1; i < cfg.length; i++) System.setProperty(cfg[i].substring(0, cfg[i].indexOf('=')), cfg[i].substring(cfg[i].indexOf('=') + 1));
-                try {
+            for (String[] cfg : CONFIGS)
+                CudaSettings.with(List.of(cfg).subList(1, cfg.length), () -> {
                     RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
                     ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
                     try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
@@ -175,10 +169,8 @@ final class StepTrace {
                             System.out.printf("   %-12s %8d %6d %4d %8.1f %7.1f %7.1f %7.1f %7.1f%n", k.kind(), k.launches(), k.blocks(), k.sms(), k.gapBefore(),
                                     k.first(), k.stream(), k.tail(), k.span());
                     }
-                } finally {
-                    for (int i = 1; i < cfg.length; i++) System.clearProperty(cfg[i].substring(0, cfg[i].indexOf('=')));
-                }
-            }
+                    return null;
+                });
         }
     }
 

@@ -29,6 +29,27 @@ class CudaSettingsTest {
     }
 
     @Test
+    void switchesHoldForTheBodyAndEachIsRestoredAfterEvenOnFailure() {
+        System.setProperty("fathom.test.kept", "old");
+        try {
+            String seen = CudaSettings.with(java.util.List.of("fathom.test.kept=new", "fathom.test.fresh=a=b"),
+                    () -> System.getProperty("fathom.test.kept") + "," + System.getProperty("fathom.test.fresh"));
+            assertEquals("new,a=b", seen, "the value is everything after the first '='");
+            assertEquals("old", System.getProperty("fathom.test.kept"));
+            assertEquals(null, System.getProperty("fathom.test.fresh"));
+            assertThrows(IllegalStateException.class, () -> CudaSettings.with(java.util.List.of("fathom.test.kept=x"), () -> {
+                throw new IllegalStateException("body failed");
+            }));
+            assertEquals("old", System.getProperty("fathom.test.kept"));
+            var e = assertThrows(IllegalArgumentException.class, () -> CudaSettings.with(java.util.List.of("fathom.test.fresh=1", "fathom.test.kept"), () -> null));
+            assertEquals("setting 'fathom.test.kept': write it as name=value", e.getMessage());
+            assertEquals(null, System.getProperty("fathom.test.fresh"), "nothing set when one switch is malformed");
+        } finally {
+            System.clearProperty("fathom.test.kept");
+        }
+    }
+
+    @Test
     void theCarveoutIsTheDriversDefaultUnlessAPercentIsGiven() {
         assertEquals(-1, CudaSettings.carveout());
         assertEquals(100, (int) with("fathom.cuda.carveout", "100", CudaSettings::carveout));
