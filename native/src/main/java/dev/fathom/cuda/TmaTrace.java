@@ -161,38 +161,17 @@ final class TmaTrace extends BenchTables {
                     readUs = Math.min(readUs, d.perLaunchUs(copies, c -> mod.launch("read_probe_u4", blocks, 1, 256, 0, stream, w[c], bytes / 16, out)));
                 }
                 StringBuilder line = new StringBuilder(String.format("%-12s %6.0f", n + "x" + k, bytes / (readUs * 1e3)));
-                for (int wc : new int[]{64, 128, 256}) {
-                    String fn = "tma_probe_w" + wc;
-                    int smem = 128 * 1024 + 1024, boxRows = 128 * 64 / wc;
-                    cu.setMaxDynamicShared(mod.fn(fn), smem);
-                    double[] gb = new double[2];
-                    for (int promote = 0; promote < 2; promote++) {
-                        MemorySegment[] maps = new MemorySegment[copies];
-                        for (int c = 0; c < copies; c++) {
-                            maps[c] = arena.allocate(Cuda.TENSOR_MAP_BYTES, 64);
-                            cu.tensorMap2d(maps[c], w[c], Cuda.TMAP_BF16, k, n, 2L * k, wc, boxRows, wc == 64 ? Cuda.SWIZZLE_128B : 0, promote == 1);
-                        }
-                        double us = d.perLaunchUs(copies, c -> mod.launch(fn, n / 128, 1, 64, smem, stream, maps[c], k, out));
-                        gb[promote] = bytes / (us * 1e3);
-                    }
-                    line.append(String.format(" %13s", String.format("%.0f/%.0f", gb[0], gb[1])));
+                for (int wc : PROBE_WIDTHS) {
+                    double none = probeUs(arena, w, n, k, wc, false, n / 128, out), promoted = probeUs(arena, w, n, k, wc, true, n / 128, out);
+                    line.append(String.format(" %13s", String.format("%.0f/%.0f", bytes / (none * 1e3), bytes / (promoted * 1e3))));
                 }
                 System.out.println(line);
                 if (n == 12288) {   // fewer blocks than SMs: what one block's copies alone stream (the GEMM kernels reach 24-37 GB/s a block)
                     for (int blocks : new int[]{16, 32, 64}) {
                         StringBuilder per = new StringBuilder(String.format("%-12s %6s", "  " + blocks + " blocks", "GB/s/b"));
                         long part = 2L * 128 * blocks * k;
-                        for (int wc : new int[]{64, 128, 256}) {
-                            String fn = "tma_probe_w" + wc;
-                            int smem = 128 * 1024 + 1024, boxRows = 128 * 64 / wc;
-                            MemorySegment[] maps = new MemorySegment[copies];
-                            for (int c = 0; c < copies; c++) {
-                                maps[c] = arena.allocate(Cuda.TENSOR_MAP_BYTES, 64);
-                                cu.tensorMap2d(maps[c], w[c], Cuda.TMAP_BF16, k, n, 2L * k, wc, boxRows, wc == 64 ? Cuda.SWIZZLE_128B : 0, true);
-                            }
-                            double us = d.perLaunchUs(copies, c -> mod.launch(fn, blocks, 1, 64, smem, stream, maps[c], k, out));
-                            per.append(String.format(" %13.1f", part / (us * 1e3) / blocks));
-                        }
+                        for (int wc : PROBE_WIDTHS)
+                            per.append(String.format(" %13.1f", part / (probeUs(arena, w, n, k, wc, true, blocks, out) * 1e3) / blocks));
                         System.out.println(per);
                     }
                 }
@@ -200,6 +179,25 @@ final class TmaTrace extends BenchTables {
             }
         }
         cu.free(out);
+    }
+
+    /** Columns per stage row of the TMA probes (tma.cuh's tma_probe_w64/128/256). */
+    private static final int[] PROBE_WIDTHS = {64, 128, 256};
+
+    /**
+     * µs per launch of tma_probe_w{@code wc} over the first {@code blocks} x 128 rows of each N x K copy in {@code w}
+     * (128 KB in flight per block; the 128-byte swizzle for 64 columns, none for wider rows).
+     */
+    private double probeUs(Arena arena, long[] w, int n, int k, int wc, boolean promote, int blocks, long out) {
+        String fn = "tma_probe_w" + wc;
+        int smem = 128 * 1024 + 1024;
+        cu.setMaxDynamicShared(mod.fn(fn), smem);
+        MemorySegment[] maps = new MemorySegment[w.length];
+        for (int c = 0; c < w.length; c++) {
+            maps[c] = arena.allocate(Cuda.TENSOR_MAP_BYTES, 64);
+            cu.tensorMap2d(maps[c], w[c], Cuda.TMAP_BF16, k, n, 2L * k, wc, 128 * 64 / wc, wc == 64 ? Cuda.SWIZZLE_128B : 0, promote);
+        }
+        return d.perLaunchUs(w.length, c -> mod.launch(fn, blocks, 1, 64, smem, stream, maps[c], k, out));
     }
 
     /** The trace kernels to run: {@code -Dfathom.bench.traceKernels} (a comma-separated subset), else all of them. */
