@@ -328,13 +328,39 @@ public final class CudaBench {
         });
     }
 
+    /** The parts main runs itself (the comparison parts are {@link #variants()}'s). */
+    private static final List<String> TABLE_PARTS = List.of("gemm", "sizes", "stages", "tma", "tmatrace", "tmaprobe", "steptrace", "prof", "splitk",
+            "lt", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak");
+
+    /** One sentence naming the parts that are none of CudaBench's, or null when all are (a typo used to run nothing, silently). */
+    static String partsRefusal(List<String> parts) {
+        List<String> known = new ArrayList<>(TABLE_PARTS);
+        for (Variant v : variants()) known.add(v.part());
+        List<String> unknown = parts.stream().filter(p -> !known.contains(p)).toList();
+        return unknown.isEmpty() ? null : "CudaBench: no part " + String.join(", ", unknown) + "; parts are " + String.join(", ", known);
+    }
+
     public static void main(String[] args) {
+        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt", "pdl", "tile32", "int8") : List.of(args);
+        String refusal = partsRefusal(parts);
+        if (refusal != null) {
+            System.err.println(refusal);
+            System.exit(2);
+        }
         String why = new CudaBackend().unavailableReason();
         if (why != null) {
             System.out.println("SKIP: " + why);
             return;
         }
-        List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt", "pdl", "tile32", "int8") : List.of(args);
+        try {
+            run(parts);
+        } catch (IllegalArgumentException e) {   // a -D setting out of range or unknown: its one sentence, not a stack trace
+            System.err.println(e.getMessage());
+            System.exit(2);
+        }
+    }
+
+    private static void run(List<String> parts) {
         CudaBench b = new CudaBench();
         Cuda cu = b.cu;
         System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
