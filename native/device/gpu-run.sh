@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
-# step's output to $OUT/<step>.log (and the console). Steps: check, check8 (the INT8 checks only), checkquick (the
+# step's output to $OUT/<step>.log (<step>-2.log for a repeated step; and the console). Steps: check, check8 (the INT8 checks only), checkquick (the
 # attention kernels and every fixture at batch 1 only), checksk (the split-K kernels only), checktma (the TMA-fed kernels, then the BF16 fixtures with 2..8 rows through them), checkfix (the fixtures only,
 # batched and one prompt at a time), zerocheck, bench[:parts],
 # zero[:sources[/batches]], kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch], cli8[:batch] (the CLI with
@@ -18,6 +18,7 @@ rc=0
 for step in "$@"; do
   name=${step%%:*}; arg=${step#*:}; [ "$arg" = "$step" ] && arg=""
   echo "=== $step ($(date -u +%T))"
+  log=$OUT/$name.log; n=2; while [ -e "$log" ]; do log=$OUT/$name-$n.log; n=$((n+1)); done   # bench:a bench:b keep both logs
   case $name in
     check) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures ;;
     check8) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures int8 ;;
@@ -47,6 +48,6 @@ for step in "$@"; do
            grep -E "^  [A-Za-z_].*\(|Duration|DRAM Throughput|Registers Per|Grid Size|Cluster Size|Achieved Occupancy|Warp Cycles Per Issued" "$OUT/ncu.txt" | head -300
            (exit $r); fi ;;
     *) echo "unknown step $step"; false ;;
-  esac > >(tee "$OUT/$name.log") 2>&1 || rc=1
+  esac > >(tee "$log") 2>&1 || rc=1
 done
 exit $rc

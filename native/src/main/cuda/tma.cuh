@@ -96,7 +96,14 @@ DEV unsigned long long gtimer() {
 // wait and release sets the rate; nineteenth session). Launch: 32 TW KS + 32 threads, cluster (C, 1, 1); after the
 // two maps, the split-K kernels' arguments less W, ldx, srows (the maps carry them) and vecx (the copies need no vector
 // switch).
-template <int S, int TW, int KS, bool TR, int CPS = 1>
+// FL, flags (twentieth session): MMT_PREFETCH (sbimmt4p, sbimmh8p): the producer lane prefetches both tensor maps into
+// the descriptor cache at entry, before the barriers are set up, so that the first copy need not fetch them from the
+// kernel parameters; MMT_LATE (sbimmt4l, sbimmh8l, sbimmh12l): the block lets the next kernel launch (PDL) only once its
+// consumers have taken the last stage, not at entry, so that kernels two launches ahead do not take multiprocessors
+// while this one streams.
+#define MMT_PREFETCH 1
+#define MMT_LATE 2
+template <int S, int TW, int KS, bool TR, int CPS = 1, int FL = 0>
 DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT, int C,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
                  int mode, int act, const float* __restrict__ gamma, float eps) {
@@ -115,7 +122,11 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
     unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(tma_smem) + 1023) & ~uintptr_t(1023));
     unsigned long long tg[4] = {0, 0, 0, 0}, tc[4] = {0, 0, 0, 0};
     if (TR) { tg[0] = gtimer(); tc[0] = clock64(); }
-    pdl_trigger();
+    if ((FL & MMT_PREFETCH) && threadIdx.x == CW * 32) {
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(tmW)) : "memory");
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(tmX)) : "memory");
+    }
+    if (!(FL & MMT_LATE)) pdl_trigger();
     if (threadIdx.x < 8) ss[threadIdx.x] = 0.f;
     if (threadIdx.x == 0) {
         for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], CW); }
@@ -214,6 +225,7 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
             }
         }
     }
+    if (FL & MMT_LATE) pdl_trigger();   // every stage taken (the producer's warp: every copy issued)
     if (gamma && warp % TW == 0 && warp < CW) {   // tile 0's warps walked every chunk of the slice: their row sums are the block's
         xsq += __shfl_xor_sync(0xffffffffu, xsq, 1);
         xsq += __shfl_xor_sync(0xffffffffu, xsq, 2);
@@ -249,13 +261,14 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
 #endif
 }
 
-#define MMT_KERNEL(NAME, S, TW, KS, TR, CPS)                                                                     \
+#define MMT_KERNEL_FL(NAME, S, TW, KS, TR, CPS, FL)                                                              \
     extern "C" __global__ void __launch_bounds__(TW * KS * 32 + 32, 1) NAME(                                  \
         const __grid_constant__ CUtensorMap tmW, const __grid_constant__ CUtensorMap tmX, int K, int KT,      \
         int RT, int C, const float* bias, const float* res, float* y, int ldy, int n, int rows, int mode,     \
         int act, const float* gamma, float eps) {                                                             \
-        sbi_mmt<S, TW, KS, TR, CPS>(&tmW, &tmX, K, KT, RT, C, bias, res, y, ldy, n, rows, mode, act, gamma, eps); \
+        sbi_mmt<S, TW, KS, TR, CPS, FL>(&tmW, &tmX, K, KT, RT, C, bias, res, y, ldy, n, rows, mode, act, gamma, eps); \
     }
+#define MMT_KERNEL(NAME, S, TW, KS, TR, CPS) MMT_KERNEL_FL(NAME, S, TW, KS, TR, CPS, 0)
 // experiments (CudaBench part tma): 128-row boxes in 4 stages (72 KB in flight per block, 2 blocks per multiprocessor),
 // 8 (144 KB), 12 (216 KB); 64-row boxes (10 KB a stage) in 8 (80 KB) and 12 (120 KB); with two consumer warps per tile:
 // sbimmd (128-row boxes, 16 consumer warps) and sbimme (64-row boxes, 8); two chunks a stage: sbimmw (128-row boxes,
@@ -273,6 +286,12 @@ MMT_KERNEL(sbimme12_bf16_8, 12, 4, 2, false, 1)
 MMT_KERNEL(sbimmw2_bf16_8, 2, 8, 1, false, 2)
 MMT_KERNEL(sbimmw4_bf16_8, 4, 8, 1, false, 2)
 MMT_KERNEL(sbimmv6_bf16_8, 6, 4, 1, false, 2)
+// the tensor maps prefetched at entry; the next kernel let in after the last stage
+MMT_KERNEL_FL(sbimmt4p_bf16_8, 4, 8, 1, false, 1, MMT_PREFETCH)
+MMT_KERNEL_FL(sbimmh8p_bf16_8, 8, 4, 1, false, 1, MMT_PREFETCH)
+MMT_KERNEL_FL(sbimmt4l_bf16_8, 4, 8, 1, false, 1, MMT_LATE)
+MMT_KERNEL_FL(sbimmh8l_bf16_8, 8, 4, 1, false, 1, MMT_LATE)
+MMT_KERNEL_FL(sbimmh12l_bf16_8, 12, 4, 1, false, 1, MMT_LATE)
 // the same writing fathom_tma_trace
 MMT_KERNEL(sbimmt4t_bf16_8, 4, 8, 1, true, 1)
 MMT_KERNEL(sbimmt8t_bf16_8, 8, 8, 1, true, 1)

@@ -45,20 +45,27 @@ final class SbiSplitK {
      * no staging pass; the split-K kernels' cluster reduction when C > 1. The sbimmh kernels take 64-row boxes with 4
      * consumer warps (10 KB a stage); sbimmd (128-row boxes) and sbimme (64-row boxes) put two consumer warps on each
      * 16-row tile, each multiplying half of every stage's 64 columns; sbimmw (128-row boxes) and sbimmv (64-row boxes)
-     * wait on and free two 64-column chunks a stage. CudaBench part tma.
+     * wait on and free two 64-column chunks a stage; sbimmt4p and sbimmh8p prefetch their tensor maps at entry; the
+     * sbimm*l kernels let the next kernel launch only after their last stage.
+     * CudaBench part tma. Each is a TmaShape: pipeline stages, 16-row tiles per block, consumer warps per tile, 64-column
+     * chunks per stage, whether tma.cuh also builds its trace variant ({@link #traceName}), and its flags ({@link #tmaFlags}).
      */
-    /**
-     * A TMA kernel (tma.cuh's MMT_KERNEL): pipeline stages, 16-row tiles per block, consumer warps per tile, 64-column
-     * chunks per stage, and whether tma.cuh also builds its trace variant ({@link #traceName}).
-     */
-    private record TmaShape(String name, int stages, int warps, int perTile, int chunks, boolean traced) {}
+    private record TmaShape(String name, int stages, int warps, int perTile, int chunks, boolean traced, int flags) {
+        TmaShape(String name, int stages, int warps, int perTile, int chunks, boolean traced) { this(name, stages, warps, perTile, chunks, traced, 0); }
+    }
+    /** TmaShape flags, tma.cuh's FL: the tensor maps prefetched at entry; the next kernel let in (PDL) after the last stage, not at entry. */
+    static final int MAPS_PREFETCHED = 1, LATE_TRIGGER = 2;
     private static final List<TmaShape> TMA_SHAPES = List.of(
             new TmaShape("sbimmt4_bf16_8", 4, 8, 1, 1, true), new TmaShape("sbimmt8_bf16_8", 8, 8, 1, 1, true),
             new TmaShape("sbimmt12_bf16_8", 12, 8, 1, 1, false), new TmaShape("sbimmh8_bf16_8", 8, 4, 1, 1, true),
             new TmaShape("sbimmh12_bf16_8", 12, 4, 1, 1, false), new TmaShape("sbimmd4_bf16_8", 4, 8, 2, 1, true),
             new TmaShape("sbimmd8_bf16_8", 8, 8, 2, 1, false), new TmaShape("sbimme12_bf16_8", 12, 4, 2, 1, true),
             new TmaShape("sbimmw2_bf16_8", 2, 8, 1, 2, false), new TmaShape("sbimmw4_bf16_8", 4, 8, 1, 2, true),
-            new TmaShape("sbimmv6_bf16_8", 6, 4, 1, 2, true));
+            new TmaShape("sbimmv6_bf16_8", 6, 4, 1, 2, true),
+            // tma.cuh's flags: the tensor maps prefetched at entry; the next kernel let in after the last stage
+            new TmaShape("sbimmt4p_bf16_8", 4, 8, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimmh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED),
+            new TmaShape("sbimmt4l_bf16_8", 4, 8, 1, 1, false, LATE_TRIGGER), new TmaShape("sbimmh8l_bf16_8", 8, 4, 1, 1, false, LATE_TRIGGER),
+            new TmaShape("sbimmh12l_bf16_8", 12, 4, 1, 1, false, LATE_TRIGGER));
     static final List<String> TMA_KERNELS = TMA_SHAPES.stream().map(TmaShape::name).toList();
     /**
      * The TMA kernels writing a timeline of each block to fathom_tma_trace and fathom_tma_ring (tma.cuh; CudaBench parts
@@ -89,6 +96,12 @@ final class SbiSplitK {
     static int tileWarps(String kernel) {
         TmaShape t = TMA.get(kernel);
         return t == null ? 8 : t.warps();
+    }
+
+    /** A TMA kernel's flags (tma.cuh's FL): {@link #MAPS_PREFETCHED}, {@link #LATE_TRIGGER}; 0 for any other kernel. */
+    static int tmaFlags(String kernel) {
+        TmaShape t = TMA.get(kernel);
+        return t == null ? 0 : t.flags();
     }
 
     /** 64-column chunks per pipeline stage of a TMA kernel (tma.cuh's CPS): 2 for sbimmw and sbimmv, else 1. */
@@ -131,7 +144,11 @@ final class SbiSplitK {
      * never), and the kernel for each layout ({@code -Dfathom.cuda.splitKKernel} names one for its layout, the other
      * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
-    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel) {
+    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel, int minSmem) {
+        Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel) {
+            this(enabled, tileKernel, rowMajorKernel, wideRows, wideKernel, narrowKernel, 0);
+        }
+
         static Settings read() {
             boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
             int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
@@ -139,13 +156,16 @@ final class SbiSplitK {
             String[] tma = java.util.stream.Stream.concat(TMA_KERNELS.stream(), TMA_TRACE_KERNELS.stream()).toArray(String[]::new);
             String wk = CudaSettings.choice("fathom.cuda.tmaWideKernel", WIDE_KERNEL, tma);
             String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, tma);
+            // -Dfathom.cuda.tmaNarrowSmemKb: the narrow kernel's launches ask for at least this much dynamic shared memory
+            // (an experiment: above half a multiprocessor's, one of its blocks per multiprocessor)
+            int minSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
             String k = System.getProperty("fathom.cuda.splitKKernel");
-            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow);
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, minSmem);
             k = k.trim();
             if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
                         + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
-            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow);
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, minSmem) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, minSmem);
         }
 
         /**
@@ -173,16 +193,22 @@ final class SbiSplitK {
 
     /**
      * The TMA kernel the model runs over wide row-major BF16 matrices at 2..8 rows ({@link Settings#wide}) unless
-     * {@code -Dfathom.cuda.splitKKernel} names another TMA kernel.
+     * {@code -Dfathom.cuda.splitKKernel} names another TMA kernel. sbimmt4 with its tensor maps prefetched at entry: in two
+     * llama-7b runs on an H100 (twentieth session) its decode steps at 2 / 4 / 8 rows were 2.1 / 0.2 / 1.8 % and 0.8 /
+     * -0.6 / 1.0 % faster than sbimmt4's, about the noise between runs, and never slower on average; the prefetch costs
+     * nothing and takes the descriptor fetch off the first copy's path.
      */
-    static final String WIDE_KERNEL = "sbimmt4_bf16_8";
+    static final String WIDE_KERNEL = "sbimmt4p_bf16_8";
     /**
      * The TMA kernel over row-major matrices of fewer than {@link #DEFAULT_WIDE_ROWS} outputs where {@code
      * -Dfathom.cuda.tmaWide} sends them to one: 64-row boxes, so a 4096-row output splits K in two for 128 blocks (the
      * 128-row kernels split it in four, and clusters of four reached only 120 multiprocessors: nineteenth session).
      * Twelve stages: in llama-7b decode steps (H100) it lost less to cuBLAS than the 8-stage sbimmh8 (5.92-5.99 ms
      * against 6.17 at batch 2), though the two read alike alone; cuBLAS (5.73-5.76 ms) is why the default bound keeps
-     * these matrices off the TMA kernels.
+     * these matrices off the TMA kernels. In the step sbimmh8's 128 blocks packed two to a multiprocessor on 102 of them
+     * (CudaBench part steptrace), as its 81 KB let them; asked for 116 KB ({@code -Dfathom.cuda.tmaNarrowSmemKb=116}) its
+     * step at 2 rows fell from 6.41 to 5.96 ms, still slower than cuBLAS's 5.73; letting the next kernel launch only after
+     * the last stage (sbimmh8l, sbimmh12l) did not help (twentieth session).
      */
     static final String NARROW_KERNEL = "sbimmh12_bf16_8";
     /**
@@ -281,7 +307,9 @@ final class SbiSplitK {
     static Plan planFor(int ccMajor, int sms, Settings st, SbiLayout.Shape s, int rows) {
         if (!st.enabled() || !(s.mma() || s.rowMajor() && s.dtype() == DType.BF16) || rows < 2 || rows > MAX_ROWS || ccMajor < 9)
             return null;
-        return plan(st.kernel(s), s, rows, sms);
+        Plan p = plan(st.kernel(s), s, rows, sms);
+        boolean narrow = st.wide(s) && s.n() < DEFAULT_WIDE_ROWS && tmaStages(p == null ? "" : p.kernel()) > 0;
+        return narrow && p.smem() < st.minSmem() ? new Plan(p.kernel(), p.cluster(), p.blocks(), st.minSmem()) : p;
     }
 
     /** The largest dynamic shared memory opted into, per function handle. */

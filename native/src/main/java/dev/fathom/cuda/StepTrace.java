@@ -31,8 +31,8 @@ final class StepTrace {
     static final int WORDS = 8;
     /** Records the ring holds (tma.cuh's TMA_RING_SLOTS). */
     static final int SLOTS = 65536;
-    /** Blocks of one launch start within this many ns of its first block. */
-    static final long LAUNCH_WINDOW_NS = 20_000;
+    /** Blocks a launch records at most (tma.cuh's TMA_TRACE_BLOCKS: blocks past it write nothing). */
+    static final int TRACED_BLOCKS = 4096;
 
     /** One traced block, decoded from its ring record ({@code first} and {@code last} are 0 where its K slice was empty). */
     record Block(int sm, int block, int grid, int cluster, long entry, long first, long last, long end, int n, int k, int rows, int mode) {
@@ -46,8 +46,12 @@ final class StepTrace {
         }
     }
 
-    /** One launch: its matrix, blocks seen, multiprocessors, first entry and last end (ns), and per-block medians (µs). */
-    record Launch(int n, int k, int grid, int blocks, int sms, long start, long end, double first, double stream, double tail) {
+    /**
+     * One launch: its matrix, blocks seen, multiprocessors, first entry and last end (ns), per-block medians (µs), the
+     * blocks that entered only after one of the launch's own blocks had ended (a second wave: they waited for its place),
+     * and the time from the first block's entry to the last one's (µs).
+     */
+    record Launch(int n, int k, int grid, int blocks, int sms, long start, long end, double first, double stream, double tail, int late, double spread) {
         String kind() { return n + "x" + k; }
         double spanUs() { return (end - start) / 1e3; }
     }
@@ -60,9 +64,11 @@ final class StepTrace {
     }
 
     /**
-     * Blocks grouped into launches: in order of entry, a block joins the open launch of its matrix and grid when it
-     * entered within {@link #LAUNCH_WINDOW_NS} of that launch's first block and the launch is not yet full; else it
-     * opens a new one. Launches come back in order of their first entry.
+     * Blocks grouped into launches: in order of entry, a block joins the open launch of its matrix and grid until that
+     * launch holds all its recorded blocks (its grid, at most {@link #TRACED_BLOCKS}); the next block of that key opens
+     * a new one. (Launches of one matrix are a layer apart, so no block of the next can enter before the last of this
+     * one; a time window instead split launches whose blocks waited for a multiprocessor, the twentieth session's first
+     * run.) Launches come back in order of their first entry.
      */
     static List<Launch> launches(List<Block> blocks) {
         List<Block> sorted = new ArrayList<>(blocks);
@@ -72,12 +78,9 @@ final class StepTrace {
         for (Block b : sorted) {
             String key = b.n() + "x" + b.k() + "/" + b.grid();
             List<Block> cur = open.get(key);
-            if (cur != null && (b.entry() - cur.get(0).entry() >= LAUNCH_WINDOW_NS || cur.size() >= b.grid())) {
-                done.add(cur);
-                cur = null;
-            }
             if (cur == null) open.put(key, cur = new ArrayList<>());
             cur.add(b);
+            if (cur.size() >= Math.min(b.grid(), TRACED_BLOCKS)) done.add(open.remove(key));
         }
         done.addAll(open.values());
         List<Launch> out = new ArrayList<>();
@@ -88,20 +91,30 @@ final class StepTrace {
             double[] stream = streamed.stream().mapToDouble(b -> (b.last() - b.first()) / 1e3).toArray();
             double[] tail = streamed.stream().mapToDouble(b -> (b.end() - b.last()) / 1e3).toArray();
             java.util.Set<Integer> sms = new java.util.HashSet<>();
+            long firstEnd = Long.MAX_VALUE, lastEntry = Long.MIN_VALUE;
             for (Block b : l) {
                 start = Math.min(start, b.entry());
                 end = Math.max(end, b.end());
+                firstEnd = Math.min(firstEnd, b.end());
+                lastEntry = Math.max(lastEntry, b.entry());
                 sms.add(b.sm());
             }
+            final long ended = firstEnd;
+            int late = (int) l.stream().filter(b -> b.entry() >= ended).count();
             Block b0 = l.get(0);
-            out.add(new Launch(b0.n(), b0.k(), b0.grid(), l.size(), sms.size(), start, end, median(first), median(stream), median(tail)));
+            out.add(new Launch(b0.n(), b0.k(), b0.grid(), l.size(), sms.size(), start, end, median(first), median(stream), median(tail),
+                    late, (lastEntry - start) / 1e3));
         }
         out.sort(Comparator.comparingLong(Launch::start));
         return out;
     }
 
-    /** Per matrix kind, in order of first appearance: launches, and medians of gap before, first, stream, tail, span (µs). */
-    record KindSummary(String kind, int launches, int blocks, int sms, double gapBefore, double first, double stream, double tail, double span) {}
+    /**
+     * Per matrix kind, in order of first appearance: launches, the first launch's blocks and multiprocessors, medians of
+     * gap before, first, stream, tail, span (µs), of the blocks entering as a second wave, and of the entry spread (µs).
+     */
+    record KindSummary(String kind, int launches, int blocks, int sms, double gapBefore, double first, double stream, double tail, double span,
+                       double late, double spread) {}
 
     static List<KindSummary> summarize(List<Launch> ls) {
         Map<String, List<Integer>> byKind = new LinkedHashMap<>();
@@ -113,7 +126,8 @@ final class StepTrace {
             Launch l0 = ls.get(idx.get(0));
             out.add(new KindSummary(e.getKey(), idx.size(), l0.blocks(), l0.sms(), gap.length == 0 ? Double.NaN : median(gap),
                     median(idx.stream().mapToDouble(i -> ls.get(i).first()).toArray()), median(idx.stream().mapToDouble(i -> ls.get(i).stream()).toArray()),
-                    median(idx.stream().mapToDouble(i -> ls.get(i).tail()).toArray()), median(idx.stream().mapToDouble(i -> ls.get(i).spanUs()).toArray())));
+                    median(idx.stream().mapToDouble(i -> ls.get(i).tail()).toArray()), median(idx.stream().mapToDouble(i -> ls.get(i).spanUs()).toArray()),
+                    median(idx.stream().mapToDouble(i -> ls.get(i).late()).toArray()), median(idx.stream().mapToDouble(i -> ls.get(i).spread()).toArray())));
         }
         return out;
     }
@@ -123,7 +137,7 @@ final class StepTrace {
 
     /** The configurations part steptrace compares: a label and the JVM settings that pick trace kernels. */
     static final String[][] CONFIGS = {
-            {"sbimmt4 wide, cuBLAS below (the default's kernels)", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8"},
+            {"sbimmt4 wide, cuBLAS below (the default's kernels, less the map prefetch)", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8"},
             {"sbimmw4 wide, cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8"},
             {"sbimmt4 wide, sbimmh8 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh8t_bf16_8"},
             {"sbimmw4 wide, sbimmv6 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6t_bf16_8"}};
@@ -137,7 +151,8 @@ final class StepTrace {
             return;
         }
         System.out.println("   per matrix: launches in the step; blocks and SMs of one; medians over its launches (µs): gap = the previous traced launch's");
-        System.out.println("   last block end to this launch's first entry (negative: overlapped), first stage, stream, tail, span");
+        System.out.println("   last block end to this launch's first entry (negative: overlapped), first stage, stream, tail, span; late = blocks that");
+        System.out.println("   entered only after a block of their own launch ended (a second wave), spread = first to last block entry");
         int prompt = 128;
         Random rnd = new Random(11);
         try (LoadedModel m = ModelLoader.load("synthetic:llama-7b")) {
@@ -164,10 +179,11 @@ final class StepTrace {
                         long to = ringCount(cu);
                         List<Launch> ls = launches(blocks(cu, from, to));
                         System.out.printf("%n-- %s: step %.3f ms (median of 10), %d traced launches, %d blocks%n", cfg[0], median(t), ls.size(), to - from);
-                        System.out.printf("   %-12s %8s %6s %4s %8s %7s %7s %7s %7s%n", "N x K", "launches", "blocks", "SMs", "gap", "first", "stream", "tail", "span");
+                        System.out.printf("   %-12s %8s %6s %4s %8s %7s %7s %7s %7s %6s %7s%n", "N x K", "launches", "blocks", "SMs", "gap", "first", "stream",
+                                "tail", "span", "late", "spread");
                         for (KindSummary k : summarize(ls))
-                            System.out.printf("   %-12s %8d %6d %4d %8.1f %7.1f %7.1f %7.1f %7.1f%n", k.kind(), k.launches(), k.blocks(), k.sms(), k.gapBefore(),
-                                    k.first(), k.stream(), k.tail(), k.span());
+                            System.out.printf("   %-12s %8d %6d %4d %8.1f %7.1f %7.1f %7.1f %7.1f %6.0f %7.1f%n", k.kind(), k.launches(), k.blocks(), k.sms(), k.gapBefore(),
+                                    k.first(), k.stream(), k.tail(), k.span(), k.late(), k.spread());
                     }
                     return null;
                 });

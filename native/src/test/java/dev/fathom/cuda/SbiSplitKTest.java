@@ -87,7 +87,12 @@ class SbiSplitKTest {
         }
         for (String kn : SbiSplitK.TMA_KERNELS) {
             int stages = SbiSplitK.tmaStages(kn), tw = SbiSplitK.tileWarps(kn), ks = SbiSplitK.warpsPerTile(kn), cps = SbiSplitK.stageChunks(kn);
-            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + stages + ", " + tw + ", " + ks + ", false, " + cps + ")"),
+            int fl = SbiSplitK.tmaFlags(kn);
+            String flags = fl == SbiSplitK.MAPS_PREFETCHED ? "MMT_PREFETCH" : fl == SbiSplitK.LATE_TRIGGER ? "MMT_LATE" : "";
+            String def = fl != 0 ? "MMT_KERNEL_FL(" + kn + ", " + stages + ", " + tw + ", " + ks + ", false, " + cps + ", " + flags + ")"
+                    : "MMT_KERNEL(" + kn + ", " + stages + ", " + tw + ", " + ks + ", false, " + cps + ")";
+            assertEquals(kn.matches("sbimm[a-z]\\d+p_bf16_8") ? SbiSplitK.MAPS_PREFETCHED : kn.matches("sbimm[a-z]\\d+l_bf16_8") ? SbiSplitK.LATE_TRIGGER : 0, fl, kn);
+            assertTrue(src.contains(def),
                     kn + " with " + stages + " stages, " + tw + " tiles, " + ks + " warps per tile and " + cps + " chunks a stage is not defined in tma.cuh");
             assertEquals(kn.startsWith("sbimmh") || kn.startsWith("sbimme") || kn.startsWith("sbimmv") ? 4 : 8, tw, kn);
             assertEquals(kn.startsWith("sbimmw") || kn.startsWith("sbimmv") ? 2 : 1, cps, kn);
@@ -226,6 +231,17 @@ class SbiSplitKTest {
         });
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmh8_bf16_8",
                 () -> assertEquals("sbimmh8_bf16_8", SbiSplitK.Settings.read().kernel(o))));
+        // a shared-memory floor pads the narrow TMA kernel's launches (one block per multiprocessor), never the others
+        SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmh8_bf16_8",
+                () -> SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "116", () -> {
+                    SbiSplitK.Settings pad = SbiSplitK.Settings.read();
+                    assertEquals(new SbiSplitK.Plan("sbimmh8_bf16_8", 2, 128, 116 * 1024), SbiSplitK.planFor(9, 132, pad, o, 4));
+                    assertEquals(SbiSplitK.plan(SbiSplitK.WIDE_KERNEL, qkv, 4, 132), SbiSplitK.planFor(9, 132, pad, qkv, 4), "the wide kernel keeps its plan");
+                })));
+        SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "160", () -> assertEquals(SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, o, 4, 132),
+                SbiSplitK.planFor(9, 132, SbiSplitK.Settings.read(), o, 4), "not a TMA kernel: no padding"));
+        SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "400", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read,
+                "more than a block may have"));
         SystemProperties.with("fathom.cuda.tmaWideKernel", "sbimmd4_bf16_8", () -> {
             assertEquals("sbimmd4_bf16_8", SbiSplitK.Settings.read().kernel(qkv));
             assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(o), "narrow matrices keep cuBLAS's fallback kernel");

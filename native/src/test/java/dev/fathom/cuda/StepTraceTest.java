@@ -52,14 +52,35 @@ class StepTraceTest {
         assertEquals(100.0 - 29.0, sum.get(0).gapBefore(), 1e-9, "the second 12288 launch after the 4096 one");
         assertEquals(-1.0, sum.get(1).gapBefore(), 1e-9, "entered 1 µs before the previous launch's last block ended");
         assertEquals(3.0, sum.get(1).first(), 1e-9);
+        assertEquals(0.0, sum.get(1).late(), 1e-9, "both blocks entered before either ended");
+        assertEquals(0.2, sum.get(1).spread(), 1e-9);
     }
 
     @Test
-    void aFullLaunchClosesEvenWithinTheWindowAndTheRingKeepsTheNewestRecords() {
+    void aLaunchHoldsItsGridsBlocksHoweverLateTheyEnterAndCountsItsSecondWave() {
         List<StepTrace.Block> blocks = new ArrayList<>();
         for (int i = 0; i < 4; i++)   // two launches of one block each, 1 µs apart: the grid (1) closes the first
             blocks.add(new StepTrace.Block(i, 0, 1, 1, 1000L * i, 1000L * i + 100, 1000L * i + 200, 1000L * i + 300, 64, 64, 2, 0));
         assertEquals(4, StepTrace.launches(blocks).size());
+        // a grid of 3 on too few places: the third block enters 40 µs later, after the first ended; still one launch
+        List<StepTrace.Block> waves = List.of(new StepTrace.Block(0, 0, 3, 1, 0, 1_000, 30_000, 31_000, 11008, 4096, 4, 1),
+                new StepTrace.Block(1, 1, 3, 1, 500, 1_500, 35_000, 36_000, 11008, 4096, 4, 1),
+                new StepTrace.Block(0, 2, 3, 1, 40_000, 41_000, 60_000, 61_000, 11008, 4096, 4, 1));
+        List<StepTrace.Launch> one = StepTrace.launches(waves);
+        assertEquals(1, one.size());
+        assertEquals(3, one.get(0).blocks());
+        assertEquals(2, one.get(0).sms());
+        assertEquals(1, one.get(0).late(), "entered after block 0 ended at 31 µs");
+        assertEquals(40.0, one.get(0).spread(), 1e-9);
+        assertEquals(61.0, one.get(0).spanUs(), 1e-9);
+        StepTrace.KindSummary k = StepTrace.summarize(one).get(0);
+        assertEquals(1.0, k.late(), 1e-9);
+        assertEquals(40.0, k.spread(), 1e-9);
+        // a launch of more blocks than the trace records (TRACED_BLOCKS) closes at the recorded ones
+        List<StepTrace.Block> big = new ArrayList<>();
+        for (int i = 0; i < 2 * StepTrace.TRACED_BLOCKS; i++)
+            big.add(new StepTrace.Block(i % 132, i % StepTrace.TRACED_BLOCKS, 5000, 1, i, i + 100, i + 200, i + 300, 64, 64, 2, 0));
+        assertEquals(2, StepTrace.launches(big).size());
         // a block of an empty K slice (no stage: first = last = 0) counts in the launch but not in the stage medians
         List<StepTrace.Block> withEmpty = List.of(new StepTrace.Block(0, 0, 2, 2, 100, 400, 900, 1000, 64, 64, 2, 0),
                 new StepTrace.Block(1, 1, 2, 2, 120, 0, 0, 1100, 64, 64, 2, 0));
