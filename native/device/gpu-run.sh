@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" nv
 # FATHOM_JOPTS: extra JVM options for every step (e.g. -Dfathom.cuda.attTileRows=64)
-J=(./jre/bin/java ${FATHOM_JOPTS:-} --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx100g -cp 'lib/*')
+J=(./jre/bin/java ${FATHOM_JOPTS:-} -Dfathom.bench.out="$OUT" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xmx100g -cp 'lib/*')
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 rc=0
 for step in "$@"; do

@@ -300,6 +300,7 @@ MMT_KERNEL(sbimmd4t_bf16_8, 4, 8, 2, true, 1)
 MMT_KERNEL(sbimme12t_bf16_8, 12, 4, 2, true, 1)
 MMT_KERNEL(sbimmw4t_bf16_8, 4, 8, 1, true, 2)
 MMT_KERNEL(sbimmv6t_bf16_8, 6, 4, 1, true, 2)
+MMT_KERNEL_FL(sbimmt4pt_bf16_8, 4, 8, 1, true, 1, MMT_PREFETCH)
 
 // tma_probe_wW: how fast TMA copies alone stream a row-major BF16 matrix, by box shape (CudaBench part tmaprobe): block
 // b reads rows [128 b, 128 b + 128) over all K in stages of 128 rows x W columns, issued as 128 x 64 / W boxes of

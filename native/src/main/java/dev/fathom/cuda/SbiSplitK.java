@@ -63,7 +63,7 @@ final class SbiSplitK {
             new TmaShape("sbimmw2_bf16_8", 2, 8, 1, 2, false), new TmaShape("sbimmw4_bf16_8", 4, 8, 1, 2, true),
             new TmaShape("sbimmv6_bf16_8", 6, 4, 1, 2, true),
             // tma.cuh's flags: the tensor maps prefetched at entry; the next kernel let in after the last stage
-            new TmaShape("sbimmt4p_bf16_8", 4, 8, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimmh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED),
+            new TmaShape("sbimmt4p_bf16_8", 4, 8, 1, 1, true, MAPS_PREFETCHED), new TmaShape("sbimmh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED),
             new TmaShape("sbimmt4l_bf16_8", 4, 8, 1, 1, false, LATE_TRIGGER), new TmaShape("sbimmh8l_bf16_8", 8, 4, 1, 1, false, LATE_TRIGGER),
             new TmaShape("sbimmh12l_bf16_8", 12, 4, 1, 1, false, LATE_TRIGGER));
     static final List<String> TMA_KERNELS = TMA_SHAPES.stream().map(TmaShape::name).toList();

@@ -6,17 +6,27 @@ import dev.fathom.engine.model.ModelLoader;
 import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.run.InferenceSession;
 import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.AtomicFiles;
 import dev.fathom.profiles.RunProfile;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
 
 /**
  * The TMA kernels' launches inside a whole llama-7b decode step (CudaBench part {@code steptrace}): the model runs with
@@ -90,7 +100,7 @@ final class StepTrace {
             double[] first = streamed.stream().mapToDouble(b -> (b.first() - b.entry()) / 1e3).toArray();
             double[] stream = streamed.stream().mapToDouble(b -> (b.last() - b.first()) / 1e3).toArray();
             double[] tail = streamed.stream().mapToDouble(b -> (b.end() - b.last()) / 1e3).toArray();
-            java.util.Set<Integer> sms = new java.util.HashSet<>();
+            Set<Integer> sms = new HashSet<>();
             long firstEnd = Long.MAX_VALUE, lastEntry = Long.MIN_VALUE;
             for (Block b : l) {
                 start = Math.min(start, b.entry());
@@ -137,12 +147,18 @@ final class StepTrace {
 
     /** The configurations part steptrace compares: a label and the JVM settings that pick trace kernels. */
     static final String[][] CONFIGS = {
-            {"sbimmt4 wide, cuBLAS below (the default's kernels, less the map prefetch)", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8"},
+            {"sbimmt4p wide, cuBLAS below (the default's kernels)", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8"},
             {"sbimmw4 wide, cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8"},
             {"sbimmt4 wide, sbimmh8 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh8t_bf16_8"},
-            {"sbimmw4 wide, sbimmv6 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6t_bf16_8"}};
+            {"sbimmw4 wide, sbimmv6 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6t_bf16_8"},
+            {"sbimmt4p wide, sbimmh8 at 116 KB below (one block per SM)", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8",
+                    "fathom.cuda.tmaNarrowKernel=sbimmh8t_bf16_8", "fathom.cuda.tmaNarrowSmemKb=116"}};
 
-    /** Part steptrace: each configuration of {@link #CONFIGS} in a llama-7b decode step of {@code rows} rows (graphs on). */
+    /**
+     * Part steptrace: each configuration of {@link #CONFIGS} in a llama-7b decode step of {@code rows} rows (graphs on);
+     * with {@code -Dfathom.bench.out=DIR} (gpu-run.sh passes its $OUT) also every block of each step as a Chrome trace,
+     * DIR/steptrace.json ({@link #writeChrome}).
+     */
     static void table(int rows) {
         Cuda cu = Cuda.get();
         System.out.printf("%n== TMA launches inside a llama-7b decode step (%d rows, graphs on; trace kernels as the model's TMA kernels)%n", rows);
@@ -155,6 +171,7 @@ final class StepTrace {
         System.out.println("   entered only after a block of their own launch ended (a second wave), spread = first to last block entry");
         int prompt = 128;
         Random rnd = new Random(11);
+        Map<String, List<Block>> traced = new LinkedHashMap<>();
         try (LoadedModel m = ModelLoader.load("synthetic:llama-7b")) {
             Engine engine = Engine.discover();
             for (String[] cfg : CONFIGS)
@@ -177,7 +194,9 @@ final class StepTrace {
                         long from = ringCount(cu);
                         r.decode(slots, ids, pos);
                         long to = ringCount(cu);
-                        List<Launch> ls = launches(blocks(cu, from, to));
+                        List<Block> bs = blocks(cu, from, to);
+                        traced.put(cfg[0], bs);
+                        List<Launch> ls = launches(bs);
                         System.out.printf("%n-- %s: step %.3f ms (median of 10), %d traced launches, %d blocks%n", cfg[0], median(t), ls.size(), to - from);
                         System.out.printf("   %-12s %8s %6s %4s %8s %7s %7s %7s %7s %6s %7s%n", "N x K", "launches", "blocks", "SMs", "gap", "first", "stream",
                                 "tail", "span", "late", "spread");
@@ -188,6 +207,69 @@ final class StepTrace {
                     return null;
                 });
         }
+        String dir = System.getProperty("fathom.bench.out", "").trim();
+        if (!dir.isEmpty()) {
+            Path file = Path.of(dir, "steptrace.json");
+            writeChrome(file, traced);
+            System.out.println("   (every block of these steps: " + file + ", for Perfetto or chrome://tracing)");
+        }
+    }
+
+    /**
+     * The blocks of each configuration's step as Chrome Trace Event JSON, written atomically: one process per
+     * configuration (its own time origin, the step's first block entry), one thread per multiprocessor and concurrent
+     * block on it (lane 0, 1, ... as blocks overlap there), each block a complete event named by its matrix with its
+     * first-stage wait, stream and tail nested inside.
+     */
+    static void writeChrome(Path file, Map<String, List<Block>> byConfig) {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode root = json.createObjectNode();
+        ArrayNode ev = root.putArray("traceEvents");
+        int pid = 0;
+        for (var e : byConfig.entrySet()) {
+            pid++;
+            ev.addObject().put("ph", "M").put("name", "process_name").put("pid", pid).putObject("args").put("name", e.getKey());
+            List<Block> sorted = new ArrayList<>(e.getValue());
+            sorted.sort(Comparator.comparingLong(Block::entry));
+            long t0 = sorted.isEmpty() ? 0 : sorted.get(0).entry();
+            Map<Integer, List<Long>> laneEnds = new TreeMap<>();   // per SM: when each lane's last block ended
+            Set<Integer> named = new HashSet<>();
+            for (Block b : sorted) {
+                List<Long> ends = laneEnds.computeIfAbsent(b.sm(), x -> new ArrayList<>());
+                int lane = 0;
+                while (lane < ends.size() && ends.get(lane) > b.entry()) lane++;
+                if (lane == ends.size()) ends.add(b.end());
+                else ends.set(lane, b.end());
+                int tid = b.sm() * 16 + Math.min(lane, 15);
+                if (named.add(tid)) {
+                    ev.addObject().put("ph", "M").put("name", "thread_name").put("pid", pid).put("tid", tid)
+                            .putObject("args").put("name", "SM " + b.sm() + (lane == 0 ? "" : " (" + (lane + 1) + ")"));
+                    ev.addObject().put("ph", "M").put("name", "thread_sort_index").put("pid", pid).put("tid", tid).putObject("args").put("sort_index", tid);
+                }
+                String kind = b.n() + "x" + b.k();
+                var x = slice(ev, kind, "block", pid, tid, b.entry() - t0, b.end() - b.entry());
+                x.putObject("args").put("block", b.block()).put("grid", b.grid()).put("cluster", b.cluster()).put("rows", b.rows()).put("mode", b.mode());
+                if (b.streamed()) {
+                    slice(ev, "wait", "stage", pid, tid, b.entry() - t0, b.first() - b.entry());
+                    slice(ev, "stream", "stage", pid, tid, b.first() - t0, b.last() - b.first());
+                    slice(ev, "tail", "stage", pid, tid, b.last() - t0, b.end() - b.last());
+                }
+            }
+        }
+        root.put("displayTimeUnit", "ns");
+        root.putObject("metadata").put("generator", "Fathom StepTrace").put("configurations", byConfig.size());
+        try {
+            AtomicFiles.write(file, json.writeValueAsBytes(root));   // one sentence naming the file if it cannot
+        } catch (JsonProcessingException ex) {
+            throw new IllegalStateException("Cannot encode the step trace: " + ex.getMessage(), ex);
+        }
+    }
+
+    /** A complete event from {@code startNs} (from the origin) lasting {@code durNs}, in µs as the format wants. */
+    private static ObjectNode slice(ArrayNode ev, String name, String cat,
+                                                                         int pid, int tid, long startNs, long durNs) {
+        return ev.addObject().put("ph", "X").put("name", name).put("cat", cat).put("pid", pid).put("tid", tid)
+                .put("ts", startNs / 1e3).put("dur", Math.max(0, durNs) / 1e3);
     }
 
     /** Records appended to the ring so far on {@code cu}'s device (after all its work is done). */

@@ -80,8 +80,12 @@ class SbiSplitKTest {
             String plain = kn.replace("t_bf16", "_bf16");
             assertTrue(SbiSplitK.TMA_KERNELS.contains(plain), kn);
             assertEquals(kn, SbiSplitK.traceName(plain));
-            assertTrue(src.contains("MMT_KERNEL(" + kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", "
-                    + SbiSplitK.warpsPerTile(plain) + ", true, " + SbiSplitK.stageChunks(plain) + ")"), kn + " in tma.cuh");
+            int fl = SbiSplitK.tmaFlags(plain);
+            String args = kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", " + SbiSplitK.warpsPerTile(plain) + ", true, "
+                    + SbiSplitK.stageChunks(plain);
+            assertTrue(src.contains(fl == 0 ? "MMT_KERNEL(" + args + ")" : "MMT_KERNEL_FL(" + args + ", " + (fl == SbiSplitK.MAPS_PREFETCHED ? "MMT_PREFETCH" : "MMT_LATE") + ")"),
+                    kn + " in tma.cuh");
+            assertEquals(fl, SbiSplitK.tmaFlags(kn), "a trace variant keeps its kernel's flags");
             assertEquals(SbiSplitK.tmaThreads(plain), SbiSplitK.tmaThreads(kn));
             assertEquals(SbiSplitK.fixed(plain, r, 8, 2), new SbiSplitK.Plan(plain, 2, SbiSplitK.fixed(kn, r, 8, 2).blocks(), SbiSplitK.fixed(kn, r, 8, 2).smem()));
         }

@@ -1,10 +1,19 @@
 package dev.fathom.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class StepTraceTest {
     /** A ring record as tma.cuh writes it. */
@@ -91,5 +100,50 @@ class StepTraceTest {
         assertEquals(1.0, l.spanUs(), 1e-9);
         long[] ring = new long[StepTrace.SLOTS * StepTrace.WORDS];
         assertEquals(StepTrace.SLOTS, StepTrace.read(ring, 0, StepTrace.SLOTS + 10).size(), "a lapped ring gives its newest SLOTS records");
+    }
+
+    @Test
+    void theChromeTraceHasAProcessPerConfigurationALanePerConcurrentBlockOnAnSmAndTheStagesNestedInEachBlock(@TempDir Path dir) throws Exception {
+        long t = 9_000_000L;
+        Map<String, List<StepTrace.Block>> byConfig = new LinkedHashMap<>();
+        // SM 5 runs two blocks at once (lanes 0 and 1), then a third after the first ended (lane 0 again); block 3 had an empty slice
+        byConfig.put("packed", List.of(new StepTrace.Block(5, 0, 4, 1, t, t + 2_000, t + 12_000, t + 13_000, 4096, 4096, 4, 0),
+                new StepTrace.Block(5, 1, 4, 1, t + 500, t + 2_500, t + 20_000, t + 21_000, 4096, 4096, 4, 0),
+                new StepTrace.Block(5, 2, 4, 1, t + 14_000, t + 15_000, t + 30_000, t + 31_000, 4096, 4096, 4, 0),
+                new StepTrace.Block(9, 3, 4, 1, t + 100, 0, 0, t + 1_100, 4096, 4096, 4, 0)));
+        byConfig.put("other", List.of(new StepTrace.Block(1, 0, 1, 1, 77_000, 78_000, 80_000, 81_000, 12288, 4096, 4, 0)));
+        Path file = dir.resolve("steptrace.json");
+        StepTrace.writeChrome(file, byConfig);
+        JsonNode root = new ObjectMapper().readTree(Files.readString(file));
+        List<JsonNode> blocks = new ArrayList<>(), stages = new ArrayList<>(), names = new ArrayList<>();
+        for (JsonNode e : root.get("traceEvents")) {
+            if (e.get("ph").asText().equals("X")) (e.get("cat").asText().equals("block") ? blocks : stages).add(e);
+            else if (e.get("name").asText().equals("thread_name")) names.add(e);
+        }
+        assertEquals(5, blocks.size());
+        assertEquals(3 * 4, stages.size(), "wait, stream, tail of each block that streamed");
+        blocks.sort(java.util.Comparator.comparingInt((JsonNode b) -> b.get("pid").asInt()).thenComparingInt(b -> b.get("args").get("block").asInt()));
+        JsonNode b0 = blocks.get(0), b1 = blocks.get(1), b2 = blocks.get(2);
+        assertEquals("4096x4096", b0.get("name").asText());
+        assertEquals(1, b0.get("pid").asInt());
+        assertEquals(0.0, b0.get("ts").asDouble(), 1e-9, "the configuration's first entry is its origin");
+        assertEquals(13.0, b0.get("dur").asDouble(), 1e-9);
+        assertFalse(b0.get("tid").equals(b1.get("tid")), "overlapping blocks on one SM take two lanes");
+        assertEquals(b0.get("tid"), b2.get("tid"), "a block entering after the first ended reuses its lane");
+        assertEquals(14.0, b2.get("ts").asDouble(), 1e-9);
+        JsonNode other = blocks.get(4);
+        assertEquals(2, other.get("pid").asInt());
+        assertEquals(0.0, other.get("ts").asDouble(), 1e-9, "each configuration has its own origin");
+        assertEquals("12288x4096", other.get("name").asText());
+        JsonNode wait = stages.get(0), stream = stages.get(1), tail = stages.get(2);
+        assertEquals("wait", wait.get("name").asText());
+        assertEquals(2.0, wait.get("dur").asDouble(), 1e-9);
+        assertEquals("stream", stream.get("name").asText());
+        assertEquals(2.0, stream.get("ts").asDouble(), 1e-9);
+        assertEquals(10.0, stream.get("dur").asDouble(), 1e-9);
+        assertEquals(1.0, tail.get("dur").asDouble(), 1e-9);
+        assertTrue(names.stream().anyMatch(n -> n.get("args").get("name").asText().equals("SM 5 (2)")));
+        assertEquals(4, b0.get("args").get("grid").asInt());
+        assertEquals(1, blocks.stream().filter(b -> b.get("args").get("block").asInt() == 3).count(), "the empty-slice block is drawn, without stages");
     }
 }
