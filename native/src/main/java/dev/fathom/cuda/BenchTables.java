@@ -18,6 +18,26 @@ abstract class BenchTables {
     /** The Llama-7B projection shapes [N x K]: o, gate or up, down, q+k+v, the LM head. */
     static final int[][] LLAMA_SHAPES = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {12288, 4096}, {32000, 4096}};
 
+    /**
+     * The shapes the kernel tables run: {@code -Dfathom.bench.shapes=NxK[,NxK...]} (e.g. 22016x4096, the gated gate/up
+     * pair the model launches as one matrix), else {@link #LLAMA_SHAPES}. K must be a multiple of 8 (16-byte rows).
+     */
+    static int[][] shapes() {
+        String v = System.getProperty("fathom.bench.shapes", "").trim();
+        if (v.isEmpty()) return LLAMA_SHAPES;
+        String[] parts = v.split(",", -1);
+        int[][] out = new int[parts.length][];
+        for (int i = 0; i < parts.length; i++) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\s*(\\d{1,6})\\s*x\\s*(\\d{1,6})\\s*").matcher(parts[i]);
+            int n = m.matches() ? Integer.parseInt(m.group(1)) : 0, k = m.matches() ? Integer.parseInt(m.group(2)) : 0;
+            if (n < 1 || k < 8 || k % 8 != 0)
+                throw new IllegalArgumentException("-Dfathom.bench.shapes=" + v + ": give N x K pairs such as 4096x4096,22016x4096 (K a multiple of 8), not '"
+                        + parts[i].trim() + "'");
+            out[i] = new int[]{n, k};
+        }
+        return out;
+    }
+
     BenchTables(BenchDevice d, double readGBs) {
         this.d = d;
         this.mod = d.mod;

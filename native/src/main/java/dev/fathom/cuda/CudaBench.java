@@ -352,9 +352,21 @@ public final class CudaBench {
         return unknown.isEmpty() ? null : "CudaBench: no part " + String.join(", ", unknown) + "; parts are " + String.join(", ", known);
     }
 
+    /** The sentence of a bad bench setting ({@code -Dfathom.bench.shapes}, {@code -Dfathom.bench.traceKernels}), or null: checked before the GPU is opened. */
+    static String settingsRefusal() {
+        try {
+            BenchTables.shapes();
+            TmaTrace.kernels();
+            return null;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
+    }
+
     public static void main(String[] args) {
         List<String> parts = args.length == 0 ? List.of("gemm", "prompt", "llama", "graphs", "leak", "simt", "pdl", "tile32", "int8") : List.of(args);
         String refusal = partsRefusal(parts);
+        if (refusal == null) refusal = settingsRefusal();
         if (refusal != null) {
             System.err.println(refusal);
             System.exit(2);

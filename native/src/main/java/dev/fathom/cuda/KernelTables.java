@@ -17,7 +17,7 @@ final class KernelTables extends BenchTables {
     }
 
     void gemmTable() {
-        int[][] shapes = LLAMA_SHAPES;
+        int[][] shapes = shapes();
         int[] batches = {1, 2, 4, 8, 16, 32};
         Cublas blas = openBlas();
         System.out.printf("%n== SBI-GEMM, BF16 weights [N x K], fp32 activations in/out; read ceiling %.0f GB/s%n", readGBs);
@@ -120,7 +120,7 @@ final class KernelTables extends BenchTables {
      * the same part of the run.
      */
     void splitkTable() {
-        int[][] shapes = LLAMA_SHAPES;
+        int[][] shapes = shapes();
         int[] batches = {2, 4, 8};
         Cublas blas = openBlas();
         System.out.printf("%n== split-K cluster kernels (row-major and tile layouts, BF16 weights [N x K], fp32 activations in/out); read ceiling %.0f GB/s%n", readGBs);
@@ -187,7 +187,7 @@ final class KernelTables extends BenchTables {
     void int8Table() {
         int group = Int8Layout.group(), glog = Int8Layout.groupShift(group), sms = cu.smCount();
         Int8Layout.optIn(mod);
-        int[][] shapes = LLAMA_SHAPES;
+        int[][] shapes = shapes();
         System.out.printf("%n== INT8 weight-only SBI-GEMM [N x K], scale groups of %d columns, fp32 activations in/out; read ceiling %.0f GB/s%n",
                 group, readGBs);
         System.out.println("   us = median over 9 repeats of (20 back-to-back launches on rotating weight copies, > L2) / 20, CUDA events");

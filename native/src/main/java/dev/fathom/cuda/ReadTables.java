@@ -32,7 +32,7 @@ final class ReadTables extends BenchTables {
                 "C", "ours GB/s", "% ceil", "% read", "ours pdl", "blas GB/s", "% ceil", "% read", "ours/blas");
         if (cu.ccMajor() < 9) System.out.println("   (4 and 8 rows not measured: the split-K plan needs sm_90, this GPU is sm " + cu.computeCapability() + ")");
         long out = cu.malloc(4L * 65536);
-        for (int[] nk : LLAMA_SHAPES) {
+        for (int[] nk : shapes()) {
             int n = nk[0], k = nk[1];
             RowMajorCopies rc = rowMajorCopies(n, k, blas != null);
             SbiLayout.Shape sr = rc.shape();
@@ -128,7 +128,7 @@ final class ReadTables extends BenchTables {
             System.out.println("   (not measured: " + what + " need sm_90, this GPU is sm " + cu.computeCapability() + ")");
         } else {
             long out = cu.malloc(4L * 65536);
-            for (int[] nk : LLAMA_SHAPES) {
+            for (int[] nk : shapes()) {
                 RowMajorCopies rc = rowMajorCopies(nk[0], nk[1], blas != null);
                 Acts acts = Acts.of(d, 8, nk[1], nk[0]);
                 body.run(rc, bestReadUs(rc.w(), rc.bytes(), out, false), acts);

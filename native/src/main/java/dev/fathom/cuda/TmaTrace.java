@@ -96,7 +96,8 @@ final class TmaTrace extends BenchTables {
         long trace = mod.global("fathom_tma_trace");
         long region = (long) MAX_BLOCKS * WORDS * 8;
         Cublas blas = openBlas();
-        int[][] shapes = {{4096, 4096, 4}, {4096, 4096, 8}, {4096, 11008, 4}, {11008, 4096, 4}};
+        int[][] shapes = System.getProperty("fathom.bench.shapes", "").isBlank() ? new int[][]{{4096, 4096, 4}, {4096, 4096, 8}, {4096, 11008, 4}, {11008, 4096, 4}}
+                : java.util.Arrays.stream(shapes()).map(nk -> new int[]{nk[0], nk[1], 4}).toArray(int[][]::new);   // -Dfathom.bench.shapes: each at 4 rows
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(2 * region, 8);
             for (int[] nkb : shapes) {

@@ -1,5 +1,6 @@
 package dev.fathom.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -13,5 +14,24 @@ class CudaBenchPartsTest {
         String why = CudaBench.partsRefusal(List.of("tma", "tmatrce"));
         assertTrue(why != null && why.startsWith("CudaBench: no part tmatrce; parts are gemm, sizes"), why);
         assertTrue(why.contains("tmatrace") && why.contains("notma"), why);
+    }
+
+    @Test
+    void benchShapesDefaultToTheLlamaShapesAndABadOneIsItsSentence() {
+        SystemProperties.with("fathom.bench.shapes", "", () -> {
+            assertArrayEquals(BenchTables.LLAMA_SHAPES, BenchTables.shapes());
+            assertNull(CudaBench.settingsRefusal());
+        });
+        SystemProperties.with("fathom.bench.shapes", "22016x4096, 4096 x 11008", () ->
+                assertArrayEquals(new int[][]{{22016, 4096}, {4096, 11008}}, BenchTables.shapes()));
+        for (String bad : new String[]{"22016", "4096x4100", "0x4096", "axb", "4096x4096,"})
+            SystemProperties.with("fathom.bench.shapes", bad, () -> {
+                String why = CudaBench.settingsRefusal();
+                assertTrue(why != null && why.startsWith("-Dfathom.bench.shapes=" + bad + ": give N x K pairs"), bad + ": " + why);
+            });
+        SystemProperties.with("fathom.bench.traceKernels", "sbimmt4t_bf16_8,nope", () -> {
+            String why = CudaBench.settingsRefusal();
+            assertTrue(why != null && why.startsWith("-Dfathom.bench.traceKernels=sbimmt4t_bf16_8,nope: use some of"), why);
+        });
     }
 }
