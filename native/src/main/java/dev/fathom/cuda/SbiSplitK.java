@@ -144,7 +144,7 @@ final class SbiSplitK {
      * never), and the kernel for each layout ({@code -Dfathom.cuda.splitKKernel} names one for its layout, the other
      * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
-    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel, int minSmem) {
+    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel, int narrowSmem) {
         Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel) {
             this(enabled, tileKernel, rowMajorKernel, wideRows, wideKernel, narrowKernel, 0);
         }
@@ -158,14 +158,14 @@ final class SbiSplitK {
             String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, tma);
             // -Dfathom.cuda.tmaNarrowSmemKb: the narrow kernel's launches ask for at least this much dynamic shared memory
             // (an experiment: above half a multiprocessor's, one of its blocks per multiprocessor)
-            int minSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
+            int narrowSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
             String k = System.getProperty("fathom.cuda.splitKKernel");
-            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, minSmem);
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem);
             k = k.trim();
             if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
                         + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
-            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, minSmem) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, minSmem);
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, narrowSmem) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem);
         }
 
         /**
@@ -308,8 +308,9 @@ final class SbiSplitK {
         if (!st.enabled() || !(s.mma() || s.rowMajor() && s.dtype() == DType.BF16) || rows < 2 || rows > MAX_ROWS || ccMajor < 9)
             return null;
         Plan p = plan(st.kernel(s), s, rows, sms);
-        boolean narrow = st.wide(s) && s.n() < DEFAULT_WIDE_ROWS && tmaStages(p == null ? "" : p.kernel()) > 0;
-        return narrow && p.smem() < st.minSmem() ? new Plan(p.kernel(), p.cluster(), p.blocks(), st.minSmem()) : p;
+        // -Dfathom.cuda.tmaNarrowSmemKb: the narrow TMA kernel's launch padded to that much shared memory
+        boolean padded = p != null && tmaStages(p.kernel()) > 0 && st.wide(s) && s.n() < DEFAULT_WIDE_ROWS && p.smem() < st.narrowSmem();
+        return padded ? new Plan(p.kernel(), p.cluster(), p.blocks(), st.narrowSmem()) : p;
     }
 
     /** The largest dynamic shared memory opted into, per function handle. */
