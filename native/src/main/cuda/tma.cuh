@@ -110,7 +110,7 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     constexpr int WB = TW * 16 * 128, CB = WB + TMA_X_BYTES, SB = CPS * CB;   // a chunk: the TW x 16-row weight box, the activations
     extern __shared__ __align__(1024) unsigned char tma_smem[];
-    __shared__ float red[8][16][8];
+    __shared__ float red[TW > 8 ? TW : 8][16][8];   // a 16 x 8 sum per tile (mmc_finish)
     __shared__ float ss[8], sinv[8];
     __shared__ uint64_t full[S], empty[S];
     __shared__ float part[KS > 1 ? TW : 1][32][4];   // KS > 1: the second k half's sums, added to the first's
@@ -239,6 +239,7 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
             for (int e = 0; e < 4; e++) acc[e] += part[warp][lane][e];
     }
     static_assert(KS == 1 || KS == 2, "one or two consumer warps per tile");
+    static_assert(TW * 16 <= 256 && TW * KS <= 31, "a weight box has at most 256 rows; a block at most 1024 threads");
     mmc_finish<TW>(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
     if (TR) __syncthreads();
     if (TR && threadIdx.x == 0 && blockIdx.x < TMA_TRACE_BLOCKS) {
@@ -286,6 +287,10 @@ MMT_KERNEL(sbimme12_bf16_8, 12, 4, 2, false, 1)
 MMT_KERNEL(sbimmw2_bf16_8, 2, 8, 1, false, 2)
 MMT_KERNEL(sbimmw4_bf16_8, 4, 8, 1, false, 2)
 MMT_KERNEL(sbimmv6_bf16_8, 6, 4, 1, false, 2)
+// 256-row boxes (16 consumer warps, 34 KB a stage, one block per multiprocessor): the gated gate/up pair of llama-7b
+// (22016 stored rows) in 86 blocks, one wave, where sbimmt4's 172 blocks need two to a multiprocessor (twentieth session)
+MMT_KERNEL(sbimmb4_bf16_8, 4, 16, 1, false, 1)
+MMT_KERNEL(sbimmb4t_bf16_8, 4, 16, 1, true, 1)
 // the tensor maps prefetched at entry; the next kernel let in after the last stage
 MMT_KERNEL_FL(sbimmt4p_bf16_8, 4, 8, 1, false, 1, MMT_PREFETCH)
 MMT_KERNEL_FL(sbimmh8p_bf16_8, 8, 4, 1, false, 1, MMT_PREFETCH)

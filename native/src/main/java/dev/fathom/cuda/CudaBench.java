@@ -288,6 +288,8 @@ public final class CudaBench {
                         "fathom.cuda.tmaWideKernel=sbimmt4p_bf16_8"),
                 new Variant("pfall", "decode GEMMs of 2..8 rows all through the TMA kernels with tensor maps prefetched (sbimmt4p wide, sbimmh8p narrow)",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4p_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh8p_bf16_8"),
+                new Variant("wideb4", "the wide matrices' 2..8 rows through sbimmb4_bf16_8 (256-row boxes: gate/up in 86 blocks, one wave)", "llama-7b",
+                        new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=sbimmb4_bf16_8"),
                 new Variant("t4late", "the wide matrices' 2..8 rows through sbimmt4l_bf16_8 (the next kernel let in after the last stage)", "llama-7b",
                         new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=sbimmt4l_bf16_8"),
                 new Variant("h8late", "all TMA, the 4096-row outputs through sbimmh8l_bf16_8 (the next kernel let in after the last stage)", "llama-7b",

@@ -46,7 +46,7 @@ final class SbiSplitK {
      * consumer warps (10 KB a stage); sbimmd (128-row boxes) and sbimme (64-row boxes) put two consumer warps on each
      * 16-row tile, each multiplying half of every stage's 64 columns; sbimmw (128-row boxes) and sbimmv (64-row boxes)
      * wait on and free two 64-column chunks a stage; sbimmt4p and sbimmh8p prefetch their tensor maps at entry; the
-     * sbimm*l kernels let the next kernel launch only after their last stage.
+     * sbimm*l kernels let the next kernel launch only after their last stage; sbimmb4 takes 256-row boxes (16 consumer warps).
      * CudaBench part tma. Each is a TmaShape: pipeline stages, 16-row tiles per block, consumer warps per tile, 64-column
      * chunks per stage, whether tma.cuh also builds its trace variant ({@link #traceName}), and its flags ({@link #tmaFlags}).
      */
@@ -65,7 +65,9 @@ final class SbiSplitK {
             // tma.cuh's flags: the tensor maps prefetched at entry; the next kernel let in after the last stage
             new TmaShape("sbimmt4p_bf16_8", 4, 8, 1, 1, true, MAPS_PREFETCHED), new TmaShape("sbimmh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED),
             new TmaShape("sbimmt4l_bf16_8", 4, 8, 1, 1, false, LATE_TRIGGER), new TmaShape("sbimmh8l_bf16_8", 8, 4, 1, 1, false, LATE_TRIGGER),
-            new TmaShape("sbimmh12l_bf16_8", 12, 4, 1, 1, false, LATE_TRIGGER));
+            new TmaShape("sbimmh12l_bf16_8", 12, 4, 1, 1, false, LATE_TRIGGER),
+            // 256-row boxes: 16 consumer warps, one block per multiprocessor
+            new TmaShape("sbimmb4_bf16_8", 4, 16, 1, 1, true));
     static final List<String> TMA_KERNELS = TMA_SHAPES.stream().map(TmaShape::name).toList();
     /**
      * The TMA kernels writing a timeline of each block to fathom_tma_trace and fathom_tma_ring (tma.cuh; CudaBench parts
@@ -92,7 +94,7 @@ final class SbiSplitK {
         return t == null ? 0 : t.stages();
     }
 
-    /** 16-row weight tiles of a block: 4 for the sbimmh, sbimme and sbimmv kernels, 8 for every other split-K kernel. */
+    /** 16-row weight tiles of a block: 4 for the sbimmh, sbimme and sbimmv kernels, 16 for sbimmb, 8 for every other split-K kernel. */
     static int tileWarps(String kernel) {
         TmaShape t = TMA.get(kernel);
         return t == null ? 8 : t.warps();

@@ -98,7 +98,7 @@ class SbiSplitKTest {
             assertEquals(kn.matches("sbimm[a-z]\\d+p_bf16_8") ? SbiSplitK.MAPS_PREFETCHED : kn.matches("sbimm[a-z]\\d+l_bf16_8") ? SbiSplitK.LATE_TRIGGER : 0, fl, kn);
             assertTrue(src.contains(def),
                     kn + " with " + stages + " stages, " + tw + " tiles, " + ks + " warps per tile and " + cps + " chunks a stage is not defined in tma.cuh");
-            assertEquals(kn.startsWith("sbimmh") || kn.startsWith("sbimme") || kn.startsWith("sbimmv") ? 4 : 8, tw, kn);
+            assertEquals(kn.startsWith("sbimmh") || kn.startsWith("sbimme") || kn.startsWith("sbimmv") ? 4 : kn.startsWith("sbimmb") ? 16 : 8, tw, kn);
             assertEquals(kn.startsWith("sbimmw") || kn.startsWith("sbimmv") ? 2 : 1, cps, kn);
             assertEquals(kn.startsWith("sbimmd") || kn.startsWith("sbimme") ? 2 : 1, ks, kn);
             assertEquals(32 * tw * ks + 32, SbiSplitK.tmaThreads(kn));
@@ -113,6 +113,12 @@ class SbiSplitKTest {
         assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt8_bf16_8"));
         assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt12_bf16_8"));
         assertEquals(2, SbiSplitK.tmaBlocksPerSm("sbimmh8_bf16_8"), "80 KB a block");
+        // 256-row boxes: the gated gate/up pair of llama-7b (22016 stored rows) in 86 blocks, one to a multiprocessor, one wave
+        SbiLayout.Shape gateUp = SbiLayout.Shape.of(22016, 4096, 22016, DType.BF16, false, true);
+        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmb4_bf16_8"));
+        assertEquals(new SbiSplitK.Plan("sbimmb4_bf16_8", 1, 86, 4 * (256 * 128 + 2048) + 1024), SbiSplitK.plan("sbimmb4_bf16_8", gateUp, 4, 132));
+        assertEquals(172, SbiSplitK.plan("sbimmt4_bf16_8", gateUp, 4, 132).blocks(), "two to a multiprocessor on 40 of them");
+        assertEquals(544, SbiSplitK.tmaThreads("sbimmb4_bf16_8"));
         assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmh12_bf16_8"), "120 KB a block");
         assertEquals(8, SbiSplitK.tileWarps(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
         assertEquals(0, SbiSplitK.tmaStages(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
