@@ -146,9 +146,10 @@ final class SbiSplitK {
      * never), and the kernel for each layout ({@code -Dfathom.cuda.splitKKernel} names one for its layout, the other
      * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
-    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel, int narrowSmem) {
+    record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel, int narrowSmem,
+                    String gatedKernel) {
         Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel) {
-            this(enabled, tileKernel, rowMajorKernel, wideRows, wideKernel, narrowKernel, 0);
+            this(enabled, tileKernel, rowMajorKernel, wideRows, wideKernel, narrowKernel, 0, wideKernel);
         }
 
         static Settings read() {
@@ -161,26 +162,34 @@ final class SbiSplitK {
             // -Dfathom.cuda.tmaNarrowSmemKb: the narrow kernel's launches ask for at least this much dynamic shared memory
             // (an experiment: above half a multiprocessor's, one of its blocks per multiprocessor)
             int narrowSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
+            // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA kernel
+            String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel", wk, tma);
             String k = System.getProperty("fathom.cuda.splitKKernel");
-            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem);
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated);
             k = k.trim();
             if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
                         + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
-            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, narrowSmem) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem);
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, narrowSmem, gated) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated);
         }
 
         /**
          * The kernel for {@code s}'s layout: a wide row-major matrix's is a TMA kernel ({@link #wide}): from {@link
-         * #DEFAULT_WIDE_ROWS} outputs the wide kernel ({@code -Dfathom.cuda.tmaWideKernel}, default {@link #WIDE_KERNEL}),
-         * below that the narrow kernel ({@code -Dfathom.cuda.tmaNarrowKernel}, default {@link #NARROW_KERNEL}); a TMA
+         * #DEFAULT_WIDE_ROWS} outputs the wide kernel ({@code -Dfathom.cuda.tmaWideKernel}, default {@link #WIDE_KERNEL};
+         * for gated pairs {@code -Dfathom.cuda.tmaGatedKernel}, default the wide kernel), below that the narrow kernel ({@code -Dfathom.cuda.tmaNarrowKernel}, default {@link #NARROW_KERNEL}); a TMA
          * kernel chosen for row-major rows gives way to the default where K is no multiple of 4 (its activation map
          * cannot describe the rows).
          */
         String kernel(SbiLayout.Shape s) {
             if (s.mma()) return tileKernel;
-            if (wide(s)) return tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() >= DEFAULT_WIDE_ROWS ? wideKernel : narrowKernel;
+            if (wide(s))
+                return tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() < DEFAULT_WIDE_ROWS ? narrowKernel : gatedPairs(s) ? gatedKernel : wideKernel;
             return tmaStages(rowMajorKernel) > 0 && s.k() % 4 != 0 ? DEFAULT_ROW_MAJOR_KERNEL : rowMajorKernel;
+        }
+
+        /** Whether {@code s} stores gated pairs: a gate and an up row for each output (MatPacker.gated), so twice its outputs. */
+        static boolean gatedPairs(SbiLayout.Shape s) {
+            return (long) s.groups() * s.groupRows() >= 2L * s.n();
         }
 
         /**

@@ -149,7 +149,8 @@ final class StepTrace {
     static final String[][] CONFIGS = {
             {"sbimmt4p wide, cuBLAS below (the default's kernels)", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8"},
             {"sbimmw4 wide, cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8"},
-            {"sbimmb4 wide (256-row boxes), cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmb4t_bf16_8"},
+            {"sbimmt4p wide, gate/up through sbimmb4 (256-row boxes), cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8",
+                    "fathom.cuda.tmaGatedKernel=sbimmb4t_bf16_8"},
             {"sbimmt4 wide, sbimmh8 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh8t_bf16_8"},
             {"sbimmw4 wide, sbimmv6 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6t_bf16_8"},
             {"sbimmt4p wide, sbimmh8 at 116 KB below (one block per SM)", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8",

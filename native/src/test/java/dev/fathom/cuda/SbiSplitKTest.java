@@ -241,6 +241,18 @@ class SbiSplitKTest {
         });
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmh8_bf16_8",
                 () -> assertEquals("sbimmh8_bf16_8", SbiSplitK.Settings.read().kernel(o))));
+        // gated pairs (gate/up: twice their outputs stored) through their own kernel when asked, else the wide kernel
+        SbiLayout.Shape gateUp = SbiLayout.Shape.of(11008, 4096, 22016, DType.BF16, false, true);
+        assertTrue(SbiSplitK.Settings.gatedPairs(gateUp));
+        assertFalse(SbiSplitK.Settings.gatedPairs(qkv));
+        assertEquals(SbiSplitK.WIDE_KERNEL, st.kernel(gateUp));
+        SystemProperties.with("fathom.cuda.tmaGatedKernel", "sbimmb4_bf16_8", () -> {
+            SbiSplitK.Settings g = SbiSplitK.Settings.read();
+            assertEquals("sbimmb4_bf16_8", g.kernel(gateUp));
+            assertEquals(SbiSplitK.WIDE_KERNEL, g.kernel(qkv), "QKV keeps the wide kernel");
+            assertEquals(new SbiSplitK.Plan("sbimmb4_bf16_8", 1, 86, 4 * (256 * 128 + 2048) + 1024), SbiSplitK.planFor(9, 132, g, gateUp, 4));
+        });
+        SystemProperties.with("fathom.cuda.tmaGatedKernel", "sbimmx9", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read));
         // a shared-memory floor pads the narrow TMA kernel's launches (one block per multiprocessor), never the others
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmh8_bf16_8",
                 () -> SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "116", () -> {
