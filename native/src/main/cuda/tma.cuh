@@ -9,7 +9,8 @@
 //  - Block = 8 consumer warps (one 16-row tile each: 128 output rows) + 1 producer warp; grid = ceil(RT / 8) * C with
 //    the C K slices of a row group in one cluster (C = 1: whole K, no reduction across blocks). The sbimmh kernels
 //    have 4 consumer warps and 64-row boxes: as many blocks at half the C (the nineteenth session's traces showed
-//    clusters of 4 reaching only 120 of 132 multiprocessors, 8 of them running two blocks).
+//    clusters of 4 reaching only 120 of 132 multiprocessors, 8 of them running two blocks); sbimmb has 16 and 256-row
+//    boxes (TW, the template's tiles per block).
 //  - A stage is 64 columns of K: the 128 x 64 weight box (16 KB, 128-byte swizzle) and the 8 x 64 activation box
 //    (fp32, two 8 x 32 boxes, 128-byte swizzle; rows past `rows` and columns past K arrive as zeros), both landing on
 //    the stage's mbarrier. S stages are in flight from the first instruction; the activations need no staging pass
@@ -20,7 +21,8 @@
 //  - gamma != null: the RMS norm runs inside, as XR does it: each lane multiplies its activations by gamma, warp 0
 //    sums x^2 per row, and mmc_finish scales by rsqrt(mean + eps).
 //  - The end is mmc_finish of splitk.cuh (one cluster barrier and a DSMEM reduction when C > 1).
-// Dynamic shared memory: S * 18 KB + 1 KB (the boxes are 1 KB aligned for the swizzle).
+// Dynamic shared memory: S stages of CPS chunks of (TW x 2 KB weights + 2 KB activations), + 1 KB (the boxes are 1 KB
+// aligned for the swizzle); 18 KB a stage for the 128-row kernels.
 
 #pragma once
 

@@ -18,6 +18,9 @@ abstract class BenchTables {
     /** The Llama-7B projection shapes [N x K]: o, gate or up, down, q+k+v, the LM head. */
     static final int[][] LLAMA_SHAPES = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {12288, 4096}, {32000, 4096}};
 
+    /** One N x K pair of {@code -Dfathom.bench.shapes}. */
+    private static final java.util.regex.Pattern SHAPE = java.util.regex.Pattern.compile("\\s*(\\d{1,6})\\s*x\\s*(\\d{1,6})\\s*");
+
     /**
      * The shapes the kernel tables run: {@code -Dfathom.bench.shapes=NxK[,NxK...]} (e.g. 22016x4096, the gated gate/up
      * pair the model launches as one matrix), else {@link #LLAMA_SHAPES}. K must be a multiple of 8 (16-byte rows).
@@ -28,8 +31,9 @@ abstract class BenchTables {
         String[] parts = v.split(",", -1);
         int[][] out = new int[parts.length][];
         for (int i = 0; i < parts.length; i++) {
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\s*(\\d{1,6})\\s*x\\s*(\\d{1,6})\\s*").matcher(parts[i]);
-            int n = m.matches() ? Integer.parseInt(m.group(1)) : 0, k = m.matches() ? Integer.parseInt(m.group(2)) : 0;
+            java.util.regex.Matcher m = SHAPE.matcher(parts[i]);
+            boolean pair = m.matches();
+            int n = pair ? Integer.parseInt(m.group(1)) : 0, k = pair ? Integer.parseInt(m.group(2)) : 0;
             if (n < 1 || k < 8 || k % 8 != 0)
                 throw new IllegalArgumentException("-Dfathom.bench.shapes=" + v + ": give N x K pairs such as 4096x4096,22016x4096 (K a multiple of 8), not '"
                         + parts[i].trim() + "'");
@@ -53,6 +57,29 @@ abstract class BenchTables {
 
     /** Weight copies to rotate through so that the 50-60 MB L2 cannot hold them (768 MB or more in all). */
     static int rotation(long bytes) { return (int) Math.max(2, (768L << 20) / bytes + 1); }
+
+    /**
+     * A plain read of {@code bytes} from each copy in turn ({@code read_probe_u4}, or its PDL form), at 2, 4 and 8
+     * blocks of 256 threads per multiprocessor: the fastest, µs per launch.
+     */
+    double bestReadUs(long[] w, long bytes, long out, boolean pdl) {
+        double best = Double.MAX_VALUE;
+        for (int per : new int[]{2, 4, 8}) {
+            int blocks = cu.smCount() * per;
+            best = Math.min(best, d.perLaunchUs(w.length, c -> mod.launch(pdl, pdl ? "read_probe_u4p" : "read_probe_u4", blocks, 1, 256, 0, stream, w[c], bytes / 16, out)));
+        }
+        return best;
+    }
+
+    /**
+     * Whether {@code cu} is older than sm_90, after the line saying that {@code what} (e.g. "the TMA kernels need") was not
+     * measured for it.
+     */
+    static boolean lacksSm90(Cuda cu, String what) {
+        if (cu.ccMajor() >= 9) return false;
+        System.out.println("   (not measured: " + what + " sm_90, this GPU is sm " + cu.computeCapability() + ")");
+        return true;
+    }
 
     /** cuBLAS on the bench stream, or null after a line saying why it cannot load. */
     Cublas openBlas() {

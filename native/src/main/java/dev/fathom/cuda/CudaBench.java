@@ -356,11 +356,17 @@ public final class CudaBench {
         return unknown.isEmpty() ? null : "CudaBench: no part " + String.join(", ", unknown) + "; parts are " + String.join(", ", known);
     }
 
-    /** The sentence of a bad bench setting ({@code -Dfathom.bench.shapes}, {@code -Dfathom.bench.traceKernels}), or null: checked before the GPU is opened. */
+    /**
+     * The sentence of a bad bench setting ({@code -Dfathom.bench.shapes}, {@code -Dfathom.bench.traceKernels},
+     * {@code -Dfathom.bench.out}), or null: checked before the GPU is opened.
+     */
     static String settingsRefusal() {
         try {
             BenchTables.shapes();
             TmaTrace.kernels();
+            String out = System.getProperty("fathom.bench.out", "").trim();
+            if (!out.isEmpty() && !java.nio.file.Files.isDirectory(java.nio.file.Path.of(out)))
+                return "-Dfathom.bench.out=" + out + ": no such folder; create it, or leave the setting out to write no trace files";
             return null;
         } catch (IllegalArgumentException e) {
             return e.getMessage();

@@ -526,12 +526,7 @@ public final class CudaSelfCheck {
         ok &= FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "");
         if (!FixtureCheck.fixturesEach(dir)) ok = false;
         // every BF16 GEMM through cuBLAS (decode steps too, captured in CUDA graphs)
-        System.setProperty("fathom.cuda.blasRows", "0");
-        try {
-            ok &= FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, " (all GEMMs via cuBLAS)", true);
-        } finally {
-            System.clearProperty("fathom.cuda.blasRows");
-        }
+        ok &= CudaSettings.with(List.of("fathom.cuda.blasRows=0"), () -> FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, " (all GEMMs via cuBLAS)", true));
         ok &= FixtureCheck.fixturesTma(dir);
         return ok;
     }

@@ -124,9 +124,7 @@ final class ReadTables extends BenchTables {
 
     /** {@code body} over every Llama shape, freeing each one's buffers after it; one line and nothing else below sm_90. */
     private void eachShapeOnSm90(Cublas blas, String what, ShapeBody body) {
-        if (cu.ccMajor() < 9) {
-            System.out.println("   (not measured: " + what + " need sm_90, this GPU is sm " + cu.computeCapability() + ")");
-        } else {
+        if (!lacksSm90(cu, what + " need")) {
             long out = cu.malloc(4L * 65536);
             for (int[] nk : shapes()) {
                 RowMajorCopies rc = rowMajorCopies(nk[0], nk[1], blas != null);
@@ -179,8 +177,10 @@ final class ReadTables extends BenchTables {
         Cublas blas = openBlas();
         System.out.printf("%n== TMA-fed kernels at 4 and 8 rows (GB/s of weight bytes; read ceiling %.0f GB/s)%n", readGBs);
         System.out.println("   read = read_probe_u4 over the same bytes; ours = " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + " at its plan; blas = cublasGemmEx bf16;");
-        System.out.println("   tN = sbimmtN_bf16_8 (N stages of 18 KB, 128-row boxes), hN = sbimmhN_bf16_8 (N stages of 10 KB, 64-row boxes), each at its");
-        System.out.println("   plan's C / at its fastest C = 1, 2, 4, 8 [C]; best = the fastest TMA launch; norm = that launch with the RMS norm fused");
+        System.out.println("   columns: sbimm<family><stages>[p|l]_bf16_8 at its plan's C / at its fastest C = 1, 2, 4, 8 [C]; families: t 128-row boxes,");
+        System.out.println("   h 64-row, b 256-row; d (128-row) and e (64-row) two consumer warps a tile; w (128-row) and v (64-row) two 64-column chunks a");
+        System.out.println("   stage; p: tensor maps prefetched, l: the next kernel let in after the last stage; best = the fastest TMA launch;");
+        System.out.println("   norm = that launch with the RMS norm fused");
         System.out.printf("%-12s %4s %6s %6s %6s", "N x K", "rows", "read", "ours", "blas");
         for (String kn : SbiSplitK.TMA_KERNELS) System.out.printf(" %15s", kn.replace("_bf16_8", "").replace("sbimm", ""));
         System.out.printf(" %7s %9s %8s%n", "% read", "best/blas", "norm");
@@ -267,19 +267,6 @@ final class ReadTables extends BenchTables {
         long bytes = 2L * n * k;
         int copies = rotation(bytes);
         return new RowMajorCopies(sr, bytes, d.copies(copies, sr.bytes(), 71), blas ? d.copies(copies, bytes, 101) : new long[copies]);
-    }
-
-    /**
-     * A plain read of {@code bytes} from each copy in turn ({@code read_probe_u4}, or its PDL form), at 2, 4 and 8
-     * blocks of 256 threads per multiprocessor: the fastest, µs per launch.
-     */
-    private double bestReadUs(long[] w, long bytes, long out, boolean pdl) {
-        double best = Double.MAX_VALUE;
-        for (int per : new int[]{2, 4, 8}) {
-            int blocks = cu.smCount() * per;
-            best = Math.min(best, d.perLaunchUs(w.length, c -> mod.launch(pdl, pdl ? "read_probe_u4p" : "read_probe_u4", blocks, 1, 256, 0, stream, w[c], bytes / 16, out)));
-        }
-        return best;
     }
 
     /** The model's BF16 row-major kernel for {@code rows} rows: the batch-1 GEMV, or the split-K plan at 2..8 rows. */

@@ -85,40 +85,40 @@ final class SbiSplitK {
 
     /** Bytes of the 8 x 64 float activation box of a TMA stage (tma.cuh). */
     private static final int TMA_X_BYTES = 8 * 64 * 4;
-    /** Shared memory of a multiprocessor that blocks can use (sm_90), and what each block reserves besides its own. */
-    private static final int SM_SMEM = 228 * 1024, BLOCK_RESERVED = 1024, TMA_STATIC = 5120;
+    /** Shared memory of a multiprocessor that blocks can use (sm_90), and what the driver reserves for each block. */
+    private static final int SM_SMEM = 228 * 1024, BLOCK_RESERVED = 1024;
+
+    /** A field of TMA kernel {@code kernel}'s shape, {@code none} for any other kernel. */
+    private static int tmaField(String kernel, java.util.function.ToIntFunction<TmaShape> field, int none) {
+        TmaShape t = TMA.get(kernel);
+        return t == null ? none : field.applyAsInt(t);
+    }
 
     /** Pipeline stages of a TMA kernel, 0 for any other. */
-    static int tmaStages(String kernel) {
-        TmaShape t = TMA.get(kernel);
-        return t == null ? 0 : t.stages();
-    }
+    static int tmaStages(String kernel) { return tmaField(kernel, TmaShape::stages, 0); }
 
     /** 16-row weight tiles of a block: 4 for the sbimmh, sbimme and sbimmv kernels, 16 for sbimmb, 8 for every other split-K kernel. */
-    static int tileWarps(String kernel) {
-        TmaShape t = TMA.get(kernel);
-        return t == null ? 8 : t.warps();
-    }
+    static int tileWarps(String kernel) { return tmaField(kernel, TmaShape::warps, 8); }
 
     /** A TMA kernel's flags (tma.cuh's FL): {@link #MAPS_PREFETCHED}, {@link #LATE_TRIGGER}; 0 for any other kernel. */
-    static int tmaFlags(String kernel) {
-        TmaShape t = TMA.get(kernel);
-        return t == null ? 0 : t.flags();
-    }
+    static int tmaFlags(String kernel) { return tmaField(kernel, TmaShape::flags, 0); }
 
     /** 64-column chunks per pipeline stage of a TMA kernel (tma.cuh's CPS): 2 for sbimmw and sbimmv, else 1. */
-    static int stageChunks(String kernel) {
-        TmaShape t = TMA.get(kernel);
-        return t == null ? 1 : t.chunks();
-    }
+    static int stageChunks(String kernel) { return tmaField(kernel, TmaShape::chunks, 1); }
 
     /** Bytes of one stage of a TMA kernel: per chunk, its 16 x tileWarps-row x 64-column BF16 weight box and the activation box. */
     static int tmaStageBytes(String kernel) { return stageChunks(kernel) * (tileWarps(kernel) * 16 * 64 * 2 + TMA_X_BYTES); }
 
     /** Consumer warps per 16-row tile of a TMA kernel (tma.cuh's KS): 2 for sbimmd and sbimme, else 1. */
-    static int warpsPerTile(String kernel) {
-        TmaShape t = TMA.get(kernel);
-        return t == null ? 1 : t.perTile();
+    static int warpsPerTile(String kernel) { return tmaField(kernel, TmaShape::perTile, 1); }
+
+    /**
+     * Static shared memory of a TMA kernel, as ptxas reports it: sbi_mmt's 16 x 8 sums of at least 8 tiles and, with two
+     * consumer warps per tile, the second k half's sums of each tile (512 bytes a tile each), and 1 KB for the rest.
+     */
+    static int tmaStaticSmem(String kernel) {
+        int tw = tileWarps(kernel);
+        return (Math.max(8, tw) + (warpsPerTile(kernel) > 1 ? tw : 0)) * 512 + 1024;
     }
 
     /** Threads of a TMA kernel's block: its consumer warps and the producer warp. */
@@ -267,7 +267,7 @@ final class SbiSplitK {
 
     /** Blocks of a TMA kernel that fit on one multiprocessor at once (shared memory bounds them, never their 160-544 threads). */
     static int tmaBlocksPerSm(String kernel) {
-        return Math.max(1, Math.min(7, SM_SMEM / (tmaStages(kernel) * tmaStageBytes(kernel) + 1024 + TMA_STATIC + BLOCK_RESERVED)));
+        return Math.max(1, Math.min(7, SM_SMEM / (tmaStages(kernel) * tmaStageBytes(kernel) + 1024 + tmaStaticSmem(kernel) + BLOCK_RESERVED)));
     }
 
     /**

@@ -164,10 +164,7 @@ final class StepTrace {
     static void table(int rows) {
         Cuda cu = Cuda.get();
         System.out.printf("%n== TMA launches inside a llama-7b decode step (%d rows, graphs on; trace kernels as the model's TMA kernels)%n", rows);
-        if (cu.ccMajor() < 9) {
-            System.out.println("   (not measured: the TMA kernels need sm_90, this GPU is sm " + cu.computeCapability() + ")");
-            return;
-        }
+        if (BenchTables.lacksSm90(cu, "the TMA kernels need")) return;
         System.out.println("   per matrix: launches in the step; blocks and SMs of one; medians over its launches (µs): gap = the previous traced launch's");
         System.out.println("   last block end to this launch's first entry (negative: overlapped), first stage, stream, tail, span; late = blocks that");
         System.out.println("   entered only after a block of their own launch ended (a second wave), spread = first to last block entry");

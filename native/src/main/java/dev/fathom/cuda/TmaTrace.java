@@ -83,10 +83,7 @@ final class TmaTrace extends BenchTables {
     void table() {
         System.out.printf("%n== TMA kernel timelines (the trace variants of %s; two back-to-back launches traced; µs; read ceiling %.0f GB/s)%n",
                 String.join(", ", SbiSplitK.TMA_TRACE_KERNELS.stream().map(k -> k.replace("t_bf16_8", "")).toList()), readGBs);
-        if (cu.ccMajor() < 9) {
-            System.out.println("   (not measured: the TMA kernels need sm_90, this GPU is sm " + cu.computeCapability() + ")");
-            return;
-        }
+        if (lacksSm90(cu, "the TMA kernels need")) return;
         System.out.println("   GB/s: 20 back-to-back launches on rotating copies, median of 9 (plain / as PDL); SMs: multiprocessors used, most blocks on one;");
         System.out.println("   entry: block start after the first block's (median/max); first: entry to the first stage; stream: first to last stage;");
         System.out.println("   tail: last stage to the block's end (reduction, epilogue); ends: spread of the block ends; gap: the previous launch's");
@@ -143,10 +140,7 @@ final class TmaTrace extends BenchTables {
      */
     void probeTable() {
         System.out.printf("%n== TMA copies alone by box shape (GB/s; 20 back-to-back launches on rotating copies, median of 9; read ceiling %.0f GB/s)%n", readGBs);
-        if (cu.ccMajor() < 9) {
-            System.out.println("   (not measured: TMA needs sm_90, this GPU is sm " + cu.computeCapability() + ")");
-            return;
-        }
+        if (lacksSm90(cu, "TMA needs")) return;
         System.out.println("   wN = stages of 128 rows x N columns (N x 2 contiguous bytes per row; 64: the GEMM kernels' swizzled 128-row boxes), / = L2 promotion none / 256 B");
         System.out.printf("%-12s %6s %13s %13s %13s%n", "N x K", "read", "w64", "w128", "w256");
         long out = cu.malloc(4096);
@@ -156,11 +150,7 @@ final class TmaTrace extends BenchTables {
                 long bytes = 2L * n * k;
                 int copies = rotation(bytes);
                 long[] w = d.copies(copies, bytes, 71);
-                double readUs = Double.MAX_VALUE;
-                for (int per : new int[]{2, 4, 8}) {
-                    int blocks = cu.smCount() * per;
-                    readUs = Math.min(readUs, d.perLaunchUs(copies, c -> mod.launch("read_probe_u4", blocks, 1, 256, 0, stream, w[c], bytes / 16, out)));
-                }
+                double readUs = bestReadUs(w, bytes, out, false);
                 StringBuilder line = new StringBuilder(String.format("%-12s %6.0f", n + "x" + k, bytes / (readUs * 1e3)));
                 for (int wc : PROBE_WIDTHS) {
                     double none = probeUs(arena, w, n, k, wc, false, n / 128, out), promoted = probeUs(arena, w, n, k, wc, true, n / 128, out);

@@ -29,6 +29,9 @@ class CudaBenchPartsTest {
                 String why = CudaBench.settingsRefusal();
                 assertTrue(why != null && why.startsWith("-Dfathom.bench.shapes=" + bad + ": give N x K pairs"), bad + ": " + why);
             });
+        SystemProperties.with("fathom.bench.out", "/no/such/fathom/folder", () -> assertTrue(
+                String.valueOf(CudaBench.settingsRefusal()).startsWith("-Dfathom.bench.out=/no/such/fathom/folder: no such folder"), CudaBench.settingsRefusal()));
+        SystemProperties.with("fathom.bench.out", System.getProperty("java.io.tmpdir"), () -> assertNull(CudaBench.settingsRefusal()));
         SystemProperties.with("fathom.bench.traceKernels", "sbimmt4t_bf16_8,nope", () -> {
             String why = CudaBench.settingsRefusal();
             assertTrue(why != null && why.startsWith("-Dfathom.bench.traceKernels=sbimmt4t_bf16_8,nope: use some of"), why);

@@ -116,6 +116,12 @@ class SbiSplitKTest {
         // 256-row boxes: the gated gate/up pair of llama-7b (22016 stored rows) in 86 blocks, one to a multiprocessor, one wave
         SbiLayout.Shape gateUp = SbiLayout.Shape.of(22016, 4096, 22016, DType.BF16, false, true);
         assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmb4_bf16_8"));
+        // static shared memory as ptxas -v reported it for sm_90 (twentieth session)
+        assertEquals(5120, SbiSplitK.tmaStaticSmem("sbimmt4_bf16_8"));
+        assertEquals(5120, SbiSplitK.tmaStaticSmem("sbimmh8_bf16_8"));
+        assertEquals(9216, SbiSplitK.tmaStaticSmem("sbimmd4_bf16_8"));
+        assertEquals(7168, SbiSplitK.tmaStaticSmem("sbimme12_bf16_8"));
+        assertEquals(9216, SbiSplitK.tmaStaticSmem("sbimmb4_bf16_8"));
         assertEquals(new SbiSplitK.Plan("sbimmb4_bf16_8", 1, 86, 4 * (256 * 128 + 2048) + 1024), SbiSplitK.plan("sbimmb4_bf16_8", gateUp, 4, 132));
         assertEquals(172, SbiSplitK.plan("sbimmt4_bf16_8", gateUp, 4, 132).blocks(), "two to a multiprocessor on 40 of them");
         assertEquals(544, SbiSplitK.tmaThreads("sbimmb4_bf16_8"));
