@@ -293,6 +293,12 @@ MMT_KERNEL(sbimmv6_bf16_8, 6, 4, 1, false, 2)
 // (22016 stored rows) in 86 blocks, one wave, where sbimmt4's 172 blocks need two to a multiprocessor (twentieth session)
 MMT_KERNEL(sbimmb4_bf16_8, 4, 16, 1, false, 1)
 MMT_KERNEL(sbimmb4t_bf16_8, 4, 16, 1, true, 1)
+// boxes sized so a matrix fills the multiprocessors in one wave (twenty-first session): 96-row boxes (6 consumer warps;
+// 12288 outputs in 128 blocks, 11008 in 115), 192-row (12; 22016 in 115) and 256-row, all with the maps prefetched
+MMT_KERNEL_FL(sbimms4p_bf16_8, 4, 6, 1, false, 1, MMT_PREFETCH)
+MMT_KERNEL_FL(sbimms6p_bf16_8, 6, 6, 1, false, 1, MMT_PREFETCH)
+MMT_KERNEL_FL(sbimmq4p_bf16_8, 4, 12, 1, false, 1, MMT_PREFETCH)
+MMT_KERNEL_FL(sbimmb4p_bf16_8, 4, 16, 1, false, 1, MMT_PREFETCH)
 // the tensor maps prefetched at entry; the next kernel let in after the last stage
 MMT_KERNEL_FL(sbimmt4p_bf16_8, 4, 8, 1, false, 1, MMT_PREFETCH)
 MMT_KERNEL_FL(sbimmh8p_bf16_8, 8, 4, 1, false, 1, MMT_PREFETCH)

@@ -389,6 +389,14 @@ public final class CudaSelfCheck {
             System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk, tma or int8, or none for every check");
             System.exit(2);
         }
+        List<String> tmaKernels;
+        try {
+            tmaKernels = tmaKernels();
+        } catch (IllegalArgumentException e) {
+            System.out.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
         String why = new CudaBackend().unavailableReason();
         if (why != null) {
             System.out.println("SKIP: " + why);
@@ -407,10 +415,12 @@ public final class CudaSelfCheck {
             }
             case "splitk" -> splitKChecks(seed);   // the split-K cluster kernels only
             // the TMA-fed kernels only, then the fixtures with 2..8 rows of every BF16 matrix through one
+            // (-Dfathom.check.tmaKernels=a,b: only those kernels, and the fixtures through them beside the model's two)
             case "tma" -> {
-                boolean k = tmaProbes(seed) & splitKChecks(seed, SbiSplitK.TMA_KERNELS);
+                List<String> kernels = tmaKernels;
+                boolean k = tmaProbes(seed, kernels) & splitKChecks(seed, kernels);
                 printFixtureHeader();
-                yield k & FixtureCheck.fixturesTma(dir);
+                yield k & FixtureCheck.fixturesTma(dir, kernels.size() < SbiSplitK.TMA_KERNELS.size() ? kernels : List.of());
             }
             case "int8" -> Int8Check.int8Checks(dir, seed + (1L << 32));
             default -> throw new IllegalStateException(mode);   // refused above
@@ -455,7 +465,20 @@ public final class CudaSelfCheck {
      * row o holds o + 1, output row o must hold o + 1. A failure says which columns and rows were read instead
      * ({@link GemmDiagnosis}), so a first run on a GPU locates an indexing mistake. Whether all passed.
      */
-    static boolean tmaProbes(long seed) {
+    static boolean tmaProbes(long seed) { return tmaProbes(seed, SbiSplitK.TMA_KERNELS); }
+
+    /** The TMA kernels a tma check covers: {@code -Dfathom.check.tmaKernels} (comma-separated names), else all of them. */
+    static List<String> tmaKernels() {
+        String v = System.getProperty("fathom.check.tmaKernels", "").trim();
+        if (v.isEmpty()) return SbiSplitK.TMA_KERNELS;
+        List<String> named = Arrays.stream(v.split(",")).map(String::trim).filter(t -> !t.isEmpty()).distinct().toList();
+        for (String kn : named)
+            if (!SbiSplitK.TMA_KERNELS.contains(kn))
+                throw new IllegalArgumentException("-Dfathom.check.tmaKernels: " + kn + " is no TMA kernel; use some of " + String.join(", ", SbiSplitK.TMA_KERNELS));
+        return named;
+    }
+
+    static boolean tmaProbes(long seed, List<String> kernels) {
         if (Cuda.get().ccMajor() < 9) {
             System.out.println("TMA probes: not run, the kernels need sm_90 or later");
             return true;
@@ -463,7 +486,7 @@ public final class CudaSelfCheck {
         int n = 256, k = 1024, rows = 8;   // 16 chunks of 64: every stage ring (4, 8, 12) wraps at C = 1
         boolean ok = true;
         float[] w = GemmDiagnosis.probeWeights(n, k, seed), numbers = GemmDiagnosis.rowNumberWeights(n, k);
-        for (String kn : SbiSplitK.TMA_KERNELS)
+        for (String kn : kernels)
             for (int c : new int[]{0, 1}) {
                 java.util.TreeMap<Integer, Integer> wrong = new java.util.TreeMap<>();
                 float[][] y = new float[1][];

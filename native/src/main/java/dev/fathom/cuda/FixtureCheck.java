@@ -217,13 +217,18 @@ public final class FixtureCheck {
      * fixtures' widest is 512): once through each of {@link SbiSplitK#NARROW_KERNEL} and {@link SbiSplitK#WIDE_KERNEL}
      * ({@code -Dfathom.cuda.tmaNarrowKernel}). sm_90 and later; elsewhere one line saying it was not run.
      */
-    static boolean fixturesTma(Path dir) {
+    static boolean fixturesTma(Path dir) { return fixturesTma(dir, List.of()); }
+
+    /** {@link #fixturesTma(Path)}, then once more through each of {@code extra} (TMA kernels) not among those two. */
+    static boolean fixturesTma(Path dir, List<String> extra) {
         if (Cuda.get().ccMajor() < 9) {
             System.out.println("fixtures through the TMA kernels: not checked, they need sm_90 or later (this GPU never runs them)");
             return true;
         }
         boolean ok = true;
-        for (String kn : List.of(SbiSplitK.NARROW_KERNEL, SbiSplitK.WIDE_KERNEL))
+        java.util.LinkedHashSet<String> kernels = new java.util.LinkedHashSet<>(List.of(SbiSplitK.NARROW_KERNEL, SbiSplitK.WIDE_KERNEL));
+        kernels.addAll(extra);
+        for (String kn : kernels)
             ok &= withTmaKernel(kn, () -> fixtureLines(dir, FixtureCheck::fixture, " (2..8 rows via " + kn + ")", true));
         return ok;
     }

@@ -45,7 +45,7 @@ final class ReadTables extends BenchTables {
             long x = acts.x(), xb = acts.xb(), y = acts.y();
             SbiLayout.Launch p1 = SbiLayout.plan(sr, cu.smCount());
             for (int b : new int[]{1, 4, 8}) {
-                SbiSplitK.Plan plan = b > 1 && cu.ccMajor() >= 9 ? SbiSplitK.plan(SbiSplitK.Settings.read().kernel(sr), sr, b, cu.smCount()) : null;
+                SbiSplitK.Plan plan = b > 1 && cu.ccMajor() >= 9 ? SbiSplitK.plan(SbiSplitK.Settings.read().kernel(sr, cu.smCount()), sr, b, cu.smCount()) : null;
                 if (b > 1 && plan == null) continue;
                 double oursUs = d.perLaunchUs(copies, c -> launchOurs(false, b, plan, p1, sr, wr[c], x, y));
                 double oursPdlUs = d.perLaunchUs(copies, c -> launchOurs(true, b, plan, p1, sr, wr[c], x, y));
@@ -178,7 +178,7 @@ final class ReadTables extends BenchTables {
         System.out.printf("%n== TMA-fed kernels at 4 and 8 rows (GB/s of weight bytes; read ceiling %.0f GB/s)%n", readGBs);
         System.out.println("   read = read_probe_u4 over the same bytes; ours = " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + " at its plan; blas = cublasGemmEx bf16;");
         System.out.println("   columns: sbimm<family><stages>[p|l]_bf16_8 at its plan's C / at its fastest C = 1, 2, 4, 8 [C]; families: t 128-row boxes,");
-        System.out.println("   h 64-row, b 256-row; d (128-row) and e (64-row) two consumer warps a tile; w (128-row) and v (64-row) two 64-column chunks a");
+        System.out.println("   h 64-row, b 256-row, s 96-row, q 192-row; d (128-row) and e (64-row) two consumer warps a tile; w (128-row) and v (64-row) two 64-column chunks a");
         System.out.println("   stage; p: tensor maps prefetched, l: the next kernel let in after the last stage; best = the fastest TMA launch;");
         System.out.println("   norm = that launch with the RMS norm fused");
         System.out.printf("%-12s %4s %6s %6s %6s", "N x K", "rows", "read", "ours", "blas");

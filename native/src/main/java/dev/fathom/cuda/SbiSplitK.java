@@ -67,7 +67,10 @@ final class SbiSplitK {
             new TmaShape("sbimmt4l_bf16_8", 4, 8, 1, 1, false, LATE_TRIGGER), new TmaShape("sbimmh8l_bf16_8", 8, 4, 1, 1, false, LATE_TRIGGER),
             new TmaShape("sbimmh12l_bf16_8", 12, 4, 1, 1, false, LATE_TRIGGER),
             // 256-row boxes: 16 consumer warps, one block per multiprocessor
-            new TmaShape("sbimmb4_bf16_8", 4, 16, 1, 1, true));
+            new TmaShape("sbimmb4_bf16_8", 4, 16, 1, 1, true),
+            // boxes sized to fill the multiprocessors in one wave: 96 rows (6 consumer warps), 192 (12), 256; maps prefetched
+            new TmaShape("sbimms4p_bf16_8", 4, 6, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimms6p_bf16_8", 6, 6, 1, 1, false, MAPS_PREFETCHED),
+            new TmaShape("sbimmq4p_bf16_8", 4, 12, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimmb4p_bf16_8", 4, 16, 1, 1, false, MAPS_PREFETCHED));
     static final List<String> TMA_KERNELS = TMA_SHAPES.stream().map(TmaShape::name).toList();
     /**
      * The TMA kernels writing a timeline of each block to fathom_tma_trace and fathom_tma_ring (tma.cuh; CudaBench parts
@@ -157,8 +160,10 @@ final class SbiSplitK {
             int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
             // the trace variants too: CudaBench part steptrace runs the model on them
             String[] tma = java.util.stream.Stream.concat(TMA_KERNELS.stream(), TMA_TRACE_KERNELS.stream()).toArray(String[]::new);
+            // FIT: each matrix through the FIT_KERNELS box height that fills the multiprocessors best (fitKernel)
+            tma = java.util.stream.Stream.concat(java.util.Arrays.stream(tma), java.util.stream.Stream.of(FIT)).toArray(String[]::new);
             String wk = CudaSettings.choice("fathom.cuda.tmaWideKernel", WIDE_KERNEL, tma);
-            String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, tma);
+            String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, java.util.Arrays.copyOf(tma, tma.length - 1));
             // -Dfathom.cuda.tmaNarrowSmemKb: the narrow kernel's launches ask for at least this much dynamic shared memory
             // (an experiment: above half a multiprocessor's, one of its blocks per multiprocessor)
             int narrowSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
@@ -178,12 +183,15 @@ final class SbiSplitK {
          * #DEFAULT_WIDE_ROWS} outputs the wide kernel ({@code -Dfathom.cuda.tmaWideKernel}, default {@link #WIDE_KERNEL};
          * for gated pairs {@code -Dfathom.cuda.tmaGatedKernel}, default the wide kernel), below that the narrow kernel ({@code -Dfathom.cuda.tmaNarrowKernel}, default {@link #NARROW_KERNEL}); a TMA
          * kernel chosen for row-major rows gives way to the default where K is no multiple of 4 (its activation map
-         * cannot describe the rows).
+         * cannot describe the rows). A wide or gated kernel set to {@link #FIT} is {@link #fitKernel} on {@code sms}
+         * multiprocessors.
          */
-        String kernel(SbiLayout.Shape s) {
+        String kernel(SbiLayout.Shape s, int sms) {
             if (s.mma()) return tileKernel;
-            if (wide(s))
-                return tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() < DEFAULT_WIDE_ROWS ? narrowKernel : gatedPairs(s) ? gatedKernel : wideKernel;
+            if (wide(s)) {
+                String k = tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() < DEFAULT_WIDE_ROWS ? narrowKernel : gatedPairs(s) ? gatedKernel : wideKernel;
+                return k.equals(FIT) ? fitKernel(s, sms) : k;
+            }
             return tmaStages(rowMajorKernel) > 0 && s.k() % 4 != 0 ? DEFAULT_ROW_MAJOR_KERNEL : rowMajorKernel;
         }
 
@@ -210,6 +218,32 @@ final class SbiSplitK {
      * nothing and takes the descriptor fetch off the first copy's path.
      */
     static final String WIDE_KERNEL = "sbimmt4p_bf16_8";
+    /** {@code -Dfathom.cuda.tmaWideKernel} / {@code tmaGatedKernel} value: per matrix, {@link #fitKernel}. */
+    static final String FIT = "fit";
+    /** The TMA kernels {@link #FIT} chooses among, by box height: 96, 128, 192 and 256 rows, maps prefetched (tma.cuh). */
+    static final List<String> FIT_KERNELS = List.of("sbimms6p_bf16_8", "sbimmt4p_bf16_8", "sbimmq4p_bf16_8", "sbimmb4p_bf16_8");
+
+    /**
+     * The kernel of {@link #FIT_KERNELS} whose blocks (one per box of rows, no K split) fill {@code sms} multiprocessors
+     * best: the largest share of the multiprocessors busy over the waves, blocks / (waves x sms); on a tie the fewer waves,
+     * then the larger box. On 132 multiprocessors: 12288 outputs (the llama-7b QKV) in 128 blocks of 96 rows, gate/up
+     * (22016 stored rows) in 115 of 192, 32000 (the head) in 125 of 256.
+     */
+    static String fitKernel(SbiLayout.Shape s, int sms) {
+        String best = null;
+        double bestFill = -1;
+        long bestWaves = 0;
+        for (String k : FIT_KERNELS) {
+            long blocks = (rowTiles(s) + tileWarps(k) - 1) / tileWarps(k), waves = (blocks + sms - 1) / sms;
+            double fill = (double) blocks / (waves * sms);
+            if (fill > bestFill + 1e-9 || Math.abs(fill - bestFill) <= 1e-9 && waves <= bestWaves) {
+                best = k;
+                bestFill = fill;
+                bestWaves = waves;
+            }
+        }
+        return best;
+    }
     /**
      * The TMA kernel over row-major matrices of fewer than {@link #DEFAULT_WIDE_ROWS} outputs where {@code
      * -Dfathom.cuda.tmaWide} sends them to one: 64-row boxes, so a 4096-row output splits K in two for 128 blocks (the
@@ -318,7 +352,7 @@ final class SbiSplitK {
     static Plan planFor(int ccMajor, int sms, Settings st, SbiLayout.Shape s, int rows) {
         if (!st.enabled() || !(s.mma() || s.rowMajor() && s.dtype() == DType.BF16) || rows < 2 || rows > MAX_ROWS || ccMajor < 9)
             return null;
-        Plan p = plan(st.kernel(s), s, rows, sms);
+        Plan p = plan(st.kernel(s, sms), s, rows, sms);
         // -Dfathom.cuda.tmaNarrowSmemKb: the narrow TMA kernel's launch padded to that much shared memory
         boolean padded = p != null && tmaStages(p.kernel()) > 0 && st.wide(s) && s.n() < DEFAULT_WIDE_ROWS && p.smem() < st.narrowSmem();
         return padded ? new Plan(p.kernel(), p.cluster(), p.blocks(), st.narrowSmem()) : p;

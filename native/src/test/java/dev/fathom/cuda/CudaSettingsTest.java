@@ -29,6 +29,15 @@ class CudaSettingsTest {
     }
 
     @Test
+    void tmaCheckKernelsAreAllUnlessNamedAndAnUnknownNameIsOneSentence() {
+        assertEquals(SbiSplitK.TMA_KERNELS, CudaSelfCheck.tmaKernels());
+        assertEquals(java.util.List.of("sbimms6p_bf16_8", "sbimmb4p_bf16_8"),
+                with("fathom.check.tmaKernels", " sbimms6p_bf16_8, sbimmb4p_bf16_8,sbimms6p_bf16_8 ", CudaSelfCheck::tmaKernels));
+        var e = assertThrows(IllegalArgumentException.class, () -> with("fathom.check.tmaKernels", "sbimmt4_bf16_8,sbimmx9", CudaSelfCheck::tmaKernels));
+        assertTrue(e.getMessage().startsWith("-Dfathom.check.tmaKernels: sbimmx9 is no TMA kernel; use some of sbimmt4_bf16_8"), e.getMessage());
+    }
+
+    @Test
     void switchesHoldForTheBodyAndEachIsRestoredAfterEvenOnFailure() {
         System.setProperty("fathom.test.kept", "old");
         try {

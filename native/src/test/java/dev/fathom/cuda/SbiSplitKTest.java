@@ -98,7 +98,8 @@ class SbiSplitKTest {
             assertEquals(kn.matches("sbimm[a-z]\\d+p_bf16_8") ? SbiSplitK.MAPS_PREFETCHED : kn.matches("sbimm[a-z]\\d+l_bf16_8") ? SbiSplitK.LATE_TRIGGER : 0, fl, kn);
             assertTrue(src.contains(def),
                     kn + " with " + stages + " stages, " + tw + " tiles, " + ks + " warps per tile and " + cps + " chunks a stage is not defined in tma.cuh");
-            assertEquals(kn.startsWith("sbimmh") || kn.startsWith("sbimme") || kn.startsWith("sbimmv") ? 4 : kn.startsWith("sbimmb") ? 16 : 8, tw, kn);
+            assertEquals(kn.startsWith("sbimmh") || kn.startsWith("sbimme") || kn.startsWith("sbimmv") ? 4 : kn.startsWith("sbimmb") ? 16
+                    : kn.startsWith("sbimms") ? 6 : kn.startsWith("sbimmq") ? 12 : 8, tw, kn);
             assertEquals(kn.startsWith("sbimmw") || kn.startsWith("sbimmv") ? 2 : 1, cps, kn);
             assertEquals(kn.startsWith("sbimmd") || kn.startsWith("sbimme") ? 2 : 1, ks, kn);
             assertEquals(32 * tw * ks + 32, SbiSplitK.tmaThreads(kn));
@@ -122,6 +123,11 @@ class SbiSplitKTest {
         assertEquals(9216, SbiSplitK.tmaStaticSmem("sbimmd4_bf16_8"));
         assertEquals(7168, SbiSplitK.tmaStaticSmem("sbimme12_bf16_8"));
         assertEquals(9216, SbiSplitK.tmaStaticSmem("sbimmb4_bf16_8"));
+        assertEquals(5120, SbiSplitK.tmaStaticSmem("sbimms6p_bf16_8"));
+        assertEquals(7168, SbiSplitK.tmaStaticSmem("sbimmq4p_bf16_8"));
+        // 96-row boxes: the QKV (12288 outputs) in 128 blocks; 192-row: gate/up in 115
+        assertEquals(128, SbiSplitK.plan("sbimms6p_bf16_8", SbiLayout.Shape.of(12288, 4096, 12288, DType.BF16, false, true), 4, 132).blocks());
+        assertEquals(115, SbiSplitK.plan("sbimmq4p_bf16_8", gateUp, 4, 132).blocks());
         assertEquals(new SbiSplitK.Plan("sbimmb4_bf16_8", 1, 86, 4 * (256 * 128 + 2048) + 1024), SbiSplitK.plan("sbimmb4_bf16_8", gateUp, 4, 132));
         assertEquals(172, SbiSplitK.plan("sbimmt4_bf16_8", gateUp, 4, 132).blocks(), "two to a multiprocessor on 40 of them");
         assertEquals(544, SbiSplitK.tmaThreads("sbimmb4_bf16_8"));
@@ -189,22 +195,22 @@ class SbiSplitKTest {
     void kernelSwitchNamesTheSettingWhenWrongAndFollowsTheLayout() {
         SbiLayout.Shape t = tiles(64, 64), r = SbiLayout.Shape.of(64, 64, 64, DType.BF16, false, true);
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmx_bf16_8", () -> {
-            var e = assertThrows(IllegalArgumentException.class, () -> SbiSplitK.Settings.read().kernel(t));
+            var e = assertThrows(IllegalArgumentException.class, () -> SbiSplitK.Settings.read().kernel(t, 132));
             assertTrue(e.getMessage().startsWith("-Dfathom.cuda.splitKKernel=sbimmx_bf16_8: use one of"), e.getMessage());
         });
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmc_bf16_8", () -> {
-            assertEquals("sbimmc_bf16_8", SbiSplitK.Settings.read().kernel(t));
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r), "a tile kernel is no choice for row-major weights");
+            assertEquals("sbimmc_bf16_8", SbiSplitK.Settings.read().kernel(t, 132));
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r, 132), "a tile kernel is no choice for row-major weights");
         });
-        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(r)));
+        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(r, 132)));
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmt8_bf16_8", () -> {
-            assertEquals("sbimmt8_bf16_8", SbiSplitK.Settings.read().kernel(r));
-            assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t));
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(SbiLayout.Shape.of(64, 77, 64, DType.BF16, false, true)),
+            assertEquals("sbimmt8_bf16_8", SbiSplitK.Settings.read().kernel(r, 132));
+            assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t, 132));
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(SbiLayout.Shape.of(64, 77, 64, DType.BF16, false, true), 132),
                     "K % 4 != 0: the TMA kernel's activation map cannot take it");
         });
-        assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t));
-        assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r));
+        assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t, 132));
+        assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r, 132));
         assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed("sbimmc4_bf16_8", r, 2, 1), "layout mismatch");
     }
 
@@ -236,26 +242,26 @@ class SbiSplitKTest {
         assertFalse(SbiSplitK.wideFor(9, st, f32, 4), "F32 weights");
         SystemProperties.with("fathom.cuda.tmaWide", "0", () -> {
             assertFalse(SbiSplitK.wideFor(9, SbiSplitK.Settings.read(), qkv, 4));
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(qkv));
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(qkv, 132));
         });
         SystemProperties.with("fathom.cuda.tmaWide", "4096", () -> {
             SbiSplitK.Settings all = SbiSplitK.Settings.read();
             assertTrue(SbiSplitK.wideFor(9, all, o, 4));
-            assertEquals(SbiSplitK.NARROW_KERNEL, all.kernel(o), "below 8192 outputs: the 64-row kernel");
+            assertEquals(SbiSplitK.NARROW_KERNEL, all.kernel(o, 132), "below 8192 outputs: the 64-row kernel");
             assertEquals(new SbiSplitK.Plan(SbiSplitK.NARROW_KERNEL, 2, 128, 12 * 10240 + 1024), SbiSplitK.planFor(9, 132, all, o, 4));
-            assertEquals(SbiSplitK.WIDE_KERNEL, all.kernel(qkv), "8192 outputs and more: the 128-row kernel");
+            assertEquals(SbiSplitK.WIDE_KERNEL, all.kernel(qkv, 132), "8192 outputs and more: the 128-row kernel");
         });
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmh8_bf16_8",
-                () -> assertEquals("sbimmh8_bf16_8", SbiSplitK.Settings.read().kernel(o))));
+                () -> assertEquals("sbimmh8_bf16_8", SbiSplitK.Settings.read().kernel(o, 132))));
         // gated pairs (gate/up: twice their outputs stored) through their own kernel when asked, else the wide kernel
         SbiLayout.Shape gateUp = SbiLayout.Shape.of(11008, 4096, 22016, DType.BF16, false, true);
         assertTrue(SbiSplitK.Settings.gatedPairs(gateUp));
         assertFalse(SbiSplitK.Settings.gatedPairs(qkv));
-        assertEquals(SbiSplitK.WIDE_KERNEL, st.kernel(gateUp));
+        assertEquals(SbiSplitK.WIDE_KERNEL, st.kernel(gateUp, 132));
         SystemProperties.with("fathom.cuda.tmaGatedKernel", "sbimmb4_bf16_8", () -> {
             SbiSplitK.Settings g = SbiSplitK.Settings.read();
-            assertEquals("sbimmb4_bf16_8", g.kernel(gateUp));
-            assertEquals(SbiSplitK.WIDE_KERNEL, g.kernel(qkv), "QKV keeps the wide kernel");
+            assertEquals("sbimmb4_bf16_8", g.kernel(gateUp, 132));
+            assertEquals(SbiSplitK.WIDE_KERNEL, g.kernel(qkv, 132), "QKV keeps the wide kernel");
             assertEquals(new SbiSplitK.Plan("sbimmb4_bf16_8", 1, 86, 4 * (256 * 128 + 2048) + 1024), SbiSplitK.planFor(9, 132, g, gateUp, 4));
         });
         SystemProperties.with("fathom.cuda.tmaGatedKernel", "sbimmx9", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read));
@@ -271,9 +277,25 @@ class SbiSplitKTest {
         SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "400", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read,
                 "more than a block may have"));
         SystemProperties.with("fathom.cuda.tmaWideKernel", "sbimmd4_bf16_8", () -> {
-            assertEquals("sbimmd4_bf16_8", SbiSplitK.Settings.read().kernel(qkv));
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(o), "narrow matrices keep cuBLAS's fallback kernel");
+            assertEquals("sbimmd4_bf16_8", SbiSplitK.Settings.read().kernel(qkv, 132));
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(o, 132), "narrow matrices keep cuBLAS's fallback kernel");
         });
+        // fit: each wide matrix through the box height that fills the multiprocessors best
+        assertEquals("sbimms6p_bf16_8", SbiSplitK.fitKernel(qkv, 132), "96-row boxes: 128 blocks");
+        assertEquals("sbimmq4p_bf16_8", SbiSplitK.fitKernel(gateUp, 132), "192-row boxes: 115 blocks, one wave (96-row: as full over two)");
+        assertEquals("sbimmb4p_bf16_8", SbiSplitK.fitKernel(head, 132), "256-row boxes: 125 blocks, one wave (128-row: as full over two)");
+        assertEquals("sbimms6p_bf16_8", SbiSplitK.fitKernel(SbiLayout.Shape.of(11008, 4096, 11008, DType.BF16, false, true), 132), "115 blocks");
+        assertEquals("sbimmt4p_bf16_8", SbiSplitK.fitKernel(qkv, 96), "on 96 multiprocessors 128-row boxes fill them exactly");
+        SystemProperties.with("fathom.cuda.tmaWideKernel", "fit", () -> SystemProperties.with("fathom.cuda.tmaGatedKernel", "FIT", () -> {
+            SbiSplitK.Settings fit = SbiSplitK.Settings.read();
+            assertEquals("sbimms6p_bf16_8", fit.kernel(qkv, 132));
+            assertEquals("sbimmq4p_bf16_8", fit.kernel(gateUp, 132));
+            assertEquals("sbimmb4p_bf16_8", fit.kernel(head, 132));
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, fit.kernel(o, 132), "the 4096-row outputs keep theirs");
+            assertEquals(new SbiSplitK.Plan("sbimms6p_bf16_8", 1, 128, 6 * (96 * 128 + 2048) + 1024), SbiSplitK.planFor(9, 132, fit, qkv, 4));
+        }));
+        SystemProperties.with("fathom.cuda.tmaNarrowKernel", "fit", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read,
+                "fit is for the wide matrices only"));
         SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmr2p_bf16_8", () -> {
             var e = assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read);
             assertTrue(e.getMessage().startsWith("-Dfathom.cuda.tmaNarrowKernel=sbimmr2p_bf16_8: use sbimmt4_bf16_8"), e.getMessage());
@@ -282,10 +304,10 @@ class SbiSplitKTest {
             var e = assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read);
             assertTrue(e.getMessage().contains("fathom.cuda.tmaWide"), e.getMessage());
         });
-        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmt8_bf16_8", () -> assertEquals("sbimmt8_bf16_8", SbiSplitK.Settings.read().kernel(qkv)));
+        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmt8_bf16_8", () -> assertEquals("sbimmt8_bf16_8", SbiSplitK.Settings.read().kernel(qkv, 132)));
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> {
-            assertEquals(SbiSplitK.WIDE_KERNEL, SbiSplitK.Settings.read().kernel(qkv), "a non-TMA row-major choice keeps the TMA kernel for wide matrices");
-            assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(o));
+            assertEquals(SbiSplitK.WIDE_KERNEL, SbiSplitK.Settings.read().kernel(qkv, 132), "a non-TMA row-major choice keeps the TMA kernel for wide matrices");
+            assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(o, 132));
         });
         SystemProperties.with("fathom.cuda.splitK", "false", () -> assertFalse(SbiSplitK.wideFor(9, SbiSplitK.Settings.read(), qkv, 4)));
     }
