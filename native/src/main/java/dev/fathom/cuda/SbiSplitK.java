@@ -168,6 +168,8 @@ final class SbiSplitK {
             // (an experiment: above half a multiprocessor's, one of its blocks per multiprocessor)
             int narrowSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
             // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA kernel
+            // (sbimmb4, one wave of 86 blocks: alone the fastest on them, in the H100 decode graph within 0.5 % of the wide
+            // kernel's two waves, twenty-first session; so the default stays the wide kernel)
             String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel", wk, tma);
             String k = System.getProperty("fathom.cuda.splitKKernel");
             if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated);

@@ -208,7 +208,8 @@ final class StepTrace {
         }
         String dir = System.getProperty("fathom.bench.out", "").trim();
         if (!dir.isEmpty()) {
-            Path file = Path.of(dir, "steptrace.json");
+            // gzip: a full trace runs past the device tool's 16 MB a file (twenty-first session); Perfetto opens it as is
+            Path file = Path.of(dir, "steptrace.json.gz");
             writeChrome(file, traced);
             System.out.println("   (every block of these steps: " + file + ", for Perfetto or chrome://tracing)");
         }
@@ -218,7 +219,7 @@ final class StepTrace {
      * The blocks of each configuration's step as Chrome Trace Event JSON, written atomically: one process per
      * configuration (its own time origin, the step's first block entry), one thread per multiprocessor and concurrent
      * block on it (lane 0, 1, ... as blocks overlap there), each block a complete event named by its matrix with its
-     * first-stage wait, stream and tail nested inside.
+     * first-stage wait, stream and tail nested inside. A file name ending in .gz is written gzip-compressed.
      */
     static void writeChrome(Path file, Map<String, List<Block>> byConfig) {
         ObjectMapper json = new ObjectMapper();
@@ -258,7 +259,17 @@ final class StepTrace {
         root.put("displayTimeUnit", "ns");
         root.putObject("metadata").put("generator", "Fathom StepTrace").put("configurations", byConfig.size());
         try {
-            AtomicFiles.write(file, json.writeValueAsBytes(root));   // one sentence naming the file if it cannot
+            byte[] bytes = json.writeValueAsBytes(root);
+            if (file.getFileName().toString().endsWith(".gz")) {
+                var buf = new java.io.ByteArrayOutputStream(bytes.length / 8 + 64);
+                try (var gz = new java.util.zip.GZIPOutputStream(buf)) {
+                    gz.write(bytes);
+                } catch (java.io.IOException ex) {
+                    throw new java.io.UncheckedIOException(ex);   // in memory: does not happen
+                }
+                bytes = buf.toByteArray();
+            }
+            AtomicFiles.write(file, bytes);   // one sentence naming the file if it cannot
         } catch (JsonProcessingException ex) {
             throw new IllegalStateException("Cannot encode the step trace: " + ex.getMessage(), ex);
         }

@@ -115,6 +115,12 @@ class StepTraceTest {
         Path file = dir.resolve("steptrace.json");
         StepTrace.writeChrome(file, byConfig);
         JsonNode root = new ObjectMapper().readTree(Files.readString(file));
+        Path gz = dir.resolve("steptrace.json.gz");
+        StepTrace.writeChrome(gz, byConfig);
+        try (var in = new java.util.zip.GZIPInputStream(Files.newInputStream(gz))) {
+            assertEquals(root, new ObjectMapper().readTree(in), "a .gz name: the same trace, compressed");
+        }
+        assertTrue(Files.size(gz) < Files.size(file));
         List<JsonNode> blocks = new ArrayList<>(), stages = new ArrayList<>(), names = new ArrayList<>();
         for (JsonNode e : root.get("traceEvents")) {
             if (e.get("ph").asText().equals("X")) (e.get("cat").asText().equals("block") ? blocks : stages).add(e);
