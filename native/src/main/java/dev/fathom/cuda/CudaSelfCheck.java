@@ -468,15 +468,7 @@ public final class CudaSelfCheck {
     static boolean tmaProbes(long seed) { return tmaProbes(seed, SbiSplitK.TMA_KERNELS); }
 
     /** The TMA kernels a tma check covers: {@code -Dfathom.check.tmaKernels} (comma-separated names), else all of them. */
-    static List<String> tmaKernels() {
-        String v = System.getProperty("fathom.check.tmaKernels", "").trim();
-        if (v.isEmpty()) return SbiSplitK.TMA_KERNELS;
-        List<String> named = Arrays.stream(v.split(",")).map(String::trim).filter(t -> !t.isEmpty()).distinct().toList();
-        for (String kn : named)
-            if (!SbiSplitK.TMA_KERNELS.contains(kn))
-                throw new IllegalArgumentException("-Dfathom.check.tmaKernels: " + kn + " is no TMA kernel; use some of " + String.join(", ", SbiSplitK.TMA_KERNELS));
-        return named;
-    }
+    static List<String> tmaKernels() { return CudaSettings.subset("fathom.check.tmaKernels", SbiSplitK.TMA_KERNELS); }
 
     static boolean tmaProbes(long seed, List<String> kernels) {
         if (Cuda.get().ccMajor() < 9) {

@@ -50,6 +50,20 @@ final class CudaSettings {
     }
 
     /**
+     * {@code -Dname=a,b,...}: some of {@code all} (comma-separated, blanks and repeats dropped), or all of them when
+     * unset; a name not among them is one sentence naming the setting and the choices.
+     */
+    static List<String> subset(String name, List<String> all) {
+        String v = System.getProperty(name, "").trim();
+        if (v.isEmpty()) return all;
+        List<String> named = java.util.Arrays.stream(v.split(",")).map(String::trim).filter(t -> !t.isEmpty()).distinct().toList();
+        for (String t : named)
+            if (!all.contains(t))
+                throw new IllegalArgumentException("-D" + name + "=" + v + ": use some of " + String.join(", ", all) + " (" + t + " is none of them)");
+        return named;
+    }
+
+    /**
      * {@code body} with the system properties {@code switches} ("name=value" each) set, every one restored to what it was
      * after (cleared where it was unset): how benchmarks and checks run the model under other settings.
      */

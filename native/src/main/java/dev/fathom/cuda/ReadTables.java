@@ -25,8 +25,9 @@ final class ReadTables extends BenchTables {
         System.out.printf("%n== SBI-GEMM against a plain read of the same bytes; read ceiling %.0f GB/s (4 GiB)%n", readGBs);
         System.out.println("   read = read_probe_u4 over the shape's weight bytes: 20 back-to-back launches on rotating copies > L2, median of 9,");
         System.out.println("          best of SMs x 2/4/8 blocks of 256 threads; pdl read = the same as programmatic dependent launches that never wait");
-        System.out.println("   ours = our kernel for the shape (1 row: sbirm_bf16_1; 4, 8 rows: " + SbiSplitK.WIDE_KERNEL + " over " + SbiSplitK.DEFAULT_WIDE_ROWS
-                + "+ outputs, which the model runs in place of cuBLAS, else " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + "; at SbiSplitK.plan's C [C]),");
+        SbiSplitK.Settings st = SbiSplitK.Settings.read();   // the model's choice, -D settings included
+        System.out.println("   ours = our kernel for the shape (1 row: sbirm_bf16_1; 4, 8 rows: " + st.wideKernel() + " over " + st.wideRows()
+                + "+ outputs, which the model runs in place of cuBLAS, else " + st.rowMajorKernel() + "; at SbiSplitK.plan's C [C]),");
         System.out.println("          plain / as PDL; blas = cublasGemmEx bf16 x bf16 -> fp32");
         System.out.printf("%-12s %5s %9s %6s %9s %6s %4s %9s %6s %6s %9s %9s %6s %6s %8s%n", "N x K", "rows", "read GB/s", "% ceil", "pdl read", "% ceil",
                 "C", "ours GB/s", "% ceil", "% read", "ours pdl", "blas GB/s", "% ceil", "% read", "ours/blas");
@@ -45,7 +46,7 @@ final class ReadTables extends BenchTables {
             long x = acts.x(), xb = acts.xb(), y = acts.y();
             SbiLayout.Launch p1 = SbiLayout.plan(sr, cu.smCount());
             for (int b : new int[]{1, 4, 8}) {
-                SbiSplitK.Plan plan = b > 1 && cu.ccMajor() >= 9 ? SbiSplitK.plan(SbiSplitK.Settings.read().kernel(sr, cu.smCount()), sr, b, cu.smCount()) : null;
+                SbiSplitK.Plan plan = b > 1 && cu.ccMajor() >= 9 ? SbiSplitK.plan(st.kernel(sr, cu.smCount()), sr, b, cu.smCount()) : null;
                 if (b > 1 && plan == null) continue;
                 double oursUs = d.perLaunchUs(copies, c -> launchOurs(false, b, plan, p1, sr, wr[c], x, y));
                 double oursPdlUs = d.perLaunchUs(copies, c -> launchOurs(true, b, plan, p1, sr, wr[c], x, y));

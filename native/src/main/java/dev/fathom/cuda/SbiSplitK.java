@@ -151,26 +151,23 @@ final class SbiSplitK {
      */
     record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel, int narrowSmem,
                     String gatedKernel) {
-        Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel) {
-            this(enabled, tileKernel, rowMajorKernel, wideRows, wideKernel, narrowKernel, 0, wideKernel);
-        }
-
         static Settings read() {
             boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
             int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
             // the trace variants too: CudaBench part steptrace runs the model on them
             String[] tma = java.util.stream.Stream.concat(TMA_KERNELS.stream(), TMA_TRACE_KERNELS.stream()).toArray(String[]::new);
-            // FIT: each matrix through the FIT_KERNELS box height that fills the multiprocessors best (fitKernel)
-            tma = java.util.stream.Stream.concat(java.util.Arrays.stream(tma), java.util.stream.Stream.of(FIT)).toArray(String[]::new);
-            String wk = CudaSettings.choice("fathom.cuda.tmaWideKernel", WIDE_KERNEL, tma);
-            String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, java.util.Arrays.copyOf(tma, tma.length - 1));
+            // or FIT for the wide and gated ones: each matrix through the box height that fills the multiprocessors best
+            String[] tmaOrFit = java.util.Arrays.copyOf(tma, tma.length + 1);
+            tmaOrFit[tma.length] = FIT;
+            String wk = CudaSettings.choice("fathom.cuda.tmaWideKernel", WIDE_KERNEL, tmaOrFit);
+            String narrow = CudaSettings.choice("fathom.cuda.tmaNarrowKernel", NARROW_KERNEL, tma);
             // -Dfathom.cuda.tmaNarrowSmemKb: the narrow kernel's launches ask for at least this much dynamic shared memory
             // (an experiment: above half a multiprocessor's, one of its blocks per multiprocessor)
             int narrowSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
             // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA kernel
             // (sbimmb4, one wave of 86 blocks: alone the fastest on them, in the H100 decode graph within 0.5 % of the wide
             // kernel's two waves, twenty-first session; so the default stays the wide kernel)
-            String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel", wk, tma);
+            String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel", wk, tmaOrFit);
             String k = System.getProperty("fathom.cuda.splitKKernel");
             if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated);
             k = k.trim();

@@ -192,15 +192,7 @@ final class TmaTrace extends BenchTables {
     }
 
     /** The trace kernels to run: {@code -Dfathom.bench.traceKernels} (a comma-separated subset), else all of them. */
-    static List<String> kernels() {
-        String v = System.getProperty("fathom.bench.traceKernels", "").trim();
-        if (v.isEmpty()) return SbiSplitK.TMA_TRACE_KERNELS;
-        List<String> ks = Arrays.stream(v.split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList();
-        for (String k : ks)
-            if (!SbiSplitK.TMA_TRACE_KERNELS.contains(k))
-                throw new IllegalArgumentException("-Dfathom.bench.traceKernels=" + v + ": use some of " + String.join(", ", SbiSplitK.TMA_TRACE_KERNELS));
-        return ks;
-    }
+    static List<String> kernels() { return CudaSettings.subset("fathom.bench.traceKernels", SbiSplitK.TMA_TRACE_KERNELS); }
 
     private static String mm(double[] v) { return String.format("%.1f/%.1f", v[0], v[1]); }
 }

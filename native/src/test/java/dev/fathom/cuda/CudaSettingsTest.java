@@ -34,7 +34,8 @@ class CudaSettingsTest {
         assertEquals(java.util.List.of("sbimms6p_bf16_8", "sbimmb4p_bf16_8"),
                 with("fathom.check.tmaKernels", " sbimms6p_bf16_8, sbimmb4p_bf16_8,sbimms6p_bf16_8 ", CudaSelfCheck::tmaKernels));
         var e = assertThrows(IllegalArgumentException.class, () -> with("fathom.check.tmaKernels", "sbimmt4_bf16_8,sbimmx9", CudaSelfCheck::tmaKernels));
-        assertTrue(e.getMessage().startsWith("-Dfathom.check.tmaKernels: sbimmx9 is no TMA kernel; use some of sbimmt4_bf16_8"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("-Dfathom.check.tmaKernels=sbimmt4_bf16_8,sbimmx9: use some of sbimmt4_bf16_8"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("(sbimmx9 is none of them)"), e.getMessage());
     }
 
     @Test
