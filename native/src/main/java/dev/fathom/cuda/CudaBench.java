@@ -300,6 +300,8 @@ public final class CudaBench {
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=sbimms4p_bf16_8", "fathom.cuda.tmaGatedKernel=sbimmb4p_bf16_8"),
                 new Variant("fit", "every wide matrix through the box height that fills the multiprocessors best (QKV sbimms6p, gate/up sbimmq4p, head sbimmb4p)",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=fit", "fathom.cuda.tmaGatedKernel=fit"),
+                new Variant("again", "the defaults again, after the variants above, so that drift over the run shows beside llama48's figures",
+                        "llama-7b", new int[]{2, 4, 8}),
                 new Variant("wideb4", "the wide matrices' 2..8 rows through sbimmb4_bf16_8 (256-row boxes)", "llama-7b",
                         new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=sbimmb4_bf16_8"),
                 new Variant("t4late", "the wide matrices' 2..8 rows through sbimmt4l_bf16_8 (the next kernel let in after the last stage)", "llama-7b",
@@ -347,7 +349,8 @@ public final class CudaBench {
 
     private void run(Variant v) {
         if (!v.what().isEmpty())
-            System.out.println("\n(" + v.what() + ": " + String.join(" ", Arrays.stream(v.switches()).map(s -> "-D" + s).toList()) + ")");
+            System.out.println("\n(" + v.what() + (v.switches().length == 0 ? "" : ": ")
+                    + String.join(" ", Arrays.stream(v.switches()).map(s -> "-D" + s).toList()) + ")");
         CudaSettings.with(List.of(v.switches()), () -> {
             decode(v.preset(), v.batches(), false);
             return null;
@@ -368,12 +371,14 @@ public final class CudaBench {
 
     /**
      * The sentence of a bad bench setting ({@code -Dfathom.bench.shapes}, {@code -Dfathom.bench.traceKernels},
-     * {@code -Dfathom.bench.out}), or null: checked before the GPU is opened.
+     * {@code -Dfathom.bench.tmaKernels}, {@code -Dfathom.bench.clusters}, {@code -Dfathom.bench.out}), or null: checked before the GPU is opened.
      */
     static String settingsRefusal() {
         try {
             BenchTables.shapes();
             TmaTrace.kernels();
+            ReadTables.tmaKernels();
+            ReadTables.clusters();
             String out = System.getProperty("fathom.bench.out", "").trim();
             if (!out.isEmpty() && !java.nio.file.Files.isDirectory(java.nio.file.Path.of(out)))
                 return "-Dfathom.bench.out=" + out + ": no such folder; create it, or leave the setting out to write no trace files";

@@ -139,7 +139,19 @@ final class ReadTables extends BenchTables {
         if (blas != null) blas.close();
     }
 
-    /** A kernel at the plan's cluster size and at its fastest of C = 1, 2, 4, 8 (µs; NaN / MAX_VALUE where none ran). */
+    /**
+     * The cluster sizes the TMA table sweeps: {@code -Dfathom.bench.clusters} (a comma-separated subset of 1..8), else
+     * 1, 2, 4, 8.
+     */
+    static List<Integer> clusters() {
+        if (System.getProperty("fathom.bench.clusters", "").isBlank()) return List.of(1, 2, 4, 8);
+        return CudaSettings.subset("fathom.bench.clusters", List.of("1", "2", "3", "4", "5", "6", "7", "8")).stream().map(Integer::parseInt).sorted().toList();
+    }
+
+    /** The TMA kernels the table shows: {@code -Dfathom.bench.tmaKernels} (a comma-separated subset), else all of them. */
+    static List<String> tmaKernels() { return CudaSettings.subset("fathom.bench.tmaKernels", SbiSplitK.TMA_KERNELS); }
+
+    /** A kernel at the plan's cluster size and at its fastest of {@link #clusters()} (µs; NaN / MAX_VALUE where none ran). */
     private record Sweep(double atPlan, double best, int bestC, SbiSplitK.Plan bestPlan) {}
 
     /**
@@ -153,7 +165,7 @@ final class ReadTables extends BenchTables {
         double atPlan = Double.NaN, best = Double.MAX_VALUE;
         int bestC = 0;
         SbiSplitK.Plan bestPlan = null;
-        for (int cl = 1; cl <= 8; cl *= 2) {
+        for (int cl : clusters()) {
             SbiSplitK.Plan p = SbiSplitK.fixed(kn, sr, b, cl);
             if (p.smem() > SbiSplitK.MAX_SMEM) continue;
             double t;
@@ -178,12 +190,14 @@ final class ReadTables extends BenchTables {
         Cublas blas = openBlas();
         System.out.printf("%n== TMA-fed kernels at 4 and 8 rows (GB/s of weight bytes; read ceiling %.0f GB/s)%n", readGBs);
         System.out.println("   read = read_probe_u4 over the same bytes; ours = " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + " at its plan; blas = cublasGemmEx bf16;");
-        System.out.println("   columns: sbimm<family><stages>[p|l]_bf16_8 at its plan's C / at its fastest C = 1, 2, 4, 8 [C]; families: t 128-row boxes,");
+        System.out.println("   columns: sbimm<family><stages>[p|l]_bf16_8 at its plan's C / at its fastest C = "
+                + String.join(", ", clusters().stream().map(String::valueOf).toList()) + " [C]; families: t 128-row boxes,");
         System.out.println("   h 64-row, b 256-row, s 96-row, q 192-row; d (128-row) and e (64-row) two consumer warps a tile; w (128-row) and v (64-row) two 64-column chunks a");
         System.out.println("   stage; p: tensor maps prefetched, l: the next kernel let in after the last stage; best = the fastest TMA launch;");
         System.out.println("   norm = that launch with the RMS norm fused");
         System.out.printf("%-12s %4s %6s %6s %6s", "N x K", "rows", "read", "ours", "blas");
-        for (String kn : SbiSplitK.TMA_KERNELS) System.out.printf(" %15s", kn.replace("_bf16_8", "").replace("sbimm", ""));
+        List<String> kernels = tmaKernels();
+        for (String kn : kernels) System.out.printf(" %15s", kn.replace("_bf16_8", "").replace("sbimm", ""));
         System.out.printf(" %7s %9s %8s%n", "% read", "best/blas", "norm");
         eachShapeOnSm90(blas, "TMA and clusters", (rc, readUs, acts) -> {
             SbiLayout.Shape sr = rc.shape();
@@ -197,7 +211,7 @@ final class ReadTables extends BenchTables {
                 double blasUs = blas == null ? Double.NaN : d.perLaunchUs(copies, c -> blas.gemm(wp[c], acts.xb(), acts.y(), n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
                 StringBuilder cols = new StringBuilder();
                 Sweep top = null;
-                for (String kn : SbiSplitK.TMA_KERNELS) {
+                for (String kn : kernels) {
                     Sweep sw = sweepClusters(kn, SbiSplitK.plan(kn, sr, b, cu.smCount()).cluster(), rc, acts, b);
                     if (sw.bestPlan() != null && (top == null || sw.best() < top.best())) top = sw;
                     cols.append(String.format(" %15s", gbs(bytes, sw.atPlan()) + "/" + gbs(bytes, sw.best()) + " [" + (sw.bestPlan() == null ? "-" : sw.bestC()) + "]"));

@@ -1,6 +1,7 @@
 package dev.fathom.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -36,5 +37,16 @@ class CudaBenchPartsTest {
             String why = CudaBench.settingsRefusal();
             assertTrue(why != null && why.startsWith("-Dfathom.bench.traceKernels=sbimmt4t_bf16_8,nope: use some of"), why);
         });
+        SystemProperties.with("fathom.bench.tmaKernels", "sbimmq4p_bf16_8,sbimmt4_bf16_8", () -> {
+            assertNull(CudaBench.settingsRefusal());
+            assertEquals(List.of("sbimmq4p_bf16_8", "sbimmt4_bf16_8"), ReadTables.tmaKernels());
+        });
+        SystemProperties.with("fathom.bench.tmaKernels", "sbimmq4_bf16_8", () -> assertTrue(
+                String.valueOf(CudaBench.settingsRefusal()).startsWith("-Dfathom.bench.tmaKernels=sbimmq4_bf16_8: use some of sbimmt4_bf16_8"),
+                CudaBench.settingsRefusal()));
+        SystemProperties.with("fathom.bench.clusters", "", () -> assertEquals(List.of(1, 2, 4, 8), ReadTables.clusters()));
+        SystemProperties.with("fathom.bench.clusters", "6, 3,1", () -> assertEquals(List.of(1, 3, 6), ReadTables.clusters()));
+        SystemProperties.with("fathom.bench.clusters", "16", () -> assertTrue(
+                String.valueOf(CudaBench.settingsRefusal()).startsWith("-Dfathom.bench.clusters=16: use some of 1, 2, 3"), CudaBench.settingsRefusal()));
     }
 }
