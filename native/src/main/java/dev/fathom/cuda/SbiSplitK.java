@@ -166,7 +166,8 @@ final class SbiSplitK {
             int narrowSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
             // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA kernel
             // (sbimmb4, one wave of 86 blocks: alone the fastest on them, in the H100 decode graph within 0.5 % of the wide
-            // kernel's two waves, twenty-first session; so the default stays the wide kernel)
+            // kernel's two waves, twenty-first session; sbimmq4p, 115 blocks of 192 rows, 0.6-1.4 % shorter graphs in one H100 run
+            // where the default ran first, twenty-second session: not yet enough to move the default, which stays the wide kernel)
             String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel", wk, tmaOrFit);
             String k = System.getProperty("fathom.cuda.splitKKernel");
             if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated);
@@ -217,7 +218,11 @@ final class SbiSplitK {
      * nothing and takes the descriptor fetch off the first copy's path.
      */
     static final String WIDE_KERNEL = "sbimmt4p_bf16_8";
-    /** {@code -Dfathom.cuda.tmaWideKernel} / {@code tmaGatedKernel} value: per matrix, {@link #fitKernel}. */
+    /**
+     * {@code -Dfathom.cuda.tmaWideKernel} / {@code tmaGatedKernel} value: per matrix, {@link #fitKernel}. An experiment: on
+     * an H100 (twenty-second session) its decode graphs were 1.2-1.8 % shorter than the default's at 2 and 4 rows and
+     * 6.7 % longer at 8, where the QKV's 96-row boxes lose inside the step though alone they read it fastest.
+     */
     static final String FIT = "fit";
     /** The TMA kernels {@link #FIT} chooses among, by box height: 96, 128, 192 and 256 rows, maps prefetched (tma.cuh). */
     static final List<String> FIT_KERNELS = List.of("sbimms6p_bf16_8", "sbimmt4p_bf16_8", "sbimmq4p_bf16_8", "sbimmb4p_bf16_8");
