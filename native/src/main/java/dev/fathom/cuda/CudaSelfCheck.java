@@ -417,10 +417,9 @@ public final class CudaSelfCheck {
             // the TMA-fed kernels only, then the fixtures with 2..8 rows of every BF16 matrix through one
             // (-Dfathom.check.tmaKernels=a,b: only those kernels, and the fixtures through them beside the model's two)
             case "tma" -> {
-                List<String> kernels = tmaKernels;
-                boolean k = tmaProbes(seed, kernels) & splitKChecks(seed, kernels);
+                boolean k = tmaProbes(seed, tmaKernels) & splitKChecks(seed, tmaKernels);
                 printFixtureHeader();
-                yield k & FixtureCheck.fixturesTma(dir, kernels.size() < SbiSplitK.TMA_KERNELS.size() ? kernels : List.of());
+                yield k & FixtureCheck.fixturesTma(dir, tmaKernels.size() < SbiSplitK.TMA_KERNELS.size() ? tmaKernels : List.of());
             }
             case "int8" -> Int8Check.int8Checks(dir, seed + (1L << 32));
             default -> throw new IllegalStateException(mode);   // refused above

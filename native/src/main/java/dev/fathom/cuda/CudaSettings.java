@@ -51,12 +51,14 @@ final class CudaSettings {
 
     /**
      * {@code -Dname=a,b,...}: some of {@code all} (comma-separated, blanks and repeats dropped), or all of them when
-     * unset; a name not among them is one sentence naming the setting and the choices.
+     * unset; a name not among them, or commas naming none, is one sentence naming the setting and the choices.
      */
     static List<String> subset(String name, List<String> all) {
         String v = System.getProperty(name, "").trim();
         if (v.isEmpty()) return all;
         List<String> named = java.util.Arrays.stream(v.split(",")).map(String::trim).filter(t -> !t.isEmpty()).distinct().toList();
+        if (named.isEmpty())
+            throw new IllegalArgumentException("-D" + name + "=" + v + ": name at least one of " + String.join(", ", all) + ", or leave the setting out for all");
         for (String t : named)
             if (!all.contains(t))
                 throw new IllegalArgumentException("-D" + name + "=" + v + ": use some of " + String.join(", ", all) + " (" + t + " is none of them)");

@@ -159,7 +159,7 @@ final class StepTrace {
     /**
      * Part steptrace: each configuration of {@link #CONFIGS} in a llama-7b decode step of {@code rows} rows (graphs on);
      * with {@code -Dfathom.bench.out=DIR} (gpu-run.sh passes its $OUT) also every block of each step as a Chrome trace,
-     * DIR/steptrace.json ({@link #writeChrome}).
+     * DIR/steptrace.json.gz ({@link #writeChrome}).
      */
     static void table(int rows) {
         Cuda cu = Cuda.get();
@@ -276,8 +276,7 @@ final class StepTrace {
     }
 
     /** A complete event from {@code startNs} (from the origin) lasting {@code durNs}, in µs as the format wants. */
-    private static ObjectNode slice(ArrayNode ev, String name, String cat,
-                                                                         int pid, int tid, long startNs, long durNs) {
+    private static ObjectNode slice(ArrayNode ev, String name, String cat, int pid, int tid, long startNs, long durNs) {
         return ev.addObject().put("ph", "X").put("name", name).put("cat", cat).put("pid", pid).put("tid", tid)
                 .put("ts", startNs / 1e3).put("dur", Math.max(0, durNs) / 1e3);
     }

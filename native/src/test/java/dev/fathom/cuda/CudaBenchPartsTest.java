@@ -46,6 +46,9 @@ class CudaBenchPartsTest {
                 CudaBench.settingsRefusal()));
         SystemProperties.with("fathom.bench.clusters", "", () -> assertEquals(List.of(1, 2, 4, 8), ReadTables.clusters()));
         SystemProperties.with("fathom.bench.clusters", "6, 3,1", () -> assertEquals(List.of(1, 3, 6), ReadTables.clusters()));
+        SystemProperties.with("fathom.bench.tmaKernels", " , ", () -> assertTrue(
+                String.valueOf(CudaBench.settingsRefusal()).startsWith("-Dfathom.bench.tmaKernels=,: name at least one of sbimmt4_bf16_8"),
+                CudaBench.settingsRefusal()));
         SystemProperties.with("fathom.bench.clusters", "16", () -> assertTrue(
                 String.valueOf(CudaBench.settingsRefusal()).startsWith("-Dfathom.bench.clusters=16: use some of 1, 2, 3"), CudaBench.settingsRefusal()));
     }
