@@ -72,6 +72,29 @@ DEV void tma_gamma(const float* __restrict__ gamma, int K, int k0, int q, float*
     }
 }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// k tile kt of a stage: the warp's mma A fragment (one ldmatrix.x4 from the swizzled weight box at st, rows arow; lane
+// matrix m, row i) and the lane's four activations of row g from the two swizzled 8 x 32 boxes at xs (xrow: row g, the
+// lane's half of a 16-byte chunk): columns 16 kt' + 2q, + 1, + 8, + 9 of box kt / 2 (kt' = kt % 2)
+DEV void tma_ktile(uint32_t st, const unsigned char* xs, int kt, uint32_t arow, uint32_t xrow, int m, int i, int g, int q,
+                   uint4& a, float& x0, float& x1, float& x2, float& x3) {
+    const int c = 2 * kt + (m >> 1);
+    ldmatrix_x4(a, st + arow + ((c ^ i) << 4));
+    const int h = kt >> 1, c0 = (kt & 1) * 4 + (q >> 1);   // box, logical chunk of column 16 kt' + 2q
+    const float2 u = *reinterpret_cast<const float2*>(xs + h * 1024 + xrow + ((c0 ^ g) << 4));
+    const float2 v = *reinterpret_cast<const float2*>(xs + h * 1024 + xrow + (((c0 + 2) ^ g) << 4));
+    x0 = u.x; x1 = u.y; x2 = v.x; x3 = v.y;
+}
+// the activations split into bf16 hi + lo, one mma chain each (float32-level accuracy)
+DEV void tma_mma_hilo(float* acc, float* acc2, const uint4& a, float x0, float x1, float x2, float x3) {
+    uint32_t h0, l0, h1, l1;
+    split_bf16(x0, x1, h0, l0);
+    split_bf16(x2, x3, h1, l1);
+    mma_bf16(acc, a, h0, h1);
+    mma_bf16(acc2, a, l0, l1);
+}
+#endif
+
 // TR (the trace variants sbimm*t_bf16_8, CudaBench part tmatrace): thread 0 of each block writes 8 words to
 // fathom_tma_trace[(act * TMA_TRACE_BLOCKS + block) * 8 ...] (act: 0 or 1, so two launches in a row keep both; mode 0
 // never reads it): its multiprocessor, %globaltimer (ns) at entry, when consumer warp 0 has the first and the last
@@ -199,12 +222,8 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
             for (int kk = 0; kk < 4 / KS; kk++) {
                 const int kt = kh * (4 / KS) + kk;
                 uint4 a;
-                const int c = 2 * kt + (m >> 1);
-                ldmatrix_x4(a, st + arow + ((c ^ i) << 4));
-                const int h = kt >> 1, c0 = (kt & 1) * 4 + (q >> 1);   // box, logical chunk of column 16 kt' + 2q
-                const float2 u = *reinterpret_cast<const float2*>(xs + h * 1024 + xrow + ((c0 ^ g) << 4));
-                const float2 v = *reinterpret_cast<const float2*>(xs + h * 1024 + xrow + (((c0 + 2) ^ g) << 4));
-                float x0 = u.x, x1 = u.y, x2 = v.x, x3 = v.y;
+                float x0, x1, x2, x3;
+                tma_ktile(st, xs, kt, arow, xrow, m, i, g, q, a, x0, x1, x2, x3);
                 if (gamma) {
                     xsq += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
                     // gcur indexed by compile-time positions only (kt depends on kh at run time; KS = 2: kh picks a half)
@@ -212,11 +231,7 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
                     x0 *= kh ? gcur[hi] : gcur[lo]; x1 *= kh ? gcur[hi + 1] : gcur[lo + 1];
                     x2 *= kh ? gcur[hi + 2] : gcur[lo + 2]; x3 *= kh ? gcur[hi + 3] : gcur[lo + 3];
                 }
-                uint32_t h0, l0, h1, l1;
-                split_bf16(x0, x1, h0, l0);
-                split_bf16(x2, x3, h1, l1);
-                mma_bf16(acc, a, h0, h1);
-                mma_bf16(acc2, a, l0, l1);
+                tma_mma_hilo(acc, acc2, a, x0, x1, x2, x3);
             }
           }
             __syncwarp();
@@ -314,6 +329,175 @@ MMT_KERNEL(sbimme12t_bf16_8, 12, 4, 2, true, 1)
 MMT_KERNEL(sbimmw4t_bf16_8, 4, 8, 1, true, 2)
 MMT_KERNEL(sbimmv6t_bf16_8, 6, 4, 1, true, 2)
 MMT_KERNEL_FL(sbimmt4pt_bf16_8, 4, 8, 1, true, 1, MMT_PREFETCH)
+
+// ------------------------------------------------------------------------------------------ stream-K over the TMA pipeline
+// sbi_mmk (sbimmk*): the sbi_mmt pipeline with the work cut evenly over a grid of G blocks, no clusters. The twenty-second
+// session's tables left cuBLAS ahead at 4-8 rows exactly on the matrices with fewer than 132 boxes of any height tried
+// (11008 x 4096: 86 boxes of 128 rows), where one box per block leaves multiprocessors idle or, split over a cluster, gives
+// some multiprocessors a block more than others. Here the units are (row group, 64-column chunk) pairs, numbered chunk by
+// chunk within a row group, row group by row group: U = RG x NC of them. Block b streams units [start(b), start(b + 1)),
+// start(b) = b q + min(b, r) with q = U / G, r = U % G (G <= U), so blocks differ by at most one unit (16 KB), and the
+// pipeline runs on across row groups without draining.
+//  - Where a block's units of a row group end, each consumer warp stores its 16 x 8 sums (hi + lo) to the workspace slot
+//    rg + b (unique: along the unit order each new (row group, block) pair raises rg + b by one or two), warp 0 the row
+//    sums of x^2 (fused norm), and starts again from zero.
+//  - After its last unit the block fences, and per row group it touched takes a ticket (tickets[rg]; none where it holds
+//    the whole row group). The block that takes a row group's last ticket adds its pieces in slot order (so the sums do not
+//    depend on which block came last), resets the ticket to 0 for the next launch, and runs mmc_finish's epilogue.
+//  - The workspace and tickets are the module's (SbiSplitK.StreamKSpace): launches of these kernels on a device must not
+//    overlap, which one stream and programmatic dependent launch guarantee (every workspace access follows pdl_wait).
+// Launch: G blocks of 32 TW + 32 threads, no cluster; after sbi_mmt's arguments less C, the workspace and tickets.
+DEV int smk_start(int b, int q, int r) { return b * q + min(b, r); }
+DEV int smk_block(int u, int q, int r) { return u < r * (q + 1) ? u / (q + 1) : r + (u - r * (q + 1)) / q; }
+
+template <int S, int TW, int FL>
+DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT,
+                 const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
+                 int mode, int act, const float* __restrict__ gamma, float eps, float* ws, unsigned* tickets) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    constexpr int WB = TW * 16 * 128, CB = WB + TMA_X_BYTES, SLOT = TW * 128 + 8;
+    extern __shared__ __align__(1024) unsigned char tma_smem[];
+    __shared__ float red[TW > 8 ? TW : 8][16][8];
+    __shared__ float ss[8], sinv[8];
+    __shared__ uint64_t full[S], empty[S];
+    __shared__ int lastTicket;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    const int NC = KT >> 2, RG = (RT + TW - 1) / TW, U = RG * NC, G = gridDim.x, b = blockIdx.x;
+    const int qu = U / G, ru = U % G, u0 = smk_start(b, qu, ru), cnt = smk_start(b + 1, qu, ru) - u0;
+    unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(tma_smem) + 1023) & ~uintptr_t(1023));
+    if ((FL & MMT_PREFETCH) && threadIdx.x == TW * 32) {
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(tmW)) : "memory");
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(tmX)) : "memory");
+    }
+    pdl_trigger();
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], TW); }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    if (warp == TW) {   // producer: one lane issues every copy
+        if (lane == 0) {
+            const int pre = min(S, cnt);
+            for (int j = 0; j < pre; j++) {   // the weights of the first S stages before waiting on the previous kernel
+                const int u = u0 + j;
+                mbar_expect_tx(&full[j], CB);
+                tma_load_2d(base + j * CB, tmW, (u % NC) * 64, (u / NC) * TW * 16, &full[j]);
+            }
+            pdl_wait();   // the activations come from the previous kernel
+            for (int j = 0; j < pre; j++) {
+                unsigned char* xs = base + j * CB + WB;
+                const int col = ((u0 + j) % NC) * 64;
+                tma_load_2d(xs, tmX, col, 0, &full[j]);
+                tma_load_2d(xs + 1024, tmX, col + 32, 0, &full[j]);
+            }
+            for (int j = S; j < cnt; j++) {
+                const int s = j % S, u = u0 + j, col = (u % NC) * 64;
+                mbar_wait(&empty[s], ((j / S) - 1) & 1);   // the TW consumers are done with the slot's last use
+                mbar_expect_tx(&full[s], CB);
+                unsigned char* st = base + s * CB;
+                tma_load_2d(st, tmW, col, (u / NC) * TW * 16, &full[s]);
+                tma_load_2d(st + WB, tmX, col, 0, &full[s]);
+                tma_load_2d(st + WB + 1024, tmX, col + 32, 0, &full[s]);
+            }
+        }
+        __syncwarp();
+        pdl_wait();   // the whole warp: it writes outputs in mmc_finish, reading res
+    } else {   // consumer warp `warp`: the 16-row tile `warp` of each unit's row group
+        pdl_wait();   // res, gamma and the workspace may be the previous kernel's
+        const int m = lane >> 3, i = lane & 7;
+        const uint32_t arow = (warp * 16 + (m & 1) * 8 + i) * 128, xrow = g * 128 + (q & 1) * 8;
+        float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f}, xsq = 0.f;
+        float gcur[16], gnext[16];
+        if (gamma && cnt > 0) tma_gamma(gamma, K, (u0 % NC) * 64, q, gcur);
+        for (int j = 0; j < cnt; j++) {
+            const int u = u0 + j, s = j % S;
+            if (gamma && j + 1 < cnt) tma_gamma(gamma, K, ((u + 1) % NC) * 64, q, gnext);
+            mbar_wait(&full[s], (j / S) & 1);
+            const uint32_t st = smem_u32(base + s * CB);
+            const unsigned char* xs = base + s * CB + WB;
+#pragma unroll
+            for (int kt = 0; kt < 4; kt++) {
+                uint4 a;
+                float x0, x1, x2, x3;
+                tma_ktile(st, xs, kt, arow, xrow, m, i, g, q, a, x0, x1, x2, x3);
+                if (gamma) {
+                    xsq += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
+                    x0 *= gcur[4 * kt]; x1 *= gcur[4 * kt + 1]; x2 *= gcur[4 * kt + 2]; x3 *= gcur[4 * kt + 3];
+                }
+                tma_mma_hilo(acc, acc2, a, x0, x1, x2, x3);
+            }
+            __syncwarp();
+            if (lane == 0) mbar_arrive(&empty[s]);
+            if (gamma) {
+#pragma unroll
+                for (int e = 0; e < 16; e++) gcur[e] = gnext[e];
+            }
+            if ((u + 1) % NC == 0 || j == cnt - 1) {   // the block's units of row group u / NC end: its piece to slot rg + b
+                float* p = ws + (size_t)(u / NC + b) * SLOT;
+                __stcg(reinterpret_cast<float4*>(p) + warp * 32 + lane,
+                       make_float4(acc[0] + acc2[0], acc[1] + acc2[1], acc[2] + acc2[2], acc[3] + acc2[3]));
+                if (gamma && warp == 0) {   // tile 0's warp walked every chunk: its row sums are the piece's
+                    float t = xsq;
+                    t += __shfl_xor_sync(0xffffffffu, t, 1);
+                    t += __shfl_xor_sync(0xffffffffu, t, 2);
+                    if (q == 0) __stcg(p + TW * 128 + g, t);
+                }
+#pragma unroll
+                for (int e = 0; e < 4; e++) { acc[e] = 0.f; acc2[e] = 0.f; }
+                xsq = 0.f;
+            }
+        }
+    }
+    __threadfence();   // every piece of this block visible before its tickets
+    __syncthreads();
+    const int rgA = u0 / NC, rgB = cnt > 0 ? (u0 + cnt - 1) / NC : rgA - 1;
+    for (int rg = rgA; rg <= rgB; rg++) {
+        const int first = smk_block(rg * NC, qu, ru), np = smk_block(rg * NC + NC - 1, qu, ru) - first + 1;
+        if (threadIdx.x == 0) {
+            int last = 1;
+            if (np > 1) {
+                last = atomicAdd(&tickets[rg], 1u) == (unsigned)(np - 1);
+                if (last) tickets[rg] = 0u;   // every piece has arrived: ready for the next launch
+            }
+            lastTicket = last;
+        }
+        __syncthreads();
+        if (lastTicket) {   // the row group's pieces, in slot order
+            __threadfence();
+            float a[4] = {0.f, 0.f, 0.f, 0.f};
+            const float zero[4] = {0.f, 0.f, 0.f, 0.f};
+            const float* p0 = ws + (size_t)(rg + first) * SLOT;
+            if (warp < TW)
+                for (int pc = 0; pc < np; pc++) {
+                    const float4 v = __ldcg(reinterpret_cast<const float4*>(p0 + (size_t)pc * SLOT) + warp * 32 + lane);
+                    a[0] += v.x; a[1] += v.y; a[2] += v.z; a[3] += v.w;
+                }
+            if (gamma && threadIdx.x < 8) {
+                float t = 0.f;
+                for (int pc = 0; pc < np; pc++) t += __ldcg(p0 + (size_t)pc * SLOT + TW * 128 + threadIdx.x);
+                ss[threadIdx.x] = t;   // read after mmc_finish's barrier
+            }
+            mmc_finish<TW>(red, a, zero, ss, sinv, 1, 0, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
+        }
+        __syncthreads();   // red, ss and lastTicket serve the next row group
+    }
+#else
+    __trap();   // sm_90 only (SbiSplitK never launches it elsewhere)
+#endif
+}
+
+#define MMK_KERNEL(NAME, S, TW, FL)                                                                               \
+    extern "C" __global__ void __launch_bounds__(TW * 32 + 32, 1) NAME(                                         \
+        const __grid_constant__ CUtensorMap tmW, const __grid_constant__ CUtensorMap tmX, int K, int KT, int RT,   \
+        const float* bias, const float* res, float* y, int ldy, int n, int rows, int mode, int act,              \
+        const float* gamma, float eps, float* ws, unsigned* tickets) {                                           \
+        sbi_mmk<S, TW, FL>(&tmW, &tmX, K, KT, RT, bias, res, y, ldy, n, rows, mode, act, gamma, eps, ws, tickets); \
+    }
+// 128-row boxes in 4 stages (73 KB: two blocks per multiprocessor) and 8 (145 KB: one); 64-row boxes in 8 stages (81 KB:
+// two); all with the tensor maps prefetched (twenty-third session)
+MMK_KERNEL(sbimmk4p_bf16_8, 4, 8, MMT_PREFETCH)
+MMK_KERNEL(sbimmk8p_bf16_8, 8, 8, MMT_PREFETCH)
+MMK_KERNEL(sbimmkh8p_bf16_8, 8, 4, MMT_PREFETCH)
 
 // tma_probe_wW: how fast TMA copies alone stream a row-major BF16 matrix, by box shape (CudaBench part tmaprobe): block
 // b reads rows [128 b, 128 b + 128) over all K in stages of 128 rows x W columns, issued as 128 x 64 / W boxes of

@@ -40,6 +40,7 @@ final class CudaGemms {
         this.cfg = cfg;
         this.prompt = prompt;
         this.int8Group = int8Group;
+        if (cu.ccMajor() >= 9 && splitK.usesStreamK()) StreamKSpace.of(mod);   // now, not while a decode graph is captured
         this.act = switch (cfg.activation()) {
             case GELU -> 0;
             case GELU_TANH -> 1;

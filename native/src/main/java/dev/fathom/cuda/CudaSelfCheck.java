@@ -97,12 +97,14 @@ public final class CudaSelfCheck {
                 long stream = d.stream, dW = d.w, dB = d.b, dX = d.x, dR = d.r, dY = d.y, dG = d.gamma;
                 String sk = "";
                 if (splitK != null) {
-                    SbiSplitK.Plan p = cluster > 0 ? SbiSplitK.fixed(splitK, shape[0], rows, cluster)
+                    // cluster < 0: a stream-K kernel over exactly -cluster blocks
+                    SbiSplitK.Plan p = cluster > 0 ? SbiSplitK.fixed(splitK, shape[0], rows, cluster, cu.smCount())
+                            : cluster < 0 ? SbiSplitK.streamKGrid(splitK, shape[0], rows, -cluster)
                             : SbiSplitK.plan(splitK, shape[0], rows, cu.smCount());
                     if (p == null) return new GemmResult(splitK + ": no launch plan for " + n + "x" + k, Double.NaN, false);
                     SbiSplitK.launch(mod, false, p, stream, dW, shape[0], dX, k, dB, mode == 0 ? dR : 0L, dY, n, rows, mode,
                             mode == 1 ? 3 : 2, vec, norm ? dG : 0L, norm ? Inputs.EPS : 0f);
-                    sk = "/" + splitK + " C=" + p.cluster();
+                    sk = "/" + splitK + (SbiSplitK.streamK(splitK) ? " G=" + p.blocks() : " C=" + p.cluster());
                 } else if (blas) {
                     try (PromptGemm pg = new PromptGemm(cu, mod, stream)) {
                         if (!pg.available()) return new GemmResult("cuBLAS: " + pg.unavailableReason(), Double.NaN, false);
@@ -445,15 +447,16 @@ public final class CudaSelfCheck {
                 for (int[] s : splitKShapes)
                     for (int rows : new int[]{2, 3, 4, 5, 8})
                         for (int mode = 0; mode < 3; mode++)
-                            for (int c : new int[]{0, 1, 2, 4, 8})
-                                for (boolean norm : c == 0 ? new boolean[]{false, true} : new boolean[]{false}) {
+                            // a stream-K kernel also over exactly 1, 3 and 7 blocks (-c): blocks spanning row groups, pieces of every count
+                            for (int c : SbiSplitK.streamK(kn) ? new int[]{0, 1, 2, 4, 8, -1, -3, -7} : new int[]{0, 1, 2, 4, 8})
+                                for (boolean norm : c == 0 || c == -3 ? new boolean[]{false, true} : new boolean[]{false}) {
                                     if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
                                     if (SbiSplitK.tmaStages(kn) > 0 && s[1] % 4 != 0) continue;   // its activation map needs K % 4 == 0 (launch says so)
                                     boolean rm = SbiSplitK.rowMajor(kn);
                                     GemmResult r = gemm(DType.BF16, !rm, rm, s[0], s[1], rows, mode, seed++, false, kn, c, norm);
                                     boolean pass = r.ok(1e-4);
                                     ok &= pass;
-                                    if (!pass || (c == 0 && rows != 3 && rows != 5)) System.out.println(r.line(pass));
+                                    if (!pass || ((c == 0 || c == -3) && rows != 3 && rows != 5)) System.out.println(r.line(pass));
                                 }
         return ok;
     }

@@ -53,8 +53,11 @@ final class SbiSplitK {
     private record TmaShape(String name, int stages, int warps, int perTile, int chunks, boolean traced, int flags) {
         TmaShape(String name, int stages, int warps, int perTile, int chunks, boolean traced) { this(name, stages, warps, perTile, chunks, traced, 0); }
     }
-    /** TmaShape flags, tma.cuh's FL: the tensor maps prefetched at entry; the next kernel let in (PDL) after the last stage, not at entry. */
-    static final int MAPS_PREFETCHED = 1, LATE_TRIGGER = 2;
+    /**
+     * TmaShape flags, tma.cuh's FL: the tensor maps prefetched at entry; the next kernel let in (PDL) after the last stage, not at entry;
+     * and (no FL bit: a kernel of tma.cuh's sbi_mmk) the work cut evenly over a grid of blocks per multiprocessor, stream-K ({@link #streamK}).
+     */
+    static final int MAPS_PREFETCHED = 1, LATE_TRIGGER = 2, STREAM_K = 4;
     private static final List<TmaShape> TMA_SHAPES = List.of(
             new TmaShape("sbimmt4_bf16_8", 4, 8, 1, 1, true), new TmaShape("sbimmt8_bf16_8", 8, 8, 1, 1, true),
             new TmaShape("sbimmt12_bf16_8", 12, 8, 1, 1, false), new TmaShape("sbimmh8_bf16_8", 8, 4, 1, 1, true),
@@ -70,7 +73,10 @@ final class SbiSplitK {
             new TmaShape("sbimmb4_bf16_8", 4, 16, 1, 1, true),
             // boxes sized to fill the multiprocessors in one wave: 96 rows (6 consumer warps), 192 (12), 256; maps prefetched
             new TmaShape("sbimms4p_bf16_8", 4, 6, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimms6p_bf16_8", 6, 6, 1, 1, false, MAPS_PREFETCHED),
-            new TmaShape("sbimmq4p_bf16_8", 4, 12, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimmb4p_bf16_8", 4, 16, 1, 1, false, MAPS_PREFETCHED));
+            new TmaShape("sbimmq4p_bf16_8", 4, 12, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimmb4p_bf16_8", 4, 16, 1, 1, false, MAPS_PREFETCHED),
+            // stream-K (tma.cuh's sbi_mmk): 128-row boxes in 4 stages (two blocks per multiprocessor) and 8 (one), 64-row in 8 (two)
+            new TmaShape("sbimmk4p_bf16_8", 4, 8, 1, 1, false, MAPS_PREFETCHED | STREAM_K), new TmaShape("sbimmk8p_bf16_8", 8, 8, 1, 1, false, MAPS_PREFETCHED | STREAM_K),
+            new TmaShape("sbimmkh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED | STREAM_K));
     static final List<String> TMA_KERNELS = TMA_SHAPES.stream().map(TmaShape::name).toList();
     /**
      * The TMA kernels writing a timeline of each block to fathom_tma_trace and fathom_tma_ring (tma.cuh; CudaBench parts
@@ -103,8 +109,56 @@ final class SbiSplitK {
     /** 16-row weight tiles of a block: 4 for the sbimmh, sbimme and sbimmv kernels, 16 for sbimmb, 8 for every other split-K kernel. */
     static int tileWarps(String kernel) { return tmaField(kernel, TmaShape::warps, 8); }
 
-    /** A TMA kernel's flags (tma.cuh's FL): {@link #MAPS_PREFETCHED}, {@link #LATE_TRIGGER}; 0 for any other kernel. */
+    /** A TMA kernel's flags (tma.cuh's FL): {@link #MAPS_PREFETCHED}, {@link #LATE_TRIGGER}, {@link #STREAM_K}; 0 for any other kernel. */
     static int tmaFlags(String kernel) { return tmaField(kernel, TmaShape::flags, 0); }
+
+    /**
+     * Whether {@code kernel} is a stream-K TMA kernel (tma.cuh's sbi_mmk): (row group, 64-column chunk) units cut evenly over
+     * a grid without clusters, partial sums met in {@link StreamKSpace}. Its Plan's {@code cluster} is the blocks per
+     * multiprocessor it was planned with (0: a grid given outright, {@link #streamKGrid}); the launch has no cluster.
+     */
+    static boolean streamK(String kernel) { return (tmaFlags(kernel) & STREAM_K) != 0; }
+
+    /** A stream-K kernel's work units over {@code s}: row groups (16 x tileWarps rows) x 64-column chunks of K. */
+    static long streamKUnits(String kernel, SbiLayout.Shape s) {
+        int tw = tileWarps(kernel);
+        return (long) ((rowTiles(s) + tw - 1) / tw) * (kTiles(s) / 4);
+    }
+
+    /** A stream-K kernel's launch over exactly {@code grid} blocks (at most one per unit): the checks' small grids. */
+    static Plan streamKGrid(String kernel, SbiLayout.Shape s, int rows, int grid) {
+        if (!streamK(kernel)) throw new IllegalArgumentException(kernel + " is no stream-K kernel");
+        fixed(kernel, s, rows, 1, 1);   // the layout check
+        return new Plan(kernel, 0, (int) Math.max(1, Math.min(grid, streamKUnits(kernel, s))), smem(kernel, s, rows, 1));
+    }
+
+    /** The first unit of block {@code b} of {@code grid} over {@code units} (tma.cuh's smk_start): blocks differ by at most one unit. */
+    static long streamKStart(long b, long units, long grid) {
+        long q = units / grid, r = units % grid;
+        return b * q + Math.min(b, r);
+    }
+
+    /** The block of {@code grid} that streams unit {@code u} of {@code units} (tma.cuh's smk_block; grid <= units). */
+    static long streamKBlock(long u, long units, long grid) {
+        long q = units / grid, r = units % grid;
+        return u < r * (q + 1) ? u / (q + 1) : r + (u - r * (q + 1)) / q;
+    }
+
+    /** Bytes of one workspace slot of a stream-K kernel (tma.cuh's SLOT floats): a block's sums of a row group, then 8 row sums of x^2. */
+    static long streamKSlotBytes(String kernel) { return 4L * (tileWarps(kernel) * 128 + 8); }
+
+    /**
+     * Why a stream-K launch of {@code blocks} blocks over {@code s} does not fit {@link StreamKSpace} (it needs a slot per
+     * row group and block, row groups + blocks in all, and a ticket per row group), or null when it does.
+     */
+    static String streamKRefusal(String kernel, SbiLayout.Shape s, int blocks) {
+        int tw = tileWarps(kernel);
+        long groups = (rowTiles(s) + tw - 1) / tw, slots = groups + blocks;
+        if (slots * streamKSlotBytes(kernel) <= StreamKSpace.BYTES && groups <= StreamKSpace.TICKETS) return null;
+        return kernel + " over " + s.n() + " x " + s.k() + " in " + blocks + " blocks needs " + slots + " workspace slots of "
+                + streamKSlotBytes(kernel) + " bytes and " + groups + " tickets, beyond its " + (StreamKSpace.BYTES >> 20) + " MB and "
+                + StreamKSpace.TICKETS + "; use " + WIDE_KERNEL + " for this shape";
+    }
 
     /** 64-column chunks per pipeline stage of a TMA kernel (tma.cuh's CPS): 2 for sbimmw and sbimmv, else 1. */
     static int stageChunks(String kernel) { return tmaField(kernel, TmaShape::chunks, 1); }
@@ -138,7 +192,10 @@ final class SbiSplitK {
     /** Dynamic shared memory that needs no opt-in (48 KB with the kernel's 4 KB of static memory). */
     private static final int PLAIN_SMEM = 44 * 1024;
 
-    /** Kernel, blocks per cluster (K slices of a row group), blocks in all, dynamic shared memory per block. */
+    /**
+     * Kernel, blocks per cluster (K slices of a row group; a stream-K kernel's blocks per multiprocessor, 0 where its grid
+     * was given outright, and no cluster), blocks in all, dynamic shared memory per block.
+     */
     record Plan(String kernel, int cluster, int blocks, int smem) {}
 
     /** Whether a kernel reads plain row-major rows (else the tile layout): the sbimmr family, timing variants included, and the TMA kernels. */
@@ -193,6 +250,11 @@ final class SbiSplitK {
                 return k.equals(FIT) ? fitKernel(s, sms) : k;
             }
             return tmaStages(rowMajorKernel) > 0 && s.k() % 4 != 0 ? DEFAULT_ROW_MAJOR_KERNEL : rowMajorKernel;
+        }
+
+        /** Whether any kernel these settings can choose is a stream-K kernel (which needs {@link StreamKSpace} before a graph is captured). */
+        boolean usesStreamK() {
+            return enabled && java.util.stream.Stream.of(rowMajorKernel, wideKernel, narrowKernel, gatedKernel).anyMatch(SbiSplitK::streamK);
         }
 
         /** Whether {@code s} stores gated pairs: a gate and an up row for each output (MatPacker.gated), so twice its outputs. */
@@ -317,16 +379,28 @@ final class SbiSplitK {
      * largest cluster of one wave, took 8 there and read 20 % slower.
      */
     static Plan planTma(String kernel, SbiLayout.Shape s, int rows, int sms) {
-        Plan best = fixed(kernel, s, rows, 1);
-        for (int c = 2; c <= 8 && 2L * best.blocks() < sms; c *= 2) best = fixed(kernel, s, rows, c);
+        if (streamK(kernel)) return fixed(kernel, s, rows, tmaBlocksPerSm(kernel), sms);   // every block resident: one wave
+        Plan best = fixed(kernel, s, rows, 1, sms);
+        for (int c = 2; c <= 8 && 2L * best.blocks() < sms; c *= 2) best = fixed(kernel, s, rows, c, sms);
         return best;
     }
 
-    /** The launch of {@code kernel} (of {@code s}'s layout) with a given cluster size. */
+    /** The launch of {@code kernel} (of {@code s}'s layout, no stream-K kernel) with a given cluster size. */
     static Plan fixed(String kernel, SbiLayout.Shape s, int rows, int cluster) {
+        if (streamK(kernel)) throw new IllegalArgumentException(kernel + " is a stream-K kernel: its launch needs the multiprocessor count");
+        return fixed(kernel, s, rows, cluster, 0);
+    }
+
+    /**
+     * The launch of {@code kernel} (of {@code s}'s layout) with a given cluster size; for a stream-K kernel ({@link
+     * #streamK}) {@code cluster} blocks per each of {@code sms} multiprocessors, at most one per unit.
+     */
+    static Plan fixed(String kernel, SbiLayout.Shape s, int rows, int cluster, int sms) {
         if (rowMajor(kernel) != !s.mma())
             throw new IllegalArgumentException(kernel + " does not read the " + (s.mma() ? "tile" : "row-major") + " layout");
         int tw = tileWarps(kernel);
+        if (streamK(kernel))
+            return new Plan(kernel, cluster, (int) Math.max(1, Math.min((long) cluster * sms, streamKUnits(kernel, s))), smem(kernel, s, rows, 1));
         return new Plan(kernel, cluster, (rowTiles(s) + tw - 1) / tw * cluster, smem(kernel, s, rows, cluster));
     }
 
@@ -341,7 +415,7 @@ final class SbiSplitK {
         if (tmaStages(kernel) > 0) return planTma(kernel, s, rows, sms);
         Plan fit = null;
         for (int c = 1; c <= 8; c *= 2) {
-            Plan p = fixed(kernel, s, rows, c);
+            Plan p = fixed(kernel, s, rows, c, sms);
             if (p.smem() <= PLAIN_SMEM && p.blocks() >= 2L * sms) return p;
             if (p.smem() <= MAX_SMEM) fit = p;
         }
@@ -428,6 +502,14 @@ final class SbiSplitK {
         int tw = tileWarps(p.kernel());
         MemorySegment mw = tensorMap(cu, w, Cuda.TMAP_BF16, rowLen, (long) s.groups() * SbiLayout.GROUP, 2 * rowLen, 64, 16 * tw);
         MemorySegment mx = tensorMap(cu, x, Cuda.TMAP_F32, s.k(), rows, 4L * ldx, 32, 8);
+        if (streamK(p.kernel())) {
+            String full = streamKRefusal(p.kernel(), s, p.blocks());
+            if (full != null) throw new IllegalArgumentException(full);
+            StreamKSpace ws = StreamKSpace.of(mod);
+            mod.launch(pdl, 1, p.kernel(), p.blocks(), 1, tmaThreads(p.kernel()), p.smem(), stream, mw, mx, s.k(), kt, rowTiles(s),
+                    bias, res, y, ldy, s.n(), rows, mode, act, gamma, eps, ws.slots(), ws.tickets());
+            return;
+        }
         mod.launch(pdl, p.cluster(), p.kernel(), p.blocks(), 1, tmaThreads(p.kernel()), p.smem(), stream, mw, mx, s.k(), kt, rowTiles(s), p.cluster(),
                 bias, res, y, ldy, s.n(), rows, mode, act, gamma, eps);
     }

@@ -91,6 +91,16 @@ class SbiSplitKTest {
         }
         for (String kn : SbiSplitK.TMA_KERNELS) {
             int stages = SbiSplitK.tmaStages(kn), tw = SbiSplitK.tileWarps(kn), ks = SbiSplitK.warpsPerTile(kn), cps = SbiSplitK.stageChunks(kn);
+            if (SbiSplitK.streamK(kn)) {   // tma.cuh's sbi_mmk: one consumer warp a tile, one chunk a stage, maps prefetched
+                assertTrue(src.contains("MMK_KERNEL(" + kn + ", " + stages + ", " + tw + ", MMT_PREFETCH)"), kn + " is not defined in tma.cuh");
+                assertEquals(SbiSplitK.MAPS_PREFETCHED | SbiSplitK.STREAM_K, SbiSplitK.tmaFlags(kn), kn);
+                assertEquals(kn.startsWith("sbimmkh") ? 4 : 8, tw, kn);
+                assertEquals(1, ks, kn);
+                assertEquals(1, cps, kn);
+                assertEquals(stages * (tw * 2048 + 2048) + 1024, SbiSplitK.fixed(kn, r, 8, 1, 132).smem(), kn);
+                assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed(kn, r, 8, 1), "a stream-K plan needs the multiprocessor count");
+                continue;
+            }
             int fl = SbiSplitK.tmaFlags(kn);
             String flags = fl == SbiSplitK.MAPS_PREFETCHED ? "MMT_PREFETCH" : fl == SbiSplitK.LATE_TRIGGER ? "MMT_LATE" : "";
             String def = fl != 0 ? "MMT_KERNEL_FL(" + kn + ", " + stages + ", " + tw + ", " + ks + ", false, " + cps + ", " + flags + ")"
@@ -189,6 +199,74 @@ class SbiSplitKTest {
                     assertEquals((rt + tw - 1) / tw, p.blocks() / c, what);
                 }
         }
+    }
+
+    /**
+     * The stream-K TMA kernels (tma.cuh's sbi_mmk), walked as the kernel walks them: every (row group, chunk) unit streamed
+     * by exactly one block, blocks differing by at most one unit, each block's pieces in slots no other piece takes, a row
+     * group's pieces in consecutive slots from rg + its first block (where the finishing block adds them in order).
+     */
+    @Test
+    void streamKCutsTheUnitsEvenlyAndGivesEveryPieceItsOwnSlot() {
+        for (int groups : new int[]{1, 2, 3, 7, 32, 86})
+            for (int nc : new int[]{1, 4, 5, 16, 64, 172})
+                for (int grid : new int[]{1, 2, 3, 7, 64, 132, 264, 1000}) {
+                    long units = (long) groups * nc;
+                    if (grid > units) continue;   // the plans cap the grid at the units
+                    String what = groups + " row groups x " + nc + " chunks over " + grid + " blocks";
+                    int[] seen = new int[(int) units];
+                    java.util.Set<Long> slots = new java.util.HashSet<>();
+                    int[] pieces = new int[groups];
+                    long minLen = Long.MAX_VALUE, maxLen = 0;
+                    for (int b = 0; b < grid; b++) {
+                        long u0 = SbiSplitK.streamKStart(b, units, grid), u1 = SbiSplitK.streamKStart(b + 1, units, grid);
+                        minLen = Math.min(minLen, u1 - u0);
+                        maxLen = Math.max(maxLen, u1 - u0);
+                        for (long u = u0; u < u1; u++) {
+                            seen[(int) u]++;
+                            assertEquals(b, SbiSplitK.streamKBlock(u, units, grid), what + ": the block of unit " + u);
+                            if ((u + 1) % nc == 0 || u == u1 - 1) {   // the kernel stores a piece here
+                                long rg = u / nc;
+                                assertTrue(slots.add(rg + b), what + ": slot " + (rg + b) + " taken twice");
+                                assertTrue(rg + b < groups + grid, what + ": slot within row groups + blocks");
+                                pieces[(int) rg]++;
+                            }
+                        }
+                    }
+                    assertEquals(units, SbiSplitK.streamKStart(grid, units, grid), what + ": the last block ends at the last unit");
+                    assertTrue(maxLen - minLen <= 1 && minLen >= 1, what + ": " + minLen + ".." + maxLen + " units a block");
+                    for (int u = 0; u < units; u++) assertEquals(1, seen[u], what + ": unit " + u);
+                    for (int rg = 0; rg < groups; rg++) {
+                        long first = SbiSplitK.streamKBlock((long) rg * nc, units, grid), last = SbiSplitK.streamKBlock((long) rg * nc + nc - 1, units, grid);
+                        assertEquals(last - first + 1, pieces[rg], what + ": row group " + rg + "'s pieces are its blocks");
+                        for (long p = 0; p < pieces[rg]; p++) assertTrue(slots.contains(rg + first + p), what + ": row group " + rg + " piece " + p);
+                    }
+                }
+        // plans: C blocks per multiprocessor, at most one per unit; the planned C keeps every block resident
+        SbiLayout.Shape r = SbiLayout.Shape.of(11008, 4096, 11008, DType.BF16, false, true);
+        assertEquals(86 * 64, SbiSplitK.streamKUnits("sbimmk4p_bf16_8", r));
+        assertEquals(172 * 64, SbiSplitK.streamKUnits("sbimmkh8p_bf16_8", r));
+        assertEquals(new SbiSplitK.Plan("sbimmk4p_bf16_8", 2, 264, 4 * 18432 + 1024), SbiSplitK.plan("sbimmk4p_bf16_8", r, 8, 132));
+        assertEquals(new SbiSplitK.Plan("sbimmk8p_bf16_8", 1, 132, 8 * 18432 + 1024), SbiSplitK.plan("sbimmk8p_bf16_8", r, 4, 132));
+        assertEquals(2, SbiSplitK.plan("sbimmkh8p_bf16_8", r, 4, 132).cluster());
+        assertEquals(396, SbiSplitK.fixed("sbimmk4p_bf16_8", r, 8, 3, 132).blocks());
+        SbiLayout.Shape tiny = SbiLayout.Shape.of(64, 64, 64, DType.BF16, false, true);   // one row group of 4 chunks
+        assertEquals(4, SbiSplitK.fixed("sbimmk4p_bf16_8", tiny, 8, 8, 132).blocks(), "at most one block per unit");
+        assertEquals(new SbiSplitK.Plan("sbimmk4p_bf16_8", 0, 3, 4 * 18432 + 1024), SbiSplitK.streamKGrid("sbimmk4p_bf16_8", tiny, 8, 3));
+        assertEquals(4, SbiSplitK.streamKGrid("sbimmk4p_bf16_8", tiny, 8, 9).blocks());
+        assertThrows(IllegalArgumentException.class, () -> SbiSplitK.streamKGrid("sbimmt4p_bf16_8", tiny, 8, 3), "no stream-K kernel");
+        assertThrows(IllegalArgumentException.class, () -> SbiSplitK.streamKGrid("sbimmk4p_bf16_8", tiles(64, 64), 8, 3), "row-major only");
+        // the workspace: llama-7b's widest matrix fits at 8 blocks per multiprocessor; a refusal is one sentence naming the kernel and what it needs
+        SbiLayout.Shape head = SbiLayout.Shape.of(32000, 4096, 32000, DType.BF16, false, true);
+        assertNull(SbiSplitK.streamKRefusal("sbimmk4p_bf16_8", head, 8 * 132));
+        assertEquals(4128, SbiSplitK.streamKSlotBytes("sbimmk4p_bf16_8"));
+        assertEquals(2080, SbiSplitK.streamKSlotBytes("sbimmkh8p_bf16_8"));
+        SbiLayout.Shape huge = SbiLayout.Shape.of(1 << 20, 4096, 1 << 20, DType.BF16, false, true);
+        String why = SbiSplitK.streamKRefusal("sbimmk4p_bf16_8", huge, 132);
+        assertTrue(why != null && why.startsWith("sbimmk4p_bf16_8 over 1048576 x 4096 in 132 blocks needs 8324 workspace slots")
+                && why.contains("use " + SbiSplitK.WIDE_KERNEL), why);
+        assertFalse(SbiSplitK.streamK(SbiSplitK.WIDE_KERNEL));
+        assertFalse(SbiSplitK.streamK("sbimmc4_bf16_8"));
     }
 
     @Test
