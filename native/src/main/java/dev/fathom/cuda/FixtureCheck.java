@@ -226,7 +226,7 @@ public final class FixtureCheck {
             return true;
         }
         boolean ok = true;
-        java.util.LinkedHashSet<String> kernels = new java.util.LinkedHashSet<>(List.of(SbiSplitK.NARROW_KERNEL, SbiSplitK.WIDE_KERNEL));
+        java.util.LinkedHashSet<String> kernels = new java.util.LinkedHashSet<>(List.of(SbiSplitK.NARROW_KERNEL, SbiSplitK.WIDE_KERNEL, SbiSplitK.GATED_KERNEL));
         kernels.addAll(extra);
         for (String kn : kernels)
             ok &= withTmaKernel(kn, () -> fixtureLines(dir, FixtureCheck::fixture, " (2..8 rows via " + kn + ")", true));

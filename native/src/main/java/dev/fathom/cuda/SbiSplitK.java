@@ -221,11 +221,10 @@ final class SbiSplitK {
             // -Dfathom.cuda.tmaNarrowSmemKb: the narrow kernel's launches ask for at least this much dynamic shared memory
             // (an experiment: above half a multiprocessor's, one of its blocks per multiprocessor)
             int narrowSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
-            // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA kernel
-            // (sbimmb4, one wave of 86 blocks: alone the fastest on them, in the H100 decode graph within 0.5 % of the wide
-            // kernel's two waves, twenty-first session; sbimmq4p, 115 blocks of 192 rows, 0.6-1.4 % shorter graphs in one H100 run
-            // where the default ran first, twenty-second session: not yet enough to move the default, which stays the wide kernel)
-            String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel", wk, tmaOrFit);
+            // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA
+            // kernel than GATED_KERNEL; where only -Dfathom.cuda.tmaWideKernel is set, they follow it
+            String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel",
+                    System.getProperty("fathom.cuda.tmaWideKernel", "").isBlank() ? GATED_KERNEL : wk, tmaOrFit);
             String k = System.getProperty("fathom.cuda.splitKKernel");
             if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated);
             k = k.trim();
@@ -238,7 +237,7 @@ final class SbiSplitK {
         /**
          * The kernel for {@code s}'s layout: a wide row-major matrix's is a TMA kernel ({@link #wide}): from {@link
          * #DEFAULT_WIDE_ROWS} outputs the wide kernel ({@code -Dfathom.cuda.tmaWideKernel}, default {@link #WIDE_KERNEL};
-         * for gated pairs {@code -Dfathom.cuda.tmaGatedKernel}, default the wide kernel), below that the narrow kernel ({@code -Dfathom.cuda.tmaNarrowKernel}, default {@link #NARROW_KERNEL}); a TMA
+         * for gated pairs {@code -Dfathom.cuda.tmaGatedKernel}, default {@link #GATED_KERNEL}, or the wide kernel where only that is set), below that the narrow kernel ({@code -Dfathom.cuda.tmaNarrowKernel}, default {@link #NARROW_KERNEL}); a TMA
          * kernel chosen for row-major rows gives way to the default where K is no multiple of 4 (its activation map
          * cannot describe the rows). A wide or gated kernel set to {@link #FIT} is {@link #fitKernel} on {@code sms}
          * multiprocessors.
@@ -280,6 +279,16 @@ final class SbiSplitK {
      * nothing and takes the descriptor fetch off the first copy's path.
      */
     static final String WIDE_KERNEL = "sbimmt4p_bf16_8";
+    /**
+     * The TMA kernel over the wide gated pairs (gate/up, stored as twice their outputs) at 2..8 rows unless {@code
+     * -Dfathom.cuda.tmaGatedKernel} names another: 192-row boxes, so llama-7b's 22016 stored rows take 115 blocks in one
+     * wave (the wide kernel's 128-row boxes take 172, two to a multiprocessor on 40 of them). Alone it read gate/up at
+     * 1.08 / 1.06x cuBLAS at 4 / 8 rows (twenty-second session); in llama-7b decode graphs on an H100 it was 1.0-1.3 %
+     * shorter than through the wide kernel at 2 rows, 1.0 % at 4 and 0.7-0.9 % at 8 in three runs, two of them
+     * interleaved with the wide kernel's (twenty-third session). (sbimmb4, one wave of 86 256-row blocks, was within
+     * 0.5 % of the wide kernel: twenty-first session.)
+     */
+    static final String GATED_KERNEL = "sbimmq4p_bf16_8";
     /**
      * {@code -Dfathom.cuda.tmaWideKernel} / {@code tmaGatedKernel} value: per matrix, {@link #fitKernel}. An experiment: on
      * an H100 (twenty-second session) its decode graphs were 1.2-1.8 % shorter than the default's at 2 and 4 rows and

@@ -335,7 +335,11 @@ class SbiSplitKTest {
         SbiLayout.Shape gateUp = SbiLayout.Shape.of(11008, 4096, 22016, DType.BF16, false, true);
         assertTrue(SbiSplitK.Settings.gatedPairs(gateUp));
         assertFalse(SbiSplitK.Settings.gatedPairs(qkv));
-        assertEquals(SbiSplitK.WIDE_KERNEL, st.kernel(gateUp, 132));
+        assertEquals(SbiSplitK.GATED_KERNEL, st.kernel(gateUp, 132));
+        assertEquals(new SbiSplitK.Plan(SbiSplitK.GATED_KERNEL, 1, 115, 4 * (192 * 128 + 2048) + 1024), SbiSplitK.planFor(9, 132, st, gateUp, 4),
+                "192-row boxes: 115 blocks, one wave");
+        SystemProperties.with("fathom.cuda.tmaWideKernel", "sbimmt8_bf16_8",
+                () -> assertEquals("sbimmt8_bf16_8", SbiSplitK.Settings.read().kernel(gateUp, 132), "gate/up follows a wide kernel set alone"));
         SystemProperties.with("fathom.cuda.tmaGatedKernel", "sbimmb4_bf16_8", () -> {
             SbiSplitK.Settings g = SbiSplitK.Settings.read();
             assertEquals("sbimmb4_bf16_8", g.kernel(gateUp, 132));
