@@ -284,8 +284,8 @@ final class SbiSplitK {
      * -Dfathom.cuda.tmaGatedKernel} names another: 192-row boxes, so llama-7b's 22016 stored rows take 115 blocks in one
      * wave (the wide kernel's 128-row boxes take 172, two to a multiprocessor on 40 of them). Alone it read gate/up at
      * 1.08 / 1.06x cuBLAS at 4 / 8 rows (twenty-second session); in llama-7b decode graphs on an H100 it was 1.0-1.3 %
-     * shorter than through the wide kernel at 2 rows, 1.0 % at 4 and 0.7-0.9 % at 8 in three runs, two of them
-     * interleaved with the wide kernel's (twenty-third session). (sbimmb4, one wave of 86 256-row blocks, was within
+     * shorter than through the wide kernel at 2 rows, 1.0-1.2 % at 4 and 0.7-0.9 % at 8 in five runs over three calls,
+     * four of them interleaved with the wide kernel's (twenty-third session). (sbimmb4, one wave of 86 256-row blocks, was within
      * 0.5 % of the wide kernel: twenty-first session.)
      */
     static final String GATED_KERNEL = "sbimmq4p_bf16_8";
