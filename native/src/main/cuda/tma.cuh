@@ -112,6 +112,23 @@ DEV unsigned long long gtimer() {
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
     return t;
 }
+// thread 0 (after the block's last barrier): the end point, then the block's record to fathom_tma_trace and the ring
+DEV void tma_trace_end(unsigned long long* tg, unsigned long long* tc, int act, int C, int n, int K, int rows, int mode) {
+    if (threadIdx.x != 0 || blockIdx.x >= TMA_TRACE_BLOCKS) return;
+    tg[3] = gtimer();
+    tc[3] = clock64();
+    unsigned smid;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
+    unsigned long long* o = fathom_tma_trace + ((act & 1) * TMA_TRACE_BLOCKS + blockIdx.x) * 8;
+    o[0] = smid; o[1] = tg[0]; o[2] = tg[1]; o[3] = tg[2]; o[4] = tg[3];
+    o[5] = tc[1] - tc[0]; o[6] = tc[2] - tc[0]; o[7] = tc[3] - tc[0];
+    unsigned long long* r = fathom_tma_ring + (atomicAdd(&fathom_tma_ring_n, 1u) % TMA_RING_SLOTS) * 8ull;
+    r[0] = smid | (unsigned long long)blockIdx.x << 16 | (unsigned long long)gridDim.x << 32 | (unsigned long long)C << 48;
+    r[1] = tg[0]; r[2] = tg[1]; r[3] = tg[2]; r[4] = tg[3];
+    r[5] = (unsigned)n | (unsigned long long)(unsigned)K << 32;
+    r[6] = (unsigned)rows | (unsigned long long)(unsigned)mode << 8;
+    r[7] = 0;
+}
 
 // S: stages in flight; TW: 16-row tiles of a block (8: 128-row boxes; 4: 64-row boxes, twice the blocks of a matrix
 // without splitting K); KS: consumer warps per tile, each multiplying 64 / KS columns of every stage (KS = 2, sbimmd and
@@ -259,21 +276,7 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
     static_assert(TW * 16 <= 256 && TW * KS <= 31, "a weight box has at most 256 rows; a block at most 1024 threads");
     mmc_finish<TW>(red, acc, acc2, ss, sinv, C, rank, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
     if (TR) __syncthreads();
-    if (TR && threadIdx.x == 0 && blockIdx.x < TMA_TRACE_BLOCKS) {
-        tg[3] = gtimer();
-        tc[3] = clock64();
-        unsigned smid;
-        asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
-        unsigned long long* o = fathom_tma_trace + ((act & 1) * TMA_TRACE_BLOCKS + blockIdx.x) * 8;
-        o[0] = smid; o[1] = tg[0]; o[2] = tg[1]; o[3] = tg[2]; o[4] = tg[3];
-        o[5] = tc[1] - tc[0]; o[6] = tc[2] - tc[0]; o[7] = tc[3] - tc[0];
-        unsigned long long* r = fathom_tma_ring + (atomicAdd(&fathom_tma_ring_n, 1u) % TMA_RING_SLOTS) * 8ull;
-        r[0] = smid | (unsigned long long)blockIdx.x << 16 | (unsigned long long)gridDim.x << 32 | (unsigned long long)C << 48;
-        r[1] = tg[0]; r[2] = tg[1]; r[3] = tg[2]; r[4] = tg[3];
-        r[5] = (unsigned)n | (unsigned long long)(unsigned)K << 32;
-        r[6] = (unsigned)rows | (unsigned long long)(unsigned)mode << 8;
-        r[7] = 0;
-    }
+    if (TR) tma_trace_end(tg, tc, act, C, n, K, rows, mode);
 #else
     __trap();   // sm_90 only (SbiSplitK never launches it elsewhere)
 #endif
@@ -350,7 +353,7 @@ MMT_KERNEL_FL(sbimmt4pt_bf16_8, 4, 8, 1, true, 1, MMT_PREFETCH)
 DEV int smk_start(int b, int q, int r) { return b * q + min(b, r); }
 DEV int smk_block(int u, int q, int r) { return u < r * (q + 1) ? u / (q + 1) : r + (u - r * (q + 1)) / q; }
 
-template <int S, int TW, int FL>
+template <int S, int TW, int FL, bool TR>
 DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
                  int mode, int act, const float* __restrict__ gamma, float eps, float* ws, unsigned* tickets) {
@@ -365,6 +368,8 @@ DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
     const int NC = KT >> 2, RG = (RT + TW - 1) / TW, U = RG * NC, G = gridDim.x, b = blockIdx.x;
     const int qu = U / G, ru = U % G, u0 = smk_start(b, qu, ru), cnt = smk_start(b + 1, qu, ru) - u0;
     unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(tma_smem) + 1023) & ~uintptr_t(1023));
+    unsigned long long tg[4] = {0, 0, 0, 0}, tc[4] = {0, 0, 0, 0};   // TR: as sbi_mmt's; the end after the row groups finished
+    if (TR) { tg[0] = gtimer(); tc[0] = clock64(); }
     if ((FL & MMT_PREFETCH) && threadIdx.x == TW * 32) {
         asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(tmW)) : "memory");
         asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(tmX)) : "memory");
@@ -413,6 +418,10 @@ DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
             const int u = u0 + j, s = j % S;
             if (gamma && j + 1 < cnt) tma_gamma(gamma, K, ((u + 1) % NC) * 64, q, gnext);
             mbar_wait(&full[s], (j / S) & 1);
+            if (TR && threadIdx.x == 0) {
+                if (j == 0) { tg[1] = gtimer(); tc[1] = clock64(); }
+                if (j == cnt - 1) { tg[2] = gtimer(); tc[2] = clock64(); }
+            }
             const uint32_t st = smem_u32(base + s * CB);
             const unsigned char* xs = base + s * CB + WB;
 #pragma unroll
@@ -481,23 +490,28 @@ DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
         }
         __syncthreads();   // red, ss and lastTicket serve the next row group
     }
+    if (TR) tma_trace_end(tg, tc, act, 1, n, K, rows, mode);
 #else
     __trap();   // sm_90 only (SbiSplitK never launches it elsewhere)
 #endif
 }
 
-#define MMK_KERNEL(NAME, S, TW, FL)                                                                               \
+#define MMK_KERNEL_TR(NAME, S, TW, FL, TR)                                                                        \
     extern "C" __global__ void __launch_bounds__(TW * 32 + 32, 1) NAME(                                         \
         const __grid_constant__ CUtensorMap tmW, const __grid_constant__ CUtensorMap tmX, int K, int KT, int RT,   \
         const float* bias, const float* res, float* y, int ldy, int n, int rows, int mode, int act,              \
         const float* gamma, float eps, float* ws, unsigned* tickets) {                                           \
-        sbi_mmk<S, TW, FL>(&tmW, &tmX, K, KT, RT, bias, res, y, ldy, n, rows, mode, act, gamma, eps, ws, tickets); \
+        sbi_mmk<S, TW, FL, TR>(&tmW, &tmX, K, KT, RT, bias, res, y, ldy, n, rows, mode, act, gamma, eps, ws, tickets); \
     }
+#define MMK_KERNEL(NAME, S, TW, FL) MMK_KERNEL_TR(NAME, S, TW, FL, false)
 // 128-row boxes in 4 stages (73 KB: two blocks per multiprocessor) and 8 (145 KB: one); 64-row boxes in 8 stages (81 KB:
 // two); all with the tensor maps prefetched (twenty-third session)
 MMK_KERNEL(sbimmk4p_bf16_8, 4, 8, MMT_PREFETCH)
 MMK_KERNEL(sbimmk8p_bf16_8, 8, 8, MMT_PREFETCH)
 MMK_KERNEL(sbimmkh8p_bf16_8, 8, 4, MMT_PREFETCH)
+// the same writing fathom_tma_trace (CudaBench part tmatrace): where a balanced grid's time goes
+MMK_KERNEL_TR(sbimmk4pt_bf16_8, 4, 8, MMT_PREFETCH, true)
+MMK_KERNEL_TR(sbimmk8pt_bf16_8, 8, 8, MMT_PREFETCH, true)
 
 // tma_probe_wW: how fast TMA copies alone stream a row-major BF16 matrix, by box shape (CudaBench part tmaprobe): block
 // b reads rows [128 b, 128 b + 128) over all K in stages of 128 rows x W columns, issued as 128 x 64 / W boxes of

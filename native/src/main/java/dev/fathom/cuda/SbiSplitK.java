@@ -75,7 +75,7 @@ final class SbiSplitK {
             new TmaShape("sbimms4p_bf16_8", 4, 6, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimms6p_bf16_8", 6, 6, 1, 1, false, MAPS_PREFETCHED),
             new TmaShape("sbimmq4p_bf16_8", 4, 12, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimmb4p_bf16_8", 4, 16, 1, 1, false, MAPS_PREFETCHED),
             // stream-K (tma.cuh's sbi_mmk): 128-row boxes in 4 stages (two blocks per multiprocessor) and 8 (one), 64-row in 8 (two)
-            new TmaShape("sbimmk4p_bf16_8", 4, 8, 1, 1, false, MAPS_PREFETCHED | STREAM_K), new TmaShape("sbimmk8p_bf16_8", 8, 8, 1, 1, false, MAPS_PREFETCHED | STREAM_K),
+            new TmaShape("sbimmk4p_bf16_8", 4, 8, 1, 1, true, MAPS_PREFETCHED | STREAM_K), new TmaShape("sbimmk8p_bf16_8", 8, 8, 1, 1, true, MAPS_PREFETCHED | STREAM_K),
             new TmaShape("sbimmkh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED | STREAM_K));
     static final List<String> TMA_KERNELS = TMA_SHAPES.stream().map(TmaShape::name).toList();
     /**

@@ -110,7 +110,7 @@ final class TmaTrace extends BenchTables {
                 }
                 for (String kn : kernels())
                     for (int cl = 1; cl <= 8; cl *= 2) {
-                        SbiSplitK.Plan p = SbiSplitK.fixed(kn, sr, b, cl);
+                        SbiSplitK.Plan p = SbiSplitK.fixed(kn, sr, b, cl, cu.smCount());   // stream-K: cl blocks per multiprocessor
                         if (p.blocks() > Math.min(MAX_BLOCKS, 2 * cu.smCount())) continue;
                         double us = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, p, stream, w[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
                         double pdlUs = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, true, p, stream, w[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));

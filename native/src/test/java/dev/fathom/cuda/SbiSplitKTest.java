@@ -80,6 +80,14 @@ class SbiSplitKTest {
             String plain = kn.replace("t_bf16", "_bf16");
             assertTrue(SbiSplitK.TMA_KERNELS.contains(plain), kn);
             assertEquals(kn, SbiSplitK.traceName(plain));
+            if (SbiSplitK.streamK(plain)) {   // tma.cuh's sbi_mmk with TR set
+                assertTrue(src.contains("MMK_KERNEL_TR(" + kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", MMT_PREFETCH, true)"),
+                        kn + " in tma.cuh");
+                assertEquals(SbiSplitK.tmaFlags(plain), SbiSplitK.tmaFlags(kn));
+                SbiSplitK.Plan tp = SbiSplitK.fixed(kn, r, 8, 2, 132);
+                assertEquals(SbiSplitK.fixed(plain, r, 8, 2, 132), new SbiSplitK.Plan(plain, 2, tp.blocks(), tp.smem()));
+                continue;
+            }
             int fl = SbiSplitK.tmaFlags(plain);
             String args = kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", " + SbiSplitK.warpsPerTile(plain) + ", true, "
                     + SbiSplitK.stageChunks(plain);
