@@ -36,15 +36,6 @@ struct TpComm {
     float* llRecv[TP_MAX_RANKS];       // tp_allreduce_ll receive buffers of each rank: [3][tp][cap], idle slots = sentinel
 };
 
-DEV unsigned tp_load_acquire(const unsigned* p) {
-    unsigned v;
-    asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
-    return v;
-}
-
-DEV void tp_store_release(unsigned* p, unsigned v) {
-    asm volatile("st.release.sys.global.u32 [%0], %1;" :: "l"(p), "r"(v) : "memory");
-}
 
 DEV unsigned long long tp_now_ns() {
     unsigned long long t;
@@ -82,10 +73,10 @@ extern "C" __global__ void tp_allreduce(const TpComm* __restrict__ d, const floa
     __syncthreads();
     // 2. announce it, then wait for the peers' chunks of this block
     if (threadIdx.x < tp && threadIdx.x != rank) {
-        tp_store_release(d->flags[threadIdx.x] + b * tp + rank, seq);
+        store_release_sys(d->flags[threadIdx.x] + b * tp + rank, seq);
         const unsigned* mine = d->flags[rank] + b * tp + threadIdx.x;
         unsigned long long t0 = tp_now_ns();
-        while ((int)(tp_load_acquire(mine) - seq) < 0) {
+        while ((int)(load_acquire_sys(mine) - seq) < 0) {
             if (tp_now_ns() - t0 > 10000000000ull) {   // 10 s: the peer never came
                 printf("tp_allreduce: rank %d block %d waited 10 s for rank %d (seq %u)\n", rank, b, (int)threadIdx.x, seq);
                 __trap();

@@ -63,6 +63,20 @@ DEV void pdl_wait() {
 #endif
 }
 
+// Acquire loads and release stores of a 32-bit flag at a scope: gpu (blocks of one kernel: tma.cuh's stream-K owners)
+// or sys (peers over NVLink: comm.cuh's all-reduce)
+#define FATHOM_FLAG_OPS(SCOPE)                                                                          \
+    DEV unsigned load_acquire_##SCOPE(const unsigned* p) {                                              \
+        unsigned v;                                                                                     \
+        asm volatile("ld.acquire." #SCOPE ".global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");       \
+        return v;                                                                                       \
+    }                                                                                                   \
+    DEV void store_release_##SCOPE(unsigned* p, unsigned v) {                                           \
+        asm volatile("st.release." #SCOPE ".global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");         \
+    }
+FATHOM_FLAG_OPS(gpu)
+FATHOM_FLAG_OPS(sys)
+
 template <typename WT> struct Vec;  // 16 bytes of weights -> EPV floats
 
 template <> struct Vec<float> {

@@ -353,7 +353,7 @@ MMT_KERNEL_FL(sbimmt4pt_bf16_8, 4, 8, 1, true, 1, MMT_PREFETCH)
 DEV int smk_start(int b, int q, int r) { return b * q + min(b, r); }
 DEV int smk_block(int u, int q, int r) { return u < r * (q + 1) ? u / (q + 1) : r + (u - r * (q + 1)) / q; }
 
-template <int S, int TW, int FL, bool TR>
+template <int S, int TW, int FL, bool TR, bool OWN = false>
 DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
                  int mode, int act, const float* __restrict__ gamma, float eps, float* ws, unsigned* tickets) {
@@ -364,6 +364,7 @@ DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
     __shared__ float ss[8], sinv[8];
     __shared__ uint64_t full[S], empty[S];
     __shared__ int lastTicket;
+    float fin[4] = {0.f, 0.f, 0.f, 0.f}, finx = 0.f;   // OWN: the owned last row group's sums, all pieces added (consumers)
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     const int NC = KT >> 2, RG = (RT + TW - 1) / TW, U = RG * NC, G = gridDim.x, b = blockIdx.x;
     const int qu = U / G, ru = U % G, u0 = smk_start(b, qu, ru), cnt = smk_start(b + 1, qu, ru) - u0;
@@ -414,9 +415,25 @@ DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
         float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc2[4] = {0.f, 0.f, 0.f, 0.f}, xsq = 0.f;
         float gcur[16], gnext[16];
         if (gamma && cnt > 0) tma_gamma(gamma, K, (u0 % NC) * 64, q, gcur);
+        // OWN: the last row group this block streams, whether it owns it (streams its first chunk), and its pieces
+        const int rgL = (u0 + cnt - 1) / NC;
+        const bool ownL = OWN && cnt > 0 && rgL * NC >= u0;
+        const int npL = ownL ? smk_block(rgL * NC + NC - 1, qu, ru) - b + 1 : 1;
+        float4 pf[2] = {make_float4(0.f, 0.f, 0.f, 0.f), make_float4(0.f, 0.f, 0.f, 0.f)};
+        float pfx[2] = {0.f, 0.f};
         for (int j = 0; j < cnt; j++) {
             const int u = u0 + j, s = j % S;
             if (gamma && j + 1 < cnt) tma_gamma(gamma, K, ((u + 1) % NC) * 64, q, gnext);
+            if (OWN && ownL && j == cnt - 1) {   // the first two later pieces, loaded while the last stage is multiplied
+#pragma unroll
+                for (int p = 1; p < 3; p++)
+                    if (p < npL) {
+                        const int sl = rgL + b + p;
+                        while (load_acquire_gpu(tickets + sl * TW + warp) == 0u) {}
+                        pf[p - 1] = __ldcg(reinterpret_cast<const float4*>(ws + (size_t)sl * SLOT) + warp * 32 + lane);
+                        if (gamma && warp == 0) pfx[p - 1] = __ldcg(ws + (size_t)sl * SLOT + TW * 128 + g);
+                    }
+            }
             mbar_wait(&full[s], (j / S) & 1);
             if (TR && threadIdx.x == 0) {
                 if (j == 0) { tg[1] = gtimer(); tc[1] = clock64(); }
@@ -441,7 +458,8 @@ DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
 #pragma unroll
                 for (int e = 0; e < 16; e++) gcur[e] = gnext[e];
             }
-            if ((u + 1) % NC == 0 || j == cnt - 1) {   // the block's units of row group u / NC end: its piece to slot rg + b
+            // OWN: the owner keeps its last row group in registers; every other piece goes to the workspace
+            if (((u + 1) % NC == 0 || j == cnt - 1) && !(OWN && ownL && j == cnt - 1)) {   // the block's units of row group u / NC end: its piece to slot rg + b
                 float* p = ws + (size_t)(u / NC + b) * SLOT;
                 __stcg(reinterpret_cast<float4*>(p) + warp * 32 + lane,
                        make_float4(acc[0] + acc2[0], acc[1] + acc2[1], acc[2] + acc2[2], acc[3] + acc2[3]));
@@ -451,11 +469,61 @@ DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
                     t += __shfl_xor_sync(0xffffffffu, t, 2);
                     if (q == 0) __stcg(p + TW * 128 + g, t);
                 }
+                if (OWN && (u / NC) * NC < u0) {   // a piece of a row group an earlier block owns: visible, then this warp's flag
+                    __threadfence();
+                    __syncwarp();
+                    if (lane == 0) store_release_gpu(tickets + (u / NC + b) * TW + warp, 1u);
+                }
 #pragma unroll
                 for (int e = 0; e < 4; e++) { acc[e] = 0.f; acc2[e] = 0.f; }
                 xsq = 0.f;
             }
         }
+        if (OWN && ownL) {   // the owned last row group: own sums, then the later blocks' pieces in block order
+            float t = xsq;
+            t += __shfl_xor_sync(0xffffffffu, t, 1);
+            t += __shfl_xor_sync(0xffffffffu, t, 2);
+#pragma unroll
+            for (int e = 0; e < 4; e++) fin[e] = acc[e] + acc2[e];
+#pragma unroll
+            for (int p = 1; p < 3; p++)
+                if (p < npL) {
+                    fin[0] += pf[p - 1].x; fin[1] += pf[p - 1].y; fin[2] += pf[p - 1].z; fin[3] += pf[p - 1].w;
+                    t += pfx[p - 1];
+                }
+            for (int p = 3; p < npL; p++) {
+                const int sl = rgL + b + p;
+                while (load_acquire_gpu(tickets + sl * TW + warp) == 0u) {}
+                const float4 v = __ldcg(reinterpret_cast<const float4*>(ws + (size_t)sl * SLOT) + warp * 32 + lane);
+                fin[0] += v.x; fin[1] += v.y; fin[2] += v.z; fin[3] += v.w;
+                if (gamma && warp == 0) t += __ldcg(ws + (size_t)sl * SLOT + TW * 128 + g);
+            }
+            __syncwarp();
+            if (lane == 0)
+                for (int p = 1; p < npL; p++) tickets[(rgL + b + p) * TW + warp] = 0u;   // read: ready for the next launch
+            finx = t;
+        }
+    }
+    if (OWN) {   // each row group this block owns, in order: the workspace's (whole row groups before the last), then the last from registers
+        __syncthreads();
+        const int rgA = u0 / NC, rgB = cnt > 0 ? (u0 + cnt - 1) / NC : rgA - 1;
+        const float zero[4] = {0.f, 0.f, 0.f, 0.f};
+        for (int rg = rgA; rg <= rgB; rg++) {
+            if (rg * NC < u0) continue;   // its owner is an earlier block
+            float a[4] = {fin[0], fin[1], fin[2], fin[3]};
+            if (rg < rgB) {   // a whole row group in the middle of the run: one piece, this block's, in its slot
+                const float4 v = warp < TW ? __ldcg(reinterpret_cast<const float4*>(ws + (size_t)(rg + b) * SLOT) + warp * 32 + lane)
+                                           : make_float4(0.f, 0.f, 0.f, 0.f);
+                a[0] = v.x; a[1] = v.y; a[2] = v.z; a[3] = v.w;
+                if (gamma && threadIdx.x < 8) ss[threadIdx.x] = __ldcg(ws + (size_t)(rg + b) * SLOT + TW * 128 + threadIdx.x);
+            } else if (gamma && warp == 0 && q == 0) {
+                ss[g] = finx;
+            }
+            mmc_finish<TW>(red, a, zero, ss, sinv, 1, 0, rg, RT, K, bias, res, y, ldy, n, rows, mode, act, gamma, eps, true);
+            __syncthreads();   // red and ss serve the next row group
+        }
+        if (TR) tma_trace_end(tg, tc, act, 1, n, K, rows, mode);
+        return;
     }
     __threadfence();   // every piece of this block visible before its tickets
     __syncthreads();
@@ -496,13 +564,14 @@ DEV void sbi_mmk(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
 #endif
 }
 
-#define MMK_KERNEL_TR(NAME, S, TW, FL, TR)                                                                        \
+#define MMK_KERNEL_OWN(NAME, S, TW, FL, TR, OWN)                                                                  \
     extern "C" __global__ void __launch_bounds__(TW * 32 + 32, 1) NAME(                                         \
         const __grid_constant__ CUtensorMap tmW, const __grid_constant__ CUtensorMap tmX, int K, int KT, int RT,   \
         const float* bias, const float* res, float* y, int ldy, int n, int rows, int mode, int act,              \
         const float* gamma, float eps, float* ws, unsigned* tickets) {                                           \
-        sbi_mmk<S, TW, FL, TR>(&tmW, &tmX, K, KT, RT, bias, res, y, ldy, n, rows, mode, act, gamma, eps, ws, tickets); \
+        sbi_mmk<S, TW, FL, TR, OWN>(&tmW, &tmX, K, KT, RT, bias, res, y, ldy, n, rows, mode, act, gamma, eps, ws, tickets); \
     }
+#define MMK_KERNEL_TR(NAME, S, TW, FL, TR) MMK_KERNEL_OWN(NAME, S, TW, FL, TR, false)
 #define MMK_KERNEL(NAME, S, TW, FL) MMK_KERNEL_TR(NAME, S, TW, FL, false)
 // 128-row boxes in 4 stages (73 KB: two blocks per multiprocessor) and 8 (145 KB: one); 64-row boxes in 8 stages (81 KB:
 // two); all with the tensor maps prefetched (twenty-third session)
@@ -512,6 +581,14 @@ MMK_KERNEL(sbimmkh8p_bf16_8, 8, 4, MMT_PREFETCH)
 // the same writing fathom_tma_trace (CudaBench part tmatrace): where a balanced grid's time goes
 MMK_KERNEL_TR(sbimmk4pt_bf16_8, 4, 8, MMT_PREFETCH, true)
 MMK_KERNEL_TR(sbimmk8pt_bf16_8, 8, 8, MMT_PREFETCH, true)
+// OWN (twenty-third session, after the trace of the above put their loss in the tail): the block that streams a row
+// group's first chunk owns it (its pieces of that row group come last, at the end of its run); the later blocks' pieces
+// are stored and flagged per warp mid-run (tickets as flags, one per slot and warp), the owner loads the first two
+// while its last stage is multiplied, adds them in block order and resets their flags; no fence, ticket or block-wide
+// exchange after the last stage but the epilogue. The flags are spun on, so the plan keeps every block resident.
+MMK_KERNEL_OWN(sbimmo4p_bf16_8, 4, 8, MMT_PREFETCH, false, true)
+MMK_KERNEL_OWN(sbimmo8p_bf16_8, 8, 8, MMT_PREFETCH, false, true)
+MMK_KERNEL_OWN(sbimmo4pt_bf16_8, 4, 8, MMT_PREFETCH, true, true)
 
 // tma_probe_wW: how fast TMA copies alone stream a row-major BF16 matrix, by box shape (CudaBench part tmaprobe): block
 // b reads rows [128 b, 128 b + 128) over all K in stages of 128 rows x W columns, issued as 128 x 64 / W boxes of

@@ -55,9 +55,10 @@ final class SbiSplitK {
     }
     /**
      * TmaShape flags, tma.cuh's FL: the tensor maps prefetched at entry; the next kernel let in (PDL) after the last stage, not at entry;
-     * and (no FL bit: a kernel of tma.cuh's sbi_mmk) the work cut evenly over a grid of blocks per multiprocessor, stream-K ({@link #streamK}).
+     * and (no FL bit: a kernel of tma.cuh's sbi_mmk) the work cut evenly over a grid of blocks per multiprocessor, stream-K ({@link #streamK}),
+     * with the pieces added by the block that owns each row group, flagged mid-run instead of ticketed at the end ({@link #streamKOwner}).
      */
-    static final int MAPS_PREFETCHED = 1, LATE_TRIGGER = 2, STREAM_K = 4;
+    static final int MAPS_PREFETCHED = 1, LATE_TRIGGER = 2, STREAM_K = 4, OWNER = 8;
     private static final List<TmaShape> TMA_SHAPES = List.of(
             new TmaShape("sbimmt4_bf16_8", 4, 8, 1, 1, true), new TmaShape("sbimmt8_bf16_8", 8, 8, 1, 1, true),
             new TmaShape("sbimmt12_bf16_8", 12, 8, 1, 1, false), new TmaShape("sbimmh8_bf16_8", 8, 4, 1, 1, true),
@@ -76,7 +77,10 @@ final class SbiSplitK {
             new TmaShape("sbimmq4p_bf16_8", 4, 12, 1, 1, false, MAPS_PREFETCHED), new TmaShape("sbimmb4p_bf16_8", 4, 16, 1, 1, false, MAPS_PREFETCHED),
             // stream-K (tma.cuh's sbi_mmk): 128-row boxes in 4 stages (two blocks per multiprocessor) and 8 (one), 64-row in 8 (two)
             new TmaShape("sbimmk4p_bf16_8", 4, 8, 1, 1, true, MAPS_PREFETCHED | STREAM_K), new TmaShape("sbimmk8p_bf16_8", 8, 8, 1, 1, true, MAPS_PREFETCHED | STREAM_K),
-            new TmaShape("sbimmkh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED | STREAM_K));
+            new TmaShape("sbimmkh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED | STREAM_K),
+            // stream-K with owners (sbi_mmk's OWN): one block per multiprocessor (132 registers a thread)
+            new TmaShape("sbimmo4p_bf16_8", 4, 8, 1, 1, true, MAPS_PREFETCHED | STREAM_K | OWNER),
+            new TmaShape("sbimmo8p_bf16_8", 8, 8, 1, 1, false, MAPS_PREFETCHED | STREAM_K | OWNER));
     static final List<String> TMA_KERNELS = TMA_SHAPES.stream().map(TmaShape::name).toList();
     /**
      * The TMA kernels writing a timeline of each block to fathom_tma_trace and fathom_tma_ring (tma.cuh; CudaBench parts
@@ -119,6 +123,17 @@ final class SbiSplitK {
      */
     static boolean streamK(String kernel) { return (tmaFlags(kernel) & STREAM_K) != 0; }
 
+    /**
+     * Whether a stream-K kernel adds each row group's pieces in the block that owns it (tma.cuh's sbi_mmk with OWN): the
+     * block streaming the row group's first chunk, whose part of it ends its run ({@link #streamKOwner}). The later blocks
+     * flag their pieces mid-run, one flag per workspace slot and consumer warp, and the owner spins on them, so every
+     * block of its grid must be resident at once.
+     */
+    static boolean streamKOwnedPieces(String kernel) { return (tmaFlags(kernel) & OWNER) != 0; }
+
+    /** The block owning row group {@code rg} of {@code nc} chunks: the one that streams its first chunk. */
+    static long streamKOwner(long rg, long nc, long units, long grid) { return streamKBlock(rg * nc, units, grid); }
+
     /** A stream-K kernel's work units over {@code s}: row groups (16 x tileWarps rows) x 64-column chunks of K. */
     static long streamKUnits(String kernel, SbiLayout.Shape s) {
         int tw = tileWarps(kernel);
@@ -154,9 +169,10 @@ final class SbiSplitK {
     static String streamKRefusal(String kernel, SbiLayout.Shape s, int blocks) {
         int tw = tileWarps(kernel);
         long groups = (rowTiles(s) + tw - 1) / tw, slots = groups + blocks;
-        if (slots * streamKSlotBytes(kernel) <= StreamKSpace.BYTES && groups <= StreamKSpace.TICKETS) return null;
+        long tickets = streamKOwnedPieces(kernel) ? slots * tw : groups;   // owners: a flag per slot and consumer warp
+        if (slots * streamKSlotBytes(kernel) <= StreamKSpace.BYTES && tickets <= StreamKSpace.TICKETS) return null;
         return kernel + " over " + s.n() + " x " + s.k() + " in " + blocks + " blocks needs " + slots + " workspace slots of "
-                + streamKSlotBytes(kernel) + " bytes and " + groups + " tickets, beyond its " + (StreamKSpace.BYTES >> 20) + " MB and "
+                + streamKSlotBytes(kernel) + " bytes and " + tickets + " tickets, beyond its " + (StreamKSpace.BYTES >> 20) + " MB and "
                 + StreamKSpace.TICKETS + "; use " + WIDE_KERNEL + " for this shape";
     }
 
@@ -374,8 +390,12 @@ final class SbiSplitK {
         return XR_KERNELS.contains(kernel) ? 0 : ringSlots(kernel) * 8 * 1024 + smem(s, rows, cluster);
     }
 
-    /** Blocks of a TMA kernel that fit on one multiprocessor at once (shared memory bounds them, never their 160-544 threads). */
+    /**
+     * Blocks of a TMA kernel that fit on one multiprocessor at once: shared memory bounds them, never their 160-544 threads,
+     * except an owner stream-K kernel's registers.
+     */
     static int tmaBlocksPerSm(String kernel) {
+        if (streamKOwnedPieces(kernel)) return 1;   // 132 registers a thread (ptxas, sm_90): one block of 288 threads
         return Math.max(1, Math.min(7, SM_SMEM / (tmaStages(kernel) * tmaStageBytes(kernel) + 1024 + tmaStaticSmem(kernel) + BLOCK_RESERVED)));
     }
 
@@ -408,8 +428,10 @@ final class SbiSplitK {
         if (rowMajor(kernel) != !s.mma())
             throw new IllegalArgumentException(kernel + " does not read the " + (s.mma() ? "tile" : "row-major") + " layout");
         int tw = tileWarps(kernel);
-        if (streamK(kernel))
-            return new Plan(kernel, cluster, (int) Math.max(1, Math.min((long) cluster * sms, streamKUnits(kernel, s))), smem(kernel, s, rows, 1));
+        if (streamK(kernel)) {   // an owner kernel's blocks spin on each other's flags: never more than fit at once
+            long perSm = streamKOwnedPieces(kernel) ? Math.min(cluster, tmaBlocksPerSm(kernel)) : cluster;
+            return new Plan(kernel, cluster, (int) Math.max(1, Math.min(perSm * sms, streamKUnits(kernel, s))), smem(kernel, s, rows, 1));
+        }
         return new Plan(kernel, cluster, (rowTiles(s) + tw - 1) / tw * cluster, smem(kernel, s, rows, cluster));
     }
 

@@ -81,7 +81,8 @@ class SbiSplitKTest {
             assertTrue(SbiSplitK.TMA_KERNELS.contains(plain), kn);
             assertEquals(kn, SbiSplitK.traceName(plain));
             if (SbiSplitK.streamK(plain)) {   // tma.cuh's sbi_mmk with TR set
-                assertTrue(src.contains("MMK_KERNEL_TR(" + kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", MMT_PREFETCH, true)"),
+                String head = kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", MMT_PREFETCH, true";
+                assertTrue(src.contains(SbiSplitK.streamKOwnedPieces(plain) ? "MMK_KERNEL_OWN(" + head + ", true)" : "MMK_KERNEL_TR(" + head + ")"),
                         kn + " in tma.cuh");
                 assertEquals(SbiSplitK.tmaFlags(plain), SbiSplitK.tmaFlags(kn));
                 SbiSplitK.Plan tp = SbiSplitK.fixed(kn, r, 8, 2, 132);
@@ -100,8 +101,10 @@ class SbiSplitKTest {
         for (String kn : SbiSplitK.TMA_KERNELS) {
             int stages = SbiSplitK.tmaStages(kn), tw = SbiSplitK.tileWarps(kn), ks = SbiSplitK.warpsPerTile(kn), cps = SbiSplitK.stageChunks(kn);
             if (SbiSplitK.streamK(kn)) {   // tma.cuh's sbi_mmk: one consumer warp a tile, one chunk a stage, maps prefetched
-                assertTrue(src.contains("MMK_KERNEL(" + kn + ", " + stages + ", " + tw + ", MMT_PREFETCH)"), kn + " is not defined in tma.cuh");
-                assertEquals(SbiSplitK.MAPS_PREFETCHED | SbiSplitK.STREAM_K, SbiSplitK.tmaFlags(kn), kn);
+                boolean own = kn.startsWith("sbimmo");
+                assertTrue(src.contains(own ? "MMK_KERNEL_OWN(" + kn + ", " + stages + ", " + tw + ", MMT_PREFETCH, false, true)"
+                        : "MMK_KERNEL(" + kn + ", " + stages + ", " + tw + ", MMT_PREFETCH)"), kn + " is not defined in tma.cuh");
+                assertEquals(SbiSplitK.MAPS_PREFETCHED | SbiSplitK.STREAM_K | (own ? SbiSplitK.OWNER : 0), SbiSplitK.tmaFlags(kn), kn);
                 assertEquals(kn.startsWith("sbimmkh") ? 4 : 8, tw, kn);
                 assertEquals(1, ks, kn);
                 assertEquals(1, cps, kn);
@@ -242,6 +245,20 @@ class SbiSplitKTest {
                         }
                     }
                     assertEquals(units, SbiSplitK.streamKStart(grid, units, grid), what + ": the last block ends at the last unit");
+                    // owners (sbi_mmk's OWN): the block streaming a row group's first chunk; its part ends its run where others
+                    // take part, and each other part is the first of its block's run (the kernel's test: the row group's first
+                    // unit lies before the block's first), so one flag per slot and warp is set once and read by the owner
+                    for (int rg = 0; rg < groups; rg++) {
+                        long owner = SbiSplitK.streamKOwner(rg, nc, units, grid);
+                        long last = SbiSplitK.streamKBlock((long) rg * nc + nc - 1, units, grid);
+                        if (last > owner)
+                            assertEquals((long) rg, (SbiSplitK.streamKStart(owner + 1, units, grid) - 1) / nc, what + ": row group " + rg + " ends its owner's run");
+                        assertTrue(SbiSplitK.streamKStart(owner, units, grid) <= (long) rg * nc, what + ": the owner starts at or before the row group");
+                        for (long b = owner + 1; b <= last; b++) {
+                            long start = SbiSplitK.streamKStart(b, units, grid);
+                            assertTrue(start > (long) rg * nc && start / nc == rg, what + ": block " + b + "'s run starts inside row group " + rg);
+                        }
+                    }
                     assertTrue(maxLen - minLen <= 1 && minLen >= 1, what + ": " + minLen + ".." + maxLen + " units a block");
                     for (int u = 0; u < units; u++) assertEquals(1, seen[u], what + ": unit " + u);
                     for (int rg = 0; rg < groups; rg++) {
@@ -273,6 +290,14 @@ class SbiSplitKTest {
         String why = SbiSplitK.streamKRefusal("sbimmk4p_bf16_8", huge, 132);
         assertTrue(why != null && why.startsWith("sbimmk4p_bf16_8 over 1048576 x 4096 in 132 blocks needs 8324 workspace slots")
                 && why.contains("use " + SbiSplitK.WIDE_KERNEL), why);
+        // owners spin on flags: one block per multiprocessor (registers), whatever C asks; a flag per slot and warp
+        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmo4p_bf16_8"));
+        assertEquals(132, SbiSplitK.fixed("sbimmo4p_bf16_8", r, 8, 3, 132).blocks());
+        assertEquals(132, SbiSplitK.plan("sbimmo4p_bf16_8", r, 8, 132).blocks());
+        assertTrue(SbiSplitK.streamKOwnedPieces("sbimmo8p_bf16_8") && !SbiSplitK.streamKOwnedPieces("sbimmk4p_bf16_8"));
+        assertNull(SbiSplitK.streamKRefusal("sbimmo4p_bf16_8", head, 132), "(250 + 132) x 8 flags");
+        String flags = SbiSplitK.streamKRefusal("sbimmo4p_bf16_8", SbiLayout.Shape.of(262144, 4096, 262144, DType.BF16, false, true), 132);
+        assertTrue(flags != null && flags.contains("needs 2180 workspace slots") && flags.contains("17440 tickets"), flags);
         assertFalse(SbiSplitK.streamK(SbiSplitK.WIDE_KERNEL));
         assertFalse(SbiSplitK.streamK("sbimmc4_bf16_8"));
     }
