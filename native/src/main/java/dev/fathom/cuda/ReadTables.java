@@ -192,7 +192,7 @@ final class ReadTables extends BenchTables {
         System.out.println("   read = read_probe_u4 over the same bytes; ours = " + SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL + " at its plan; blas = cublasGemmEx bf16;");
         System.out.println("   columns: sbimm<family><stages>[p|l]_bf16_8 at its plan's C / at its fastest C = "
                 + String.join(", ", clusters().stream().map(String::valueOf).toList()) + " [C]; families: t 128-row boxes,");
-        System.out.println("   h 64-row, b 256-row, s 96-row, q 192-row; k (128-row) and kh (64-row) stream-K, C = blocks per multiprocessor;");
+        System.out.println("   h 64-row, b 256-row, s 96-row, q 192-row; k (128-row), kh (64-row) and o (128-row, owners) stream-K, C = blocks per multiprocessor;");
         System.out.println("   d (128-row) and e (64-row) two consumer warps a tile; w (128-row) and v (64-row) two 64-column chunks a");
         System.out.println("   stage; p: tensor maps prefetched, l: the next kernel let in after the last stage; best = the fastest TMA launch;");
         System.out.println("   norm = that launch with the RMS norm fused");

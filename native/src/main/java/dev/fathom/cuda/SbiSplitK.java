@@ -520,12 +520,21 @@ final class SbiSplitK {
     }
 
     /**
+     * Why plan {@code p} of a TMA kernel cannot take this launch: {@link #tmaRefusal}, or for a stream-K kernel a grid the
+     * workspace cannot hold ({@link #streamKRefusal}); null when it can. The model then runs the default row-major kernel.
+     */
+    static String tmaLaunchRefusal(Plan p, SbiLayout.Shape s, int ldx, long x, long w) {
+        String why = tmaRefusal(p.kernel(), s, ldx, x, w);
+        return why != null || !streamK(p.kernel()) ? why : streamKRefusal(p.kernel(), s, p.blocks());
+    }
+
+    /**
      * A TMA kernel's launch: the weight map (stored rows x the row length, 128 x 64 boxes) and the activation map
      * ({@code rows} x K floats, 8 x 32 boxes), both with the 128-byte swizzle tma.cuh reads them with.
      */
     private static void launchTma(CudaModule mod, boolean pdl, Plan p, long stream, long w, SbiLayout.Shape s, long x, int ldx,
                                   long bias, long res, long y, int ldy, int rows, int mode, int act, long gamma, float eps) {
-        String why = tmaRefusal(p.kernel(), s, ldx, x, w);
+        String why = tmaLaunchRefusal(p, s, ldx, x, w);
         if (why != null) throw new IllegalArgumentException(why);
         Cuda cu = mod.cuda();
         int kt = kTiles(s);
@@ -534,8 +543,6 @@ final class SbiSplitK {
         MemorySegment mw = tensorMap(cu, w, Cuda.TMAP_BF16, rowLen, (long) s.groups() * SbiLayout.GROUP, 2 * rowLen, 64, 16 * tw);
         MemorySegment mx = tensorMap(cu, x, Cuda.TMAP_F32, s.k(), rows, 4L * ldx, 32, 8);
         if (streamK(p.kernel())) {
-            String full = streamKRefusal(p.kernel(), s, p.blocks());
-            if (full != null) throw new IllegalArgumentException(full);
             StreamKSpace ws = StreamKSpace.of(mod);
             mod.launch(pdl, 1, p.kernel(), p.blocks(), 1, tmaThreads(p.kernel()), p.smem(), stream, mw, mx, s.k(), kt, rowTiles(s),
                     bias, res, y, ldy, s.n(), rows, mode, act, gamma, eps, ws.slots(), ws.tickets());
