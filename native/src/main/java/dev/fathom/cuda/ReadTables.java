@@ -195,11 +195,12 @@ final class ReadTables extends BenchTables {
         System.out.println("   h 64-row, b 256-row, s 96-row, q 192-row; k (128-row), kh (64-row) and o (128-row, owners) stream-K, C = blocks per multiprocessor;");
         System.out.println("   d (128-row) and e (64-row) two consumer warps a tile; w (128-row) and v (64-row) two 64-column chunks a");
         System.out.println("   stage; p: tensor maps prefetched, l: the next kernel let in after the last stage; best = the fastest TMA launch;");
-        System.out.println("   norm = that launch with the RMS norm fused");
+        System.out.println("   norm = that launch with the RMS norm fused; pdl = that launch as programmatic dependent launches (as the decode graphs");
+        System.out.println("   run it: the next launch's first weight stages are loaded while the previous one ends), pdl/blas = against cuBLAS's plain launches");
         System.out.printf("%-12s %4s %6s %6s %6s", "N x K", "rows", "read", "ours", "blas");
         List<String> kernels = tmaKernels();
         for (String kn : kernels) System.out.printf(" %15s", kn.replace("_bf16_8", "").replace("sbimm", ""));
-        System.out.printf(" %7s %9s %8s%n", "% read", "best/blas", "norm");
+        System.out.printf(" %7s %9s %8s %8s %8s%n", "% read", "best/blas", "norm", "pdl", "pdl/blas");
         eachShapeOnSm90(blas, "TMA and clusters", (rc, readUs, acts) -> {
             SbiLayout.Shape sr = rc.shape();
             int n = sr.n(), k = sr.k(), copies = rc.w().length;
@@ -223,8 +224,9 @@ final class ReadTables extends BenchTables {
                 }
                 SbiSplitK.Plan bp = top.bestPlan();
                 double normUs = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, bp, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1, acts.x(), 1e-5f));
-                System.out.printf("%-12s %4d %6s %6s %6s%s %6.1f%% %9.2f %8s%n", n + "x" + k, b, gbs(bytes, readUs), gbs(bytes, oursUs), gbs(bytes, blasUs),
-                        cols, 100 * readUs / top.best(), blasUs / top.best(), gbs(bytes, normUs));
+                double pdlUs = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, true, bp, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
+                System.out.printf("%-12s %4d %6s %6s %6s%s %6.1f%% %9.2f %8s %8s %8.2f%n", n + "x" + k, b, gbs(bytes, readUs), gbs(bytes, oursUs), gbs(bytes, blasUs),
+                        cols, 100 * readUs / top.best(), blasUs / top.best(), gbs(bytes, normUs), gbs(bytes, pdlUs), blasUs / pdlUs);
             }
         });
     }
