@@ -90,6 +90,31 @@ final class BenchDevice {
 
     interface Body { void run(int copy); }
 
+    /**
+     * As {@link #perLaunchUs}, with the 20 runs captured once into a CUDA graph (as the decode step runs its kernels) and
+     * the graph launched 9 times, each timed by one event pair; µs per run.
+     */
+    double perGraphUs(int copies, Body body) {
+        for (int i = 0; i < 3; i++) body.run(i % copies);   // lazy loading and workspaces before the capture
+        cu.synchronize(stream);
+        cu.beginCapture(stream);
+        long[] g;
+        try {
+            for (int j = 0; j < 20; j++) body.run(j % copies);
+        } finally {
+            g = cu.endCapture(stream);
+        }
+        try {
+            cu.graphLaunch(g[1], stream);
+            double[] t = new double[9];
+            for (int i = 0; i < t.length; i++) t[i] = timeMs(() -> cu.graphLaunch(g[1], stream)) * 1e3 / 20;
+            return median(t);
+        } finally {
+            cu.synchronize(stream);
+            cu.graphDestroy(g[0], g[1]);
+        }
+    }
+
     /** Median over 9 repeats of 20 back-to-back runs (each on the next weight copy) timed by one event pair; µs per run. */
     double perLaunchUs(int copies, Body body) {
         for (int i = 0; i < 5; i++) body.run(i % copies);

@@ -306,6 +306,8 @@ public final class CudaBench {
                         new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmk4p_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmk4p_bf16_8"),
                 new Variant("so4", "the wide matrices' 2..8 rows through the stream-K sbimmo4p_bf16_8 (row groups owned by one block, pieces flagged mid-run)",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=sbimmo4p_bf16_8"),
+                new Variant("wpad", "the wide and gated TMA kernels' launches asking for 116 KB of shared memory (one block per multiprocessor: the next grid, let in early by PDL, cannot double up)",
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWideSmemKb=116"),
                 new Variant("again", "the defaults again, after the variants above, so that drift over the run shows beside llama48's figures",
                         "llama-7b", new int[]{2, 4, 8}),
                 new Variant("wideb4", "the wide matrices' 2..8 rows through sbimmb4_bf16_8 (256-row boxes)", "llama-7b",

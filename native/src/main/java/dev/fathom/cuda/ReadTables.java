@@ -196,11 +196,14 @@ final class ReadTables extends BenchTables {
         System.out.println("   d (128-row) and e (64-row) two consumer warps a tile; w (128-row) and v (64-row) two 64-column chunks a");
         System.out.println("   stage; p: tensor maps prefetched, l: the next kernel let in after the last stage; best = the fastest TMA launch;");
         System.out.println("   norm = that launch with the RMS norm fused; pdl = that launch as programmatic dependent launches (as the decode graphs");
-        System.out.println("   run it: the next launch's first weight stages are loaded while the previous one ends), pdl/blas = against cuBLAS's plain launches");
+        System.out.println("   run it: the next launch's first weight stages are loaded while the previous one ends), pdl/blas = against cuBLAS's plain launches;");
+        System.out.println("   pdl1 = pdl asking for 116 KB of shared memory (one block per multiprocessor, so the next grid cannot double up);");
+        System.out.println("   in graphs: cuBLAS and pdl1 with the 20 launches captured in one CUDA graph, as the decode step runs them, and their ratio;");
+        System.out.println("   g best = the fastest of every kernel's fastest plain plan run so (kernel/C), and its ratio to cuBLAS in a graph");
         System.out.printf("%-12s %4s %6s %6s %6s", "N x K", "rows", "read", "ours", "blas");
         List<String> kernels = tmaKernels();
         for (String kn : kernels) System.out.printf(" %15s", kn.replace("_bf16_8", "").replace("sbimm", ""));
-        System.out.printf(" %7s %9s %8s %8s %8s%n", "% read", "best/blas", "norm", "pdl", "pdl/blas");
+        System.out.printf(" %7s %9s %8s %8s %8s %8s%n", "% read", "best/blas", "norm", "pdl", "pdl/blas", "pdl1", "g blas", "g pdl1", "g ratio", "g best", "ratio");
         eachShapeOnSm90(blas, "TMA and clusters", (rc, readUs, acts) -> {
             SbiLayout.Shape sr = rc.shape();
             int n = sr.n(), k = sr.k(), copies = rc.w().length;
@@ -213,8 +216,10 @@ final class ReadTables extends BenchTables {
                 double blasUs = blas == null ? Double.NaN : d.perLaunchUs(copies, c -> blas.gemm(wp[c], acts.xb(), acts.y(), n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
                 StringBuilder cols = new StringBuilder();
                 Sweep top = null;
+                List<SbiSplitK.Plan> bestPlans = new java.util.ArrayList<>();
                 for (String kn : kernels) {
                     Sweep sw = sweepClusters(kn, SbiSplitK.plan(kn, sr, b, cu.smCount()).cluster(), rc, acts, b);
+                    if (sw.bestPlan() != null) bestPlans.add(sw.bestPlan());
                     if (sw.bestPlan() != null && (top == null || sw.best() < top.best())) top = sw;
                     cols.append(String.format(" %15s", gbs(bytes, sw.atPlan()) + "/" + gbs(bytes, sw.best()) + " [" + (sw.bestPlan() == null ? "-" : sw.bestC()) + "]"));
                 }
@@ -225,8 +230,21 @@ final class ReadTables extends BenchTables {
                 SbiSplitK.Plan bp = top.bestPlan();
                 double normUs = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, bp, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1, acts.x(), 1e-5f));
                 double pdlUs = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, true, bp, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
-                System.out.printf("%-12s %4d %6s %6s %6s%s %6.1f%% %9.2f %8s %8s %8.2f%n", n + "x" + k, b, gbs(bytes, readUs), gbs(bytes, oursUs), gbs(bytes, blasUs),
-                        cols, 100 * readUs / top.best(), blasUs / top.best(), gbs(bytes, normUs), gbs(bytes, pdlUs), blasUs / pdlUs);
+                SbiSplitK.Plan one = SbiSplitK.withSmem(bp, 116 * 1024);
+                double pdl1Us = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, true, one, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
+                double gBlasUs = blas == null ? Double.NaN
+                        : d.perGraphUs(copies, c -> blas.gemm(wp[c], acts.xb(), acts.y(), n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
+                double gPdl1Us = d.perGraphUs(copies, c -> SbiSplitK.launch(mod, true, one, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
+                String gTop = "";   // every kernel's fastest plain plan, one block per multiprocessor, as PDL in a graph: the fastest
+                double gTopUs = Double.POSITIVE_INFINITY;
+                for (SbiSplitK.Plan bpk : bestPlans) {
+                    SbiSplitK.Plan onek = SbiSplitK.withSmem(bpk, 116 * 1024);
+                    double us = d.perGraphUs(copies, c -> SbiSplitK.launch(mod, true, onek, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
+                    if (us < gTopUs) { gTopUs = us; gTop = bpk.kernel().replace("_bf16_8", "").replace("sbimm", "") + "/" + bpk.cluster(); }
+                }
+                System.out.printf("%-12s %4d %6s %6s %6s%s %6.1f%% %9.2f %8s %8s %8.2f %8s %8s %8s %8.2f %14s %6.2f%n", n + "x" + k, b, gbs(bytes, readUs), gbs(bytes, oursUs), gbs(bytes, blasUs),
+                        cols, 100 * readUs / top.best(), blasUs / top.best(), gbs(bytes, normUs), gbs(bytes, pdlUs), blasUs / pdlUs, gbs(bytes, pdl1Us),
+                        gbs(bytes, gBlasUs), gbs(bytes, gPdl1Us), gBlasUs / gPdl1Us, gbs(bytes, gTopUs) + " " + gTop, gBlasUs / gTopUs);
             }
         });
     }

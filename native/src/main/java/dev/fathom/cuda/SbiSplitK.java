@@ -223,7 +223,7 @@ final class SbiSplitK {
      * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
     record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel, int narrowSmem,
-                    String gatedKernel) {
+                    String gatedKernel, int wideSmem) {
         static Settings read() {
             boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
             int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
@@ -237,17 +237,20 @@ final class SbiSplitK {
             // -Dfathom.cuda.tmaNarrowSmemKb: the narrow kernel's launches ask for at least this much dynamic shared memory
             // (an experiment: above half a multiprocessor's, one of its blocks per multiprocessor)
             int narrowSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaNarrowSmemKb", 0, 0, MAX_SMEM / 1024);
+            // -Dfathom.cuda.tmaWideSmemKb: the same for the wide and gated kernels' launches (twenty-fourth session: back-to-back
+            // programmatic dependent launches of a 73 KB kernel put the next grid's blocks two to a multiprocessor)
+            int wideSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaWideSmemKb", 0, 0, MAX_SMEM / 1024);
             // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA
             // kernel than GATED_KERNEL; where only -Dfathom.cuda.tmaWideKernel is set, they follow it
             String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel",
                     System.getProperty("fathom.cuda.tmaWideKernel", "").isBlank() ? GATED_KERNEL : wk, tmaOrFit);
             String k = System.getProperty("fathom.cuda.splitKKernel");
-            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated);
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem);
             k = k.trim();
             if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
                         + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
-            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, narrowSmem, gated) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated);
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, narrowSmem, gated, wideSmem) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem);
         }
 
         /**
@@ -462,9 +465,14 @@ final class SbiSplitK {
         if (!st.enabled() || !(s.mma() || s.rowMajor() && s.dtype() == DType.BF16) || rows < 2 || rows > MAX_ROWS || ccMajor < 9)
             return null;
         Plan p = plan(st.kernel(s, sms), s, rows, sms);
-        // -Dfathom.cuda.tmaNarrowSmemKb: the narrow TMA kernel's launch padded to that much shared memory
-        boolean padded = p != null && tmaStages(p.kernel()) > 0 && st.wide(s) && s.n() < DEFAULT_WIDE_ROWS && p.smem() < st.narrowSmem();
-        return padded ? new Plan(p.kernel(), p.cluster(), p.blocks(), st.narrowSmem()) : p;
+        // -Dfathom.cuda.tmaNarrowSmemKb / tmaWideSmemKb: the narrow / wide TMA kernels' launches padded to that much shared memory
+        if (p == null || tmaStages(p.kernel()) <= 0 || !st.wide(s)) return p;
+        return withSmem(p, s.n() < DEFAULT_WIDE_ROWS ? st.narrowSmem() : st.wideSmem());
+    }
+
+    /** {@code p} asking for at least {@code smem} bytes of dynamic shared memory (above half a multiprocessor's: one block on each). */
+    static Plan withSmem(Plan p, int smem) {
+        return p.smem() < smem ? new Plan(p.kernel(), p.cluster(), p.blocks(), smem) : p;
     }
 
     /** The largest dynamic shared memory opted into, per function handle. */

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -322,6 +323,17 @@ class TmaKernelsTest {
                     assertEquals(new SbiSplitK.Plan("sbimmh8_bf16_8", 2, 128, 116 * 1024), SbiSplitK.planFor(9, 132, pad, o, 4));
                     assertEquals(SbiSplitK.plan(SbiSplitK.WIDE_KERNEL, qkv, 4, 132), SbiSplitK.planFor(9, 132, pad, qkv, 4), "the wide kernel keeps its plan");
                 })));
+        // the same for the wide and gated kernels (twenty-fourth session), never the narrow ones; never below a plan's own
+        SystemProperties.with("fathom.cuda.tmaWideSmemKb", "116", () -> {
+            SbiSplitK.Settings pad = SbiSplitK.Settings.read();
+            SbiSplitK.Plan q = SbiSplitK.plan(SbiSplitK.WIDE_KERNEL, qkv, 4, 132), g = SbiSplitK.plan(SbiSplitK.GATED_KERNEL, gateUp, 4, 132);
+            assertEquals(new SbiSplitK.Plan(q.kernel(), q.cluster(), q.blocks(), 116 * 1024), SbiSplitK.planFor(9, 132, pad, qkv, 4));
+            assertEquals(new SbiSplitK.Plan(g.kernel(), g.cluster(), g.blocks(), 116 * 1024), SbiSplitK.planFor(9, 132, pad, gateUp, 4));
+            assertEquals(SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, o, 4, 132), SbiSplitK.planFor(9, 132, pad, o, 4), "the narrow matrix keeps its plan");
+        });
+        SbiSplitK.Plan big = new SbiSplitK.Plan("sbimmt8p_bf16_8", 1, 86, 150 * 1024);
+        assertSame(big, SbiSplitK.withSmem(big, 116 * 1024), "a plan asking for more keeps it");
+        SystemProperties.with("fathom.cuda.tmaWideSmemKb", "-1", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read));
         SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "160", () -> assertEquals(SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, o, 4, 132),
                 SbiSplitK.planFor(9, 132, SbiSplitK.Settings.read(), o, 4), "not a TMA kernel: no padding"));
         SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "400", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read,
