@@ -109,7 +109,7 @@ final class CudaGemms {
             SbiSplitK.Plan p = planned != null && SbiSplitK.tmaStages(planned.kernel()) > 0 && SbiSplitK.tmaLaunchRefusal(planned, s, ldx, xo, m.w()) != null
                     ? SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, s, nb, cu.smCount()) : planned;
             if (p != null) {   // 2..8 rows (sm_90): K split over a thread-block cluster
-                model.timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, model.pdl(), p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
+                model.timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, splitK.pdl(model.pdl(), p, s), p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,
                         nb, mode, act, vec, gamma, cfg.normEps()));
                 continue;
             }

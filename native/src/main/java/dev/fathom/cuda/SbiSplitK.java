@@ -223,7 +223,7 @@ final class SbiSplitK {
      * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
     record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel, int narrowSmem,
-                    String gatedKernel, int wideSmem) {
+                    String gatedKernel, int wideSmem, boolean narrowPdl) {
         static Settings read() {
             boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
             int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
@@ -240,17 +240,20 @@ final class SbiSplitK {
             // -Dfathom.cuda.tmaWideSmemKb: the same for the wide and gated kernels' launches (twenty-fourth session: back-to-back
             // programmatic dependent launches of a 73 KB kernel put the next grid's blocks two to a multiprocessor)
             int wideSmem = 1024 * CudaSettings.integer("fathom.cuda.tmaWideSmemKb", 0, 0, MAX_SMEM / 1024);
+            // -Dfathom.cuda.tmaNarrowPdl=false: the narrow TMA kernel launched plainly, its blocks entering only after the kernel
+            // before has ended (twenty-fourth session: through sbimmv6 the 4096-row GEMMs are faster alone, the graph slower)
+            boolean narrowPdl = CudaSettings.flag("fathom.cuda.tmaNarrowPdl", true);
             // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA
             // kernel than GATED_KERNEL; where only -Dfathom.cuda.tmaWideKernel is set, they follow it
             String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel",
                     System.getProperty("fathom.cuda.tmaWideKernel", "").isBlank() ? GATED_KERNEL : wk, tmaOrFit);
             String k = System.getProperty("fathom.cuda.splitKKernel");
-            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem);
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem, narrowPdl);
             k = k.trim();
             if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
                         + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
-            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, narrowSmem, gated, wideSmem) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem);
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, narrowSmem, gated, wideSmem, narrowPdl) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem, narrowPdl);
         }
 
         /**
@@ -287,6 +290,11 @@ final class SbiSplitK {
          */
         boolean wide(SbiLayout.Shape s) {
             return enabled && wideRows > 0 && !s.mma() && s.rowMajor() && s.dtype() == DType.BF16 && s.n() >= wideRows && s.k() % 4 == 0;
+        }
+
+        /** Whether plan {@code p} over {@code s} goes as a programmatic dependent launch where the pass's kernels do ({@code pdl}). */
+        boolean pdl(boolean pdl, Plan p, SbiLayout.Shape s) {
+            return pdl && (narrowPdl || tmaStages(p.kernel()) <= 0 || !wide(s) || s.n() >= DEFAULT_WIDE_ROWS);
         }
     }
 

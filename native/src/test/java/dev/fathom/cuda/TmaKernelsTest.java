@@ -331,6 +331,20 @@ class TmaKernelsTest {
             assertEquals(new SbiSplitK.Plan(g.kernel(), g.cluster(), g.blocks(), 116 * 1024), SbiSplitK.planFor(9, 132, pad, gateUp, 4));
             assertEquals(SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, o, 4, 132), SbiSplitK.planFor(9, 132, pad, o, 4), "the narrow matrix keeps its plan");
         });
+        // the narrow TMA kernel launched plainly on request; the others keep the pass's choice
+        SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmv6_bf16_8", () -> {
+            SbiSplitK.Settings on = SbiSplitK.Settings.read();
+            SbiSplitK.Plan narrowPlan = SbiSplitK.planFor(9, 132, on, o, 4), widePlan = SbiSplitK.planFor(9, 132, on, qkv, 4);
+            assertEquals("sbimmv6_bf16_8", narrowPlan.kernel());
+            assertTrue(on.pdl(true, narrowPlan, o), "PDL by default");
+            SystemProperties.with("fathom.cuda.tmaNarrowPdl", "false", () -> {
+                SbiSplitK.Settings off = SbiSplitK.Settings.read();
+                assertFalse(off.pdl(true, narrowPlan, o), "the narrow TMA kernel launched plainly");
+                assertTrue(off.pdl(true, widePlan, qkv), "the wide one keeps PDL");
+                assertFalse(off.pdl(false, widePlan, qkv), "nothing is PDL where the pass's kernels are not");
+            });
+            SystemProperties.with("fathom.cuda.tmaNarrowPdl", "maybe", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read));
+        }));
         SbiSplitK.Plan big = new SbiSplitK.Plan("sbimmt8p_bf16_8", 1, 86, 150 * 1024);
         assertSame(big, SbiSplitK.withSmem(big, 116 * 1024), "a plan asking for more keeps it");
         SystemProperties.with("fathom.cuda.tmaWideSmemKb", "-1", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read));
