@@ -203,7 +203,8 @@ final class ReadTables extends BenchTables {
         System.out.printf("%-12s %4s %6s %6s %6s", "N x K", "rows", "read", "ours", "blas");
         List<String> kernels = tmaKernels();
         for (String kn : kernels) System.out.printf(" %15s", kn.replace("_bf16_8", "").replace("sbimm", ""));
-        System.out.printf(" %7s %9s %8s %8s %8s %8s%n", "% read", "best/blas", "norm", "pdl", "pdl/blas", "pdl1", "g blas", "g pdl1", "g ratio", "g best", "ratio");
+        System.out.printf(" %7s %9s %8s %8s %8s %8s %8s %8s %8s %14s %6s%n", "% read", "best/blas", "norm", "pdl", "pdl/blas", "pdl1", "g blas", "g pdl1",
+                "g ratio", "g best", "ratio");
         eachShapeOnSm90(blas, "TMA and clusters", (rc, readUs, acts) -> {
             SbiLayout.Shape sr = rc.shape();
             int n = sr.n(), k = sr.k(), copies = rc.w().length;
