@@ -335,7 +335,7 @@ public final class CudaBench {
                 new Variant("tiles", "tensor-core tile layout at 2..8 rows", "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.mma=true"),
                 new Variant("rmsimt", "row-major rows through the SIMT kernels at 2..4 rows", "llama-7b", new int[]{2, 4}, "fathom.cuda.blasRows=8",
                         "fathom.cuda.splitK=false")));
-        for (String kn : java.util.stream.Stream.concat(SbiSplitK.ROW_MAJOR_KERNELS.stream(), SbiSplitK.TMA_KERNELS.stream()).toList())   // part = the kernel's name
+        for (String kn : java.util.stream.Stream.concat(SbiSplitK.ROW_MAJOR_KERNELS.stream(), TmaKernels.TMA_KERNELS.stream()).toList())   // part = the kernel's name
             v.add(new Variant(kn, "row-major split-K kernel", "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.blasRows=8", "fathom.cuda.splitKKernel=" + kn));
         v.addAll(List.of(
                 new Variant("rowsattn", "separate RoPE + KV append and attention kernels", "llama-7b", new int[]{8, 32}, "fathom.cuda.fusedAttention=false"),

@@ -106,7 +106,7 @@ final class CudaGemms {
             t += nb;
             SbiSplitK.Plan planned = SbiSplitK.planFor(cu.ccMajor(), cu.smCount(), splitK, s, nb);
             // a TMA kernel's maps need 16-byte aligned rows (a stream-K one a grid its workspace holds): else the default row-major kernel
-            SbiSplitK.Plan p = planned != null && SbiSplitK.tmaStages(planned.kernel()) > 0 && SbiSplitK.tmaLaunchRefusal(planned, s, ldx, xo, m.w()) != null
+            SbiSplitK.Plan p = planned != null && TmaKernels.tmaStages(planned.kernel()) > 0 && SbiSplitK.tmaLaunchRefusal(planned, s, ldx, xo, m.w()) != null
                     ? SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, s, nb, cu.smCount()) : planned;
             if (p != null) {   // 2..8 rows (sm_90): K split over a thread-block cluster
                 model.timed(name, wBytes + io, flops, () -> SbiSplitK.launch(mod, splitK.pdl(model.pdl(), p, s), p, stream, m.w(), s, xo, ldx, m.bias(), ro, yo, ldy,

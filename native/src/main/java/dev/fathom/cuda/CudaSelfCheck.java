@@ -99,12 +99,12 @@ public final class CudaSelfCheck {
                 if (splitK != null) {
                     // cluster < 0: a stream-K kernel over exactly -cluster blocks
                     SbiSplitK.Plan p = cluster > 0 ? SbiSplitK.fixed(splitK, shape[0], rows, cluster, cu.smCount())
-                            : cluster < 0 ? SbiSplitK.streamKGrid(splitK, shape[0], rows, -cluster)
+                            : cluster < 0 ? TmaKernels.streamKGrid(splitK, shape[0], rows, -cluster)
                             : SbiSplitK.plan(splitK, shape[0], rows, cu.smCount());
                     if (p == null) return new GemmResult(splitK + ": no launch plan for " + n + "x" + k, Double.NaN, false);
                     SbiSplitK.launch(mod, false, p, stream, dW, shape[0], dX, k, dB, mode == 0 ? dR : 0L, dY, n, rows, mode,
                             mode == 1 ? 3 : 2, vec, norm ? dG : 0L, norm ? Inputs.EPS : 0f);
-                    sk = "/" + splitK + (SbiSplitK.streamK(splitK) ? " G=" + p.blocks() : " C=" + p.cluster());
+                    sk = "/" + splitK + (TmaKernels.streamK(splitK) ? " G=" + p.blocks() : " C=" + p.cluster());
                 } else if (blas) {
                     try (PromptGemm pg = new PromptGemm(cu, mod, stream)) {
                         if (!pg.available()) return new GemmResult("cuBLAS: " + pg.unavailableReason(), Double.NaN, false);
@@ -421,7 +421,7 @@ public final class CudaSelfCheck {
             case "tma" -> {
                 boolean k = tmaProbes(seed, tmaKernels) & splitKChecks(seed, tmaKernels);
                 printFixtureHeader();
-                yield k & FixtureCheck.fixturesTma(dir, tmaKernels.size() < SbiSplitK.TMA_KERNELS.size() ? tmaKernels : List.of());
+                yield k & FixtureCheck.fixturesTma(dir, tmaKernels.size() < TmaKernels.TMA_KERNELS.size() ? tmaKernels : List.of());
             }
             case "int8" -> Int8Check.int8Checks(dir, seed + (1L << 32));
             default -> throw new IllegalStateException(mode);   // refused above
@@ -432,7 +432,7 @@ public final class CudaSelfCheck {
 
     /** The split-K cluster kernels (sm_90; none elsewhere) against float64; whether all passed. */
     static boolean splitKChecks(long seed) {
-        return splitKChecks(seed, java.util.stream.Stream.of(SPLIT_K_KERNELS, SbiSplitK.EXPERIMENTS, SbiSplitK.TMA_KERNELS).flatMap(List::stream).toList());
+        return splitKChecks(seed, java.util.stream.Stream.of(SPLIT_K_KERNELS, SbiSplitK.EXPERIMENTS, TmaKernels.TMA_KERNELS).flatMap(List::stream).toList());
     }
 
     /** The split-K kernels {@code kernels} against float64; whether all passed. */
@@ -448,10 +448,10 @@ public final class CudaSelfCheck {
                     for (int rows : new int[]{2, 3, 4, 5, 8})
                         for (int mode = 0; mode < 3; mode++)
                             // a stream-K kernel also over exactly 1, 3 and 7 blocks (-c): blocks spanning row groups, pieces of every count
-                            for (int c : SbiSplitK.streamK(kn) ? new int[]{0, 1, 2, 4, 8, -1, -3, -7} : new int[]{0, 1, 2, 4, 8})
+                            for (int c : TmaKernels.streamK(kn) ? new int[]{0, 1, 2, 4, 8, -1, -3, -7} : new int[]{0, 1, 2, 4, 8})
                                 for (boolean norm : c == 0 || c == -3 ? new boolean[]{false, true} : new boolean[]{false}) {
                                     if (s[0] * (long) s[1] > 1 << 20 && (rows != 8 || mode != 0 || c != 0)) continue;
-                                    if (SbiSplitK.tmaStages(kn) > 0 && s[1] % 4 != 0) continue;   // its activation map needs K % 4 == 0 (launch says so)
+                                    if (TmaKernels.tmaStages(kn) > 0 && s[1] % 4 != 0) continue;   // its activation map needs K % 4 == 0 (launch says so)
                                     boolean rm = SbiSplitK.rowMajor(kn);
                                     GemmResult r = gemm(DType.BF16, !rm, rm, s[0], s[1], rows, mode, seed++, false, kn, c, norm);
                                     boolean pass = r.ok(1e-4);
@@ -467,10 +467,10 @@ public final class CudaSelfCheck {
      * row o holds o + 1, output row o must hold o + 1. A failure says which columns and rows were read instead
      * ({@link GemmDiagnosis}), so a first run on a GPU locates an indexing mistake. Whether all passed.
      */
-    static boolean tmaProbes(long seed) { return tmaProbes(seed, SbiSplitK.TMA_KERNELS); }
+    static boolean tmaProbes(long seed) { return tmaProbes(seed, TmaKernels.TMA_KERNELS); }
 
     /** The TMA kernels a tma check covers: {@code -Dfathom.check.tmaKernels} (comma-separated names), else all of them. */
-    static List<String> tmaKernels() { return CudaSettings.subset("fathom.check.tmaKernels", SbiSplitK.TMA_KERNELS); }
+    static List<String> tmaKernels() { return CudaSettings.subset("fathom.check.tmaKernels", TmaKernels.TMA_KERNELS); }
 
     static boolean tmaProbes(long seed, List<String> kernels) {
         if (Cuda.get().ccMajor() < 9) {

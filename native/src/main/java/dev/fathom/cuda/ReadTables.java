@@ -149,7 +149,7 @@ final class ReadTables extends BenchTables {
     }
 
     /** The TMA kernels the table shows: {@code -Dfathom.bench.tmaKernels} (a comma-separated subset), else all of them. */
-    static List<String> tmaKernels() { return CudaSettings.subset("fathom.bench.tmaKernels", SbiSplitK.TMA_KERNELS); }
+    static List<String> tmaKernels() { return CudaSettings.subset("fathom.bench.tmaKernels", TmaKernels.TMA_KERNELS); }
 
     /** A kernel at the plan's cluster size and at its fastest of {@link #clusters()} (µs; NaN / MAX_VALUE where none ran). */
     private record Sweep(double atPlan, double best, int bestC, SbiSplitK.Plan bestPlan) {}
@@ -182,7 +182,7 @@ final class ReadTables extends BenchTables {
     }
 
     /**
-     * The TMA kernels (SbiSplitK.TMA_KERNELS) against the SBI-GEMM target at 4 and 8 rows: for each Llama shape, a plain
+     * The TMA kernels (TmaKernels.TMA_KERNELS) against the SBI-GEMM target at 4 and 8 rows: for each Llama shape, a plain
      * read of the same bytes, the model's split-K kernel at its plan, cuBLAS, and each TMA kernel at its plan's C and its
      * fastest C, then the fastest TMA launch as a share of the read, against cuBLAS, and with the RMS norm fused.
      */

@@ -4,8 +4,8 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The device memory where the stream-K TMA kernels (tma.cuh's sbi_mmk, {@link SbiSplitK#streamK}) meet: workspace slots
- * for the partial sums of a row group (one per row group and block, {@link SbiSplitK#streamKSlotBytes} each) and one
+ * The device memory where the stream-K TMA kernels (tma.cuh's sbi_mmk, {@link TmaKernels#streamK}) meet: workspace slots
+ * for the partial sums of a row group (one per row group and block, {@link TmaKernels#streamKSlotBytes} each) and one
  * ticket per row group, which the block adding a row group's pieces sets back to zero (the owner kernels use the same
  * words as flags, one per slot and consumer warp, which each owner clears once read). One per loaded module (device),
  * allocated on first use and kept for the process, like the module: a decode graph captured over it keeps its addresses.

@@ -8,7 +8,7 @@ import java.util.List;
 
 /**
  * Where a TMA kernel launch spends its time, block by block (CudaBench part {@code tmatrace}): the trace variants
- * ({@link SbiSplitK#TMA_TRACE_KERNELS}) write, per block, its multiprocessor and the global timer at entry, when its
+ * ({@link TmaKernels#TMA_TRACE_KERNELS}) write, per block, its multiprocessor and the global timer at entry, when its
  * first and last pipeline stages arrived, and once the block is done. The table sets that beside the launch's GB/s, so
  * a slow shape shows whether its time goes to blocks starting late, the first bytes arriving late, a slow stream, the
  * reduction after it, or the gap between one launch's end and the next one's start.
@@ -82,7 +82,7 @@ final class TmaTrace extends BenchTables {
      */
     void table() {
         System.out.printf("%n== TMA kernel timelines (the trace variants of %s; two back-to-back launches traced; µs; read ceiling %.0f GB/s)%n",
-                String.join(", ", SbiSplitK.TMA_TRACE_KERNELS.stream().map(k -> k.replace("t_bf16_8", "")).toList()), readGBs);
+                String.join(", ", TmaKernels.TMA_TRACE_KERNELS.stream().map(k -> k.replace("t_bf16_8", "")).toList()), readGBs);
         if (lacksSm90(cu, "the TMA kernels need")) return;
         System.out.println("   GB/s: 20 back-to-back launches on rotating copies, median of 9 (plain / as PDL); SMs: multiprocessors used, most blocks on one;");
         System.out.println("   entry: block start after the first block's (median/max); first: entry to the first stage; stream: first to last stage;");
@@ -192,7 +192,7 @@ final class TmaTrace extends BenchTables {
     }
 
     /** The trace kernels to run: {@code -Dfathom.bench.traceKernels} (a comma-separated subset), else all of them. */
-    static List<String> kernels() { return CudaSettings.subset("fathom.bench.traceKernels", SbiSplitK.TMA_TRACE_KERNELS); }
+    static List<String> kernels() { return CudaSettings.subset("fathom.bench.traceKernels", TmaKernels.TMA_TRACE_KERNELS); }
 
     private static String mm(double[] v) { return String.format("%.1f/%.1f", v[0], v[1]); }
 }

@@ -98,7 +98,7 @@ class CudaGpuTest {
         assumeTrue(Cuda.get().ccMajor() >= 9, "skipped: the TMA kernels need sm_90");
         long seed = System.nanoTime();
         assertTrue(CudaSelfCheck.tmaProbes(seed), "TMA probes: the lines printed above name the columns or rows read wrong");
-        for (String kn : SbiSplitK.TMA_KERNELS)
+        for (String kn : TmaKernels.TMA_KERNELS)
             for (int[] nk : new int[][]{{172, 64}, {64, 172}, {1000, 300}, {37, 1000}})   // K % 4 == 0, as their activation map needs
                 for (int rows : new int[]{2, 5, 8})
                     for (int mode = 0; mode < 3; mode++)
@@ -133,7 +133,7 @@ class CudaGpuTest {
         Path f = fixtures().stream().filter(p -> p.getFileName().toString().equals("llama-tiny")).findFirst().orElseThrow();
         Cuda cu = Cuda.get();
         long before = StepTrace.ringCount(cu);
-        FixtureCheck.withTmaKernel(SbiSplitK.TMA_TRACE_KERNELS.get(0), () -> {
+        FixtureCheck.withTmaKernel(TmaKernels.TMA_TRACE_KERNELS.get(0), () -> {
             var r = FixtureCheck.fixture(f, true);
             assertTrue(r.ok(), r.toString());
             return null;

@@ -30,7 +30,7 @@ class CudaSettingsTest {
 
     @Test
     void tmaCheckKernelsAreAllUnlessNamedAndAnUnknownNameIsOneSentence() {
-        assertEquals(SbiSplitK.TMA_KERNELS, CudaSelfCheck.tmaKernels());
+        assertEquals(TmaKernels.TMA_KERNELS, CudaSelfCheck.tmaKernels());
         assertEquals(java.util.List.of("sbimms6p_bf16_8", "sbimmb4p_bf16_8"),
                 with("fathom.check.tmaKernels", " sbimms6p_bf16_8, sbimmb4p_bf16_8,sbimms6p_bf16_8 ", CudaSelfCheck::tmaKernels));
         var e = assertThrows(IllegalArgumentException.class, () -> with("fathom.check.tmaKernels", "sbimmt4_bf16_8,sbimmx9", CudaSelfCheck::tmaKernels));

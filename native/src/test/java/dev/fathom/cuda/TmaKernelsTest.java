@@ -28,35 +28,35 @@ class TmaKernelsTest {
     void tmaKernelsPlanOneWaveAndCoverEveryChunkAndOutputOnce() throws Exception {
         SbiLayout.Shape r = SbiLayout.Shape.of(11008, 4096, 11008, DType.BF16, false, true);
         String src = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/tma.cuh"));
-        for (String kn : SbiSplitK.TMA_TRACE_KERNELS) {   // the trace variants: a kernel of TMA_KERNELS with TR set
+        for (String kn : TmaKernels.TMA_TRACE_KERNELS) {   // the trace variants: a kernel of TMA_KERNELS with TR set
             String plain = kn.replace("t_bf16", "_bf16");
-            assertTrue(SbiSplitK.TMA_KERNELS.contains(plain), kn);
-            assertEquals(kn, SbiSplitK.traceName(plain));
-            if (SbiSplitK.streamK(plain)) {   // tma.cuh's sbi_mmk with TR set
-                String head = kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", MMT_PREFETCH, true";
-                assertTrue(src.contains(SbiSplitK.streamKOwnedPieces(plain) ? "MMK_KERNEL_OWN(" + head + ", true)" : "MMK_KERNEL_TR(" + head + ")"),
+            assertTrue(TmaKernels.TMA_KERNELS.contains(plain), kn);
+            assertEquals(kn, TmaKernels.traceName(plain));
+            if (TmaKernels.streamK(plain)) {   // tma.cuh's sbi_mmk with TR set
+                String head = kn + ", " + TmaKernels.tmaStages(plain) + ", " + TmaKernels.tileWarps(plain) + ", MMT_PREFETCH, true";
+                assertTrue(src.contains(TmaKernels.streamKOwnedPieces(plain) ? "MMK_KERNEL_OWN(" + head + ", true)" : "MMK_KERNEL_TR(" + head + ")"),
                         kn + " in tma.cuh");
-                assertEquals(SbiSplitK.tmaFlags(plain), SbiSplitK.tmaFlags(kn));
+                assertEquals(TmaKernels.tmaFlags(plain), TmaKernels.tmaFlags(kn));
                 SbiSplitK.Plan tp = SbiSplitK.fixed(kn, r, 8, 2, 132);
                 assertEquals(SbiSplitK.fixed(plain, r, 8, 2, 132), new SbiSplitK.Plan(plain, 2, tp.blocks(), tp.smem()));
                 continue;
             }
-            int fl = SbiSplitK.tmaFlags(plain);
-            String args = kn + ", " + SbiSplitK.tmaStages(plain) + ", " + SbiSplitK.tileWarps(plain) + ", " + SbiSplitK.warpsPerTile(plain) + ", true, "
-                    + SbiSplitK.stageChunks(plain);
-            assertTrue(src.contains(fl == 0 ? "MMT_KERNEL(" + args + ")" : "MMT_KERNEL_FL(" + args + ", " + (fl == SbiSplitK.MAPS_PREFETCHED ? "MMT_PREFETCH" : "MMT_LATE") + ")"),
+            int fl = TmaKernels.tmaFlags(plain);
+            String args = kn + ", " + TmaKernels.tmaStages(plain) + ", " + TmaKernels.tileWarps(plain) + ", " + TmaKernels.warpsPerTile(plain) + ", true, "
+                    + TmaKernels.stageChunks(plain);
+            assertTrue(src.contains(fl == 0 ? "MMT_KERNEL(" + args + ")" : "MMT_KERNEL_FL(" + args + ", " + (fl == TmaKernels.MAPS_PREFETCHED ? "MMT_PREFETCH" : "MMT_LATE") + ")"),
                     kn + " in tma.cuh");
-            assertEquals(fl, SbiSplitK.tmaFlags(kn), "a trace variant keeps its kernel's flags");
-            assertEquals(SbiSplitK.tmaThreads(plain), SbiSplitK.tmaThreads(kn));
+            assertEquals(fl, TmaKernels.tmaFlags(kn), "a trace variant keeps its kernel's flags");
+            assertEquals(TmaKernels.tmaThreads(plain), TmaKernels.tmaThreads(kn));
             assertEquals(SbiSplitK.fixed(plain, r, 8, 2), new SbiSplitK.Plan(plain, 2, SbiSplitK.fixed(kn, r, 8, 2).blocks(), SbiSplitK.fixed(kn, r, 8, 2).smem()));
         }
-        for (String kn : SbiSplitK.TMA_KERNELS) {
-            int stages = SbiSplitK.tmaStages(kn), tw = SbiSplitK.tileWarps(kn), ks = SbiSplitK.warpsPerTile(kn), cps = SbiSplitK.stageChunks(kn);
-            if (SbiSplitK.streamK(kn)) {   // tma.cuh's sbi_mmk: one consumer warp a tile, one chunk a stage, maps prefetched
+        for (String kn : TmaKernels.TMA_KERNELS) {
+            int stages = TmaKernels.tmaStages(kn), tw = TmaKernels.tileWarps(kn), ks = TmaKernels.warpsPerTile(kn), cps = TmaKernels.stageChunks(kn);
+            if (TmaKernels.streamK(kn)) {   // tma.cuh's sbi_mmk: one consumer warp a tile, one chunk a stage, maps prefetched
                 boolean own = kn.startsWith("sbimmo");
                 assertTrue(src.contains(own ? "MMK_KERNEL_OWN(" + kn + ", " + stages + ", " + tw + ", MMT_PREFETCH, false, true)"
                         : "MMK_KERNEL(" + kn + ", " + stages + ", " + tw + ", MMT_PREFETCH)"), kn + " is not defined in tma.cuh");
-                assertEquals(SbiSplitK.MAPS_PREFETCHED | SbiSplitK.STREAM_K | (own ? SbiSplitK.OWNER : 0), SbiSplitK.tmaFlags(kn), kn);
+                assertEquals(TmaKernels.MAPS_PREFETCHED | TmaKernels.STREAM_K | (own ? TmaKernels.OWNER : 0), TmaKernels.tmaFlags(kn), kn);
                 assertEquals(kn.startsWith("sbimmkh") ? 4 : 8, tw, kn);
                 assertEquals(1, ks, kn);
                 assertEquals(1, cps, kn);
@@ -64,49 +64,49 @@ class TmaKernelsTest {
                 assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed(kn, r, 8, 1), "a stream-K plan needs the multiprocessor count");
                 continue;
             }
-            int fl = SbiSplitK.tmaFlags(kn);
-            String flags = fl == SbiSplitK.MAPS_PREFETCHED ? "MMT_PREFETCH" : fl == SbiSplitK.LATE_TRIGGER ? "MMT_LATE" : "";
+            int fl = TmaKernels.tmaFlags(kn);
+            String flags = fl == TmaKernels.MAPS_PREFETCHED ? "MMT_PREFETCH" : fl == TmaKernels.LATE_TRIGGER ? "MMT_LATE" : "";
             String def = fl != 0 ? "MMT_KERNEL_FL(" + kn + ", " + stages + ", " + tw + ", " + ks + ", false, " + cps + ", " + flags + ")"
                     : "MMT_KERNEL(" + kn + ", " + stages + ", " + tw + ", " + ks + ", false, " + cps + ")";
-            assertEquals(kn.matches("sbimm[a-z]\\d+p_bf16_8") ? SbiSplitK.MAPS_PREFETCHED : kn.matches("sbimm[a-z]\\d+l_bf16_8") ? SbiSplitK.LATE_TRIGGER : 0, fl, kn);
+            assertEquals(kn.matches("sbimm[a-z]\\d+p_bf16_8") ? TmaKernels.MAPS_PREFETCHED : kn.matches("sbimm[a-z]\\d+l_bf16_8") ? TmaKernels.LATE_TRIGGER : 0, fl, kn);
             assertTrue(src.contains(def),
                     kn + " with " + stages + " stages, " + tw + " tiles, " + ks + " warps per tile and " + cps + " chunks a stage is not defined in tma.cuh");
             assertEquals(kn.startsWith("sbimmh") || kn.startsWith("sbimme") || kn.startsWith("sbimmv") ? 4 : kn.startsWith("sbimmb") ? 16
                     : kn.startsWith("sbimms") ? 6 : kn.startsWith("sbimmq") ? 12 : 8, tw, kn);
             assertEquals(kn.startsWith("sbimmw") || kn.startsWith("sbimmv") ? 2 : 1, cps, kn);
             assertEquals(kn.startsWith("sbimmd") || kn.startsWith("sbimme") ? 2 : 1, ks, kn);
-            assertEquals(32 * tw * ks + 32, SbiSplitK.tmaThreads(kn));
-            assertTrue(SbiSplitK.tmaThreads(kn) <= 1024, kn);
+            assertEquals(32 * tw * ks + 32, TmaKernels.tmaThreads(kn));
+            assertTrue(TmaKernels.tmaThreads(kn) <= 1024, kn);
             assertTrue(SbiSplitK.rowMajor(kn), kn);
             assertEquals(stages * cps * (tw * 2048 + 2048) + 1024, SbiSplitK.fixed(kn, r, 8, 1).smem(), kn);
             assertTrue(SbiSplitK.fixed(kn, r, 8, 1).smem() <= SbiSplitK.MAX_SMEM, kn + " fits the opt-in limit");
             assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed(kn, tiles(64, 64), 2, 1), "row-major only");
             assertFalse(SbiSplitK.ROW_MAJOR_KERNELS.contains(kn), "an experiment is no choice for -Dfathom.cuda.splitKKernel");
         }
-        assertEquals(2, SbiSplitK.tmaBlocksPerSm("sbimmt4_bf16_8"));
-        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt8_bf16_8"));
-        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmt12_bf16_8"));
-        assertEquals(2, SbiSplitK.tmaBlocksPerSm("sbimmh8_bf16_8"), "80 KB a block");
+        assertEquals(2, TmaKernels.tmaBlocksPerSm("sbimmt4_bf16_8"));
+        assertEquals(1, TmaKernels.tmaBlocksPerSm("sbimmt8_bf16_8"));
+        assertEquals(1, TmaKernels.tmaBlocksPerSm("sbimmt12_bf16_8"));
+        assertEquals(2, TmaKernels.tmaBlocksPerSm("sbimmh8_bf16_8"), "80 KB a block");
         // 256-row boxes: the gated gate/up pair of llama-7b (22016 stored rows) in 86 blocks, one to a multiprocessor, one wave
         SbiLayout.Shape gateUp = SbiLayout.Shape.of(22016, 4096, 22016, DType.BF16, false, true);
-        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmb4_bf16_8"));
+        assertEquals(1, TmaKernels.tmaBlocksPerSm("sbimmb4_bf16_8"));
         // static shared memory as ptxas -v reported it for sm_90 (twentieth session)
-        assertEquals(5120, SbiSplitK.tmaStaticSmem("sbimmt4_bf16_8"));
-        assertEquals(5120, SbiSplitK.tmaStaticSmem("sbimmh8_bf16_8"));
-        assertEquals(9216, SbiSplitK.tmaStaticSmem("sbimmd4_bf16_8"));
-        assertEquals(7168, SbiSplitK.tmaStaticSmem("sbimme12_bf16_8"));
-        assertEquals(9216, SbiSplitK.tmaStaticSmem("sbimmb4_bf16_8"));
-        assertEquals(5120, SbiSplitK.tmaStaticSmem("sbimms6p_bf16_8"));
-        assertEquals(7168, SbiSplitK.tmaStaticSmem("sbimmq4p_bf16_8"));
+        assertEquals(5120, TmaKernels.tmaStaticSmem("sbimmt4_bf16_8"));
+        assertEquals(5120, TmaKernels.tmaStaticSmem("sbimmh8_bf16_8"));
+        assertEquals(9216, TmaKernels.tmaStaticSmem("sbimmd4_bf16_8"));
+        assertEquals(7168, TmaKernels.tmaStaticSmem("sbimme12_bf16_8"));
+        assertEquals(9216, TmaKernels.tmaStaticSmem("sbimmb4_bf16_8"));
+        assertEquals(5120, TmaKernels.tmaStaticSmem("sbimms6p_bf16_8"));
+        assertEquals(7168, TmaKernels.tmaStaticSmem("sbimmq4p_bf16_8"));
         // 96-row boxes: the QKV (12288 outputs) in 128 blocks; 192-row: gate/up in 115
         assertEquals(128, SbiSplitK.plan("sbimms6p_bf16_8", SbiLayout.Shape.of(12288, 4096, 12288, DType.BF16, false, true), 4, 132).blocks());
         assertEquals(115, SbiSplitK.plan("sbimmq4p_bf16_8", gateUp, 4, 132).blocks());
         assertEquals(new SbiSplitK.Plan("sbimmb4_bf16_8", 1, 86, 4 * (256 * 128 + 2048) + 1024), SbiSplitK.plan("sbimmb4_bf16_8", gateUp, 4, 132));
         assertEquals(172, SbiSplitK.plan("sbimmt4_bf16_8", gateUp, 4, 132).blocks(), "two to a multiprocessor on 40 of them");
-        assertEquals(544, SbiSplitK.tmaThreads("sbimmb4_bf16_8"));
-        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmh12_bf16_8"), "120 KB a block");
-        assertEquals(8, SbiSplitK.tileWarps(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
-        assertEquals(0, SbiSplitK.tmaStages(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
+        assertEquals(544, TmaKernels.tmaThreads("sbimmb4_bf16_8"));
+        assertEquals(1, TmaKernels.tmaBlocksPerSm("sbimmh12_bf16_8"), "120 KB a block");
+        assertEquals(8, TmaKernels.tileWarps(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
+        assertEquals(0, TmaKernels.tmaStages(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL));
         // 132 multiprocessors: 4096 rows (32 row groups) split until a block per two SMs (4 ways: 128 blocks), which
         // keeps one wave; 86 row groups already give 86 blocks
         SbiLayout.Shape sq = SbiLayout.Shape.of(4096, 4096, 4096, DType.BF16, false, true);
@@ -116,11 +116,11 @@ class TmaKernelsTest {
         assertEquals(1, SbiSplitK.plan("sbimmt4_bf16_8", sq, 8, 60).cluster(), "32 blocks: one per two of 60 SMs already");
         assertEquals(new SbiSplitK.Plan("sbimmh8_bf16_8", 2, 128, 8 * 10240 + 1024), SbiSplitK.plan("sbimmh8_bf16_8", sq, 8, 132),
                 "64-row boxes: 64 row groups, split in two for 128 blocks");
-        for (String kn : SbiSplitK.TMA_KERNELS)
+        for (String kn : TmaKernels.TMA_KERNELS)
             for (int sms : new int[]{16, 60, 100, 132, 170})
                 for (SbiLayout.Shape sh : new SbiLayout.Shape[]{sq, r}) {
                     SbiSplitK.Plan p = SbiSplitK.plan(kn, sh, 8, sms);
-                    assertTrue(p.cluster() == 1 || p.blocks() <= (long) sms * SbiSplitK.tmaBlocksPerSm(kn), kn + " on " + sms + " SMs: a split keeps one wave");
+                    assertTrue(p.cluster() == 1 || p.blocks() <= (long) sms * TmaKernels.tmaBlocksPerSm(kn), kn + " on " + sms + " SMs: a split keeps one wave");
                 }
         assertEquals(1, SbiSplitK.plan("sbimmt8_bf16_8", r, 8, 132).cluster(), "86 row groups fill one wave unsplit");
         assertEquals(1, SbiSplitK.plan("sbimmt4_bf16_8", r, 8, 132).cluster(), "86 row groups fill one wave unsplit");
@@ -143,7 +143,7 @@ class TmaKernelsTest {
             for (String kn : List.of("sbimmt8_bf16_8", "sbimmh8_bf16_8", "sbimmd4_bf16_8", "sbimme12_bf16_8"))
                 for (int c = 1; c <= 8; c *= 2) {
                     SbiSplitK.Plan p = SbiSplitK.fixed(kn, s, 8, c);
-                    int tw = SbiSplitK.tileWarps(kn), threads = SbiSplitK.tmaThreads(kn);
+                    int tw = TmaKernels.tileWarps(kn), threads = TmaKernels.tmaThreads(kn);
                     int[] chunkSeen = new int[(p.blocks() / c) * nc], outSeen = new int[8 * n];
                     int per = (nc + c - 1) / c;
                     for (int bx = 0; bx < p.blocks(); bx++) {
@@ -182,12 +182,12 @@ class TmaKernelsTest {
                     int[] pieces = new int[groups];
                     long minLen = Long.MAX_VALUE, maxLen = 0;
                     for (int b = 0; b < grid; b++) {
-                        long u0 = SbiSplitK.streamKStart(b, units, grid), u1 = SbiSplitK.streamKStart(b + 1, units, grid);
+                        long u0 = TmaKernels.streamKStart(b, units, grid), u1 = TmaKernels.streamKStart(b + 1, units, grid);
                         minLen = Math.min(minLen, u1 - u0);
                         maxLen = Math.max(maxLen, u1 - u0);
                         for (long u = u0; u < u1; u++) {
                             seen[(int) u]++;
-                            assertEquals(b, SbiSplitK.streamKBlock(u, units, grid), what + ": the block of unit " + u);
+                            assertEquals(b, TmaKernels.streamKBlock(u, units, grid), what + ": the block of unit " + u);
                             if ((u + 1) % nc == 0 || u == u1 - 1) {   // the kernel stores a piece here
                                 long rg = u / nc;
                                 assertTrue(slots.add(rg + b), what + ": slot " + (rg + b) + " taken twice");
@@ -196,69 +196,69 @@ class TmaKernelsTest {
                             }
                         }
                     }
-                    assertEquals(units, SbiSplitK.streamKStart(grid, units, grid), what + ": the last block ends at the last unit");
+                    assertEquals(units, TmaKernels.streamKStart(grid, units, grid), what + ": the last block ends at the last unit");
                     // owners (sbi_mmk's OWN): the block streaming a row group's first chunk; its part ends its run where others
                     // take part, and each other part is the first of its block's run (the kernel's test: the row group's first
                     // unit lies before the block's first), so one flag per slot and warp is set once and read by the owner
                     for (int rg = 0; rg < groups; rg++) {
-                        long owner = SbiSplitK.streamKOwner(rg, nc, units, grid);
-                        long last = SbiSplitK.streamKBlock((long) rg * nc + nc - 1, units, grid);
+                        long owner = TmaKernels.streamKOwner(rg, nc, units, grid);
+                        long last = TmaKernels.streamKBlock((long) rg * nc + nc - 1, units, grid);
                         if (last > owner)
-                            assertEquals((long) rg, (SbiSplitK.streamKStart(owner + 1, units, grid) - 1) / nc, what + ": row group " + rg + " ends its owner's run");
-                        assertTrue(SbiSplitK.streamKStart(owner, units, grid) <= (long) rg * nc, what + ": the owner starts at or before the row group");
+                            assertEquals((long) rg, (TmaKernels.streamKStart(owner + 1, units, grid) - 1) / nc, what + ": row group " + rg + " ends its owner's run");
+                        assertTrue(TmaKernels.streamKStart(owner, units, grid) <= (long) rg * nc, what + ": the owner starts at or before the row group");
                         for (long b = owner + 1; b <= last; b++) {
-                            long start = SbiSplitK.streamKStart(b, units, grid);
+                            long start = TmaKernels.streamKStart(b, units, grid);
                             assertTrue(start > (long) rg * nc && start / nc == rg, what + ": block " + b + "'s run starts inside row group " + rg);
                         }
                     }
                     assertTrue(maxLen - minLen <= 1 && minLen >= 1, what + ": " + minLen + ".." + maxLen + " units a block");
                     for (int u = 0; u < units; u++) assertEquals(1, seen[u], what + ": unit " + u);
                     for (int rg = 0; rg < groups; rg++) {
-                        long first = SbiSplitK.streamKBlock((long) rg * nc, units, grid), last = SbiSplitK.streamKBlock((long) rg * nc + nc - 1, units, grid);
+                        long first = TmaKernels.streamKBlock((long) rg * nc, units, grid), last = TmaKernels.streamKBlock((long) rg * nc + nc - 1, units, grid);
                         assertEquals(last - first + 1, pieces[rg], what + ": row group " + rg + "'s pieces are its blocks");
                         for (long p = 0; p < pieces[rg]; p++) assertTrue(slots.contains(rg + first + p), what + ": row group " + rg + " piece " + p);
                     }
                 }
         // plans: C blocks per multiprocessor, at most one per unit; the planned C keeps every block resident
         SbiLayout.Shape r = SbiLayout.Shape.of(11008, 4096, 11008, DType.BF16, false, true);
-        assertEquals(86 * 64, SbiSplitK.streamKUnits("sbimmk4p_bf16_8", r));
-        assertEquals(172 * 64, SbiSplitK.streamKUnits("sbimmkh8p_bf16_8", r));
+        assertEquals(86 * 64, TmaKernels.streamKUnits("sbimmk4p_bf16_8", r));
+        assertEquals(172 * 64, TmaKernels.streamKUnits("sbimmkh8p_bf16_8", r));
         assertEquals(new SbiSplitK.Plan("sbimmk4p_bf16_8", 2, 264, 4 * 18432 + 1024), SbiSplitK.plan("sbimmk4p_bf16_8", r, 8, 132));
         assertEquals(new SbiSplitK.Plan("sbimmk8p_bf16_8", 1, 132, 8 * 18432 + 1024), SbiSplitK.plan("sbimmk8p_bf16_8", r, 4, 132));
         assertEquals(2, SbiSplitK.plan("sbimmkh8p_bf16_8", r, 4, 132).cluster());
         assertEquals(396, SbiSplitK.fixed("sbimmk4p_bf16_8", r, 8, 3, 132).blocks());
         SbiLayout.Shape tiny = SbiLayout.Shape.of(64, 64, 64, DType.BF16, false, true);   // one row group of 4 chunks
         assertEquals(4, SbiSplitK.fixed("sbimmk4p_bf16_8", tiny, 8, 8, 132).blocks(), "at most one block per unit");
-        assertEquals(new SbiSplitK.Plan("sbimmk4p_bf16_8", 0, 3, 4 * 18432 + 1024), SbiSplitK.streamKGrid("sbimmk4p_bf16_8", tiny, 8, 3));
-        assertEquals(4, SbiSplitK.streamKGrid("sbimmk4p_bf16_8", tiny, 8, 9).blocks());
-        assertThrows(IllegalArgumentException.class, () -> SbiSplitK.streamKGrid("sbimmt4p_bf16_8", tiny, 8, 3), "no stream-K kernel");
-        assertThrows(IllegalArgumentException.class, () -> SbiSplitK.streamKGrid("sbimmk4p_bf16_8", tiles(64, 64), 8, 3), "row-major only");
+        assertEquals(new SbiSplitK.Plan("sbimmk4p_bf16_8", 0, 3, 4 * 18432 + 1024), TmaKernels.streamKGrid("sbimmk4p_bf16_8", tiny, 8, 3));
+        assertEquals(4, TmaKernels.streamKGrid("sbimmk4p_bf16_8", tiny, 8, 9).blocks());
+        assertThrows(IllegalArgumentException.class, () -> TmaKernels.streamKGrid("sbimmt4p_bf16_8", tiny, 8, 3), "no stream-K kernel");
+        assertThrows(IllegalArgumentException.class, () -> TmaKernels.streamKGrid("sbimmk4p_bf16_8", tiles(64, 64), 8, 3), "row-major only");
         // the workspace: llama-7b's widest matrix fits at 8 blocks per multiprocessor; a refusal is one sentence naming the kernel and what it needs
         SbiLayout.Shape head = SbiLayout.Shape.of(32000, 4096, 32000, DType.BF16, false, true);
-        assertNull(SbiSplitK.streamKRefusal("sbimmk4p_bf16_8", head, 8 * 132));
-        assertEquals(4128, SbiSplitK.streamKSlotBytes("sbimmk4p_bf16_8"));
-        assertEquals(2080, SbiSplitK.streamKSlotBytes("sbimmkh8p_bf16_8"));
+        assertNull(TmaKernels.streamKRefusal("sbimmk4p_bf16_8", head, 8 * 132));
+        assertEquals(4128, TmaKernels.streamKSlotBytes("sbimmk4p_bf16_8"));
+        assertEquals(2080, TmaKernels.streamKSlotBytes("sbimmkh8p_bf16_8"));
         SbiLayout.Shape huge = SbiLayout.Shape.of(1 << 20, 4096, 1 << 20, DType.BF16, false, true);
-        String why = SbiSplitK.streamKRefusal("sbimmk4p_bf16_8", huge, 132);
+        String why = TmaKernels.streamKRefusal("sbimmk4p_bf16_8", huge, 132);
         assertTrue(why != null && why.startsWith("sbimmk4p_bf16_8 over 1048576 x 4096 in 132 blocks needs 8324 workspace slots")
                 && why.contains("use " + SbiSplitK.WIDE_KERNEL), why);
         // the launch's refusal (which sends the model to the default kernel): the workspace for stream-K, the maps for all
         SbiSplitK.Plan hugePlan = SbiSplitK.plan("sbimmk4p_bf16_8", huge, 8, 132);
-        assertEquals(SbiSplitK.streamKRefusal("sbimmk4p_bf16_8", huge, hugePlan.blocks()), SbiSplitK.tmaLaunchRefusal(hugePlan, huge, 4096, 256, 512));
+        assertEquals(TmaKernels.streamKRefusal("sbimmk4p_bf16_8", huge, hugePlan.blocks()), SbiSplitK.tmaLaunchRefusal(hugePlan, huge, 4096, 256, 512));
         assertTrue(SbiSplitK.tmaLaunchRefusal(hugePlan, huge, 4096, 256, 512).contains("in 264 blocks needs 8456 workspace slots"));
         assertNull(SbiSplitK.tmaLaunchRefusal(SbiSplitK.plan("sbimmk4p_bf16_8", head, 8, 132), head, 4096, 256, 512));
         assertTrue(SbiSplitK.tmaLaunchRefusal(SbiSplitK.plan("sbimmk4p_bf16_8", head, 8, 132), head, 4096, 260, 512).contains("aligned activations"));
         assertNull(SbiSplitK.tmaLaunchRefusal(SbiSplitK.plan(SbiSplitK.WIDE_KERNEL, huge, 8, 132), huge, 4096, 256, 512), "no workspace for the others");
         // owners spin on flags: one block per multiprocessor (registers), whatever C asks; a flag per slot and warp
-        assertEquals(1, SbiSplitK.tmaBlocksPerSm("sbimmo4p_bf16_8"));
+        assertEquals(1, TmaKernels.tmaBlocksPerSm("sbimmo4p_bf16_8"));
         assertEquals(132, SbiSplitK.fixed("sbimmo4p_bf16_8", r, 8, 3, 132).blocks());
         assertEquals(132, SbiSplitK.plan("sbimmo4p_bf16_8", r, 8, 132).blocks());
-        assertTrue(SbiSplitK.streamKOwnedPieces("sbimmo8p_bf16_8") && !SbiSplitK.streamKOwnedPieces("sbimmk4p_bf16_8"));
-        assertNull(SbiSplitK.streamKRefusal("sbimmo4p_bf16_8", head, 132), "(250 + 132) x 8 flags");
-        String flags = SbiSplitK.streamKRefusal("sbimmo4p_bf16_8", SbiLayout.Shape.of(262144, 4096, 262144, DType.BF16, false, true), 132);
+        assertTrue(TmaKernels.streamKOwnedPieces("sbimmo8p_bf16_8") && !TmaKernels.streamKOwnedPieces("sbimmk4p_bf16_8"));
+        assertNull(TmaKernels.streamKRefusal("sbimmo4p_bf16_8", head, 132), "(250 + 132) x 8 flags");
+        String flags = TmaKernels.streamKRefusal("sbimmo4p_bf16_8", SbiLayout.Shape.of(262144, 4096, 262144, DType.BF16, false, true), 132);
         assertTrue(flags != null && flags.contains("needs 2180 workspace slots") && flags.contains("17440 tickets"), flags);
-        assertFalse(SbiSplitK.streamK(SbiSplitK.WIDE_KERNEL));
-        assertFalse(SbiSplitK.streamK("sbimmc4_bf16_8"));
+        assertFalse(TmaKernels.streamK(SbiSplitK.WIDE_KERNEL));
+        assertFalse(TmaKernels.streamK("sbimmc4_bf16_8"));
     }
 
     /**
