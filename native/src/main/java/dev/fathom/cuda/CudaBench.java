@@ -60,7 +60,7 @@ public final class CudaBench {
                     .withPrecision(precision);
             ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
             long t0 = System.nanoTime();
-            Breakdown agg = new Breakdown();
+            KernelBreakdown agg = new KernelBreakdown();
             try (InferenceSession s = engine.open(m, plan, agg)) {
                 CudaRunner r = (CudaRunner) s.runner();
                 long perToken = int8 ? int8StepBytes(m.weights(), Int8Layout.group()) : m.weights().bytesPerToken();
@@ -144,11 +144,15 @@ public final class CudaBench {
                         }
                         if (b == batches[0] && g) {
                             r.setGraphs(false);
+                            for (int i = 0; i < 2; i++) r.decode(slots, ids, pos);   // the first steps without graphs, untimed
                             agg.on = true;
-                            r.decode(slots, ids, pos);
+                            for (int i = 0; i < BREAKDOWN_STEPS; i++) {
+                                r.decode(slots, ids, pos);
+                                agg.endStep();
+                            }
                             agg.on = false;
                             r.setGraphs(true);
-                            breakdown.add(agg.table(preset + (int8 ? " INT8 (" + Int8Layout.kernelPrefix() + "*)" : "") + " batch " + b + " decode step, per kernel (CUDA events, graphs off)"));
+                            breakdown.add(agg.table(preset + (int8 ? " INT8 (" + Int8Layout.kernelPrefix() + "*)" : "") + " batch " + b + " decode step, per kernel (CUDA events, graphs off, after 2 untimed steps)"));
                         }
                         if (g && (b == batches[batches.length - 1] && b > 1 || b == 1)) {
                             agg.on = true;
@@ -180,45 +184,8 @@ public final class CudaBench {
     }
 
     private final List<String> breakdown = new ArrayList<>();
-
-    /** Sums kernel spans by name while {@code on}. */
-    static final class Breakdown implements TelemetrySink {
-        volatile boolean on;
-        private final java.util.Map<String, long[]> byName = new java.util.TreeMap<>();
-
-        @Override public boolean enabled() { return on; }
-
-        @Override
-        public synchronized void emit(dev.fathom.engine.telemetry.TelemetryEvent e) {
-            if (e instanceof dev.fathom.engine.telemetry.TelemetryEvent.KernelSpan k) {
-                long[] v = byName.computeIfAbsent(k.name(), x -> new long[4]);
-                v[0]++;
-                v[1] += k.durNs();
-                v[2] += k.bytes();
-                v[3] += k.flops();
-            }
-        }
-
-        /** Mean microseconds of the spans named {@code name} so far (0 when none); forgets every span. */
-        synchronized double meanUs(String name) {
-            long[] v = byName.get(name);
-            byName.clear();
-            return v == null || v[0] == 0 ? 0 : v[1] / 1e3 / v[0];
-        }
-
-        synchronized String table(String title) {
-            StringBuilder sb = new StringBuilder("\n== " + title + "\n");
-            sb.append(String.format("%-20s %6s %10s %10s %10s%n", "kernel", "calls", "total us", "GB/s", "GFLOP/s"));
-            long total = byName.values().stream().mapToLong(v -> v[1]).sum();
-            byName.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[1], a.getValue()[1])).forEach(en -> {
-                long[] v = en.getValue();
-                sb.append(String.format("%-20s %6d %10.1f %10.0f %10.0f%n", en.getKey(), v[0], v[1] / 1e3, v[2] / (double) v[1], v[3] / (double) v[1]));
-            });
-            sb.append(String.format("%-20s %6s %10.1f%n", "sum", "", total / 1e3));
-            byName.clear();
-            return sb.toString();
-        }
-    }
+    /** Decode steps the graphs-off per-kernel table takes the median of. */
+    static final int BREAKDOWN_STEPS = 5;
 
     /** 200 open/generate/close cycles on a small model; device memory must come back to where it was. */
     void leak() {
@@ -230,7 +197,7 @@ public final class CudaBench {
             long before = 0;
             List<Long> free = new ArrayList<>();
             for (int i = 0; i < 200; i++) {
-                Breakdown agg = new Breakdown();
+                KernelBreakdown agg = new KernelBreakdown();
             try (InferenceSession s = engine.open(m, plan, agg)) {
                     s.generate(new GenerationRequest(toks, 8, RunProfile.Sampling.GREEDY.withStopOnEos(false), false, false), TokenListener.NONE, null);
                 }

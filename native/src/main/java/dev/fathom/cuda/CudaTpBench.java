@@ -364,7 +364,7 @@ public final class CudaTpBench {
     /** Sums rank 0's kernel spans by name while {@code on}. */
     static final class Rank0Breakdown implements TelemetrySink {
         volatile boolean on;
-        private final CudaBench.Breakdown inner = new CudaBench.Breakdown();
+        private final KernelBreakdown inner = new KernelBreakdown();
 
         @Override public boolean enabled() { return on; }
 
