@@ -142,6 +142,19 @@ final class SbiSplitK {
         boolean pdl(boolean pdl, Plan p, SbiLayout.Shape s) {
             return pdl && (narrowPdl || tmaStages(p.kernel()) <= 0 || !wide(s) || s.n() >= DEFAULT_WIDE_ROWS);
         }
+
+        /**
+         * Which kernels take the 2..8 rows of row-major BF16 matrices under these settings, in one line for a table's
+         * header (StepTrace: its configurations' labels say what they set, JVM options on top may change more).
+         */
+        String routing() {
+            if (!enabled || wideRows == 0) return "2..8 rows through cuBLAS";
+            boolean one = tmaStages(rowMajorKernel) > 0;   // -Dfathom.cuda.splitKKernel named a TMA kernel: it takes them all
+            String r = "TMA from " + wideRows + " outputs: wide " + (one ? rowMajorKernel : wideKernel) + ", gate/up " + (one ? rowMajorKernel : gatedKernel);
+            if (wideRows < DEFAULT_WIDE_ROWS)
+                r += ", under " + DEFAULT_WIDE_ROWS + " outputs " + (one ? rowMajorKernel : narrowKernel) + (narrowPdl ? "" : " (plain launches, no PDL)");
+            return wideRows > 1 ? r + "; fewer outputs through cuBLAS" : r;
+        }
     }
 
     /**

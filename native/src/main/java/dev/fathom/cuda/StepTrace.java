@@ -147,7 +147,7 @@ final class StepTrace {
 
     /** The configurations part steptrace compares: a label and the JVM settings that pick trace kernels. */
     static final String[][] CONFIGS = {
-            {"sbimmt4p wide, cuBLAS below (the default's kernels)", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8"},
+            {"sbimmt4p wide and gate/up, cuBLAS below (the default's kernels but gate/up's sbimmq4p, which has no trace twin)", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8"},
             {"sbimmw4 wide, cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8"},
             {"sbimmt4p wide, gate/up through sbimmb4 (256-row boxes), cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8",
                     "fathom.cuda.tmaGatedKernel=sbimmb4t_bf16_8"},
@@ -197,6 +197,8 @@ final class StepTrace {
                         traced.put(cfg[0], bs);
                         List<Launch> ls = launches(bs);
                         System.out.printf("%n-- %s: step %.3f ms (median of 10), %d traced launches, %d blocks%n", cfg[0], median(t), ls.size(), to - from);
+                        // the label names what the configuration sets; options given to the JVM apply on top of it
+                        System.out.println("   routing: " + SbiSplitK.Settings.read().routing());
                         System.out.printf("   %-12s %8s %6s %4s %8s %7s %7s %7s %7s %6s %7s%n", "N x K", "launches", "blocks", "SMs", "gap", "first", "stream",
                                 "tail", "span", "late", "spread");
                         for (KindSummary k : summarize(ls))

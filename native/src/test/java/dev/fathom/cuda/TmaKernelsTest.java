@@ -387,4 +387,29 @@ class TmaKernelsTest {
         });
         SystemProperties.with("fathom.cuda.splitK", "false", () -> assertFalse(SbiSplitK.wideFor(9, SbiSplitK.Settings.read(), qkv, 4)));
     }
+
+    @Test
+    void routingSaysWhichKernelTakesEachKindOfMatrix() {
+        assertEquals("TMA from 8192 outputs: wide " + SbiSplitK.WIDE_KERNEL + ", gate/up " + SbiSplitK.GATED_KERNEL + "; fewer outputs through cuBLAS",
+                SbiSplitK.Settings.read().routing());
+        SystemProperties.with("fathom.cuda.tmaWide", "0", () -> assertEquals("2..8 rows through cuBLAS", SbiSplitK.Settings.read().routing()));
+        SystemProperties.with("fathom.cuda.splitK", "false", () -> assertEquals("2..8 rows through cuBLAS", SbiSplitK.Settings.read().routing()));
+        SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmv6_bf16_8", () -> {
+            assertEquals("TMA from 1 outputs: wide " + SbiSplitK.WIDE_KERNEL + ", gate/up " + SbiSplitK.GATED_KERNEL + ", under 8192 outputs sbimmv6_bf16_8",
+                    SbiSplitK.Settings.read().routing());
+            SystemProperties.with("fathom.cuda.tmaNarrowPdl", "false", () -> assertTrue(
+                    SbiSplitK.Settings.read().routing().endsWith("under 8192 outputs sbimmv6_bf16_8 (plain launches, no PDL)"), SbiSplitK.Settings.read().routing()));
+        }));
+        // StepTrace's configurations with options on top (twenty-fifth session): the label "cuBLAS below" no longer holds
+        SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmv6t_bf16_8", () -> {
+            String[] cfg = StepTrace.CONFIGS[0];
+            assertTrue(cfg[0].contains("cuBLAS below") && cfg[0].contains("no trace twin"), cfg[0]);
+            String r = CudaSettings.with(List.of(cfg).subList(1, cfg.length), () -> SbiSplitK.Settings.read().routing());
+            // and gate/up follows the wide kernel where only that is set: not the default's sbimmq4p
+            assertEquals("TMA from 1 outputs: wide sbimmt4pt_bf16_8, gate/up sbimmt4pt_bf16_8, under 8192 outputs sbimmv6t_bf16_8", r);
+        }));
+        // -Dfathom.cuda.splitKKernel naming a TMA kernel: it takes every wide matrix
+        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmh8_bf16_8", () -> assertEquals(
+                "TMA from 8192 outputs: wide sbimmh8_bf16_8, gate/up sbimmh8_bf16_8; fewer outputs through cuBLAS", SbiSplitK.Settings.read().routing()));
+    }
 }
