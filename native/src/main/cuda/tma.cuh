@@ -142,9 +142,12 @@ DEV void tma_trace_end(unsigned long long* tg, unsigned long long* tc, int act, 
 // the descriptor cache at entry, before the barriers are set up, so that the first copy need not fetch them from the
 // kernel parameters; MMT_LATE (sbimmt4l, sbimmh8l, sbimmh12l): the block lets the next kernel launch (PDL) only once its
 // consumers have taken the last stage, not at entry, so that kernels two launches ahead do not take multiprocessors
-// while this one streams.
+// while this one streams; MMT_NOTRIG (sbimmv6n): the block never lets the next kernel in early, so it launches only when
+// this grid has ended, as after a cuBLAS node (twenty-fifth session: through sbimmv6 the 4096-row GEMMs are faster one
+// launch at a time and the decode graph is slower, and a cuBLAS node ends the chain of early launches where ours extend it).
 #define MMT_PREFETCH 1
 #define MMT_LATE 2
+#define MMT_NOTRIG 4
 template <int S, int TW, int KS, bool TR, int CPS = 1, int FL = 0>
 DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, int RT, int C,
                  const float* __restrict__ bias, const float* res, float* y, int ldy, int n, int rows,
@@ -168,7 +171,7 @@ DEV void sbi_mmt(const CUtensorMap* tmW, const CUtensorMap* tmX, int K, int KT, 
         asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(tmW)) : "memory");
         asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(tmX)) : "memory");
     }
-    if (!(FL & MMT_LATE)) pdl_trigger();
+    if (!(FL & (MMT_LATE | MMT_NOTRIG))) pdl_trigger();
     if (threadIdx.x < 8) ss[threadIdx.x] = 0.f;
     if (threadIdx.x == 0) {
         for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], CW); }
@@ -307,6 +310,7 @@ MMT_KERNEL(sbimme12_bf16_8, 12, 4, 2, false, 1)
 MMT_KERNEL(sbimmw2_bf16_8, 2, 8, 1, false, 2)
 MMT_KERNEL(sbimmw4_bf16_8, 4, 8, 1, false, 2)
 MMT_KERNEL(sbimmv6_bf16_8, 6, 4, 1, false, 2)
+MMT_KERNEL_FL(sbimmv6n_bf16_8, 6, 4, 1, false, 2, MMT_NOTRIG)   // never triggers: the next kernel enters after this grid
 // 256-row boxes (16 consumer warps, 34 KB a stage, one block per multiprocessor): the gated gate/up pair of llama-7b
 // (22016 stored rows) in 86 blocks, one wave, where sbimmt4's 172 blocks need two to a multiprocessor (twentieth session)
 MMT_KERNEL(sbimmb4_bf16_8, 4, 16, 1, false, 1)

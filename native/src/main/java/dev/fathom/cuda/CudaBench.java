@@ -279,6 +279,8 @@ public final class CudaBench {
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"),
                 new Variant("nv6plain", "as nv6, the 4096-row outputs' TMA kernel launched plainly (not PDL: its blocks enter after the kernel before ends)",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8", "fathom.cuda.tmaNarrowPdl=false"),
+                new Variant("nv6n", "as nv6 through sbimmv6n_bf16_8, which never lets the next kernel in early (it enters once the grid has ended, as after a cuBLAS node)",
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6n_bf16_8"),
                 new Variant("nopdl48", "decode graphs at 2..8 rows without programmatic dependent launch (the baseline for nv6nopdl)", "llama-7b",
                         new int[]{2, 4, 8}, "fathom.cuda.pdl=false"),
                 new Variant("nv6nopdl", "as nv6, the graph without programmatic dependent launch: whether the 4096-row outputs through sbimmv6, faster per kernel, lose only where kernels overlap",

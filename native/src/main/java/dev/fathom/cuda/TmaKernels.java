@@ -36,9 +36,10 @@ final class TmaKernels {
     /**
      * TmaShape flags, tma.cuh's FL: the tensor maps prefetched at entry; the next kernel let in (PDL) after the last stage, not at entry;
      * and (no FL bit: a kernel of tma.cuh's sbi_mmk) the work cut evenly over a grid of blocks per multiprocessor, stream-K ({@link #streamK}),
-     * with the pieces added by the block that owns each row group, flagged mid-run instead of ticketed at the end ({@link #streamKOwner}).
+     * with the pieces added by the block that owns each row group, flagged mid-run instead of ticketed at the end ({@link #streamKOwner});
+     * and (tma.cuh's MMT_NOTRIG) no early launch of the next kernel at all: it enters once the grid has ended.
      */
-    static final int MAPS_PREFETCHED = 1, LATE_TRIGGER = 2, STREAM_K = 4, OWNER = 8;
+    static final int MAPS_PREFETCHED = 1, LATE_TRIGGER = 2, STREAM_K = 4, OWNER = 8, NO_TRIGGER = 16;
     private static final List<TmaShape> TMA_SHAPES = List.of(
             new TmaShape("sbimmt4_bf16_8", 4, 8, 1, 1, true), new TmaShape("sbimmt8_bf16_8", 8, 8, 1, 1, true),
             new TmaShape("sbimmt12_bf16_8", 12, 8, 1, 1, false), new TmaShape("sbimmh8_bf16_8", 8, 4, 1, 1, true),
@@ -46,6 +47,8 @@ final class TmaKernels {
             new TmaShape("sbimmd8_bf16_8", 8, 8, 2, 1, false), new TmaShape("sbimme12_bf16_8", 12, 4, 2, 1, true),
             new TmaShape("sbimmw2_bf16_8", 2, 8, 1, 2, false), new TmaShape("sbimmw4_bf16_8", 4, 8, 1, 2, true),
             new TmaShape("sbimmv6_bf16_8", 6, 4, 1, 2, true),
+            // the same never letting the next kernel in early (tma.cuh's MMT_NOTRIG): it launches when the grid has ended
+            new TmaShape("sbimmv6n_bf16_8", 6, 4, 1, 2, false, NO_TRIGGER),
             // tma.cuh's flags: the tensor maps prefetched at entry; the next kernel let in after the last stage
             new TmaShape("sbimmt4p_bf16_8", 4, 8, 1, 1, true, MAPS_PREFETCHED), new TmaShape("sbimmh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED),
             new TmaShape("sbimmt4l_bf16_8", 4, 8, 1, 1, false, LATE_TRIGGER), new TmaShape("sbimmh8l_bf16_8", 8, 4, 1, 1, false, LATE_TRIGGER),
@@ -93,7 +96,7 @@ final class TmaKernels {
     /** 16-row weight tiles of a block: 4 for the sbimmh, sbimme and sbimmv kernels, 16 for sbimmb, 8 for every other split-K kernel. */
     static int tileWarps(String kernel) { return tmaField(kernel, TmaShape::warps, 8); }
 
-    /** A TMA kernel's flags (tma.cuh's FL): {@link #MAPS_PREFETCHED}, {@link #LATE_TRIGGER}, {@link #STREAM_K}; 0 for any other kernel. */
+    /** A TMA kernel's flags (tma.cuh's FL): {@link #MAPS_PREFETCHED}, {@link #LATE_TRIGGER}, {@link #NO_TRIGGER}, {@link #STREAM_K}; 0 for any other kernel. */
     static int tmaFlags(String kernel) { return tmaField(kernel, TmaShape::flags, 0); }
 
     /**
