@@ -10,7 +10,6 @@ import dev.fathom.engine.plan.ExecutionPlan;
 import dev.fathom.engine.run.GenerationRequest;
 import dev.fathom.engine.run.InferenceSession;
 import dev.fathom.engine.run.TokenListener;
-import dev.fathom.engine.telemetry.TelemetrySink;
 import dev.fathom.engine.tensor.DType;
 import dev.fathom.engine.tensor.Tensor;
 import dev.fathom.profiles.Precision;

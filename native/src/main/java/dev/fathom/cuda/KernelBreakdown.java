@@ -82,7 +82,8 @@ final class KernelBreakdown implements TelemetrySink {
         List<Row> rows = rows();
         int n = closed;
         StringBuilder sb = new StringBuilder("\n== " + title + (n > 1 ? ", median of " + n + " steps" : "") + "\n");
-        sb.append(String.format("%-20s %6s %10s %10s %10s%s%n", "kernel", "calls", "total us", "GB/s", "GFLOP/s", n > 1 ? "   fastest-slowest step us" : ""));
+        sb.append(String.format("%-20s %6s %10s %10s %10s%s%n", "kernel", "calls", n > 1 ? "median us" : "total us", "GB/s", "GFLOP/s",
+                n > 1 ? "   fastest-slowest step us" : ""));
         for (Row r : rows) {
             if (r.name().equals("sum")) sb.append(String.format("%-20s %6s %10.1f%n", "sum", "", r.medianUs()));
             else sb.append(String.format("%-20s %6d %10.1f %10.0f %10.0f%s%n", r.name(), r.calls(), r.medianUs(), r.gbs(), r.gflops(),
