@@ -5,7 +5,9 @@
 # batched and one prompt at a time), zerocheck, bench[:parts],
 # zero[:sources[/batches]], kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch], cli8[:batch] (the CLI with
 # --precision int8), ncu[:parts] (CudaBench parts, default prof, under Nsight Compute: launch, occupancy, speed-of-light,
-# memory and warp-stall sections of every kernel into $OUT/ncu.txt).
+# memory and warp-stall sections of every kernel into $OUT/ncu.txt), nsys[:parts] (CudaBench parts, default graphsteps,
+# under Nsight Systems with every graph node traced; GraphGaps then prints per graph where its time goes between kernels;
+# -Dfathom.bench.graphVariants=a,b picks the routings, comparison parts of CudaBench, default llama48,nv6).
 # Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -47,6 +49,17 @@ for step in "$@"; do
            "$NCU" --import "$OUT/prof.ncu-rep" --page raw --csv > "$OUT/ncu-raw.csv" 2>&1
            grep -E "^  [A-Za-z_].*\(|Duration|DRAM Throughput|Registers Per|Grid Size|Cluster Size|Achieved Occupancy|Warp Cycles Per Issued" "$OUT/ncu.txt" | head -300
            (exit $r); fi ;;
+    nsys) NSYS=$(command -v nsys || ls /opt/nvidia/nsight-systems/*/bin/nsys /usr/local/cuda/bin/nsys 2>/dev/null | head -1)
+          if [ -z "$NSYS" ]; then echo "nsys not found"; false; else
+            rep=${log%.log}
+            "$NSYS" profile --trace=cuda --cuda-graph-trace=node --sample=none --cpuctxsw=none --force-overwrite true -o "$rep" \
+              "${J[@]}" dev.fathom.cuda.CudaBench ${arg:-graphsteps} > "$rep-run.txt" 2>&1; r=$?
+            grep -E "graph [0-9]+:|routing:|SKIP|rror" "$rep-run.txt" | head -40
+            "$NSYS" stats --report cuda_gpu_trace --format csv --force-export true --output "$rep" "$rep.nsys-rep" > "$rep-stats.txt" 2>&1
+            ls "$rep"*cuda_gpu_trace*.csv >/dev/null 2>&1 || tail -5 "$rep-stats.txt"
+            "${J[@]}" dev.fathom.cuda.GraphGaps "$(ls "$rep"*cuda_gpu_trace*.csv | head -1)" || r=1
+            gzip -f "$rep"*cuda_gpu_trace*.csv   # the kernel list of every launch, 10-20 MB as text
+            (exit $r); fi ;;
     *) echo "unknown step $step"; false ;;
   esac > >(tee "$log") 2>&1 || rc=1
 done

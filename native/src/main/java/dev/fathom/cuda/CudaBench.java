@@ -215,6 +215,13 @@ public final class CudaBench {
      */
     private record Variant(String part, String what, String preset, int[] batches, String... switches) {}
 
+    /** The settings of comparison part {@code part} (GraphGaps part graphsteps runs them in one process); one sentence for a name that is none. */
+    static List<String> variantSwitches(String part) {
+        for (Variant v : variants()) if (v.part().equals(part)) return List.of(v.switches());
+        throw new IllegalArgumentException("-Dfathom.bench.graphVariants: no comparison part " + part + "; use some of "
+                + String.join(", ", variants().stream().map(Variant::part).toList()));
+    }
+
     /** The comparison parts, in the order they run. */
     private static List<Variant> variants() {
         List<Variant> v = new ArrayList<>(List.of(
@@ -343,7 +350,7 @@ public final class CudaBench {
 
     /** The parts main runs itself (the comparison parts are {@link #variants()}'s). */
     private static final List<String> TABLE_PARTS = List.of("gemm", "sizes", "stages", "tma", "tmatrace", "tmaprobe", "steptrace", "prof", "splitk",
-            "lt", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak");
+            "lt", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps");
 
     /** One sentence naming the parts that are none of CudaBench's, or null when all are (a typo used to run nothing, silently). */
     static String partsRefusal(List<String> parts) {
@@ -363,6 +370,8 @@ public final class CudaBench {
             TmaTrace.kernels();
             ReadTables.tmaKernels();
             ReadTables.clusters();
+            CudaSettings.integer("fathom.bench.graphRows", 4, 1, 8);
+            for (String v : System.getProperty("fathom.bench.graphVariants", "llama48,nv6").split(",")) variantSwitches(v.trim());
             String out = System.getProperty("fathom.bench.out", "").trim();
             if (!out.isEmpty() && !java.nio.file.Files.isDirectory(java.nio.file.Path.of(out)))
                 return "-Dfathom.bench.out=" + out + ": no such folder; create it, or leave the setting out to write no trace files";
@@ -413,6 +422,7 @@ public final class CudaBench {
         if (parts.contains("tmatrace")) new TmaTrace(b.dev, b.readGBs).table();
         if (parts.contains("tmaprobe")) new TmaTrace(b.dev, b.readGBs).probeTable();
         if (parts.contains("steptrace")) StepTrace.table(4);
+        if (parts.contains("graphsteps")) GraphGaps.steps();
         if (parts.contains("prof")) reads.profLaunches();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();

@@ -1,0 +1,187 @@
+package dev.fathom.cuda;
+
+import com.fasterxml.jackson.databind.MappingIterator;
+import com.fasterxml.jackson.dataformat.csv.CsvMapper;
+import com.fasterxml.jackson.dataformat.csv.CsvParser;
+import dev.fathom.engine.Engine;
+import dev.fathom.engine.model.LoadedModel;
+import dev.fathom.engine.model.ModelLoader;
+import dev.fathom.engine.plan.ExecutionPlan;
+import dev.fathom.engine.run.InferenceSession;
+import dev.fathom.engine.telemetry.TelemetrySink;
+import dev.fathom.profiles.RunProfile;
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Where a CUDA graph's time goes between its kernels, from Nsight Systems (gpu-run.sh step {@code nsys}): CudaBench part
+ * {@code graphsteps} replays llama-7b decode graphs under several routings in one process, {@code nsys profile
+ * --cuda-graph-trace=node} records every node, {@code nsys stats --report cuda_gpu_trace --format csv} lists them, and
+ * {@link #main} reads that list. Every kernel node of one graph launch carries the launch's correlation id, so the
+ * kernels group into launches; launches with the same kernel sequence are one graph, and for each graph, over its last
+ * launches, each kernel name gets its calls, its time running, the time before it when no kernel of the launch ran
+ * (idle), and the time it ran beside the kernels before it (overlap). Built in the twenty-fifth session: through
+ * {@code sbimmv6} the 4096-row GEMMs are 145 µs a step faster one launch at a time and the graph is 5 % slower.
+ */
+final class GraphGaps {
+    private GraphGaps() {}
+
+    /** One kernel of the trace: start and duration (ns), the correlation id of its launch, its name. */
+    record Kernel(long start, long dur, long corr, String name) {
+        long end() { return start + dur; }
+    }
+
+    /** A kernel name's figures in one graph, per launch: calls, µs running, µs idle before it, µs beside earlier kernels. */
+    record Row(String name, double calls, double runUs, double idleUs, double overlapUs) {}
+
+    /** One graph: how many of its launches were summed, its kernels per launch, mean span, busy and idle µs, its rows in first-call order. */
+    record Graph(int launches, int kernels, double spanUs, double busyUs, double idleUs, List<Row> rows) {}
+
+    /**
+     * The kernels of a cuda_gpu_trace CSV: columns found by name (Start, Duration, CorrId, Name, as Nsight Systems writes
+     * them with their units after); copies and memsets ("[CUDA memcpy ...]") left out. A missing column is one sentence.
+     */
+    static List<Kernel> read(Reader csv, String what) throws IOException {
+        CsvMapper m = new CsvMapper();
+        m.enable(CsvParser.Feature.WRAP_AS_ARRAY);
+        List<Kernel> out = new ArrayList<>();
+        try (MappingIterator<String[]> it = m.readerFor(String[].class).readValues(csv)) {
+            if (!it.hasNext()) throw new IllegalArgumentException(what + ": empty; expected nsys stats --report cuda_gpu_trace --format csv output");
+            String[] head = it.next();
+            int start = column(head, "Start", what), dur = column(head, "Duration", what), corr = column(head, "CorrId", what), name = column(head, "Name", what);
+            while (it.hasNext()) {
+                String[] r = it.next();
+                if (r.length <= Math.max(Math.max(start, dur), Math.max(corr, name)) || r[name].startsWith("[CUDA")) continue;
+                try {
+                    out.add(new Kernel(Long.parseLong(r[start].trim()), Long.parseLong(r[dur].trim()), Long.parseLong(r[corr].trim()), r[name]));
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException(what + ": row " + (out.size() + 2) + " has no whole-nanosecond Start, Duration or CorrId (" + String.join(",", r)
+                            + "); run nsys stats without --timeunit");
+                }
+            }
+        }
+        return out;
+    }
+
+    private static int column(String[] head, String prefix, String what) {
+        for (int i = 0; i < head.length; i++) if (head[i].trim().startsWith(prefix)) return i;
+        throw new IllegalArgumentException(what + ": no " + prefix + " column (header: " + String.join(",", head)
+                + "); expected nsys stats --report cuda_gpu_trace --format csv output");
+    }
+
+    /**
+     * The graphs among {@code kernels}, in the order of their first launch: launches (kernels sharing a correlation id,
+     * two or more) grouped by their kernel sequence, each graph summed over its last {@code last} launches.
+     */
+    static List<Graph> graphs(List<Kernel> kernels, int last) {
+        Map<Long, List<Kernel>> byLaunch = new LinkedHashMap<>();
+        kernels.stream().sorted((a, b) -> Long.compare(a.start(), b.start())).forEach(k -> byLaunch.computeIfAbsent(k.corr(), x -> new ArrayList<>()).add(k));
+        Map<List<String>, List<List<Kernel>>> bySequence = new LinkedHashMap<>();
+        for (List<Kernel> l : byLaunch.values())
+            if (l.size() >= 2) bySequence.computeIfAbsent(l.stream().map(Kernel::name).toList(), x -> new ArrayList<>()).add(l);
+        List<Graph> out = new ArrayList<>();
+        for (List<List<Kernel>> launches : bySequence.values()) {
+            List<List<Kernel>> use = launches.subList(Math.max(0, launches.size() - last), launches.size());
+            Map<String, double[]> rows = new LinkedHashMap<>();   // name -> calls, run, idle, overlap (ns, summed over launches)
+            double span = 0, idle = 0;
+            for (List<Kernel> l : use) {
+                long frontier = l.get(0).start();   // the latest end among the kernels started so far
+                for (Kernel k : l) {
+                    double[] v = rows.computeIfAbsent(k.name(), x -> new double[4]);
+                    v[0]++;
+                    v[1] += k.dur();
+                    if (k.start() >= frontier) {
+                        v[2] += k.start() - frontier;
+                        idle += k.start() - frontier;
+                    } else v[3] += Math.min(frontier, k.end()) - k.start();
+                    frontier = Math.max(frontier, k.end());
+                }
+                span += frontier - l.get(0).start();
+            }
+            int n = use.size();
+            List<Row> r = new ArrayList<>();
+            rows.forEach((name, v) -> r.add(new Row(name, v[0] / n, v[1] / n / 1e3, v[2] / n / 1e3, v[3] / n / 1e3)));
+            out.add(new Graph(n, use.get(0).size(), span / n / 1e3, (span - idle) / n / 1e3, idle / n / 1e3, r));
+        }
+        return out;
+    }
+
+    /** The tables of {@link #graphs}: one per graph, its rows, and the totals. */
+    static String table(List<Graph> graphs) {
+        StringBuilder sb = new StringBuilder();
+        int i = 0;
+        for (Graph g : graphs) {
+            sb.append(String.format("%n== graph %d: %d kernels a launch, mean of its last %d launches: span %.1f µs = busy %.1f + idle %.1f%n",
+                    ++i, g.kernels(), g.launches(), g.spanUs(), g.busyUs(), g.idleUs()));
+            sb.append(String.format("   %-44s %6s %10s %10s %10s%n", "kernel", "calls", "run µs", "idle µs", "beside µs"));
+            for (Row r : g.rows())
+                sb.append(String.format("   %-44s %6.0f %10.1f %10.1f %10.1f%n", r.name().length() > 44 ? r.name().substring(0, 43) + "…" : r.name(), r.calls(),
+                        r.runUs(), r.idleUs(), r.overlapUs()));
+        }
+        return sb.length() == 0 ? "no graph launches in the trace (was it recorded with --cuda-graph-trace=node?)\n" : sb.toString();
+    }
+
+    /**
+     * CudaBench part graphsteps: llama-7b loaded once, then for each CudaBench comparison part named by {@code
+     * -Dfathom.bench.graphVariants} (default llama48,nv6) a session under its settings, {@code -Dfathom.bench.graphRows}
+     * rows (default 4), a prefill, 3 decode steps and 20 more timed; the graphs appear in this order in {@link #main}'s tables.
+     */
+    static void steps() {
+        int rows = CudaSettings.integer("fathom.bench.graphRows", 4, 1, 8);
+        List<String> variants = List.of(System.getProperty("fathom.bench.graphVariants", "llama48,nv6").split(","));
+        System.out.printf("%n== llama-7b decode graphs at %d rows, one per configuration, for Nsight Systems (gpu-run.sh nsys; GraphGaps reads its trace)%n", rows);
+        int prompt = 128;
+        Random rnd = new Random(13);
+        try (LoadedModel m = ModelLoader.load("synthetic:llama-7b")) {
+            Engine engine = Engine.discover();
+            int i = 0;
+            for (String v : variants) {
+                List<String> switches = CudaBench.variantSwitches(v.trim());
+                int graph = ++i;
+                CudaSettings.with(switches, () -> {
+                    RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
+                    ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
+                    try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                        CudaRunner r = (CudaRunner) s.runner();
+                        int[][] toks = new int[rows][prompt];
+                        for (int[] row : toks) for (int j = 0; j < prompt; j++) row[j] = rnd.nextInt(m.config().vocabSize());
+                        int[] slots = new int[rows], ids = new int[rows], pos = new int[rows];
+                        for (int j = 0; j < rows; j++) { slots[j] = j; ids[j] = rnd.nextInt(m.config().vocabSize()); pos[j] = prompt; }
+                        r.prefill(slots, toks, false);
+                        double[] t = new double[20];
+                        for (int j = -3; j < t.length; j++) {
+                            long d0 = System.nanoTime();
+                            r.decode(slots, ids, pos);
+                            if (j >= 0) t[j] = (System.nanoTime() - d0) / 1e6;
+                        }
+                        System.out.printf("   graph %d: %s (%s): step %.3f ms (median of 20, host)%n   routing: %s%n", graph, v.trim(),
+                                switches.isEmpty() ? "defaults" : "-D" + String.join(" -D", switches), BenchDevice.median(t), SbiSplitK.Settings.read().routing());
+                    }
+                    return null;
+                });
+            }
+        }
+    }
+
+    /** Reads a cuda_gpu_trace CSV and prints {@link #table}; exit 2 with one sentence on a bad file. */
+    public static void main(String[] args) {
+        if (args.length != 1) {
+            System.err.println("usage: GraphGaps TRACE.csv  (nsys stats --report cuda_gpu_trace --format csv output)");
+            System.exit(2);
+        }
+        Path p = Path.of(args[0]);
+        try (Reader r = Files.newBufferedReader(p)) {
+            System.out.print(table(graphs(read(r, p.toString()), 10)));
+        } catch (IOException | IllegalArgumentException e) {
+            System.err.println(e instanceof IOException ? p + ": cannot be read (" + e.getMessage() + ")" : e.getMessage());
+            System.exit(2);
+        }
+    }
+}
