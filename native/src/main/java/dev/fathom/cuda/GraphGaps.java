@@ -149,18 +149,7 @@ final class GraphGaps {
                     RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
                     ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
                     try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
-                        CudaRunner r = (CudaRunner) s.runner();
-                        int[][] toks = new int[rows][prompt];
-                        for (int[] row : toks) for (int j = 0; j < prompt; j++) row[j] = rnd.nextInt(m.config().vocabSize());
-                        int[] slots = new int[rows], ids = new int[rows], pos = new int[rows];
-                        for (int j = 0; j < rows; j++) { slots[j] = j; ids[j] = rnd.nextInt(m.config().vocabSize()); pos[j] = prompt; }
-                        r.prefill(slots, toks, false);
-                        double[] t = new double[20];
-                        for (int j = -3; j < t.length; j++) {
-                            long d0 = System.nanoTime();
-                            r.decode(slots, ids, pos);
-                            if (j >= 0) t[j] = (System.nanoTime() - d0) / 1e6;
-                        }
+                        double[] t = DecodeSteps.prefilled(s, m, rows, prompt, rnd).time(3, 20);
                         System.out.printf("   graph %d: %s (%s): step %.3f ms (median of 20, host)%n   routing: %s%n", graph, v.trim(),
                                 switches.isEmpty() ? "defaults" : "-D" + String.join(" -D", switches), BenchDevice.median(t), SbiSplitK.Settings.read().routing());
                     }

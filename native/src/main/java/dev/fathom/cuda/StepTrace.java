@@ -178,20 +178,10 @@ final class StepTrace {
                     RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
                     ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
                     try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
-                        CudaRunner r = (CudaRunner) s.runner();
-                        int[][] toks = new int[rows][prompt];
-                        for (int[] row : toks) for (int i = 0; i < prompt; i++) row[i] = rnd.nextInt(m.config().vocabSize());
-                        int[] slots = new int[rows], ids = new int[rows], pos = new int[rows];
-                        for (int i = 0; i < rows; i++) { slots[i] = i; ids[i] = rnd.nextInt(m.config().vocabSize()); pos[i] = prompt; }
-                        r.prefill(slots, toks, false);
-                        double[] t = new double[10];
-                        for (int i = -3; i < t.length; i++) {
-                            long d0 = System.nanoTime();
-                            r.decode(slots, ids, pos);
-                            if (i >= 0) t[i] = (System.nanoTime() - d0) / 1e6;
-                        }
+                        DecodeSteps d = DecodeSteps.prefilled(s, m, rows, prompt, rnd);
+                        double[] t = d.time(3, 10);
                         long from = ringCount(cu);
-                        r.decode(slots, ids, pos);
+                        d.decode();
                         long to = ringCount(cu);
                         List<Block> bs = blocks(cu, from, to);
                         traced.put(cfg[0], bs);
