@@ -25,7 +25,7 @@ import java.util.Random;
  * {@code graphsteps} replays llama-7b decode graphs under several routings in one process, {@code nsys profile
  * --cuda-graph-trace=node} records every node, {@code nsys stats --report cuda_gpu_trace --format csv} lists them, and
  * {@link #main} reads that list. Every kernel node of one graph launch carries the launch's correlation id, so the
- * kernels group into launches; launches with the same kernel sequence are one graph, and for each graph, over its last
+ * kernels group into launches; launches with the same kernel sequence, close together in time, are one graph, and for each graph, over its last
  * launches, each kernel name gets its calls, its time running, the time before it when no kernel of the launch ran
  * (idle), and the time it ran beside the kernels before it (overlap). Built in the twenty-fifth session: through
  * {@code sbimmv6} the 4096-row GEMMs are 145 µs a step faster one launch at a time and the graph is 5 % slower.
@@ -76,18 +76,34 @@ final class GraphGaps {
                 + "); expected nsys stats --report cuda_gpu_trace --format csv output");
     }
 
+    /** Launches of one kernel sequence further apart than this (ns) belong to different graphs. */
+    static final long RUN_GAP_NS = 500_000_000L;
+
     /**
      * The graphs among {@code kernels}, in the order of their first launch: launches (kernels sharing a correlation id,
-     * two or more) grouped by their kernel sequence, each graph summed over its last {@code last} launches.
+     * two or more) grouped by their kernel sequence and, within one, into runs no more than {@link #RUN_GAP_NS} apart;
+     * each graph summed over its last {@code last} launches.
      */
     static List<Graph> graphs(List<Kernel> kernels, int last) {
         Map<Long, List<Kernel>> byLaunch = new LinkedHashMap<>();
         kernels.stream().sorted((a, b) -> Long.compare(a.start(), b.start())).forEach(k -> byLaunch.computeIfAbsent(k.corr(), x -> new ArrayList<>()).add(k));
-        Map<List<String>, List<List<Kernel>>> bySequence = new LinkedHashMap<>();
-        for (List<Kernel> l : byLaunch.values())
-            if (l.size() >= 2) bySequence.computeIfAbsent(l.stream().map(Kernel::name).toList(), x -> new ArrayList<>()).add(l);
+        // a graph: launches of one kernel sequence, each within RUN_GAP_NS of the one before (configurations whose graphs
+        // have the same kernels, launched one after the other, stay apart: a session opens between them)
+        Map<List<String>, List<List<Kernel>>> current = new LinkedHashMap<>();
+        List<List<List<Kernel>>> runs = new ArrayList<>();
+        for (List<Kernel> l : byLaunch.values()) {
+            if (l.size() < 2) continue;
+            List<String> seq = l.stream().map(Kernel::name).toList();
+            List<List<Kernel>> run = current.get(seq);
+            if (run == null || l.get(0).start() - run.get(run.size() - 1).get(0).start() > RUN_GAP_NS) {
+                run = new ArrayList<>();
+                current.put(seq, run);
+                runs.add(run);
+            }
+            run.add(l);
+        }
         List<Graph> out = new ArrayList<>();
-        for (List<List<Kernel>> launches : bySequence.values()) {
+        for (List<List<Kernel>> launches : runs) {
             List<List<Kernel>> use = launches.subList(Math.max(0, launches.size() - last), launches.size());
             Map<String, double[]> rows = new LinkedHashMap<>();   // name -> calls, run, idle, overlap (ns, summed over launches)
             double span = 0, idle = 0;

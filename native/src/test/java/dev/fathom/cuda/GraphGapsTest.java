@@ -56,6 +56,17 @@ class GraphGapsTest {
     }
 
     @Test
+    void twoConfigurationsWithTheSameKernelsAreTwoGraphsWhenASessionOpensBetweenThem() throws Exception {
+        StringBuilder csv = new StringBuilder(HEAD);
+        for (int i = 0; i < 4; i++) csv.append(launchOfThree(1_000_000L * (i + 1), 10 + i, "sbimmv6_bf16_8"));
+        for (int i = 0; i < 2; i++) csv.append(launchOfThree(2_000_000_000L + 1_000_000L * i, 20 + i, "sbimmv6_bf16_8"));   // 2 s later
+        List<GraphGaps.Graph> gs = GraphGaps.graphs(GraphGaps.read(new StringReader(csv.toString()), "t.csv"), 10);
+        assertEquals(2, gs.size());
+        assertEquals(4, gs.get(0).launches());
+        assertEquals(2, gs.get(1).launches());
+    }
+
+    @Test
     void aKernelInsideAnEarlierOneCountsOnlyItsOwnTimeBeside() throws Exception {
         String csv = HEAD + row(0, 10_000, 5, "a") + row(2_000, 3_000, 5, "b") + row(12_000, 1_000, 5, "c");
         GraphGaps.Graph g = GraphGaps.graphs(GraphGaps.read(new StringReader(csv), "t.csv"), 10).get(0);
