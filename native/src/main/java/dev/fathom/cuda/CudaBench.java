@@ -370,8 +370,8 @@ public final class CudaBench {
             TmaTrace.kernels();
             ReadTables.tmaKernels();
             ReadTables.clusters();
-            CudaSettings.integer("fathom.bench.graphRows", 4, 1, 8);
-            for (String v : System.getProperty("fathom.bench.graphVariants", "llama48,nv6").split(",")) variantSwitches(v.trim());
+            GraphGaps.rows();
+            GraphGaps.variants();
             String out = System.getProperty("fathom.bench.out", "").trim();
             if (!out.isEmpty() && !java.nio.file.Files.isDirectory(java.nio.file.Path.of(out)))
                 return "-Dfathom.bench.out=" + out + ": no such folder; create it, or leave the setting out to write no trace files";

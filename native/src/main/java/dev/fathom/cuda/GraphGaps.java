@@ -53,11 +53,12 @@ final class GraphGaps {
         m.enable(CsvParser.Feature.WRAP_AS_ARRAY);
         List<Kernel> out = new ArrayList<>();
         try (MappingIterator<String[]> it = m.readerFor(String[].class).readValues(csv)) {
-            if (!it.hasNext()) throw new IllegalArgumentException(what + ": empty; expected nsys stats --report cuda_gpu_trace --format csv output");
-            String[] head = it.next();
+            // hasNextValue / nextValue: a malformed line is an IOException here, not an unchecked one from hasNext / next
+            if (!it.hasNextValue()) throw new IllegalArgumentException(what + ": empty; expected nsys stats --report cuda_gpu_trace --format csv output");
+            String[] head = it.nextValue();
             int start = column(head, "Start", what), dur = column(head, "Duration", what), corr = column(head, "CorrId", what), name = column(head, "Name", what);
-            while (it.hasNext()) {
-                String[] r = it.next();
+            while (it.hasNextValue()) {
+                String[] r = it.nextValue();
                 if (r.length <= Math.max(Math.max(start, dur), Math.max(corr, name)) || r[name].startsWith("[CUDA")) continue;
                 try {
                     out.add(new Kernel(Long.parseLong(r[start].trim()), Long.parseLong(r[dur].trim()), Long.parseLong(r[corr].trim()), r[name]));
@@ -150,8 +151,8 @@ final class GraphGaps {
      * rows (default 4), a prefill, 3 decode steps and 20 more timed; the graphs appear in this order in {@link #main}'s tables.
      */
     static void steps() {
-        int rows = CudaSettings.integer("fathom.bench.graphRows", 4, 1, 8);
-        List<String> variants = List.of(System.getProperty("fathom.bench.graphVariants", "llama48,nv6").split(","));
+        int rows = rows();
+        List<String> variants = variants();
         System.out.printf("%n== llama-7b decode graphs at %d rows, one per configuration, for Nsight Systems (gpu-run.sh nsys; GraphGaps reads its trace)%n", rows);
         int prompt = 128;
         Random rnd = new Random(13);
@@ -159,20 +160,30 @@ final class GraphGaps {
             Engine engine = Engine.discover();
             int i = 0;
             for (String v : variants) {
-                List<String> switches = CudaBench.variantSwitches(v.trim());
+                List<String> switches = CudaBench.variantSwitches(v);
                 int graph = ++i;
                 CudaSettings.with(switches, () -> {
                     RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
                     ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
                     try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
                         double[] t = DecodeSteps.prefilled(s, m, rows, prompt, rnd).time(3, 20);
-                        System.out.printf("   graph %d: %s (%s): step %.3f ms (median of 20, host)%n   routing: %s%n", graph, v.trim(),
+                        System.out.printf("   graph %d: %s (%s): step %.3f ms (median of 20, host)%n   routing: %s%n", graph, v,
                                 switches.isEmpty() ? "defaults" : "-D" + String.join(" -D", switches), BenchDevice.median(t), SbiSplitK.Settings.read().routing());
                     }
                     return null;
                 });
             }
         }
+    }
+
+    /** {@code -Dfathom.bench.graphRows}: decode rows of part graphsteps, 1..8 (default 4); one sentence otherwise. */
+    static int rows() { return CudaSettings.integer("fathom.bench.graphRows", 4, 1, 8); }
+
+    /** {@code -Dfathom.bench.graphVariants}: CudaBench comparison parts, comma-separated (default llama48,nv6); one sentence for a name that is none. */
+    static List<String> variants() {
+        List<String> v = java.util.Arrays.stream(System.getProperty("fathom.bench.graphVariants", "llama48,nv6").split(",")).map(String::trim).toList();
+        v.forEach(CudaBench::variantSwitches);
+        return v;
     }
 
     /** Reads a cuda_gpu_trace CSV and prints {@link #table}; exit 2 with one sentence on a bad file. */
@@ -185,7 +196,8 @@ final class GraphGaps {
         try (Reader r = Files.newBufferedReader(p)) {
             System.out.print(table(graphs(read(r, p.toString()), 10)));
         } catch (IOException | IllegalArgumentException e) {
-            System.err.println(e instanceof IOException ? p + ": cannot be read (" + e.getMessage() + ")" : e.getMessage());
+            System.err.println(e instanceof java.nio.file.NoSuchFileException ? p + ": no such file; give the CSV that nsys stats --report cuda_gpu_trace wrote"
+                    : e instanceof IOException ? p + ": cannot be read as a CSV kernel list (" + e.getMessage().lines().findFirst().orElse("") + ")" : e.getMessage());
             System.exit(2);
         }
     }

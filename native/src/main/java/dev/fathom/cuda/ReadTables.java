@@ -231,7 +231,7 @@ final class ReadTables extends BenchTables {
                 SbiSplitK.Plan bp = top.bestPlan();
                 double normUs = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, false, bp, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1, acts.x(), 1e-5f));
                 double pdlUs = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, true, bp, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
-                SbiSplitK.Plan one = SbiSplitK.withSmem(bp, 116 * 1024);
+                SbiSplitK.Plan one = SbiSplitK.withSmem(bp, SbiSplitK.ONE_PER_SM_SMEM);
                 double pdl1Us = d.perLaunchUs(copies, c -> SbiSplitK.launch(mod, true, one, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
                 double gBlasUs = blas == null ? Double.NaN
                         : d.perGraphUs(copies, c -> blas.gemm(wp[c], acts.xb(), acts.y(), n, k, b, Cublas.R_16BF, Cublas.COMPUTE_32F));
@@ -239,7 +239,7 @@ final class ReadTables extends BenchTables {
                 String gTop = "";   // every kernel's fastest plain plan, one block per multiprocessor, as PDL in a graph: the fastest
                 double gTopUs = Double.POSITIVE_INFINITY;
                 for (SbiSplitK.Plan bpk : bestPlans) {
-                    SbiSplitK.Plan onek = SbiSplitK.withSmem(bpk, 116 * 1024);
+                    SbiSplitK.Plan onek = SbiSplitK.withSmem(bpk, SbiSplitK.ONE_PER_SM_SMEM);
                     double us = d.perGraphUs(copies, c -> SbiSplitK.launch(mod, true, onek, stream, wr[c], sr, acts.x(), k, 0L, 0L, acts.y(), n, b, 0, 0, 1));
                     if (us < gTopUs) { gTopUs = us; gTop = bpk.kernel().replace("_bf16_8", "").replace("sbimm", "") + "/" + bpk.cluster(); }
                 }

@@ -329,6 +329,9 @@ final class SbiSplitK {
         return withSmem(p, s.n() < DEFAULT_WIDE_ROWS ? st.narrowSmem() : st.wideSmem());
     }
 
+    /** Dynamic shared memory above half a multiprocessor's: a launch asking for it gets one block on each ({@link #withSmem}). */
+    static final int ONE_PER_SM_SMEM = 116 * 1024;
+
     /** {@code p} asking for at least {@code smem} bytes of dynamic shared memory (above half a multiprocessor's: one block on each). */
     static Plan withSmem(Plan p, int smem) {
         return p.smem() < smem ? new Plan(p.kernel(), p.cluster(), p.blocks(), smem) : p;

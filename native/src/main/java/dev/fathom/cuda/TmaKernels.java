@@ -179,6 +179,7 @@ final class TmaKernels {
 
     /** Threads of a TMA kernel's block: its consumer warps and the producer warp. */
     static int tmaThreads(String kernel) { return 32 * tileWarps(kernel) * warpsPerTile(kernel) + 32; }
+
     /**
      * Blocks of a TMA kernel that fit on one multiprocessor at once: shared memory bounds them, never their 160-544 threads,
      * except an owner stream-K kernel's registers.

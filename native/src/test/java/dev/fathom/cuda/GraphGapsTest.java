@@ -83,6 +83,8 @@ class GraphGapsTest {
         e = assertThrows(IllegalArgumentException.class, () -> GraphGaps.read(new StringReader(HEAD + "1.5,2,3,,,,,,,,,,,,,,,,,k\n"), "us.csv"));
         assertTrue(e.getMessage().startsWith("us.csv: row 2 has no whole-nanosecond Start") && e.getMessage().endsWith("run nsys stats without --timeunit"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> GraphGaps.read(new StringReader(""), "empty.csv"));
+        // an unclosed quote: the reader's IOException (main prints it as one sentence naming the file), not an unchecked one
+        assertThrows(java.io.IOException.class, () -> GraphGaps.read(new StringReader(HEAD + "1,2,3,,,,,,,,,,,,,,,,,\"k(int, float\n"), "bad.csv"));
         assertTrue(GraphGaps.table(List.of()).startsWith("no graph launches in the trace"));
     }
 
