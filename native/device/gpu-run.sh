@@ -49,8 +49,8 @@ for step in "$@"; do
            "$NCU" --import "$OUT/prof.ncu-rep" --page raw --csv > "$OUT/ncu-raw.csv" 2>&1
            grep -E "^  [A-Za-z_].*\(|Duration|DRAM Throughput|Registers Per|Grid Size|Cluster Size|Achieved Occupancy|Warp Cycles Per Issued" "$OUT/ncu.txt" | head -300
            (exit $r); fi ;;
-    nsys) NSYS=$(command -v nsys || ls /opt/nvidia/nsight-systems/*/bin/nsys /usr/local/cuda/bin/nsys 2>/dev/null | head -1)
-          if [ -z "$NSYS" ]; then echo "nsys not found"; false; else
+    nsys) NSYS=$(command -v nsys || ls /opt/nvidia/nsight-systems/*/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys /usr/local/cuda/bin/nsys /usr/local/cuda*/nsight-systems*/bin/nsys 2>/dev/null | head -1)
+          if [ -z "$NSYS" ]; then echo "nsys not found (looked on PATH, in /opt/nvidia/nsight-systems* and /usr/local/cuda*)"; ls -d /opt/nvidia/* /usr/local/cuda*/ 2>/dev/null; false; else
             rep=${log%.log}
             "$NSYS" profile --trace=cuda --cuda-graph-trace=node --sample=none --cpuctxsw=none --force-overwrite true -o "$rep" \
               "${J[@]}" dev.fathom.cuda.CudaBench ${arg:-graphsteps} > "$rep-run.txt" 2>&1; r=$?

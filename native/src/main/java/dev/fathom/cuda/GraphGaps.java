@@ -38,8 +38,12 @@ final class GraphGaps {
         long end() { return start + dur; }
     }
 
-    /** A kernel name's figures in one graph, per launch: calls, µs running, µs idle before it, µs beside earlier kernels. */
-    record Row(String name, double calls, double runUs, double idleUs, double overlapUs) {}
+    /**
+     * A kernel name's figures in one graph, per launch, where it follows the kernel named {@code after} (empty for the
+     * first): calls, µs running, µs idle before it, µs beside earlier kernels. Keyed by the pair, so one cuBLAS kernel
+     * serving two projections (after attention, after the gated product) is two rows.
+     */
+    record Row(String name, String after, double calls, double runUs, double idleUs, double overlapUs) {}
 
     /** One graph: how many of its launches were summed, its kernels per launch, mean span, busy and idle µs, its rows in first-call order. */
     record Graph(int launches, int kernels, double spanUs, double busyUs, double idleUs, List<Row> rows) {}
@@ -106,12 +110,14 @@ final class GraphGaps {
         List<Graph> out = new ArrayList<>();
         for (List<List<Kernel>> launches : runs) {
             List<List<Kernel>> use = launches.subList(Math.max(0, launches.size() - last), launches.size());
-            Map<String, double[]> rows = new LinkedHashMap<>();   // name -> calls, run, idle, overlap (ns, summed over launches)
+            Map<List<String>, double[]> rows = new LinkedHashMap<>();   // (name, after) -> calls, run, idle, overlap (ns, summed over launches)
             double span = 0, idle = 0;
             for (List<Kernel> l : use) {
                 long frontier = l.get(0).start();   // the latest end among the kernels started so far
+                String prev = "";
                 for (Kernel k : l) {
-                    double[] v = rows.computeIfAbsent(k.name(), x -> new double[4]);
+                    double[] v = rows.computeIfAbsent(List.of(k.name(), prev), x -> new double[4]);
+                    prev = k.name();
                     v[0]++;
                     v[1] += k.dur();
                     if (k.start() >= frontier) {
@@ -124,7 +130,7 @@ final class GraphGaps {
             }
             int n = use.size();
             List<Row> r = new ArrayList<>();
-            rows.forEach((name, v) -> r.add(new Row(name, v[0] / n, v[1] / n / 1e3, v[2] / n / 1e3, v[3] / n / 1e3)));
+            rows.forEach((key, v) -> r.add(new Row(key.get(0), key.get(1), v[0] / n, v[1] / n / 1e3, v[2] / n / 1e3, v[3] / n / 1e3)));
             out.add(new Graph(n, use.get(0).size(), span / n / 1e3, (span - idle) / n / 1e3, idle / n / 1e3, r));
         }
         return out;
@@ -137,13 +143,20 @@ final class GraphGaps {
         for (Graph g : graphs) {
             sb.append(String.format("%n== graph %d: %d kernels a launch, mean of its last %d launches: span %.1f µs = busy %.1f + idle %.1f%n",
                     ++i, g.kernels(), g.launches(), g.spanUs(), g.busyUs(), g.idleUs()));
-            sb.append(String.format("   %-44s %6s %10s %10s %10s%n", "kernel", "calls", "run µs", "idle µs", "beside µs"));
+            sb.append(String.format("   %-40s %-28s %6s %10s %10s %10s%n", "kernel", "after", "calls", "run µs", "idle µs", "beside µs"));
             for (Row r : g.rows())
-                sb.append(String.format("   %-44s %6.0f %10.1f %10.1f %10.1f%n", r.name().length() > 44 ? r.name().substring(0, 43) + "…" : r.name(), r.calls(),
+                sb.append(String.format("   %-40s %-28s %6.0f %10.1f %10.1f %10.1f%n", cut(r.name(), 40), cut(r.after(), 28), r.calls(),
                         r.runUs(), r.idleUs(), r.overlapUs()));
+        }
+        if (graphs.size() > 1) {   // the graphs side by side: what a routing changes in span, busy and idle time
+            sb.append(String.format("%n== the graphs side by side, µs per launch%n   %-6s %8s %10s %10s %10s%n", "graph", "kernels", "span", "busy", "idle"));
+            i = 0;
+            for (Graph g : graphs) sb.append(String.format("   %-6d %8d %10.1f %10.1f %10.1f%n", ++i, g.kernels(), g.spanUs(), g.busyUs(), g.idleUs()));
         }
         return sb.length() == 0 ? "no graph launches in the trace (was it recorded with --cuda-graph-trace=node?)\n" : sb.toString();
     }
+
+    private static String cut(String s, int w) { return s.length() > w ? s.substring(0, w - 1) + "…" : s; }
 
     /**
      * CudaBench part graphsteps: llama-7b loaded once, then for each CudaBench comparison part named by {@code

@@ -53,6 +53,25 @@ class GraphGapsTest {
         String t = GraphGaps.table(gs);
         assertTrue(t.contains("== graph 1: 3 kernels a launch, mean of its last 10 launches: span 34.0 µs = busy 32.0 + idle 2.0"), t);
         assertTrue(t.contains("== graph 2") && t.contains("nvjet_tst_64x8"), t);
+        assertEquals("norm_rows", b.after());
+        assertEquals("", g.rows().get(0).after(), "the first kernel follows none");
+        assertTrue(t.contains("== the graphs side by side"), t);
+        assertTrue(t.lines().anyMatch(x -> x.matches("\\s+2\\s+3\\s+34\\.0\\s+32\\.0\\s+2\\.0")), t);
+    }
+
+    @Test
+    void oneKernelAfterTwoDifferentKernelsIsTwoRows() throws Exception {
+        // gemm serves two projections: after attention (idle 1 µs) and after glu (idle 4 µs)
+        String csv = HEAD + row(0, 5_000, 7, "attention") + row(6_000, 10_000, 7, "gemm") + row(16_000, 2_000, 7, "glu") + row(22_000, 10_000, 7, "gemm");
+        GraphGaps.Graph g = GraphGaps.graphs(GraphGaps.read(new StringReader(csv), "t.csv"), 10).get(0);
+        assertEquals(4, g.rows().size());
+        GraphGaps.Row afterAttention = g.rows().get(1), afterGlu = g.rows().get(3);
+        assertEquals("gemm", afterAttention.name());
+        assertEquals("attention", afterAttention.after());
+        assertEquals(1.0, afterAttention.idleUs(), 1e-9);
+        assertEquals("glu", afterGlu.after());
+        assertEquals(4.0, afterGlu.idleUs(), 1e-9);
+        assertTrue(!GraphGaps.table(List.of(g)).contains("side by side"), "one graph: no comparison");
     }
 
     @Test
