@@ -213,7 +213,7 @@ public final class CudaBench {
      * A same-run comparison: the preset at {@code batches} with {@code switches} ("name=value" system properties) set
      * for that part only, under a line naming them.
      */
-    private record Variant(String part, String what, String preset, int[] batches, String... switches) {}
+    record Variant(String part, String what, String preset, int[] batches, String... switches) {}
 
     /** The settings of comparison part {@code part} (GraphGaps part graphsteps runs them in one process); one sentence for a name that is none. */
     static List<String> variantSwitches(String part) {
@@ -223,7 +223,7 @@ public final class CudaBench {
     }
 
     /** The comparison parts, in the order they run. */
-    private static List<Variant> variants() {
+    static List<Variant> variants() {
         List<Variant> v = new ArrayList<>(List.of(
                 new Variant("pdl", "decode graphs without programmatic dependent launch", "llama-7b", new int[]{1}, "fathom.cuda.pdl=false"),
                 new Variant("late", "decode attention loading the cache after the wait", "llama-7b", new int[]{1}, "fathom.cuda.decodePrefetch=false"),
@@ -287,6 +287,8 @@ public final class CudaBench {
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8", "fathom.cuda.tmaNarrowPdl=false"),
                 new Variant("nv6n", "as nv6 through sbimmv6n_bf16_8, which never lets the next kernel in early (it enters once the grid has ended, as after a cuBLAS node)",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6n_bf16_8"),
+                new Variant("nv6n4", "as nv6n up to 4 rows; the 4096-row outputs' 5..8 rows through cuBLAS (twenty-sixth session: nv6n 3-5 % shorter at 4 rows, 1 % longer at 8)",
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6n_bf16_8", "fathom.cuda.tmaNarrowRows=4"),
                 new Variant("nopdl48", "decode graphs at 2..8 rows without programmatic dependent launch (the baseline for nv6nopdl)", "llama-7b",
                         new int[]{2, 4, 8}, "fathom.cuda.pdl=false"),
                 new Variant("nv6nopdl", "as nv6, the graph without programmatic dependent launch: whether the 4096-row outputs through sbimmv6, faster per kernel, lose only where kernels overlap",

@@ -69,7 +69,7 @@ final class SbiSplitK {
      * keeps its default; a name that is no split-K kernel is one sentence naming the setting).
      */
     record Settings(boolean enabled, String tileKernel, String rowMajorKernel, int wideRows, String wideKernel, String narrowKernel, int narrowSmem,
-                    String gatedKernel, int wideSmem, boolean narrowPdl) {
+                    String gatedKernel, int wideSmem, boolean narrowPdl, int narrowRows) {
         static Settings read() {
             boolean on = CudaSettings.flag("fathom.cuda.splitK", true);
             int wide = CudaSettings.integer("fathom.cuda.tmaWide", DEFAULT_WIDE_ROWS, 0, Integer.MAX_VALUE);
@@ -89,17 +89,20 @@ final class SbiSplitK {
             // -Dfathom.cuda.tmaNarrowPdl=false: the narrow TMA kernel launched plainly, its blocks entering only after the kernel
             // before has ended (twenty-fourth session: through sbimmv6 the 4096-row GEMMs are faster alone, the graph slower)
             boolean narrowPdl = CudaSettings.flag("fathom.cuda.tmaNarrowPdl", true);
+            // -Dfathom.cuda.tmaNarrowRows: the narrow kernel takes at most this many rows, more go to cuBLAS (twenty-sixth
+            // session, H200: through sbimmv6n the decode graph was 3-5 % shorter at 4 rows, 1 % longer at 8)
+            int narrowRows = CudaSettings.integer("fathom.cuda.tmaNarrowRows", MAX_ROWS, 2, MAX_ROWS);
             // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA
             // kernel than GATED_KERNEL; where only -Dfathom.cuda.tmaWideKernel is set, they follow it
             String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel",
                     System.getProperty("fathom.cuda.tmaWideKernel", "").isBlank() ? GATED_KERNEL : wk, tmaOrFit);
             String k = System.getProperty("fathom.cuda.splitKKernel");
-            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem, narrowPdl);
+            if (k == null || k.isBlank()) return new Settings(on, DEFAULT_KERNEL, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem, narrowPdl, narrowRows);
             k = k.trim();
             if (!KERNELS.contains(k) && !ROW_MAJOR_KERNELS.contains(k) && !TMA_KERNELS.contains(k))
                 throw new IllegalArgumentException("-Dfathom.cuda.splitKKernel=" + k + ": use one of " + String.join(", ", KERNELS)
                         + " (tile layout) or " + String.join(", ", ROW_MAJOR_KERNELS) + ", " + String.join(", ", TMA_KERNELS) + " (row-major)");
-            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, narrowSmem, gated, wideSmem, narrowPdl) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem, narrowPdl);
+            return rowMajor(k) ? new Settings(on, DEFAULT_KERNEL, k, wide, wk, narrow, narrowSmem, gated, wideSmem, narrowPdl, narrowRows) : new Settings(on, k, DEFAULT_ROW_MAJOR_KERNEL, wide, wk, narrow, narrowSmem, gated, wideSmem, narrowPdl, narrowRows);
         }
 
         /**
@@ -152,7 +155,8 @@ final class SbiSplitK {
             boolean one = tmaStages(rowMajorKernel) > 0;   // -Dfathom.cuda.splitKKernel named a TMA kernel: it takes them all
             String r = "TMA from " + wideRows + " outputs: wide " + (one ? rowMajorKernel : wideKernel) + ", gate/up " + (one ? rowMajorKernel : gatedKernel);
             if (wideRows < DEFAULT_WIDE_ROWS)
-                r += ", under " + DEFAULT_WIDE_ROWS + " outputs " + (one ? rowMajorKernel : narrowKernel) + (narrowPdl ? "" : " (plain launches, no PDL)");
+                r += ", under " + DEFAULT_WIDE_ROWS + " outputs " + (one ? rowMajorKernel : narrowKernel) + (narrowPdl ? "" : " (plain launches, no PDL)")
+                        + (narrowRows < MAX_ROWS ? " up to " + narrowRows + " rows, more through cuBLAS" : "");
             return wideRows > 1 ? r + "; fewer outputs through cuBLAS" : r;
         }
     }
@@ -225,9 +229,12 @@ final class SbiSplitK {
      */
     static final int DEFAULT_WIDE_ROWS = 8192;
 
-    /** Whether {@code rows} rows of {@code s} run through a TMA kernel in place of cuBLAS on a GPU of {@code ccMajor}. */
+    /**
+     * Whether {@code rows} rows of {@code s} run through a TMA kernel in place of cuBLAS on a GPU of {@code ccMajor}: 2..8
+     * rows of a {@link Settings#wide} matrix, at most {@code -Dfathom.cuda.tmaNarrowRows} of one under {@link #DEFAULT_WIDE_ROWS} outputs.
+     */
     static boolean wideFor(int ccMajor, Settings st, SbiLayout.Shape s, int rows) {
-        return ccMajor >= 9 && rows >= 2 && rows <= MAX_ROWS && st.wide(s);
+        return ccMajor >= 9 && rows >= 2 && rows <= (s.n() < DEFAULT_WIDE_ROWS ? st.narrowRows() : MAX_ROWS) && st.wide(s);
     }
 
     /** Row tiles (16 stored rows each) of a matrix in either layout. */

@@ -108,6 +108,15 @@ class GraphGapsTest {
     }
 
     @Test
+    void everyComparisonPartsSwitchesAreSettingsTheSplitKRulesAccept() {
+        for (CudaBench.Variant v : CudaBench.variants()) {
+            SbiSplitK.Settings st = CudaSettings.with(List.of(v.switches()), SbiSplitK.Settings::read);
+            assertTrue(st.routing().length() > 0, v.part());
+        }
+        assertTrue(CudaSettings.with(CudaBench.variantSwitches("nv6n4"), SbiSplitK.Settings::read).routing().contains("sbimmv6n_bf16_8 up to 4 rows"));
+    }
+
+    @Test
     void graphVariantsAreComparisonPartsAndATypoIsRefusedBeforeTheGpuOpens() {
         assertEquals(List.of("fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"), CudaBench.variantSwitches("nv6"));
         assertEquals(List.of(), CudaBench.variantSwitches("llama48"));

@@ -301,6 +301,18 @@ class TmaKernelsTest {
         });
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmh8_bf16_8",
                 () -> assertEquals("sbimmh8_bf16_8", SbiSplitK.Settings.read().kernel(o, 132))));
+        // -Dfathom.cuda.tmaNarrowRows: the narrow kernel up to that many rows, more through cuBLAS; the wide ones keep 2..8
+        CudaSettings.with(List.of("fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6n_bf16_8", "fathom.cuda.tmaNarrowRows=4"), () -> {
+            SbiSplitK.Settings n4 = SbiSplitK.Settings.read();
+            for (int rows = 2; rows <= 8; rows++) {
+                assertEquals(rows <= 4, SbiSplitK.wideFor(9, n4, o, rows), rows + " rows of 4096x4096");
+                assertTrue(SbiSplitK.wideFor(9, n4, qkv, rows), rows + " rows of the QKV");
+            }
+            assertTrue(n4.routing().endsWith("under 8192 outputs sbimmv6n_bf16_8 up to 4 rows, more through cuBLAS"), n4.routing());
+            return null;
+        });
+        for (String bad : new String[]{"1", "9", "four"})
+            SystemProperties.with("fathom.cuda.tmaNarrowRows", bad, () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read, bad));
         // gated pairs (gate/up: twice their outputs stored) through their own kernel when asked, else the wide kernel
         SbiLayout.Shape gateUp = SbiLayout.Shape.of(11008, 4096, 22016, DType.BF16, false, true);
         assertTrue(SbiSplitK.Settings.gatedPairs(gateUp));
