@@ -327,6 +327,10 @@ MMT_KERNEL_FL(sbimmh8p_bf16_8, 8, 4, 1, false, 1, MMT_PREFETCH)
 MMT_KERNEL_FL(sbimmt4l_bf16_8, 4, 8, 1, false, 1, MMT_LATE)
 MMT_KERNEL_FL(sbimmh8l_bf16_8, 8, 4, 1, false, 1, MMT_LATE)
 MMT_KERNEL_FL(sbimmh12l_bf16_8, 12, 4, 1, false, 1, MMT_LATE)
+// the wide and gated kernels of the decode step never letting the next kernel in early (twenty-sixth session: so made,
+// the 4096-row outputs' kernel turned a loss in the decode graph into a gain at 4 rows)
+MMT_KERNEL_FL(sbimmt4pn_bf16_8, 4, 8, 1, false, 1, MMT_PREFETCH | MMT_NOTRIG)
+MMT_KERNEL_FL(sbimmq4pn_bf16_8, 4, 12, 1, false, 1, MMT_PREFETCH | MMT_NOTRIG)
 // the same writing fathom_tma_trace
 MMT_KERNEL(sbimmt4t_bf16_8, 4, 8, 1, true, 1)
 MMT_KERNEL(sbimmt8t_bf16_8, 8, 8, 1, true, 1)

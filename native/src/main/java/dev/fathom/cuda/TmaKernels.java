@@ -53,6 +53,9 @@ final class TmaKernels {
             new TmaShape("sbimmt4p_bf16_8", 4, 8, 1, 1, true, MAPS_PREFETCHED), new TmaShape("sbimmh8p_bf16_8", 8, 4, 1, 1, false, MAPS_PREFETCHED),
             new TmaShape("sbimmt4l_bf16_8", 4, 8, 1, 1, false, LATE_TRIGGER), new TmaShape("sbimmh8l_bf16_8", 8, 4, 1, 1, false, LATE_TRIGGER),
             new TmaShape("sbimmh12l_bf16_8", 12, 4, 1, 1, false, LATE_TRIGGER),
+            // the decode step's wide and gated kernels never letting the next kernel in early
+            new TmaShape("sbimmt4pn_bf16_8", 4, 8, 1, 1, false, MAPS_PREFETCHED | NO_TRIGGER),
+            new TmaShape("sbimmq4pn_bf16_8", 4, 12, 1, 1, false, MAPS_PREFETCHED | NO_TRIGGER),
             // 256-row boxes: 16 consumer warps, one block per multiprocessor
             new TmaShape("sbimmb4_bf16_8", 4, 16, 1, 1, true),
             // boxes sized to fill the multiprocessors in one wave: 96 rows (6 consumer warps), 192 (12), 256; maps prefetched

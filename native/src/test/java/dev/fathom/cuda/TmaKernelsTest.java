@@ -65,11 +65,16 @@ class TmaKernelsTest {
                 continue;
             }
             int fl = TmaKernels.tmaFlags(kn);
-            String flags = fl == TmaKernels.MAPS_PREFETCHED ? "MMT_PREFETCH" : fl == TmaKernels.LATE_TRIGGER ? "MMT_LATE" : fl == TmaKernels.NO_TRIGGER ? "MMT_NOTRIG" : "";
+            List<String> bits = new java.util.ArrayList<>();
+            if ((fl & TmaKernels.MAPS_PREFETCHED) != 0) bits.add("MMT_PREFETCH");
+            if ((fl & TmaKernels.LATE_TRIGGER) != 0) bits.add("MMT_LATE");
+            if ((fl & TmaKernels.NO_TRIGGER) != 0) bits.add("MMT_NOTRIG");
+            String flags = String.join(" | ", bits);
             String def = fl != 0 ? "MMT_KERNEL_FL(" + kn + ", " + stages + ", " + tw + ", " + ks + ", false, " + cps + ", " + flags + ")"
                     : "MMT_KERNEL(" + kn + ", " + stages + ", " + tw + ", " + ks + ", false, " + cps + ")";
             assertEquals(kn.matches("sbimm[a-z]\\d+p_bf16_8") ? TmaKernels.MAPS_PREFETCHED : kn.matches("sbimm[a-z]\\d+l_bf16_8") ? TmaKernels.LATE_TRIGGER
-                    : kn.matches("sbimm[a-z]\\d+n_bf16_8") ? TmaKernels.NO_TRIGGER : 0, fl, kn);
+                    : kn.matches("sbimm[a-z]\\d+n_bf16_8") ? TmaKernels.NO_TRIGGER
+                    : kn.matches("sbimm[a-z]\\d+pn_bf16_8") ? TmaKernels.MAPS_PREFETCHED | TmaKernels.NO_TRIGGER : 0, fl, kn);
             assertTrue(src.contains(def),
                     kn + " with " + stages + " stages, " + tw + " tiles, " + ks + " warps per tile and " + cps + " chunks a stage is not defined in tma.cuh");
             assertEquals(kn.startsWith("sbimmh") || kn.startsWith("sbimme") || kn.startsWith("sbimmv") ? 4 : kn.startsWith("sbimmb") ? 16
