@@ -98,20 +98,23 @@ final class BenchDevice {
         for (int i = 0; i < 3; i++) body.run(i % copies);   // lazy loading and workspaces before the capture
         cu.synchronize(stream);
         cu.beginCapture(stream);
-        long[] g;
-        try {
-            for (int j = 0; j < 20; j++) body.run(j % copies);
-        } finally {
-            g = cu.endCapture(stream);
-        }
-        try {
-            cu.graphLaunch(g[1], stream);
+        long[] g = null;
+        try {   // the graph destroyed whatever happens once captured, a failed run inside the capture included
+            try {
+                for (int j = 0; j < 20; j++) body.run(j % copies);
+            } finally {
+                g = cu.endCapture(stream);
+            }
+            long exec = g[1];
+            cu.graphLaunch(exec, stream);
             double[] t = new double[9];
-            for (int i = 0; i < t.length; i++) t[i] = timeMs(() -> cu.graphLaunch(g[1], stream)) * 1e3 / 20;
+            for (int i = 0; i < t.length; i++) t[i] = timeMs(() -> cu.graphLaunch(exec, stream)) * 1e3 / 20;
             return median(t);
         } finally {
-            cu.synchronize(stream);
-            cu.graphDestroy(g[0], g[1]);
+            if (g != null) {
+                cu.synchronize(stream);
+                cu.graphDestroy(g[0], g[1]);
+            }
         }
     }
 

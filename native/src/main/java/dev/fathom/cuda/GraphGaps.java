@@ -205,6 +205,10 @@ final class GraphGaps {
             System.err.println("usage: GraphGaps TRACE.csv  (nsys stats --report cuda_gpu_trace --format csv output)");
             System.exit(2);
         }
+        if (args[0].isBlank()) {   // gpu-run.sh passes what nsys stats wrote: nothing when it failed
+            System.err.println("GraphGaps: no trace CSV given; nsys stats wrote none (its output is in the step's -stats.txt)");
+            System.exit(2);
+        }
         Path p = Path.of(args[0]);
         try (Reader r = Files.newBufferedReader(p)) {
             System.out.print(table(graphs(read(r, p.toString()), 10)));

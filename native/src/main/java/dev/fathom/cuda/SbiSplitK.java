@@ -119,6 +119,20 @@ final class SbiSplitK {
                 String k = tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() < DEFAULT_WIDE_ROWS ? narrowKernel : gatedPairs(s) ? gatedKernel : wideKernel;
                 return k.equals(FIT) ? fitKernel(s, sms) : k;
             }
+            return outsideWide(s);
+        }
+
+        /**
+         * The kernel for {@code rows} rows of {@code s}: {@link #kernel(SbiLayout.Shape, int)}, except that a matrix under
+         * {@link #DEFAULT_WIDE_ROWS} outputs past {@code -Dfathom.cuda.tmaNarrowRows} rows takes what a matrix outside the
+         * TMA routing takes (where cuBLAS cannot run them, as {@link #wideFor} sends those rows to cuBLAS).
+         */
+        String kernel(SbiLayout.Shape s, int sms, int rows) {
+            return wide(s) && s.n() < DEFAULT_WIDE_ROWS && rows > narrowRows ? outsideWide(s) : kernel(s, sms);
+        }
+
+        /** The row-major kernel of a matrix the TMA routing does not take: a TMA kernel named for all of them needs K % 4 == 0. */
+        private String outsideWide(SbiLayout.Shape s) {
             return tmaStages(rowMajorKernel) > 0 && s.k() % 4 != 0 ? DEFAULT_ROW_MAJOR_KERNEL : rowMajorKernel;
         }
 
@@ -330,9 +344,9 @@ final class SbiSplitK {
     static Plan planFor(int ccMajor, int sms, Settings st, SbiLayout.Shape s, int rows) {
         if (!st.enabled() || !(s.mma() || s.rowMajor() && s.dtype() == DType.BF16) || rows < 2 || rows > MAX_ROWS || ccMajor < 9)
             return null;
-        Plan p = plan(st.kernel(s, sms), s, rows, sms);
+        Plan p = plan(st.kernel(s, sms, rows), s, rows, sms);
         // -Dfathom.cuda.tmaNarrowSmemKb / tmaWideSmemKb: the narrow / wide TMA kernels' launches padded to that much shared memory
-        if (p == null || tmaStages(p.kernel()) <= 0 || !st.wide(s)) return p;
+        if (p == null || tmaStages(p.kernel()) <= 0 || !wideFor(ccMajor, st, s, rows)) return p;
         return withSmem(p, s.n() < DEFAULT_WIDE_ROWS ? st.narrowSmem() : st.wideSmem());
     }
 

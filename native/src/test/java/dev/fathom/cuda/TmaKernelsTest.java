@@ -314,6 +314,10 @@ class TmaKernelsTest {
                 assertTrue(SbiSplitK.wideFor(9, n4, qkv, rows), rows + " rows of the QKV");
             }
             assertTrue(n4.routing().endsWith("under 8192 outputs sbimmv6n_bf16_8 up to 4 rows, more through cuBLAS"), n4.routing());
+            // where cuBLAS cannot take those rows, the split-K fallback plans them as it plans a matrix outside the routing
+            assertEquals("sbimmv6n_bf16_8", SbiSplitK.planFor(9, 132, n4, o, 4).kernel());
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.planFor(9, 132, n4, o, 5).kernel());
+            assertEquals(SbiSplitK.WIDE_KERNEL, SbiSplitK.planFor(9, 132, n4, qkv, 8).kernel());
             return null;
         });
         for (String bad : new String[]{"1", "9", "four"})
