@@ -378,6 +378,7 @@ public final class CudaBench {
             ReadTables.tmaKernels();
             ReadTables.clusters();
             GraphGaps.rows();
+            GraphGaps.rounds();
             GraphGaps.variants();
             String out = System.getProperty("fathom.bench.out", "").trim();
             if (!out.isEmpty() && !java.nio.file.Files.isDirectory(java.nio.file.Path.of(out)))

@@ -26,6 +26,24 @@ final class CudaSettings {
         return n;
     }
 
+    /** {@code -Dname}: one whole number or a comma-separated list of them, each min..max, repeats dropped; {@code def} when unset. */
+    static List<Integer> integers(String name, int def, int min, int max) {
+        String v = System.getProperty(name);
+        if (v == null || v.isBlank()) return List.of(def);
+        List<Integer> out = new java.util.ArrayList<>();
+        for (String t : v.split(",", -1)) {
+            int n;
+            try {
+                n = Integer.parseInt(t.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(message(name, v, min, max) + ", or a list of them separated by commas", e);
+            }
+            if (n < min || n > max) throw new IllegalArgumentException(message(name, v, min, max) + ", or a list of them separated by commas");
+            if (!out.contains(n)) out.add(n);
+        }
+        return List.copyOf(out);
+    }
+
     /** {@code -Dname}: true or false (any case), or {@code def} when unset. */
     static boolean flag(String name, boolean def) {
         String v = System.getProperty(name);

@@ -159,38 +159,50 @@ final class GraphGaps {
     private static String cut(String s, int w) { return s.length() > w ? s.substring(0, w - 1) + "…" : s; }
 
     /**
-     * CudaBench part graphsteps: llama-7b loaded once, then for each CudaBench comparison part named by {@code
-     * -Dfathom.bench.graphVariants} (default llama48,nv6) a session under its settings, {@code -Dfathom.bench.graphRows}
-     * rows (default 4), a prefill, 3 decode steps and 20 more timed; the graphs appear in this order in {@link #main}'s tables.
+     * CudaBench part graphsteps: llama-7b loaded once, then for each round ({@code -Dfathom.bench.graphRounds}, default 1),
+     * each row count of {@code -Dfathom.bench.graphRows} (default 4; a list such as 2,4,8 times each) and each CudaBench
+     * comparison part named by {@code -Dfathom.bench.graphVariants} (default llama48,nv6) a session under its settings: a
+     * prefill, 3 decode steps and 20 more timed. The graphs appear in this order in {@link #main}'s tables. With more than
+     * one part, it ends with {@link RoutingVerdict}'s table and verdict, the first part named the baseline.
      */
     static void steps() {
-        int rows = rows();
+        List<Integer> rowCounts = rows();
         List<String> variants = variants();
-        System.out.printf("%n== llama-7b decode graphs at %d rows, one per configuration, for Nsight Systems (gpu-run.sh nsys; GraphGaps reads its trace)%n", rows);
+        int rounds = rounds();
+        System.out.printf("%n== llama-7b decode graphs at %s rows, one per configuration%s (gpu-run.sh nsys traces them; GraphGaps reads the trace)%n",
+                rowCounts.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(", ")), rounds > 1 ? ", " + rounds + " rounds" : "");
         int prompt = 128;
         Random rnd = new Random(13);
+        RoutingVerdict verdict = new RoutingVerdict(variants.get(0));
         try (LoadedModel m = ModelLoader.load("synthetic:llama-7b")) {
             Engine engine = Engine.discover();
             int i = 0;
-            for (String v : variants) {
-                List<String> switches = CudaBench.variantSwitches(v);
-                int graph = ++i;
-                CudaSettings.with(switches, () -> {
-                    RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
-                    ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
-                    try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
-                        double[] t = DecodeSteps.prefilled(s, m, rows, prompt, rnd).time(3, 20);
-                        System.out.printf("   graph %d: %s (%s): step %.3f ms (median of 20, host)%n   routing: %s%n", graph, v,
-                                switches.isEmpty() ? "defaults" : "-D" + String.join(" -D", switches), BenchDevice.median(t), SbiSplitK.Settings.read().routing());
+            for (int round = 0; round < rounds; round++)
+                for (int rows : rowCounts)
+                    for (String v : variants) {
+                        List<String> switches = CudaBench.variantSwitches(v);
+                        int graph = ++i;
+                        CudaSettings.with(switches, () -> {
+                            RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
+                            ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
+                            try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                                double ms = BenchDevice.median(DecodeSteps.prefilled(s, m, rows, prompt, rnd).time(3, 20));
+                                verdict.add(rows, v, ms);
+                                System.out.printf("   graph %d: %s at %d rows (%s): step %.3f ms (median of 20, host)%n   routing: %s%n", graph, v, rows,
+                                        switches.isEmpty() ? "defaults" : "-D" + String.join(" -D", switches), ms, SbiSplitK.Settings.read().routing());
+                            }
+                            return null;
+                        });
                     }
-                    return null;
-                });
-            }
         }
+        if (new java.util.HashSet<>(variants).size() > 1) System.out.print(verdict.table());
     }
 
-    /** {@code -Dfathom.bench.graphRows}: decode rows of part graphsteps, 1..8 (default 4); one sentence otherwise. */
-    static int rows() { return CudaSettings.integer("fathom.bench.graphRows", 4, 1, 8); }
+    /** {@code -Dfathom.bench.graphRows}: decode rows of part graphsteps, one count or a comma-separated list, each 1..8 (default 4); one sentence otherwise. */
+    static List<Integer> rows() { return CudaSettings.integers("fathom.bench.graphRows", 4, 1, 8); }
+
+    /** {@code -Dfathom.bench.graphRounds}: how many times part graphsteps runs its whole list, 1..5 (default 1). */
+    static int rounds() { return CudaSettings.integer("fathom.bench.graphRounds", 1, 1, 5); }
 
     /** {@code -Dfathom.bench.graphVariants}: CudaBench comparison parts, comma-separated (default llama48,nv6); one sentence for a name that is none. */
     static List<String> variants() {
