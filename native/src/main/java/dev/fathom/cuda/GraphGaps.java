@@ -182,17 +182,22 @@ final class GraphGaps {
                     for (String v : variants) {
                         List<String> switches = CudaBench.variantSwitches(v);
                         int graph = ++i;
-                        CudaSettings.with(switches, () -> {
-                            RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
-                            ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
-                            try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
-                                double ms = BenchDevice.median(DecodeSteps.prefilled(s, m, rows, prompt, rnd).time(3, 20));
-                                verdict.add(rows, v, ms);
-                                System.out.printf("   graph %d: %s at %d rows (%s): step %.3f ms (median of 20, host)%n   routing: %s%n", graph, v, rows,
-                                        switches.isEmpty() ? "defaults" : "-D" + String.join(" -D", switches), ms, SbiSplitK.Settings.read().routing());
-                            }
-                            return null;
-                        });
+                        String named = switches.isEmpty() ? "defaults" : "-D" + String.join(" -D", switches);
+                        try {
+                            CudaSettings.with(switches, () -> {
+                                RunProfile prof = RunProfile.defaults().withModel("synthetic:llama-7b").withBackend("cuda").withShape(rows, prompt, 8);
+                                ExecutionPlan plan = engine.plan(m, prof, prompt + 32);
+                                try (InferenceSession s = engine.open(m, plan, TelemetrySink.NOOP)) {
+                                    double ms = BenchDevice.median(DecodeSteps.prefilled(s, m, rows, prompt, rnd).time(3, 20));
+                                    verdict.add(rows, v, ms);
+                                    System.out.printf("   graph %d: %s at %d rows (%s): step %.3f ms (median of 20, host)%n   routing: %s%n", graph, v, rows,
+                                            named, ms, SbiSplitK.Settings.read().routing());
+                                }
+                                return null;
+                            });
+                        } catch (RuntimeException e) {   // one routing failing leaves the others' runs and the verdict over them
+                            System.out.printf("   graph %d: %s at %d rows (%s): FAILED: %s%n", graph, v, rows, named, e.getMessage());
+                        }
                     }
         }
         if (new java.util.HashSet<>(variants).size() > 1) System.out.print(verdict.table());
