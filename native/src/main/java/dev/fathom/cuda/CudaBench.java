@@ -356,7 +356,7 @@ public final class CudaBench {
     }
 
     /** The parts main runs itself (the comparison parts are {@link #variants()}'s). */
-    private static final List<String> TABLE_PARTS = List.of("gemm", "sizes", "stages", "tma", "tmatrace", "tmaprobe", "steptrace", "prof", "splitk",
+    static final List<String> TABLE_PARTS = List.of("gemm", "sizes", "stages", "tma", "tmatrace", "tmaprobe", "steptrace", "prof", "splitk",
             "lt", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps");
 
     /** One sentence naming the parts that are none of CudaBench's, or null when all are (a typo used to run nothing, silently). */
