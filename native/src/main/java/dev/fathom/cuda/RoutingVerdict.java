@@ -31,7 +31,7 @@ final class RoutingVerdict {
 
     private final String baseline;
     /** rows -> routing (in the order first named) -> the medians of its runs, in run order. */
-    private final Map<Integer, Map<String, List<Double>>> runs = new TreeMap<>();
+    private final TreeMap<Integer, Map<String, List<Double>>> runs = new TreeMap<>();
 
     RoutingVerdict(String baseline) { this.baseline = baseline; }
 
@@ -62,7 +62,7 @@ final class RoutingVerdict {
     /** Whether {@code routing} qualifies (class comment): ahead at every row count but the largest, not behind at the largest. */
     boolean qualifies(String routing) {
         if (runs.isEmpty()) return false;
-        int largest = ((TreeMap<Integer, ?>) runs).lastKey();
+        int largest = runs.lastKey();
         for (int rows : runs.keySet()) {
             Standing s = standing(rows, routing);
             boolean aheadNeeded = rows != largest || runs.size() == 1;
@@ -132,8 +132,5 @@ final class RoutingVerdict {
 
     private static double min(List<Double> v) { return v.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN); }
     private static double max(List<Double> v) { return v.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN); }
-    private static double median(List<Double> v) {
-        double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
-    }
+    private static double median(List<Double> v) { return BenchDevice.median(v.stream().mapToDouble(Double::doubleValue).toArray()); }
 }
