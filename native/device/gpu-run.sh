@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA checks and benchmarks on the GPU machine from the folder built by native/device/pack.sh, writing each
 # step's output to $OUT/<step>.log (<step>-2.log for a repeated step; and the console). Steps: check, check8 (the INT8 checks only), checkquick (the
-# attention kernels and every fixture at batch 1 only), checksk (the split-K kernels only), checktma (the TMA-fed kernels, then the BF16 fixtures with 2..8 rows through them), checkfix (the fixtures only,
+# attention kernels and every fixture at batch 1 only), checksk (the split-K kernels only), checktma (the TMA-fed kernels, then the BF16 fixtures with 2..8 rows through them), checkwg (the warpgroup-MMA prompt GEMM, then the BF16 fixtures with every prompt GEMM through it), checkfix (the fixtures only,
 # batched and one prompt at a time), zerocheck, bench[:parts],
 # zero[:sources[/batches]], kv, dp[:bench], tp[:args], pp[:args], hf[:1|only], cli[:batch], cli8[:batch] (the CLI with
 # --precision int8), ncu[:parts] (CudaBench parts, default prof, under Nsight Compute: launch, occupancy, speed-of-light,
@@ -29,6 +29,7 @@ for step in "$@"; do
     checkquick) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures quick ;;
     checksk) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures splitk ;;
     checktma) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures tma ;;
+    checkwg) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures wgemm ;;
     checkfix) "${J[@]}" dev.fathom.cuda.CudaSelfCheck fixtures fixtures ;;
     zerocheck) "${J[@]}" -Dfathom.nvme="$PWD/nv" dev.fathom.cuda.CudaZeroBench check fixtures ;;
     bench) "${J[@]}" dev.fathom.cuda.CudaBench ${arg//,/ } ;;

@@ -398,6 +398,9 @@ public final class Cuda {
     /** Compute capability major version (9 for Hopper). */
     public int ccMajor() { return ccMajor; }
 
+    /** Compute capability minor version (0 for H100 and H200). */
+    public int ccMinor() { return ccMinor; }
+
     // ------------------------------------------------------------------ streams, events, graphs
 
     public long streamCreate() { return outLong("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), 1); }

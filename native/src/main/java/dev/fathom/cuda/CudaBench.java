@@ -234,6 +234,10 @@ public final class CudaBench {
                 new Variant("nohandoff", "prompt GEMM inputs rounded to bf16 in passes of their own (no norm / gated-output handoff)", "llama-7b",
                         new int[]{1, 8, 32}, "fathom.cuda.bf16Handoff=false"),
                 new Variant("llama48", "", "llama-7b", new int[]{2, 4, 8}),
+                new Variant("wgemm", "prompt GEMMs of 64..512 rows through wgemm_bf16 (warpgroup MMA, sm_90a), not cuBLAS", "llama-7b", new int[]{1},
+                        "fathom.cuda.wgemm=true"),
+                new Variant("wgemmall", "prompt GEMMs of every row count from 64 through wgemm_bf16, batch 8 and 32 prompts too", "llama-7b",
+                        new int[]{1, 8, 32}, "fathom.cuda.wgemm=true", "fathom.cuda.wgemmMaxRows=4096"),
                 new Variant("notma", "decode GEMMs of 2..8 rows all through cuBLAS, the wide ones too (no TMA kernel)", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.tmaWide=0"),
                 new Variant("tmaall", "decode GEMMs of 2..8 rows all through the TMA kernels, the 4096-row outputs too (" + SbiSplitK.NARROW_KERNEL + ")",
@@ -357,7 +361,7 @@ public final class CudaBench {
 
     /** The parts main runs itself (the comparison parts are {@link #variants()}'s). */
     static final List<String> TABLE_PARTS = List.of("gemm", "sizes", "stages", "tma", "tmatrace", "tmaprobe", "steptrace", "prof", "splitk",
-            "lt", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps");
+            "lt", "wgtable", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps");
 
     /** One sentence naming the parts that are none of CudaBench's, or null when all are (a typo used to run nothing, silently). */
     static String partsRefusal(List<String> parts) {
@@ -434,6 +438,7 @@ public final class CudaBench {
         if (parts.contains("prof")) reads.profLaunches();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();
+        if (parts.contains("wgtable")) tables.wgemmTable();
         if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)
             tables.int8Table();
             b.decode("llama-7b", new int[]{1}, false, Precision.INT8);

@@ -9,13 +9,17 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The kernel image built by nvcc at build time ({@code /cuda/fathom_kernels.fatbin} in the jar), loaded with
- * cuModuleLoadData so the driver picks the cubin for this GPU, plus a launcher that packs kernel arguments.
+ * A kernel image built by nvcc at build time ({@code /cuda/fathom_kernels.fatbin} in the jar), loaded with
+ * cuModuleLoadData so the driver picks the cubin for this GPU, plus a launcher that packs kernel arguments. A second
+ * image, {@link #HOPPER} ({@code wgemm_sm90a.cu}), holds the kernels built for sm_90a alone (warpgroup MMA, which has
+ * no portable form); {@link #hopper} loads it on compute capability 9.0 only.
  */
 public final class CudaModule {
     public static final String RESOURCE = "/cuda/fathom_kernels.fatbin";
-    /** one loaded image per device ordinal */
-    private static final Map<Integer, CudaModule> instances = new HashMap<>();
+    /** The sm_90a image: kernels that use instructions only compute capability 9.0 runs (wgmma). */
+    public static final String HOPPER = "/cuda/wgemm_sm90a.fatbin";
+    /** one loaded image per device ordinal and resource */
+    private static final Map<String, CudaModule> instances = new HashMap<>();
 
     private final Cuda cu;
     private final long module;
@@ -37,18 +41,36 @@ public final class CudaModule {
     public static CudaModule get() { return get(Cuda.get()); }
 
     /** The kernels loaded into {@code cu}'s context (once per device; makes that context current on this thread). */
-    public static CudaModule get(Cuda cu) {
+    public static CudaModule get(Cuda cu) { return load(cu, RESOURCE); }
+
+    /**
+     * Why the sm_90a image cannot run on a device of compute capability {@code major.minor}, or null when it can: its
+     * cubin is for 9.0 only, and there is no PTX to compile for another GPU.
+     */
+    static String hopperRefusal(int major, int minor, boolean imagePresent) {
+        if (major != 9 || minor != 0) return "the sm_90a kernels run on compute capability 9.0 (H100, H200) only, not " + major + "." + minor;
+        return imagePresent ? null : "this build has no sm_90a kernels (" + HOPPER + " is missing: nvcc was missing when it was built)";
+    }
+
+    /** The sm_90a image in {@code cu}'s context, or null where {@link #hopperRefusal} refuses it. */
+    public static CudaModule hopper(Cuda cu) {
+        if (hopperRefusal(cu.ccMajor(), cu.ccMinor(), CudaModule.class.getResource(HOPPER) != null) != null) return null;
+        return load(cu, HOPPER);
+    }
+
+    private static CudaModule load(Cuda cu, String resource) {
         synchronized (instances) {
-            CudaModule m = instances.get(cu.ordinal());
+            String key = cu.ordinal() + resource;
+            CudaModule m = instances.get(key);
             if (m != null) return m;
-            try (InputStream in = CudaModule.class.getResourceAsStream(RESOURCE)) {
+            try (InputStream in = CudaModule.class.getResourceAsStream(resource)) {
                 if (in == null) throw new IllegalStateException("this build has no CUDA kernels (nvcc was missing when it was built)");
                 cu.makeCurrent();
                 m = new CudaModule(cu, in.readAllBytes());
             } catch (IOException e) {
-                throw new IllegalStateException("cannot read " + RESOURCE + ": " + e.getMessage(), e);
+                throw new IllegalStateException("cannot read " + resource + ": " + e.getMessage(), e);
             }
-            instances.put(cu.ordinal(), m);
+            instances.put(key, m);
             return m;
         }
     }

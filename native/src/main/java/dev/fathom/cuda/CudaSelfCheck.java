@@ -387,8 +387,8 @@ public final class CudaSelfCheck {
     public static void main(String[] args) {
         Path dir = Path.of(args.length > 0 ? args[0] : "../shared/fixtures");
         String mode = args.length > 1 ? args[1] : "";
-        if (!List.of("", "quick", "fixtures", "splitk", "tma", "int8").contains(mode)) {
-            System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk, tma or int8, or none for every check");
+        if (!List.of("", "quick", "fixtures", "splitk", "tma", "int8", "wgemm").contains(mode)) {
+            System.out.println("CudaSelfCheck: unknown mode '" + mode + "': use quick, fixtures, splitk, tma, int8 or wgemm, or none for every check");
             System.exit(2);
         }
         List<String> tmaKernels;
@@ -424,10 +424,69 @@ public final class CudaSelfCheck {
                 yield k & FixtureCheck.fixturesTma(dir, tmaKernels.size() < TmaKernels.TMA_KERNELS.size() ? tmaKernels : List.of());
             }
             case "int8" -> Int8Check.int8Checks(dir, seed + (1L << 32));
+            // the warpgroup-MMA prompt GEMM (sm_90a) against float64, then every fixture with every prompt GEMM through it
+            case "wgemm" -> wgemmChecks(seed) & wgemmFixtures(dir);
             default -> throw new IllegalStateException(mode);   // refused above
         };
         System.out.println(ok ? "ALL OK" : "FAILURES");
         if (!ok) System.exit(1);
+    }
+
+    /** The shapes of the wgemm checks: partial weight tiles, a partial last K block, outputs not a multiple of 4, several K splits. */
+    static final int[][] WGEMM_SHAPES = {{128, 64}, {200, 136}, {77, 1000}, {1000, 512}, {130, 4096}, {4096, 256}};
+
+    /**
+     * {@link Wgemm} against float64 through {@link PromptGemm} (so with the model's epilogues: residual in place, gated
+     * pairs, bias + activation), rows 64 to 600, the planner's split and 1 and 3 forced; a check fails too when the
+     * multiply did not go through the kernel. Nothing to check (true) on a GPU that is not compute capability 9.0.
+     */
+    static boolean wgemmChecks(long seed) {
+        Cuda cu = Cuda.get();
+        String why = CudaModule.hopperRefusal(cu.ccMajor(), cu.ccMinor(), CudaModule.class.getResource(CudaModule.HOPPER) != null);
+        if (why != null) {
+            System.out.println("wgemm: not checked: " + why);
+            return true;
+        }
+        boolean ok = true;
+        for (int splits : new int[]{0, 1, 3})
+            ok &= withWgemm(splits, () -> {
+                boolean all = true;
+                for (int[] s : WGEMM_SHAPES)
+                    for (int rows : new int[]{64, 100, 128, 130, 600})
+                        for (int mode = 0; mode < 3; mode++) {
+                            long before = PromptGemm.wgemmTotal;
+                            GemmResult r = gemm(DType.BF16, false, true, s[0], s[1], rows, mode, seed + splits * 1000L + rows * 3L + mode, true);
+                            boolean through = PromptGemm.wgemmTotal > before, pass = r.ok(1e-2) && through;
+                            all &= pass;
+                            if (!pass || rows == 130) System.out.printf("%-72s rel %.2e written %s %s%n", r.what() + "/wgemm splits=" + splits, r.relErr(),
+                                    r.allWritten(), pass ? "ok" : through ? "FAIL" : "FAIL (cuBLAS took it)");
+                        }
+                return all;
+            });
+        return ok;
+    }
+
+    /** Every fixture with each of its prompt GEMMs (from one row) through {@link Wgemm}. */
+    static boolean wgemmFixtures(Path dir) {
+        if (CudaModule.hopper(Cuda.get()) == null) return true;
+        return withWgemm(0, () -> {
+            long before = PromptGemm.wgemmTotal;
+            printFixtureHeader();
+            boolean ok = FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "/wgemm", true);
+            System.out.println("wgemm multiplies in the fixtures: " + (PromptGemm.wgemmTotal - before));
+            return ok && PromptGemm.wgemmTotal > before;
+        });
+    }
+
+    /** Runs {@code body} with every PromptGemm opened inside it sending multiplies of any row count through {@link Wgemm}. */
+    private static boolean withWgemm(int splits, java.util.function.BooleanSupplier body) {
+        Boolean before = PromptGemm.wgemmOverride;
+        PromptGemm.wgemmOverride = true;
+        try {
+            return CudaSettings.with(List.of("fathom.cuda.wgemmMinRows=1", "fathom.cuda.wgemmSplits=" + splits), body::getAsBoolean);
+        } finally {
+            PromptGemm.wgemmOverride = before;
+        }
     }
 
     /** The split-K cluster kernels (sm_90; none elsewhere) against float64; whether all passed. */

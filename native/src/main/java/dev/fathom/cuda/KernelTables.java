@@ -379,4 +379,55 @@ final class KernelTables extends BenchTables {
         lt.close();
         blas.close();
     }
+
+    /**
+     * The prompt GEMMs of Llama-7B (QKV, out, gate+up stored together, down) through {@link Wgemm} (warpgroup MMA,
+     * sm_90a) against cublasGemmEx on the same operands, weights rotated through copies larger than L2, at 64 to 4096
+     * rows: µs (median of 9 × 20 launches), the weight bytes' GB/s and its share of the read ceiling, the split the plan
+     * chose and the relative difference of the two products (both fp32 sums of bf16 products). {@code -Dfathom.cuda.wgemmSplits}
+     * fixes the split as the model's setting does.
+     */
+    void wgemmTable() {
+        CudaModule hopper = CudaModule.hopper(cu);
+        Cublas blas = openBlas();
+        if (hopper == null || blas == null) {
+            System.out.println("wgemm table skipped: " + (hopper == null ? CudaModule.hopperRefusal(cu.ccMajor(), cu.ccMinor(), true) : "no cuBLAS"));
+            if (blas != null) blas.close();
+            return;
+        }
+        Wgemm.prepare(hopper);
+        int forced = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS);
+        int[][] shapes = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
+        int[] rowsList = {64, 128, 256, 512, 1024, 4096};
+        System.out.printf("%n== prompt GEMMs: wgemm_bf16 (warpgroup MMA + TMA) against cublasGemmEx (bf16 x bf16 -> fp32, weights rotated > L2; read ceiling %.0f GB/s)%n", readGBs);
+        System.out.printf("%-12s %5s %7s %10s %9s %7s %10s %9s %7s %9s %10s%n", "N x K", "rows", "splits", "cuBLAS us", "GB/s", "% read", "wgemm us", "GB/s", "% read",
+                "speedup", "rel diff");
+        for (int[] nk : shapes) {
+            int n = nk[0], k = nk[1];
+            long wBytes = 2L * n * k;
+            int copies = rotation(wBytes);
+            long[] w = d.copies(copies, wBytes, 41);
+            int maxR = rowsList[rowsList.length - 1];
+            long x = cu.malloc(2L * maxR * k), y = cu.malloc(4L * maxR * n);
+            d.fill(x, (long) maxR * k, 9);
+            for (int rows : rowsList) {
+                Wgemm.Plan plan = Wgemm.plan(n, k, rows, cu.smCount(), forced);
+                double ub = d.perLaunchUs(copies, c -> blas.gemmBf16(w[c], k, x, k, y, n, n, k, rows, false));
+                double uw = d.perLaunchUs(copies, c -> Wgemm.launch(hopper, mod, stream, plan, w[c], k, n, x, k, k, rows, y, n, false));
+                blas.gemmBf16(w[0], k, x, k, y, n, n, k, rows, false);
+                float[] a = d.download(y, (long) rows * n);
+                Wgemm.launch(hopper, mod, stream, plan, w[0], k, n, x, k, k, rows, y, n, false);
+                float[] b = d.download(y, (long) rows * n);
+                double num = 0, den = 0;
+                for (int i = 0; i < a.length; i++) { num += (a[i] - b[i]) * (double) (a[i] - b[i]); den += a[i] * (double) a[i]; }
+                double gb = wBytes / 1e9;
+                System.out.printf("%-12s %5d %7d %10.1f %9.0f %6.1f%% %10.1f %9.0f %6.1f%% %9.2f %10.1e%n", n + "x" + k, rows, plan.splits(), ub, gb / (ub * 1e-6),
+                        100 * gb / (ub * 1e-6) / readGBs, uw, gb / (uw * 1e-6), 100 * gb / (uw * 1e-6) / readGBs, ub / uw, Math.sqrt(num / den));
+            }
+            d.free(w);
+            cu.free(x);
+            cu.free(y);
+        }
+        blas.close();
+    }
 }

@@ -22,6 +22,9 @@ import dev.fathom.engine.tensor.DType;
  * <p>Used when the weights are BF16 or INT8, cuBLAS loads, and there are more rows than the threshold of the
  * matrix's layout ({@link #threshold(boolean, DType)}: 1 for row-major BF16 rows, 8 for INT8, 16 for the tile layouts);
  * otherwise {@link CudaModel} keeps its own kernels.
+ *
+ * <p>On compute capability 9.0, with {@code -Dfathom.cuda.wgemm=true}, the multiplies of {@code wgemmMinRows} to
+ * {@code wgemmMaxRows} rows run on {@link Wgemm} (warpgroup MMA) instead of cuBLAS, with the same operands and epilogues.
  */
 final class PromptGemm implements AutoCloseable {
     /** Rows per cuBLAS call; bounds the activation and gated-output scratch. */
@@ -42,6 +45,15 @@ final class PromptGemm implements AutoCloseable {
     private final boolean int8 = int8Enabled();
     /** The row-major weights of the next multiply: the scratch, or the matrix itself when it is stored row-major. */
     private long wSrc;
+    /** The sm_90a image when {@link Wgemm} may take multiplies (null: cuBLAS takes them all), and its row range and splits. */
+    private final CudaModule hopper;
+    private final int wgMin = CudaSettings.integer("fathom.cuda.wgemmMinRows", 64, 1, Integer.MAX_VALUE),
+            wgMax = CudaSettings.integer("fathom.cuda.wgemmMaxRows", 512, 1, Integer.MAX_VALUE),
+            wgSplits = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS);
+    /** Overrides {@code -Dfathom.cuda.wgemm} for PromptGemms opened afterwards (null: the setting); the benchmarks' switch. */
+    static volatile Boolean wgemmOverride;
+    /** Multiplies that went through {@link Wgemm} in this process (the checks read it to know the kernel ran). */
+    static volatile long wgemmTotal;
 
     /** Opens cuBLAS on {@code stream}; {@link #available()} says whether it loaded. */
     PromptGemm(Cuda cu, CudaModule mod, long stream) {
@@ -62,6 +74,31 @@ final class PromptGemm implements AutoCloseable {
         } else if (w[0] == null) w[0] = "cuBLAS disabled (-Dfathom.cuda.cublas=false)";
         this.blas = b;
         this.why = w[0];
+        Boolean ov = wgemmOverride;
+        CudaModule h = b != null && (ov != null ? ov : wgemmEnabled()) ? CudaModule.hopper(cu) : null;
+        if (h != null) Wgemm.prepare(h);
+        this.hopper = h;
+    }
+
+    /** Whether {@code -Dfathom.cuda.wgemm} asks for {@link Wgemm} on the GPUs that have it (default false: not yet measured faster). */
+    static boolean wgemmEnabled() { return CudaSettings.flag("fathom.cuda.wgemm", false); }
+
+    /** Whether multiplies of some row counts go through {@link Wgemm} here (an sm_90 GPU, the switch on, cuBLAS open). */
+    boolean wgemmActive() { return hopper != null; }
+
+    /** Whether a multiply of {@code rows} rows goes through {@link Wgemm} with these operands (else through cuBLAS). */
+    static boolean wgemmTakes(boolean active, int rows, int minRows, int maxRows, String refusal) {
+        return active && rows >= minRows && rows <= maxRows && refusal == null;
+    }
+
+    /** One multiply, y (+)= x · Wᵀ, through {@link Wgemm} where it takes it, else through cuBLAS. */
+    private void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
+        if (wgemmTakes(hopper != null, rows, wgMin, wgMax, hopper == null ? null : Wgemm.refusal(w, ldw, x, ldx, y, ldy))) {
+            Wgemm.launch(hopper, mod, stream, Wgemm.plan(n, k, rows, cu.smCount(), wgSplits), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
+            wgemmTotal++;
+        } else {
+            blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);
+        }
     }
 
     boolean available() { return blas != null; }
@@ -270,15 +307,15 @@ final class PromptGemm implements AutoCloseable {
                         mod.launch("rows_prefill", blocks((long) m * n), 1, 256, 0, stream, yr, ldy, n, m, bias, rr);
                         accumulate = true;
                     }
-                    blas.gemmBf16(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, accumulate);
+                    gemm(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, accumulate);
                 }
                 case 1 -> {
-                    blas.gemmBf16(wSrc, ldw, xb, ldb, cBuf, stored, stored, k, m, false);
+                    gemm(wSrc, ldw, xb, ldb, cBuf, stored, stored, k, m, false);
                     mod.launch(bf16Out ? "rows_gated_bf16" : "rows_gated", blocks((long) m * n), 1, 256, 0, stream, cBuf, stored, yr, ldy, n, m,
                             bias, s.groupRows(), act);
                 }
                 default -> {
-                    blas.gemmBf16(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, false);
+                    gemm(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, false);
                     mod.launch("rows_bias_act", blocks((long) m * n), 1, 256, 0, stream, yr, ldy, n, m, bias, act);
                 }
             }

@@ -388,7 +388,7 @@ final class SbiSplitK {
     private static final Map<MapKey, MemorySegment> MAPS = new ConcurrentHashMap<>();
     private record MapKey(long cuda, long addr, int dtype, long cols, long rows, long stride, int boxCols, int boxRows) {}
 
-    private static MemorySegment tensorMap(Cuda cu, long addr, int dtype, long cols, long rows, long stride, int boxCols, int boxRows) {
+    static MemorySegment tensorMap(Cuda cu, long addr, int dtype, long cols, long rows, long stride, int boxCols, int boxRows) {
         MapKey key = new MapKey(cu.ordinal(), addr, dtype, cols, rows, stride, boxCols, boxRows);
         MemorySegment m = MAPS.get(key);
         if (m != null) return m;

@@ -56,6 +56,11 @@ class CudaGpuTest {
     }
 
     @Test
+    void warpgroupMmaPromptGemmMatchesFloat64OnSm90() {
+        assertTrue(CudaSelfCheck.wgemmChecks(System.nanoTime()), "wgemm_bf16 against float64 (the failing lines are printed)");
+    }
+
+    @Test
     void tiledAndPerRowAttentionMatchFloat64() {
         long seed = System.nanoTime();
         for (int[] c : new int[][]{{64, 4, 4}, {128, 8, 2}, {20, 3, 1}, {256, 2, 1}, {16, 4, 2}})

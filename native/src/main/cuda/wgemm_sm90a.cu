@@ -1,0 +1,156 @@
+// Fathom CUDA kernels, sm_90a image (built alone by build.sh for arch sm_90a, loaded on compute capability 9.0 only):
+// the prompt-phase GEMM on Hopper's warpgroup MMA (wgmma) fed by the Tensor Memory Accelerator.
+//
+// Why: at 128 rows (a batch-1 prompt of 128 tokens) a llama-7b projection is close to the memory bound (128 FLOP per
+// weight byte), and cuBLAS read the projections at 71-87 % of the read ceiling on the H100s measured and at less on an
+// H200 (docs/benchmarks.md, eleventh and later sessions); the mma.sync GEMM of the eleventh session reached 0.45-0.67x
+// cuBLAS there, bound by its own tensor-core issue rate. wgmma reads both operands from shared memory with no register
+// staging, so one warpgroup keeps the tensor cores fed while TMA streams the weights.
+//
+// y[t][o] (+)= sum_k x[t][k] * W[o][k], x bf16 [M][ldx], W bf16 [N][ldw] (row-major: K contiguous), y fp32 [M][ldy].
+//  - Block: 3 warpgroups. Warpgroup 0 is the producer (one thread issues the TMA copies); warpgroups 1 and 2 each
+//    compute 64 weight rows x 128 tokens with wgmma.m64n128k16 (swap-AB: the weights are the M operand, the tokens
+//    the N operand, so a short prompt still fills the instruction). Block tile 128 weight rows x 128 tokens.
+//  - A stage is 64 columns of K (128 bytes, one 128-byte swizzle row): the 128 x 64 weight box and the 128 x 64
+//    token box, 32 KB; WG_STAGES stages in flight. Rows past N or M and columns past K arrive as zeros. Each consumer
+//    warp hands a stage back (one arrive of 8 on its empty barrier) once its MMAs of that stage are done.
+//  - Grid: wTiles x tTiles x splits, flattened with the token tile fastest (the blocks that share a weight tile run
+//    together and read it from L2 once). splits > 1 divides K (split-K) so a matrix of few tiles fills the machine;
+//    the partial sums meet in y by vector reductions (red.global.add.v4.f32), onto what the caller put there.
+//  - Epilogue: both consumer warpgroups finish, then each stages its 64 x 128 accumulators through shared memory
+//    (the freed stages) as [token][64 outputs] and writes 16-byte vectors: y = acc (+ y when accumulate) for one
+//    split, a reduction into y for several.
+// Dynamic shared memory: 1 KB (alignment) + WG_STAGES x 32 KB + the barriers.
+
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+#define DEV __device__ __forceinline__
+
+#include "hopper_async.cuh"
+
+#define WG_BM 128
+#define WG_BN 128
+#define WG_BK 64
+#define WG_STAGES 6
+#define WG_W_BYTES (WG_BM * WG_BK * 2)
+#define WG_STAGE_BYTES (WG_W_BYTES + WG_BN * WG_BK * 2)
+#define WG_EPI_LD 68   // floats per staged token row: 64 outputs + 4, so the fragment stores hit 32 banks
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Shared-memory matrix descriptor of a K-major operand under the 128-byte swizzle: start address, leading offset
+// unused (1), 1024 bytes between groups of 8 rows (8 rows x 128 bytes), swizzle mode 1 (128 B). The k-th 16-column
+// slice of a 64-column box starts 32 k bytes in.
+DEV uint64_t wg_desc(uint32_t addr) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
+}
+DEV void wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+DEV void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N>
+DEV void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory"); }
+// d[64 x 128] += A[64 x 16] * B[128 x 16]^T, both from shared memory (descriptors a, b); fp32 accumulators
+DEV void wg_mma(float (&d)[64], uint64_t a, uint64_t b) {
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %66, 0;\n\t"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(a), "l"(b), "r"(1) : "memory");
+}
+DEV void red_add_v4(float* p, float4 v) {
+    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(p), "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w) : "memory");
+}
+#endif
+
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemm_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+           int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    extern __shared__ unsigned char wg_smem[];
+    unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(wg_smem) + 1023) & ~uintptr_t(1023));
+    uint64_t* full = reinterpret_cast<uint64_t*>(base + WG_STAGES * WG_STAGE_BYTES);
+    uint64_t* empty = full + WG_STAGES;
+    const int tt = blockIdx.x % tTiles, rest = blockIdx.x / tTiles, wt = rest % wTiles, sp = rest / wTiles;
+    const int kb0 = (int)((long)sp * kBlocks / splits), kb1 = (int)((long)(sp + 1) * kBlocks / splits), nk = kb1 - kb0;
+    const int wg = threadIdx.x >> 7, t = threadIdx.x & 127;
+    if (threadIdx.x == 0) {
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&mapW)) : "memory");
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&mapX)) : "memory");
+        for (int s = 0; s < WG_STAGES; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 8); }   // empty: a warp of each consumer
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    if (wg == 0) {   // producer
+        if (t == 0)
+            for (int i = 0; i < nk; i++) {
+                const int s = i % WG_STAGES;
+                if (i >= WG_STAGES) mbar_wait(&empty[s], ((i / WG_STAGES) - 1) & 1);
+                unsigned char* st = base + s * WG_STAGE_BYTES;
+                mbar_expect_tx(&full[s], WG_STAGE_BYTES);
+                tma_load_2d(st, &mapW, (kb0 + i) * WG_BK, wt * WG_BM, &full[s]);
+                tma_load_2d(st + WG_W_BYTES, &mapX, (kb0 + i) * WG_BK, tt * WG_BN, &full[s]);
+            }
+        return;   // the consumers' named barriers count 256 threads: the producer takes no part in the epilogue
+    }
+    const int cw = wg - 1;
+    float d[64];
+#pragma unroll
+    for (int j = 0; j < 64; j++) d[j] = 0.f;
+    // pinned here, or the compiler sinks the zeros next to the first MMA and ptxas serializes every wgmma (C7515)
+#pragma unroll
+    for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[j])::"memory");
+    for (int i = 0; i < nk; i++) {
+        const int s = i % WG_STAGES;
+        mbar_wait(&full[s], (i / WG_STAGES) & 1);
+        const uint32_t st = smem_u32(base + s * WG_STAGE_BYTES);
+        const uint32_t wa = st + cw * 64 * 128, xa = st + WG_W_BYTES;
+        wg_fence();
+#pragma unroll
+        for (int k = 0; k < WG_BK / 16; k++) wg_mma(d, wg_desc(wa + 32 * k), wg_desc(xa + 32 * k));
+        wg_commit();
+        wg_wait<1>();   // this warp's MMAs of the stage before are done: hand that stage back
+        if (i > 0 && (t & 31) == 0) mbar_arrive(&empty[(i - 1) % WG_STAGES]);
+    }
+    wg_wait<0>();
+    // the accumulators are written by the MMAs, which the compiler does not see finish: pin every read after the wait
+#pragma unroll
+    for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[j])::"memory");
+    // every stage is read (both warpgroups' MMAs done): reuse them for the epilogue
+    asm volatile("bar.sync 1, 256;" ::: "memory");
+    float* e = reinterpret_cast<float*>(base) + cw * WG_BN * WG_EPI_LD;
+    const int warp = t >> 5, lane = t & 31;
+#pragma unroll
+    for (int b = 0; b < 16; b++)
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            const int o = 16 * warp + (lane >> 2) + 8 * (q >> 1), tok = 8 * b + 2 * (lane & 3) + (q & 1);
+            e[tok * WG_EPI_LD + o] = d[4 * b + q];
+        }
+    asm volatile("bar.sync %0, 128;" ::"r"(2 + cw) : "memory");
+    const int o0 = wt * WG_BM + cw * 64, t0 = tt * WG_BN;
+#pragma unroll 4
+    for (int r = 0; r < 16; r++) {
+        const int j = r * 128 + t, tok = j >> 4, c = (j & 15) * 4;
+        const int row = t0 + tok, o = o0 + c;
+        if (row >= M || o >= N) continue;
+        const float4 v = *reinterpret_cast<const float4*>(e + tok * WG_EPI_LD + c);
+        float* dst = y + (size_t)row * ldy + o;
+        if (o + 4 <= N) {
+            if (splits > 1) red_add_v4(dst, v);
+            else {
+                float4 out = v;
+                if (accumulate) {
+                    const float4 old = *reinterpret_cast<const float4*>(dst);
+                    out.x += old.x; out.y += old.y; out.z += old.z; out.w += old.w;
+                }
+                *reinterpret_cast<float4*>(dst) = out;
+            }
+        } else {
+            for (int u = 0; u < N - o; u++) {   // the last 1..3 outputs
+                const float vu = u == 0 ? v.x : u == 1 ? v.y : v.z;
+                if (splits > 1) atomicAdd(dst + u, vu);
+                else dst[u] = accumulate ? dst[u] + vu : vu;
+            }
+        }
+    }
+#endif
+}

@@ -1,0 +1,94 @@
+package dev.fathom.cuda;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The prompt-phase GEMM on Hopper's warpgroup MMA ({@code wgemm_bf16} in {@code wgemm_sm90a.cu}, the sm_90a image):
+ * {@code y[t][o] (+)= x[t] · W[o]} for bf16 row-major weights and activations, fp32 out, as {@link Cublas#gemmBf16}
+ * computes it. Blocks take 128 weight rows × 128 tokens, 64 columns of K a stage (TMA, 128-byte swizzle), and split K
+ * when the matrix has too few tiles to fill the machine; the splits meet in y through vector reductions, onto what y
+ * holds (zeros, or the residual when accumulating).
+ *
+ * <p>This class plans the grid and checks what the kernel needs; {@link PromptGemm} decides where it runs instead of
+ * cuBLAS ({@code -Dfathom.cuda.wgemm}, {@code wgemmMinRows}, {@code wgemmMaxRows}, {@code wgemmSplits}).
+ */
+final class Wgemm {
+    static final String KERNEL = "wgemm_bf16";
+    /** Weight rows, tokens and K columns of a block's tile, and the stages in flight (wgemm_sm90a.cu's WG_*). */
+    static final int BM = 128, BN = 128, BK = 64, STAGES = 6, THREADS = 384;
+    /** Dynamic shared memory: 1 KB of alignment, the stages, a full and an empty barrier per stage. */
+    static final int SMEM = 1024 + STAGES * (BM + BN) * BK * 2 + 2 * STAGES * 8;
+    /** The fewest 64-column K blocks a split takes (fewer leave the pipeline filling and draining). */
+    static final int MIN_SPLIT_BLOCKS = 4;
+    static final int MAX_SPLITS = 16;
+    /** Wave efficiency below which the planner splits K further. */
+    static final double GOOD_WAVES = 0.9;
+
+    private Wgemm() {}
+
+    /** A launch: weight tiles × token tiles × K splits blocks, {@code kBlocks} 64-column blocks of K divided among the splits. */
+    record Plan(int wTiles, int tTiles, int kBlocks, int splits) {
+        int blocks() { return wTiles * tTiles * splits; }
+
+        /** Blocks over the blocks that full waves of {@code sms} (one block per multiprocessor) could hold. */
+        double waveEfficiency(int sms) { return efficiency(blocks(), sms); }
+    }
+
+    static double efficiency(int blocks, int sms) {
+        int waves = (blocks + sms - 1) / sms;
+        return blocks / (double) (waves * sms);
+    }
+
+    /**
+     * The plan for {@code n} outputs, K = {@code k}, {@code rows} tokens on {@code sms} multiprocessors: the fewest K splits
+     * (each at least {@link #MIN_SPLIT_BLOCKS} blocks of K) whose blocks fill their waves to {@link #GOOD_WAVES}, else the
+     * best filled; {@code forceSplits} > 0 takes that many (capped to what K allows).
+     */
+    static Plan plan(int n, int k, int rows, int sms, int forceSplits) {
+        if (n < 1 || k < 1 || rows < 1 || sms < 1) throw new IllegalArgumentException("wgemm plan: n, k, rows and sms must be positive (" + n + ", " + k + ", " + rows + ", " + sms + ")");
+        int wt = (n + BM - 1) / BM, tt = (rows + BN - 1) / BN, kb = (k + BK - 1) / BK;
+        int most = Math.max(1, Math.min(MAX_SPLITS, kb / MIN_SPLIT_BLOCKS));
+        if (forceSplits > 0) return new Plan(wt, tt, kb, Math.min(forceSplits, Math.max(1, kb)));
+        int best = 1;
+        double bestEff = -1;
+        for (int s = 1; s <= most; s++) {
+            double e = efficiency(wt * tt * s, sms);
+            if (e >= GOOD_WAVES) return new Plan(wt, tt, kb, s);
+            if (e > bestEff + 1e-9) { bestEff = e; best = s; }
+        }
+        return new Plan(wt, tt, kb, best);
+    }
+
+    /**
+     * Why the kernel cannot take these operands, or null when it can: the tensor maps need 16-byte row strides and
+     * addresses (bf16 strides a multiple of 8 elements), the epilogue 16-byte fp32 vectors of y.
+     */
+    static String refusal(long w, int ldw, long x, int ldx, long y, int ldy) {
+        if (ldw % 8 != 0 || ldx % 8 != 0) return "wgemm needs bf16 row strides that are multiples of 8 (weights " + ldw + ", activations " + ldx + ")";
+        if (ldy % 4 != 0) return "wgemm needs an output row stride that is a multiple of 4 floats (" + ldy + ")";
+        if ((w & 15) != 0 || (x & 15) != 0 || (y & 15) != 0) return "wgemm needs 16-byte aligned weights, activations and output";
+        return null;
+    }
+
+    /**
+     * y[rows, ldy] (+)= x[rows, ldx] · W[n, ldw]ᵀ over K = {@code k}. With several splits and no accumulation y is zeroed
+     * first ({@code rows_prefill} of the main image), since the splits add into it.
+     */
+    static void launch(CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k, int rows,
+                       long y, int ldy, boolean accumulate) {
+        String why = refusal(w, ldw, x, ldx, y, ldy);
+        if (why != null) throw new IllegalArgumentException(why);
+        Cuda cu = hopper.cuda();
+        if (p.splits() > 1 && !accumulate) {
+            long el = (long) rows * n;
+            main.launch("rows_prefill", (int) Math.max(1, Math.min((el + 255) / 256, cu.smCount() * 16L)), 1, 256, 0, stream, y, ldy, n, rows, 0L, 0L);
+        }
+        MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, BM);
+        MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, BN);
+        hopper.launch(KERNEL, p.blocks(), 1, THREADS, SMEM, stream, mw, mx, n, rows, p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(),
+                y, ldy, accumulate ? 1 : 0);
+    }
+
+    /** Opens the kernel's shared memory beyond 48 KB (once per image). */
+    static void prepare(CudaModule hopper) { hopper.cuda().setMaxDynamicShared(hopper.fn(KERNEL), SMEM); }
+}

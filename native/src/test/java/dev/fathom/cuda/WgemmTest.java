@@ -1,0 +1,111 @@
+package dev.fathom.cuda;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Host side of the warpgroup-MMA prompt GEMM (wgemm_sm90a.cu): its tile constants as the kernel defines them, the
+ * grid plan (K splits that fill the machine), what it refuses, where PromptGemm sends a multiply, and which GPUs load
+ * the sm_90a image. The kernel itself is checked on a GPU (CudaSelfCheck wgemm, CudaGpuTest).
+ */
+class WgemmTest {
+    private static int define(String src, String name) {
+        Matcher m = Pattern.compile("#define " + name + " \\(?([0-9]+)").matcher(src);
+        assertTrue(m.find(), name + " in wgemm_sm90a.cu");
+        return Integer.parseInt(m.group(1));
+    }
+
+    @Test
+    void constantsAgreeWithTheKernelAndItsSharedMemoryFits() throws Exception {
+        String src = Files.readString(Path.of("src/main/cuda/wgemm_sm90a.cu"));
+        assertEquals(Wgemm.BM, define(src, "WG_BM"));
+        assertEquals(Wgemm.BN, define(src, "WG_BN"));
+        assertEquals(Wgemm.BK, define(src, "WG_BK"));
+        assertEquals(Wgemm.STAGES, define(src, "WG_STAGES"));
+        assertTrue(src.contains("__launch_bounds__(" + Wgemm.THREADS + ", 1)"), "the kernel's block size");
+        assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(384, 1)\n" + Wgemm.KERNEL + "("), "the kernel's name");
+        // a stage: BM x BK weights and BN x BK tokens in bf16; the epilogue reuses the stages for 2 x BN x 68 floats
+        assertEquals(1024 + 6 * 32768 + 96, Wgemm.SMEM);
+        assertTrue(Wgemm.SMEM <= SbiSplitK.MAX_SMEM, "within the opt-in shared memory");
+        assertTrue(2 * Wgemm.BN * define(src, "WG_EPI_LD") * 4 <= Wgemm.STAGES * (Wgemm.BM + Wgemm.BN) * Wgemm.BK * 2, "the epilogue fits the stages");
+        // the 128-byte swizzle the descriptors assume: one stage row is exactly 128 bytes of K
+        assertEquals(128, Wgemm.BK * 2);
+    }
+
+    @Test
+    void planSplitsKUntilTheWavesAreFullOnLlamaShapes() {
+        // 132 multiprocessors (H100 SXM, H200), a 128-token prompt: tiles, splits, blocks
+        int[][] cases = {   // n, k, rows, expected splits
+                {12288, 4096, 128, 4},   // QKV: 96 tiles; 1-3 splits fill 73 % of their waves, 4 fill 97 %
+                {4096, 4096, 128, 4},    // out: 32 tiles -> 128 blocks
+                {22016, 4096, 128, 3},   // gate/up: 172 tiles: 65 % at 1, 87 % at 2, 98 % at 3
+                {4096, 11008, 128, 4},   // down: 32 tiles over 172 K blocks
+                {4096, 4096, 4096, 1},   // a batch-32 prompt: 1024 tiles fill 97 % already
+        };
+        for (int[] c : cases) {
+            Wgemm.Plan p = Wgemm.plan(c[0], c[1], c[2], 132, 0);
+            assertEquals(c[3], p.splits(), c[0] + "x" + c[1] + " at " + c[2] + " rows");
+            assertTrue(p.waveEfficiency(132) >= Wgemm.GOOD_WAVES, "filled: " + p);
+            assertEquals((c[0] + 127) / 128, p.wTiles());
+            assertEquals((c[2] + 127) / 128, p.tTiles());
+            assertEquals((c[1] + 63) / 64, p.kBlocks());
+        }
+        // a split never takes fewer than MIN_SPLIT_BLOCKS blocks of K: 4 blocks cannot be split, whatever the waves
+        assertEquals(1, Wgemm.plan(128, 256, 64, 132, 0).splits());
+        for (int k : new int[]{64, 300, 1000, 4096, 11008})
+            for (int n : new int[]{77, 1000, 4096, 22016}) {
+                Wgemm.Plan p = Wgemm.plan(n, k, 128, 132, 0);
+                assertTrue(p.splits() == 1 || p.kBlocks() / p.splits() >= Wgemm.MIN_SPLIT_BLOCKS, p.toString());
+                assertTrue(p.splits() <= Wgemm.MAX_SPLITS);
+                // no split the planner stopped short of fills the waves better than the one it chose, unless it was good enough
+                if (p.waveEfficiency(132) < Wgemm.GOOD_WAVES)
+                    for (int s = 1; s <= Math.min(Wgemm.MAX_SPLITS, p.kBlocks() / Wgemm.MIN_SPLIT_BLOCKS); s++)
+                        assertTrue(Wgemm.efficiency(p.wTiles() * p.tTiles() * s, 132) <= p.waveEfficiency(132) + 1e-9, p + " vs " + s);
+            }
+        // forced splits are taken, capped at one K block each
+        assertEquals(3, Wgemm.plan(4096, 4096, 128, 132, 3).splits());
+        assertEquals(2, Wgemm.plan(64, 100, 64, 132, 16).splits());
+        assertThrows(IllegalArgumentException.class, () -> Wgemm.plan(0, 64, 64, 132, 0));
+    }
+
+    @Test
+    void refusesStridesAndAddressesTheTensorMapsCannotTake() {
+        long a = 1L << 20;
+        assertNull(Wgemm.refusal(a, 4096, a, 4096, a, 4096));
+        assertTrue(Wgemm.refusal(a, 4100, a, 4096, a, 4096).contains("multiples of 8 (weights 4100"));
+        assertTrue(Wgemm.refusal(a, 4096, a, 172, a, 4096).contains("activations 172"));
+        assertTrue(Wgemm.refusal(a, 4096, a, 4096, a, 4098).contains("multiple of 4 floats (4098)"));
+        assertNotNull(Wgemm.refusal(a + 8, 4096, a, 4096, a, 4096));
+        assertNotNull(Wgemm.refusal(a, 4096, a, 4096, a + 4, 4096));
+    }
+
+    @Test
+    void promptGemmSendsOnlyItsRowRangeThroughTheKernel() {
+        assertTrue(PromptGemm.wgemmTakes(true, 128, 64, 512, null));
+        assertTrue(PromptGemm.wgemmTakes(true, 64, 64, 512, null));
+        assertFalse(PromptGemm.wgemmTakes(true, 63, 64, 512, null), "below the range: cuBLAS");
+        assertFalse(PromptGemm.wgemmTakes(true, 513, 64, 512, null), "above the range: cuBLAS");
+        assertFalse(PromptGemm.wgemmTakes(false, 128, 64, 512, null), "not an sm_90 GPU or the switch off");
+        assertFalse(PromptGemm.wgemmTakes(true, 128, 64, 512, "strides"), "operands it refuses: cuBLAS");
+        assertFalse(PromptGemm.wgemmEnabled(), "off by default until measured faster");
+    }
+
+    @Test
+    void theSm90aImageLoadsOnComputeCapability90Only() {
+        assertNull(CudaModule.hopperRefusal(9, 0, true));
+        assertTrue(CudaModule.hopperRefusal(8, 0, true).contains("not 8.0"));
+        assertTrue(CudaModule.hopperRefusal(10, 0, true).contains("not 10.0"));
+        assertTrue(CudaModule.hopperRefusal(9, 0, false).contains("wgemm_sm90a.fatbin is missing"));
+    }
+}
