@@ -47,6 +47,7 @@ final class PromptGemm implements AutoCloseable {
     private long wSrc;
     /** The sm_90a image when {@link Wgemm} may take multiplies (null: cuBLAS takes them all), and its row range and splits. */
     private final CudaModule hopper;
+    private final String wgemmWhy;
     private final int wgMin = CudaSettings.integer("fathom.cuda.wgemmMinRows", 64, 1, Integer.MAX_VALUE),
             wgMax = CudaSettings.integer("fathom.cuda.wgemmMaxRows", 512, 1, Integer.MAX_VALUE),
             wgSplits = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS);
@@ -75,10 +76,24 @@ final class PromptGemm implements AutoCloseable {
         this.blas = b;
         this.why = w[0];
         Boolean ov = wgemmOverride;
-        CudaModule h = b != null && (ov != null ? ov : wgemmEnabled()) ? CudaModule.hopper(cu) : null;
-        if (h != null) Wgemm.prepare(h);
+        CudaModule h = null;
+        String hw = null;
+        if (b != null && (ov != null ? ov : wgemmEnabled())) {
+            try {   // a driver that cannot load the sm_90a cubin leaves every multiply on cuBLAS, as without the switch
+                h = CudaModule.hopper(cu);
+                if (h != null) Wgemm.prepare(h);
+                else hw = CudaModule.hopperRefusal(cu.ccMajor(), cu.ccMinor(), CudaModule.class.getResource(CudaModule.HOPPER) != null);
+            } catch (RuntimeException e) {
+                h = null;
+                hw = "the sm_90a kernels did not load (" + e.getMessage() + "); prompt GEMMs stay on cuBLAS";
+            }
+        }
         this.hopper = h;
+        this.wgemmWhy = hw;
     }
+
+    /** Why {@code -Dfathom.cuda.wgemm} asked for {@link Wgemm} and got cuBLAS, or null (not asked, or active). */
+    String wgemmUnavailableReason() { return wgemmWhy; }
 
     /** Whether {@code -Dfathom.cuda.wgemm} asks for {@link Wgemm} on the GPUs that have it (default false: not yet measured faster). */
     static boolean wgemmEnabled() { return CudaSettings.flag("fathom.cuda.wgemm", false); }
