@@ -20,7 +20,10 @@
 //  - Epilogue: both consumer warpgroups finish, then each stages its 64 x 128 accumulators through shared memory
 //    (the freed stages) as [token][64 outputs] and writes 16-byte vectors: y = acc (+ y when accumulate) for one
 //    split, a reduction into y for several.
-// Dynamic shared memory: 1 KB (alignment) + WG_STAGES x 32 KB + the barriers.
+//  - wgemmp_bf16, the persistent form: one block per multiprocessor walks the units, so a block's epilogue overlaps
+//    the loads of its next unit (the first form runs one block per multiprocessor too, shared memory being what it
+//    is, and so drains and refills its pipeline at every unit: 1-3 waves of them at 128 rows).
+// Dynamic shared memory: 1 KB (alignment) + WG_STAGES x 32 KB + the barriers; wgemmp: WGP_STAGES x 32 KB + 68 KB.
 
 #include <cuda_bf16.h>
 #include <stdint.h>
@@ -33,6 +36,7 @@
 #define WG_BN 128
 #define WG_BK 64
 #define WG_STAGES 6
+#define WGP_STAGES 4   // the persistent kernel's: its epilogue keeps 68 KB of its own
 #define WG_W_BYTES (WG_BM * WG_BK * 2)
 #define WG_STAGE_BYTES (WG_W_BYTES + WG_BN * WG_BK * 2)
 #define WG_EPI_LD 68   // floats per staged token row: 64 outputs + 4, so the fragment stores hit 32 banks
@@ -61,96 +65,130 @@ DEV void red_add_v4(float* p, float4 v) {
 }
 #endif
 
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemm_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-           int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+// The body of both kernels. PERSIST: a block per multiprocessor walks the units (tile x split) u = blockIdx.x,
+// + gridDim.x, ...; the producer streams the next unit's stages while the consumers run this one's epilogue, which has
+// shared memory of its own (WGP_STAGES stages + 2 x 128 x 68 floats). Otherwise a block per unit, the epilogue in the
+// freed stages.
+template <bool PERSIST>
+DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int M, int kBlocks, int splits, int wTiles,
+                    int tTiles, float* __restrict__ y, int ldy, int accumulate) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int S = PERSIST ? WGP_STAGES : WG_STAGES;
     extern __shared__ unsigned char wg_smem[];
     unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(wg_smem) + 1023) & ~uintptr_t(1023));
-    uint64_t* full = reinterpret_cast<uint64_t*>(base + WG_STAGES * WG_STAGE_BYTES);
-    uint64_t* empty = full + WG_STAGES;
-    const int tt = blockIdx.x % tTiles, rest = blockIdx.x / tTiles, wt = rest % wTiles, sp = rest / wTiles;
-    const int kb0 = (int)((long)sp * kBlocks / splits), kb1 = (int)((long)(sp + 1) * kBlocks / splits), nk = kb1 - kb0;
+    float* epi = reinterpret_cast<float*>(PERSIST ? base + S * WG_STAGE_BYTES : base);
+    uint64_t* full = reinterpret_cast<uint64_t*>(base + S * WG_STAGE_BYTES + (PERSIST ? 2 * WG_BN * WG_EPI_LD * 4 : 0));
+    uint64_t* empty = full + S;
+    const int units = wTiles * tTiles * splits;
+    const int first = blockIdx.x, step = PERSIST ? gridDim.x : units;
     const int wg = threadIdx.x >> 7, t = threadIdx.x & 127;
     if (threadIdx.x == 0) {
-        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&mapW)) : "memory");
-        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&mapX)) : "memory");
-        for (int s = 0; s < WG_STAGES; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 8); }   // empty: a warp of each consumer
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(mapW)) : "memory");
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(mapX)) : "memory");
+        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 8); }   // empty: a warp of each consumer
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
-    if (wg == 0) {   // producer
-        if (t == 0)
-            for (int i = 0; i < nk; i++) {
-                const int s = i % WG_STAGES;
-                if (i >= WG_STAGES) mbar_wait(&empty[s], ((i / WG_STAGES) - 1) & 1);
-                unsigned char* st = base + s * WG_STAGE_BYTES;
-                mbar_expect_tx(&full[s], WG_STAGE_BYTES);
-                tma_load_2d(st, &mapW, (kb0 + i) * WG_BK, wt * WG_BM, &full[s]);
-                tma_load_2d(st + WG_W_BYTES, &mapX, (kb0 + i) * WG_BK, tt * WG_BN, &full[s]);
-            }
-        return;   // the consumers' named barriers count 256 threads: the producer takes no part in the epilogue
-    }
-    const int cw = wg - 1;
-    float d[64];
-#pragma unroll
-    for (int j = 0; j < 64; j++) d[j] = 0.f;
-    // pinned here, or the compiler sinks the zeros next to the first MMA and ptxas serializes every wgmma (C7515)
-#pragma unroll
-    for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[j])::"memory");
-    for (int i = 0; i < nk; i++) {
-        const int s = i % WG_STAGES;
-        mbar_wait(&full[s], (i / WG_STAGES) & 1);
-        const uint32_t st = smem_u32(base + s * WG_STAGE_BYTES);
-        const uint32_t wa = st + cw * 64 * 128, xa = st + WG_W_BYTES;
-        wg_fence();
-#pragma unroll
-        for (int k = 0; k < WG_BK / 16; k++) wg_mma(d, wg_desc(wa + 32 * k), wg_desc(xa + 32 * k));
-        wg_commit();
-        wg_wait<1>();   // this warp's MMAs of the stage before are done: hand that stage back
-        if (i > 0 && (t & 31) == 0) mbar_arrive(&empty[(i - 1) % WG_STAGES]);
-    }
-    wg_wait<0>();
-    // the accumulators are written by the MMAs, which the compiler does not see finish: pin every read after the wait
-#pragma unroll
-    for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[j])::"memory");
-    // every stage is read (both warpgroups' MMAs done): reuse them for the epilogue
-    asm volatile("bar.sync 1, 256;" ::: "memory");
-    float* e = reinterpret_cast<float*>(base) + cw * WG_BN * WG_EPI_LD;
-    const int warp = t >> 5, lane = t & 31;
-#pragma unroll
-    for (int b = 0; b < 16; b++)
-#pragma unroll
-        for (int q = 0; q < 4; q++) {
-            const int o = 16 * warp + (lane >> 2) + 8 * (q >> 1), tok = 8 * b + 2 * (lane & 3) + (q & 1);
-            e[tok * WG_EPI_LD + o] = d[4 * b + q];
-        }
-    asm volatile("bar.sync %0, 128;" ::"r"(2 + cw) : "memory");
-    const int o0 = wt * WG_BM + cw * 64, t0 = tt * WG_BN;
-#pragma unroll 4
-    for (int r = 0; r < 16; r++) {
-        const int j = r * 128 + t, tok = j >> 4, c = (j & 15) * 4;
-        const int row = t0 + tok, o = o0 + c;
-        if (row >= M || o >= N) continue;
-        const float4 v = *reinterpret_cast<const float4*>(e + tok * WG_EPI_LD + c);
-        float* dst = y + (size_t)row * ldy + o;
-        if (o + 4 <= N) {
-            if (splits > 1) red_add_v4(dst, v);
-            else {
-                float4 out = v;
-                if (accumulate) {
-                    const float4 old = *reinterpret_cast<const float4*>(dst);
-                    out.x += old.x; out.y += old.y; out.z += old.z; out.w += old.w;
+    if (wg == 0) {   // producer: one thread, the stages of every unit in turn (g counts stage fills)
+        if (t == 0) {
+            int g = 0;
+            for (int u = first; u < units; u += step) {
+                const int tt = u % tTiles, wt = (u / tTiles) % wTiles, sp = u / tTiles / wTiles;
+                const int kb0 = (int)((long)sp * kBlocks / splits), kb1 = (int)((long)(sp + 1) * kBlocks / splits);
+                for (int kb = kb0; kb < kb1; kb++, g++) {
+                    const int s = g % S;
+                    if (g >= S) mbar_wait(&empty[s], ((g / S) - 1) & 1);
+                    unsigned char* st = base + s * WG_STAGE_BYTES;
+                    mbar_expect_tx(&full[s], WG_STAGE_BYTES);
+                    tma_load_2d(st, mapW, kb * WG_BK, wt * WG_BM, &full[s]);
+                    tma_load_2d(st + WG_W_BYTES, mapX, kb * WG_BK, tt * WG_BN, &full[s]);
                 }
-                *reinterpret_cast<float4*>(dst) = out;
             }
+        }
+        return;   // the consumers' named barriers count their own threads: the producer takes no part in the epilogue
+    }
+    const int cw = wg - 1, warp = t >> 5, lane = t & 31;
+    float* e = epi + cw * WG_BN * WG_EPI_LD;
+    int g = 0;
+    for (int u = first; u < units; u += step) {
+        const int tt = u % tTiles, wt = (u / tTiles) % wTiles, sp = u / tTiles / wTiles;
+        const int nk = (int)((long)(sp + 1) * kBlocks / splits) - (int)((long)sp * kBlocks / splits);
+        float d[64];
+#pragma unroll
+        for (int j = 0; j < 64; j++) d[j] = 0.f;
+        // pinned here, or the compiler sinks the zeros next to the first MMA and ptxas serializes every wgmma (C7515)
+#pragma unroll
+        for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[j])::"memory");
+        for (int i = 0; i < nk; i++, g++) {
+            const int s = g % S;
+            mbar_wait(&full[s], (g / S) & 1);
+            const uint32_t st = smem_u32(base + s * WG_STAGE_BYTES);
+            const uint32_t wa = st + cw * 64 * 128, xa = st + WG_W_BYTES;
+            wg_fence();
+#pragma unroll
+            for (int k = 0; k < WG_BK / 16; k++) wg_mma(d, wg_desc(wa + 32 * k), wg_desc(xa + 32 * k));
+            wg_commit();
+            wg_wait<1>();   // this warp's MMAs of the stage before are done: hand that stage back
+            if (i > 0 && lane == 0) mbar_arrive(&empty[(g - 1) % S]);
+        }
+        wg_wait<0>();
+        // the accumulators are written by the MMAs, which the compiler does not see finish: pin every read after the wait
+#pragma unroll
+        for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[j])::"memory");
+        if (PERSIST) {
+            if (lane == 0) mbar_arrive(&empty[(g - 1) % S]);   // the unit's last stage, for the next unit's fills
+            asm volatile("bar.sync %0, 128;" ::"r"(2 + cw) : "memory");   // this warpgroup's reads of the last epilogue are done
         } else {
-            for (int u = 0; u < N - o; u++) {   // the last 1..3 outputs
-                const float vu = u == 0 ? v.x : u == 1 ? v.y : v.z;
-                if (splits > 1) atomicAdd(dst + u, vu);
-                else dst[u] = accumulate ? dst[u] + vu : vu;
+            asm volatile("bar.sync 1, 256;" ::: "memory");   // every stage is read (both warpgroups' MMAs done): reuse them
+        }
+#pragma unroll
+        for (int b = 0; b < 16; b++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int o = 16 * warp + (lane >> 2) + 8 * (q >> 1), tok = 8 * b + 2 * (lane & 3) + (q & 1);
+                e[tok * WG_EPI_LD + o] = d[4 * b + q];
+            }
+        asm volatile("bar.sync %0, 128;" ::"r"(2 + cw) : "memory");
+        const int o0 = wt * WG_BM + cw * 64, t0 = tt * WG_BN;
+#pragma unroll 4
+        for (int r = 0; r < 16; r++) {
+            const int j = r * 128 + t, tok = j >> 4, c = (j & 15) * 4;
+            const int row = t0 + tok, o = o0 + c;
+            if (row >= M || o >= N) continue;
+            const float4 v = *reinterpret_cast<const float4*>(e + tok * WG_EPI_LD + c);
+            float* dst = y + (size_t)row * ldy + o;
+            if (o + 4 <= N) {
+                if (splits > 1) red_add_v4(dst, v);
+                else {
+                    float4 out = v;
+                    if (accumulate) {
+                        const float4 old = *reinterpret_cast<const float4*>(dst);
+                        out.x += old.x; out.y += old.y; out.z += old.z; out.w += old.w;
+                    }
+                    *reinterpret_cast<float4*>(dst) = out;
+                }
+            } else {
+                for (int c2 = 0; c2 < N - o; c2++) {   // the last 1..3 outputs
+                    const float vu = c2 == 0 ? v.x : c2 == 1 ? v.y : v.z;
+                    if (splits > 1) atomicAdd(dst + c2, vu);
+                    else dst[c2] = accumulate ? dst[c2] + vu : vu;
+                }
             }
         }
     }
 #endif
+}
+
+// A block per unit (weight tile x token tile x K split); grid = wTiles * tTiles * splits.
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemm_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+           int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemm_body<false>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+// Persistent: grid = min(units, multiprocessors), each block walking units gridDim.x apart.
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemmp_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+            int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemm_body<true>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }

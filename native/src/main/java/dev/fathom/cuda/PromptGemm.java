@@ -51,6 +51,7 @@ final class PromptGemm implements AutoCloseable {
     private final int wgMin = CudaSettings.integer("fathom.cuda.wgemmMinRows", 64, 1, Integer.MAX_VALUE),
             wgMax = CudaSettings.integer("fathom.cuda.wgemmMaxRows", 512, 1, Integer.MAX_VALUE),
             wgSplits = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS);
+    private final String wgKernel = Wgemm.kernel();
     /** Overrides {@code -Dfathom.cuda.wgemm} for PromptGemms opened afterwards (null: the setting); the benchmarks' switch. */
     static volatile Boolean wgemmOverride;
     /** Multiplies that went through {@link Wgemm} in this process (the checks read it to know the kernel ran). */
@@ -109,7 +110,7 @@ final class PromptGemm implements AutoCloseable {
     /** One multiply, y (+)= x · Wᵀ, through {@link Wgemm} where it takes it, else through cuBLAS. */
     private void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
         if (wgemmTakes(hopper != null, rows, wgMin, wgMax, hopper == null ? null : Wgemm.refusal(w, ldw, x, ldx, y, ldy))) {
-            Wgemm.launch(hopper, mod, stream, Wgemm.plan(n, k, rows, cu.smCount(), wgSplits), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
+            Wgemm.launch(wgKernel, hopper, mod, stream, Wgemm.plan(n, k, rows, cu.smCount(), wgSplits), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
             wgemmTotal++;
         } else {
             blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);

@@ -13,11 +13,33 @@ import java.lang.foreign.MemorySegment;
  * cuBLAS ({@code -Dfathom.cuda.wgemm}, {@code wgemmMinRows}, {@code wgemmMaxRows}, {@code wgemmSplits}).
  */
 final class Wgemm {
+    /** A block per unit (tile × split). */
     static final String KERNEL = "wgemm_bf16";
-    /** Weight rows, tokens and K columns of a block's tile, and the stages in flight (wgemm_sm90a.cu's WG_*). */
-    static final int BM = 128, BN = 128, BK = 64, STAGES = 6, THREADS = 384;
-    /** Dynamic shared memory: 1 KB of alignment, the stages, a full and an empty barrier per stage. */
-    static final int SMEM = 1024 + STAGES * (BM + BN) * BK * 2 + 2 * STAGES * 8;
+    /** Persistent: a block per multiprocessor walks the units, its epilogue overlapping the next unit's loads. */
+    static final String PERSISTENT = "wgemmp_bf16";
+    static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT);
+    /** Weight rows, tokens and K columns of a block's tile, and the stages in flight (wgemm_sm90a.cu's WG_*, WGP_STAGES). */
+    static final int BM = 128, BN = 128, BK = 64, STAGES = 6, PERSISTENT_STAGES = 4, THREADS = 384;
+    /** Floats per staged token row of the epilogue (64 outputs + 4). */
+    static final int EPI_LD = 68;
+    /** Dynamic shared memory of {@link #KERNEL}: 1 KB of alignment, the stages, a full and an empty barrier per stage. */
+    static final int SMEM = smem(KERNEL);
+
+    /** Dynamic shared memory of {@code kernel}: the persistent one keeps its epilogue's 2 × 128 × 68 floats beside fewer stages. */
+    static int smem(String kernel) {
+        int stages = kernel.equals(PERSISTENT) ? PERSISTENT_STAGES : STAGES;
+        return 1024 + stages * (BM + BN) * BK * 2 + (kernel.equals(PERSISTENT) ? 2 * BN * EPI_LD * 4 : 0) + 2 * stages * 8;
+    }
+
+    /** The kernel {@code -Dfathom.cuda.wgemmKernel} names (default {@link #KERNEL}). */
+    static String kernel() {
+        String k = System.getProperty("fathom.cuda.wgemmKernel", KERNEL).trim();
+        if (!KERNELS.contains(k)) throw new IllegalArgumentException("-Dfathom.cuda.wgemmKernel=" + k + ": use one of " + String.join(", ", KERNELS));
+        return k;
+    }
+
+    /** Blocks of a launch of {@code kernel}: one per unit, or for the persistent kernel at most one per multiprocessor. */
+    static int grid(String kernel, Plan p, int sms) { return kernel.equals(PERSISTENT) ? Math.min(p.blocks(), sms) : p.blocks(); }
     /** The fewest 64-column K blocks a split takes (fewer leave the pipeline filling and draining). */
     static final int MIN_SPLIT_BLOCKS = 4;
     static final int MAX_SPLITS = 16;
@@ -76,6 +98,12 @@ final class Wgemm {
      */
     static void launch(CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k, int rows,
                        long y, int ldy, boolean accumulate) {
+        launch(KERNEL, hopper, main, stream, p, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
+    }
+
+    /** Same through {@code kernel} ({@link #KERNELS}). */
+    static void launch(String kernel, CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k,
+                       int rows, long y, int ldy, boolean accumulate) {
         String why = refusal(w, ldw, x, ldx, y, ldy);
         if (why != null) throw new IllegalArgumentException(why);
         Cuda cu = hopper.cuda();
@@ -85,10 +113,12 @@ final class Wgemm {
         }
         MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, BM);
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, BN);
-        hopper.launch(KERNEL, p.blocks(), 1, THREADS, SMEM, stream, mw, mx, n, rows, p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(),
-                y, ldy, accumulate ? 1 : 0);
+        hopper.launch(kernel, grid(kernel, p, cu.smCount()), 1, THREADS, smem(kernel), stream, mw, mx, n, rows, p.kBlocks(), p.splits(), p.wTiles(),
+                p.tTiles(), y, ldy, accumulate ? 1 : 0);
     }
 
-    /** Opens the kernel's shared memory beyond 48 KB (once per image). */
-    static void prepare(CudaModule hopper) { hopper.cuda().setMaxDynamicShared(hopper.fn(KERNEL), SMEM); }
+    /** Opens the kernels' shared memory beyond 48 KB (once per image). */
+    static void prepare(CudaModule hopper) {
+        for (String kn : KERNELS) hopper.cuda().setMaxDynamicShared(hopper.fn(kn), smem(kn));
+    }
 }

@@ -33,8 +33,18 @@ class WgemmTest {
         assertEquals(Wgemm.BN, define(src, "WG_BN"));
         assertEquals(Wgemm.BK, define(src, "WG_BK"));
         assertEquals(Wgemm.STAGES, define(src, "WG_STAGES"));
-        assertTrue(src.contains("__launch_bounds__(" + Wgemm.THREADS + ", 1)"), "the kernel's block size");
-        assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(384, 1)\n" + Wgemm.KERNEL + "("), "the kernel's name");
+        assertEquals(Wgemm.PERSISTENT_STAGES, define(src, "WGP_STAGES"));
+        assertEquals(Wgemm.EPI_LD, define(src, "WG_EPI_LD"));
+        for (String kn : Wgemm.KERNELS) {
+            assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(" + Wgemm.THREADS + ", 1)\n" + kn + "("), kn + " and its block size");
+            assertTrue(Wgemm.smem(kn) <= SbiSplitK.MAX_SMEM, kn + " within the opt-in shared memory");
+        }
+        // the persistent kernel: 4 stages, its own epilogue of 2 x 128 x 68 floats, the barriers
+        assertEquals(1024 + 4 * 32768 + 2 * 128 * 68 * 4 + 64, Wgemm.smem(Wgemm.PERSISTENT));
+        Wgemm.Plan qkv = Wgemm.plan(12288, 4096, 128, 132, 0);
+        assertEquals(132, Wgemm.grid(Wgemm.PERSISTENT, qkv, 132), "a block per multiprocessor");
+        assertEquals(384, Wgemm.grid(Wgemm.KERNEL, qkv, 132), "a block per unit");
+        assertEquals(8, Wgemm.grid(Wgemm.PERSISTENT, Wgemm.plan(1000, 64, 64, 132, 0), 132), "no more blocks than units");
         // a stage: BM x BK weights and BN x BK tokens in bf16; the epilogue reuses the stages for 2 x BN x 68 floats
         assertEquals(1024 + 6 * 32768 + 96, Wgemm.SMEM);
         assertTrue(Wgemm.SMEM <= SbiSplitK.MAX_SMEM, "within the opt-in shared memory");
@@ -99,6 +109,11 @@ class WgemmTest {
         assertFalse(PromptGemm.wgemmTakes(false, 128, 64, 512, null), "not an sm_90 GPU or the switch off");
         assertFalse(PromptGemm.wgemmTakes(true, 128, 64, 512, "strides"), "operands it refuses: cuBLAS");
         assertFalse(PromptGemm.wgemmEnabled(), "off by default until measured faster");
+        assertEquals(Wgemm.KERNEL, Wgemm.kernel());
+        CudaSettings.with(java.util.List.of("fathom.cuda.wgemmKernel=" + Wgemm.PERSISTENT), () -> { assertEquals(Wgemm.PERSISTENT, Wgemm.kernel()); return null; });
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> CudaSettings.with(java.util.List.of("fathom.cuda.wgemmKernel=wgemmx"), Wgemm::kernel));
+        assertTrue(e.getMessage().contains("-Dfathom.cuda.wgemmKernel=wgemmx: use one of wgemm_bf16, wgemmp_bf16"), e.getMessage());
     }
 
     @Test
