@@ -1,5 +1,6 @@
-// Fathom CUDA kernels: the sm_90 asynchronous-copy helpers (mbarriers and TMA box loads) shared by tma.cuh (the
-// 2..8-row decode GEMMs, in fathom_kernels.cu) and wgemm_sm90a.cu (the prompt GEMM on warpgroup MMA, its own image).
+// Fathom CUDA kernels: the sm_90 helpers (cluster barriers and distributed-shared-memory loads, mbarriers, TMA box
+// loads) shared by splitk.cuh and tma.cuh (the 2..8-row decode GEMMs, in fathom_kernels.cu) and wgemm_sm90a.cu (the
+// prompt GEMM on warpgroup MMA, its own image).
 
 #pragma once
 
@@ -9,6 +10,45 @@
 #ifndef DEV
 #define DEV __device__ __forceinline__
 #endif
+
+// Thread-block clusters (sm_90; a block barrier before): every thread of every block of the cluster arrives and waits,
+// shared-memory writes before it visible to the cluster after it.
+DEV void cluster_sync_all() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#else
+    __syncthreads();
+#endif
+}
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// the distributed-shared-memory address of shared address `p` in the block of cluster rank `rank`
+DEV uint32_t cluster_addr(const void* p, int rank) {
+    uint32_t r;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"(static_cast<uint32_t>(__cvta_generic_to_shared(p))), "r"(rank));
+    return r;
+}
+#endif
+// reads the float at shared address `p` of the block of cluster rank `rank`
+DEV float ld_cluster(const float* p, int rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    float v;
+    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(cluster_addr(p, rank)) : "memory");
+    return v;
+#else
+    return *p;
+#endif
+}
+// the four floats at shared address `p` (16-byte aligned) of the block of cluster rank `rank`
+DEV float4 ld_cluster4(const float* p, int rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    float4 v;
+    asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "r"(cluster_addr(p, rank)) : "memory");
+    return v;
+#else
+    return *reinterpret_cast<const float4*>(p);
+#endif
+}
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 DEV uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }

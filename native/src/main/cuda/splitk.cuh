@@ -25,26 +25,7 @@
 
 #pragma once
 
-DEV void cluster_sync_all() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-#else
-    __syncthreads();
-#endif
-}
-
-// reads the float at shared address `p` of the block of cluster rank `rank`
-DEV float ld_cluster(const float* p, int rank) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(p)), r;
-    float v;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(rank));
-    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(r) : "memory");
-    return v;
-#else
-    return *p;
-#endif
-}
+#include "hopper_async.cuh"   // cluster_sync_all, ld_cluster
 
 // The activations of k tile kt of the slice (kt0: the slice's first tile) for fragment lane q: RM = false (tile layout):
 // k0 = 16 kt + 2q and the pairs at k0, k0 + 8 (x_quad); RM = true (row-major weights read in pairs of k tiles, below):

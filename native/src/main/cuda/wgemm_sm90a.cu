@@ -23,6 +23,9 @@
 //  - wgemmp_bf16, the persistent form: one block per multiprocessor walks the units, so a block's epilogue overlaps
 //    the loads of its next unit (the first form runs one block per multiprocessor too, shared memory being what it
 //    is, and so drains and refills its pipeline at every unit: 1-3 waves of them at 128 rows).
+//  - wgemmc_bf16, the cluster form: a tile's K splits run as one cluster, stage their partial sums in shared memory, and
+//    each block adds up 1/splits of the tile's rows over the cluster (distributed shared memory) and writes them once:
+//    no 16-byte reductions into y (25 MB for QKV at 128 rows in the first form) and no zeroing pass before them.
 // Dynamic shared memory: 1 KB (alignment) + WG_STAGES x 32 KB + the barriers; wgemmp: WGP_STAGES x 32 KB + 68 KB.
 
 #include <cuda_bf16.h>
@@ -65,14 +68,61 @@ DEV void red_add_v4(float* p, float4 v) {
 }
 #endif
 
-// The body of both kernels. PERSIST: a block per multiprocessor walks the units (tile x split) u = blockIdx.x,
-// + gridDim.x, ...; the producer streams the next unit's stages while the consumers run this one's epilogue, which has
-// shared memory of its own (WGP_STAGES stages + 2 x 128 x 68 floats). Otherwise a block per unit, the epilogue in the
-// freed stages.
-template <bool PERSIST>
+// One 16-byte group of outputs (n of them valid, 1..4) into y: added by reductions (`reduce`: other blocks add to
+// the same outputs), else stored, onto what y holds when `accumulate`.
+DEV void wg_store(float* dst, float4 v, int n, bool reduce, int accumulate) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    if (n >= 4) {
+        if (reduce) red_add_v4(dst, v);
+        else {
+            if (accumulate) {
+                const float4 old = *reinterpret_cast<const float4*>(dst);
+                v.x += old.x; v.y += old.y; v.z += old.z; v.w += old.w;
+            }
+            *reinterpret_cast<float4*>(dst) = v;
+        }
+        return;
+    }
+    for (int c = 0; c < n; c++) {   // the last 1..3 outputs of a row
+        const float vc = c == 0 ? v.x : c == 1 ? v.y : v.z;
+        if (reduce) atomicAdd(dst + c, vc);
+        else dst[c] = accumulate ? dst[c] + vc : vc;
+    }
+#endif
+}
+
+// WGC: the cluster form's last step. The `splits` blocks of a tile (a cluster, rank = split) have staged their partial
+// sums in shared memory; block `rank` adds up its 1/splits of the tile's 128 token rows over the cluster's blocks (in
+// rank order: the same sum every run) and writes them once. 384 threads, 32 groups of 4 outputs a row.
+DEV void wg_cluster_sum(const float* epi, float* y, int ldy, int N, int M, int wt, int tt, int splits, int rank, int accumulate) {
+    const int tok0 = rank * WG_BN / splits, tok1 = (rank + 1) * WG_BN / splits;
+    for (int j = threadIdx.x; j < (tok1 - tok0) * 32; j += blockDim.x) {
+        const int tok = tok0 + (j >> 5), cw = (j >> 4) & 1, c = (j & 15) * 4;
+        const int row = tt * WG_BN + tok, o = wt * WG_BM + cw * 64 + c;
+        if (row >= M || o >= N) continue;
+        const float* p = epi + cw * WG_BN * WG_EPI_LD + tok * WG_EPI_LD + c;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        for (int q = 0; q < splits; q++) {
+            const float4 w = ld_cluster4(p, q);
+            v.x += w.x; v.y += w.y; v.z += w.z; v.w += w.w;
+        }
+        wg_store(y + (size_t)row * ldy + o, v, N - o, false, accumulate);
+    }
+}
+
+#define WG_UNIT 0      // a block per unit (tile x split)
+#define WG_PERSIST 1   // a block per multiprocessor walking the units
+#define WG_CLUSTER 2   // a block per unit, a tile's splits one cluster summing in distributed shared memory
+
+// The body of the kernels (MODE above). WG_PERSIST: the producer streams the next unit's stages while the consumers run
+// this one's epilogue, which has shared memory of its own (WGP_STAGES stages + 2 x 128 x 68 floats). The others stage
+// the epilogue in the freed stages. Units: WG_UNIT and WG_PERSIST number them with the token tile fastest, then the
+// weight tile, then the split; WG_CLUSTER with the split fastest (a cluster's blocks are consecutive).
+template <int MODE>
 DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int M, int kBlocks, int splits, int wTiles,
                     int tTiles, float* __restrict__ y, int ldy, int accumulate) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr bool PERSIST = MODE == WG_PERSIST;
     constexpr int S = PERSIST ? WGP_STAGES : WG_STAGES;
     extern __shared__ unsigned char wg_smem[];
     unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(wg_smem) + 1023) & ~uintptr_t(1023));
@@ -82,6 +132,11 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
     const int units = wTiles * tTiles * splits;
     const int first = blockIdx.x, step = PERSIST ? gridDim.x : units;
     const int wg = threadIdx.x >> 7, t = threadIdx.x & 127;
+    // a unit's tiles and split
+    auto decode = [&](int u, int& tt, int& wt, int& sp) {
+        if (MODE == WG_CLUSTER) { sp = u % splits; tt = (u / splits) % tTiles; wt = u / splits / tTiles; }
+        else { tt = u % tTiles; wt = (u / tTiles) % wTiles; sp = u / tTiles / wTiles; }
+    };
     if (threadIdx.x == 0) {
         asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(mapW)) : "memory");
         asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(mapX)) : "memory");
@@ -89,11 +144,12 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
+    int tt, wt, sp;
     if (wg == 0) {   // producer: one thread, the stages of every unit in turn (g counts stage fills)
         if (t == 0) {
             int g = 0;
             for (int u = first; u < units; u += step) {
-                const int tt = u % tTiles, wt = (u / tTiles) % wTiles, sp = u / tTiles / wTiles;
+                decode(u, tt, wt, sp);
                 const int kb0 = (int)((long)sp * kBlocks / splits), kb1 = (int)((long)(sp + 1) * kBlocks / splits);
                 for (int kb = kb0; kb < kb1; kb++, g++) {
                     const int s = g % S;
@@ -105,13 +161,20 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
                 }
             }
         }
-        return;   // the consumers' named barriers count their own threads: the producer takes no part in the epilogue
+        if (MODE == WG_CLUSTER) {   // the producer's threads help sum the tile once the cluster has staged it
+            __syncwarp();
+            decode(first, tt, wt, sp);
+            cluster_sync_all();
+            wg_cluster_sum(epi, y, ldy, N, M, wt, tt, splits, sp, accumulate);
+            cluster_sync_all();   // no block leaves while the others read its shared memory
+        }
+        return;   // the consumers' named barriers count their own threads: the producer takes no part in them
     }
     const int cw = wg - 1, warp = t >> 5, lane = t & 31;
     float* e = epi + cw * WG_BN * WG_EPI_LD;
     int g = 0;
     for (int u = first; u < units; u += step) {
-        const int tt = u % tTiles, wt = (u / tTiles) % wTiles, sp = u / tTiles / wTiles;
+        decode(u, tt, wt, sp);
         const int nk = (int)((long)(sp + 1) * kBlocks / splits) - (int)((long)sp * kBlocks / splits);
         float d[64];
 #pragma unroll
@@ -148,6 +211,12 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
                 const int o = 16 * warp + (lane >> 2) + 8 * (q >> 1), tok = 8 * b + 2 * (lane & 3) + (q & 1);
                 e[tok * WG_EPI_LD + o] = d[4 * b + q];
             }
+        if (MODE == WG_CLUSTER) {
+            cluster_sync_all();
+            wg_cluster_sum(epi, y, ldy, N, M, wt, tt, splits, sp, accumulate);
+            cluster_sync_all();
+            return;
+        }
         asm volatile("bar.sync %0, 128;" ::"r"(2 + cw) : "memory");
         const int o0 = wt * WG_BM + cw * 64, t0 = tt * WG_BN;
 #pragma unroll 4
@@ -155,25 +224,7 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
             const int j = r * 128 + t, tok = j >> 4, c = (j & 15) * 4;
             const int row = t0 + tok, o = o0 + c;
             if (row >= M || o >= N) continue;
-            const float4 v = *reinterpret_cast<const float4*>(e + tok * WG_EPI_LD + c);
-            float* dst = y + (size_t)row * ldy + o;
-            if (o + 4 <= N) {
-                if (splits > 1) red_add_v4(dst, v);
-                else {
-                    float4 out = v;
-                    if (accumulate) {
-                        const float4 old = *reinterpret_cast<const float4*>(dst);
-                        out.x += old.x; out.y += old.y; out.z += old.z; out.w += old.w;
-                    }
-                    *reinterpret_cast<float4*>(dst) = out;
-                }
-            } else {
-                for (int c2 = 0; c2 < N - o; c2++) {   // the last 1..3 outputs
-                    const float vu = c2 == 0 ? v.x : c2 == 1 ? v.y : v.z;
-                    if (splits > 1) atomicAdd(dst + c2, vu);
-                    else dst[c2] = accumulate ? dst[c2] + vu : vu;
-                }
-            }
+            wg_store(y + (size_t)row * ldy + o, *reinterpret_cast<const float4*>(e + tok * WG_EPI_LD + c), N - o, splits > 1, accumulate);
         }
     }
 #endif
@@ -183,12 +234,20 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
 extern "C" __global__ void __launch_bounds__(384, 1)
 wgemm_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
            int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemm_body<false>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+    wgemm_body<WG_UNIT>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }
 
 // Persistent: grid = min(units, multiprocessors), each block walking units gridDim.x apart.
 extern "C" __global__ void __launch_bounds__(384, 1)
 wgemmp_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
             int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemm_body<true>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+    wgemm_body<WG_PERSIST>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+// Clusters: a block per unit, launched in clusters of `splits` blocks (at most 8) that sum a tile's splits in
+// distributed shared memory and write each output once: no reductions in global memory, y not zeroed first.
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemmc_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+            int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemm_body<WG_CLUSTER>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }

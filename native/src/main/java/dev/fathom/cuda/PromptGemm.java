@@ -110,7 +110,7 @@ final class PromptGemm implements AutoCloseable {
     /** One multiply, y (+)= x · Wᵀ, through {@link Wgemm} where it takes it, else through cuBLAS. */
     private void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
         if (wgemmTakes(hopper != null, rows, wgMin, wgMax, hopper == null ? null : Wgemm.refusal(w, ldw, x, ldx, y, ldy))) {
-            Wgemm.launch(wgKernel, hopper, mod, stream, Wgemm.plan(n, k, rows, cu.smCount(), wgSplits), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
+            Wgemm.launch(wgKernel, hopper, mod, stream, Wgemm.plan(wgKernel, n, k, rows, cu.smCount(), wgSplits), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
             wgemmTotal++;
         } else {
             blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);

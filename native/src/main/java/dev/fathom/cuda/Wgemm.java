@@ -17,7 +17,11 @@ final class Wgemm {
     static final String KERNEL = "wgemm_bf16";
     /** Persistent: a block per multiprocessor walks the units, its epilogue overlapping the next unit's loads. */
     static final String PERSISTENT = "wgemmp_bf16";
-    static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT);
+    /** A block per unit, a tile's K splits one thread-block cluster that sums them in distributed shared memory. */
+    static final String CLUSTER = "wgemmc_bf16";
+    static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT, CLUSTER);
+    /** The largest portable cluster: the most K splits {@link #CLUSTER} takes. */
+    static final int MAX_CLUSTER = 8;
     /** Weight rows, tokens and K columns of a block's tile, and the stages in flight (wgemm_sm90a.cu's WG_*, WGP_STAGES). */
     static final int BM = 128, BN = 128, BK = 64, STAGES = 6, PERSISTENT_STAGES = 4, THREADS = 384;
     /** Floats per staged token row of the epilogue (64 outputs + 4). */
@@ -66,11 +70,19 @@ final class Wgemm {
      * (each at least {@link #MIN_SPLIT_BLOCKS} blocks of K) whose blocks fill their waves to {@link #GOOD_WAVES}, else the
      * best filled; {@code forceSplits} > 0 takes that many (capped to what K allows).
      */
-    static Plan plan(int n, int k, int rows, int sms, int forceSplits) {
+    static Plan plan(int n, int k, int rows, int sms, int forceSplits) { return plan(n, k, rows, sms, forceSplits, MAX_SPLITS); }
+
+    /** The plan for {@code kernel}: at most {@link #MAX_CLUSTER} splits for {@link #CLUSTER}, whose splits are a cluster. */
+    static Plan plan(String kernel, int n, int k, int rows, int sms, int forceSplits) {
+        return plan(n, k, rows, sms, forceSplits, kernel.equals(CLUSTER) ? MAX_CLUSTER : MAX_SPLITS);
+    }
+
+    /** {@link #plan(int, int, int, int, int)} with at most {@code maxSplits} splits. */
+    static Plan plan(int n, int k, int rows, int sms, int forceSplits, int maxSplits) {
         if (n < 1 || k < 1 || rows < 1 || sms < 1) throw new IllegalArgumentException("wgemm plan: n, k, rows and sms must be positive (" + n + ", " + k + ", " + rows + ", " + sms + ")");
         int wt = (n + BM - 1) / BM, tt = (rows + BN - 1) / BN, kb = (k + BK - 1) / BK;
-        int most = Math.max(1, Math.min(MAX_SPLITS, kb / MIN_SPLIT_BLOCKS));
-        if (forceSplits > 0) return new Plan(wt, tt, kb, Math.min(forceSplits, Math.max(1, kb)));
+        int most = Math.max(1, Math.min(maxSplits, kb / MIN_SPLIT_BLOCKS));
+        if (forceSplits > 0) return new Plan(wt, tt, kb, Math.min(Math.min(forceSplits, maxSplits), Math.max(1, kb)));
         int best = 1;
         double bestEff = -1;
         for (int s = 1; s <= most; s++) {
@@ -94,7 +106,8 @@ final class Wgemm {
 
     /**
      * y[rows, ldy] (+)= x[rows, ldx] · W[n, ldw]ᵀ over K = {@code k}. With several splits and no accumulation y is zeroed
-     * first ({@code rows_prefill} of the main image), since the splits add into it.
+     * first ({@code rows_prefill} of the main image), since the splits add into it (not for {@link #CLUSTER}, which
+     * writes each output once).
      */
     static void launch(CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k, int rows,
                        long y, int ldy, boolean accumulate) {
@@ -107,14 +120,17 @@ final class Wgemm {
         String why = refusal(w, ldw, x, ldx, y, ldy);
         if (why != null) throw new IllegalArgumentException(why);
         Cuda cu = hopper.cuda();
-        if (p.splits() > 1 && !accumulate) {
+        boolean cluster = kernel.equals(CLUSTER);
+        if (cluster && p.splits() > MAX_CLUSTER)
+            throw new IllegalArgumentException(CLUSTER + " takes at most " + MAX_CLUSTER + " K splits (a cluster), not " + p.splits());
+        if (p.splits() > 1 && !accumulate && !cluster) {
             long el = (long) rows * n;
             main.launch("rows_prefill", (int) Math.max(1, Math.min((el + 255) / 256, cu.smCount() * 16L)), 1, 256, 0, stream, y, ldy, n, rows, 0L, 0L);
         }
         MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, BM);
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, BN);
-        hopper.launch(kernel, grid(kernel, p, cu.smCount()), 1, THREADS, smem(kernel), stream, mw, mx, n, rows, p.kBlocks(), p.splits(), p.wTiles(),
-                p.tTiles(), y, ldy, accumulate ? 1 : 0);
+        hopper.launch(false, cluster ? p.splits() : 1, kernel, grid(kernel, p, cu.smCount()), 1, THREADS, smem(kernel), stream, mw, mx, n, rows,
+                p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0);
     }
 
     /** Opens the kernels' shared memory beyond 48 KB (once per image). */

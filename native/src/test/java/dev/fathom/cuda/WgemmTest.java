@@ -45,6 +45,13 @@ class WgemmTest {
         assertEquals(132, Wgemm.grid(Wgemm.PERSISTENT, qkv, 132), "a block per multiprocessor");
         assertEquals(384, Wgemm.grid(Wgemm.KERNEL, qkv, 132), "a block per unit");
         assertEquals(8, Wgemm.grid(Wgemm.PERSISTENT, Wgemm.plan(1000, 64, 64, 132, 0), 132), "no more blocks than units");
+        // the cluster form: the first form's memory and grid, a tile's splits one cluster of at most 8
+        assertEquals(Wgemm.SMEM, Wgemm.smem(Wgemm.CLUSTER));
+        assertEquals(384, Wgemm.grid(Wgemm.CLUSTER, qkv, 132));
+        assertEquals(Wgemm.MAX_CLUSTER, Wgemm.plan(Wgemm.CLUSTER, 4096, 11008, 128, 132, 16).splits(), "forced splits capped at a cluster");
+        assertEquals(16, Wgemm.plan(Wgemm.KERNEL, 4096, 11008, 128, 132, 16).splits());
+        for (int n : new int[]{64, 1000, 4096, 12288})
+            assertTrue(Wgemm.plan(Wgemm.CLUSTER, n, 65536, 64, 132, 0).splits() <= Wgemm.MAX_CLUSTER, "planned splits fit a cluster: " + n);
         // a stage: BM x BK weights and BN x BK tokens in bf16; the epilogue reuses the stages for 2 x BN x 68 floats
         assertEquals(1024 + 6 * 32768 + 96, Wgemm.SMEM);
         assertTrue(Wgemm.SMEM <= SbiSplitK.MAX_SMEM, "within the opt-in shared memory");
@@ -113,7 +120,7 @@ class WgemmTest {
         CudaSettings.with(java.util.List.of("fathom.cuda.wgemmKernel=" + Wgemm.PERSISTENT), () -> { assertEquals(Wgemm.PERSISTENT, Wgemm.kernel()); return null; });
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> CudaSettings.with(java.util.List.of("fathom.cuda.wgemmKernel=wgemmx"), Wgemm::kernel));
-        assertTrue(e.getMessage().contains("-Dfathom.cuda.wgemmKernel=wgemmx: use one of wgemm_bf16, wgemmp_bf16"), e.getMessage());
+        assertTrue(e.getMessage().contains("-Dfathom.cuda.wgemmKernel=wgemmx: use one of wgemm_bf16, wgemmp_bf16, wgemmc_bf16"), e.getMessage());
     }
 
     @Test
