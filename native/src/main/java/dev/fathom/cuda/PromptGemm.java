@@ -99,9 +99,6 @@ final class PromptGemm implements AutoCloseable {
     /** Whether {@code -Dfathom.cuda.wgemm} asks for {@link Wgemm} on the GPUs that have it (default false: not yet measured faster). */
     static boolean wgemmEnabled() { return CudaSettings.flag("fathom.cuda.wgemm", false); }
 
-    /** Whether multiplies of some row counts go through {@link Wgemm} here (an sm_90 GPU, the switch on, cuBLAS open). */
-    boolean wgemmActive() { return hopper != null; }
-
     /** Whether a multiply of {@code rows} rows goes through {@link Wgemm} with these operands (else through cuBLAS). */
     static boolean wgemmTakes(boolean active, int rows, int minRows, int maxRows, String refusal) {
         return active && rows >= minRows && rows <= maxRows && refusal == null;

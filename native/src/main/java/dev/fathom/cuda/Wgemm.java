@@ -3,14 +3,15 @@ package dev.fathom.cuda;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The prompt-phase GEMM on Hopper's warpgroup MMA ({@code wgemm_bf16} in {@code wgemm_sm90a.cu}, the sm_90a image):
- * {@code y[t][o] (+)= x[t] · W[o]} for bf16 row-major weights and activations, fp32 out, as {@link Cublas#gemmBf16}
- * computes it. Blocks take 128 weight rows × 128 tokens, 64 columns of K a stage (TMA, 128-byte swizzle), and split K
- * when the matrix has too few tiles to fill the machine; the splits meet in y through vector reductions, onto what y
- * holds (zeros, or the residual when accumulating).
+ * The prompt-phase GEMM on Hopper's warpgroup MMA ({@code wgemm_sm90a.cu}, the sm_90a image): {@code y[t][o] (+)= x[t] · W[o]}
+ * for bf16 row-major weights and activations, fp32 out, as {@link Cublas#gemmBf16} computes it. Blocks take 128 weight
+ * rows × 128 tokens, 64 columns of K a stage (TMA, 128-byte swizzle), and split K when the matrix has too few tiles to
+ * fill the machine. Three forms: {@link #KERNEL} (a block per tile and split, the splits meeting in y through vector
+ * reductions onto what y holds: zeros, or the residual when accumulating), {@link #PERSISTENT} (a block per
+ * multiprocessor walking the tiles) and {@link #CLUSTER} (a tile's splits one cluster, summed in shared memory).
  *
- * <p>This class plans the grid and checks what the kernel needs; {@link PromptGemm} decides where it runs instead of
- * cuBLAS ({@code -Dfathom.cuda.wgemm}, {@code wgemmMinRows}, {@code wgemmMaxRows}, {@code wgemmSplits}).
+ * <p>This class plans the grid and checks what the kernels need; {@link PromptGemm} decides where they run instead of
+ * cuBLAS ({@code -Dfathom.cuda.wgemm}, {@code wgemmKernel}, {@code wgemmMinRows}, {@code wgemmMaxRows}, {@code wgemmSplits}).
  */
 final class Wgemm {
     /** A block per unit (tile × split). */
@@ -28,6 +29,11 @@ final class Wgemm {
     static final int EPI_LD = 68;
     /** Dynamic shared memory of {@link #KERNEL}: 1 KB of alignment, the stages, a full and an empty barrier per stage. */
     static final int SMEM = smem(KERNEL);
+    /** The fewest 64-column K blocks a split takes (fewer leave the pipeline filling and draining). */
+    static final int MIN_SPLIT_BLOCKS = 4;
+    static final int MAX_SPLITS = 16;
+    /** Wave efficiency below which the planner splits K further. */
+    static final double GOOD_WAVES = 0.9;
 
     /** Dynamic shared memory of {@code kernel}: the persistent one keeps its epilogue's 2 × 128 × 68 floats beside fewer stages. */
     static int smem(String kernel) {
@@ -42,15 +48,11 @@ final class Wgemm {
         return k;
     }
 
-    /** Blocks of a launch of {@code kernel}: one per unit, or for the persistent kernel at most one per multiprocessor. */
-    static int grid(String kernel, Plan p, int sms) { return kernel.equals(PERSISTENT) ? Math.min(p.blocks(), sms) : p.blocks(); }
-    /** The fewest 64-column K blocks a split takes (fewer leave the pipeline filling and draining). */
-    static final int MIN_SPLIT_BLOCKS = 4;
-    static final int MAX_SPLITS = 16;
-    /** Wave efficiency below which the planner splits K further. */
-    static final double GOOD_WAVES = 0.9;
 
     private Wgemm() {}
+
+    /** Blocks of a launch of {@code kernel}: one per unit, or for the persistent kernel at most one per multiprocessor. */
+    static int grid(String kernel, Plan p, int sms) { return kernel.equals(PERSISTENT) ? Math.min(p.blocks(), sms) : p.blocks(); }
 
     /** A launch: weight tiles × token tiles × K splits blocks, {@code kBlocks} 64-column blocks of K divided among the splits. */
     record Plan(int wTiles, int tTiles, int kBlocks, int splits) {
@@ -105,16 +107,10 @@ final class Wgemm {
     }
 
     /**
-     * y[rows, ldy] (+)= x[rows, ldx] · W[n, ldw]ᵀ over K = {@code k}. With several splits and no accumulation y is zeroed
-     * first ({@code rows_prefill} of the main image), since the splits add into it (not for {@link #CLUSTER}, which
-     * writes each output once).
+     * y[rows, ldy] (+)= x[rows, ldx] · W[n, ldw]ᵀ over K = {@code k} through {@code kernel} ({@link #KERNELS}). With several
+     * splits and no accumulation y is zeroed first ({@code rows_prefill} of the main image), since the splits add into it
+     * (not for {@link #CLUSTER}, which writes each output once).
      */
-    static void launch(CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k, int rows,
-                       long y, int ldy, boolean accumulate) {
-        launch(KERNEL, hopper, main, stream, p, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
-    }
-
-    /** Same through {@code kernel} ({@link #KERNELS}). */
     static void launch(String kernel, CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k,
                        int rows, long y, int ldy, boolean accumulate) {
         String why = refusal(w, ldw, x, ldx, y, ldy);
