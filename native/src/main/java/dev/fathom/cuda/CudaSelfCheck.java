@@ -183,10 +183,27 @@ public final class CudaSelfCheck {
 
         /** Relative error of {@code y} [rows, n] against float64 with weights {@code wt(o, i)}; mode 1 SiLU-gated, mode 2 ReLU. */
         GemmResult compare(String what, float[] y, WeightAt wt) {
+            double[] refs = references(wt);
             double num = 0, den = 0;
             boolean written = true;
+            for (int j = 0; j < refs.length; j++) {   // summed in order: the same figure whatever the threads did
+                float got = y[j];
+                double ref = refs[j];
+                if (Float.isNaN(got)) written = false;
+                num += (got - ref) * (got - ref);
+                den += ref * ref;
+            }
+            double rel = Math.sqrt(num / den);
+            return new GemmResult(what, rel, written, rel > 1e-5 || !written ? GemmDiagnosis.pattern(y, refs, rows, n) : "");
+        }
+
+        /**
+         * The float64 outputs [rows, n] the kernel should give, one row per task across the machine's cores (these loops
+         * were most of a check step's time on the GPU machine); {@code wt} must allow reads from several threads.
+         */
+        double[] references(WeightAt wt) {
             double[] refs = new double[rows * n];
-            for (int r = 0; r < rows; r++)
+            java.util.stream.IntStream.range(0, rows).parallel().forEach(r -> {
                 for (int o = 0; o < n; o++) {
                     double ref;
                     if (mode == 1) {
@@ -201,14 +218,10 @@ public final class CudaSelfCheck {
                         for (int i = 0; i < k; i++) s += wt.at(o, i) * xin[r * k + i];
                         ref = mode == 0 ? s + res[r * n + o] : Math.max(0, s);
                     }
-                    float got = y[r * n + o];
                     refs[r * n + o] = ref;
-                    if (Float.isNaN(got)) written = false;
-                    num += (got - ref) * (got - ref);
-                    den += ref * ref;
                 }
-            double rel = Math.sqrt(num / den);
-            return new GemmResult(what, rel, written, rel > 1e-5 || !written ? GemmDiagnosis.pattern(y, refs, rows, n) : "");
+            });
+            return refs;
         }
 
         /** Mode 0 inputs with no bias, residual or norm: the given weights [n, k] and activations [rows, k]. */
