@@ -82,6 +82,13 @@ abstract class BenchTables {
     }
 
     /** cuBLAS on the bench stream, or null after a line saying why it cannot load. */
+    /** ‖b − a‖ / ‖a‖ over two products of the same operands (NaN where b has an unwritten, NaN-poisoned output). */
+    static double relDiff(float[] a, float[] b) {
+        double num = 0, den = 0;
+        for (int i = 0; i < a.length; i++) { num += (a[i] - b[i]) * (double) (a[i] - b[i]); den += a[i] * (double) a[i]; }
+        return Math.sqrt(num / den);
+    }
+
     Cublas openBlas() {
         String[] why = new String[1];
         Cublas blas = Cublas.open(stream, why);

@@ -52,10 +52,17 @@ public final class CudaModule {
         return imagePresent ? null : "this build has no sm_90a kernels (" + HOPPER + " is missing: nvcc was missing when it was built)";
     }
 
-    /** The sm_90a image in {@code cu}'s context, or null where {@link #hopperRefusal} refuses it. */
+    /** {@link #hopperRefusal(int, int, boolean)} for {@code cu}'s GPU and this build's jar. */
+    static String hopperRefusal(Cuda cu) {
+        return hopperRefusal(cu.ccMajor(), cu.ccMinor(), CudaModule.class.getResource(HOPPER) != null);
+    }
+
+    /**
+     * The sm_90a image in {@code cu}'s context, or null where {@link #hopperRefusal} refuses it; a driver that cannot
+     * load the cubin throws IllegalStateException with its reason.
+     */
     public static CudaModule hopper(Cuda cu) {
-        if (hopperRefusal(cu.ccMajor(), cu.ccMinor(), CudaModule.class.getResource(HOPPER) != null) != null) return null;
-        return load(cu, HOPPER);
+        return hopperRefusal(cu) != null ? null : load(cu, HOPPER);
     }
 
     private static CudaModule load(Cuda cu, String resource) {

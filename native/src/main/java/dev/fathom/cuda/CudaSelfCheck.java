@@ -456,7 +456,7 @@ public final class CudaSelfCheck {
      */
     static boolean wgemmChecks(long seed) {
         Cuda cu = Cuda.get();
-        String why = CudaModule.hopperRefusal(cu.ccMajor(), cu.ccMinor(), CudaModule.class.getResource(CudaModule.HOPPER) != null);
+        String why = CudaModule.hopperRefusal(cu);
         if (why != null) {
             System.out.println("wgemm: not checked: " + why);
             return true;
@@ -471,11 +471,11 @@ public final class CudaSelfCheck {
                         // only: its float64 references are most of the check's time
                         for (int rows : splits == 0 ? new int[]{64, 100, 130, 600} : new int[]{64, 130})
                             for (int mode = 0; mode < 3; mode++) {
-                                long before = PromptGemm.wgemmTotal;
+                                long before = PromptGemm.WGEMM_TOTAL.get();
                                 GemmResult r = gemm(DType.BF16, false, true, s[0], s[1], rows, mode, seed + splits * 1000L + rows * 3L + mode, true);
                                 // an output row stride that is not a multiple of 4 floats (n here, but for the gated
                                 // scratch) is refused and goes to cuBLAS: Wgemm.refusal
-                                boolean through = PromptGemm.wgemmTotal > before, expect = mode == 1 || s[0] % 4 == 0;
+                                boolean through = PromptGemm.WGEMM_TOTAL.get() > before, expect = mode == 1 || s[0] % 4 == 0;
                                 boolean pass = r.ok(1e-2) && through == expect;
                                 all &= pass;
                                 if (!pass || rows == 130) System.out.printf("%-72s rel %.2e written %s %s%n", r.what() + "/" + kn + " splits=" + splits
@@ -490,11 +490,11 @@ public final class CudaSelfCheck {
     static boolean wgemmFixtures(Path dir) {
         if (CudaModule.hopper(Cuda.get()) == null) return true;
         return withWgemm(Wgemm.kernel(), 0, () -> {
-            long before = PromptGemm.wgemmTotal;
+            long before = PromptGemm.WGEMM_TOTAL.get();
             printFixtureHeader();
             boolean ok = FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "/wgemm", true);
-            System.out.println("wgemm multiplies in the fixtures: " + (PromptGemm.wgemmTotal - before));
-            return ok && PromptGemm.wgemmTotal > before;
+            System.out.println("wgemm multiplies in the fixtures: " + (PromptGemm.WGEMM_TOTAL.get() - before));
+            return ok && PromptGemm.WGEMM_TOTAL.get() > before;
         });
     }
 

@@ -55,7 +55,7 @@ final class PromptGemm implements AutoCloseable {
     /** Overrides {@code -Dfathom.cuda.wgemm} for PromptGemms opened afterwards (null: the setting); the benchmarks' switch. */
     static volatile Boolean wgemmOverride;
     /** Multiplies that went through {@link Wgemm} in this process (the checks read it to know the kernel ran). */
-    static volatile long wgemmTotal;
+    static final java.util.concurrent.atomic.AtomicLong WGEMM_TOTAL = new java.util.concurrent.atomic.AtomicLong();
 
     /** Opens cuBLAS on {@code stream}; {@link #available()} says whether it loaded. */
     PromptGemm(Cuda cu, CudaModule mod, long stream) {
@@ -83,7 +83,7 @@ final class PromptGemm implements AutoCloseable {
             try {   // a driver that cannot load the sm_90a cubin leaves every multiply on cuBLAS, as without the switch
                 h = CudaModule.hopper(cu);
                 if (h != null) Wgemm.prepare(h);
-                else hw = CudaModule.hopperRefusal(cu.ccMajor(), cu.ccMinor(), CudaModule.class.getResource(CudaModule.HOPPER) != null);
+                else hw = CudaModule.hopperRefusal(cu);
             } catch (RuntimeException e) {
                 h = null;
                 hw = "the sm_90a kernels did not load (" + e.getMessage() + "); prompt GEMMs stay on cuBLAS";
@@ -108,7 +108,7 @@ final class PromptGemm implements AutoCloseable {
     private void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
         if (wgemmTakes(hopper != null, rows, wgMin, wgMax, hopper == null ? null : Wgemm.refusal(w, ldw, x, ldx, y, ldy))) {
             Wgemm.launch(wgKernel, hopper, mod, stream, Wgemm.plan(wgKernel, n, k, rows, cu.smCount(), wgSplits), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
-            wgemmTotal++;
+            WGEMM_TOTAL.incrementAndGet();
         } else {
             blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);
         }
