@@ -234,6 +234,8 @@ public final class CudaBench {
                 new Variant("nohandoff", "prompt GEMM inputs rounded to bf16 in passes of their own (no norm / gated-output handoff)", "llama-7b",
                         new int[]{1, 8, 32}, "fathom.cuda.bf16Handoff=false"),
                 new Variant("llama48", "", "llama-7b", new int[]{2, 4, 8}),
+                new Variant("old48", "the decode routing before the twenty-ninth session: the 4096-row outputs' 2..8 rows through cuBLAS, the wider ones through the TMA kernels",
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=8192"),
                 new Variant("wgemm", "prompt GEMMs of 64..512 rows through wgemm_bf16 (warpgroup MMA, sm_90a), not cuBLAS", "llama-7b", new int[]{1},
                         "fathom.cuda.wgemm=true"),
                 new Variant("wgemmall", "prompt GEMMs of every row count from 64 through wgemm_bf16, batch 8 and 32 prompts too", "llama-7b",
@@ -241,30 +243,30 @@ public final class CudaBench {
                 new Variant("notma", "decode GEMMs of 2..8 rows all through cuBLAS, the wide ones too (no TMA kernel)", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.tmaWide=0"),
                 new Variant("tmaall", "decode GEMMs of 2..8 rows all through the TMA kernels, the 4096-row outputs too (" + SbiSplitK.NARROW_KERNEL + ")",
-                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1"),
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8"),
                 new Variant("tmah8", "decode GEMMs of 2..8 rows all through the TMA kernels, the 4096-row outputs through sbimmh8_bf16_8",
-                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmh8_bf16_8"),
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmh8_bf16_8"),
                 new Variant("wd4", "the wide matrices' 2..8 rows through sbimmd4_bf16_8 (two consumer warps per tile)", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.tmaWideKernel=sbimmd4_bf16_8"),
                 new Variant("wd8", "the wide matrices' 2..8 rows through sbimmd8_bf16_8 (two consumer warps per tile, 8 stages)", "llama-7b",
                         new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=sbimmd8_bf16_8"),
                 new Variant("alld", "decode GEMMs of 2..8 rows all through the two-warps-per-tile TMA kernels (sbimmd4 wide, sbimme12 narrow)", "llama-7b",
-                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmd4_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimme12_bf16_8"),
+                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaWideKernel=sbimmd4_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimme12_bf16_8"),
                 new Variant("ww2", "the wide matrices' 2..8 rows through sbimmw2_bf16_8 (two chunks a stage, 2 stages)", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.tmaWideKernel=sbimmw2_bf16_8"),
                 new Variant("ww4", "the wide matrices' 2..8 rows through sbimmw4_bf16_8 (two chunks a stage, 4 stages)", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.tmaWideKernel=sbimmw4_bf16_8"),
                 new Variant("allw", "decode GEMMs of 2..8 rows all through the two-chunk TMA kernels (sbimmw4 wide, sbimmv6 narrow)", "llama-7b",
-                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmw4_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"),
+                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaWideKernel=sbimmw4_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"),
                 new Variant("carve100", "every kernel of ours preferring all of the L1/shared storage as shared memory", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.carveout=100"),
                 new Variant("allw100", "all-TMA (sbimmw4 wide, sbimmv6 narrow) with every kernel of ours preferring all shared memory", "llama-7b",
-                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmw4_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8",
+                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaWideKernel=sbimmw4_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8",
                         "fathom.cuda.carveout=100"),
                 new Variant("pf", "the wide matrices' 2..8 rows through sbimmt4p_bf16_8 (tensor maps prefetched at entry)", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.tmaWideKernel=sbimmt4p_bf16_8"),
                 new Variant("pfall", "decode GEMMs of 2..8 rows all through the TMA kernels with tensor maps prefetched (sbimmt4p wide, sbimmh8p narrow)",
-                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4p_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh8p_bf16_8"),
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaWideKernel=sbimmt4p_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh8p_bf16_8"),
                 new Variant("gub4", "gate/up's 2..8 rows through sbimmb4_bf16_8 (256-row boxes: 86 blocks, one wave), the other wide ones as before",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaGatedKernel=sbimmb4_bf16_8"),
                 new Variant("gub4p", "gate/up's 2..8 rows through sbimmb4p_bf16_8 (256-row boxes, maps prefetched), the other wide ones as before",
@@ -280,17 +282,17 @@ public final class CudaBench {
                 new Variant("sk4", "the wide matrices' 2..8 rows through the stream-K sbimmk4p_bf16_8 (units cut evenly over two blocks per multiprocessor)",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=sbimmk4p_bf16_8"),
                 new Variant("skall", "decode GEMMs of 2..8 rows all through the stream-K sbimmk4p_bf16_8, the 4096-row outputs too", "llama-7b",
-                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmk4p_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmk4p_bf16_8"),
+                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaWideKernel=sbimmk4p_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmk4p_bf16_8"),
                 new Variant("so4", "the wide matrices' 2..8 rows through the stream-K sbimmo4p_bf16_8 (row groups owned by one block, pieces flagged mid-run)",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=sbimmo4p_bf16_8"),
                 new Variant("wpad", "the wide and gated TMA kernels' launches asking for 116 KB of shared memory (one block per multiprocessor: the next grid, let in early by PDL, cannot double up)",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWideSmemKb=116"),
                 new Variant("nv6", "decode GEMMs of 2..8 rows all through the TMA kernels, the 4096-row outputs through sbimmv6_bf16_8 (the fastest there in a CUDA graph, twenty-fourth session)",
-                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"),
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"),
                 new Variant("nv6plain", "as nv6, the 4096-row outputs' TMA kernel launched plainly (not PDL: its blocks enter after the kernel before ends)",
-                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8", "fathom.cuda.tmaNarrowPdl=false"),
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8", "fathom.cuda.tmaNarrowPdl=false"),
                 new Variant("nv6n", "as nv6 through sbimmv6n_bf16_8, which never lets the next kernel in early (it enters once the grid has ended, as after a cuBLAS node)",
-                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6n_bf16_8"),
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmv6n_bf16_8"),
                 new Variant("nv6n4", "as nv6n up to 4 rows; the 4096-row outputs' 5..8 rows through cuBLAS (twenty-sixth session: nv6n 3-5 % shorter at 4 rows, 1 % longer at 8)",
                         "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6n_bf16_8", "fathom.cuda.tmaNarrowRows=4"),
                 new Variant("widen", "the wide and gated matrices' 2..8 rows through sbimmt4pn_bf16_8 / sbimmq4pn_bf16_8, the defaults' kernels never letting the next kernel in early",
@@ -301,7 +303,7 @@ public final class CudaBench {
                 new Variant("nopdl48", "decode graphs at 2..8 rows without programmatic dependent launch (the baseline for nv6nopdl)", "llama-7b",
                         new int[]{2, 4, 8}, "fathom.cuda.pdl=false"),
                 new Variant("nv6nopdl", "as nv6, the graph without programmatic dependent launch: whether the 4096-row outputs through sbimmv6, faster per kernel, lose only where kernels overlap",
-                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8", "fathom.cuda.pdl=false"),
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8", "fathom.cuda.pdl=false"),
                 new Variant("again", "the defaults again, after the variants above, so that drift over the run shows beside llama48's figures",
                         "llama-7b", new int[]{2, 4, 8}),
                 new Variant("wideb4", "the wide matrices' 2..8 rows through sbimmb4_bf16_8 (256-row boxes)", "llama-7b",
@@ -309,13 +311,13 @@ public final class CudaBench {
                 new Variant("t4late", "the wide matrices' 2..8 rows through sbimmt4l_bf16_8 (the next kernel let in after the last stage)", "llama-7b",
                         new int[]{2, 4, 8}, "fathom.cuda.tmaWideKernel=sbimmt4l_bf16_8"),
                 new Variant("h8late", "all TMA, the 4096-row outputs through sbimmh8l_bf16_8 (the next kernel let in after the last stage)", "llama-7b",
-                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmh8l_bf16_8"),
+                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmh8l_bf16_8"),
                 new Variant("alllate", "all TMA, every launch letting the next kernel in after its last stage (sbimmt4l wide, sbimmh12l narrow)", "llama-7b",
-                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4l_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh12l_bf16_8"),
+                        new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaWideKernel=sbimmt4l_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh12l_bf16_8"),
                 new Variant("h8pad", "all TMA, the 4096-row outputs through sbimmh8_bf16_8 padded to 116 KB of shared memory (one block per multiprocessor)",
-                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmh8_bf16_8", "fathom.cuda.tmaNarrowSmemKb=116"),
+                        "llama-7b", new int[]{2, 4, 8}, "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmh8_bf16_8", "fathom.cuda.tmaNarrowSmemKb=116"),
                 new Variant("tmat4", "decode GEMMs of 2..8 rows all through sbimmt4_bf16_8, the 4096-row outputs too", "llama-7b", new int[]{2, 4, 8},
-                        "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmt4_bf16_8"),
+                        "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmt4_bf16_8"),
                 new Variant("tmanorm", "the norms fused into the TMA kernel over the wide matrices", "llama-7b", new int[]{2, 4, 8},
                         "fathom.cuda.tmaFuseNorm=true"),
                 new Variant("splitk48", "decode GEMMs of 2..8 rows through the split-K cluster kernels, not cuBLAS", "llama-7b", new int[]{2, 4, 8},
@@ -361,7 +363,7 @@ public final class CudaBench {
 
     /** The parts main runs itself (the comparison parts are {@link #variants()}'s). */
     static final List<String> TABLE_PARTS = List.of("gemm", "sizes", "stages", "tma", "tmatrace", "tmaprobe", "steptrace", "prof", "splitk",
-            "lt", "wgtable", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps");
+            "lt", "wgtable", "profwg", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps");
 
     /** One sentence naming the parts that are none of CudaBench's, or null when all are (a typo used to run nothing, silently). */
     static String partsRefusal(List<String> parts) {
@@ -418,9 +420,9 @@ public final class CudaBench {
         CudaBench b = new CudaBench();
         Cuda cu = b.cu;
         System.out.printf("device: %s (sm %s, %d SMs), %.1f GB total%n", cu.name(), cu.computeCapability(), cu.smCount(), cu.memInfo()[1] / 1e9);
-        if (parts.equals(List.of("prof"))) {   // launches to profile, nothing else (the profiler would replay every probe launch)
+        if (parts.stream().allMatch(p -> p.startsWith("prof"))) {   // launches to profile, nothing else (the profiler would replay every probe launch)
             b.readGBs = Double.NaN;
-            System.out.println("read bandwidth: not measured (part prof alone)");
+            System.out.println("read bandwidth: not measured (profiling parts alone)");
         } else {
             b.readGBs = b.dev.readBandwidth();
             System.out.printf("read bandwidth (read_probe over 4 GiB, median of 20): %.0f GB/s%n", b.readGBs);
@@ -439,6 +441,7 @@ public final class CudaBench {
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();
         if (parts.contains("wgtable")) tables.wgemmTable();
+        if (parts.contains("profwg")) tables.profWgemm();
         if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)
             tables.int8Table();
             b.decode("llama-7b", new int[]{1}, false, Precision.INT8);

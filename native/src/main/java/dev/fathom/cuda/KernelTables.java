@@ -385,19 +385,49 @@ final class KernelTables extends BenchTables {
      * chose and the relative difference of the two products (both fp32 sums of bf16 products). {@code -Dfathom.cuda.wgemmSplits}
      * fixes the split as the model's setting does.
      */
-    void wgemmTable() {
+    /** The sm_90a image, or null after one line saying why the part named is skipped (not Hopper, or the driver refused it). */
+    private CudaModule hopperOrSkip(String part) {
         String why = CudaModule.hopperRefusal(cu);
-        CudaModule loaded = null;
         try {
-            if (why == null) loaded = CudaModule.hopper(cu);
+            if (why == null) return CudaModule.hopper(cu);
         } catch (IllegalStateException e) {   // the driver refused the sm_90a cubin: one line, the other parts run on
             why = "the sm_90a kernels did not load: " + e.getMessage();
         }
-        if (loaded == null) {
-            System.out.println("wgemm table skipped: " + why);
-            return;
+        System.out.println(part + " skipped: " + why);
+        return null;
+    }
+
+    /**
+     * One launch of cuBLAS and of each wgemm form on the QKV, out and down shapes at 128 rows, nothing else: the part
+     * {@code profwg} to run under Nsight Compute (which flushes the caches before each launch it profiles), so that the
+     * forms' DRAM and L2 throughput and warp stalls stand beside cuBLAS's on the same multiply.
+     */
+    void profWgemm() {
+        CudaModule hopper = hopperOrSkip("profwg");
+        if (hopper == null) return;
+        Cublas blas = openBlas();
+        if (blas == null) return;
+        Wgemm.prepare(hopper);
+        int rows = 128;
+        for (int[] nk : new int[][]{{12288, 4096}, {4096, 4096}, {4096, 11008}}) {
+            int n = nk[0], k = nk[1];
+            long w = d.copies(1, 2L * n * k, 41)[0], x = cu.malloc(2L * rows * k), y = cu.malloc(4L * rows * n);
+            d.fill(x, (long) rows * k, 9);
+            System.out.println("profwg " + n + "x" + k + " at " + rows + " rows: cuBLAS, then " + String.join(", ", Wgemm.KERNELS));
+            blas.gemmBf16(w, k, x, k, y, n, n, k, rows, false);
+            for (String kn : Wgemm.KERNELS)
+                Wgemm.launch(kn, hopper, mod, stream, Wgemm.plan(kn, n, k, rows, cu.smCount(), 0), w, k, n, x, k, k, rows, y, n, false);
+            cu.synchronize(stream);
+            cu.free(w);
+            cu.free(x);
+            cu.free(y);
         }
-        CudaModule hopper = loaded;
+        blas.close();
+    }
+
+    void wgemmTable() {
+        CudaModule hopper = hopperOrSkip("wgemm table");
+        if (hopper == null) return;
         Cublas blas = openBlas();
         if (blas == null) return;
         Wgemm.prepare(hopper);

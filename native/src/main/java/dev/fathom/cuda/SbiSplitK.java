@@ -91,7 +91,7 @@ final class SbiSplitK {
             boolean narrowPdl = CudaSettings.flag("fathom.cuda.tmaNarrowPdl", true);
             // -Dfathom.cuda.tmaNarrowRows: the narrow kernel takes at most this many rows, more go to cuBLAS (twenty-sixth
             // session, H200: through sbimmv6n the decode graph was 3-5 % shorter at 4 rows, 1 % longer at 8)
-            int narrowRows = CudaSettings.integer("fathom.cuda.tmaNarrowRows", MAX_ROWS, 2, MAX_ROWS);
+            int narrowRows = CudaSettings.integer("fathom.cuda.tmaNarrowRows", DEFAULT_NARROW_ROWS, 2, MAX_ROWS);
             // -Dfathom.cuda.tmaGatedKernel: the wide gated pairs (gate/up, stored as twice their outputs) through another TMA
             // kernel than GATED_KERNEL; where only -Dfathom.cuda.tmaWideKernel is set, they follow it
             String gated = CudaSettings.choice("fathom.cuda.tmaGatedKernel",
@@ -107,7 +107,7 @@ final class SbiSplitK {
 
         /**
          * The kernel for {@code s}'s layout: a wide row-major matrix's is a TMA kernel ({@link #wide}): from {@link
-         * #DEFAULT_WIDE_ROWS} outputs the wide kernel ({@code -Dfathom.cuda.tmaWideKernel}, default {@link #WIDE_KERNEL};
+         * #WIDE_OUTPUTS} outputs the wide kernel ({@code -Dfathom.cuda.tmaWideKernel}, default {@link #WIDE_KERNEL};
          * for gated pairs {@code -Dfathom.cuda.tmaGatedKernel}, default {@link #GATED_KERNEL}, or the wide kernel where only that is set), below that the narrow kernel ({@code -Dfathom.cuda.tmaNarrowKernel}, default {@link #NARROW_KERNEL}); a TMA
          * kernel chosen for row-major rows gives way to the default where K is no multiple of 4 (its activation map
          * cannot describe the rows). A wide or gated kernel set to {@link #FIT} is {@link #fitKernel} on {@code sms}
@@ -116,7 +116,7 @@ final class SbiSplitK {
         String kernel(SbiLayout.Shape s, int sms) {
             if (s.mma()) return tileKernel;
             if (wide(s)) {
-                String k = tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() < DEFAULT_WIDE_ROWS ? narrowKernel : gatedPairs(s) ? gatedKernel : wideKernel;
+                String k = tmaStages(rowMajorKernel) > 0 ? rowMajorKernel : s.n() < WIDE_OUTPUTS ? narrowKernel : gatedPairs(s) ? gatedKernel : wideKernel;
                 return k.equals(FIT) ? fitKernel(s, sms) : k;
             }
             return outsideWide(s);
@@ -124,11 +124,11 @@ final class SbiSplitK {
 
         /**
          * The kernel for {@code rows} rows of {@code s}: {@link #kernel(SbiLayout.Shape, int)}, except that a matrix under
-         * {@link #DEFAULT_WIDE_ROWS} outputs past {@code -Dfathom.cuda.tmaNarrowRows} rows takes what a matrix outside the
+         * {@link #WIDE_OUTPUTS} outputs past {@code -Dfathom.cuda.tmaNarrowRows} rows takes what a matrix outside the
          * TMA routing takes (where cuBLAS cannot run them, as {@link #wideFor} sends those rows to cuBLAS).
          */
         String kernel(SbiLayout.Shape s, int sms, int rows) {
-            return wide(s) && s.n() < DEFAULT_WIDE_ROWS && rows > narrowRows ? outsideWide(s) : kernel(s, sms);
+            return wide(s) && s.n() < WIDE_OUTPUTS && rows > narrowRows ? outsideWide(s) : kernel(s, sms);
         }
 
         /** The row-major kernel of a matrix the TMA routing does not take: a TMA kernel named for all of them needs K % 4 == 0. */
@@ -157,7 +157,7 @@ final class SbiSplitK {
 
         /** Whether plan {@code p} over {@code s} goes as a programmatic dependent launch where the pass's kernels do ({@code pdl}). */
         boolean pdl(boolean pdl, Plan p, SbiLayout.Shape s) {
-            return pdl && (narrowPdl || tmaStages(p.kernel()) <= 0 || !wide(s) || s.n() >= DEFAULT_WIDE_ROWS);
+            return pdl && (narrowPdl || tmaStages(p.kernel()) <= 0 || !wide(s) || s.n() >= WIDE_OUTPUTS);
         }
 
         /**
@@ -168,8 +168,8 @@ final class SbiSplitK {
             if (!enabled || wideRows == 0) return "2..8 rows through cuBLAS";
             boolean one = tmaStages(rowMajorKernel) > 0;   // -Dfathom.cuda.splitKKernel named a TMA kernel: it takes them all
             String r = "TMA from " + wideRows + " outputs: wide " + (one ? rowMajorKernel : wideKernel) + ", gate/up " + (one ? rowMajorKernel : gatedKernel);
-            if (wideRows < DEFAULT_WIDE_ROWS)
-                r += ", under " + DEFAULT_WIDE_ROWS + " outputs " + (one ? rowMajorKernel : narrowKernel) + (narrowPdl ? "" : " (plain launches, no PDL)")
+            if (wideRows < WIDE_OUTPUTS)
+                r += ", under " + WIDE_OUTPUTS + " outputs " + (one ? rowMajorKernel : narrowKernel) + (narrowPdl ? "" : " (plain launches, no PDL)")
                         + (narrowRows < MAX_ROWS ? " up to " + narrowRows + " rows, more through cuBLAS" : "");
             return wideRows > 1 ? r + "; fewer outputs through cuBLAS" : r;
         }
@@ -224,31 +224,44 @@ final class SbiSplitK {
         return best;
     }
     /**
-     * The TMA kernel over row-major matrices of fewer than {@link #DEFAULT_WIDE_ROWS} outputs where {@code
-     * -Dfathom.cuda.tmaWide} sends them to one: 64-row boxes, so a 4096-row output splits K in two for 128 blocks (the
-     * 128-row kernels split it in four, and clusters of four reached only 120 multiprocessors: nineteenth session).
-     * Twelve stages: in llama-7b decode steps (H100) it lost less to cuBLAS than the 8-stage sbimmh8 (5.92-5.99 ms
-     * against 6.17 at batch 2), though the two read alike alone; cuBLAS (5.73-5.76 ms) is why the default bound keeps
-     * these matrices off the TMA kernels. In the step sbimmh8's 128 blocks packed two to a multiprocessor on 102 of them
-     * (CudaBench part steptrace), as its 81 KB let them; asked for 116 KB ({@code -Dfathom.cuda.tmaNarrowSmemKb=116}) its
-     * step at 2 rows fell from 6.41 to 5.96 ms, still slower than cuBLAS's 5.73; letting the next kernel launch only after
-     * the last stage (sbimmh8l, sbimmh12l) did not help (twentieth session).
+     * The TMA kernel over row-major matrices of fewer than {@link #WIDE_OUTPUTS} outputs (the 4096-row outputs of
+     * llama-7b: the attention output and the down projection) at 2..{@link #DEFAULT_NARROW_ROWS} rows: sbimmv6n, 64-row
+     * boxes (a 4096-row output splits K in two for 128 blocks), two chunks a stage, and it never lets the next kernel in
+     * early (it enters once the grid has ended, as after a cuBLAS node).
+     *
+     * <p>History: the eighteenth to twentieth sessions kept these matrices on cuBLAS (the 12-stage sbimmh12, the narrow
+     * default then, took a batch-2 step to 5.92-5.99 ms against cuBLAS's 5.73-5.76 on an H100). The twenty-sixth session
+     * found the loss was the early trigger (sbimmv6n: 3-5 % shorter steps at 4 rows on an H200, 1 % longer at 8). The
+     * twenty-ninth (H100, {@code gpu-run.sh verdict}: llama-7b decode graphs, twice round) made it the default: with these
+     * matrices through sbimmv6n up to 4 rows the step took 5.52 against 5.75 ms at 2 rows and 5.65 against 5.80 at 4,
+     * every run ahead of every run of the earlier defaults, and level at 8 rows (6.13 against 6.11, cuBLAS there in both).
      */
-    static final String NARROW_KERNEL = "sbimmh12_bf16_8";
+    static final String NARROW_KERNEL = "sbimmv6n_bf16_8";
+    /** Rows up to which the narrow kernel takes a matrix under {@link #WIDE_OUTPUTS} outputs by default; more go to cuBLAS (see {@link #NARROW_KERNEL}). */
+    static final int DEFAULT_NARROW_ROWS = 4;
     /**
-     * Output rows from which a row-major BF16 matrix is wide. On an H100 (eighteenth session, llama-7b, batch 2, graphs
+     * Output rows from which a row-major BF16 matrix is wide: its 2..8 rows go to {@link #WIDE_KERNEL} (or {@link
+     * #GATED_KERNEL}), a narrower one's to {@link #NARROW_KERNEL}. Until the twenty-ninth session it was also the bound
+     * below which cuBLAS kept them (now {@link #DEFAULT_WIDE_ROWS}). On an H100 (eighteenth session, llama-7b, batch 2, graphs
      * off, CUDA events over 32 layers) sbimmt4_bf16_8 took the QKV (12288 x 4096) in 1538 µs against cuBLAS's 1879 and
      * the gate/up pairs (22016 x 4096) in 2226 against 2691, but the output projection (4096 x 4096) in 1134 against 817
      * and the down projection (4096 x 11008) in 1685 against 1225: so the 11008-and-wider outputs, not the 4096-row ones.
      */
-    static final int DEFAULT_WIDE_ROWS = 8192;
+    static final int WIDE_OUTPUTS = 8192;
+    /**
+     * Outputs from which 2..8 rows of a row-major BF16 matrix leave cuBLAS for a TMA kernel ({@code -Dfathom.cuda.tmaWide}):
+     * every matrix since the twenty-ninth session, those under {@link #WIDE_OUTPUTS} through {@link #NARROW_KERNEL} up to
+     * {@link #DEFAULT_NARROW_ROWS} rows. Before it, {@link #WIDE_OUTPUTS}: the eighteenth session's kernels lost to cuBLAS on
+     * the 4096-row outputs (below).
+     */
+    static final int DEFAULT_WIDE_ROWS = 1;
 
     /**
      * Whether {@code rows} rows of {@code s} run through a TMA kernel in place of cuBLAS on a GPU of {@code ccMajor}: 2..8
-     * rows of a {@link Settings#wide} matrix, at most {@code -Dfathom.cuda.tmaNarrowRows} of one under {@link #DEFAULT_WIDE_ROWS} outputs.
+     * rows of a {@link Settings#wide} matrix, at most {@code -Dfathom.cuda.tmaNarrowRows} of one under {@link #WIDE_OUTPUTS} outputs.
      */
     static boolean wideFor(int ccMajor, Settings st, SbiLayout.Shape s, int rows) {
-        return ccMajor >= 9 && rows >= 2 && rows <= (s.n() < DEFAULT_WIDE_ROWS ? st.narrowRows() : MAX_ROWS) && st.wide(s);
+        return ccMajor >= 9 && rows >= 2 && rows <= (s.n() < WIDE_OUTPUTS ? st.narrowRows() : MAX_ROWS) && st.wide(s);
     }
 
     /** Row tiles (16 stored rows each) of a matrix in either layout. */
@@ -347,7 +360,7 @@ final class SbiSplitK {
         Plan p = plan(st.kernel(s, sms, rows), s, rows, sms);
         // -Dfathom.cuda.tmaNarrowSmemKb / tmaWideSmemKb: the narrow / wide TMA kernels' launches padded to that much shared memory
         if (p == null || tmaStages(p.kernel()) <= 0 || !wideFor(ccMajor, st, s, rows)) return p;
-        return withSmem(p, s.n() < DEFAULT_WIDE_ROWS ? st.narrowSmem() : st.wideSmem());
+        return withSmem(p, s.n() < WIDE_OUTPUTS ? st.narrowSmem() : st.wideSmem());
     }
 
     /** Dynamic shared memory above half a multiprocessor's: a launch asking for it gets one block on each ({@link #withSmem}). */

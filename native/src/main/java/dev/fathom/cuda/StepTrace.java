@@ -147,13 +147,13 @@ final class StepTrace {
 
     /** The configurations part steptrace compares: a label and the JVM settings that pick trace kernels. */
     static final String[][] CONFIGS = {
-            {"sbimmt4p wide and gate/up, cuBLAS below (the default's kernels but gate/up's sbimmq4p, which has no trace twin)", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8"},
-            {"sbimmw4 wide, cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8"},
-            {"sbimmt4p wide, gate/up through sbimmb4 (256-row boxes), cuBLAS below", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8",
+            {"sbimmt4p wide and gate/up, cuBLAS below (the kernels of the routing before the twenty-ninth session but gate/up's sbimmq4p, which has no trace twin)", "fathom.cuda.tmaWide=8192", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8"},
+            {"sbimmw4 wide, cuBLAS below", "fathom.cuda.tmaWide=8192", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8"},
+            {"sbimmt4p wide, gate/up through sbimmb4 (256-row boxes), cuBLAS below", "fathom.cuda.tmaWide=8192", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8",
                     "fathom.cuda.tmaGatedKernel=sbimmb4t_bf16_8"},
-            {"sbimmt4 wide, sbimmh8 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh8t_bf16_8"},
-            {"sbimmw4 wide, sbimmv6 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6t_bf16_8"},
-            {"sbimmt4p wide, sbimmh8 at 116 KB below (one block per SM)", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8",
+            {"sbimmt4 wide, sbimmh8 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaWideKernel=sbimmt4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmh8t_bf16_8"},
+            {"sbimmw4 wide, sbimmv6 below", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaWideKernel=sbimmw4t_bf16_8", "fathom.cuda.tmaNarrowKernel=sbimmv6t_bf16_8"},
+            {"sbimmt4p wide, sbimmh8 at 116 KB below (one block per SM)", "fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaWideKernel=sbimmt4pt_bf16_8",
                     "fathom.cuda.tmaNarrowKernel=sbimmh8t_bf16_8", "fathom.cuda.tmaNarrowSmemKb=116"}};
 
     /**

@@ -122,7 +122,8 @@ class GraphGapsTest {
 
     @Test
     void graphVariantsAreComparisonPartsAndATypoIsRefusedBeforeTheGpuOpens() {
-        assertEquals(List.of("fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"), CudaBench.variantSwitches("nv6"));
+        assertEquals(List.of("fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"), CudaBench.variantSwitches("nv6"));
+        assertEquals(List.of("fathom.cuda.tmaWide=8192"), CudaBench.variantSwitches("old48"));
         assertEquals(List.of(), CudaBench.variantSwitches("llama48"));
         assertNull(CudaBench.settingsRefusal());
         SystemProperties.with("fathom.bench.graphVariants", "llama48,nv7", () -> {

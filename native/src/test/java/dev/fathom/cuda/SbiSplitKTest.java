@@ -2,6 +2,8 @@ package dev.fathom.cuda;
 
 import dev.fathom.engine.tensor.DType;
 
+import java.util.List;
+
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -76,9 +78,12 @@ class SbiSplitKTest {
         });
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmc_bf16_8", () -> {
             assertEquals("sbimmc_bf16_8", SbiSplitK.Settings.read().kernel(t, 132));
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r, 132), "a tile kernel is no choice for row-major weights");
+            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r, 132, 6), "a tile kernel is no choice for row-major weights");
         });
-        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(r, 132)));
+        // a row-major split-K kernel takes the rows the TMA routing leaves (past the narrow kernel's 4, or all of them without it)
+        SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(r, 132, 6)));
+        assertEquals("sbimmr4p_bf16_8", CudaSettings.with(List.of("fathom.cuda.splitKKernel=sbimmr4p_bf16_8", "fathom.cuda.tmaWide=0"),
+                () -> SbiSplitK.Settings.read().kernel(r, 132)));
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmt8_bf16_8", () -> {
             assertEquals("sbimmt8_bf16_8", SbiSplitK.Settings.read().kernel(r, 132));
             assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t, 132));
@@ -86,7 +91,8 @@ class SbiSplitKTest {
                     "K % 4 != 0: the TMA kernel's activation map cannot take it");
         });
         assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.Settings.read().kernel(t, 132));
-        assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r, 132));
+        assertEquals(SbiSplitK.NARROW_KERNEL, SbiSplitK.Settings.read().kernel(r, 132));
+        assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(r, 132, 6));
         assertThrows(IllegalArgumentException.class, () -> SbiSplitK.fixed("sbimmc4_bf16_8", r, 2, 1), "layout mismatch");
     }
 
@@ -96,8 +102,12 @@ class SbiSplitKTest {
         SbiLayout.Shape rm = SbiLayout.Shape.of(4096, 4096, 4096, DType.BF16, false, true), t = tiles(4096, 4096),
                 simt = SbiLayout.Shape.of(4096, 4096, 4096, DType.BF16, false, false), f32 = SbiLayout.Shape.of(4096, 4096, 4096, DType.F32, false, false);
         for (int rows = 2; rows <= 8; rows++) {
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.planFor(9, 132, on, rm, rows).kernel());
+            assertEquals(rows <= SbiSplitK.DEFAULT_NARROW_ROWS ? SbiSplitK.NARROW_KERNEL : SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL,
+                    SbiSplitK.planFor(9, 132, on, rm, rows).kernel(), rows + " rows");
             assertEquals(SbiSplitK.DEFAULT_KERNEL, SbiSplitK.planFor(9, 132, on, t, rows).kernel());
+            int r = rows;
+            SystemProperties.with("fathom.cuda.tmaWide", "0",
+                    () -> assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.planFor(9, 132, SbiSplitK.Settings.read(), rm, r).kernel(), "no TMA routing"));
         }
         assertNull(SbiSplitK.planFor(9, 132, on, rm, 1), "one row: the GEMV");
         assertNull(SbiSplitK.planFor(9, 132, on, rm, 9), "more rows: cuBLAS or the other kernels");

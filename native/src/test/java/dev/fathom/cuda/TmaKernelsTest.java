@@ -268,9 +268,11 @@ class TmaKernelsTest {
     }
 
     /**
-     * The wide rule: 2..8 rows of a row-major BF16 matrix with 8192 outputs or more go to the TMA kernel (not cuBLAS) on
-     * sm_90; narrower ones, other layouts and types, K not a multiple of 4, older GPUs, one row or more than 8 do not;
-     * the setting moves the bound or (0) switches it off, and a TMA kernel named for row-major rows replaces the default.
+     * The wide rule: 2..8 rows of a row-major BF16 matrix with 8192 outputs or more go to the wide TMA kernel (not cuBLAS)
+     * on sm_90, and 2..4 rows of a narrower one to the narrow TMA kernel (twenty-ninth session); other layouts and types,
+     * K not a multiple of 4, older GPUs, one row or more than 8 do not; the setting moves the bound (8192: the routing
+     * before, the 4096-row outputs through cuBLAS) or (0) switches it off, and a TMA kernel named for row-major rows
+     * replaces the default.
      */
     @Test
     void wideRowMajorMatricesTakeTheTmaKernelAtTwoToEightRows() {
@@ -278,14 +280,24 @@ class TmaKernelsTest {
         SbiLayout.Shape qkv = SbiLayout.Shape.of(12288, 4096, 12288, DType.BF16, false, true), o = SbiLayout.Shape.of(4096, 4096, 4096, DType.BF16, false, true),
                 head = SbiLayout.Shape.of(32000, 4096, 32000, DType.BF16, false, true), odd = SbiLayout.Shape.of(12288, 4098, 12288, DType.BF16, false, true),
                 simt = SbiLayout.Shape.of(12288, 4096, 12288, DType.BF16, false, false), f32 = SbiLayout.Shape.of(12288, 4096, 12288, DType.F32, false, true);
-        assertEquals(SbiSplitK.DEFAULT_WIDE_ROWS, st.wideRows());
+        assertEquals(1, st.wideRows(), "every row-major BF16 matrix");
+        assertEquals(SbiSplitK.DEFAULT_NARROW_ROWS, st.narrowRows());
+        assertEquals("sbimmv6n_bf16_8", SbiSplitK.NARROW_KERNEL);
         for (int rows = 2; rows <= 8; rows++) {
             assertTrue(SbiSplitK.wideFor(9, st, qkv, rows));
             assertTrue(SbiSplitK.wideFor(9, st, head, rows));
-            assertFalse(SbiSplitK.wideFor(9, st, o, rows), "4096 outputs stay on cuBLAS");
+            assertEquals(rows <= 4, SbiSplitK.wideFor(9, st, o, rows), rows + " rows of 4096 outputs: the narrow TMA kernel up to 4, cuBLAS beyond");
             assertEquals(SbiSplitK.WIDE_KERNEL, SbiSplitK.planFor(9, 132, st, qkv, rows).kernel());
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.planFor(9, 132, st, o, rows).kernel());
+            assertEquals(rows <= 4 ? SbiSplitK.NARROW_KERNEL : SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.planFor(9, 132, st, o, rows).kernel());
         }
+        SystemProperties.with("fathom.cuda.tmaWide", "8192", () -> {
+            SbiSplitK.Settings old = SbiSplitK.Settings.read();
+            for (int rows = 2; rows <= 8; rows++) {
+                assertFalse(SbiSplitK.wideFor(9, old, o, rows), "the routing before: 4096 outputs stay on cuBLAS");
+                assertTrue(SbiSplitK.wideFor(9, old, qkv, rows));
+                assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.planFor(9, 132, old, o, rows).kernel());
+            }
+        });
         assertEquals(1, SbiSplitK.planFor(9, 132, st, qkv, 8).cluster(), "96 row groups: no split");
         assertFalse(SbiSplitK.wideFor(9, st, qkv, 1), "one row: the GEMV");
         assertFalse(SbiSplitK.wideFor(9, st, qkv, 9), "more rows: cuBLAS");
@@ -301,7 +313,8 @@ class TmaKernelsTest {
             SbiSplitK.Settings all = SbiSplitK.Settings.read();
             assertTrue(SbiSplitK.wideFor(9, all, o, 4));
             assertEquals(SbiSplitK.NARROW_KERNEL, all.kernel(o, 132), "below 8192 outputs: the 64-row kernel");
-            assertEquals(new SbiSplitK.Plan(SbiSplitK.NARROW_KERNEL, 2, 128, 12 * 10240 + 1024), SbiSplitK.planFor(9, 132, all, o, 4));
+            assertEquals(SbiSplitK.plan(SbiSplitK.NARROW_KERNEL, o, 4, 132), SbiSplitK.planFor(9, 132, all, o, 4));
+            assertEquals(new SbiSplitK.Plan("sbimmh12_bf16_8", 2, 128, 12 * 10240 + 1024), SbiSplitK.plan("sbimmh12_bf16_8", o, 4, 132), "64-row boxes: K in two, 128 blocks");
             assertEquals(SbiSplitK.WIDE_KERNEL, all.kernel(qkv, 132), "8192 outputs and more: the 128-row kernel");
         });
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmh8_bf16_8",
@@ -351,7 +364,7 @@ class TmaKernelsTest {
             SbiSplitK.Plan q = SbiSplitK.plan(SbiSplitK.WIDE_KERNEL, qkv, 4, 132), g = SbiSplitK.plan(SbiSplitK.GATED_KERNEL, gateUp, 4, 132);
             assertEquals(new SbiSplitK.Plan(q.kernel(), q.cluster(), q.blocks(), 116 * 1024), SbiSplitK.planFor(9, 132, pad, qkv, 4));
             assertEquals(new SbiSplitK.Plan(g.kernel(), g.cluster(), g.blocks(), 116 * 1024), SbiSplitK.planFor(9, 132, pad, gateUp, 4));
-            assertEquals(SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, o, 4, 132), SbiSplitK.planFor(9, 132, pad, o, 4), "the narrow matrix keeps its plan");
+            assertEquals(SbiSplitK.plan(SbiSplitK.NARROW_KERNEL, o, 4, 132), SbiSplitK.planFor(9, 132, pad, o, 4), "the narrow matrix keeps its plan");
         });
         // the narrow TMA kernel launched plainly on request; the others keep the pass's choice
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmv6_bf16_8", () -> {
@@ -370,13 +383,13 @@ class TmaKernelsTest {
         SbiSplitK.Plan big = new SbiSplitK.Plan("sbimmt8p_bf16_8", 1, 86, 150 * 1024);
         assertSame(big, SbiSplitK.withSmem(big, 116 * 1024), "a plan asking for more keeps it");
         SystemProperties.with("fathom.cuda.tmaWideSmemKb", "-1", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read));
-        SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "160", () -> assertEquals(SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, o, 4, 132),
-                SbiSplitK.planFor(9, 132, SbiSplitK.Settings.read(), o, 4), "not a TMA kernel: no padding"));
+        SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "160", () -> assertEquals(SbiSplitK.plan(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, o, 6, 132),
+                SbiSplitK.planFor(9, 132, SbiSplitK.Settings.read(), o, 6), "not a TMA kernel (6 rows of a narrow matrix): no padding"));
         SystemProperties.with("fathom.cuda.tmaNarrowSmemKb", "400", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read,
                 "more than a block may have"));
         SystemProperties.with("fathom.cuda.tmaWideKernel", "sbimmd4_bf16_8", () -> {
             assertEquals("sbimmd4_bf16_8", SbiSplitK.Settings.read().kernel(qkv, 132));
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, SbiSplitK.Settings.read().kernel(o, 132), "narrow matrices keep cuBLAS's fallback kernel");
+            assertEquals(SbiSplitK.NARROW_KERNEL, SbiSplitK.Settings.read().kernel(o, 132), "narrow matrices keep the narrow kernel");
         });
         // fit: each wide matrix through the box height that fills the multiprocessors best
         assertEquals("sbimms6p_bf16_8", SbiSplitK.fitKernel(qkv, 132), "96-row boxes: 128 blocks");
@@ -389,7 +402,7 @@ class TmaKernelsTest {
             assertEquals("sbimms6p_bf16_8", fit.kernel(qkv, 132));
             assertEquals("sbimmq4p_bf16_8", fit.kernel(gateUp, 132));
             assertEquals("sbimmb4p_bf16_8", fit.kernel(head, 132));
-            assertEquals(SbiSplitK.DEFAULT_ROW_MAJOR_KERNEL, fit.kernel(o, 132), "the 4096-row outputs keep theirs");
+            assertEquals(SbiSplitK.NARROW_KERNEL, fit.kernel(o, 132), "the 4096-row outputs keep theirs");
             assertEquals(new SbiSplitK.Plan("sbimms6p_bf16_8", 1, 128, 6 * (96 * 128 + 2048) + 1024), SbiSplitK.planFor(9, 132, fit, qkv, 4));
         }));
         SystemProperties.with("fathom.cuda.tmaNarrowKernel", "fit", () -> assertThrows(IllegalArgumentException.class, SbiSplitK.Settings::read,
@@ -405,33 +418,45 @@ class TmaKernelsTest {
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmt8_bf16_8", () -> assertEquals("sbimmt8_bf16_8", SbiSplitK.Settings.read().kernel(qkv, 132)));
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmr4p_bf16_8", () -> {
             assertEquals(SbiSplitK.WIDE_KERNEL, SbiSplitK.Settings.read().kernel(qkv, 132), "a non-TMA row-major choice keeps the TMA kernel for wide matrices");
-            assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(o, 132));
+            assertEquals("sbimmr4p_bf16_8", SbiSplitK.Settings.read().kernel(o, 132, 6), "beyond the narrow kernel's rows");
         });
         SystemProperties.with("fathom.cuda.splitK", "false", () -> assertFalse(SbiSplitK.wideFor(9, SbiSplitK.Settings.read(), qkv, 4)));
     }
 
     @Test
     void routingSaysWhichKernelTakesEachKindOfMatrix() {
-        assertEquals("TMA from 8192 outputs: wide " + SbiSplitK.WIDE_KERNEL + ", gate/up " + SbiSplitK.GATED_KERNEL + "; fewer outputs through cuBLAS",
-                SbiSplitK.Settings.read().routing());
+        assertEquals("TMA from 1 outputs: wide " + SbiSplitK.WIDE_KERNEL + ", gate/up " + SbiSplitK.GATED_KERNEL
+                + ", under 8192 outputs sbimmv6n_bf16_8 up to 4 rows, more through cuBLAS", SbiSplitK.Settings.read().routing());
+        SystemProperties.with("fathom.cuda.tmaWide", "8192", () -> assertEquals("TMA from 8192 outputs: wide " + SbiSplitK.WIDE_KERNEL + ", gate/up "
+                + SbiSplitK.GATED_KERNEL + "; fewer outputs through cuBLAS", SbiSplitK.Settings.read().routing()));
         SystemProperties.with("fathom.cuda.tmaWide", "0", () -> assertEquals("2..8 rows through cuBLAS", SbiSplitK.Settings.read().routing()));
         SystemProperties.with("fathom.cuda.splitK", "false", () -> assertEquals("2..8 rows through cuBLAS", SbiSplitK.Settings.read().routing()));
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmv6_bf16_8", () -> {
-            assertEquals("TMA from 1 outputs: wide " + SbiSplitK.WIDE_KERNEL + ", gate/up " + SbiSplitK.GATED_KERNEL + ", under 8192 outputs sbimmv6_bf16_8",
-                    SbiSplitK.Settings.read().routing());
+            assertEquals("TMA from 1 outputs: wide " + SbiSplitK.WIDE_KERNEL + ", gate/up " + SbiSplitK.GATED_KERNEL
+                    + ", under 8192 outputs sbimmv6_bf16_8 up to 4 rows, more through cuBLAS", SbiSplitK.Settings.read().routing());
+            SystemProperties.with("fathom.cuda.tmaNarrowRows", "8", () -> assertTrue(
+                    SbiSplitK.Settings.read().routing().endsWith("under 8192 outputs sbimmv6_bf16_8"), SbiSplitK.Settings.read().routing()));
             SystemProperties.with("fathom.cuda.tmaNarrowPdl", "false", () -> assertTrue(
-                    SbiSplitK.Settings.read().routing().endsWith("under 8192 outputs sbimmv6_bf16_8 (plain launches, no PDL)"), SbiSplitK.Settings.read().routing()));
+                    SbiSplitK.Settings.read().routing().endsWith("under 8192 outputs sbimmv6_bf16_8 (plain launches, no PDL) up to 4 rows, more through cuBLAS"),
+                    SbiSplitK.Settings.read().routing()));
         }));
-        // StepTrace's configurations with options on top (twenty-fifth session): the label "cuBLAS below" no longer holds
+        // StepTrace's configurations set their bound themselves (twenty-ninth session: the default is no longer "cuBLAS
+        // below"), so their labels hold even with -Dfathom.cuda.tmaWide=1 given to the JVM
         SystemProperties.with("fathom.cuda.tmaWide", "1", () -> SystemProperties.with("fathom.cuda.tmaNarrowKernel", "sbimmv6t_bf16_8", () -> {
             String[] cfg = StepTrace.CONFIGS[0];
             assertTrue(cfg[0].contains("cuBLAS below") && cfg[0].contains("no trace twin"), cfg[0]);
             String r = CudaSettings.with(List.of(cfg).subList(1, cfg.length), () -> SbiSplitK.Settings.read().routing());
             // and gate/up follows the wide kernel where only that is set: not the default's sbimmq4p
-            assertEquals("TMA from 1 outputs: wide sbimmt4pt_bf16_8, gate/up sbimmt4pt_bf16_8, under 8192 outputs sbimmv6t_bf16_8", r);
+            assertEquals("TMA from 8192 outputs: wide sbimmt4pt_bf16_8, gate/up sbimmt4pt_bf16_8; fewer outputs through cuBLAS", r);
+            for (String[] c : StepTrace.CONFIGS) {
+                String rc = CudaSettings.with(List.of(c).subList(1, c.length), () -> SbiSplitK.Settings.read().routing());
+                assertEquals(c[0].contains("cuBLAS below"), rc.endsWith("fewer outputs through cuBLAS"), c[0] + ": " + rc);
+                assertFalse(rc.contains("more through cuBLAS"), "every 'below' kernel takes 2..8 rows: " + rc);
+            }
         }));
         // -Dfathom.cuda.splitKKernel naming a TMA kernel: it takes every wide matrix
         SystemProperties.with("fathom.cuda.splitKKernel", "sbimmh8_bf16_8", () -> assertEquals(
-                "TMA from 8192 outputs: wide sbimmh8_bf16_8, gate/up sbimmh8_bf16_8; fewer outputs through cuBLAS", SbiSplitK.Settings.read().routing()));
+                "TMA from 1 outputs: wide sbimmh8_bf16_8, gate/up sbimmh8_bf16_8, under 8192 outputs sbimmh8_bf16_8 up to 4 rows, more through cuBLAS",
+                SbiSplitK.Settings.read().routing()));
     }
 }
