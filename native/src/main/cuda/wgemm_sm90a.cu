@@ -118,7 +118,14 @@ DEV void wg_cluster_sum(const float* epi, float* y, int ldy, int N, int M, int w
 // this one's epilogue, which has shared memory of its own (WGP_STAGES stages + 2 x 128 x 68 floats). The others stage
 // the epilogue in the freed stages. Units: WG_UNIT and WG_PERSIST number them with the token tile fastest, then the
 // weight tile, then the split; WG_CLUSTER with the split fastest (a cluster's blocks are consecutive).
-template <int MODE>
+// PROBE (timing only, the output is garbage): WG_PROBE_LOADS streams the stages and hands each back unread (no MMA),
+// WG_PROBE_MMA runs the MMAs over stages that are never loaded (the producer arrives on the full barrier itself), so
+// CudaBench part wgprobe can tell a slow weight stream from slow MMAs or a pipeline that does not overlap the two.
+#define WG_PROBE_NONE 0
+#define WG_PROBE_LOADS 1
+#define WG_PROBE_MMA 2
+
+template <int MODE, int PROBE = WG_PROBE_NONE>
 DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int M, int kBlocks, int splits, int wTiles,
                     int tTiles, float* __restrict__ y, int ldy, int accumulate) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -155,6 +162,7 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
                     const int s = g % S;
                     if (g >= S) mbar_wait(&empty[s], ((g / S) - 1) & 1);
                     unsigned char* st = base + s * WG_STAGE_BYTES;
+                    if (PROBE == WG_PROBE_MMA) { mbar_arrive(&full[s]); continue; }
                     mbar_expect_tx(&full[s], WG_STAGE_BYTES);
                     tma_load_2d(st, mapW, kb * WG_BK, wt * WG_BM, &full[s]);
                     tma_load_2d(st + WG_W_BYTES, mapX, kb * WG_BK, tt * WG_BN, &full[s]);
@@ -187,11 +195,13 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
             mbar_wait(&full[s], (g / S) & 1);
             const uint32_t st = smem_u32(base + s * WG_STAGE_BYTES);
             const uint32_t wa = st + cw * 64 * 128, xa = st + WG_W_BYTES;
-            wg_fence();
+            if (PROBE != WG_PROBE_LOADS) {
+                wg_fence();
 #pragma unroll
-            for (int k = 0; k < WG_BK / 16; k++) wg_mma(d, wg_desc(wa + 32 * k), wg_desc(xa + 32 * k));
-            wg_commit();
-            wg_wait<1>();   // this warp's MMAs of the stage before are done: hand that stage back
+                for (int k = 0; k < WG_BK / 16; k++) wg_mma(d, wg_desc(wa + 32 * k), wg_desc(xa + 32 * k));
+                wg_commit();
+                wg_wait<1>();   // this warp's MMAs of the stage before are done: hand that stage back
+            }
             if (i > 0 && lane == 0) mbar_arrive(&empty[(g - 1) % S]);
         }
         wg_wait<0>();
@@ -250,4 +260,16 @@ extern "C" __global__ void __launch_bounds__(384, 1)
 wgemmc_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
             int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
     wgemm_body<WG_CLUSTER>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+// The two timing probes of the first form (PROBE above): loads without MMAs, MMAs without loads.
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemm_probe_loads(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+                  int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemm_body<WG_UNIT, WG_PROBE_LOADS>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemm_probe_mma(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemm_body<WG_UNIT, WG_PROBE_MMA>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }

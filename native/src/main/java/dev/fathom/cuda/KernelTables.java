@@ -425,6 +425,47 @@ final class KernelTables extends BenchTables {
         blas.close();
     }
 
+    /**
+     * Part wgprobe: where the first form's time goes at 128 rows. Beside cuBLAS and wgemm_bf16 on the four llama-7b
+     * shapes, its two probes: the same launch streaming every stage with no MMA, and running every MMA with no load
+     * (Wgemm.PROBES). If the kernel takes about the sum of the two, the loads and the MMAs do not overlap; about the
+     * loads alone, the stream is the limit; about the MMAs alone, the tensor cores are.
+     */
+    void wgemmProbe() {
+        CudaModule hopper = hopperOrSkip("wgprobe");
+        if (hopper == null) return;
+        Cublas blas = openBlas();
+        if (blas == null) return;
+        Wgemm.prepare(hopper);
+        int rows = 128;
+        System.out.printf("%n== wgemm_bf16 at %d rows, taken apart: loads alone (no MMA), MMAs alone (no load); weights rotated > L2; read ceiling %.0f GB/s%n", rows, readGBs);
+        System.out.printf("%-12s %7s %10s %10s %10s %7s %10s %10s %9s %9s%n", "N x K", "splits", "cuBLAS us", "wgemm us", "loads us", "% read", "mma us",
+                "mma TF/s", "sum us", "wg / sum");
+        for (int[] nk : new int[][]{{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}}) {
+            int n = nk[0], k = nk[1];
+            long wBytes = 2L * n * k;
+            int copies = rotation(wBytes);
+            long[] w = d.copies(copies, wBytes, 41);
+            long x = cu.malloc(2L * rows * k), y = cu.malloc(4L * rows * n);
+            d.fill(x, (long) rows * k, 9);
+            Wgemm.Plan plan = Wgemm.plan(n, k, rows, cu.smCount(), 0);
+            double ub = d.perLaunchUs(copies, c -> blas.gemmBf16(w[c], k, x, k, y, n, n, k, rows, false));
+            double[] us = new double[3];
+            String[] names = {Wgemm.KERNEL, Wgemm.PROBES.get(0), Wgemm.PROBES.get(1)};
+            for (int i = 0; i < 3; i++) {
+                String kn = names[i];
+                us[i] = d.perLaunchUs(copies, c -> Wgemm.launch(kn, hopper, mod, stream, plan, w[c], k, n, x, k, k, rows, y, n, false));
+            }
+            double flops = 2.0 * n * k * Wgemm.BN;   // the MMAs run on whole 128-token tiles
+            System.out.printf("%-12s %7d %10.1f %10.1f %10.1f %6.1f%% %10.1f %10.0f %9.1f %9.2f%n", n + "x" + k, plan.splits(), ub, us[0], us[1],
+                    100 * wBytes / 1e9 / (us[1] * 1e-6) / readGBs, us[2], flops / (us[2] * 1e-6) / 1e12, us[1] + us[2], us[0] / (us[1] + us[2]));
+            d.free(w);
+            cu.free(x);
+            cu.free(y);
+        }
+        blas.close();
+    }
+
     void wgemmTable() {
         CudaModule hopper = hopperOrSkip("wgemm table");
         if (hopper == null) return;

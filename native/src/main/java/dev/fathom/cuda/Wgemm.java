@@ -21,6 +21,11 @@ final class Wgemm {
     /** A block per unit, a tile's K splits one thread-block cluster that sums them in distributed shared memory. */
     static final String CLUSTER = "wgemmc_bf16";
     static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT, CLUSTER);
+    /**
+     * Timing probes of {@link #KERNEL} (their output is garbage; CudaBench part wgprobe only): its loads with no MMAs,
+     * and its MMAs over stages never loaded.
+     */
+    static final java.util.List<String> PROBES = java.util.List.of("wgemm_probe_loads", "wgemm_probe_mma");
     /** The largest portable cluster: the most K splits {@link #CLUSTER} takes. */
     static final int MAX_CLUSTER = 8;
     /** Weight rows, tokens and K columns of a block's tile, and the stages in flight (wgemm_sm90a.cu's WG_*, WGP_STAGES). */
@@ -132,5 +137,6 @@ final class Wgemm {
     /** Opens the kernels' shared memory beyond 48 KB (once per image). */
     static void prepare(CudaModule hopper) {
         for (String kn : KERNELS) hopper.cuda().setMaxDynamicShared(hopper.fn(kn), smem(kn));
+        for (String kn : PROBES) hopper.cuda().setMaxDynamicShared(hopper.fn(kn), smem(kn));
     }
 }

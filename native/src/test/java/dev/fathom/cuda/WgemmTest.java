@@ -35,7 +35,7 @@ class WgemmTest {
         assertEquals(Wgemm.STAGES, define(src, "WG_STAGES"));
         assertEquals(Wgemm.PERSISTENT_STAGES, define(src, "WGP_STAGES"));
         assertEquals(Wgemm.EPI_LD, define(src, "WG_EPI_LD"));
-        for (String kn : Wgemm.KERNELS) {
+        for (String kn : java.util.stream.Stream.concat(Wgemm.KERNELS.stream(), Wgemm.PROBES.stream()).toList()) {
             assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(" + Wgemm.THREADS + ", 1)\n" + kn + "("), kn + " and its block size");
             assertTrue(Wgemm.smem(kn) <= SbiSplitK.MAX_SMEM, kn + " within the opt-in shared memory");
         }
@@ -44,6 +44,10 @@ class WgemmTest {
         Wgemm.Plan qkv = Wgemm.plan(12288, 4096, 128, 132, 0);
         assertEquals(132, Wgemm.grid(Wgemm.PERSISTENT, qkv, 132), "a block per multiprocessor");
         assertEquals(384, Wgemm.grid(Wgemm.KERNEL, qkv, 132), "a block per unit");
+        for (String probe : Wgemm.PROBES) {   // the probes time the first form: its grid and memory
+            assertEquals(384, Wgemm.grid(probe, qkv, 132), probe);
+            assertEquals(Wgemm.SMEM, Wgemm.smem(probe), probe);
+        }
         assertEquals(8, Wgemm.grid(Wgemm.PERSISTENT, Wgemm.plan(1000, 64, 64, 132, 0), 132), "no more blocks than units");
         // the cluster form: the first form's memory and grid, a tile's splits one cluster of at most 8
         assertEquals(Wgemm.SMEM, Wgemm.smem(Wgemm.CLUSTER));
