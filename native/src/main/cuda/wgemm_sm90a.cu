@@ -40,6 +40,7 @@
 #define WG_BK 64
 #define WG_STAGES 6
 #define WGP_STAGES 4   // the persistent kernel's: its epilogue keeps 68 KB of its own
+#define WG2_STAGES 4   // wgemm2_bf16's: 48 KB stages (a 256-row weight box and the token box)
 #define WG_W_BYTES (WG_BM * WG_BK * 2)
 #define WG_STAGE_BYTES (WG_W_BYTES + WG_BN * WG_BK * 2)
 #define WG_EPI_LD 68   // floats per staged token row: 64 outputs + 4, so the fragment stores hit 32 banks
@@ -125,16 +126,21 @@ DEV void wg_cluster_sum(const float* epi, float* y, int ldy, int N, int M, int w
 #define WG_PROBE_LOADS 1
 #define WG_PROBE_MMA 2
 
-template <int MODE, int PROBE = WG_PROBE_NONE>
+// SL: 64-row weight slabs per consumer warpgroup. 1: the 128-row tile above. 2 (wgemm2_bf16, the first form only): a
+// 256-row tile, each consumer warpgroup two m64n128k16 accumulators (128 floats a thread), 4 stages of 48 KB, so that
+// twice the weight bytes are in flight per multiprocessor for the same token bytes.
+template <int MODE, int PROBE = WG_PROBE_NONE, int SL = 1>
 DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int M, int kBlocks, int splits, int wTiles,
                     int tTiles, float* __restrict__ y, int ldy, int accumulate) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr bool PERSIST = MODE == WG_PERSIST;
-    constexpr int S = PERSIST ? WGP_STAGES : WG_STAGES;
+    constexpr int S = SL == 2 ? WG2_STAGES : PERSIST ? WGP_STAGES : WG_STAGES;
+    constexpr int BM = WG_BM * SL, W_BYTES = BM * WG_BK * 2, STAGE_BYTES = W_BYTES + WG_BN * WG_BK * 2;
+    static_assert(SL == 1 || MODE == WG_UNIT, "the 256-row tile is for the first form only");
     extern __shared__ unsigned char wg_smem[];
     unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(wg_smem) + 1023) & ~uintptr_t(1023));
-    float* epi = reinterpret_cast<float*>(PERSIST ? base + S * WG_STAGE_BYTES : base);
-    uint64_t* full = reinterpret_cast<uint64_t*>(base + S * WG_STAGE_BYTES + (PERSIST ? 2 * WG_BN * WG_EPI_LD * 4 : 0));
+    float* epi = reinterpret_cast<float*>(PERSIST ? base + S * STAGE_BYTES : base);
+    uint64_t* full = reinterpret_cast<uint64_t*>(base + S * STAGE_BYTES + (PERSIST ? 2 * WG_BN * WG_EPI_LD * 4 : 0));
     uint64_t* empty = full + S;
     const int units = wTiles * tTiles * splits;
     const int first = blockIdx.x, step = PERSIST ? gridDim.x : units;
@@ -153,6 +159,7 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
     __syncthreads();
     int tt, wt, sp;
     if (wg == 0) {   // producer: one thread, the stages of every unit in turn (g counts stage fills)
+        if (SL == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;" ::: "memory");   // its registers to the consumers
         if (t == 0) {
             int g = 0;
             for (int u = first; u < units; u += step) {
@@ -161,11 +168,11 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
                 for (int kb = kb0; kb < kb1; kb++, g++) {
                     const int s = g % S;
                     if (g >= S) mbar_wait(&empty[s], ((g / S) - 1) & 1);
-                    unsigned char* st = base + s * WG_STAGE_BYTES;
+                    unsigned char* st = base + s * STAGE_BYTES;
                     if (PROBE == WG_PROBE_MMA) { mbar_arrive(&full[s]); continue; }
-                    mbar_expect_tx(&full[s], WG_STAGE_BYTES);
-                    tma_load_2d(st, mapW, kb * WG_BK, wt * WG_BM, &full[s]);
-                    tma_load_2d(st + WG_W_BYTES, mapX, kb * WG_BK, tt * WG_BN, &full[s]);
+                    mbar_expect_tx(&full[s], STAGE_BYTES);
+                    tma_load_2d(st, mapW, kb * WG_BK, wt * BM, &full[s]);
+                    tma_load_2d(st + W_BYTES, mapX, kb * WG_BK, tt * WG_BN, &full[s]);
                 }
             }
         }
@@ -179,26 +186,32 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
         return;   // the consumers' named barriers count their own threads: the producer takes no part in them
     }
     const int cw = wg - 1, warp = t >> 5, lane = t & 31;
-    float* e = epi + cw * WG_BN * WG_EPI_LD;
+    if (SL == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;" ::: "memory");   // 128 accumulators and the rest
     int g = 0;
     for (int u = first; u < units; u += step) {
         decode(u, tt, wt, sp);
         const int nk = (int)((long)(sp + 1) * kBlocks / splits) - (int)((long)sp * kBlocks / splits);
-        float d[64];
+        float d[SL][64];
 #pragma unroll
-        for (int j = 0; j < 64; j++) d[j] = 0.f;
+        for (int h = 0; h < SL; h++)
+#pragma unroll
+            for (int j = 0; j < 64; j++) d[h][j] = 0.f;
         // pinned here, or the compiler sinks the zeros next to the first MMA and ptxas serializes every wgmma (C7515)
 #pragma unroll
-        for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[j])::"memory");
+        for (int h = 0; h < SL; h++)
+#pragma unroll
+            for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[h][j])::"memory");
         for (int i = 0; i < nk; i++, g++) {
             const int s = g % S;
             mbar_wait(&full[s], (g / S) & 1);
-            const uint32_t st = smem_u32(base + s * WG_STAGE_BYTES);
-            const uint32_t wa = st + cw * 64 * 128, xa = st + WG_W_BYTES;
+            const uint32_t st = smem_u32(base + s * STAGE_BYTES);
+            const uint32_t wa = st + cw * SL * 64 * 128, xa = st + W_BYTES;
             if (PROBE != WG_PROBE_LOADS) {
                 wg_fence();
 #pragma unroll
-                for (int k = 0; k < WG_BK / 16; k++) wg_mma(d, wg_desc(wa + 32 * k), wg_desc(xa + 32 * k));
+                for (int k = 0; k < WG_BK / 16; k++)
+#pragma unroll
+                    for (int h = 0; h < SL; h++) wg_mma(d[h], wg_desc(wa + h * 64 * 128 + 32 * k), wg_desc(xa + 32 * k));
                 wg_commit();
                 wg_wait<1>();   // this warp's MMAs of the stage before are done: hand that stage back
             }
@@ -207,7 +220,9 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
         wg_wait<0>();
         // the accumulators are written by the MMAs, which the compiler does not see finish: pin every read after the wait
 #pragma unroll
-        for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[j])::"memory");
+        for (int h = 0; h < SL; h++)
+#pragma unroll
+            for (int j = 0; j < 64; j++) asm volatile("" : "+f"(d[h][j])::"memory");
         if (PERSIST) {
             if (lane == 0) mbar_arrive(&empty[(g - 1) % S]);   // the unit's last stage, for the next unit's fills
             asm volatile("bar.sync %0, 128;" ::"r"(2 + cw) : "memory");   // this warpgroup's reads of the last epilogue are done
@@ -215,12 +230,16 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
             asm volatile("bar.sync 1, 256;" ::: "memory");   // every stage is read (both warpgroups' MMAs done): reuse them
         }
 #pragma unroll
-        for (int b = 0; b < 16; b++)
+        for (int h = 0; h < SL; h++) {
+            float* e = epi + (cw * SL + h) * WG_BN * WG_EPI_LD;
 #pragma unroll
-            for (int q = 0; q < 4; q++) {
-                const int o = 16 * warp + (lane >> 2) + 8 * (q >> 1), tok = 8 * b + 2 * (lane & 3) + (q & 1);
-                e[tok * WG_EPI_LD + o] = d[4 * b + q];
-            }
+            for (int b = 0; b < 16; b++)
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const int o = 16 * warp + (lane >> 2) + 8 * (q >> 1), tok = 8 * b + 2 * (lane & 3) + (q & 1);
+                    e[tok * WG_EPI_LD + o] = d[h][4 * b + q];
+                }
+        }
         if (MODE == WG_CLUSTER) {
             cluster_sync_all();
             wg_cluster_sum(epi, y, ldy, N, M, wt, tt, splits, sp, accumulate);
@@ -228,13 +247,17 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
             return;
         }
         asm volatile("bar.sync %0, 128;" ::"r"(2 + cw) : "memory");
-        const int o0 = wt * WG_BM + cw * 64, t0 = tt * WG_BN;
+        const int t0 = tt * WG_BN;
+        for (int h = 0; h < SL; h++) {
+            const float* e = epi + (cw * SL + h) * WG_BN * WG_EPI_LD;
+            const int o0 = wt * BM + (cw * SL + h) * 64;
 #pragma unroll 4
-        for (int r = 0; r < 16; r++) {
-            const int j = r * 128 + t, tok = j >> 4, c = (j & 15) * 4;
-            const int row = t0 + tok, o = o0 + c;
-            if (row >= M || o >= N) continue;
-            wg_store(y + (size_t)row * ldy + o, *reinterpret_cast<const float4*>(e + tok * WG_EPI_LD + c), N - o, splits > 1, accumulate);
+            for (int r = 0; r < 16; r++) {
+                const int j = r * 128 + t, tok = j >> 4, c = (j & 15) * 4;
+                const int row = t0 + tok, o = o0 + c;
+                if (row >= M || o >= N) continue;
+                wg_store(y + (size_t)row * ldy + o, *reinterpret_cast<const float4*>(e + tok * WG_EPI_LD + c), N - o, splits > 1, accumulate);
+            }
         }
     }
 #endif
@@ -272,4 +295,11 @@ extern "C" __global__ void __launch_bounds__(384, 1)
 wgemm_probe_mma(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
                 int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
     wgemm_body<WG_UNIT, WG_PROBE_MMA>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+// The first form with a 256-row weight tile (SL = 2): a block per unit; grid = ceil(N / 256) * tTiles * splits.
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemm2_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+            int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemm_body<WG_UNIT, WG_PROBE_NONE, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }

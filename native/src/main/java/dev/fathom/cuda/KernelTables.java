@@ -439,8 +439,8 @@ final class KernelTables extends BenchTables {
         Wgemm.prepare(hopper);
         int rows = 128;
         System.out.printf("%n== wgemm_bf16 at %d rows, taken apart: loads alone (no MMA), MMAs alone (no load); weights rotated > L2; read ceiling %.0f GB/s%n", rows, readGBs);
-        System.out.printf("%-12s %7s %10s %10s %10s %7s %10s %10s %9s %9s%n", "N x K", "splits", "cuBLAS us", "wgemm us", "loads us", "% read", "mma us",
-                "mma TF/s", "sum us", "wg / sum");
+        System.out.printf("%-12s %7s %10s %10s %10s %7s %10s %10s %9s %9s %10s %3s%n", "N x K", "splits", "cuBLAS us", "wgemm us", "loads us", "% read", "mma us",
+                "mma TF/s", "sum us", "wg / sum", "wgemm2 us", "sp");
         for (int[] nk : new int[][]{{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}}) {
             int n = nk[0], k = nk[1];
             long wBytes = 2L * n * k;
@@ -456,9 +456,11 @@ final class KernelTables extends BenchTables {
                 String kn = names[i];
                 us[i] = d.perLaunchUs(copies, c -> Wgemm.launch(kn, hopper, mod, stream, plan, w[c], k, n, x, k, k, rows, y, n, false));
             }
+            Wgemm.Plan p2 = Wgemm.plan(Wgemm.WIDE_TILE, n, k, rows, cu.smCount(), 0);
+            double us2 = d.perLaunchUs(copies, c -> Wgemm.launch(Wgemm.WIDE_TILE, hopper, mod, stream, p2, w[c], k, n, x, k, k, rows, y, n, false));
             double flops = 2.0 * n * k * Wgemm.BN;   // the MMAs run on whole 128-token tiles
-            System.out.printf("%-12s %7d %10.1f %10.1f %10.1f %6.1f%% %10.1f %10.0f %9.1f %9.2f%n", n + "x" + k, plan.splits(), ub, us[0], us[1],
-                    100 * wBytes / 1e9 / (us[1] * 1e-6) / readGBs, us[2], flops / (us[2] * 1e-6) / 1e12, us[1] + us[2], us[0] / (us[1] + us[2]));
+            System.out.printf("%-12s %7d %10.1f %10.1f %10.1f %6.1f%% %10.1f %10.0f %9.1f %9.2f %10.1f %3d%n", n + "x" + k, plan.splits(), ub, us[0], us[1],
+                    100 * wBytes / 1e9 / (us[1] * 1e-6) / readGBs, us[2], flops / (us[2] * 1e-6) / 1e12, us[1] + us[2], us[0] / (us[1] + us[2]), us2, p2.splits());
             d.free(w);
             cu.free(x);
             cu.free(y);
@@ -476,9 +478,14 @@ final class KernelTables extends BenchTables {
         int[][] shapes = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
         int[] rowsList = {64, 128, 256, 512, 1024, 4096};
         System.out.printf("%n== prompt GEMMs: wgemm_bf16 (warpgroup MMA + TMA) against cublasGemmEx (bf16 x bf16 -> fp32, weights rotated > L2; read ceiling %.0f GB/s)%n", readGBs);
-        System.out.printf("   wgemm = a block per tile and K split; wgemmp = persistent (a block per multiprocessor); wgemmc = a tile's splits one cluster, summed in shared memory%n");
-        System.out.printf("%-12s %5s %7s %10s %7s %10s %7s %7s %9s %10s %7s %7s %9s %10s %7s %7s %9s%n", "N x K", "rows", "splits", "cuBLAS us", "% read",
-                "wgemm us", "% read", "x cuB", "rel diff", "wgemmp us", "% read", "x cuB", "rel diff", "wgemmc us", "% read", "x cuB", "rel diff");
+        System.out.printf("   wgemm = a block per tile and K split; wgemmp = persistent (a block per multiprocessor); wgemmc = a tile's splits one cluster, summed in shared memory;%n");
+        System.out.printf("   wgemm2 = the first form with 256-row weight tiles (4 stages of 48 KB); sp = each form's K splits%n");
+        StringBuilder head = new StringBuilder(String.format("%-12s %5s %10s %7s", "N x K", "rows", "cuBLAS us", "% read"));
+        for (String kn : Wgemm.KERNELS) {
+            String label = kn.replace("_bf16", "");
+            head.append(String.format(" %3s %10s %7s %7s %9s", "sp", label + " us", "% read", "x cuB", "rel diff"));
+        }
+        System.out.println(head);
         for (int[] nk : shapes) {
             int n = nk[0], k = nk[1];
             long wBytes = 2L * n * k;
@@ -488,19 +495,18 @@ final class KernelTables extends BenchTables {
             long x = cu.malloc(2L * maxR * k), y = cu.malloc(4L * maxR * n);
             d.fill(x, (long) maxR * k, 9);
             for (int rows : rowsList) {
-                Wgemm.Plan plan = Wgemm.plan(n, k, rows, cu.smCount(), forced);
                 double ub = d.perLaunchUs(copies, c -> blas.gemmBf16(w[c], k, x, k, y, n, n, k, rows, false));
                 blas.gemmBf16(w[0], k, x, k, y, n, n, k, rows, false);
                 float[] a = d.download(y, (long) rows * n);
                 double gb = wBytes / 1e9;
-                StringBuilder line = new StringBuilder(String.format("%-12s %5d %7d %10.1f %6.1f%%", n + "x" + k, rows, plan.splits(), ub, 100 * gb / (ub * 1e-6) / readGBs));
+                StringBuilder line = new StringBuilder(String.format("%-12s %5d %10.1f %6.1f%%", n + "x" + k, rows, ub, 100 * gb / (ub * 1e-6) / readGBs));
                 for (String kn : Wgemm.KERNELS) {   // each kernel timed, then its product against cuBLAS's with y poisoned (NaN) first
                     Wgemm.Plan pk = Wgemm.plan(kn, n, k, rows, cu.smCount(), forced);
                     double us = d.perLaunchUs(copies, c -> Wgemm.launch(kn, hopper, mod, stream, pk, w[c], k, n, x, k, k, rows, y, n, false));
                     cu.fill32(y, 0x7fc00000, (long) rows * n, stream);
                     Wgemm.launch(kn, hopper, mod, stream, pk, w[0], k, n, x, k, k, rows, y, n, false);
                     float[] b = d.download(y, (long) rows * n);
-                    line.append(String.format(" %10.1f %6.1f%% %7.2f %9.1e", us, 100 * gb / (us * 1e-6) / readGBs, ub / us, relDiff(a, b)));   // NaN: an output left unwritten
+                    line.append(String.format(" %3d %10.1f %6.1f%% %7.2f %9.1e", pk.splits(), us, 100 * gb / (us * 1e-6) / readGBs, ub / us, relDiff(a, b)));   // NaN: an output left unwritten
                 }
                 System.out.println(line);
             }

@@ -20,7 +20,12 @@ final class Wgemm {
     static final String PERSISTENT = "wgemmp_bf16";
     /** A block per unit, a tile's K splits one thread-block cluster that sums them in distributed shared memory. */
     static final String CLUSTER = "wgemmc_bf16";
-    static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT, CLUSTER);
+    /**
+     * The first form with 256-row weight tiles: each consumer warpgroup keeps two 64-row accumulators, and 4 stages of
+     * 48 KB put twice the weight bytes in flight per multiprocessor for the same token bytes.
+     */
+    static final String WIDE_TILE = "wgemm2_bf16";
+    static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT, CLUSTER, WIDE_TILE);
     /**
      * Timing probes of {@link #KERNEL} (their output is garbage; CudaBench part wgprobe only): its loads with no MMAs,
      * and its MMAs over stages never loaded.
@@ -42,9 +47,18 @@ final class Wgemm {
 
     /** Dynamic shared memory of {@code kernel}: the persistent one keeps its epilogue's 2 × 128 × 68 floats beside fewer stages. */
     static int smem(String kernel) {
-        int stages = kernel.equals(PERSISTENT) ? PERSISTENT_STAGES : STAGES;
-        return 1024 + stages * (BM + BN) * BK * 2 + (kernel.equals(PERSISTENT) ? 2 * BN * EPI_LD * 4 : 0) + 2 * stages * 8;
+        int stages = stages(kernel);
+        return 1024 + stages * (bm(kernel) + BN) * BK * 2 + (kernel.equals(PERSISTENT) ? 2 * BN * EPI_LD * 4 : 0) + 2 * stages * 8;
     }
+
+    /** Weight rows of {@code kernel}'s tile: 256 for {@link #WIDE_TILE}, else {@link #BM}. */
+    static int bm(String kernel) { return kernel.equals(WIDE_TILE) ? 2 * BM : BM; }
+
+    /** Stages in flight of {@code kernel} (wgemm_sm90a.cu's WG_STAGES, WGP_STAGES, WG2_STAGES). */
+    static int stages(String kernel) { return kernel.equals(PERSISTENT) || kernel.equals(WIDE_TILE) ? PERSISTENT_STAGES : STAGES; }
+
+    /** Bytes of {@code kernel}'s shared memory that its epilogue stages the accumulators in: 128 tokens × 68 floats per 64-row slab. */
+    static int epilogueBytes(String kernel) { return bm(kernel) / 64 * BN * EPI_LD * 4; }
 
     /** The kernel {@code -Dfathom.cuda.wgemmKernel} names (default {@link #KERNEL}). */
     static String kernel() {
@@ -79,15 +93,20 @@ final class Wgemm {
      */
     static Plan plan(int n, int k, int rows, int sms, int forceSplits) { return plan(n, k, rows, sms, forceSplits, MAX_SPLITS); }
 
-    /** The plan for {@code kernel}: at most {@link #MAX_CLUSTER} splits for {@link #CLUSTER}, whose splits are a cluster. */
+    /**
+     * The plan for {@code kernel}: at most {@link #MAX_CLUSTER} splits for {@link #CLUSTER}, whose splits are a cluster;
+     * 256-row weight tiles for {@link #WIDE_TILE}.
+     */
     static Plan plan(String kernel, int n, int k, int rows, int sms, int forceSplits) {
-        return plan(n, k, rows, sms, forceSplits, kernel.equals(CLUSTER) ? MAX_CLUSTER : MAX_SPLITS);
+        return plan(n, k, rows, sms, forceSplits, kernel.equals(CLUSTER) ? MAX_CLUSTER : MAX_SPLITS, bm(kernel));
     }
 
     /** {@link #plan(int, int, int, int, int)} with at most {@code maxSplits} splits. */
-    static Plan plan(int n, int k, int rows, int sms, int forceSplits, int maxSplits) {
+    static Plan plan(int n, int k, int rows, int sms, int forceSplits, int maxSplits) { return plan(n, k, rows, sms, forceSplits, maxSplits, BM); }
+
+    private static Plan plan(int n, int k, int rows, int sms, int forceSplits, int maxSplits, int bm) {
         if (n < 1 || k < 1 || rows < 1 || sms < 1) throw new IllegalArgumentException("wgemm plan: n, k, rows and sms must be positive (" + n + ", " + k + ", " + rows + ", " + sms + ")");
-        int wt = (n + BM - 1) / BM, tt = (rows + BN - 1) / BN, kb = (k + BK - 1) / BK;
+        int wt = (n + bm - 1) / bm, tt = (rows + BN - 1) / BN, kb = (k + BK - 1) / BK;
         int most = Math.max(1, Math.min(maxSplits, kb / MIN_SPLIT_BLOCKS));
         if (forceSplits > 0) return new Plan(wt, tt, kb, Math.min(Math.min(forceSplits, maxSplits), Math.max(1, kb)));
         int best = 1;
@@ -128,7 +147,7 @@ final class Wgemm {
             long el = (long) rows * n;
             main.launch("rows_prefill", (int) Math.max(1, Math.min((el + 255) / 256, cu.smCount() * 16L)), 1, 256, 0, stream, y, ldy, n, rows, 0L, 0L);
         }
-        MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, BM);
+        MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, bm(kernel));
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, BN);
         hopper.launch(false, cluster ? p.splits() : 1, kernel, grid(kernel, p, cu.smCount()), 1, THREADS, smem(kernel), stream, mw, mx, n, rows,
                 p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0);

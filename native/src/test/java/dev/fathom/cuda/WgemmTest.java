@@ -34,6 +34,16 @@ class WgemmTest {
         assertEquals(Wgemm.BK, define(src, "WG_BK"));
         assertEquals(Wgemm.STAGES, define(src, "WG_STAGES"));
         assertEquals(Wgemm.PERSISTENT_STAGES, define(src, "WGP_STAGES"));
+        assertEquals(Wgemm.stages(Wgemm.WIDE_TILE), define(src, "WG2_STAGES"));
+        // the 256-row tile: 4 stages of a 256 x 64 weight box and the 128 x 64 token box, its 4 epilogue slabs within them
+        assertEquals(1024 + 4 * (32768 + 16384) + 64, Wgemm.smem(Wgemm.WIDE_TILE));
+        for (String kn : Wgemm.KERNELS)
+            if (!kn.equals(Wgemm.PERSISTENT))   // the others stage their epilogue in the freed stages
+                assertTrue(Wgemm.epilogueBytes(kn) <= Wgemm.stages(kn) * (Wgemm.bm(kn) + Wgemm.BN) * Wgemm.BK * 2, kn);
+        Wgemm.Plan wide = Wgemm.plan(Wgemm.WIDE_TILE, 12288, 4096, 128, 132, 0);
+        assertEquals(48, wide.wTiles(), "256-row tiles");
+        assertEquals(Wgemm.plan(Wgemm.KERNEL, 12288, 4096, 128, 132, 0).wTiles(), 2 * wide.wTiles());
+        assertTrue(wide.waveEfficiency(132) >= Wgemm.GOOD_WAVES, "the planner splits K until the blocks fill their waves: " + wide);
         assertEquals(Wgemm.EPI_LD, define(src, "WG_EPI_LD"));
         for (String kn : java.util.stream.Stream.concat(Wgemm.KERNELS.stream(), Wgemm.PROBES.stream()).toList()) {
             assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(" + Wgemm.THREADS + ", 1)\n" + kn + "("), kn + " and its block size");
