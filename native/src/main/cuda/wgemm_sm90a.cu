@@ -303,3 +303,173 @@ wgemm2_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CU
             int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
     wgemm_body<WG_UNIT, WG_PROBE_NONE, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }
+
+
+// ---- wgemmt: tokens as the M operand, weights as the N operand ----------------------------------------------------
+// Why (twenty-ninth session, H100, Nsight Compute on the 128-row llama-7b multiplies): cuBLAS runs them as one wave of
+// 128 blocks that each stream a whole K (QKV: nvjet ..._96x128_64x7: 96 weight rows x 128 tokens, 7 stages; the
+// 4096-row outputs 64x64 tiles), with no K split, while the forms above split K into 3-4 short units a block (the
+// 128-row tile leaves 96 tiles for QKV); their loads alone (no MMA) took as long as the whole kernel. With the tokens
+// as wgmma's M operand (two consumer warpgroups x 64 tokens) the weights are the N operand, whose width is any multiple
+// of 8: the planner (Wgemm.plan) picks the width NW of {64, 96, 128, 176, 192} and the K split that fill the waves
+// best with the fewest splits (QKV: 96 wide, 128 blocks, no split).
+//  - A stage: the 128 x 64 token box (16 KB) then the NW x 64 weight box, both 128-byte swizzled; WGT_STAGES(NW) stages.
+//  - Accumulators: m64nNWk16, NW/2 floats a thread: rows are tokens, columns outputs; stored straight from the
+//    registers as pairs of outputs (8-byte stores, or vector reductions into y when K is split).
+#define WGT_STAGES(NW) ((NW) <= 64 ? 8 : (NW) <= 96 ? 7 : (NW) <= 128 ? 6 : 5)
+#define WGT_X_BYTES (WG_BN * WG_BK * 2)
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+DEV void wgt_mma(float (&d)[32], uint64_t a, uint64_t b) {   // m64n64k16
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %34, 0;\n\t"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "l"(a), "l"(b), "r"(1) : "memory");
+}
+DEV void wgt_mma(float (&d)[48], uint64_t a, uint64_t b) {   // m64n96k16
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %50, 0;\n\t"
+        "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47}, %48, %49, p, 1, 1, 0, 0;\n}"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+        : "l"(a), "l"(b), "r"(1) : "memory");
+}
+DEV void wgt_mma(float (&d)[64], uint64_t a, uint64_t b) {   // m64n128k16
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %66, 0;\n\t"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(a), "l"(b), "r"(1) : "memory");
+}
+DEV void wgt_mma(float (&d)[88], uint64_t a, uint64_t b) {   // m64n176k16
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %90, 0;\n\t"
+        "wgmma.mma_async.sync.aligned.m64n176k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87}, %88, %89, p, 1, 1, 0, 0;\n}"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87])
+        : "l"(a), "l"(b), "r"(1) : "memory");
+}
+DEV void wgt_mma(float (&d)[96], uint64_t a, uint64_t b) {   // m64n192k16
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %98, 0;\n\t"
+        "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95}, %96, %97, p, 1, 1, 0, 0;\n}"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+        : "l"(a), "l"(b), "r"(1) : "memory");
+}
+DEV void red_add_v2(float* p, float a, float b) {
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" ::"l"(p), "f"(a), "f"(b) : "memory");
+}
+#endif
+
+// Two outputs o, o + 1 of token row `dst` (n of them valid: 1 or 2 or more): reduced, or stored (+ y when accumulate).
+DEV void wgt_store2(float* dst, float a, float b, int n, bool reduce, int accumulate) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    if (n >= 2) {
+        if (reduce) red_add_v2(dst, a, b);
+        else {
+            if (accumulate) {
+                const float2 old = *reinterpret_cast<const float2*>(dst);
+                a += old.x; b += old.y;
+            }
+            *reinterpret_cast<float2*>(dst) = make_float2(a, b);
+        }
+    } else if (n == 1) {
+        if (reduce) atomicAdd(dst, a);
+        else dst[0] = accumulate ? dst[0] + a : a;
+    }
+#endif
+}
+
+template <int NW>
+DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int M, int kBlocks, int splits, int wTiles,
+                     int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int S = WGT_STAGES(NW), STAGE = WGT_X_BYTES + NW * WG_BK * 2, R = NW / 2;
+    extern __shared__ unsigned char wg_smem[];
+    unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(wg_smem) + 1023) & ~uintptr_t(1023));
+    uint64_t* full = reinterpret_cast<uint64_t*>(base + S * STAGE);
+    uint64_t* empty = full + S;
+    const int u = blockIdx.x, tt = u % tTiles, wt = (u / tTiles) % wTiles, sp = u / tTiles / wTiles;
+    const int kb0 = (int)((long)sp * kBlocks / splits), kb1 = (int)((long)(sp + 1) * kBlocks / splits);
+    const int wg = threadIdx.x >> 7, t = threadIdx.x & 127;
+    if (threadIdx.x == 0) {
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(mapW)) : "memory");
+        asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(mapX)) : "memory");
+        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 8); }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    if (wg == 0) {
+        if (t == 0)
+            for (int kb = kb0, g = 0; kb < kb1; kb++, g++) {
+                const int s = g % S;
+                if (g >= S) mbar_wait(&empty[s], ((g / S) - 1) & 1);
+                unsigned char* st = base + s * STAGE;
+                mbar_expect_tx(&full[s], STAGE);
+                tma_load_2d(st, mapX, kb * WG_BK, tt * WG_BN, &full[s]);
+                tma_load_2d(st + WGT_X_BYTES, mapW, kb * WG_BK, wt * NW, &full[s]);
+            }
+        return;
+    }
+    const int cw = wg - 1, warp = t >> 5, lane = t & 31;
+    float d[R];
+#pragma unroll
+    for (int j = 0; j < R; j++) d[j] = 0.f;
+#pragma unroll
+    for (int j = 0; j < R; j++) asm volatile("" : "+f"(d[j])::"memory");   // pinned: see wgemm_body
+    const int nk = kb1 - kb0;
+    for (int i = 0; i < nk; i++) {
+        const int s = i % S;
+        mbar_wait(&full[s], (i / S) & 1);
+        const uint32_t st = smem_u32(base + s * STAGE);
+        const uint32_t xa = st + cw * 64 * 128, wa = st + WGT_X_BYTES;
+        wg_fence();
+#pragma unroll
+        for (int k = 0; k < WG_BK / 16; k++) wgt_mma(d, wg_desc(xa + 32 * k), wg_desc(wa + 32 * k));
+        wg_commit();
+        wg_wait<1>();
+        if (i > 0 && lane == 0) mbar_arrive(&empty[(i - 1) % S]);
+    }
+    wg_wait<0>();
+#pragma unroll
+    for (int j = 0; j < R; j++) asm volatile("" : "+f"(d[j])::"memory");
+    const int tok0 = tt * WG_BN + cw * 64 + 16 * warp + (lane >> 2), o0 = wt * NW + 2 * (lane & 3);
+#pragma unroll
+    for (int b = 0; b < NW / 8; b++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int row = tok0 + 8 * h, o = o0 + 8 * b;
+            if (row < M && o < N)
+                wgt_store2(y + (size_t)row * ldy + o, d[4 * b + 2 * h], d[4 * b + 2 * h + 1], N - o, splits > 1, accumulate);
+        }
+#endif
+}
+
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemmt_bf16_64(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<64>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemmt_bf16_96(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<96>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemmt_bf16_128(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<128>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemmt_bf16_176(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<176>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(384, 1)
+wgemmt_bf16_192(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<192>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}

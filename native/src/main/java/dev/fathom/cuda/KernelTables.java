@@ -479,7 +479,7 @@ final class KernelTables extends BenchTables {
         int[] rowsList = {64, 128, 256, 512, 1024, 4096};
         System.out.printf("%n== prompt GEMMs: wgemm_bf16 (warpgroup MMA + TMA) against cublasGemmEx (bf16 x bf16 -> fp32, weights rotated > L2; read ceiling %.0f GB/s)%n", readGBs);
         System.out.printf("   wgemm = a block per tile and K split; wgemmp = persistent (a block per multiprocessor); wgemmc = a tile's splits one cluster, summed in shared memory;%n");
-        System.out.printf("   wgemm2 = the first form with 256-row weight tiles (4 stages of 48 KB); sp = each form's K splits%n");
+        System.out.printf("   wgemm2 = the first form with 256-row weight tiles (4 stages of 48 KB); wgemmt = tokens as the M operand, weights as N (width w), sp = each form's K splits%n");
         StringBuilder head = new StringBuilder(String.format("%-12s %5s %10s %7s", "N x K", "rows", "cuBLAS us", "% read"));
         for (String kn : Wgemm.KERNELS) {
             String label = kn.replace("_bf16", "");
@@ -506,6 +506,7 @@ final class KernelTables extends BenchTables {
                     cu.fill32(y, 0x7fc00000, (long) rows * n, stream);
                     Wgemm.launch(kn, hopper, mod, stream, pk, w[0], k, n, x, k, k, rows, y, n, false);
                     float[] b = d.download(y, (long) rows * n);
+                    if (kn.equals(Wgemm.SWAPPED)) line.append(" w").append(pk.tileRows());
                     line.append(String.format(" %3d %10.1f %6.1f%% %7.2f %9.1e", pk.splits(), us, 100 * gb / (us * 1e-6) / readGBs, ub / us, relDiff(a, b)));   // NaN: an output left unwritten
                 }
                 System.out.println(line);

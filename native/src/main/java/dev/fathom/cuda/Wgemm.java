@@ -25,7 +25,15 @@ final class Wgemm {
      * 48 KB put twice the weight bytes in flight per multiprocessor for the same token bytes.
      */
     static final String WIDE_TILE = "wgemm2_bf16";
-    static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT, CLUSTER, WIDE_TILE);
+    /**
+     * Tokens as the M operand, weights as the N operand: tiles of 128 tokens × a weight width the planner picks from
+     * {@link #SWAPPED_WIDTHS} (the function {@code wgemmt_bf16_<width>}), so that a 128-row multiply runs as one wave of
+     * blocks that each stream a whole K, as cuBLAS runs it (twenty-ninth session).
+     */
+    static final String SWAPPED = "wgemmt_bf16";
+    /** The weight widths of {@link #SWAPPED}'s tiles, widest first (each a multiple of 8, wgmma's N step). */
+    static final int[] SWAPPED_WIDTHS = {192, 176, 128, 96, 64};
+    static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT, CLUSTER, WIDE_TILE, SWAPPED);
     /**
      * Timing probes of {@link #KERNEL} (their output is garbage; CudaBench part wgprobe only): its loads with no MMAs,
      * and its MMAs over stages never loaded.
@@ -45,8 +53,25 @@ final class Wgemm {
     /** Wave efficiency below which the planner splits K further. */
     static final double GOOD_WAVES = 0.9;
 
-    /** Dynamic shared memory of {@code kernel}: the persistent one keeps its epilogue's 2 × 128 × 68 floats beside fewer stages. */
+    /** Stages of {@link #SWAPPED} at weight width {@code nw} (wgemm_sm90a.cu's WGT_STAGES): as many as {@link SbiSplitK#MAX_SMEM} holds, at most 8. */
+    static int swappedStages(int nw) { return nw <= 64 ? 8 : nw <= 96 ? 7 : nw <= 128 ? 6 : 5; }
+
+    /** Dynamic shared memory of a launch of {@code kernel} with weight tiles of {@code tileRows} rows. */
+    static int smem(String kernel, int tileRows) {
+        if (!kernel.equals(SWAPPED)) return smem(kernel);
+        int stages = swappedStages(tileRows);
+        return 1024 + stages * (BN + tileRows) * BK * 2 + 2 * stages * 8;
+    }
+
+    /** The kernel function a launch of {@code kernel} under {@code p} runs: {@link #SWAPPED}'s carries its weight width. */
+    static String function(String kernel, Plan p) { return kernel.equals(SWAPPED) ? SWAPPED + "_" + p.tileRows() : kernel; }
+
+    /**
+     * Dynamic shared memory of {@code kernel}: the persistent one keeps its epilogue's 2 × 128 × 68 floats beside fewer
+     * stages; for {@link #SWAPPED} the most of its widths.
+     */
     static int smem(String kernel) {
+        if (kernel.equals(SWAPPED)) return java.util.Arrays.stream(SWAPPED_WIDTHS).map(w -> smem(SWAPPED, w)).max().orElseThrow();
         int stages = stages(kernel);
         return 1024 + stages * (bm(kernel) + BN) * BK * 2 + (kernel.equals(PERSISTENT) ? 2 * BN * EPI_LD * 4 : 0) + 2 * stages * 8;
     }
@@ -73,8 +98,13 @@ final class Wgemm {
     /** Blocks of a launch of {@code kernel}: one per unit, or for the persistent kernel at most one per multiprocessor. */
     static int grid(String kernel, Plan p, int sms) { return kernel.equals(PERSISTENT) ? Math.min(p.blocks(), sms) : p.blocks(); }
 
-    /** A launch: weight tiles × token tiles × K splits blocks, {@code kBlocks} 64-column blocks of K divided among the splits. */
-    record Plan(int wTiles, int tTiles, int kBlocks, int splits) {
+    /**
+     * A launch: weight tiles (of {@code tileRows} weight rows) × token tiles × K splits blocks, {@code kBlocks} 64-column
+     * blocks of K divided among the splits.
+     */
+    record Plan(int wTiles, int tTiles, int kBlocks, int splits, int tileRows) {
+        Plan(int wTiles, int tTiles, int kBlocks, int splits) { this(wTiles, tTiles, kBlocks, splits, BM); }
+
         int blocks() { return wTiles * tTiles * splits; }
 
         /** Blocks over the blocks that full waves of {@code sms} (one block per multiprocessor) could hold. */
@@ -98,7 +128,31 @@ final class Wgemm {
      * 256-row weight tiles for {@link #WIDE_TILE}.
      */
     static Plan plan(String kernel, int n, int k, int rows, int sms, int forceSplits) {
+        if (kernel.equals(SWAPPED)) return swappedPlan(n, k, rows, sms, forceSplits);
         return plan(n, k, rows, sms, forceSplits, kernel.equals(CLUSTER) ? MAX_CLUSTER : MAX_SPLITS, bm(kernel));
+    }
+
+    /**
+     * {@link #SWAPPED}'s plan: the fewest K splits, and at that split the widest of {@link #SWAPPED_WIDTHS}, whose blocks
+     * fill their waves to {@link #GOOD_WAVES} (else the best filled, fewest splits and widest first); {@code forceSplits}
+     * > 0 fixes the split and picks the width alone. llama-7b at 128 rows on 132 multiprocessors: QKV 96 wide, no split
+     * (128 blocks); gate/up pairs 176 wide, no split (126); the 4096-row outputs 64 wide, 2 splits (128).
+     */
+    static Plan swappedPlan(int n, int k, int rows, int sms, int forceSplits) {
+        if (n < 1 || k < 1 || rows < 1 || sms < 1) throw new IllegalArgumentException("wgemm plan: n, k, rows and sms must be positive (" + n + ", " + k + ", " + rows + ", " + sms + ")");
+        int tt = (rows + BN - 1) / BN, kb = (k + BK - 1) / BK;
+        int lo = 1, hi = Math.max(1, Math.min(MAX_SPLITS, kb / MIN_SPLIT_BLOCKS));
+        if (forceSplits > 0) lo = hi = Math.min(Math.min(forceSplits, MAX_SPLITS), Math.max(1, kb));
+        Plan best = null;
+        double bestEff = -1;
+        for (int s = lo; s <= hi; s++)
+            for (int nw : SWAPPED_WIDTHS) {
+                int wt = (n + nw - 1) / nw;
+                double e = efficiency(wt * tt * s, sms);
+                if (e >= GOOD_WAVES) return new Plan(wt, tt, kb, s, nw);
+                if (e > bestEff + 1e-9) { bestEff = e; best = new Plan(wt, tt, kb, s, nw); }
+            }
+        return best;
     }
 
     /** {@link #plan(int, int, int, int, int)} with at most {@code maxSplits} splits. */
@@ -147,15 +201,17 @@ final class Wgemm {
             long el = (long) rows * n;
             main.launch("rows_prefill", (int) Math.max(1, Math.min((el + 255) / 256, cu.smCount() * 16L)), 1, 256, 0, stream, y, ldy, n, rows, 0L, 0L);
         }
-        MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, bm(kernel));
+        MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, kernel.equals(SWAPPED) ? p.tileRows() : bm(kernel));
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, BN);
-        hopper.launch(false, cluster ? p.splits() : 1, kernel, grid(kernel, p, cu.smCount()), 1, THREADS, smem(kernel), stream, mw, mx, n, rows,
+        hopper.launch(false, cluster ? p.splits() : 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, THREADS, smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
                 p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0);
     }
 
     /** Opens the kernels' shared memory beyond 48 KB (once per image). */
     static void prepare(CudaModule hopper) {
-        for (String kn : KERNELS) hopper.cuda().setMaxDynamicShared(hopper.fn(kn), smem(kn));
+        for (String kn : KERNELS)
+            if (!kn.equals(SWAPPED)) hopper.cuda().setMaxDynamicShared(hopper.fn(kn), smem(kn));
+        for (int nw : SWAPPED_WIDTHS) hopper.cuda().setMaxDynamicShared(hopper.fn(SWAPPED + "_" + nw), smem(SWAPPED, nw));
         for (String kn : PROBES) hopper.cuda().setMaxDynamicShared(hopper.fn(kn), smem(kn));
     }
 }

@@ -38,14 +38,36 @@ class WgemmTest {
         // the 256-row tile: 4 stages of a 256 x 64 weight box and the 128 x 64 token box, its 4 epilogue slabs within them
         assertEquals(1024 + 4 * (32768 + 16384) + 64, Wgemm.smem(Wgemm.WIDE_TILE));
         for (String kn : Wgemm.KERNELS)
-            if (!kn.equals(Wgemm.PERSISTENT))   // the others stage their epilogue in the freed stages
+            if (!kn.equals(Wgemm.PERSISTENT) && !kn.equals(Wgemm.SWAPPED))   // the others stage their epilogue in the freed stages (wgemmt stores from registers)
                 assertTrue(Wgemm.epilogueBytes(kn) <= Wgemm.stages(kn) * (Wgemm.bm(kn) + Wgemm.BN) * Wgemm.BK * 2, kn);
         Wgemm.Plan wide = Wgemm.plan(Wgemm.WIDE_TILE, 12288, 4096, 128, 132, 0);
         assertEquals(48, wide.wTiles(), "256-row tiles");
         assertEquals(Wgemm.plan(Wgemm.KERNEL, 12288, 4096, 128, 132, 0).wTiles(), 2 * wide.wTiles());
         assertTrue(wide.waveEfficiency(132) >= Wgemm.GOOD_WAVES, "the planner splits K until the blocks fill their waves: " + wide);
+        // the swapped form: one wave of whole-K blocks where a width gives one, as cuBLAS runs these multiplies
+        assertEquals(new Wgemm.Plan(128, 1, 64, 1, 96), Wgemm.plan(Wgemm.SWAPPED, 12288, 4096, 128, 132, 0), "QKV: 96 wide, no split");
+        assertEquals(new Wgemm.Plan(126, 1, 64, 1, 176), Wgemm.plan(Wgemm.SWAPPED, 22016, 4096, 128, 132, 0), "gate/up pairs: 176 wide");
+        assertEquals(new Wgemm.Plan(64, 1, 172, 2, 64), Wgemm.plan(Wgemm.SWAPPED, 4096, 11008, 128, 132, 0), "down: 64 wide, 2 splits");
+        assertEquals(new Wgemm.Plan(64, 1, 64, 2, 64), Wgemm.plan(Wgemm.SWAPPED, 4096, 4096, 128, 132, 0), "out: 64 wide, 2 splits");
+        assertEquals(new Wgemm.Plan(64, 32, 64, 1, 192), Wgemm.plan(Wgemm.SWAPPED, 12288, 4096, 4096, 132, 0), "4096 rows: the widest tile fills 16 waves");
+        assertEquals(3, Wgemm.plan(Wgemm.SWAPPED, 12288, 4096, 128, 132, 3).splits(), "a forced split");
+        assertEquals("wgemmt_bf16_96", Wgemm.function(Wgemm.SWAPPED, Wgemm.plan(Wgemm.SWAPPED, 12288, 4096, 128, 132, 0)));
+        assertEquals(Wgemm.KERNEL, Wgemm.function(Wgemm.KERNEL, Wgemm.plan(12288, 4096, 128, 132, 0)));
+        Wgemm.Plan tiny = Wgemm.plan(Wgemm.SWAPPED, 77, 1000, 130, 132, 0);
+        assertTrue(tiny.wTiles() * tiny.tileRows() >= 77 && tiny.splits() >= 1 && tiny.splits() <= 15, "a small multiply still gets a plan: " + tiny);
         assertEquals(Wgemm.EPI_LD, define(src, "WG_EPI_LD"));
-        for (String kn : java.util.stream.Stream.concat(Wgemm.KERNELS.stream(), Wgemm.PROBES.stream()).toList()) {
+        java.util.List<String> functions = new java.util.ArrayList<>(Wgemm.PROBES);
+        for (String kn : Wgemm.KERNELS)
+            if (!kn.equals(Wgemm.SWAPPED)) functions.add(kn);
+        for (int nw : Wgemm.SWAPPED_WIDTHS) {
+            functions.add(Wgemm.SWAPPED + "_" + nw);
+            assertEquals(0, nw % 8, "wgmma's N step");
+            assertTrue(Wgemm.smem(Wgemm.SWAPPED, nw) <= SbiSplitK.MAX_SMEM, nw + " wide: its stages fit");
+            assertTrue(Wgemm.smem(Wgemm.SWAPPED, nw) + (Wgemm.BN + nw) * Wgemm.BK * 2 > SbiSplitK.MAX_SMEM || Wgemm.swappedStages(nw) == 8,
+                    nw + " wide: as many stages as fit, at most 8");
+        }
+        assertTrue(src.contains("#define WGT_STAGES(NW) ((NW) <= 64 ? 8 : (NW) <= 96 ? 7 : (NW) <= 128 ? 6 : 5)"), "the kernel's stage counts are swappedStages'");
+        for (String kn : functions) {
             assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(" + Wgemm.THREADS + ", 1)\n" + kn + "("), kn + " and its block size");
             assertTrue(Wgemm.smem(kn) <= SbiSplitK.MAX_SMEM, kn + " within the opt-in shared memory");
         }
