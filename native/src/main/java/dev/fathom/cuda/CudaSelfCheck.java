@@ -503,7 +503,7 @@ public final class CudaSelfCheck {
         Boolean before = PromptGemm.wgemmOverride;
         PromptGemm.wgemmOverride = true;
         try {
-            return CudaSettings.with(List.of("fathom.cuda.wgemmMinRows=1", "fathom.cuda.wgemmMaxRows=" + PromptGemm.CHUNK, "fathom.cuda.wgemmSplits=" + splits,
+            return CudaSettings.with(List.of("fathom.cuda.wgemmMinRows=1", "fathom.cuda.wgemmMaxRows=" + PromptGemm.CHUNK, "fathom.cuda.wgemmSplits=" + splits, "fathom.cuda.wgemmMinStream=0",
                     "fathom.cuda.wgemmKernel=" + kernel), body::getAsBoolean);
         } finally {
             PromptGemm.wgemmOverride = before;

@@ -23,8 +23,13 @@ import dev.fathom.engine.tensor.DType;
  * matrix's layout ({@link #threshold(boolean, DType)}: 1 for row-major BF16 rows, 8 for INT8, 16 for the tile layouts);
  * otherwise {@link CudaModel} keeps its own kernels.
  *
- * <p>On compute capability 9.0, with {@code -Dfathom.cuda.wgemm=true}, the multiplies of {@code wgemmMinRows} to
- * {@code wgemmMaxRows} rows run on {@link Wgemm} (warpgroup MMA) instead of cuBLAS, with the same operands and epilogues.
+ * <p>On compute capability 9.0 (unless {@code -Dfathom.cuda.wgemm=false}), the multiplies of {@code wgemmMinRows} to
+ * {@code wgemmMaxRows} rows (64..128 by default: a batch-1 prompt) whose blocks each stream at least {@code
+ * wgemmMinStream} 64-column blocks of K (64 by default: QKV, gate/up and down of llama-7b, not the 4096 x 4096 output
+ * projection, whose plan splits K into halves) run on {@link Wgemm} (warpgroup MMA, {@link Wgemm#SWAPPED} by default)
+ * instead of cuBLAS, with the same operands and epilogues. Twenty-ninth session, H100, one run: the 128-token llama-7b
+ * prefill took 7.28 ms against cuBLAS's 7.55, the GEMMs so routed 1.01-1.05x cuBLAS alone except QKV (0.96x, level in
+ * the model) and the output projection 0.74x (so left on cuBLAS).
  */
 final class PromptGemm implements AutoCloseable {
     /** Rows per cuBLAS call; bounds the activation and gated-output scratch. */
@@ -49,8 +54,9 @@ final class PromptGemm implements AutoCloseable {
     private final CudaModule hopper;
     private final String wgemmWhy;
     private final int wgMin = CudaSettings.integer("fathom.cuda.wgemmMinRows", 64, 1, Integer.MAX_VALUE),
-            wgMax = CudaSettings.integer("fathom.cuda.wgemmMaxRows", 512, 1, Integer.MAX_VALUE),
-            wgSplits = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS);
+            wgMax = CudaSettings.integer("fathom.cuda.wgemmMaxRows", 128, 1, Integer.MAX_VALUE),
+            wgSplits = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS),
+            wgMinStream = CudaSettings.integer("fathom.cuda.wgemmMinStream", Wgemm.MIN_STREAM_BLOCKS, 0, Integer.MAX_VALUE);
     private final String wgKernel = Wgemm.kernel();
     /** Overrides {@code -Dfathom.cuda.wgemm} for PromptGemms opened afterwards (null: the setting); the benchmarks' switch. */
     static volatile Boolean wgemmOverride;
@@ -83,7 +89,7 @@ final class PromptGemm implements AutoCloseable {
             try {   // a driver that cannot load the sm_90a cubin leaves every multiply on cuBLAS, as without the switch
                 h = CudaModule.hopper(cu);
                 if (h != null) Wgemm.prepare(h);
-                else hw = CudaModule.hopperRefusal(cu);
+                else if (wgemmAsked(ov)) hw = CudaModule.hopperRefusal(cu);   // on by default: say why only when asked for
             } catch (RuntimeException e) {
                 h = null;
                 hw = "the sm_90a kernels did not load (" + e.getMessage() + "); prompt GEMMs stay on cuBLAS";
@@ -93,21 +99,34 @@ final class PromptGemm implements AutoCloseable {
         this.wgemmWhy = hw;
     }
 
-    /** Why {@code -Dfathom.cuda.wgemm} asked for {@link Wgemm} and got cuBLAS, or null (not asked, or active). */
+    /**
+     * Why {@link Wgemm} was asked for ({@code -Dfathom.cuda.wgemm=true} set, or the benchmarks' override) and cuBLAS
+     * takes the multiplies, or null (not asked, or active). On by default, it says nothing on GPUs that lack it.
+     */
     String wgemmUnavailableReason() { return wgemmWhy; }
 
-    /** Whether {@code -Dfathom.cuda.wgemm} asks for {@link Wgemm} on the GPUs that have it (default false: not yet measured faster). */
-    static boolean wgemmEnabled() { return CudaSettings.flag("fathom.cuda.wgemm", false); }
+    /** Whether {@code -Dfathom.cuda.wgemm} lets {@link Wgemm} take multiplies on the GPUs that have it (default true since the twenty-ninth session). */
+    static boolean wgemmEnabled() { return CudaSettings.flag("fathom.cuda.wgemm", true); }
 
-    /** Whether a multiply of {@code rows} rows goes through {@link Wgemm} with these operands (else through cuBLAS). */
-    static boolean wgemmTakes(boolean active, int rows, int minRows, int maxRows, String refusal) {
-        return active && rows >= minRows && rows <= maxRows && refusal == null;
+    /** Whether {@link Wgemm} was asked for outright: the override, or the switch set. */
+    private static boolean wgemmAsked(Boolean override) {
+        return override != null ? override : System.getProperty("fathom.cuda.wgemm") != null;
+    }
+
+    /**
+     * Whether a multiply of {@code rows} rows goes through {@link Wgemm} with these operands (else through cuBLAS): in
+     * the row range, operands it takes, and each block streaming at least {@code minStream} 64-column blocks of K under
+     * {@code plan}.
+     */
+    static boolean wgemmTakes(boolean active, int rows, int minRows, int maxRows, String refusal, Wgemm.Plan plan, int minStream) {
+        return active && rows >= minRows && rows <= maxRows && refusal == null && plan.kBlocks() / plan.splits() >= minStream;
     }
 
     /** One multiply, y (+)= x · Wᵀ, through {@link Wgemm} where it takes it, else through cuBLAS. */
     private void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
-        if (wgemmTakes(hopper != null, rows, wgMin, wgMax, hopper == null ? null : Wgemm.refusal(w, ldw, x, ldx, y, ldy))) {
-            Wgemm.launch(wgKernel, hopper, mod, stream, Wgemm.plan(wgKernel, n, k, rows, cu.smCount(), wgSplits), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
+        Wgemm.Plan plan = hopper == null || rows < wgMin || rows > wgMax ? null : Wgemm.plan(wgKernel, n, k, rows, cu.smCount(), wgSplits);
+        if (plan != null && wgemmTakes(true, rows, wgMin, wgMax, Wgemm.refusal(w, ldw, x, ldx, y, ldy), plan, wgMinStream)) {
+            Wgemm.launch(wgKernel, hopper, mod, stream, plan, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
             WGEMM_TOTAL.incrementAndGet();
         } else {
             blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);

@@ -85,9 +85,16 @@ final class Wgemm {
     /** Bytes of {@code kernel}'s shared memory that its epilogue stages the accumulators in: 128 tokens × 68 floats per 64-row slab. */
     static int epilogueBytes(String kernel) { return bm(kernel) / 64 * BN * EPI_LD * 4; }
 
-    /** The kernel {@code -Dfathom.cuda.wgemmKernel} names (default {@link #KERNEL}). */
+    /**
+     * The fewest 64-column blocks of K each block of a multiply streams for {@link PromptGemm} to send it here by default
+     * ({@code -Dfathom.cuda.wgemmMinStream}): shorter streams (the 4096 x 4096 output projection split in halves at 128
+     * rows: 0.74x cuBLAS) stay on cuBLAS.
+     */
+    static final int MIN_STREAM_BLOCKS = 64;
+
+    /** The kernel {@code -Dfathom.cuda.wgemmKernel} names (default {@link #SWAPPED}, since the twenty-ninth session). */
     static String kernel() {
-        String k = System.getProperty("fathom.cuda.wgemmKernel", KERNEL).trim();
+        String k = System.getProperty("fathom.cuda.wgemmKernel", SWAPPED).trim();
         if (!KERNELS.contains(k)) throw new IllegalArgumentException("-Dfathom.cuda.wgemmKernel=" + k + ": use one of " + String.join(", ", KERNELS));
         return k;
     }

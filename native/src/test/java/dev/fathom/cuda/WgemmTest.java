@@ -145,14 +145,21 @@ class WgemmTest {
 
     @Test
     void promptGemmSendsOnlyItsRowRangeThroughTheKernel() {
-        assertTrue(PromptGemm.wgemmTakes(true, 128, 64, 512, null));
-        assertTrue(PromptGemm.wgemmTakes(true, 64, 64, 512, null));
-        assertFalse(PromptGemm.wgemmTakes(true, 63, 64, 512, null), "below the range: cuBLAS");
-        assertFalse(PromptGemm.wgemmTakes(true, 513, 64, 512, null), "above the range: cuBLAS");
-        assertFalse(PromptGemm.wgemmTakes(false, 128, 64, 512, null), "not an sm_90 GPU or the switch off");
-        assertFalse(PromptGemm.wgemmTakes(true, 128, 64, 512, "strides"), "operands it refuses: cuBLAS");
-        assertFalse(PromptGemm.wgemmEnabled(), "off by default until measured faster");
-        assertEquals(Wgemm.KERNEL, Wgemm.kernel());
+        Wgemm.Plan qkv = Wgemm.plan(Wgemm.SWAPPED, 12288, 4096, 128, 132, 0), out = Wgemm.plan(Wgemm.SWAPPED, 4096, 4096, 128, 132, 0),
+                down = Wgemm.plan(Wgemm.SWAPPED, 4096, 11008, 128, 132, 0);
+        int stream = Wgemm.MIN_STREAM_BLOCKS;
+        assertTrue(PromptGemm.wgemmTakes(true, 128, 64, 128, null, qkv, stream));
+        assertTrue(PromptGemm.wgemmTakes(true, 64, 64, 128, null, qkv, stream));
+        assertTrue(PromptGemm.wgemmTakes(true, 128, 64, 128, null, down, stream), "down: 2 splits of 86 K blocks each");
+        assertFalse(PromptGemm.wgemmTakes(true, 128, 64, 128, null, out, stream), "the output projection: 2 splits of 32 K blocks, cuBLAS");
+        assertTrue(PromptGemm.wgemmTakes(true, 128, 64, 128, null, out, 0), "no stream bound: it too");
+        assertFalse(PromptGemm.wgemmTakes(true, 63, 64, 128, null, qkv, stream), "below the range: cuBLAS");
+        assertFalse(PromptGemm.wgemmTakes(true, 129, 64, 128, null, qkv, stream), "above the range: cuBLAS");
+        assertFalse(PromptGemm.wgemmTakes(false, 128, 64, 128, null, qkv, stream), "not an sm_90 GPU or the switch off");
+        assertFalse(PromptGemm.wgemmTakes(true, 128, 64, 128, "strides", qkv, stream), "operands it refuses: cuBLAS");
+        assertTrue(PromptGemm.wgemmEnabled(), "on by default since the twenty-ninth session (where the GPU has it)");
+        SystemProperties.with("fathom.cuda.wgemm", "false", () -> assertFalse(PromptGemm.wgemmEnabled()));
+        assertEquals(Wgemm.SWAPPED, Wgemm.kernel());
         CudaSettings.with(java.util.List.of("fathom.cuda.wgemmKernel=" + Wgemm.PERSISTENT), () -> { assertEquals(Wgemm.PERSISTENT, Wgemm.kernel()); return null; });
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> CudaSettings.with(java.util.List.of("fathom.cuda.wgemmKernel=wgemmx"), Wgemm::kernel));
