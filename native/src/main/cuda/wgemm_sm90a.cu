@@ -313,11 +313,18 @@ wgemm2_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CU
 // as wgmma's M operand (two consumer warpgroups x 64 tokens) the weights are the N operand, whose width is any multiple
 // of 8: the planner (Wgemm.plan) picks the width NW of {64, 96, 128, 176, 192} and the K split that fill the waves
 // best with the fewest splits (QKV: 96 wide, 128 blocks, no split).
-//  - A stage: the 128 x 64 token box (16 KB) then the NW x 64 weight box, both 128-byte swizzled; WGT_STAGES(NW) stages.
+//  - A stage: the token box (64 K columns of CW x 64 tokens) then the NW x 64 weight box, both 128-byte swizzled;
+//    wgt_stages(NW, CW) stages: as many as 223 KB hold, at most 8 (12 with one consumer warpgroup).
+//  - CW consumer warpgroups of 64 tokens: 2 (wgemmt_bf16_<NW>: 128-token tiles) or 1 (wgemmt64_bf16_<NW>: 64-token
+//    tiles, 256 threads, for matrices too narrow to give a wave of whole-K blocks at 128 tokens a tile: the 4096 x 4096
+//    output projection at 128 rows is 64 slabs of 64 x 2 token tiles = 128 blocks, as cuBLAS's 64 x 64 tiles).
 //  - Accumulators: m64nNWk16, NW/2 floats a thread: rows are tokens, columns outputs; stored straight from the
 //    registers as pairs of outputs (8-byte stores, or vector reductions into y when K is split).
-#define WGT_STAGES(NW) ((NW) <= 64 ? 8 : (NW) <= 96 ? 7 : (NW) <= 128 ? 6 : 5)
-#define WGT_X_BYTES (WG_BN * WG_BK * 2)
+#define WGT_SMEM_MAX (227 * 1024 - 4096)   // SbiSplitK.MAX_SMEM
+__host__ __device__ constexpr int wgt_stages(int nw, int cw) {
+    return (WGT_SMEM_MAX - 1280) / (cw * 64 * WG_BK * 2 + nw * WG_BK * 2) < (cw == 2 ? 8 : 12)
+               ? (WGT_SMEM_MAX - 1280) / (cw * 64 * WG_BK * 2 + nw * WG_BK * 2) : (cw == 2 ? 8 : 12);
+}
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 DEV void wgt_mma(float (&d)[32], uint64_t a, uint64_t b) {   // m64n64k16
@@ -379,11 +386,11 @@ DEV void wgt_store2(float* dst, float a, float b, int n, bool reduce, int accumu
 #endif
 }
 
-template <int NW>
+template <int NW, int CW>
 DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int M, int kBlocks, int splits, int wTiles,
                      int tTiles, float* __restrict__ y, int ldy, int accumulate) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int S = WGT_STAGES(NW), STAGE = WGT_X_BYTES + NW * WG_BK * 2, R = NW / 2;
+    constexpr int S = wgt_stages(NW, CW), X_BYTES = CW * 64 * WG_BK * 2, STAGE = X_BYTES + NW * WG_BK * 2, R = NW / 2, TOK = CW * 64;
     extern __shared__ unsigned char wg_smem[];
     unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(wg_smem) + 1023) & ~uintptr_t(1023));
     uint64_t* full = reinterpret_cast<uint64_t*>(base + S * STAGE);
@@ -394,7 +401,7 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
     if (threadIdx.x == 0) {
         asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(mapW)) : "memory");
         asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(mapX)) : "memory");
-        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 8); }
+        for (int s = 0; s < S; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 4 * CW); }   // empty: a warp of each consumer
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
@@ -405,8 +412,8 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
                 if (g >= S) mbar_wait(&empty[s], ((g / S) - 1) & 1);
                 unsigned char* st = base + s * STAGE;
                 mbar_expect_tx(&full[s], STAGE);
-                tma_load_2d(st, mapX, kb * WG_BK, tt * WG_BN, &full[s]);
-                tma_load_2d(st + WGT_X_BYTES, mapW, kb * WG_BK, wt * NW, &full[s]);
+                tma_load_2d(st, mapX, kb * WG_BK, tt * TOK, &full[s]);
+                tma_load_2d(st + X_BYTES, mapW, kb * WG_BK, wt * NW, &full[s]);
             }
         return;
     }
@@ -421,7 +428,7 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
         const int s = i % S;
         mbar_wait(&full[s], (i / S) & 1);
         const uint32_t st = smem_u32(base + s * STAGE);
-        const uint32_t xa = st + cw * 64 * 128, wa = st + WGT_X_BYTES;
+        const uint32_t xa = st + cw * 64 * 128, wa = st + X_BYTES;
         wg_fence();
 #pragma unroll
         for (int k = 0; k < WG_BK / 16; k++) wgt_mma(d, wg_desc(xa + 32 * k), wg_desc(wa + 32 * k));
@@ -432,7 +439,7 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
     wg_wait<0>();
 #pragma unroll
     for (int j = 0; j < R; j++) asm volatile("" : "+f"(d[j])::"memory");
-    const int tok0 = tt * WG_BN + cw * 64 + 16 * warp + (lane >> 2), o0 = wt * NW + 2 * (lane & 3);
+    const int tok0 = tt * TOK + cw * 64 + 16 * warp + (lane >> 2), o0 = wt * NW + 2 * (lane & 3);
 #pragma unroll
     for (int b = 0; b < NW / 8; b++)
 #pragma unroll
@@ -446,30 +453,60 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
 
 extern "C" __global__ void __launch_bounds__(384, 1)
 wgemmt_bf16_64(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<64>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<64, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }
 
 extern "C" __global__ void __launch_bounds__(384, 1)
 wgemmt_bf16_96(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<96>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<96, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }
 
 extern "C" __global__ void __launch_bounds__(384, 1)
 wgemmt_bf16_128(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<128>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<128, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }
 
 extern "C" __global__ void __launch_bounds__(384, 1)
 wgemmt_bf16_176(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<176>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<176, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }
 
 extern "C" __global__ void __launch_bounds__(384, 1)
 wgemmt_bf16_192(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<192>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<192, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+wgemmt64_bf16_64(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<64, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+wgemmt64_bf16_96(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<96, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+wgemmt64_bf16_128(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<128, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+wgemmt64_bf16_176(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<176, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+wgemmt64_bf16_192(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
+              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+    wgemmt_body<192, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
 }

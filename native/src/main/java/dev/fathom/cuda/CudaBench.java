@@ -242,6 +242,8 @@ public final class CudaBench {
                         new int[]{1}, "fathom.cuda.wgemm=true", "fathom.cuda.wgemmKernel=wgemm_bf16", "fathom.cuda.wgemmMaxRows=512", "fathom.cuda.wgemmMinStream=0"),
                 new Variant("wgemmt", "every prompt GEMM of 64..128 rows through wgemmt_bf16, the output projection too (the default leaves it on cuBLAS)", "llama-7b",
                         new int[]{1}, "fathom.cuda.wgemm=true", "fathom.cuda.wgemmMinStream=0"),
+                new Variant("wgemmt64", "as the defaults, the output projection (too short a stream for wgemmt_bf16) through wgemmt64_bf16: 64-token tiles, whole K",
+                        "llama-7b", new int[]{1}, "fathom.cuda.wgemmShortKernel=wgemmt64_bf16"),
                 new Variant("wgemmall", "prompt GEMMs of every row count from 64 through wgemmt_bf16, batch 8 and 32 prompts too", "llama-7b",
                         new int[]{1, 8, 32}, "fathom.cuda.wgemm=true", "fathom.cuda.wgemmMaxRows=4096", "fathom.cuda.wgemmMinStream=0"),
                 new Variant("notma", "decode GEMMs of 2..8 rows all through cuBLAS, the wide ones too (no TMA kernel)", "llama-7b", new int[]{2, 4, 8},

@@ -506,7 +506,7 @@ final class KernelTables extends BenchTables {
                     cu.fill32(y, 0x7fc00000, (long) rows * n, stream);
                     Wgemm.launch(kn, hopper, mod, stream, pk, w[0], k, n, x, k, k, rows, y, n, false);
                     float[] b = d.download(y, (long) rows * n);
-                    if (kn.equals(Wgemm.SWAPPED)) line.append(" w").append(pk.tileRows());
+                    if (Wgemm.swapped(kn)) line.append(" w").append(pk.tileRows());
                     line.append(String.format(" %3d %10.1f %6.1f%% %7.2f %9.1e", pk.splits(), us, 100 * gb / (us * 1e-6) / readGBs, ub / us, relDiff(a, b)));   // NaN: an output left unwritten
                 }
                 System.out.println(line);

@@ -57,7 +57,7 @@ final class PromptGemm implements AutoCloseable {
             wgMax = CudaSettings.integer("fathom.cuda.wgemmMaxRows", 128, 1, Integer.MAX_VALUE),
             wgSplits = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS),
             wgMinStream = CudaSettings.integer("fathom.cuda.wgemmMinStream", Wgemm.MIN_STREAM_BLOCKS, 0, Integer.MAX_VALUE);
-    private final String wgKernel = Wgemm.kernel();
+    private final String wgKernel = Wgemm.kernel(), wgShort = Wgemm.shortKernel();
     /** Overrides {@code -Dfathom.cuda.wgemm} for PromptGemms opened afterwards (null: the setting); the benchmarks' switch. */
     static volatile Boolean wgemmOverride;
     /** Multiplies that went through {@link Wgemm} in this process (the checks read it to know the kernel ran). */
@@ -119,14 +119,22 @@ final class PromptGemm implements AutoCloseable {
      * {@code plan}.
      */
     static boolean wgemmTakes(boolean active, int rows, int minRows, int maxRows, String refusal, Wgemm.Plan plan, int minStream) {
-        return active && rows >= minRows && rows <= maxRows && refusal == null && plan.kBlocks() / plan.splits() >= minStream;
+        return active && rows >= minRows && rows <= maxRows && refusal == null && streamsEnough(plan, minStream);
     }
+
+    /** Whether each block of {@code plan} streams at least {@code minStream} 64-column blocks of K. */
+    static boolean streamsEnough(Wgemm.Plan plan, int minStream) { return plan.kBlocks() / plan.splits() >= minStream; }
 
     /** One multiply, y (+)= x · Wᵀ, through {@link Wgemm} where it takes it, else through cuBLAS. */
     private void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
         Wgemm.Plan plan = hopper == null || rows < wgMin || rows > wgMax ? null : Wgemm.plan(wgKernel, n, k, rows, cu.smCount(), wgSplits);
+        String kn = wgKernel;
+        if (plan != null && wgShort != null && !streamsEnough(plan, wgMinStream)) {   // the short-stream form, where one is named
+            kn = wgShort;
+            plan = Wgemm.plan(kn, n, k, rows, cu.smCount(), wgSplits);
+        }
         if (plan != null && wgemmTakes(true, rows, wgMin, wgMax, Wgemm.refusal(w, ldw, x, ldx, y, ldy), plan, wgMinStream)) {
-            Wgemm.launch(wgKernel, hopper, mod, stream, plan, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
+            Wgemm.launch(kn, hopper, mod, stream, plan, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
             WGEMM_TOTAL.incrementAndGet();
         } else {
             blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);

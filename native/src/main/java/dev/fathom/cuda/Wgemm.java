@@ -31,9 +31,24 @@ final class Wgemm {
      * blocks that each stream a whole K, as cuBLAS runs it (twenty-ninth session).
      */
     static final String SWAPPED = "wgemmt_bf16";
-    /** The weight widths of {@link #SWAPPED}'s tiles, widest first (each a multiple of 8, wgmma's N step). */
+    /**
+     * {@link #SWAPPED} with 64-token tiles and one consumer warpgroup (256 threads): a narrow matrix gets a wave of
+     * whole-K blocks from its token tiles (the 4096 × 4096 output projection at 128 rows: 64 slabs 64 wide × 2 token
+     * tiles = 128 blocks, as cuBLAS's 64 × 64 tiles). Built in the twenty-ninth session, not yet run on a GPU.
+     */
+    static final String SWAPPED64 = "wgemmt64_bf16";
+    /** The weight widths of {@link #SWAPPED}'s and {@link #SWAPPED64}'s tiles, widest first (each a multiple of 8, wgmma's N step). */
     static final int[] SWAPPED_WIDTHS = {192, 176, 128, 96, 64};
-    static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT, CLUSTER, WIDE_TILE, SWAPPED);
+    static final java.util.List<String> KERNELS = java.util.List.of(KERNEL, PERSISTENT, CLUSTER, WIDE_TILE, SWAPPED, SWAPPED64);
+
+    /** Whether {@code kernel} is a swapped form (tokens as the M operand; its function carries the weight width). */
+    static boolean swapped(String kernel) { return kernel.equals(SWAPPED) || kernel.equals(SWAPPED64); }
+
+    /** Tokens of {@code kernel}'s tile: 64 for {@link #SWAPPED64}, else {@link #BN}. */
+    static int tileTokens(String kernel) { return kernel.equals(SWAPPED64) ? 64 : BN; }
+
+    /** Threads of {@code kernel}'s blocks: a producer warpgroup and one consumer warpgroup per 64 tokens of its tile. */
+    static int threads(String kernel) { return kernel.equals(SWAPPED64) ? 256 : THREADS; }
     /**
      * Timing probes of {@link #KERNEL} (their output is garbage; CudaBench part wgprobe only): its loads with no MMAs,
      * and its MMAs over stages never loaded.
@@ -53,25 +68,30 @@ final class Wgemm {
     /** Wave efficiency below which the planner splits K further. */
     static final double GOOD_WAVES = 0.9;
 
-    /** Stages of {@link #SWAPPED} at weight width {@code nw} (wgemm_sm90a.cu's WGT_STAGES): as many as {@link SbiSplitK#MAX_SMEM} holds, at most 8. */
-    static int swappedStages(int nw) { return nw <= 64 ? 8 : nw <= 96 ? 7 : nw <= 128 ? 6 : 5; }
+    /**
+     * Stages of a swapped form of {@code tokens}-token tiles at weight width {@code nw} (wgemm_sm90a.cu's wgt_stages): as
+     * many as {@link SbiSplitK#MAX_SMEM} less 1.25 KB holds, at most 8 (12 with 64-token tiles).
+     */
+    static int swappedStages(int nw, int tokens) {
+        return Math.min(tokens == BN ? 8 : 12, (SbiSplitK.MAX_SMEM - 1280) / ((tokens + nw) * BK * 2));
+    }
 
     /** Dynamic shared memory of a launch of {@code kernel} with weight tiles of {@code tileRows} rows. */
     static int smem(String kernel, int tileRows) {
-        if (!kernel.equals(SWAPPED)) return smem(kernel);
-        int stages = swappedStages(tileRows);
-        return 1024 + stages * (BN + tileRows) * BK * 2 + 2 * stages * 8;
+        if (!swapped(kernel)) return smem(kernel);
+        int tokens = tileTokens(kernel), stages = swappedStages(tileRows, tokens);
+        return 1024 + stages * (tokens + tileRows) * BK * 2 + 2 * stages * 8;
     }
 
-    /** The kernel function a launch of {@code kernel} under {@code p} runs: {@link #SWAPPED}'s carries its weight width. */
-    static String function(String kernel, Plan p) { return kernel.equals(SWAPPED) ? SWAPPED + "_" + p.tileRows() : kernel; }
+    /** The kernel function a launch of {@code kernel} under {@code p} runs: a swapped form's carries its weight width. */
+    static String function(String kernel, Plan p) { return swapped(kernel) ? kernel + "_" + p.tileRows() : kernel; }
 
     /**
      * Dynamic shared memory of {@code kernel}: the persistent one keeps its epilogue's 2 × 128 × 68 floats beside fewer
      * stages; for {@link #SWAPPED} the most of its widths.
      */
     static int smem(String kernel) {
-        if (kernel.equals(SWAPPED)) return java.util.Arrays.stream(SWAPPED_WIDTHS).map(w -> smem(SWAPPED, w)).max().orElseThrow();
+        if (swapped(kernel)) return java.util.Arrays.stream(SWAPPED_WIDTHS).map(w -> smem(kernel, w)).max().orElseThrow();
         int stages = stages(kernel);
         return 1024 + stages * (bm(kernel) + BN) * BK * 2 + (kernel.equals(PERSISTENT) ? 2 * BN * EPI_LD * 4 : 0) + 2 * stages * 8;
     }
@@ -96,6 +116,18 @@ final class Wgemm {
     static String kernel() {
         String k = System.getProperty("fathom.cuda.wgemmKernel", SWAPPED).trim();
         if (!KERNELS.contains(k)) throw new IllegalArgumentException("-Dfathom.cuda.wgemmKernel=" + k + ": use one of " + String.join(", ", KERNELS));
+        return k;
+    }
+
+    /**
+     * The form {@code -Dfathom.cuda.wgemmShortKernel} names for the multiplies whose plan under {@link #kernel()} streams
+     * too little K a block (PromptGemm's {@code wgemmMinStream}), or null (default: those stay on cuBLAS). {@link
+     * #SWAPPED64} is the candidate: it gives the 4096 × 4096 output projection whole-K blocks from two token tiles.
+     */
+    static String shortKernel() {
+        String k = System.getProperty("fathom.cuda.wgemmShortKernel", "").trim();
+        if (k.isEmpty()) return null;
+        if (!KERNELS.contains(k)) throw new IllegalArgumentException("-Dfathom.cuda.wgemmShortKernel=" + k + ": use one of " + String.join(", ", KERNELS));
         return k;
     }
 
@@ -135,7 +167,7 @@ final class Wgemm {
      * 256-row weight tiles for {@link #WIDE_TILE}.
      */
     static Plan plan(String kernel, int n, int k, int rows, int sms, int forceSplits) {
-        if (kernel.equals(SWAPPED)) return swappedPlan(n, k, rows, sms, forceSplits);
+        if (swapped(kernel)) return swappedPlan(n, k, rows, sms, forceSplits, tileTokens(kernel));
         return plan(n, k, rows, sms, forceSplits, kernel.equals(CLUSTER) ? MAX_CLUSTER : MAX_SPLITS, bm(kernel));
     }
 
@@ -145,9 +177,9 @@ final class Wgemm {
      * > 0 fixes the split and picks the width alone. llama-7b at 128 rows on 132 multiprocessors: QKV 96 wide, no split
      * (128 blocks); gate/up pairs 176 wide, no split (126); the 4096-row outputs 64 wide, 2 splits (128).
      */
-    static Plan swappedPlan(int n, int k, int rows, int sms, int forceSplits) {
+    static Plan swappedPlan(int n, int k, int rows, int sms, int forceSplits, int tokens) {
         if (n < 1 || k < 1 || rows < 1 || sms < 1) throw new IllegalArgumentException("wgemm plan: n, k, rows and sms must be positive (" + n + ", " + k + ", " + rows + ", " + sms + ")");
-        int tt = (rows + BN - 1) / BN, kb = (k + BK - 1) / BK;
+        int tt = (rows + tokens - 1) / tokens, kb = (k + BK - 1) / BK;
         int lo = 1, hi = Math.max(1, Math.min(MAX_SPLITS, kb / MIN_SPLIT_BLOCKS));
         if (forceSplits > 0) lo = hi = Math.min(Math.min(forceSplits, MAX_SPLITS), Math.max(1, kb));
         Plan best = null;
@@ -208,17 +240,17 @@ final class Wgemm {
             long el = (long) rows * n;
             main.launch("rows_prefill", (int) Math.max(1, Math.min((el + 255) / 256, cu.smCount() * 16L)), 1, 256, 0, stream, y, ldy, n, rows, 0L, 0L);
         }
-        MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, kernel.equals(SWAPPED) ? p.tileRows() : bm(kernel));
-        MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, BN);
-        hopper.launch(false, cluster ? p.splits() : 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, THREADS, smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
+        MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, swapped(kernel) ? p.tileRows() : bm(kernel));
+        MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, tileTokens(kernel));
+        hopper.launch(false, cluster ? p.splits() : 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
                 p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0);
     }
 
     /** Opens the kernels' shared memory beyond 48 KB (once per image). */
     static void prepare(CudaModule hopper) {
         for (String kn : KERNELS)
-            if (!kn.equals(SWAPPED)) hopper.cuda().setMaxDynamicShared(hopper.fn(kn), smem(kn));
-        for (int nw : SWAPPED_WIDTHS) hopper.cuda().setMaxDynamicShared(hopper.fn(SWAPPED + "_" + nw), smem(SWAPPED, nw));
+            if (swapped(kn)) for (int nw : SWAPPED_WIDTHS) hopper.cuda().setMaxDynamicShared(hopper.fn(kn + "_" + nw), smem(kn, nw));
+            else hopper.cuda().setMaxDynamicShared(hopper.fn(kn), smem(kn));
         for (String kn : PROBES) hopper.cuda().setMaxDynamicShared(hopper.fn(kn), smem(kn));
     }
 }

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -38,7 +39,7 @@ class WgemmTest {
         // the 256-row tile: 4 stages of a 256 x 64 weight box and the 128 x 64 token box, its 4 epilogue slabs within them
         assertEquals(1024 + 4 * (32768 + 16384) + 64, Wgemm.smem(Wgemm.WIDE_TILE));
         for (String kn : Wgemm.KERNELS)
-            if (!kn.equals(Wgemm.PERSISTENT) && !kn.equals(Wgemm.SWAPPED))   // the others stage their epilogue in the freed stages (wgemmt stores from registers)
+            if (!kn.equals(Wgemm.PERSISTENT) && !Wgemm.swapped(kn))   // the others stage their epilogue in the freed stages (wgemmt stores from registers)
                 assertTrue(Wgemm.epilogueBytes(kn) <= Wgemm.stages(kn) * (Wgemm.bm(kn) + Wgemm.BN) * Wgemm.BK * 2, kn);
         Wgemm.Plan wide = Wgemm.plan(Wgemm.WIDE_TILE, 12288, 4096, 128, 132, 0);
         assertEquals(48, wide.wTiles(), "256-row tiles");
@@ -53,20 +54,31 @@ class WgemmTest {
         assertEquals(3, Wgemm.plan(Wgemm.SWAPPED, 12288, 4096, 128, 132, 3).splits(), "a forced split");
         assertEquals("wgemmt_bf16_96", Wgemm.function(Wgemm.SWAPPED, Wgemm.plan(Wgemm.SWAPPED, 12288, 4096, 128, 132, 0)));
         assertEquals(Wgemm.KERNEL, Wgemm.function(Wgemm.KERNEL, Wgemm.plan(12288, 4096, 128, 132, 0)));
+        // 64-token tiles: the output projection gets its wave of whole-K blocks from two token tiles
+        assertEquals(new Wgemm.Plan(64, 2, 64, 1, 64), Wgemm.plan(Wgemm.SWAPPED64, 4096, 4096, 128, 132, 0), "out: 64 wide x 2 token tiles, no split");
+        assertEquals(new Wgemm.Plan(64, 2, 172, 1, 64), Wgemm.plan(Wgemm.SWAPPED64, 4096, 11008, 128, 132, 0), "down: the same, K 11008 whole");
+        assertEquals("wgemmt64_bf16_64", Wgemm.function(Wgemm.SWAPPED64, Wgemm.plan(Wgemm.SWAPPED64, 4096, 4096, 128, 132, 0)));
+        assertEquals(256, Wgemm.threads(Wgemm.SWAPPED64));
+        assertEquals(384, Wgemm.threads(Wgemm.SWAPPED));
         Wgemm.Plan tiny = Wgemm.plan(Wgemm.SWAPPED, 77, 1000, 130, 132, 0);
         assertTrue(tiny.wTiles() * tiny.tileRows() >= 77 && tiny.splits() >= 1 && tiny.splits() <= 15, "a small multiply still gets a plan: " + tiny);
         assertEquals(Wgemm.EPI_LD, define(src, "WG_EPI_LD"));
         java.util.List<String> functions = new java.util.ArrayList<>(Wgemm.PROBES);
         for (String kn : Wgemm.KERNELS)
-            if (!kn.equals(Wgemm.SWAPPED)) functions.add(kn);
-        for (int nw : Wgemm.SWAPPED_WIDTHS) {
-            functions.add(Wgemm.SWAPPED + "_" + nw);
-            assertEquals(0, nw % 8, "wgmma's N step");
-            assertTrue(Wgemm.smem(Wgemm.SWAPPED, nw) <= SbiSplitK.MAX_SMEM, nw + " wide: its stages fit");
-            assertTrue(Wgemm.smem(Wgemm.SWAPPED, nw) + (Wgemm.BN + nw) * Wgemm.BK * 2 > SbiSplitK.MAX_SMEM || Wgemm.swappedStages(nw) == 8,
-                    nw + " wide: as many stages as fit, at most 8");
-        }
-        assertTrue(src.contains("#define WGT_STAGES(NW) ((NW) <= 64 ? 8 : (NW) <= 96 ? 7 : (NW) <= 128 ? 6 : 5)"), "the kernel's stage counts are swappedStages'");
+            if (!Wgemm.swapped(kn)) functions.add(kn);
+        for (String kn : java.util.List.of(Wgemm.SWAPPED, Wgemm.SWAPPED64))
+            for (int nw : Wgemm.SWAPPED_WIDTHS) {
+                String fn = kn + "_" + nw;
+                assertEquals(0, nw % 8, "wgmma's N step");
+                int tokens = Wgemm.tileTokens(kn), stages = Wgemm.swappedStages(nw, tokens), stage = (tokens + nw) * Wgemm.BK * 2;
+                assertTrue(Wgemm.smem(kn, nw) <= SbiSplitK.MAX_SMEM, fn + ": its stages fit");
+                assertTrue(Wgemm.smem(kn, nw) + stage > SbiSplitK.MAX_SMEM || stages == (tokens == 128 ? 8 : 12), fn + ": as many stages as fit");
+                assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(" + Wgemm.threads(kn) + ", 1)\n" + fn + "("), fn + " and its block size");
+            }
+        // the 128-token form's stage counts as the kernel had them when it was measured (call 4 of the twenty-ninth session)
+        assertArrayEquals(new int[]{5, 5, 6, 7, 8}, java.util.Arrays.stream(Wgemm.SWAPPED_WIDTHS).map(nw -> Wgemm.swappedStages(nw, 128)).toArray());
+        assertTrue(src.contains("#define WGT_SMEM_MAX (227 * 1024 - 4096)   // SbiSplitK.MAX_SMEM"));
+        assertEquals(227 * 1024 - 4096, SbiSplitK.MAX_SMEM);
         for (String kn : functions) {
             assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(" + Wgemm.THREADS + ", 1)\n" + kn + "("), kn + " and its block size");
             assertTrue(Wgemm.smem(kn) <= SbiSplitK.MAX_SMEM, kn + " within the opt-in shared memory");
@@ -160,6 +172,15 @@ class WgemmTest {
         assertTrue(PromptGemm.wgemmEnabled(), "on by default since the twenty-ninth session (where the GPU has it)");
         SystemProperties.with("fathom.cuda.wgemm", "false", () -> assertFalse(PromptGemm.wgemmEnabled()));
         assertEquals(Wgemm.SWAPPED, Wgemm.kernel());
+        assertNull(Wgemm.shortKernel(), "short streams stay on cuBLAS by default");
+        SystemProperties.with("fathom.cuda.wgemmShortKernel", Wgemm.SWAPPED64, () -> assertEquals(Wgemm.SWAPPED64, Wgemm.shortKernel()));
+        SystemProperties.with("fathom.cuda.wgemmShortKernel", "wgemmt65", () -> {
+            var e = assertThrows(IllegalArgumentException.class, Wgemm::shortKernel);
+            assertTrue(e.getMessage().startsWith("-Dfathom.cuda.wgemmShortKernel=wgemmt65: use one of"), e.getMessage());
+        });
+        // the output projection: too short a stream for wgemmt, long enough for wgemmt64
+        assertFalse(PromptGemm.streamsEnough(out, stream));
+        assertTrue(PromptGemm.streamsEnough(Wgemm.plan(Wgemm.SWAPPED64, 4096, 4096, 128, 132, 0), stream));
         CudaSettings.with(java.util.List.of("fathom.cuda.wgemmKernel=" + Wgemm.PERSISTENT), () -> { assertEquals(Wgemm.PERSISTENT, Wgemm.kernel()); return null; });
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> CudaSettings.with(java.util.List.of("fathom.cuda.wgemmKernel=wgemmx"), Wgemm::kernel));
