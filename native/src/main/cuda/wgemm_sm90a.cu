@@ -451,62 +451,20 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
 #endif
 }
 
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemmt_bf16_64(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<64, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemmt_bf16_96(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<96, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemmt_bf16_128(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<128, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemmt_bf16_176(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<176, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemmt_bf16_192(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<192, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1)
-wgemmt64_bf16_64(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<64, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1)
-wgemmt64_bf16_96(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<96, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1)
-wgemmt64_bf16_128(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<128, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1)
-wgemmt64_bf16_176(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<176, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-extern "C" __global__ void __launch_bounds__(256, 1)
-wgemmt64_bf16_192(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-              int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemmt_body<192, 1>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
+// The entry points: wgemmt_bf16_<NW> (128-token tiles, 384 threads) and wgemmt64_bf16_<NW> (64-token tiles, 256).
+#define WGT_KERNEL(NAME, NW, CW)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(128 + (CW) * 128, 1)                                                    \
+    NAME(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks, \
+         int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {                          \
+        wgemmt_body<NW, CW>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);                \
+    }
+WGT_KERNEL(wgemmt_bf16_64, 64, 2)
+WGT_KERNEL(wgemmt_bf16_96, 96, 2)
+WGT_KERNEL(wgemmt_bf16_128, 128, 2)
+WGT_KERNEL(wgemmt_bf16_176, 176, 2)
+WGT_KERNEL(wgemmt_bf16_192, 192, 2)
+WGT_KERNEL(wgemmt64_bf16_64, 64, 1)
+WGT_KERNEL(wgemmt64_bf16_96, 96, 1)
+WGT_KERNEL(wgemmt64_bf16_128, 128, 1)
+WGT_KERNEL(wgemmt64_bf16_176, 176, 1)
+WGT_KERNEL(wgemmt64_bf16_192, 192, 1)

@@ -73,7 +73,9 @@ class WgemmTest {
                 int tokens = Wgemm.tileTokens(kn), stages = Wgemm.swappedStages(nw, tokens), stage = (tokens + nw) * Wgemm.BK * 2;
                 assertTrue(Wgemm.smem(kn, nw) <= SbiSplitK.MAX_SMEM, fn + ": its stages fit");
                 assertTrue(Wgemm.smem(kn, nw) + stage > SbiSplitK.MAX_SMEM || stages == (tokens == 128 ? 8 : 12), fn + ": as many stages as fit");
-                assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(" + Wgemm.threads(kn) + ", 1)\n" + fn + "("), fn + " and its block size");
+                // WGT_KERNEL(name, width, consumer warpgroups): 128 + 128 x warpgroups threads
+                assertTrue(src.contains("WGT_KERNEL(" + fn + ", " + nw + ", " + (tokens / 64) + ")"), fn + " is defined");
+                assertEquals(128 + 128 * (tokens / 64), Wgemm.threads(kn), fn + " and its block size");
             }
         // the 128-token form's stage counts as the kernel had them when it was measured (call 4 of the twenty-ninth session)
         assertArrayEquals(new int[]{5, 5, 6, 7, 8}, java.util.Arrays.stream(Wgemm.SWAPPED_WIDTHS).map(nw -> Wgemm.swappedStages(nw, 128)).toArray());
