@@ -57,7 +57,7 @@ class CudaGpuTest {
 
     @Test
     void warpgroupMmaPromptGemmMatchesFloat64OnSm90() {
-        assertTrue(CudaSelfCheck.wgemmChecks(System.nanoTime()), "wgemm_bf16 against float64 (the failing lines are printed)");
+        assertTrue(CudaSelfCheck.wgemmChecks(System.nanoTime()), "every wgemm form against float64 (the failing lines are printed)");
     }
 
     @Test
