@@ -263,47 +263,26 @@ DEV void wgemm_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int
 #endif
 }
 
-// A block per unit (weight tile x token tile x K split); grid = wTiles * tTiles * splits.
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemm_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-           int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemm_body<WG_UNIT>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-// Persistent: grid = min(units, multiprocessors), each block walking units gridDim.x apart.
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemmp_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-            int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemm_body<WG_PERSIST>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-// Clusters: a block per unit, launched in clusters of `splits` blocks (at most 8) that sum a tile's splits in
-// distributed shared memory and write each output once: no reductions in global memory, y not zeroed first.
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemmc_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-            int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemm_body<WG_CLUSTER>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-// The two timing probes of the first form (PROBE above): loads without MMAs, MMAs without loads.
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemm_probe_loads(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-                  int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemm_body<WG_UNIT, WG_PROBE_LOADS>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemm_probe_mma(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-                int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemm_body<WG_UNIT, WG_PROBE_MMA>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
-// The first form with a 256-row weight tile (SL = 2): a block per unit; grid = ceil(N / 256) * tTiles * splits.
-extern "C" __global__ void __launch_bounds__(384, 1)
-wgemm2_bf16(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks,
-            int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {
-    wgemm_body<WG_UNIT, WG_PROBE_NONE, 2>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);
-}
-
+// The entry points of the forms above, each a wgemm_body<MODE, PROBE, SL>:
+//  - wgemm_bf16: a block per unit (weight tile x token tile x K split); grid = wTiles * tTiles * splits.
+//  - wgemmp_bf16: persistent; grid = min(units, multiprocessors), each block walking units gridDim.x apart.
+//  - wgemmc_bf16: a block per unit, launched in clusters of `splits` blocks (at most 8) that sum a tile's splits in
+//    distributed shared memory and write each output once: no reductions in global memory, y not zeroed first.
+//  - wgemm_probe_loads, wgemm_probe_mma: the first form's timing probes (PROBE above): loads without MMAs, MMAs
+//    without loads.
+//  - wgemm2_bf16: the first form with a 256-row weight tile (SL = 2); grid = ceil(N / 256) * tTiles * splits.
+#define WG_KERNEL(NAME, MODE, PROBE, SL)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(384, 1)                                                                 \
+    NAME(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks, \
+         int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {                          \
+        wgemm_body<MODE, PROBE, SL>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);        \
+    }
+WG_KERNEL(wgemm_bf16, WG_UNIT, WG_PROBE_NONE, 1)
+WG_KERNEL(wgemmp_bf16, WG_PERSIST, WG_PROBE_NONE, 1)
+WG_KERNEL(wgemmc_bf16, WG_CLUSTER, WG_PROBE_NONE, 1)
+WG_KERNEL(wgemm_probe_loads, WG_UNIT, WG_PROBE_LOADS, 1)
+WG_KERNEL(wgemm_probe_mma, WG_UNIT, WG_PROBE_MMA, 1)
+WG_KERNEL(wgemm2_bf16, WG_UNIT, WG_PROBE_NONE, 2)
 
 // ---- wgemmt: tokens as the M operand, weights as the N operand ----------------------------------------------------
 // Why (twenty-ninth session, H100, Nsight Compute on the 128-row llama-7b multiplies): cuBLAS runs them as one wave of

@@ -325,11 +325,10 @@ final class KernelTables extends BenchTables {
         }
         long wsBytes = 32L << 20, ws = cu.malloc(wsBytes);
         blas.setWorkspace(ws, wsBytes);
-        int[][] shapes = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
         int[] rowsList = {128, 512, 1024, 4096};
         System.out.printf("%n== prompt GEMMs: cublasGemmEx against the cuBLASLt heuristic's candidates (bf16 x bf16 -> fp32, weights rotated > L2; read ceiling %.0f GB/s)%n", readGBs);
         System.out.printf("%-12s %5s %10s %9s %6s %10s %10s %6s %9s %9s %9s %10s%n", "N x K", "rows", "gemmEx us", "GB/s", "algos", "lt[0] us", "best us", "best", "GB/s", "TFLOP/s", "ex/best", "rel diff");
-        for (int[] nk : shapes) {
+        for (int[] nk : PROMPT_SHAPES) {
             int n = nk[0], k = nk[1];
             long wBytes = 2L * n * k;
             int copies = rotation(wBytes);
@@ -397,17 +396,32 @@ final class KernelTables extends BenchTables {
         return null;
     }
 
+    /** The llama-7b prompt shapes (N x K) of the prompt GEMM parts (lt and the wgemm parts): QKV, the output projection, the gate/up pairs, down. */
+    private static final int[][] PROMPT_SHAPES = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
+
+    /** What a wgemm part runs on: the sm_90a image, its shared memory opened, and cuBLAS to compare with. */
+    private record WgemmBench(CudaModule hopper, Cublas blas) {}
+
+    /** The wgemm part {@code part}'s image and cuBLAS, or null after one line saying why it is skipped. */
+    private WgemmBench openWgemm(String part) {
+        CudaModule hopper = hopperOrSkip(part);
+        if (hopper == null) return null;
+        Cublas blas = openBlas();
+        if (blas == null) return null;
+        Wgemm.prepare(hopper);
+        return new WgemmBench(hopper, blas);
+    }
+
     /**
      * One launch of cuBLAS and of each wgemm form on the QKV, out and down shapes at 128 rows, nothing else: the part
      * {@code profwg} to run under Nsight Compute (which flushes the caches before each launch it profiles), so that the
      * forms' DRAM and L2 throughput and warp stalls stand beside cuBLAS's on the same multiply.
      */
     void profWgemm() {
-        CudaModule hopper = hopperOrSkip("profwg");
-        if (hopper == null) return;
-        Cublas blas = openBlas();
-        if (blas == null) return;
-        Wgemm.prepare(hopper);
+        WgemmBench wb = openWgemm("profwg");
+        if (wb == null) return;
+        CudaModule hopper = wb.hopper();
+        Cublas blas = wb.blas();
         int rows = 128;
         for (int[] nk : new int[][]{{12288, 4096}, {4096, 4096}, {4096, 11008}}) {
             int n = nk[0], k = nk[1];
@@ -432,16 +446,15 @@ final class KernelTables extends BenchTables {
      * loads alone, the stream is the limit; about the MMAs alone, the tensor cores are.
      */
     void wgemmProbe() {
-        CudaModule hopper = hopperOrSkip("wgprobe");
-        if (hopper == null) return;
-        Cublas blas = openBlas();
-        if (blas == null) return;
-        Wgemm.prepare(hopper);
+        WgemmBench wb = openWgemm("wgprobe");
+        if (wb == null) return;
+        CudaModule hopper = wb.hopper();
+        Cublas blas = wb.blas();
         int rows = 128;
         System.out.printf("%n== wgemm_bf16 at %d rows, taken apart: loads alone (no MMA), MMAs alone (no load); weights rotated > L2; read ceiling %.0f GB/s%n", rows, readGBs);
         System.out.printf("%-12s %7s %10s %10s %10s %7s %10s %10s %9s %9s %10s %3s%n", "N x K", "splits", "cuBLAS us", "wgemm us", "loads us", "% read", "mma us",
                 "mma TF/s", "sum us", "wg / sum", "wgemm2 us", "sp");
-        for (int[] nk : new int[][]{{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}}) {
+        for (int[] nk : PROMPT_SHAPES) {
             int n = nk[0], k = nk[1];
             long wBytes = 2L * n * k;
             int copies = rotation(wBytes);
@@ -469,24 +482,23 @@ final class KernelTables extends BenchTables {
     }
 
     void wgemmTable() {
-        CudaModule hopper = hopperOrSkip("wgemm table");
-        if (hopper == null) return;
-        Cublas blas = openBlas();
-        if (blas == null) return;
-        Wgemm.prepare(hopper);
+        WgemmBench wb = openWgemm("wgemm table");
+        if (wb == null) return;
+        CudaModule hopper = wb.hopper();
+        Cublas blas = wb.blas();
         int forced = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS);
-        int[][] shapes = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
         int[] rowsList = {64, 128, 256, 512, 1024, 4096};
         System.out.printf("%n== prompt GEMMs: wgemm_bf16 (warpgroup MMA + TMA) against cublasGemmEx (bf16 x bf16 -> fp32, weights rotated > L2; read ceiling %.0f GB/s)%n", readGBs);
         System.out.printf("   wgemm = a block per tile and K split; wgemmp = persistent (a block per multiprocessor); wgemmc = a tile's splits one cluster, summed in shared memory;%n");
-        System.out.printf("   wgemm2 = the first form with 256-row weight tiles (4 stages of 48 KB); wgemmt = tokens as the M operand, weights as N (width w), sp = each form's K splits%n");
+        System.out.printf("   wgemm2 = the first form with 256-row weight tiles (4 stages of 48 KB); wgemmt = tokens as the M operand, weights as N (w: the tile's weight width), wgemmt64 = its 64-token tiles; sp = each form's K splits%n");
         StringBuilder head = new StringBuilder(String.format("%-12s %5s %10s %7s", "N x K", "rows", "cuBLAS us", "% read"));
         for (String kn : Wgemm.KERNELS) {
             String label = kn.replace("_bf16", "");
+            if (Wgemm.swapped(kn)) head.append(String.format(" %4s", "w"));
             head.append(String.format(" %3s %10s %7s %7s %9s", "sp", label + " us", "% read", "x cuB", "rel diff"));
         }
         System.out.println(head);
-        for (int[] nk : shapes) {
+        for (int[] nk : PROMPT_SHAPES) {
             int n = nk[0], k = nk[1];
             long wBytes = 2L * n * k;
             int copies = rotation(wBytes);
@@ -506,7 +518,7 @@ final class KernelTables extends BenchTables {
                     cu.fill32(y, 0x7fc00000, (long) rows * n, stream);
                     Wgemm.launch(kn, hopper, mod, stream, pk, w[0], k, n, x, k, k, rows, y, n, false);
                     float[] b = d.download(y, (long) rows * n);
-                    if (Wgemm.swapped(kn)) line.append(" w").append(pk.tileRows());
+                    if (Wgemm.swapped(kn)) line.append(String.format(" %4d", pk.tileRows()));
                     line.append(String.format(" %3d %10.1f %6.1f%% %7.2f %9.1e", pk.splits(), us, 100 * gb / (us * 1e-6) / readGBs, ub / us, relDiff(a, b)));   // NaN: an output left unwritten
                 }
                 System.out.println(line);

@@ -63,6 +63,8 @@ class WgemmTest {
         Wgemm.Plan tiny = Wgemm.plan(Wgemm.SWAPPED, 77, 1000, 130, 132, 0);
         assertTrue(tiny.wTiles() * tiny.tileRows() >= 77 && tiny.splits() >= 1 && tiny.splits() <= 15, "a small multiply still gets a plan: " + tiny);
         assertEquals(Wgemm.EPI_LD, define(src, "WG_EPI_LD"));
+        // WG_KERNEL(name, ...): the forms with the weights as the M operand, THREADS threads a block
+        assertTrue(src.contains("    extern \"C\" __global__ void __launch_bounds__(" + Wgemm.THREADS + ", 1)"), "WG_KERNEL's block size");
         java.util.List<String> functions = new java.util.ArrayList<>(Wgemm.PROBES);
         for (String kn : Wgemm.KERNELS)
             if (!Wgemm.swapped(kn)) functions.add(kn);
@@ -82,7 +84,7 @@ class WgemmTest {
         assertTrue(src.contains("#define WGT_SMEM_MAX (227 * 1024 - 4096)   // SbiSplitK.MAX_SMEM"));
         assertEquals(227 * 1024 - 4096, SbiSplitK.MAX_SMEM);
         for (String kn : functions) {
-            assertTrue(src.contains("extern \"C\" __global__ void __launch_bounds__(" + Wgemm.THREADS + ", 1)\n" + kn + "("), kn + " and its block size");
+            assertTrue(src.contains("WG_KERNEL(" + kn + ", "), kn + " is defined");
             assertTrue(Wgemm.smem(kn) <= SbiSplitK.MAX_SMEM, kn + " within the opt-in shared memory");
         }
         // the persistent kernel: 4 stages, its own epilogue of 2 x 128 x 68 floats, the barriers
