@@ -4,14 +4,22 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The prompt-phase GEMM on Hopper's warpgroup MMA ({@code wgemm_sm90a.cu}, the sm_90a image): {@code y[t][o] (+)= x[t] · W[o]}
- * for bf16 row-major weights and activations, fp32 out, as {@link Cublas#gemmBf16} computes it. Blocks take 128 weight
- * rows × 128 tokens, 64 columns of K a stage (TMA, 128-byte swizzle), and split K when the matrix has too few tiles to
- * fill the machine. Three forms: {@link #KERNEL} (a block per tile and split, the splits meeting in y through vector
- * reductions onto what y holds: zeros, or the residual when accumulating), {@link #PERSISTENT} (a block per
- * multiprocessor walking the tiles) and {@link #CLUSTER} (a tile's splits one cluster, summed in shared memory).
+ * for bf16 row-major weights and activations, fp32 out, as {@link Cublas#gemmBf16} computes it, 64 columns of K a stage
+ * (TMA, 128-byte swizzle), K split when the tiles are too few to fill the machine (the splits meet in y through vector
+ * reductions onto what y holds: zeros, or the residual when accumulating).
+ * <ul>
+ *   <li>{@link #SWAPPED}, the default, and {@link #SWAPPED64}: the tokens as wgmma's M operand (128- or 64-token tiles),
+ *       the weights as N at a width the planner picks per matrix, so a 128-row multiply runs as one wave of blocks that
+ *       each stream a whole K where a width gives one.
+ *   <li>With the weights as the M operand (128 weight rows × 128 tokens): {@link #KERNEL} (a block per tile and split),
+ *       {@link #PERSISTENT} (a block per multiprocessor walking the tiles), {@link #CLUSTER} (a tile's splits one
+ *       cluster, summed in shared memory) and {@link #WIDE_TILE} (256-row tiles). Slower than cuBLAS at 128 rows
+ *       (twenty-ninth session: their loads alone took as long as they did).
+ * </ul>
  *
  * <p>This class plans the grid and checks what the kernels need; {@link PromptGemm} decides where they run instead of
- * cuBLAS ({@code -Dfathom.cuda.wgemm}, {@code wgemmKernel}, {@code wgemmMinRows}, {@code wgemmMaxRows}, {@code wgemmSplits}).
+ * cuBLAS ({@code -Dfathom.cuda.wgemm}, {@code wgemmKernel}, {@code wgemmShortKernel}, {@code wgemmMinRows}, {@code
+ * wgemmMaxRows}, {@code wgemmMinStream}, {@code wgemmSplits}).
  */
 final class Wgemm {
     /** A block per unit (tile × split). */
@@ -113,24 +121,14 @@ final class Wgemm {
     static final int MIN_STREAM_BLOCKS = 64;
 
     /** The kernel {@code -Dfathom.cuda.wgemmKernel} names (default {@link #SWAPPED}, since the twenty-ninth session). */
-    static String kernel() {
-        String k = System.getProperty("fathom.cuda.wgemmKernel", SWAPPED).trim();
-        if (!KERNELS.contains(k)) throw new IllegalArgumentException("-Dfathom.cuda.wgemmKernel=" + k + ": use one of " + String.join(", ", KERNELS));
-        return k;
-    }
+    static String kernel() { return CudaSettings.choice("fathom.cuda.wgemmKernel", SWAPPED, KERNELS.toArray(String[]::new)); }
 
     /**
      * The form {@code -Dfathom.cuda.wgemmShortKernel} names for the multiplies whose plan under {@link #kernel()} streams
      * too little K a block (PromptGemm's {@code wgemmMinStream}), or null (default: those stay on cuBLAS). {@link
      * #SWAPPED64} is the candidate: it gives the 4096 × 4096 output projection whole-K blocks from two token tiles.
      */
-    static String shortKernel() {
-        String k = System.getProperty("fathom.cuda.wgemmShortKernel", "").trim();
-        if (k.isEmpty()) return null;
-        if (!KERNELS.contains(k)) throw new IllegalArgumentException("-Dfathom.cuda.wgemmShortKernel=" + k + ": use one of " + String.join(", ", KERNELS));
-        return k;
-    }
-
+    static String shortKernel() { return CudaSettings.choice("fathom.cuda.wgemmShortKernel", null, KERNELS.toArray(String[]::new)); }
 
     private Wgemm() {}
 
