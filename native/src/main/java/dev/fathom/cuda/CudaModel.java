@@ -249,7 +249,7 @@ final class CudaModel implements AutoCloseable {
             if (blasSizes.weightBytes > 0 && maxRows > PromptGemm.lowestThreshold()) {
                 prompt = new PromptGemm(cu, mod, stream);
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
-                if (prompt.wgemmUnavailableReason() != null) System.err.println("fathom: -Dfathom.cuda.wgemm: " + prompt.wgemmUnavailableReason());
+                if (prompt.wgemmUnavailableReason() != null) System.err.println("fathom: prompt GEMMs on cuBLAS, not wgemm (-Dfathom.cuda.wgemm): " + prompt.wgemmUnavailableReason());
                 if (prompt.available() && bf16Handoff && !cfg.isMoe() && ffn > 0 && blasSizes.gatedStored > 0) mlpBf16 = alloc(2L * maxRows * ffn);
             }
             if (packer.int8) Int8Layout.optIn(mod);

@@ -92,7 +92,7 @@ final class PromptGemm implements AutoCloseable {
                 else if (wgemmAsked(ov)) hw = CudaModule.hopperRefusal(cu);   // on by default: say why only when asked for
             } catch (RuntimeException e) {
                 h = null;
-                hw = "the sm_90a kernels did not load (" + e.getMessage() + "); prompt GEMMs stay on cuBLAS";
+                hw = "the sm_90a kernels did not load (" + e.getMessage() + ")";
             }
         }
         this.hopper = h;
