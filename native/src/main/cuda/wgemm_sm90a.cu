@@ -367,7 +367,7 @@ DEV void wgt_store2(float* dst, float a, float b, int n, bool reduce, int accumu
 
 template <int NW, int CW>
 DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int M, int kBlocks, int splits, int wTiles,
-                     int tTiles, float* __restrict__ y, int ldy, int accumulate) {
+                     int tTiles, float* __restrict__ y, int ldy, int accumulate, int stagger) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int S = wgt_stages(NW, CW), X_BYTES = CW * 64 * WG_BK * 2, STAGE = X_BYTES + NW * WG_BK * 2, R = NW / 2, TOK = CW * 64;
     extern __shared__ unsigned char wg_smem[];
@@ -385,15 +385,20 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
     }
     __syncthreads();
     if (wg == 0) {
-        if (t == 0)
-            for (int kb = kb0, g = 0; kb < kb1; kb++, g++) {
-                const int s = g % S;
+        if (t == 0) {
+            // stagger > 0: weight slab wt starts its K walk wt * stagger blocks in and wraps, so that the blocks of a wave
+            // read different columns of their rows at a time rather than all the same 128 bytes of every row (rows 8 KB
+            // apart for K = 4096); the token tiles of one slab stay together (they share its weights in L2).
+            const int nkb = kb1 - kb0, rot = stagger > 0 && nkb > 0 ? (int)((long)wt * stagger % nkb) : 0;
+            for (int g = 0; g < nkb; g++) {
+                const int kb = kb0 + (g + rot < nkb ? g + rot : g + rot - nkb), s = g % S;
                 if (g >= S) mbar_wait(&empty[s], ((g / S) - 1) & 1);
                 unsigned char* st = base + s * STAGE;
                 mbar_expect_tx(&full[s], STAGE);
                 tma_load_2d(st, mapX, kb * WG_BK, tt * TOK, &full[s]);
                 tma_load_2d(st + X_BYTES, mapW, kb * WG_BK, wt * NW, &full[s]);
             }
+        }
         return;
     }
     const int cw = wg - 1, warp = t >> 5, lane = t & 31;
@@ -434,8 +439,8 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
 #define WGT_KERNEL(NAME, NW, CW)                                                                                           \
     extern "C" __global__ void __launch_bounds__(128 + (CW) * 128, 1)                                                    \
     NAME(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks, \
-         int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate) {                          \
-        wgemmt_body<NW, CW>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate);                \
+         int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate, int stagger) {             \
+        wgemmt_body<NW, CW>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate, stagger);       \
     }
 WGT_KERNEL(wgemmt_bf16_64, 64, 2)
 WGT_KERNEL(wgemmt_bf16_96, 96, 2)

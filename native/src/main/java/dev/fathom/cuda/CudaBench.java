@@ -244,6 +244,8 @@ public final class CudaBench {
                         new int[]{1}, "fathom.cuda.wgemm=true", "fathom.cuda.wgemmMinStream=0"),
                 new Variant("wgemmt64", "as the defaults, the output projection (too short a stream for wgemmt_bf16) through wgemmt64_bf16: 64-token tiles, whole K",
                         "llama-7b", new int[]{1}, "fathom.cuda.wgemmShortKernel=wgemmt64_bf16"),
+                new Variant("wgstag1", "as the defaults, wgemmt's weight slabs starting their K walks one block apart (-Dfathom.cuda.wgemmStagger=1)",
+                        "llama-7b", new int[]{1}, "fathom.cuda.wgemmStagger=1"),
                 new Variant("wgemmall", "prompt GEMMs of every row count from 64 through wgemmt_bf16, batch 8 and 32 prompts too", "llama-7b",
                         new int[]{1, 8, 32}, "fathom.cuda.wgemm=true", "fathom.cuda.wgemmMaxRows=4096", "fathom.cuda.wgemmMinStream=0"),
                 new Variant("notma", "decode GEMMs of 2..8 rows all through cuBLAS, the wide ones too (no TMA kernel)", "llama-7b", new int[]{2, 4, 8},
@@ -369,7 +371,7 @@ public final class CudaBench {
 
     /** The parts main runs itself (the comparison parts are {@link #variants()}'s). */
     static final List<String> TABLE_PARTS = List.of("gemm", "sizes", "stages", "tma", "tmatrace", "tmaprobe", "steptrace", "prof", "splitk",
-            "lt", "wgtable", "wgprobe", "profwg", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps");
+            "lt", "wgtable", "wgprobe", "wgstag", "profwg", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps");
 
     /** One sentence naming the parts that are none of CudaBench's, or null when all are (a typo used to run nothing, silently). */
     static String partsRefusal(List<String> parts) {
@@ -449,6 +451,7 @@ public final class CudaBench {
         if (parts.contains("wgtable")) tables.wgemmTable();
         if (parts.contains("profwg")) tables.profWgemm();
         if (parts.contains("wgprobe")) tables.wgemmProbe();
+        if (parts.contains("wgstag")) tables.wgemmStaggerTable();
         if (parts.contains("int8")) {   // the INT8 kernels, then a llama-7b decode step with INT8 weights (register, then pipelined kernels)
             tables.int8Table();
             b.decode("llama-7b", new int[]{1}, false, Precision.INT8);

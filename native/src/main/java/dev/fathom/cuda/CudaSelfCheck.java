@@ -464,32 +464,33 @@ public final class CudaSelfCheck {
         boolean ok = true;
         for (String kn : Wgemm.KERNELS)
             for (int splits : new int[]{0, 1, 3})
-                ok &= withWgemm(kn, splits, () -> {
-                    boolean all = true;
-                    for (int[] s : WGEMM_SHAPES)
-                        // 600 rows (5 token tiles: more units than blocks for the persistent form) with the planned split
-                        // only: its float64 references are most of the check's time
-                        for (int rows : splits == 0 ? new int[]{64, 100, 130, 600} : new int[]{64, 130})
-                            for (int mode = 0; mode < 3; mode++) {
-                                long before = PromptGemm.WGEMM_TOTAL.get();
-                                GemmResult r = gemm(DType.BF16, false, true, s[0], s[1], rows, mode, seed + splits * 1000L + rows * 3L + mode, true);
-                                // an output row stride that is not a multiple of 4 floats (n here, but for the gated
-                                // scratch) is refused and goes to cuBLAS: Wgemm.refusal
-                                boolean through = PromptGemm.WGEMM_TOTAL.get() > before, expect = mode == 1 || s[0] % 4 == 0;
-                                boolean pass = r.ok(1e-2) && through == expect;
-                                all &= pass;
-                                if (!pass || rows == 130) System.out.printf("%-72s rel %.2e written %s %s%n", r.what() + "/" + kn + " splits=" + splits
-                                        + (through ? "" : " (cuBLAS)"), r.relErr(), r.allWritten(), pass ? "ok" : through == expect ? "FAIL" : "FAIL (routed wrongly)");
-                            }
-                    return all;
-                });
+                for (int stagger : Wgemm.swapped(kn) && splits != 1 ? new int[]{0, 3} : new int[]{0})   // the swapped forms' staggered K walks too
+                    ok &= withWgemm(kn, splits, stagger, () -> {
+                        boolean all = true;
+                        for (int[] s : WGEMM_SHAPES)
+                            // 600 rows (5 token tiles: more units than blocks for the persistent form) with the planned split
+                            // only: its float64 references are most of the check's time
+                            for (int rows : splits == 0 ? new int[]{64, 100, 130, 600} : new int[]{64, 130})
+                                for (int mode = 0; mode < 3; mode++) {
+                                    long before = PromptGemm.WGEMM_TOTAL.get();
+                                    GemmResult r = gemm(DType.BF16, false, true, s[0], s[1], rows, mode, seed + splits * 1000L + rows * 3L + mode, true);
+                                    // an output row stride that is not a multiple of 4 floats (n here, but for the gated
+                                    // scratch) is refused and goes to cuBLAS: Wgemm.refusal
+                                    boolean through = PromptGemm.WGEMM_TOTAL.get() > before, expect = mode == 1 || s[0] % 4 == 0;
+                                    boolean pass = r.ok(1e-2) && through == expect;
+                                    all &= pass;
+                                    if (!pass || rows == 130) System.out.printf("%-72s rel %.2e written %s %s%n", r.what() + "/" + kn + " splits=" + splits
+                                            + (stagger > 0 ? " stagger=" + stagger : "") + (through ? "" : " (cuBLAS)"), r.relErr(), r.allWritten(), pass ? "ok" : through == expect ? "FAIL" : "FAIL (routed wrongly)");
+                                }
+                        return all;
+                    });
         return ok;
     }
 
     /** Every fixture with each of its prompt GEMMs (from one row) through {@link Wgemm}. */
     static boolean wgemmFixtures(Path dir) {
         if (CudaModule.hopper(Cuda.get()) == null) return true;
-        return withWgemm(Wgemm.kernel(), 0, () -> {
+        return withWgemm(Wgemm.kernel(), 0, Wgemm.stagger(), () -> {
             long before = PromptGemm.WGEMM_TOTAL.get();
             printFixtureHeader();
             boolean ok = FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "/wgemm", true);
@@ -498,13 +499,13 @@ public final class CudaSelfCheck {
         });
     }
 
-    /** Runs {@code body} with every PromptGemm opened inside it sending multiplies of any row count through {@code kernel} of {@link Wgemm}. */
-    private static boolean withWgemm(String kernel, int splits, java.util.function.BooleanSupplier body) {
+    /** Runs {@code body} with every PromptGemm opened inside it sending multiplies of any row count through {@code kernel} of {@link Wgemm} (its slabs {@code stagger} K blocks apart). */
+    private static boolean withWgemm(String kernel, int splits, int stagger, java.util.function.BooleanSupplier body) {
         Boolean before = PromptGemm.wgemmOverride;
         PromptGemm.wgemmOverride = true;
         try {
             return CudaSettings.with(List.of("fathom.cuda.wgemmMinRows=1", "fathom.cuda.wgemmMaxRows=" + PromptGemm.CHUNK, "fathom.cuda.wgemmSplits=" + splits, "fathom.cuda.wgemmMinStream=0",
-                    "fathom.cuda.wgemmKernel=" + kernel), body::getAsBoolean);
+                    "fathom.cuda.wgemmKernel=" + kernel, "fathom.cuda.wgemmStagger=" + stagger), body::getAsBoolean);
         } finally {
             PromptGemm.wgemmOverride = before;
         }

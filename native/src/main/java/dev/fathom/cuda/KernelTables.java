@@ -330,11 +330,10 @@ final class KernelTables extends BenchTables {
         System.out.printf("%-12s %5s %10s %9s %6s %10s %10s %6s %9s %9s %9s %10s%n", "N x K", "rows", "gemmEx us", "GB/s", "algos", "lt[0] us", "best us", "best", "GB/s", "TFLOP/s", "ex/best", "rel diff");
         for (int[] nk : PROMPT_SHAPES) {
             int n = nk[0], k = nk[1];
-            long wBytes = 2L * n * k;
-            int copies = rotation(wBytes);
-            long[] w = d.copies(copies, wBytes, 31);
-            long x = cu.malloc(2L * 4096 * k), y = cu.malloc(4L * 4096 * n);
-            d.fill(x, 4096L * k, 7);
+            PromptOperands o = promptOperands(n, k, 4096, 31, 7);
+            long[] w = o.w();
+            long wBytes = o.wBytes(), x = o.x(), y = o.y();
+            int copies = w.length;
             for (int rows : rowsList) {
                 double ex = d.perLaunchUs(copies, c -> blas.gemmBf16(w[c], k, x, k, y, n, n, k, rows, false));
                 CublasLt.Plan made;
@@ -368,9 +367,7 @@ final class KernelTables extends BenchTables {
                             plan.algos.size(), first, best, bi, (wBytes + 2.0 * rows * k + 4.0 * rows * n) / (best * 1e-6) / 1e9, flop / (best * 1e-6) / 1e12, ex / best, diff);
                 }
             }
-            d.free(w);
-            cu.free(x);
-            cu.free(y);
+            free(o);
         }
         cu.free(ws);
         lt.close();
@@ -398,6 +395,26 @@ final class KernelTables extends BenchTables {
 
     /** The llama-7b prompt shapes (N x K) of the prompt GEMM parts (lt and the wgemm parts): QKV, the output projection, the gate/up pairs, down. */
     private static final int[][] PROMPT_SHAPES = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
+
+    /**
+     * One prompt shape's operands: its bf16 weights in as many copies as rotate past L2 (seeded {@code wSeed}), bf16
+     * activations of {@code maxRows} rows (filled, seeded {@code xSeed}) and fp32 outputs of as many rows.
+     */
+    private record PromptOperands(long[] w, long wBytes, long x, long y) {}
+
+    private PromptOperands promptOperands(int n, int k, int maxRows, int wSeed, int xSeed) {
+        long wBytes = 2L * n * k;
+        long[] w = d.copies(rotation(wBytes), wBytes, wSeed);
+        long x = cu.malloc(2L * maxRows * k), y = cu.malloc(4L * maxRows * n);
+        d.fill(x, (long) maxRows * k, xSeed);
+        return new PromptOperands(w, wBytes, x, y);
+    }
+
+    private void free(PromptOperands o) {
+        d.free(o.w());
+        cu.free(o.x());
+        cu.free(o.y());
+    }
 
     /** What a wgemm part runs on: the sm_90a image, its shared memory opened, and cuBLAS to compare with. */
     private record WgemmBench(CudaModule hopper, Cublas blas) {}
@@ -439,6 +456,55 @@ final class KernelTables extends BenchTables {
         blas.close();
     }
 
+    /** The staggers part wgstag times (0: every slab starts at K = 0, the default). */
+    static final int[] STAGGERS = {0, 1, 3, 8, 21};
+
+    /**
+     * Part wgstag: the swapped forms at 64 and 128 rows with their weight slabs' walks along K started {@link #STAGGERS}
+     * blocks apart ({@code -Dfathom.cuda.wgemmStagger}), beside cuBLAS; each product checked against cuBLAS's with y
+     * poisoned first. If the default (stagger 0) loses to a stagger, the wave's reads of one column window of every row
+     * cost DRAM efficiency.
+     */
+    void wgemmStaggerTable() {
+        WgemmBench wb = openWgemm("wgstag");
+        if (wb == null) return;
+        CudaModule hopper = wb.hopper();
+        Cublas blas = wb.blas();
+        System.out.printf("%n== wgemmt forms with staggered K walks (slab i starts i x s K blocks in, wrapping), weights rotated > L2; read ceiling %.0f GB/s%n", readGBs);
+        StringBuilder head = new StringBuilder(String.format("%-12s %5s %-14s %4s %3s %10s %7s", "N x K", "rows", "form", "w", "sp", "cuBLAS us", "% read"));
+        for (int st : STAGGERS) head.append(String.format(" %9s %6s", "s" + st + " us", "x cuB"));
+        System.out.println(head + "  max rel diff");
+        for (int[] nk : PROMPT_SHAPES) {
+            int n = nk[0], k = nk[1];
+            PromptOperands o = promptOperands(n, k, 128, 41, 9);
+            long[] w = o.w();
+            long wBytes = o.wBytes(), x = o.x(), y = o.y();
+            int copies = w.length;
+            for (int rows : new int[]{64, 128}) {
+                double ub = d.perLaunchUs(copies, c -> blas.gemmBf16(w[c], k, x, k, y, n, n, k, rows, false));
+                blas.gemmBf16(w[0], k, x, k, y, n, n, k, rows, false);
+                float[] a = d.download(y, (long) rows * n);
+                for (String kn : new String[]{Wgemm.SWAPPED, Wgemm.SWAPPED64}) {
+                    Wgemm.Plan p = Wgemm.plan(kn, n, k, rows, cu.smCount(), 0);
+                    StringBuilder line = new StringBuilder(String.format("%-12s %5d %-14s %4d %3d %10.1f %6.1f%%", n + "x" + k, rows, kn, p.tileRows(), p.splits(), ub,
+                            100 * wBytes / 1e9 / (ub * 1e-6) / readGBs));
+                    double worst = 0;
+                    for (int st : STAGGERS) {
+                        double us = d.perLaunchUs(copies, c -> Wgemm.launch(kn, hopper, mod, stream, p, w[c], k, n, x, k, k, rows, y, n, false, st));
+                        cu.fill32(y, 0x7fc00000, (long) rows * n, stream);
+                        Wgemm.launch(kn, hopper, mod, stream, p, w[0], k, n, x, k, k, rows, y, n, false, st);
+                        double rd = relDiff(a, d.download(y, (long) rows * n));
+                        worst = Double.isNaN(rd) || Double.isNaN(worst) ? Double.NaN : Math.max(worst, rd);   // NaN: an output left unwritten
+                        line.append(String.format(" %9.1f %6.2f", us, ub / us));
+                    }
+                    System.out.println(line + String.format("  %.1e", worst));
+                }
+            }
+            free(o);
+        }
+        blas.close();
+    }
+
     /**
      * Part wgprobe: where the first form's time goes at 128 rows. Beside cuBLAS and wgemm_bf16 on the four llama-7b
      * shapes, its two probes: the same launch streaming every stage with no MMA, and running every MMA with no load
@@ -456,11 +522,10 @@ final class KernelTables extends BenchTables {
                 "mma TF/s", "sum us", "wg / sum", "wgemm2 us", "sp");
         for (int[] nk : PROMPT_SHAPES) {
             int n = nk[0], k = nk[1];
-            long wBytes = 2L * n * k;
-            int copies = rotation(wBytes);
-            long[] w = d.copies(copies, wBytes, 41);
-            long x = cu.malloc(2L * rows * k), y = cu.malloc(4L * rows * n);
-            d.fill(x, (long) rows * k, 9);
+            PromptOperands o = promptOperands(n, k, rows, 41, 9);
+            long[] w = o.w();
+            long wBytes = o.wBytes(), x = o.x(), y = o.y();
+            int copies = w.length;
             Wgemm.Plan plan = Wgemm.plan(n, k, rows, cu.smCount(), 0);
             double ub = d.perLaunchUs(copies, c -> blas.gemmBf16(w[c], k, x, k, y, n, n, k, rows, false));
             double[] us = new double[3];
@@ -474,9 +539,7 @@ final class KernelTables extends BenchTables {
             double flops = 2.0 * n * k * Wgemm.BN;   // the MMAs run on whole 128-token tiles
             System.out.printf("%-12s %7d %10.1f %10.1f %10.1f %6.1f%% %10.1f %10.0f %9.1f %9.2f %10.1f %3d%n", n + "x" + k, plan.splits(), ub, us[0], us[1],
                     100 * wBytes / 1e9 / (us[1] * 1e-6) / readGBs, us[2], flops / (us[2] * 1e-6) / 1e12, us[1] + us[2], us[0] / (us[1] + us[2]), us2, p2.splits());
-            d.free(w);
-            cu.free(x);
-            cu.free(y);
+            free(o);
         }
         blas.close();
     }
@@ -500,12 +563,10 @@ final class KernelTables extends BenchTables {
         System.out.println(head);
         for (int[] nk : PROMPT_SHAPES) {
             int n = nk[0], k = nk[1];
-            long wBytes = 2L * n * k;
-            int copies = rotation(wBytes);
-            long[] w = d.copies(copies, wBytes, 41);
-            int maxR = rowsList[rowsList.length - 1];
-            long x = cu.malloc(2L * maxR * k), y = cu.malloc(4L * maxR * n);
-            d.fill(x, (long) maxR * k, 9);
+            PromptOperands o = promptOperands(n, k, rowsList[rowsList.length - 1], 41, 9);
+            long[] w = o.w();
+            long wBytes = o.wBytes(), x = o.x(), y = o.y();
+            int copies = w.length;
             for (int rows : rowsList) {
                 double ub = d.perLaunchUs(copies, c -> blas.gemmBf16(w[c], k, x, k, y, n, n, k, rows, false));
                 blas.gemmBf16(w[0], k, x, k, y, n, n, k, rows, false);
@@ -523,9 +584,7 @@ final class KernelTables extends BenchTables {
                 }
                 System.out.println(line);
             }
-            d.free(w);
-            cu.free(x);
-            cu.free(y);
+            free(o);
         }
         blas.close();
     }

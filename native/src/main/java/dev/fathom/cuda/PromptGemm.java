@@ -58,6 +58,7 @@ final class PromptGemm implements AutoCloseable {
             wgSplits = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS),
             wgMinStream = CudaSettings.integer("fathom.cuda.wgemmMinStream", Wgemm.MIN_STREAM_BLOCKS, 0, Integer.MAX_VALUE);
     private final String wgKernel = Wgemm.kernel(), wgShort = Wgemm.shortKernel();
+    private final int wgStagger = Wgemm.stagger();
     /** Overrides {@code -Dfathom.cuda.wgemm} for PromptGemms opened afterwards (null: the setting); the benchmarks' switch. */
     static volatile Boolean wgemmOverride;
     /** Multiplies that went through {@link Wgemm} in this process (the checks read it to know the kernel ran). */
@@ -134,7 +135,7 @@ final class PromptGemm implements AutoCloseable {
             plan = Wgemm.plan(kn, n, k, rows, cu.smCount(), wgSplits);
         }
         if (plan != null && wgemmTakes(true, rows, wgMin, wgMax, Wgemm.refusal(w, ldw, x, ldx, y, ldy), plan, wgMinStream)) {
-            Wgemm.launch(kn, hopper, mod, stream, plan, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate);
+            Wgemm.launch(kn, hopper, mod, stream, plan, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate, wgStagger);
             WGEMM_TOTAL.incrementAndGet();
         } else {
             blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);

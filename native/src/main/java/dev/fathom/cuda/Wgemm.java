@@ -130,6 +130,27 @@ final class Wgemm {
      */
     static String shortKernel() { return CudaSettings.choice("fathom.cuda.wgemmShortKernel", null, KERNELS.toArray(String[]::new)); }
 
+    /** The most {@link #stagger()} takes: 64-column K blocks between neighbouring slabs' starting points. */
+    static final int MAX_STAGGER = 64;
+
+    /**
+     * How many 64-column K blocks apart neighbouring weight slabs of a swapped form start their walk along K ({@code
+     * -Dfathom.cuda.wgemmStagger}, 0..{@link #MAX_STAGGER}, default 0: all at K = 0). Without it every block of a wave
+     * reads the same 128 bytes of each of its rows at once, rows 2·K bytes apart; with it the wave reads spread columns
+     * (thirtieth session's experiment: whether that pattern, not the loads' count, keeps the 128-row multiplies at 2.0–2.4
+     * TB/s against a 3.0 TB/s read ceiling). The first forms ignore it.
+     */
+    static int stagger() { return CudaSettings.integer("fathom.cuda.wgemmStagger", 0, 0, MAX_STAGGER); }
+
+    /**
+     * The 64-column K block that weight slab {@code wTile}'s {@code g}-th stage loads, of a split covering blocks
+     * [{@code kb0}, {@code kb1}), under {@code stagger} (wgemm_sm90a.cu's wgemmt producer, mirrored for the tests).
+     */
+    static int staggeredBlock(int wTile, int stagger, int kb0, int kb1, int g) {
+        int nkb = kb1 - kb0, rot = stagger > 0 && nkb > 0 ? (int) ((long) wTile * stagger % nkb) : 0;
+        return kb0 + (g + rot < nkb ? g + rot : g + rot - nkb);
+    }
+
     private Wgemm() {}
 
     /** Blocks of a launch of {@code kernel}: one per unit, or for the persistent kernel at most one per multiprocessor. */
@@ -228,6 +249,13 @@ final class Wgemm {
      */
     static void launch(String kernel, CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k,
                        int rows, long y, int ldy, boolean accumulate) {
+        launch(kernel, hopper, main, stream, p, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate, 0);
+    }
+
+    /** {@link #launch(String, CudaModule, CudaModule, long, Plan, long, int, int, long, int, int, int, long, int, boolean)} with the swapped forms' slabs {@code stagger} K blocks apart ({@link #stagger()}). */
+    static void launch(String kernel, CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k,
+                       int rows, long y, int ldy, boolean accumulate, int stagger) {
+        if (stagger < 0 || stagger > MAX_STAGGER) throw new IllegalArgumentException("wgemm stagger must be 0.." + MAX_STAGGER + " K blocks, not " + stagger);
         String why = refusal(w, ldw, x, ldx, y, ldy);
         if (why != null) throw new IllegalArgumentException(why);
         Cuda cu = hopper.cuda();
@@ -240,8 +268,12 @@ final class Wgemm {
         }
         MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, swapped(kernel) ? p.tileRows() : bm(kernel));
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, tileTokens(kernel));
-        hopper.launch(false, cluster ? p.splits() : 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
-                p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0);
+        if (swapped(kernel))   // the swapped forms take the stagger as a last argument
+            hopper.launch(false, 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
+                    p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0, stagger);
+        else
+            hopper.launch(false, cluster ? p.splits() : 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
+                    p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0);
     }
 
     /** Opens the kernels' shared memory beyond 48 KB (once per image). */

@@ -192,6 +192,39 @@ class WgemmTest {
     }
 
     @Test
+    void staggeredWalksCoverEveryKBlockOnceAndSpreadTheWave() throws Exception {
+        // each slab's walk visits every block of its split exactly once, whatever the stagger (the sum does not change)
+        for (int st : KernelTables.STAGGERS)
+            for (int[] range : new int[][]{{0, 64}, {86, 172}, {0, 1}, {5, 9}})
+                for (int wt = 0; wt < 130; wt += 7) {
+                    boolean[] seen = new boolean[range[1]];
+                    for (int g = 0; g < range[1] - range[0]; g++) {
+                        int kb = Wgemm.staggeredBlock(wt, st, range[0], range[1], g);
+                        assertTrue(kb >= range[0] && kb < range[1] && !seen[kb], "slab " + wt + " stagger " + st + " stage " + g + ": block " + kb);
+                        seen[kb] = true;
+                    }
+                }
+        assertEquals(0, Wgemm.staggeredBlock(5, 0, 0, 64, 0), "stagger 0: every slab starts at K = 0");
+        // QKV at 128 rows (128 slabs of 96, 64 K blocks): stagger 1 starts the wave's first stage on all 64 column windows
+        java.util.Set<Integer> first = new java.util.HashSet<>();
+        for (int wt = 0; wt < 128; wt++) first.add(Wgemm.staggeredBlock(wt, 1, 0, 64, 0));
+        assertEquals(64, first.size());
+        assertEquals(3, Wgemm.staggeredBlock(1, 3, 0, 64, 0));
+        assertEquals(1, Wgemm.staggeredBlock(1, 3, 0, 64, 62), "it wraps");
+        // the kernel computes the same rotation and wraps the same way
+        String src = Files.readString(Path.of("src/main/cuda/wgemm_sm90a.cu"));
+        assertTrue(src.contains("rot = stagger > 0 && nkb > 0 ? (int)((long)wt * stagger % nkb) : 0;"));
+        assertTrue(src.contains("const int kb = kb0 + (g + rot < nkb ? g + rot : g + rot - nkb)"));
+        assertTrue(src.contains("int ldy, int accumulate, int stagger) {"), "WGT_KERNEL takes the stagger last, as Wgemm.launch passes it");
+        assertEquals(0, Wgemm.stagger(), "off by default");
+        SystemProperties.with("fathom.cuda.wgemmStagger", "8", () -> assertEquals(8, Wgemm.stagger()));
+        SystemProperties.with("fathom.cuda.wgemmStagger", "65", () -> {
+            var e = assertThrows(IllegalArgumentException.class, Wgemm::stagger);
+            assertTrue(e.getMessage().contains("fathom.cuda.wgemmStagger"), e.getMessage());
+        });
+    }
+
+    @Test
     void theSm90aImageLoadsOnComputeCapability90Only() {
         assertNull(CudaModule.hopperRefusal(9, 0, true));
         assertTrue(CudaModule.hopperRefusal(8, 0, true).contains("not 8.0"));
