@@ -173,7 +173,8 @@ class WgemmTest {
         assertFalse(PromptGemm.wgemmTakes(true, 129, 64, 128, null, qkv, stream), "above the range: cuBLAS");
         assertFalse(PromptGemm.wgemmTakes(false, 128, 64, 128, null, qkv, stream), "not an sm_90 GPU or the switch off");
         assertFalse(PromptGemm.wgemmTakes(true, 128, 64, 128, "strides", qkv, stream), "operands it refuses: cuBLAS");
-        assertTrue(PromptGemm.wgemmEnabled(), "on by default since the twenty-ninth session (where the GPU has it)");
+        assertFalse(PromptGemm.wgemmEnabled(), "off by default since the thirtieth session: level with cuBLAS in the model");
+        SystemProperties.with("fathom.cuda.wgemm", "true", () -> assertTrue(PromptGemm.wgemmEnabled()));
         SystemProperties.with("fathom.cuda.wgemm", "false", () -> assertFalse(PromptGemm.wgemmEnabled()));
         assertEquals(Wgemm.SWAPPED, Wgemm.kernel());
         assertNull(Wgemm.shortKernel(), "short streams stay on cuBLAS by default");
