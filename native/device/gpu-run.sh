@@ -8,6 +8,7 @@
 # memory and warp-stall sections of every kernel into $OUT/ncu.txt), nsys[:parts] (CudaBench parts, default graphsteps,
 # under Nsight Systems with every graph node traced; GraphGaps then prints per graph where its time goes between kernels;
 # -Dfathom.bench.graphVariants=a,b picks the routings, comparison parts of CudaBench, default llama48,nv6),
+# pverdict[:a,b] (CudaBench part prefillsteps over prompt-GEMM routings a,b, default nowgemm,wgon, three rounds after an untimed one: cuBLAS against wgemmt in the 128-token prefill, with a verdict),
 # verdict[:a,b,c] (CudaBench part graphsteps over routings a,b,c, default llama48,old48: the defaults against the routing before the twenty-ninth session, at 2, 4 and 8 rows,
 # twice round, the first the baseline; ends with the table and which routing, if any, should become the default).
 # Example (device tool, carry .device/cuda):  bash .device/cuda/gpu-run.sh check bench:prompt,llama zero
@@ -63,6 +64,7 @@ for step in "$@"; do
             "${J[@]}" dev.fathom.cuda.GraphGaps "$(ls "$rep"*cuda_gpu_trace*.csv | head -1)" || r=1
             gzip -f "$rep"*cuda_gpu_trace*.csv   # the kernel list of every launch, 10-20 MB as text
             (exit $r); fi ;;
+    pverdict) "${J[@]}" -Dfathom.bench.prefillVariants="${arg:-nowgemm,wgon}" -Dfathom.bench.graphRounds=3 dev.fathom.cuda.CudaBench prefillsteps ;;
     verdict) "${J[@]}" -Dfathom.bench.graphVariants="${arg:-llama48,old48}" -Dfathom.bench.graphRows=2,4,8 -Dfathom.bench.graphRounds=2 \
                dev.fathom.cuda.CudaBench graphsteps ;;
     *) echo "unknown step $step"; false ;;

@@ -219,10 +219,10 @@ public final class CudaBench {
      */
     record Variant(String part, String what, String preset, int[] batches, String... switches) {}
 
-    /** The settings of comparison part {@code part} (GraphGaps part graphsteps runs them in one process); one sentence for a name that is none. */
+    /** The settings of comparison part {@code part} (parts graphsteps and prefillsteps run them in one process); one sentence for a name that is none. */
     static List<String> variantSwitches(String part) {
         for (Variant v : variants()) if (v.part().equals(part)) return List.of(v.switches());
-        throw new IllegalArgumentException("-Dfathom.bench.graphVariants: no comparison part " + part + "; use some of "
+        throw new IllegalArgumentException("no comparison part " + part + "; use some of "
                 + String.join(", ", variants().stream().map(Variant::part).toList()));
     }
 
@@ -379,7 +379,7 @@ public final class CudaBench {
 
     /** The parts main runs itself (the comparison parts are {@link #variants()}'s). */
     static final List<String> TABLE_PARTS = List.of("gemm", "sizes", "stages", "tma", "tmatrace", "tmaprobe", "steptrace", "prof", "splitk",
-            "lt", "wgtable", "wgprobe", "wgstag", "profwg", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps");
+            "lt", "wgtable", "wgprobe", "wgstag", "profwg", "int8", "prompt", "llama", "graphs", "llama1", "graphs7b", "leak", "graphsteps", "prefillsteps");
 
     /** One sentence naming the parts that are none of CudaBench's, or null when all are (a typo used to run nothing, silently). */
     static String partsRefusal(List<String> parts) {
@@ -391,7 +391,8 @@ public final class CudaBench {
 
     /**
      * The sentence of a bad bench setting ({@code -Dfathom.bench.shapes}, {@code -Dfathom.bench.traceKernels},
-     * {@code -Dfathom.bench.tmaKernels}, {@code -Dfathom.bench.clusters}, {@code -Dfathom.bench.out}), or null: checked before the GPU is opened.
+     * {@code -Dfathom.bench.tmaKernels}, {@code -Dfathom.bench.clusters}, the graph and prefill parts' settings, {@code
+     * -Dfathom.bench.out}), or null: checked before the GPU is opened.
      */
     static String settingsRefusal() {
         try {
@@ -402,6 +403,7 @@ public final class CudaBench {
             GraphGaps.rows();
             GraphGaps.rounds();
             GraphGaps.variants();
+            PrefillSteps.variants();
             String out = System.getProperty("fathom.bench.out", "").trim();
             if (!out.isEmpty() && !java.nio.file.Files.isDirectory(java.nio.file.Path.of(out)))
                 return "-Dfathom.bench.out=" + out + ": no such folder; create it, or leave the setting out to write no trace files";
@@ -453,6 +455,7 @@ public final class CudaBench {
         if (parts.contains("tmaprobe")) new TmaTrace(b.dev, b.readGBs).probeTable();
         if (parts.contains("steptrace")) StepTrace.table(4);
         if (parts.contains("graphsteps")) GraphGaps.steps();
+        if (parts.contains("prefillsteps")) PrefillSteps.run();
         if (parts.contains("prof")) reads.profLaunches();
         if (parts.contains("splitk")) tables.splitkTable();
         if (parts.contains("lt")) tables.ltTable();

@@ -210,9 +210,16 @@ final class GraphGaps {
     static int rounds() { return CudaSettings.integer("fathom.bench.graphRounds", 1, 1, 5); }
 
     /** {@code -Dfathom.bench.graphVariants}: CudaBench comparison parts, comma-separated (default llama48,nv6); one sentence for a name that is none. */
-    static List<String> variants() {
-        List<String> v = java.util.Arrays.stream(System.getProperty("fathom.bench.graphVariants", "llama48,nv6").split(",")).map(String::trim).toList();
-        v.forEach(CudaBench::variantSwitches);
+    static List<String> variants() { return parts("fathom.bench.graphVariants", "llama48,nv6"); }
+
+    /** The CudaBench comparison parts {@code property} names, comma-separated (default {@code def}); one sentence for a name that is none. */
+    static List<String> parts(String property, String def) {
+        List<String> v = java.util.Arrays.stream(System.getProperty(property, def).split(",")).map(String::trim).toList();
+        try {
+            v.forEach(CudaBench::variantSwitches);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("-D" + property + ": " + e.getMessage(), e);
+        }
         return v;
     }
 

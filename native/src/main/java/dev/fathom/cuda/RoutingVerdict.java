@@ -30,10 +30,19 @@ final class RoutingVerdict {
     static final double LEVEL = 0.01;
 
     private final String baseline;
+    /** What each run's figure is, for the table's title. */
+    private final String measure;
     /** rows -> routing (in the order first named) -> the medians of its runs, in run order. */
     private final TreeMap<Integer, Map<String, List<Double>>> runs = new TreeMap<>();
 
-    RoutingVerdict(String baseline) { this.baseline = baseline; }
+    /** Decode routings: each run's figure the median of its 20 host step times. */
+    RoutingVerdict(String baseline) { this(baseline, "host step ms, median of each run's 20 steps"); }
+
+    /** Routings of another phase, each run's figure described by {@code measure} (PrefillSteps: prefill ms). */
+    RoutingVerdict(String baseline, String measure) {
+        this.baseline = baseline;
+        this.measure = measure;
+    }
 
     /** Records one run's median step time, in ms. */
     void add(int rows, String routing, double ms) {
@@ -93,8 +102,8 @@ final class RoutingVerdict {
     /** The table of every routing at every row count, each candidate's standing, and the verdict in one sentence. */
     String table() {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "%n== routings side by side (host step ms, median of each run's 20 steps; baseline %s; level = within %.0f %% of its median)%n",
-                baseline, LEVEL * 100));
+        sb.append(String.format(Locale.ROOT, "%n== routings side by side (%s; baseline %s; level = within %.0f %% of its median)%n",
+                measure, baseline, LEVEL * 100));
         sb.append(String.format(Locale.ROOT, "%5s  %-10s  %-28s  %9s  %8s  %s%n", "rows", "routing", "runs", "median", "÷ base", "standing"));
         for (Map.Entry<Integer, Map<String, List<Double>>> e : runs.entrySet()) {
             List<Double> b = e.getValue().get(baseline);

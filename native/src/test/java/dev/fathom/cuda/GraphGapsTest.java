@@ -130,6 +130,13 @@ class GraphGapsTest {
             String why = CudaBench.settingsRefusal();
             assertTrue(why != null && why.startsWith("-Dfathom.bench.graphVariants: no comparison part nv7; use some of"), why);
         });
+        SystemProperties.with("fathom.bench.prefillVariants", "nowgemm,wgonn", () -> {
+            String why = CudaBench.settingsRefusal();
+            assertTrue(why != null && why.startsWith("-Dfathom.bench.prefillVariants: no comparison part wgonn; use some of"), why);
+        });
+        assertEquals(List.of("nowgemm", "wgon"), PrefillSteps.variants(), "cuBLAS the baseline, our GEMM the candidate");
+        assertEquals(List.of("fathom.cuda.wgemm=true"), CudaBench.variantSwitches("wgon"), "wgon is the twenty-ninth session's default");
+        assertNull(CudaBench.partsRefusal(List.of("prefillsteps")));
         SystemProperties.with("fathom.bench.graphRows", "9", () -> assertTrue(String.valueOf(CudaBench.settingsRefusal()).contains("fathom.bench.graphRows"),
                 CudaBench.settingsRefusal()));
         assertNull(CudaBench.partsRefusal(List.of("graphsteps")));

@@ -79,6 +79,22 @@ class RoutingVerdictTest {
     }
 
     @Test
+    void aPrefillVerdictNamesItsMeasureAndNeedsEveryRunAhead() {
+        // the thirtieth session's call A, as PrefillSteps would record it: wgemmt level with cuBLAS is not a new default
+        RoutingVerdict level = new RoutingVerdict("nowgemm", "host prefill ms of one 128-token prompt, median of each run's 9");
+        for (double ms : new double[]{7.22, 7.25, 7.20}) level.add(128, "nowgemm", ms);
+        for (double ms : new double[]{7.24, 7.32, 7.35}) level.add(128, "wgon", ms);
+        String t = level.table();
+        assertTrue(t.contains("(host prefill ms of one 128-token prompt, median of each run's 9; baseline nowgemm;"), t);
+        assertFalse(t.contains("host step ms"), t);
+        assertTrue(t.contains("verdict: keep the defaults: no routing is ahead of every nowgemm run at 128 rows"), t);
+        RoutingVerdict ahead = new RoutingVerdict("nowgemm", "prefill");
+        for (double ms : new double[]{7.22, 7.25}) ahead.add(128, "nowgemm", ms);
+        for (double ms : new double[]{7.10, 7.15}) ahead.add(128, "wgon", ms);
+        assertTrue(ahead.table().contains("verdict: make wgon the default: ahead of every nowgemm run at 128 rows"), ahead.table());
+    }
+
+    @Test
     void graphRowsTakesAListAndRoundsARangeEachRefusedInOneSentence() {
         SystemProperties.with("fathom.bench.graphRows", "2, 4,8,4", () -> assertEquals(List.of(2, 4, 8), GraphGaps.rows()));
         assertEquals(List.of(4), GraphGaps.rows());
