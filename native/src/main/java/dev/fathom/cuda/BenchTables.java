@@ -81,7 +81,6 @@ abstract class BenchTables {
         return true;
     }
 
-    /** cuBLAS on the bench stream, or null after a line saying why it cannot load. */
     /** ‖b − a‖ / ‖a‖ over two products of the same operands (NaN where b has an unwritten, NaN-poisoned output). */
     static double relDiff(float[] a, float[] b) {
         double num = 0, den = 0;
@@ -89,6 +88,7 @@ abstract class BenchTables {
         return Math.sqrt(num / den);
     }
 
+    /** cuBLAS on the bench stream, or null after a line saying why it cannot load. */
     Cublas openBlas() {
         String[] why = new String[1];
         Cublas blas = Cublas.open(stream, why);

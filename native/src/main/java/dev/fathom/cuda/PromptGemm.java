@@ -23,13 +23,13 @@ import dev.fathom.engine.tensor.DType;
  * matrix's layout ({@link #threshold(boolean, DType)}: 1 for row-major BF16 rows, 8 for INT8, 16 for the tile layouts);
  * otherwise {@link CudaModel} keeps its own kernels.
  *
- * <p>On compute capability 9.0 (unless {@code -Dfathom.cuda.wgemm=false}), the multiplies of {@code wgemmMinRows} to
+ * <p>With {@code -Dfathom.cuda.wgemm=true}, on compute capability 9.0, the multiplies of {@code wgemmMinRows} to
  * {@code wgemmMaxRows} rows (64..128 by default: a batch-1 prompt) whose blocks each stream at least {@code
  * wgemmMinStream} 64-column blocks of K (64 by default: QKV, gate/up and down of llama-7b, not the 4096 x 4096 output
  * projection, whose plan splits K into halves) run on {@link Wgemm} (warpgroup MMA, {@link Wgemm#SWAPPED} by default)
- * instead of cuBLAS, with the same operands and epilogues. Twenty-ninth session, H100, one run: the 128-token llama-7b
- * prefill took 7.28 ms against cuBLAS's 7.55, the GEMMs so routed 1.01-1.05x cuBLAS alone except QKV (0.96x, level in
- * the model) and the output projection 0.74x (so left on cuBLAS).
+ * instead of cuBLAS, with the same operands and epilogues. Alone those are 0.97-1.05x cuBLAS; in the 128-token
+ * llama-7b prefill they were level with it (thirtieth session, H100: 7.24-7.36 against 7.20-7.25 ms), so the switch is
+ * off by default ({@link #wgemmEnabled}).
  */
 final class PromptGemm implements AutoCloseable {
     /** Rows per cuBLAS call; bounds the activation and gated-output scratch. */
@@ -90,7 +90,7 @@ final class PromptGemm implements AutoCloseable {
             try {   // a driver that cannot load the sm_90a cubin leaves every multiply on cuBLAS, as without the switch
                 h = CudaModule.hopper(cu);
                 if (h != null) Wgemm.prepare(h);
-                else if (wgemmAsked(ov)) hw = CudaModule.hopperRefusal(cu);   // say why only when asked for outright (were it on by default, other GPUs would hear it)
+                else hw = CudaModule.hopperRefusal(cu);   // asked for (the switch is off by default) on a GPU or build without it
             } catch (RuntimeException e) {
                 h = null;
                 hw = "the sm_90a kernels did not load (" + e.getMessage() + ")";
@@ -112,11 +112,6 @@ final class PromptGemm implements AutoCloseable {
      * 128-token prefill level with cuBLAS's, 7.24–7.36 against 7.20–7.25 ms, so cuBLAS keeps them, as the issue asks).
      */
     static boolean wgemmEnabled() { return CudaSettings.flag("fathom.cuda.wgemm", false); }
-
-    /** Whether {@link Wgemm} was asked for outright: the override, or the switch set. */
-    private static boolean wgemmAsked(Boolean override) {
-        return override != null ? override : System.getProperty("fathom.cuda.wgemm") != null;
-    }
 
     /**
      * Whether a multiply of {@code rows} rows goes through {@link Wgemm} with these operands (else through cuBLAS): in
