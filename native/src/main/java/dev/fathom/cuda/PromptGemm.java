@@ -23,13 +23,14 @@ import dev.fathom.engine.tensor.DType;
  * matrix's layout ({@link #threshold(boolean, DType)}: 1 for row-major BF16 rows, 8 for INT8, 16 for the tile layouts);
  * otherwise {@link CudaModel} keeps its own kernels.
  *
- * <p>With {@code -Dfathom.cuda.wgemm=true}, on compute capability 9.0, the multiplies of {@code wgemmMinRows} to
+ * <p>With {@code -Dfathom.cuda.wgemm=true} (the default), on compute capability 9.0, the multiplies of {@code wgemmMinRows} to
  * {@code wgemmMaxRows} rows (64..128 by default: a batch-1 prompt) whose blocks each stream at least {@code
  * wgemmMinStream} 64-column blocks of K (64 by default: QKV, gate/up and down of llama-7b, not the 4096 x 4096 output
  * projection, whose plan splits K into halves) run on {@link Wgemm} (warpgroup MMA, {@link Wgemm#SWAPPED} by default)
- * instead of cuBLAS, with the same operands and epilogues. Alone those are 0.97-1.05x cuBLAS; in the 128-token
- * llama-7b prefill they were level with it (thirtieth session, H100: 7.24-7.36 against 7.20-7.25 ms), so the switch is
- * off by default ({@link #wgemmEnabled}).
+ * instead of cuBLAS, with the same operands and epilogues. Alone those are 0.97-1.05x cuBLAS. In the 128-token
+ * llama-7b prefill, timed on one loaded model after an untimed session (bench part prefillsteps), every run through
+ * them was shorter than every cuBLAS run (thirty-first session, H100: 7.22-7.28 against 7.30-7.43 ms), so the switch
+ * is on by default ({@link #wgemmEnabled}); {@code false} keeps every prompt GEMM on cuBLAS.
  */
 final class PromptGemm implements AutoCloseable {
     /** Rows per cuBLAS call; bounds the activation and gated-output scratch. */
@@ -90,7 +91,8 @@ final class PromptGemm implements AutoCloseable {
             try {   // a driver that cannot load the sm_90a cubin leaves every multiply on cuBLAS, as without the switch
                 h = CudaModule.hopper(cu);
                 if (h != null) Wgemm.prepare(h);
-                else hw = CudaModule.hopperRefusal(cu);   // asked for (the switch is off by default) on a GPU or build without it
+                else if (ov != null || System.getProperty("fathom.cuda.wgemm") != null || cu.ccMajor() == 9 && cu.ccMinor() == 0)
+                    hw = CudaModule.hopperRefusal(cu);   // asked for outright, or an H100/H200 build without the image; other GPUs by default: silent
             } catch (RuntimeException e) {
                 h = null;
                 hw = "the sm_90a kernels did not load (" + e.getMessage() + ")";
@@ -101,17 +103,20 @@ final class PromptGemm implements AutoCloseable {
     }
 
     /**
-     * Why {@link Wgemm} was asked for ({@code -Dfathom.cuda.wgemm=true} set, or the benchmarks' override) and cuBLAS
-     * takes the multiplies, or null (not asked, or active).
+     * Why cuBLAS takes the multiplies {@link Wgemm} would: the sm_90a kernels failed to load, or {@code
+     * -Dfathom.cuda.wgemm=true} (or the benchmarks' override) was set outright on a GPU or build without them, or a
+     * compute capability 9.0 GPU runs a build without them; null when active, switched off, or on by default on any
+     * other GPU (where it does not apply).
      */
     String wgemmUnavailableReason() { return wgemmWhy; }
 
     /**
-     * Whether {@code -Dfathom.cuda.wgemm} lets {@link Wgemm} take multiplies on the GPUs that have it: default false (on
-     * in the twenty-ninth session on a comparison whose baseline ran first in its process; the thirtieth's timed the
-     * 128-token prefill level with cuBLAS's, 7.24–7.36 against 7.20–7.25 ms, so cuBLAS keeps them, as the issue asks).
+     * Whether {@code -Dfathom.cuda.wgemm} lets {@link Wgemm} take multiplies on the GPUs that have it: default true. On
+     * in the twenty-ninth session, off in the thirtieth (level with cuBLAS in runs whose order favoured one side), on
+     * again in the thirty-first by the bench part prefillsteps: one loaded model, an untimed session first, three
+     * rounds, every 128-token prefill through it shorter than every cuBLAS one (7.22-7.28 against 7.30-7.43 ms, H100).
      */
-    static boolean wgemmEnabled() { return CudaSettings.flag("fathom.cuda.wgemm", false); }
+    static boolean wgemmEnabled() { return CudaSettings.flag("fathom.cuda.wgemm", true); }
 
     /**
      * Whether a multiply of {@code rows} rows goes through {@link Wgemm} with these operands (else through cuBLAS): in

@@ -135,7 +135,7 @@ class GraphGapsTest {
             assertTrue(why != null && why.startsWith("-Dfathom.bench.prefillVariants: no comparison part wgonn; use some of"), why);
         });
         assertEquals(List.of("nowgemm", "wgon"), PrefillSteps.variants(), "cuBLAS the baseline, our GEMM the candidate");
-        assertEquals(List.of("fathom.cuda.wgemm=true"), CudaBench.variantSwitches("wgon"), "wgon is the twenty-ninth session's default");
+        assertEquals(List.of("fathom.cuda.wgemm=true"), CudaBench.variantSwitches("wgon"), "wgon sets the default outright");
         assertNull(CudaBench.partsRefusal(List.of("prefillsteps")));
         SystemProperties.with("fathom.bench.graphRows", "9", () -> assertTrue(String.valueOf(CudaBench.settingsRefusal()).contains("fathom.bench.graphRows"),
                 CudaBench.settingsRefusal()));

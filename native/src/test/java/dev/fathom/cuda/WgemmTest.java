@@ -173,7 +173,7 @@ class WgemmTest {
         assertFalse(PromptGemm.wgemmTakes(true, 129, 64, 128, null, qkv, stream), "above the range: cuBLAS");
         assertFalse(PromptGemm.wgemmTakes(false, 128, 64, 128, null, qkv, stream), "not an sm_90 GPU or the switch off");
         assertFalse(PromptGemm.wgemmTakes(true, 128, 64, 128, "strides", qkv, stream), "operands it refuses: cuBLAS");
-        assertFalse(PromptGemm.wgemmEnabled(), "off by default since the thirtieth session: level with cuBLAS in the model");
+        assertTrue(PromptGemm.wgemmEnabled(), "on by default since the thirty-first session: every prefill through it shorter than every cuBLAS one");
         SystemProperties.with("fathom.cuda.wgemm", "true", () -> assertTrue(PromptGemm.wgemmEnabled()));
         SystemProperties.with("fathom.cuda.wgemm", "false", () -> assertFalse(PromptGemm.wgemmEnabled()));
         assertEquals(Wgemm.SWAPPED, Wgemm.kernel());
