@@ -130,14 +130,7 @@ DEV void kv_st(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
 template <typename KT>
 DEV float4 kv_ld4(const KT* p) { return kv_cvt(kv_raw(p)); }
 
-DEV float activate(float x, int act) {
-    switch (act) {
-        case 0: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));                        // gelu (erf)
-        case 1: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))); // gelu_tanh
-        case 2: return x > 0.f ? x : 0.f;                                                              // relu
-        default: return x / (1.0f + expf(-x));                                                         // silu
-    }
-}
+#include "activation.cuh"   // activate(x, act)
 
 // ------------------------------------------------------------------------------------------ block reduce
 

@@ -34,6 +34,7 @@
 #define DEV __device__ __forceinline__
 
 #include "hopper_async.cuh"
+#include "activation.cuh"   // activate(x, act): the gated epilogue's, as the main image's rows_gated
 
 #define WG_BM 128
 #define WG_BN 128
@@ -299,6 +300,15 @@ WG_KERNEL(wgemm2_bf16, WG_UNIT, WG_PROBE_NONE, 2)
 //    output projection at 128 rows is 64 slabs of 64 x 2 token tiles = 128 blocks, as cuBLAS's 64 x 64 tiles).
 //  - Accumulators: m64nNWk16, NW/2 floats a thread: rows are tokens, columns outputs; stored straight from the
 //    registers as pairs of outputs (8-byte stores, or vector reductions into y when K is split).
+//  - Gated epilogue (group > 0; one K split, no accumulation: the host's Wgemm.gatedRefusal): the weights are the MLP's
+//    gate and up rows stored in groups of `group` (4: the row-major and SIMT layouts, 16: the tile layout), the first
+//    half of each group gate rows, the second half the up rows they pair with (SbiLayout.gatedPairs). y gets
+//    act(gate + bias) * (up + bias) at output (o / group) * group/2 + o % group for each gate row o, as rows_gated
+//    computes it from a full fp32 product (outputs below nOut, an even count), without writing that product (llama-7b, 128 rows: 11 MB written and read
+//    back, and a launch, per layer) and in bf16 when outBf16 (the down projection's input). A thread holds outputs
+//    o, o + 1 of 8-column block b at o = 8b + 2 (lane & 3) (+ the slab's first): with groups of 4 the up pair of a gate
+//    pair is the neighbouring lane's (lane ^ 1), with groups of 16 the same lane's in block b + 1. NW is a multiple
+//    of 16, so a slab holds whole groups.
 #define WGT_SMEM_MAX (227 * 1024 - 4096)   // SbiSplitK.MAX_SMEM
 __host__ __device__ constexpr int wgt_stages(int nw, int cw) {
     return (WGT_SMEM_MAX - 1280) / (cw * 64 * WG_BK * 2 + nw * WG_BK * 2) < (cw == 2 ? 8 : 12)
@@ -365,11 +375,23 @@ DEV void wgt_store2(float* dst, float a, float b, int n, bool reduce, int accumu
 #endif
 }
 
+// Gated outputs n, n + 1 of token row `row` (y of ldy elements, fp32 or bf16): act(g + bias) * (u + bias) for gate rows
+// o, o + 1 and their up rows o + half, o + half + 1.
+DEV void wgt_gated2(float* y, int ldy, int outBf16, int row, int n, float g0, float g1, float u0, float u1,
+                    const float* __restrict__ bias, int o, int half, int act) {
+    if (bias) { g0 += bias[o]; g1 += bias[o + 1]; u0 += bias[o + half]; u1 += bias[o + half + 1]; }
+    const float a = activate(g0, act) * u0, b = activate(g1, act) * u1;
+    if (outBf16) *reinterpret_cast<__nv_bfloat162*>(reinterpret_cast<__nv_bfloat16*>(y) + (size_t)row * ldy + n) = __floats2bfloat162_rn(a, b);
+    else *reinterpret_cast<float2*>(y + (size_t)row * ldy + n) = make_float2(a, b);
+}
+
 template <int NW, int CW>
 DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int M, int kBlocks, int splits, int wTiles,
-                     int tTiles, float* __restrict__ y, int ldy, int accumulate, int stagger) {
+                     int tTiles, float* __restrict__ y, int ldy, int accumulate, int stagger, const float* __restrict__ bias,
+                     int group, int act, int outBf16, int nOut) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int S = wgt_stages(NW, CW), X_BYTES = CW * 64 * WG_BK * 2, STAGE = X_BYTES + NW * WG_BK * 2, R = NW / 2, TOK = CW * 64;
+    static_assert(NW % 16 == 0, "the gated epilogue needs whole groups of 16 in a slab");
     extern __shared__ unsigned char wg_smem[];
     unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(wg_smem) + 1023) & ~uintptr_t(1023));
     uint64_t* full = reinterpret_cast<uint64_t*>(base + S * STAGE);
@@ -424,6 +446,30 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
 #pragma unroll
     for (int j = 0; j < R; j++) asm volatile("" : "+f"(d[j])::"memory");
     const int tok0 = tt * TOK + cw * 64 + 16 * warp + (lane >> 2), o0 = wt * NW + 2 * (lane & 3);
+    if (group == 4) {   // gated, groups of 4: the up pair from lane ^ 1; the even lanes (gate pairs) write
+#pragma unroll
+        for (int b = 0; b < NW / 8; b++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const float g0 = d[4 * b + 2 * h], g1 = d[4 * b + 2 * h + 1];
+                const float u0 = __shfl_xor_sync(0xffffffffu, g0, 1), u1 = __shfl_xor_sync(0xffffffffu, g1, 1);
+                const int row = tok0 + 8 * h, o = o0 + 8 * b;
+                if ((lane & 1) == 0 && row < M && o < N && (o >> 1) < nOut) wgt_gated2(y, ldy, outBf16, row, o >> 1, g0, g1, u0, u1, bias, o, 2, act);
+            }
+        return;
+    }
+    if (group == 16) {   // gated, groups of 16: block b even holds gate rows, b + 1 their up rows, in the same lane
+#pragma unroll
+        for (int b = 0; b < NW / 8; b += 2)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int row = tok0 + 8 * h, o = o0 + 8 * b, n = (o >> 4) * 8 + (o & 15);
+                if (row < M && o < N && n < nOut)
+                    wgt_gated2(y, ldy, outBf16, row, n, d[4 * b + 2 * h], d[4 * b + 2 * h + 1], d[4 * b + 4 + 2 * h],
+                               d[4 * b + 4 + 2 * h + 1], bias, o, 8, act);
+            }
+        return;
+    }
 #pragma unroll
     for (int b = 0; b < NW / 8; b++)
 #pragma unroll
@@ -436,11 +482,14 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
 }
 
 // The entry points: wgemmt_bf16_<NW> (128-token tiles, 384 threads) and wgemmt64_bf16_<NW> (64-token tiles, 256).
+// bias, group, act, outBf16, nOut: the gated epilogue's (group 0: none, y fp32 += or = the product).
 #define WGT_KERNEL(NAME, NW, CW)                                                                                           \
     extern "C" __global__ void __launch_bounds__(128 + (CW) * 128, 1)                                                    \
     NAME(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks, \
-         int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate, int stagger) {             \
-        wgemmt_body<NW, CW>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate, stagger);       \
+         int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate, int stagger,               \
+         const float* __restrict__ bias, int group, int act, int outBf16, int nOut) {                                   \
+        wgemmt_body<NW, CW>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate, stagger, bias,   \
+                            group, act, outBf16, nOut);                                                                  \
     }
 WGT_KERNEL(wgemmt_bf16_64, 64, 2)
 WGT_KERNEL(wgemmt_bf16_96, 96, 2)

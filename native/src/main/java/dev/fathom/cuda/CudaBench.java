@@ -244,6 +244,8 @@ public final class CudaBench {
                         "fathom.cuda.wgemm=false"),
                 new Variant("wgon", "the default, set outright (the twenty-ninth session's, again since the thirty-first): prompt GEMMs of 64..128 rows whose blocks stream at least 64 K blocks through wgemmt_bf16",
                         "llama-7b", new int[]{1}, "fathom.cuda.wgemm=true"),
+                new Variant("wggated", "as wgon, with the gated pairs (gate/up) written as act(gate) * up in bf16 by wgemmt's gated epilogue: no fp32 product, no rows_gated pass",
+                        "llama-7b", new int[]{1}, "fathom.cuda.wgemm=true", "fathom.cuda.wgemmGated=true"),
                 new Variant("nowgemm2", "nowgemm again, after wgon, so that cuBLAS, wgemmt, cuBLAS run in one process (llama1, first, carries the process's warm-up)",
                         "llama-7b", new int[]{1}, "fathom.cuda.wgemm=false"),
                 new Variant("wgemm", "prompt GEMMs of 64..512 rows through wgemm_bf16 (warpgroup MMA, sm_90a, the weights as the M operand), not cuBLAS", "llama-7b",

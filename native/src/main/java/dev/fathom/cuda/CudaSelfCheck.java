@@ -438,7 +438,7 @@ public final class CudaSelfCheck {
             }
             case "int8" -> Int8Check.int8Checks(dir, seed + (1L << 32));
             // the warpgroup-MMA prompt GEMM (sm_90a) against float64, then every fixture with every prompt GEMM through it
-            case "wgemm" -> wgemmChecks(seed) & wgemmFixtures(dir);
+            case "wgemm" -> wgemmChecks(seed) & wgemmGatedChecks(seed) & wgemmFixtures(dir) & wgemmGatedFixtures(dir);
             default -> throw new IllegalStateException(mode);   // refused above
         };
         System.out.println(ok ? "ALL OK" : "FAILURES");
@@ -465,7 +465,7 @@ public final class CudaSelfCheck {
         for (String kn : Wgemm.KERNELS)
             for (int splits : new int[]{0, 1, 3})
                 for (int stagger : Wgemm.swapped(kn) && splits != 1 ? new int[]{0, 3} : new int[]{0})   // the swapped forms' staggered K walks too
-                    ok &= withWgemm(kn, splits, stagger, () -> {
+                    ok &= withWgemm(kn, splits, stagger, List.of(), () -> {
                         boolean all = true;
                         for (int[] s : WGEMM_SHAPES)
                             // 600 rows (5 token tiles: more units than blocks for the persistent form) with the planned split
@@ -487,10 +487,40 @@ public final class CudaSelfCheck {
         return ok;
     }
 
+    /**
+     * The swapped forms' gated epilogue ({@code -Dfathom.cuda.wgemmGated}, {@link Wgemm#launchGated}) against float64
+     * through {@link PromptGemm}: gated pairs in the row-major layout's groups of 4 and (unpacked from the tile layout)
+     * groups of 16, one K split forced, rows 64 to 600 (partial token tiles, partial slabs, padded groups); a check fails
+     * too when the pairs did not go where {@link Wgemm#gatedRefusal} says (an odd output count: not through it). Nothing to check (true) off compute capability 9.0.
+     */
+    static boolean wgemmGatedChecks(long seed) {
+        if (CudaModule.hopperRefusal(Cuda.get()) != null) return true;
+        boolean ok = true;
+        for (String kn : Wgemm.KERNELS) {
+            if (!Wgemm.swapped(kn)) continue;
+            ok &= withWgemm(kn, 1, 0, List.of("fathom.cuda.wgemmGated=true"), () -> {
+                boolean all = true;
+                for (boolean mma : new boolean[]{false, true})
+                    for (int[] s : WGEMM_SHAPES)
+                        for (int rows : new int[]{64, 100, 130, 600}) {
+                            long before = PromptGemm.WGEMM_GATED.get();
+                            GemmResult r = gemm(DType.BF16, mma, !mma, s[0], s[1], rows, 1, seed + 7L * rows + (mma ? 1 : 0), true);
+                            // an odd output count (77 here) is refused (Wgemm.gatedRefusal): the product into the scratch, then rows_gated
+                            boolean through = PromptGemm.WGEMM_GATED.get() > before, expect = s[0] % 2 == 0, pass = r.ok(1e-2) && through == expect;
+                            all &= pass;
+                            if (!pass || rows == 130) System.out.printf("%-72s rel %.2e written %s %s%n", r.what() + "/" + kn + " gated epilogue, groups of "
+                                    + (mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP) + (through ? "" : " (not through it)"), r.relErr(), r.allWritten(), pass ? "ok" : through == expect ? "FAIL" : "FAIL (routed wrongly)");
+                        }
+                return all;
+            });
+        }
+        return ok;
+    }
+
     /** Every fixture with each of its prompt GEMMs (from one row) through {@link Wgemm}. */
     static boolean wgemmFixtures(Path dir) {
         if (CudaModule.hopper(Cuda.get()) == null) return true;
-        return withWgemm(Wgemm.kernel(), 0, Wgemm.stagger(), () -> {
+        return withWgemm(Wgemm.kernel(), 0, Wgemm.stagger(), List.of(), () -> {
             long before = PromptGemm.WGEMM_TOTAL.get();
             printFixtureHeader();
             boolean ok = FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "/wgemm", true);
@@ -499,13 +529,33 @@ public final class CudaSelfCheck {
         });
     }
 
-    /** Runs {@code body} with every PromptGemm opened inside it sending multiplies of any row count through {@code kernel} of {@link Wgemm} (its slabs {@code stagger} K blocks apart). */
-    private static boolean withWgemm(String kernel, int splits, int stagger, java.util.function.BooleanSupplier body) {
+    /**
+     * Every fixture again with one K split forced and the gated epilogue on, so the gated models' MLPs (llama, mixtral)
+     * write act(gate) · up from {@link Wgemm} (in bf16 for the BF16 fixture, the down projection's input).
+     */
+    static boolean wgemmGatedFixtures(Path dir) {
+        if (CudaModule.hopper(Cuda.get()) == null) return true;
+        return withWgemm(Wgemm.kernel(), 1, Wgemm.stagger(), List.of("fathom.cuda.wgemmGated=true"), () -> {
+            long before = PromptGemm.WGEMM_GATED.get();
+            printFixtureHeader();
+            boolean ok = FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "/wgemm-gated", true);
+            System.out.println("gated pairs through wgemm's epilogue in the fixtures: " + (PromptGemm.WGEMM_GATED.get() - before));
+            return ok && PromptGemm.WGEMM_GATED.get() > before;
+        });
+    }
+
+    /**
+     * Runs {@code body} with every PromptGemm opened inside it sending multiplies of any row count through {@code kernel}
+     * of {@link Wgemm} (its slabs {@code stagger} K blocks apart), with {@code more} switches set too.
+     */
+    private static boolean withWgemm(String kernel, int splits, int stagger, List<String> more, java.util.function.BooleanSupplier body) {
         Boolean before = PromptGemm.wgemmOverride;
         PromptGemm.wgemmOverride = true;
         try {
-            return CudaSettings.with(List.of("fathom.cuda.wgemmMinRows=1", "fathom.cuda.wgemmMaxRows=" + PromptGemm.CHUNK, "fathom.cuda.wgemmSplits=" + splits, "fathom.cuda.wgemmMinStream=0",
-                    "fathom.cuda.wgemmKernel=" + kernel, "fathom.cuda.wgemmStagger=" + stagger), body::getAsBoolean);
+            List<String> switches = new java.util.ArrayList<>(List.of("fathom.cuda.wgemmMinRows=1", "fathom.cuda.wgemmMaxRows=" + PromptGemm.CHUNK,
+                    "fathom.cuda.wgemmSplits=" + splits, "fathom.cuda.wgemmMinStream=0", "fathom.cuda.wgemmKernel=" + kernel, "fathom.cuda.wgemmStagger=" + stagger));
+            switches.addAll(more);
+            return CudaSettings.with(switches, body::getAsBoolean);
         } finally {
             PromptGemm.wgemmOverride = before;
         }

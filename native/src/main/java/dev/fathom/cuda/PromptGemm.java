@@ -60,10 +60,13 @@ final class PromptGemm implements AutoCloseable {
             wgMinStream = CudaSettings.integer("fathom.cuda.wgemmMinStream", Wgemm.MIN_STREAM_BLOCKS, 0, Integer.MAX_VALUE);
     private final String wgKernel = Wgemm.kernel(), wgShort = Wgemm.shortKernel();
     private final int wgStagger = Wgemm.stagger();
+    private final boolean wgGated = Wgemm.gatedEnabled();
     /** Overrides {@code -Dfathom.cuda.wgemm} for PromptGemms opened afterwards (null: the setting); the benchmarks' switch. */
     static volatile Boolean wgemmOverride;
     /** Multiplies that went through {@link Wgemm} in this process (the checks read it to know the kernel ran). */
     static final java.util.concurrent.atomic.AtomicLong WGEMM_TOTAL = new java.util.concurrent.atomic.AtomicLong();
+    /** Of those, the gated pairs written through Wgemm's gated epilogue ({@code -Dfathom.cuda.wgemmGated}). */
+    static final java.util.concurrent.atomic.AtomicLong WGEMM_GATED = new java.util.concurrent.atomic.AtomicLong();
 
     /** Opens cuBLAS on {@code stream}; {@link #available()} says whether it loaded. */
     PromptGemm(Cuda cu, CudaModule mod, long stream) {
@@ -130,20 +133,47 @@ final class PromptGemm implements AutoCloseable {
     /** Whether each block of {@code plan} streams at least {@code minStream} 64-column blocks of K. */
     static boolean streamsEnough(Wgemm.Plan plan, int minStream) { return plan.kBlocks() / plan.splits() >= minStream; }
 
-    /** One multiply, y (+)= x · Wᵀ, through {@link Wgemm} where it takes it, else through cuBLAS. */
-    private void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
+    /** Where {@link Wgemm} runs a multiply: the form and its plan. */
+    private record Route(String kernel, Wgemm.Plan plan) {}
+
+    /**
+     * The form and plan {@link Wgemm} runs {@code n} outputs × K = {@code k} × {@code rows} rows with, or null where the
+     * multiply goes to cuBLAS; {@code refusal}: what the operands lack (null: nothing).
+     */
+    private Route route(int n, int k, int rows, String refusal) {
         Wgemm.Plan plan = hopper == null || rows < wgMin || rows > wgMax ? null : Wgemm.plan(wgKernel, n, k, rows, cu.smCount(), wgSplits);
         String kn = wgKernel;
         if (plan != null && wgShort != null && !streamsEnough(plan, wgMinStream)) {   // the short-stream form, where one is named
             kn = wgShort;
             plan = Wgemm.plan(kn, n, k, rows, cu.smCount(), wgSplits);
         }
-        if (plan != null && wgemmTakes(true, rows, wgMin, wgMax, Wgemm.refusal(w, ldw, x, ldx, y, ldy), plan, wgMinStream)) {
-            Wgemm.launch(kn, hopper, mod, stream, plan, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate, wgStagger);
+        return plan != null && wgemmTakes(true, rows, wgMin, wgMax, refusal, plan, wgMinStream) ? new Route(kn, plan) : null;
+    }
+
+    /** One multiply, y (+)= x · Wᵀ, through {@link Wgemm} where it takes it, else through cuBLAS. */
+    private void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
+        Route r = route(n, k, rows, Wgemm.refusal(w, ldw, x, ldx, y, ldy));
+        if (r != null) {
+            Wgemm.launch(r.kernel(), hopper, mod, stream, r.plan(), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate, wgStagger);
             WGEMM_TOTAL.incrementAndGet();
         } else {
             blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);
         }
+    }
+
+    /**
+     * The gated pairs of the matrix last unpacked (stored rows in groups of {@code group}) straight into y through
+     * {@link Wgemm#launchGated} where {@code -Dfathom.cuda.wgemmGated} is on and Wgemm takes the multiply with its gated
+     * epilogue; whether it did (else the caller multiplies into the fp32 scratch and runs rows_gated).
+     */
+    private boolean gatedThroughWgemm(int stored, int k, long x, int ldx, int rows, long y, int n, int ldy, long bias, int group, int act, boolean bf16Out) {
+        if (!wgGated) return false;
+        Route r = route(stored, k, rows, Wgemm.inputRefusal(wSrc, ldw, x, ldx));
+        if (r == null || Wgemm.gatedRefusal(r.kernel(), r.plan(), group, stored, n, ldy) != null || (y & 7) != 0) return false;
+        Wgemm.launchGated(r.kernel(), hopper, stream, r.plan(), wSrc, ldw, stored, x, ldx, k, rows, y, n, ldy, bias, group, act, bf16Out, wgStagger);
+        WGEMM_TOTAL.incrementAndGet();
+        WGEMM_GATED.incrementAndGet();
+        return true;
     }
 
     boolean available() { return blas != null; }
@@ -355,6 +385,7 @@ final class PromptGemm implements AutoCloseable {
                     gemm(wSrc, ldw, xb, ldb, yr, ldy, n, k, m, accumulate);
                 }
                 case 1 -> {
+                    if (gatedThroughWgemm(stored, k, xb, ldb, m, yr, n, ldy, bias, s.groupRows(), act, bf16Out)) continue;
                     gemm(wSrc, ldw, xb, ldb, cBuf, stored, stored, k, m, false);
                     mod.launch(bf16Out ? "rows_gated_bf16" : "rows_gated", blocks((long) m * n), 1, 256, 0, stream, cBuf, stored, yr, ldy, n, m,
                             bias, s.groupRows(), act);

@@ -18,9 +18,12 @@ import java.lang.foreign.MemorySegment;
  * </ul>
  *
  * <p>This class plans the grid and checks what the kernels need; {@link PromptGemm} decides where they run instead of
- * cuBLAS ({@code -Dfathom.cuda.wgemm}, off by default since the thirtieth session: level with cuBLAS in the model;
- * {@code wgemmKernel}, {@code wgemmShortKernel}, {@code wgemmMinRows}, {@code wgemmMaxRows}, {@code wgemmMinStream},
- * {@code wgemmStagger}, {@code wgemmSplits}).
+ * cuBLAS ({@code -Dfathom.cuda.wgemm}, on by default again since the thirty-first session; {@code wgemmKernel}, {@code
+ * wgemmShortKernel}, {@code wgemmMinRows}, {@code wgemmMaxRows}, {@code wgemmMinStream}, {@code wgemmStagger}, {@code
+ * wgemmSplits}, {@code wgemmGated}).
+ *
+ * <p>The swapped forms also take the MLP's gated pairs whole ({@link #launchGated}): act(gate) · up computed from the
+ * accumulators and written as the down projection's input, without the fp32 product and the pass that reads it back.
  */
 final class Wgemm {
     /** A block per unit (tile × split). */
@@ -239,9 +242,17 @@ final class Wgemm {
      * addresses (bf16 strides a multiple of 8 elements), the epilogue 16-byte fp32 vectors of y.
      */
     static String refusal(long w, int ldw, long x, int ldx, long y, int ldy) {
-        if (ldw % 8 != 0 || ldx % 8 != 0) return "wgemm needs bf16 row strides that are multiples of 8 (weights " + ldw + ", activations " + ldx + ")";
+        String why = inputRefusal(w, ldw, x, ldx);
+        if (why != null) return why;
         if (ldy % 4 != 0) return "wgemm needs an output row stride that is a multiple of 4 floats (" + ldy + ")";
-        if ((w & 15) != 0 || (x & 15) != 0 || (y & 15) != 0) return "wgemm needs 16-byte aligned weights, activations and output";
+        if ((y & 15) != 0) return "wgemm needs 16-byte aligned weights, activations and output";
+        return null;
+    }
+
+    /** {@link #refusal}'s part for the operands the tensor maps read. */
+    static String inputRefusal(long w, int ldw, long x, int ldx) {
+        if (ldw % 8 != 0 || ldx % 8 != 0) return "wgemm needs bf16 row strides that are multiples of 8 (weights " + ldw + ", activations " + ldx + ")";
+        if ((w & 15) != 0 || (x & 15) != 0) return "wgemm needs 16-byte aligned weights, activations and output";
         return null;
     }
 
@@ -271,12 +282,68 @@ final class Wgemm {
         }
         MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, swapped(kernel) ? p.tileRows() : bm(kernel));
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, tileTokens(kernel));
-        if (swapped(kernel))   // the swapped forms take the stagger as a last argument
+        if (swapped(kernel))   // the swapped forms take the stagger, then the gated epilogue's bias, group, act, outBf16, nOut (none here)
             hopper.launch(false, 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
-                    p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0, stagger);
+                    p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0, stagger, 0L, 0, 0, 0, 0);
         else
             hopper.launch(false, cluster ? p.splits() : 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
                     p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0);
+    }
+
+    /** Stored-row groups of gated pairs the swapped forms' gated epilogue takes: the row-major / SIMT layouts' and the tile layout's. */
+    static final java.util.List<Integer> GATED_GROUPS = java.util.List.of(SbiLayout.GROUP, SbiLayout.MMA_GROUP);
+
+    /**
+     * Whether {@code -Dfathom.cuda.wgemmGated} has {@link PromptGemm} send the MLP's gated pairs that {@link Wgemm} takes
+     * through {@link #launchGated} (default false: written in the thirty-first session with no GPU to run it on; checked
+     * by {@code gpu-run.sh checkwg}, timed by {@code pverdict:wgon,wggated}).
+     */
+    static boolean gatedEnabled() { return CudaSettings.flag("fathom.cuda.wgemmGated", false); }
+
+    /**
+     * Why {@code kernel} under {@code p} cannot compute {@code n} gated outputs from {@code stored} stored rows in groups
+     * of {@code group} into an output of row stride {@code ldy} (elements), or null: a swapped form, one K split (the
+     * pairs' nonlinearity needs the whole sum), a group of {@link #GATED_GROUPS} that divides the stored rows, an even
+     * count and stride (pairs of outputs are written together).
+     */
+    static String gatedRefusal(String kernel, Plan p, int group, int stored, int n, int ldy) {
+        if (!swapped(kernel)) return kernel + " has no gated epilogue (the swapped forms do)";
+        if (p.splits() != 1) return "the gated epilogue needs one K split, not " + p.splits();
+        if (!GATED_GROUPS.contains(group)) return "the gated epilogue takes groups of " + GATED_GROUPS + " stored rows, not " + group;
+        if (stored % group != 0) return "the gated epilogue needs whole groups: " + stored + " stored rows in groups of " + group;
+        if (p.tileRows() % group != 0) return "a weight slab of " + p.tileRows() + " rows splits a group of " + group;
+        if (n % 2 != 0 || ldy % 2 != 0) return "the gated epilogue writes pairs: the outputs and their row stride must be even, not " + n + " and " + ldy;
+        if (n > stored / 2) return n + " gated outputs need " + 2 * n + " stored rows, not " + stored;
+        return null;
+    }
+
+    /**
+     * The output column the gated epilogue writes for gate row {@code o} of the stored order (groups of {@code group}:
+     * gate rows, then the up rows they pair with), or -1 for an up row; its up row is {@code o + group / 2} (the
+     * kernel's wgt_gated2 indices, mirrored for the tests: the inverse of {@code rows_gated}'s).
+     */
+    static int gatedOutput(int o, int group) {
+        int half = group / 2, r = o % group;
+        return r < half ? o / group * half + r : -1;
+    }
+
+    /**
+     * y[rows, ldy] = act(gate + bias) · (up + bias), {@code n} outputs, over the gated pairs of W[stored, ldw] (groups of {@code group}), fp32
+     * or bf16 ({@code bf16Out}), through swapped form {@code kernel} under {@code p}: {@code rows_gated}'s result straight
+     * from the accumulators. Throws where {@link #refusal} or {@link #gatedRefusal} refuses.
+     */
+    static void launchGated(String kernel, CudaModule hopper, long stream, Plan p, long w, int ldw, int stored, long x, int ldx, int k,
+                            int rows, long y, int n, int ldy, long bias, int group, int act, boolean bf16Out, int stagger) {
+        if (stagger < 0 || stagger > MAX_STAGGER) throw new IllegalArgumentException("wgemm stagger must be 0.." + MAX_STAGGER + " K blocks, not " + stagger);
+        String why = inputRefusal(w, ldw, x, ldx);
+        if (why == null) why = gatedRefusal(kernel, p, group, stored, n, ldy);
+        if (why == null && (y & 7) != 0) why = "the gated epilogue needs an 8-byte aligned output";
+        if (why != null) throw new IllegalArgumentException(why);
+        Cuda cu = hopper.cuda();
+        MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, stored, 2L * ldw, BK, p.tileRows());
+        MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, tileTokens(kernel));
+        hopper.launch(false, 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, stored, rows,
+                p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, 0, stagger, bias, group, act, bf16Out ? 1 : 0, n);
     }
 
     /** Opens the kernels' shared memory beyond 48 KB (once per image). */

@@ -216,13 +216,79 @@ class WgemmTest {
         String src = Files.readString(Path.of("src/main/cuda/wgemm_sm90a.cu"));
         assertTrue(src.contains("rot = stagger > 0 && nkb > 0 ? (int)((long)wt * stagger % nkb) : 0;"));
         assertTrue(src.contains("const int kb = kb0 + (g + rot < nkb ? g + rot : g + rot - nkb)"));
-        assertTrue(src.contains("int ldy, int accumulate, int stagger) {"), "WGT_KERNEL takes the stagger last, as Wgemm.launch passes it");
+        assertTrue(src.contains("int ldy, int accumulate, int stagger,"), "WGT_KERNEL takes the stagger after accumulate, as Wgemm.launch passes it");
         assertEquals(0, Wgemm.stagger(), "off by default");
         SystemProperties.with("fathom.cuda.wgemmStagger", "8", () -> assertEquals(8, Wgemm.stagger()));
         SystemProperties.with("fathom.cuda.wgemmStagger", "65", () -> {
             var e = assertThrows(IllegalArgumentException.class, Wgemm::stagger);
             assertTrue(e.getMessage().contains("fathom.cuda.wgemmStagger"), e.getMessage());
         });
+    }
+
+    @Test
+    void gatedEpilogueWritesEachOutputFromItsOwnGateAndUpRows() throws Exception {
+        for (int group : Wgemm.GATED_GROUPS)
+            for (int f : new int[]{2, 8, 100, 130, 11008}) {
+                int[][] order = SbiLayout.gatedPairs(f, group);   // [source (0 gate, 1 up, -1 padding)][row] per stored row
+                int stored = order[0].length, half = group / 2;
+                boolean[] written = new boolean[f];
+                for (int o = 0; o < stored; o++) {
+                    int out = Wgemm.gatedOutput(o, group);
+                    if (order[0][o] == 1 || (order[0][o] == -1 && o % group >= half)) {
+                        assertEquals(-1, out, "up row " + o + " writes nothing itself");
+                        continue;
+                    }
+                    if (order[0][o] == -1) {   // a padding gate row: its output lies past f, which the kernel's nOut bound skips
+                        assertTrue(out >= f, "padding row " + o + " maps past the outputs");
+                        continue;
+                    }
+                    assertEquals(order[1][o], out, "gate row " + o + " (groups of " + group + ") writes the output it gates");
+                    assertEquals(1, order[0][o + half], "its up row is half a group on");
+                    assertEquals(out, order[1][o + half]);
+                    assertFalse(written[out]);
+                    written[out] = true;
+                }
+                for (int j = 0; j < f; j++) assertTrue(written[j], "output " + j + " of " + f + " written (groups of " + group + ")");
+            }
+        // the kernel's thread layout: lane holds outputs 8b + 2 (lane & 3), +1 of a slab whose first row is a multiple of 16
+        for (int lane = 0; lane < 32; lane++)
+            for (int b = 0; b < 24; b++) {
+                int o = 8 * b + 2 * (lane & 3), partner = 8 * b + 2 * ((lane ^ 1) & 3);
+                assertEquals((lane & 1) == 0, Wgemm.gatedOutput(o, 4) >= 0, "groups of 4: the even lanes hold the gate pairs");
+                if ((lane & 1) == 0) {
+                    assertEquals(o + 2, partner, "groups of 4: the up pair is lane ^ 1's");
+                    assertEquals(o >> 1, Wgemm.gatedOutput(o, 4));
+                    assertEquals((o >> 1) + 1, Wgemm.gatedOutput(o + 1, 4));
+                }
+                assertEquals(b % 2 == 0, Wgemm.gatedOutput(o, 16) >= 0, "groups of 16: the even blocks hold the gate rows, b + 1 their up rows");
+                if (b % 2 == 0) {
+                    assertEquals((o >> 4) * 8 + (o & 15), Wgemm.gatedOutput(o, 16));
+                    assertEquals(Wgemm.gatedOutput(o, 16) + 1, Wgemm.gatedOutput(o + 1, 16));
+                }
+            }
+        String src = Files.readString(Path.of("src/main/cuda/wgemm_sm90a.cu"));
+        assertTrue(src.contains("__shfl_xor_sync(0xffffffffu, g0, 1)") && src.contains("wgt_gated2(y, ldy, outBf16, row, o >> 1, g0, g1, u0, u1, bias, o, 2, act)"));
+        assertTrue(src.contains("n = (o >> 4) * 8 + (o & 15)") && src.contains("d[4 * b + 4 + 2 * h]"));
+        assertTrue(src.contains("int group, int act, int outBf16, int nOut) {"), "WGT_KERNEL ends with the gated epilogue's arguments, as Wgemm passes them");
+        for (int nw : Wgemm.SWAPPED_WIDTHS) assertEquals(0, nw % 16, "a slab of " + nw + " holds whole groups of 16");
+    }
+
+    @Test
+    void gatedEpilogueRefusesWhatItCannotWrite() {
+        Wgemm.Plan gateUp = Wgemm.plan(Wgemm.SWAPPED, 22016, 4096, 128, 132, 0);
+        assertEquals(1, gateUp.splits(), "llama-7b gate/up at 128 rows: one split");
+        assertNull(Wgemm.gatedRefusal(Wgemm.SWAPPED, gateUp, 4, 22016, 11008, 11008));
+        assertNull(Wgemm.gatedRefusal(Wgemm.SWAPPED, gateUp, 16, 22016, 11008, 11008));
+        assertTrue(Wgemm.gatedRefusal(Wgemm.KERNEL, Wgemm.plan(Wgemm.KERNEL, 22016, 4096, 128, 132, 0), 4, 22016, 11008, 11008).contains("swapped"));
+        assertTrue(Wgemm.gatedRefusal(Wgemm.SWAPPED, Wgemm.plan(Wgemm.SWAPPED, 22016, 4096, 128, 132, 3), 4, 22016, 11008, 11008).contains("one K split"));
+        assertTrue(Wgemm.gatedRefusal(Wgemm.SWAPPED, gateUp, 8, 22016, 11008, 11008).contains("groups of"));
+        assertTrue(Wgemm.gatedRefusal(Wgemm.SWAPPED, gateUp, 16, 22008, 11004, 11004).contains("whole groups"));
+        assertTrue(Wgemm.gatedRefusal(Wgemm.SWAPPED, gateUp, 4, 156, 77, 78).contains("even"), "an odd output count");
+        assertTrue(Wgemm.gatedRefusal(Wgemm.SWAPPED, gateUp, 4, 22016, 11008, 11009).contains("even"), "an odd stride");
+        assertTrue(Wgemm.gatedRefusal(Wgemm.SWAPPED, gateUp, 4, 22016, 11010, 11010).contains("stored rows"));
+        assertFalse(Wgemm.gatedEnabled(), "off until a GPU has checked and timed it");
+        SystemProperties.with("fathom.cuda.wgemmGated", "true", () -> assertTrue(Wgemm.gatedEnabled()));
+        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmGated=true"), CudaBench.variantSwitches("wggated"));
     }
 
     @Test
