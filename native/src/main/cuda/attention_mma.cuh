@@ -10,7 +10,8 @@
 //  - S = q·kᵀ on tensor cores (bf16 inputs, fp32 sums), the causal mask per row, an online softmax in base 2 on the
 //    accumulator fragments (rows reduced over the four lanes that share them), and O += P·V on tensor cores with P
 //    taken straight from S's fragments (the m16n8 C layout of two key tiles is the A layout of one k step);
-//  - O / l to out as fp32.
+//  - O / l to out as fp32, or in the _kbo kernels (bf16 cache) as bf16: the output projection's cuBLAS / wgemm input,
+//    without a rounding pass of its own (-Dfathom.cuda.ctxBf16).
 // Shared memory: 2 x ATTM_KT x ((HD + 8) + (HD + 4)) floats, or 2 x ATTM_KT x 2 (HD + 8) bf16 (the paddings make the
 // fragment loads of K and V bank-conflict free); see dev.fathom.cuda.AttentionLaunch#mmaSmem.
 #define ATTM_KT 32
@@ -51,10 +52,14 @@ DEV uint32_t attm_cols(const __nv_bfloat16* p, int stride) {
     return (uint32_t)u[0] | ((uint32_t)u[stride] << 16);
 }
 
-template <int HD, typename KT>
+// Two outputs of a row, o and o + 1: fp32, or bf16 rounded to nearest even.
+DEV void attm_out2(float* p, float a, float b) { *reinterpret_cast<float2*>(p) = make_float2(a, b); }
+DEV void attm_out2(__nv_bfloat16* p, float a, float b) { *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b); }
+
+template <int HD, typename KT, typename OT = float>
 DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* __restrict__ meta, const int* __restrict__ tiles,
                        int heads, int kvHeads, const KT* __restrict__ kc, const KT* __restrict__ vc, int maxLen,
-                       float scale, float* __restrict__ out, int ldo) {
+                       float scale, OT* __restrict__ out, int ldo) {
     constexpr int KS = AttmStride<HD, KT>::K, VS = AttmStride<HD, KT>::V, KK = HD / 16, NT = HD / 8;
     extern __shared__ float4 attm_smem4[];
     KT* kbuf = reinterpret_cast<KT*>(attm_smem4);   // [2][KT][KS]
@@ -171,26 +176,30 @@ DEV void attention_mma(const float* __restrict__ qkv, int ld, int n, const int* 
     lb += __shfl_xor_sync(0xffffffffu, lb, 1);
     lb += __shfl_xor_sync(0xffffffffu, lb, 2);
     const float ia = la > 0.f ? 1.f / la : 0.f, ib = lb > 0.f ? 1.f / lb : 0.f;
-    float* oa = out + (size_t)(r0 + ra) * ldo + h * HD + 2 * q;
-    float* ob = out + (size_t)(r0 + rb) * ldo + h * HD + 2 * q;
+    OT* oa = out + (size_t)(r0 + ra) * ldo + h * HD + 2 * q;
+    OT* ob = out + (size_t)(r0 + rb) * ldo + h * HD + 2 * q;
 #pragma unroll
     for (int i = 0; i < NT; i++) {
-        if (ra < cnt) *reinterpret_cast<float2*>(oa + 8 * i) = make_float2(o[i][0] * ia, o[i][1] * ia);
-        if (rb < cnt) *reinterpret_cast<float2*>(ob + 8 * i) = make_float2(o[i][2] * ib, o[i][3] * ib);
+        if (ra < cnt) attm_out2(oa + 8 * i, o[i][0] * ia, o[i][1] * ia);
+        if (rb < cnt) attm_out2(ob + 8 * i, o[i][2] * ib, o[i][3] * ib);
     }
 }
 
-#define ATTM_KERNEL(NAME, D, KT)                                                                              \
+#define ATTM_KERNEL(NAME, D, KT, OT)                                                                          \
     extern "C" __global__ void __launch_bounds__(128) NAME(                                                   \
         const float* qkv, int ld, int n, const int* meta, const int* tiles, int heads, int kvHeads, int hd,   \
-        const KT* kc, const KT* vc, int maxLen, float scale, float* out, int ldo) {                          \
-        attention_mma<D, KT>(qkv, ld, n, meta, tiles, heads, kvHeads, kc, vc, maxLen, scale, out, ldo);      \
+        const KT* kc, const KT* vc, int maxLen, float scale, OT* out, int ldo) {                             \
+        attention_mma<D, KT, OT>(qkv, ld, n, meta, tiles, heads, kvHeads, kc, vc, maxLen, scale, out, ldo);  \
     }
-ATTM_KERNEL(attention_mma_16, 16, float)
-ATTM_KERNEL(attention_mma_32, 32, float)
-ATTM_KERNEL(attention_mma_64, 64, float)
-ATTM_KERNEL(attention_mma_128, 128, float)
-ATTM_KERNEL(attention_mma_kb_16, 16, __nv_bfloat16)   // bf16 cache
-ATTM_KERNEL(attention_mma_kb_32, 32, __nv_bfloat16)
-ATTM_KERNEL(attention_mma_kb_64, 64, __nv_bfloat16)
-ATTM_KERNEL(attention_mma_kb_128, 128, __nv_bfloat16)
+ATTM_KERNEL(attention_mma_16, 16, float, float)
+ATTM_KERNEL(attention_mma_32, 32, float, float)
+ATTM_KERNEL(attention_mma_64, 64, float, float)
+ATTM_KERNEL(attention_mma_128, 128, float, float)
+ATTM_KERNEL(attention_mma_kb_16, 16, __nv_bfloat16, float)   // bf16 cache
+ATTM_KERNEL(attention_mma_kb_32, 32, __nv_bfloat16, float)
+ATTM_KERNEL(attention_mma_kb_64, 64, __nv_bfloat16, float)
+ATTM_KERNEL(attention_mma_kb_128, 128, __nv_bfloat16, float)
+ATTM_KERNEL(attention_mma_kbo_16, 16, __nv_bfloat16, __nv_bfloat16)   // bf16 cache, bf16 output
+ATTM_KERNEL(attention_mma_kbo_32, 32, __nv_bfloat16, __nv_bfloat16)
+ATTM_KERNEL(attention_mma_kbo_64, 64, __nv_bfloat16, __nv_bfloat16)
+ATTM_KERNEL(attention_mma_kbo_128, 128, __nv_bfloat16, __nv_bfloat16)

@@ -218,10 +218,25 @@ final class AttentionLaunch {
     static boolean mmaHeadDim(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 128; }
 
     /** The attention_mma instance for a head dim ({@link #mmaHeadDim}) over a bf16 cache ({@code attention_mma_kb_*}) or a float32 one. */
-    static String mmaKernel(int hd, boolean bf16Kv) {
+    static String mmaKernel(int hd, boolean bf16Kv) { return mmaKernel(hd, bf16Kv, false); }
+
+    /**
+     * {@link #mmaKernel(int, boolean)}; {@code bf16Out}: the instance that writes its output rows in bf16 ({@code
+     * attention_mma_kbo_*}, over a bf16 cache only), the output projection's input for cuBLAS or wgemm.
+     */
+    static String mmaKernel(int hd, boolean bf16Kv, boolean bf16Out) {
         if (!mmaHeadDim(hd)) throw new IllegalArgumentException("attention_mma has no instance for head dim " + hd + " (16, 32, 64, 128)");
-        return (bf16Kv ? "attention_mma_kb_" : "attention_mma_") + hd;
+        if (bf16Out && !bf16Kv) throw new IllegalArgumentException("attention_mma writes bf16 output only over a bf16 cache");
+        return (bf16Out ? "attention_mma_kbo_" : bf16Kv ? "attention_mma_kb_" : "attention_mma_") + hd;
     }
+
+    /**
+     * {@code -Dfathom.cuda.ctxBf16}: prompts whose attention runs on tensor cores over a bf16 cache write its output in
+     * bf16 for the output projection when cuBLAS / wgemm takes it, instead of fp32 that PromptGemm rounds in a pass of
+     * its own (llama-7b, 128 rows: 2 MB read, 1 MB written and a launch per layer). Default false: written in the
+     * thirty-first session with no GPU lent; comparison parts {@code ctxbf16}, {@code wgfused}.
+     */
+    static boolean ctxBf16Enabled() { return CudaSettings.flag("fathom.cuda.ctxBf16", false); }
 
     /** Threads of attention_mma for query tiles of {@code tileRows} rows: a warp per 16 rows. */
     static int mmaThreads(int tileRows) {

@@ -88,8 +88,10 @@ final class CudaAttention {
         mma = weights != null && AttentionLaunch.useMma(hd, weights, cu.ccMajor(), AttentionLaunch.mmaEnabled());
         if (kvBf16 && !mma)
             throw new IllegalStateException("a bf16 KV cache needs the tensor-core prompt attention (AttentionLaunch.useBf16Kv)");
-        if (mma && AttentionLaunch.mmaSmem(hd, kvBf16) > 48 * 1024)
+        if (mma && AttentionLaunch.mmaSmem(hd, kvBf16) > 48 * 1024) {
             cu.setMaxDynamicShared(mod.fn(AttentionLaunch.mmaKernel(hd, kvBf16)), AttentionLaunch.mmaSmem(hd, kvBf16));
+            if (kvBf16) cu.setMaxDynamicShared(mod.fn(AttentionLaunch.mmaKernel(hd, true, true)), AttentionLaunch.mmaSmem(hd, true));
+        }
         if (hd <= 256) {
             for (int tq : new int[]{32, 64}) {
                 int ts = AttentionLaunch.tilesSmem(hd, tq);
@@ -139,8 +141,17 @@ final class CudaAttention {
     /** Whether this pass runs the fused decode kernel (a decode graph is kept per batch size and this choice). */
     boolean fusedDecode() { return decodeAttn; }
 
+    /** Whether prompts can leave their output rows in bf16 ({@link #run(int, long, long, long)}): tensor cores over a bf16 cache. */
+    boolean bf16OutputPossible() { return mma && kvBf16; }
+
     /** RoPE, KV append and attention of {@code n} rows for the layer whose caches are {@code kc} and {@code vc}: ctx rows. */
-    void run(int n, long kc, long vc) {
+    void run(int n, long kc, long vc) { run(n, kc, vc, 0); }
+
+    /**
+     * {@link #run(int, long, long)}; {@code ctxBf16} != 0: where the pass runs the tiled tensor-core attention over a
+     * bf16 cache, its output goes there as bf16 rows (stride heads × hd) instead of into ctx; whether it did.
+     */
+    boolean run(int n, long kc, long vc, long ctxBf16) {
         int kvDim = kvHeads * hd;
         long kvb = AttentionLaunch.kvElementBytes(kvBf16);
         float scale = (float) (1.0 / Math.sqrt(hd));
@@ -155,7 +166,7 @@ final class CudaAttention {
                     () -> mod.launch3(model.pdl(), kn, heads, n, sp, AttentionLaunch.DECODE_THREADS, dsm, stream,
                             qkv, qkvDim, n, meta, heads, kvHeads, hd, rotaryDim, invFreq, kc, vc, maxLen, scale,
                             decChunk, cap, decPart, decCounters, ctx, heads * hd));
-            return;
+            return false;
         }
         model.timed("attn.rope_kv", 4L * n * qkvDim + kvb * 2L * n * kvDim, 6L * n * (heads + kvHeads) * rotaryDim / 2,
                 () -> {
@@ -168,16 +179,20 @@ final class CudaAttention {
                                 rotaryDim, invFreq, kc, vc, maxLen);
                 });
         if (tiledAttention) {
+            boolean bf16Out = ctxBf16 != 0 && bf16OutputPossible();
             int ts = mma ? AttentionLaunch.mmaSmem(hd, kvBf16) : AttentionLaunch.tilesSmem(hd, tileRows), tc = tileCount;
-            String kn = mma ? AttentionLaunch.mmaKernel(hd, kvBf16) : AttentionLaunch.tilesKernel(hd, tileRows);
+            String kn = mma ? AttentionLaunch.mmaKernel(hd, kvBf16, bf16Out) : AttentionLaunch.tilesKernel(hd, tileRows);
             int threads = mma ? AttentionLaunch.mmaThreads(tileRows) : 256;
-            model.timed("attn.core", cacheBytes + 2 * outBytes, flops, () -> model.launch(kn, heads, tc, threads, ts, stream,
-                    qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
+            long out = bf16Out ? ctxBf16 : ctx, io = cacheBytes + outBytes + (bf16Out ? outBytes / 2 : outBytes);
+            model.timed("attn.core", io, flops, () -> model.launch(kn, heads, tc, threads, ts, stream,
+                    qkv, qkvDim, n, meta, tiles, heads, kvHeads, hd, kc, vc, maxLen, scale, out, heads * hd));
+            return bf16Out;
         } else {
             int smem = rowsSmem();
             String kn = AttentionLaunch.kvKernel("attention_rows", kvBf16);
             model.timed("attn.core", cacheBytes + 2 * outBytes, flops, () -> model.launch(kn, heads, n, AttentionLaunch.ROWS_THREADS,
                     smem, stream, qkv, qkvDim, n, meta, heads, kvHeads, hd, kc, vc, maxLen, scale, ctx, heads * hd));
+            return false;
         }
     }
 }

@@ -112,6 +112,11 @@ final class CudaModel implements AutoCloseable {
     private final boolean bf16Handoff = CudaSettings.flag("fathom.cuda.bf16Handoff", true);
     /** bf16 [maxRows][ffn]: the gated MLP output as the down projection's cuBLAS input (0: none). */
     private long mlpBf16;
+    /**
+     * bf16 [maxRows][heads × hd]: the prompt attention's output as the output projection's cuBLAS / wgemm input (0: none;
+     * {@link AttentionLaunch#ctxBf16Enabled}).
+     */
+    private long ctxBf16;
     /** Packs and uploads the projections in the run's precision and layout (INT8: scale groups of columns). */
     private final MatPacker packer;
     /** The projections' kernel choice and launches (made last in the constructor, once cuBLAS is known). */
@@ -251,6 +256,8 @@ final class CudaModel implements AutoCloseable {
                 if (prompt.available()) prompt.reserve(blasSizes, maxRows);
                 if (prompt.wgemmUnavailableReason() != null) System.err.println("fathom: prompt GEMMs on cuBLAS, not wgemm (-Dfathom.cuda.wgemm): " + prompt.wgemmUnavailableReason());
                 if (prompt.available() && bf16Handoff && !cfg.isMoe() && ffn > 0 && blasSizes.gatedStored > 0) mlpBf16 = alloc(2L * maxRows * ffn);
+                if (prompt.available() && bf16Handoff && AttentionLaunch.ctxBf16Enabled() && attention.bf16OutputPossible())
+                    ctxBf16 = alloc(2L * maxRows * heads * hd);
             }
             if (packer.int8) Int8Layout.optIn(mod);
             gemms = new CudaGemms(this, mod, stream, cfg, prompt, packer.int8Group);
@@ -604,14 +611,16 @@ final class CudaModel implements AutoCloseable {
         attnNormDone = false;
         if (blasA) gemms.blasGemm("attn.qkv", w.qkv(), normedInput(w.attnW(), w.attnB()), n, qkv, qkvDim, 0, 0, false);
         else gemms.gemm("attn.qkv", w.qkv(), fuseA ? x : xn, h, n, qkv, qkvDim, 0, 0, fuseA ? w.attnW() : 0);
-        attention.run(n, kc, vc);
+        // the attention leaves its output in bf16 where the output projection goes to cuBLAS / wgemm and it can
+        boolean ctxH = attention.run(n, kc, vc, ctxBf16 != 0 && gemms.blasTakes(w.o(), n, 0) ? ctxBf16 : 0);
         long resid = cfg.parallelResidual() ? x2 : x;
         boolean mlpNormDone = false;
         if (tp != null) {   // partial product of this rank's heads, then resid = x + (bias + Σ partials) [+ the MLP norm]
-            gemms.gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
+            if (ctxH) gemms.blasGemm("attn.o", w.o(), PromptGemm.Input.bf16(ctxBf16, heads * hd), n, part, h, 0, 0, false);
+            else gemms.gemm("attn.o", w.o(), ctx, heads * hd, n, part, h, 0, 0);
             mlpNormDone = allReduce("attn.allreduce", resid, x, tpBias.get(l)[0], n, cfg.parallelResidual() ? 0 : w.mlpW(), w.mlpB());
-        } else
-        gemms.gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
+        } else if (ctxH) gemms.blasGemm("attn.o", w.o(), PromptGemm.Input.bf16(ctxBf16, heads * hd), n, resid, h, x, 0, false);
+        else gemms.gemm("attn.o", w.o(), ctx, heads * hd, n, resid, h, x, 0);
         int upMode = w.gated() ? 1 : 2;
         boolean fuseM = !mlpNormDone && !cfg.isMoe() && gemms.fusesNorm(w.up(), n, upMode, w.mlpB());
         boolean blasM = !mlpNormDone && !fuseM && !cfg.isMoe() && bf16Handoff && gemms.blasTakes(w.up(), n, upMode);

@@ -203,7 +203,7 @@ class PromptPathTest {
     }
 
     @Test
-    void kvCacheIsBf16WhereThePromptAttentionRunsOnTensorCoresAndItsKernelsAreTheKbInstances() {
+    void kvCacheIsBf16WhereThePromptAttentionRunsOnTensorCoresAndItsKernelsAreTheKbInstances() throws Exception {
         assertTrue(AttentionLaunch.useBf16Kv(128, DType.BF16, 9, true, true), "llama-7b on an H100");
         assertFalse(AttentionLaunch.useBf16Kv(128, DType.F32, 9, true, true), "F32 models keep float32 (fixtures to 1e-4)");
         assertFalse(AttentionLaunch.useBf16Kv(128, DType.F16, 9, true, true));
@@ -225,6 +225,19 @@ class PromptPathTest {
         assertEquals("attention_decode_late", AttentionLaunch.decodeKernel(100, 132, false, false));
         assertEquals("attention_mma_kb_128", AttentionLaunch.mmaKernel(128, true));
         assertEquals("attention_mma_64", AttentionLaunch.mmaKernel(64, false));
+        // the bf16-output instances (-Dfathom.cuda.ctxBf16): over a bf16 cache only, one per head dim, as the source defines them
+        assertEquals("attention_mma_kbo_128", AttentionLaunch.mmaKernel(128, true, true));
+        assertEquals("attention_mma_kb_64", AttentionLaunch.mmaKernel(64, true, false));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> AttentionLaunch.mmaKernel(64, false, true)).getMessage().contains("bf16 cache"));
+        String src = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/cuda/attention_mma.cuh"));
+        for (int hd : new int[]{16, 32, 64, 128}) {
+            assertTrue(src.contains("ATTM_KERNEL(" + AttentionLaunch.mmaKernel(hd, true, true) + ", " + hd + ", __nv_bfloat16, __nv_bfloat16)"), "bf16 output at head dim " + hd);
+            assertTrue(src.contains("ATTM_KERNEL(" + AttentionLaunch.mmaKernel(hd, true, false) + ", " + hd + ", __nv_bfloat16, float)"));
+        }
+        assertFalse(AttentionLaunch.ctxBf16Enabled(), "off until a GPU has checked and timed it");
+        SystemProperties.with("fathom.cuda.ctxBf16", "true", () -> assertTrue(AttentionLaunch.ctxBf16Enabled()));
+        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.ctxBf16=true"), CudaBench.variantSwitches("ctxbf16"));
+        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmGated=true", "fathom.cuda.ctxBf16=true"), CudaBench.variantSwitches("wgfused"));
         // bf16 tiles: two buffers of 32 keys and 32 values, [hd + 8] bf16 each: 34 KB at 128 (no opt-in needed), half the fp32 kernel's
         assertEquals(2 * 32 * 2 * 136 * 2, AttentionLaunch.mmaSmem(128, true));
         assertTrue(AttentionLaunch.mmaSmem(128, true) <= 48 * 1024);
