@@ -48,20 +48,7 @@ DEV uint4 ldg_stream(const uint4* p) {
     return r;
 }
 
-// Programmatic dependent launch (sm_90, decode steps): each kernel lets the next one on the stream be scheduled
-// early (trigger, at its start) and waits for the previous one's results where it first needs them (wait, after
-// its first weight loads are in flight in the GEMMs), so a kernel's launch and weight streaming overlap the tail
-// of the one before. Both are no-ops for a kernel not launched that way, and before sm_90.
-DEV void pdl_trigger() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-DEV void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
+#include "pdl.cuh"   // pdl_trigger, pdl_wait
 
 // Acquire loads and release stores of a 32-bit flag at a scope: gpu (blocks of one kernel: tma.cuh's stream-K owners)
 // or sys (peers over NVLink: comm.cuh's all-reduce)

@@ -96,6 +96,7 @@ extern "C" __global__ void dequant_i8_bf16(const uint2* __restrict__ Q, int ldq,
 
 // y[r][k] = bf16(x[r * ldx + k]) for k < K: the GEMM input, rows packed with stride K
 extern "C" __global__ void rows_to_bf16(const float* __restrict__ x, int ldx, int rows, int K, __nv_bfloat16* __restrict__ y) {
+    pdl_trigger();   // the multiply after it, a wgemmt launched PDL (-Dfathom.cuda.wgemmPdl), may start streaming its weights
     const long total = (long)rows * K;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         const long r = i / K, k = i % K;
@@ -133,6 +134,7 @@ extern "C" __global__ void rows_bias_act(float* y, int ldy, int n, int rows, con
 template <typename OutT>
 DEV void rows_gated_impl(const float* __restrict__ c, int ldc, OutT* __restrict__ y, int ldy, int n, int rows,
                          const float* __restrict__ bias, int group, int act) {
+    pdl_trigger();   // the down projection's wgemmt, launched PDL (-Dfathom.cuda.wgemmPdl), may start streaming its weights
     const int half = group >> 1;
     const long total = (long)rows * n;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {

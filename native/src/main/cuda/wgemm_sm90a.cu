@@ -35,6 +35,7 @@
 
 #include "hopper_async.cuh"
 #include "activation.cuh"   // activate(x, act): the gated epilogue's, as the main image's rows_gated
+#include "pdl.cuh"          // pdl_trigger, pdl_wait: wgemmt under -Dfathom.cuda.wgemmPdl
 
 #define WG_BM 128
 #define WG_BN 128
@@ -309,6 +310,11 @@ WG_KERNEL(wgemm2_bf16, WG_UNIT, WG_PROBE_NONE, 2)
 //    o, o + 1 of 8-column block b at o = 8b + 2 (lane & 3) (+ the slab's first): with groups of 4 the up pair of a gate
 //    pair is the neighbouring lane's (lane ^ 1), with groups of 16 the same lane's in block b + 1. NW is a multiple
 //    of 16, so a slab holds whole groups.
+//  - Programmatic dependent launch (-Dfathom.cuda.wgemmPdl launches it so): a block lets the next kernel in at its start,
+//    and its producer puts the weight boxes of its first stages in flight before griddepcontrol.wait (the weights are
+//    constants), the token boxes after it, so the pipeline fills while the kernel before (the norm, or the gate/up
+//    multiply before down) ends. The consumers wait too before the epilogue reads or writes y. Launched plainly, the
+//    waits return at once and only the order of the first stages' loads differs.
 #define WGT_SMEM_MAX (227 * 1024 - 4096)   // SbiSplitK.MAX_SMEM
 __host__ __device__ constexpr int wgt_stages(int nw, int cw) {
     return (WGT_SMEM_MAX - 1280) / (cw * 64 * WG_BK * 2 + nw * WG_BK * 2) < (cw == 2 ? 8 : 12)
@@ -406,15 +412,24 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
+    pdl_trigger();
     if (wg == 0) {
         if (t == 0) {
             // stagger > 0: weight slab wt starts its K walk wt * stagger blocks in and wraps, so that the blocks of a wave
             // read different columns of their rows at a time rather than all the same 128 bytes of every row (rows 8 KB
             // apart for K = 4096); the token tiles of one slab stay together (they share its weights in L2).
             const int nkb = kb1 - kb0, rot = stagger > 0 && nkb > 0 ? (int)((long)wt * stagger % nkb) : 0;
-            for (int g = 0; g < nkb; g++) {
-                const int kb = kb0 + (g + rot < nkb ? g + rot : g + rot - nkb), s = g % S;
-                if (g >= S) mbar_wait(&empty[s], ((g / S) - 1) & 1);
+            auto kblock = [&](int g) { return kb0 + (g + rot < nkb ? g + rot : g + rot - nkb); };
+            const int pre = nkb < S ? nkb : S;
+            for (int g = 0; g < pre; g++) {   // the first stages' weights (constants) before the kernel before ends
+                mbar_expect_tx(&full[g], STAGE);
+                tma_load_2d(base + g * STAGE + X_BYTES, mapW, kblock(g) * WG_BK, wt * NW, &full[g]);
+            }
+            pdl_wait();   // the tokens are the kernel before's output
+            for (int g = 0; g < pre; g++) tma_load_2d(base + g * STAGE, mapX, kblock(g) * WG_BK, tt * TOK, &full[g]);
+            for (int g = pre; g < nkb; g++) {
+                const int kb = kblock(g), s = g % S;
+                mbar_wait(&empty[s], ((g / S) - 1) & 1);
                 unsigned char* st = base + s * STAGE;
                 mbar_expect_tx(&full[s], STAGE);
                 tma_load_2d(st, mapX, kb * WG_BK, tt * TOK, &full[s]);
@@ -445,6 +460,7 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
     wg_wait<0>();
 #pragma unroll
     for (int j = 0; j < R; j++) asm volatile("" : "+f"(d[j])::"memory");
+    pdl_wait();   // (done by the time the tokens arrived) y may be the kernel before's output or input
     const int tok0 = tt * TOK + cw * 64 + 16 * warp + (lane >> 2), o0 = wt * NW + 2 * (lane & 3);
     if (group == 4) {   // gated, groups of 4: the up pair from lane ^ 1; the even lanes (gate pairs) write
 #pragma unroll

@@ -438,7 +438,7 @@ public final class CudaSelfCheck {
             }
             case "int8" -> Int8Check.int8Checks(dir, seed + (1L << 32));
             // the warpgroup-MMA prompt GEMM (sm_90a) against float64, then every fixture with every prompt GEMM through it
-            case "wgemm" -> wgemmChecks(seed) & wgemmGatedChecks(seed) & wgemmFixtures(dir) & wgemmGatedFixtures(dir);
+            case "wgemm" -> wgemmChecks(seed) & wgemmGatedChecks(seed, false) & wgemmGatedChecks(seed, true) & wgemmFixtures(dir) & wgemmGatedFixtures(dir);
             default -> throw new IllegalStateException(mode);   // refused above
         };
         System.out.println(ok ? "ALL OK" : "FAILURES");
@@ -488,17 +488,18 @@ public final class CudaSelfCheck {
     }
 
     /**
-     * The swapped forms' gated epilogue ({@code -Dfathom.cuda.wgemmGated}, {@link Wgemm#launchGated}) against float64
+     * The swapped forms' gated epilogue ({@code -Dfathom.cuda.wgemmGated}, {@link Wgemm#launchGated}), launched as a
+     * programmatic dependent launch or not ({@code pdl}: after the input's rounding pass, which lets it in early), against float64
      * through {@link PromptGemm}: gated pairs in the row-major layout's groups of 4 and (unpacked from the tile layout)
      * groups of 16, one K split forced, rows 64 to 600 (partial token tiles, partial slabs, padded groups); a check fails
      * too when the pairs did not go where {@link Wgemm#gatedRefusal} says (an odd output count: not through it). Nothing to check (true) off compute capability 9.0.
      */
-    static boolean wgemmGatedChecks(long seed) {
+    static boolean wgemmGatedChecks(long seed, boolean pdl) {
         if (CudaModule.hopperRefusal(Cuda.get()) != null) return true;
         boolean ok = true;
         for (String kn : Wgemm.KERNELS) {
             if (!Wgemm.swapped(kn)) continue;
-            ok &= withWgemm(kn, 1, 0, List.of("fathom.cuda.wgemmGated=true"), () -> {
+            ok &= withWgemm(kn, 1, 0, List.of("fathom.cuda.wgemmGated=true", "fathom.cuda.wgemmPdl=" + pdl), () -> {
                 boolean all = true;
                 for (boolean mma : new boolean[]{false, true})
                     for (int[] s : WGEMM_SHAPES)
@@ -509,7 +510,7 @@ public final class CudaSelfCheck {
                             boolean through = PromptGemm.WGEMM_GATED.get() > before, expect = s[0] % 2 == 0, pass = r.ok(1e-2) && through == expect;
                             all &= pass;
                             if (!pass || rows == 130) System.out.printf("%-72s rel %.2e written %s %s%n", r.what() + "/" + kn + " gated epilogue, groups of "
-                                    + (mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP) + (through ? "" : " (not through it)"), r.relErr(), r.allWritten(), pass ? "ok" : through == expect ? "FAIL" : "FAIL (routed wrongly)");
+                                    + (mma ? SbiLayout.MMA_GROUP : SbiLayout.GROUP) + (pdl ? ", PDL" : "") + (through ? "" : " (not through it)"), r.relErr(), r.allWritten(), pass ? "ok" : through == expect ? "FAIL" : "FAIL (routed wrongly)");
                         }
                 return all;
             });
@@ -530,12 +531,13 @@ public final class CudaSelfCheck {
     }
 
     /**
-     * Every fixture again with one K split forced and the gated epilogue on, so the gated models' MLPs (llama, mixtral)
-     * write act(gate) · up from {@link Wgemm} (in bf16 for the BF16 fixture, the down projection's input).
+     * Every fixture again with one K split forced, the gated epilogue on and the swapped form launched PDL, so the gated
+     * models' MLPs (llama, mixtral) write act(gate) · up from {@link Wgemm} (in bf16 for the BF16 fixture, the down
+     * projection's input) and each multiply streams its first weights while the kernel before ends.
      */
     static boolean wgemmGatedFixtures(Path dir) {
         if (CudaModule.hopper(Cuda.get()) == null) return true;
-        return withWgemm(Wgemm.kernel(), 1, Wgemm.stagger(), List.of("fathom.cuda.wgemmGated=true"), () -> {
+        return withWgemm(Wgemm.kernel(), 1, Wgemm.stagger(), List.of("fathom.cuda.wgemmGated=true", "fathom.cuda.wgemmPdl=true"), () -> {
             long before = PromptGemm.WGEMM_GATED.get();
             printFixtureHeader();
             boolean ok = FixtureCheck.fixtureLines(dir, FixtureCheck::fixture, "/wgemm-gated", true);

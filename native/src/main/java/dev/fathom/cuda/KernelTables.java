@@ -490,9 +490,9 @@ final class KernelTables extends BenchTables {
                             100 * wBytes / 1e9 / (ub * 1e-6) / readGBs));
                     double worst = 0;
                     for (int st : STAGGERS) {
-                        double us = d.perLaunchUs(copies, c -> Wgemm.launch(kn, hopper, mod, stream, p, w[c], k, n, x, k, k, rows, y, n, false, st));
+                        double us = d.perLaunchUs(copies, c -> Wgemm.launch(kn, hopper, mod, stream, p, w[c], k, n, x, k, k, rows, y, n, false, st, false));
                         cu.fill32(y, 0x7fc00000, (long) rows * n, stream);
-                        Wgemm.launch(kn, hopper, mod, stream, p, w[0], k, n, x, k, k, rows, y, n, false, st);
+                        Wgemm.launch(kn, hopper, mod, stream, p, w[0], k, n, x, k, k, rows, y, n, false, st, false);
                         double rd = relDiff(a, d.download(y, (long) rows * n));
                         worst = Double.isNaN(rd) || Double.isNaN(worst) ? Double.NaN : Math.max(worst, rd);   // NaN: an output left unwritten
                         line.append(String.format(" %9.1f %6.2f", us, ub / us));

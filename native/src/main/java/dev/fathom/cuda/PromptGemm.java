@@ -61,6 +61,8 @@ final class PromptGemm implements AutoCloseable {
     private final String wgKernel = Wgemm.kernel(), wgShort = Wgemm.shortKernel();
     private final int wgStagger = Wgemm.stagger();
     private final boolean wgGated = Wgemm.gatedEnabled();
+    /** The swapped forms as programmatic dependent launches ({@link Wgemm#pdlEnabled}). */
+    private final boolean wgPdl = Wgemm.pdlEnabled();
     /** Overrides {@code -Dfathom.cuda.wgemm} for PromptGemms opened afterwards (null: the setting); the benchmarks' switch. */
     static volatile Boolean wgemmOverride;
     /** Multiplies that went through {@link Wgemm} in this process (the checks read it to know the kernel ran). */
@@ -154,7 +156,7 @@ final class PromptGemm implements AutoCloseable {
     private void gemm(long w, int ldw, long x, int ldx, long y, int ldy, int n, int k, int rows, boolean accumulate) {
         Route r = route(n, k, rows, Wgemm.refusal(w, ldw, x, ldx, y, ldy));
         if (r != null) {
-            Wgemm.launch(r.kernel(), hopper, mod, stream, r.plan(), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate, wgStagger);
+            Wgemm.launch(r.kernel(), hopper, mod, stream, r.plan(), w, ldw, n, x, ldx, k, rows, y, ldy, accumulate, wgStagger, wgPdl && Wgemm.swapped(r.kernel()));
             WGEMM_TOTAL.incrementAndGet();
         } else {
             blas.gemmBf16(w, ldw, x, ldx, y, ldy, n, k, rows, accumulate);
@@ -170,7 +172,7 @@ final class PromptGemm implements AutoCloseable {
         if (!wgGated) return false;
         Route r = route(stored, k, rows, Wgemm.inputRefusal(wSrc, ldw, x, ldx));
         if (r == null || Wgemm.gatedRefusal(r.kernel(), r.plan(), group, stored, n, ldy) != null || (y & 7) != 0) return false;
-        Wgemm.launchGated(r.kernel(), hopper, stream, r.plan(), wSrc, ldw, stored, x, ldx, k, rows, y, n, ldy, bias, group, act, bf16Out, wgStagger);
+        Wgemm.launchGated(r.kernel(), hopper, stream, r.plan(), wSrc, ldw, stored, x, ldx, k, rows, y, n, ldy, bias, group, act, bf16Out, wgStagger, wgPdl);
         WGEMM_TOTAL.incrementAndGet();
         WGEMM_GATED.incrementAndGet();
         return true;

@@ -263,12 +263,16 @@ final class Wgemm {
      */
     static void launch(String kernel, CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k,
                        int rows, long y, int ldy, boolean accumulate) {
-        launch(kernel, hopper, main, stream, p, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate, 0);
+        launch(kernel, hopper, main, stream, p, w, ldw, n, x, ldx, k, rows, y, ldy, accumulate, 0, false);
     }
 
-    /** {@link #launch(String, CudaModule, CudaModule, long, Plan, long, int, int, long, int, int, int, long, int, boolean)} with the swapped forms' slabs {@code stagger} K blocks apart ({@link #stagger()}). */
+    /**
+     * {@link #launch(String, CudaModule, CudaModule, long, Plan, long, int, int, long, int, int, int, long, int, boolean)} with
+     * the swapped forms' slabs {@code stagger} K blocks apart ({@link #stagger()}) and, with {@code pdl}, a swapped form
+     * launched as a programmatic dependent launch ({@link #pdlEnabled()}).
+     */
     static void launch(String kernel, CudaModule hopper, CudaModule main, long stream, Plan p, long w, int ldw, int n, long x, int ldx, int k,
-                       int rows, long y, int ldy, boolean accumulate, int stagger) {
+                       int rows, long y, int ldy, boolean accumulate, int stagger, boolean pdl) {
         if (stagger < 0 || stagger > MAX_STAGGER) throw new IllegalArgumentException("wgemm stagger must be 0.." + MAX_STAGGER + " K blocks, not " + stagger);
         String why = refusal(w, ldw, x, ldx, y, ldy);
         if (why != null) throw new IllegalArgumentException(why);
@@ -283,12 +287,20 @@ final class Wgemm {
         MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, swapped(kernel) ? p.tileRows() : bm(kernel));
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, tileTokens(kernel));
         if (swapped(kernel))   // the swapped forms take the stagger, then the gated epilogue's bias, group, act, outBf16, nOut (none here)
-            hopper.launch(false, 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
+            hopper.launch(pdl, 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
                     p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0, stagger, 0L, 0, 0, 0, 0);
         else
             hopper.launch(false, cluster ? p.splits() : 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
                     p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0);
     }
+
+    /**
+     * Whether {@code -Dfathom.cuda.wgemmPdl} launches the swapped forms as programmatic dependent launches (default false:
+     * written in the thirty-first session with no GPU lent): their producer puts the first stages' weights in flight
+     * before the kernel before ends (wgemm_sm90a.cu), so the pipeline fills during the norm before QKV and gate/up, and
+     * during gate/up's tail before down. Comparison part {@code wgpdl}.
+     */
+    static boolean pdlEnabled() { return CudaSettings.flag("fathom.cuda.wgemmPdl", false); }
 
     /** Stored-row groups of gated pairs the swapped forms' gated epilogue takes: the row-major / SIMT layouts' and the tile layout's. */
     static final java.util.List<Integer> GATED_GROUPS = java.util.List.of(SbiLayout.GROUP, SbiLayout.MMA_GROUP);
@@ -333,7 +345,7 @@ final class Wgemm {
      * from the accumulators. Throws where {@link #refusal} or {@link #gatedRefusal} refuses.
      */
     static void launchGated(String kernel, CudaModule hopper, long stream, Plan p, long w, int ldw, int stored, long x, int ldx, int k,
-                            int rows, long y, int n, int ldy, long bias, int group, int act, boolean bf16Out, int stagger) {
+                            int rows, long y, int n, int ldy, long bias, int group, int act, boolean bf16Out, int stagger, boolean pdl) {
         if (stagger < 0 || stagger > MAX_STAGGER) throw new IllegalArgumentException("wgemm stagger must be 0.." + MAX_STAGGER + " K blocks, not " + stagger);
         String why = inputRefusal(w, ldw, x, ldx);
         if (why == null) why = gatedRefusal(kernel, p, group, stored, n, ldy);
@@ -342,7 +354,7 @@ final class Wgemm {
         Cuda cu = hopper.cuda();
         MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, stored, 2L * ldw, BK, p.tileRows());
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, tileTokens(kernel));
-        hopper.launch(false, 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, stored, rows,
+        hopper.launch(pdl, 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, stored, rows,
                 p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, 0, stagger, bias, group, act, bf16Out ? 1 : 0, n);
     }
 

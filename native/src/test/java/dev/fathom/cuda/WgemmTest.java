@@ -215,7 +215,7 @@ class WgemmTest {
         // the kernel computes the same rotation and wraps the same way
         String src = Files.readString(Path.of("src/main/cuda/wgemm_sm90a.cu"));
         assertTrue(src.contains("rot = stagger > 0 && nkb > 0 ? (int)((long)wt * stagger % nkb) : 0;"));
-        assertTrue(src.contains("const int kb = kb0 + (g + rot < nkb ? g + rot : g + rot - nkb)"));
+        assertTrue(src.contains("return kb0 + (g + rot < nkb ? g + rot : g + rot - nkb);"));
         assertTrue(src.contains("int ldy, int accumulate, int stagger,"), "WGT_KERNEL takes the stagger after accumulate, as Wgemm.launch passes it");
         assertEquals(0, Wgemm.stagger(), "off by default");
         SystemProperties.with("fathom.cuda.wgemmStagger", "8", () -> assertEquals(8, Wgemm.stagger()));
@@ -267,6 +267,10 @@ class WgemmTest {
                 }
             }
         String src = Files.readString(Path.of("src/main/cuda/wgemm_sm90a.cu"));
+        // PDL: the first stages' weights before the wait, their tokens after it, the epilogue after the consumers' wait
+        int w0 = src.indexOf("tma_load_2d(base + g * STAGE + X_BYTES, mapW"), wait = src.indexOf("pdl_wait();   // the tokens"),
+                x0 = src.indexOf("tma_load_2d(base + g * STAGE, mapX"), epi = src.indexOf("pdl_wait();   // (done by the time");
+        assertTrue(w0 > 0 && w0 < wait && wait < x0 && x0 < epi && epi < src.indexOf("if (group == 4)"), "weights, wait, tokens, wait, epilogue");
         assertTrue(src.contains("__shfl_xor_sync(0xffffffffu, g0, 1)") && src.contains("wgt_gated2(y, ldy, outBf16, row, o >> 1, g0, g1, u0, u1, bias, o, 2, act)"));
         assertTrue(src.contains("n = (o >> 4) * 8 + (o & 15)") && src.contains("d[4 * b + 4 + 2 * h]"));
         assertTrue(src.contains("int group, int act, int outBf16, int nOut) {"), "WGT_KERNEL ends with the gated epilogue's arguments, as Wgemm passes them");
@@ -287,6 +291,9 @@ class WgemmTest {
         assertTrue(Wgemm.gatedRefusal(Wgemm.SWAPPED, gateUp, 4, 22016, 11008, 11009).contains("even"), "an odd stride");
         assertTrue(Wgemm.gatedRefusal(Wgemm.SWAPPED, gateUp, 4, 22016, 11010, 11010).contains("stored rows"));
         assertFalse(Wgemm.gatedEnabled(), "off until a GPU has checked and timed it");
+        assertFalse(Wgemm.pdlEnabled(), "off until a GPU has checked and timed it");
+        SystemProperties.with("fathom.cuda.wgemmPdl", "true", () -> assertTrue(Wgemm.pdlEnabled()));
+        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmPdl=true"), CudaBench.variantSwitches("wgpdl"));
         SystemProperties.with("fathom.cuda.wgemmGated", "true", () -> assertTrue(Wgemm.gatedEnabled()));
         assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmGated=true"), CudaBench.variantSwitches("wggated"));
     }
