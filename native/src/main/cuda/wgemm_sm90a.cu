@@ -313,8 +313,8 @@ WG_KERNEL(wgemm2_bf16, WG_UNIT, WG_PROBE_NONE, 2)
 //  - Programmatic dependent launch (-Dfathom.cuda.wgemmPdl launches it so): a block lets the next kernel in at its start,
 //    and its producer puts the weight boxes of its first stages in flight before griddepcontrol.wait (the weights are
 //    constants), the token boxes after it, so the pipeline fills while the kernel before (the norm, or the gate/up
-//    multiply before down) ends. The consumers wait too before the epilogue reads or writes y. Launched plainly, the
-//    waits return at once and only the order of the first stages' loads differs.
+//    multiply before down) ends. The consumers wait too before the epilogue reads or writes y. Launched plainly (early
+//    0) the kernel neither triggers nor waits and loads each stage's tokens and weights together, as before.
 #define WGT_SMEM_MAX (227 * 1024 - 4096)   // SbiSplitK.MAX_SMEM
 __host__ __device__ constexpr int wgt_stages(int nw, int cw) {
     return (WGT_SMEM_MAX - 1280) / (cw * 64 * WG_BK * 2 + nw * WG_BK * 2) < (cw == 2 ? 8 : 12)
@@ -394,7 +394,7 @@ DEV void wgt_gated2(float* y, int ldy, int outBf16, int row, int n, float g0, fl
 template <int NW, int CW>
 DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, int M, int kBlocks, int splits, int wTiles,
                      int tTiles, float* __restrict__ y, int ldy, int accumulate, int stagger, const float* __restrict__ bias,
-                     int group, int act, int outBf16, int nOut) {
+                     int group, int act, int outBf16, int nOut, int early) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int S = wgt_stages(NW, CW), X_BYTES = CW * 64 * WG_BK * 2, STAGE = X_BYTES + NW * WG_BK * 2, R = NW / 2, TOK = CW * 64;
     static_assert(NW % 16 == 0, "the gated epilogue needs whole groups of 16 in a slab");
@@ -412,7 +412,7 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
-    pdl_trigger();
+    if (early) pdl_trigger();
     if (wg == 0) {
         if (t == 0) {
             // stagger > 0: weight slab wt starts its K walk wt * stagger blocks in and wraps, so that the blocks of a wave
@@ -420,16 +420,16 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
             // apart for K = 4096); the token tiles of one slab stay together (they share its weights in L2).
             const int nkb = kb1 - kb0, rot = stagger > 0 && nkb > 0 ? (int)((long)wt * stagger % nkb) : 0;
             auto kblock = [&](int g) { return kb0 + (g + rot < nkb ? g + rot : g + rot - nkb); };
-            const int pre = nkb < S ? nkb : S;
+            const int pre = !early ? 0 : nkb < S ? nkb : S;   // launched plainly: every stage in the loop below, tokens first
             for (int g = 0; g < pre; g++) {   // the first stages' weights (constants) before the kernel before ends
                 mbar_expect_tx(&full[g], STAGE);
                 tma_load_2d(base + g * STAGE + X_BYTES, mapW, kblock(g) * WG_BK, wt * NW, &full[g]);
             }
-            pdl_wait();   // the tokens are the kernel before's output
+            if (early) pdl_wait();   // the tokens are the kernel before's output
             for (int g = 0; g < pre; g++) tma_load_2d(base + g * STAGE, mapX, kblock(g) * WG_BK, tt * TOK, &full[g]);
             for (int g = pre; g < nkb; g++) {
                 const int kb = kblock(g), s = g % S;
-                mbar_wait(&empty[s], ((g / S) - 1) & 1);
+                if (g >= S) mbar_wait(&empty[s], ((g / S) - 1) & 1);
                 unsigned char* st = base + s * STAGE;
                 mbar_expect_tx(&full[s], STAGE);
                 tma_load_2d(st, mapX, kb * WG_BK, tt * TOK, &full[s]);
@@ -460,7 +460,7 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
     wg_wait<0>();
 #pragma unroll
     for (int j = 0; j < R; j++) asm volatile("" : "+f"(d[j])::"memory");
-    pdl_wait();   // (done by the time the tokens arrived) y may be the kernel before's output or input
+    if (early) pdl_wait();   // (done by the time the tokens arrived) y may be the kernel before's output or input
     const int tok0 = tt * TOK + cw * 64 + 16 * warp + (lane >> 2), o0 = wt * NW + 2 * (lane & 3);
     if (group == 4) {   // gated, groups of 4: the up pair from lane ^ 1; the even lanes (gate pairs) write
 #pragma unroll
@@ -498,14 +498,15 @@ DEV void wgemmt_body(const CUtensorMap* mapW, const CUtensorMap* mapX, int N, in
 }
 
 // The entry points: wgemmt_bf16_<NW> (128-token tiles, 384 threads) and wgemmt64_bf16_<NW> (64-token tiles, 256).
-// bias, group, act, outBf16, nOut: the gated epilogue's (group 0: none, y fp32 += or = the product).
+// bias, group, act, outBf16, nOut: the gated epilogue's (group 0: none, y fp32 += or = the product); early: launched as a
+// programmatic dependent launch (the weights-first prologue and the waits; 0: the loads in order, no trigger, no wait).
 #define WGT_KERNEL(NAME, NW, CW)                                                                                           \
     extern "C" __global__ void __launch_bounds__(128 + (CW) * 128, 1)                                                    \
     NAME(const __grid_constant__ CUtensorMap mapW, const __grid_constant__ CUtensorMap mapX, int N, int M, int kBlocks, \
          int splits, int wTiles, int tTiles, float* __restrict__ y, int ldy, int accumulate, int stagger,               \
-         const float* __restrict__ bias, int group, int act, int outBf16, int nOut) {                                   \
+         const float* __restrict__ bias, int group, int act, int outBf16, int nOut, int early) {                        \
         wgemmt_body<NW, CW>(&mapW, &mapX, N, M, kBlocks, splits, wTiles, tTiles, y, ldy, accumulate, stagger, bias,   \
-                            group, act, outBf16, nOut);                                                                  \
+                            group, act, outBf16, nOut, early);                                                           \
     }
 WGT_KERNEL(wgemmt_bf16_64, 64, 2)
 WGT_KERNEL(wgemmt_bf16_96, 96, 2)

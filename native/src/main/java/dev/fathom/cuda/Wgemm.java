@@ -286,9 +286,9 @@ final class Wgemm {
         }
         MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, n, 2L * ldw, BK, swapped(kernel) ? p.tileRows() : bm(kernel));
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, tileTokens(kernel));
-        if (swapped(kernel))   // the swapped forms take the stagger, then the gated epilogue's bias, group, act, outBf16, nOut (none here)
+        if (swapped(kernel))   // the swapped forms take the stagger, the gated epilogue's bias, group, act, outBf16, nOut (none here), then whether launched PDL
             hopper.launch(pdl, 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
-                    p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0, stagger, 0L, 0, 0, 0, 0);
+                    p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0, stagger, 0L, 0, 0, 0, 0, pdl ? 1 : 0);
         else
             hopper.launch(false, cluster ? p.splits() : 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, n, rows,
                     p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, accumulate ? 1 : 0);
@@ -355,7 +355,7 @@ final class Wgemm {
         MemorySegment mw = SbiSplitK.tensorMap(cu, w, Cuda.TMAP_BF16, k, stored, 2L * ldw, BK, p.tileRows());
         MemorySegment mx = SbiSplitK.tensorMap(cu, x, Cuda.TMAP_BF16, k, rows, 2L * ldx, BK, tileTokens(kernel));
         hopper.launch(pdl, 1, function(kernel, p), grid(kernel, p, cu.smCount()), 1, threads(kernel), smem(kernel, p.tileRows()), stream, mw, mx, stored, rows,
-                p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, 0, stagger, bias, group, act, bf16Out ? 1 : 0, n);
+                p.kBlocks(), p.splits(), p.wTiles(), p.tTiles(), y, ldy, 0, stagger, bias, group, act, bf16Out ? 1 : 0, n, pdl ? 1 : 0);
     }
 
     /** Opens the kernels' shared memory beyond 48 KB (once per image). */

@@ -271,9 +271,10 @@ class WgemmTest {
         int w0 = src.indexOf("tma_load_2d(base + g * STAGE + X_BYTES, mapW"), wait = src.indexOf("pdl_wait();   // the tokens"),
                 x0 = src.indexOf("tma_load_2d(base + g * STAGE, mapX"), epi = src.indexOf("pdl_wait();   // (done by the time");
         assertTrue(w0 > 0 && w0 < wait && wait < x0 && x0 < epi && epi < src.indexOf("if (group == 4)"), "weights, wait, tokens, wait, epilogue");
+        assertTrue(src.contains("const int pre = !early ? 0 :"), "launched plainly, no stage takes the weights-first path");
         assertTrue(src.contains("__shfl_xor_sync(0xffffffffu, g0, 1)") && src.contains("wgt_gated2(y, ldy, outBf16, row, o >> 1, g0, g1, u0, u1, bias, o, 2, act)"));
         assertTrue(src.contains("n = (o >> 4) * 8 + (o & 15)") && src.contains("d[4 * b + 4 + 2 * h]"));
-        assertTrue(src.contains("int group, int act, int outBf16, int nOut) {"), "WGT_KERNEL ends with the gated epilogue's arguments, as Wgemm passes them");
+        assertTrue(src.contains("int group, int act, int outBf16, int nOut, int early) {"), "WGT_KERNEL ends with the gated epilogue's arguments and the PDL flag, as Wgemm passes them");
         for (int nw : Wgemm.SWAPPED_WIDTHS) assertEquals(0, nw % 16, "a slab of " + nw + " holds whole groups of 16");
     }
 
