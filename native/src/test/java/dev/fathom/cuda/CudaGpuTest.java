@@ -61,6 +61,24 @@ class CudaGpuTest {
     }
 
     @Test
+    void swappedGemmsGatedEpilogueMatchesFloat64PlainAndAsAProgrammaticDependentLaunch() {
+        long seed = System.nanoTime();
+        assertTrue(CudaSelfCheck.wgemmGatedChecks(seed, false) & CudaSelfCheck.wgemmGatedChecks(seed + 1, true),
+                "the gated epilogue against float64 (the failing lines are printed)");
+    }
+
+    @Test
+    void everyFixtureReproducesTransformersWithThePrefillsPreparedSwitchesOn() {
+        Path dir = fixtures().get(0).getParent();
+        assertTrue(CudaSelfCheck.wgemmGatedFixtures(dir), "every fixture with the gated epilogue and PDL (the failing lines are printed)");
+        // the attention's output in bf16 for the output projection: the BF16 runs take it
+        CudaSettings.with(List.of("fathom.cuda.ctxBf16=true"), () -> {
+            assertEveryFixture(FixtureCheck::fixture);
+            return null;
+        });
+    }
+
+    @Test
     void tiledAndPerRowAttentionMatchFloat64() {
         long seed = System.nanoTime();
         for (int[] c : new int[][]{{64, 4, 4}, {128, 8, 2}, {20, 3, 1}, {256, 2, 1}, {16, 4, 2}})
