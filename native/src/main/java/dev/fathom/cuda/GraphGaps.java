@@ -180,7 +180,7 @@ final class GraphGaps {
             for (int round = 0; round < rounds; round++)
                 for (int rows : rowCounts)
                     for (String v : variants) {
-                        List<String> switches = CudaBench.variantSwitches(v);
+                        List<String> switches = ComparisonParts.switches(v);
                         int graph = ++i;
                         String named = switches.isEmpty() ? "defaults" : "-D" + String.join(" -D", switches);
                         try {
@@ -216,7 +216,7 @@ final class GraphGaps {
     static List<String> parts(String property, String def) {
         List<String> v = java.util.Arrays.stream(System.getProperty(property, def).split(",")).map(String::trim).toList();
         try {
-            v.forEach(CudaBench::variantSwitches);
+            v.forEach(ComparisonParts::switches);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("-D" + property + ": " + e.getMessage(), e);
         }

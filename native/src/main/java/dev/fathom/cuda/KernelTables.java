@@ -374,13 +374,6 @@ final class KernelTables extends BenchTables {
         blas.close();
     }
 
-    /**
-     * The prompt GEMMs of Llama-7B (QKV, out, gate+up stored together, down) through {@link Wgemm} (warpgroup MMA,
-     * sm_90a) against cublasGemmEx on the same operands, weights rotated through copies larger than L2, at 64 to 4096
-     * rows: µs (median of 9 × 20 launches), the weight bytes' GB/s and its share of the read ceiling, the split the plan
-     * chose and the relative difference of the two products (both fp32 sums of bf16 products). {@code -Dfathom.cuda.wgemmSplits}
-     * fixes the split as the model's setting does.
-     */
     /** The sm_90a image, or null after one line saying why the part named is skipped (not Hopper, or the driver refused it). */
     private CudaModule hopperOrSkip(String part) {
         String why = CudaModule.hopperRefusal(cu);
@@ -416,17 +409,21 @@ final class KernelTables extends BenchTables {
         cu.free(o.y());
     }
 
-    /** What a wgemm part runs on: the sm_90a image, its shared memory opened, and cuBLAS to compare with. */
-    private record WgemmBench(CudaModule hopper, Cublas blas) {}
-
-    /** The wgemm part {@code part}'s image and cuBLAS, or null after one line saying why it is skipped. */
-    private WgemmBench openWgemm(String part) {
+    /**
+     * Runs the wgemm part {@code part} on the sm_90a image (its shared memory opened) and cuBLAS to compare with, closing
+     * cuBLAS after; or prints one line saying why the part is skipped.
+     */
+    private void wgemmPart(String part, java.util.function.BiConsumer<CudaModule, Cublas> body) {
         CudaModule hopper = hopperOrSkip(part);
-        if (hopper == null) return null;
+        if (hopper == null) return;
         Cublas blas = openBlas();
-        if (blas == null) return null;
+        if (blas == null) return;
         Wgemm.prepare(hopper);
-        return new WgemmBench(hopper, blas);
+        try {
+            body.accept(hopper, blas);
+        } finally {
+            blas.close();
+        }
     }
 
     /**
@@ -434,11 +431,9 @@ final class KernelTables extends BenchTables {
      * {@code profwg} to run under Nsight Compute (which flushes the caches before each launch it profiles), so that the
      * forms' DRAM and L2 throughput and warp stalls stand beside cuBLAS's on the same multiply.
      */
-    void profWgemm() {
-        WgemmBench wb = openWgemm("profwg");
-        if (wb == null) return;
-        CudaModule hopper = wb.hopper();
-        Cublas blas = wb.blas();
+    void profWgemm() { wgemmPart("profwg", this::profWgemm); }
+
+    private void profWgemm(CudaModule hopper, Cublas blas) {
         int rows = 128;
         for (int[] nk : new int[][]{{12288, 4096}, {4096, 4096}, {4096, 11008}}) {
             int n = nk[0], k = nk[1];
@@ -453,7 +448,6 @@ final class KernelTables extends BenchTables {
             cu.free(x);
             cu.free(y);
         }
-        blas.close();
     }
 
     /** The staggers part wgstag times (0: every slab starts at K = 0, the default). */
@@ -465,11 +459,9 @@ final class KernelTables extends BenchTables {
      * poisoned first. If the default (stagger 0) loses to a stagger, the wave's reads of one column window of every row
      * cost DRAM efficiency.
      */
-    void wgemmStaggerTable() {
-        WgemmBench wb = openWgemm("wgstag");
-        if (wb == null) return;
-        CudaModule hopper = wb.hopper();
-        Cublas blas = wb.blas();
+    void wgemmStaggerTable() { wgemmPart("wgstag", this::wgemmStaggerTable); }
+
+    private void wgemmStaggerTable(CudaModule hopper, Cublas blas) {
         System.out.printf("%n== wgemmt forms with staggered K walks (slab i starts i x s K blocks in, wrapping), weights rotated > L2; read ceiling %.0f GB/s%n", readGBs);
         StringBuilder head = new StringBuilder(String.format("%-12s %5s %-14s %4s %3s %10s %7s", "N x K", "rows", "form", "w", "sp", "cuBLAS us", "% read"));
         for (int st : STAGGERS) head.append(String.format(" %9s %6s", "s" + st + " us", "x cuB"));
@@ -502,7 +494,6 @@ final class KernelTables extends BenchTables {
             }
             free(o);
         }
-        blas.close();
     }
 
     /**
@@ -511,11 +502,9 @@ final class KernelTables extends BenchTables {
      * (Wgemm.PROBES). If the kernel takes about the sum of the two, the loads and the MMAs do not overlap; about the
      * loads alone, the stream is the limit; about the MMAs alone, the tensor cores are.
      */
-    void wgemmProbe() {
-        WgemmBench wb = openWgemm("wgprobe");
-        if (wb == null) return;
-        CudaModule hopper = wb.hopper();
-        Cublas blas = wb.blas();
+    void wgemmProbe() { wgemmPart("wgprobe", this::wgemmProbe); }
+
+    private void wgemmProbe(CudaModule hopper, Cublas blas) {
         int rows = 128;
         System.out.printf("%n== wgemm_bf16 at %d rows, taken apart: loads alone (no MMA), MMAs alone (no load); weights rotated > L2; read ceiling %.0f GB/s%n", rows, readGBs);
         System.out.printf("%-12s %7s %10s %10s %10s %7s %10s %10s %9s %9s %10s %3s%n", "N x K", "splits", "cuBLAS us", "wgemm us", "loads us", "% read", "mma us",
@@ -541,14 +530,18 @@ final class KernelTables extends BenchTables {
                     100 * wBytes / 1e9 / (us[1] * 1e-6) / readGBs, us[2], flops / (us[2] * 1e-6) / 1e12, us[1] + us[2], us[0] / (us[1] + us[2]), us2, p2.splits());
             free(o);
         }
-        blas.close();
     }
 
-    void wgemmTable() {
-        WgemmBench wb = openWgemm("wgemm table");
-        if (wb == null) return;
-        CudaModule hopper = wb.hopper();
-        Cublas blas = wb.blas();
+    /**
+     * The prompt GEMMs of Llama-7B (QKV, out, gate+up stored together, down) through {@link Wgemm} (warpgroup MMA,
+     * sm_90a) against cublasGemmEx on the same operands, weights rotated through copies larger than L2, at 64 to 4096
+     * rows: µs (median of 9 × 20 launches), the weight bytes' GB/s and its share of the read ceiling, the split the plan
+     * chose and the relative difference of the two products (both fp32 sums of bf16 products). {@code -Dfathom.cuda.wgemmSplits}
+     * fixes the split as the model's setting does.
+     */
+    void wgemmTable() { wgemmPart("wgemm table", this::wgemmTable); }
+
+    private void wgemmTable(CudaModule hopper, Cublas blas) {
         int forced = CudaSettings.integer("fathom.cuda.wgemmSplits", 0, 0, Wgemm.MAX_SPLITS);
         int[] rowsList = {64, 128, 256, 512, 1024, 4096};
         System.out.printf("%n== prompt GEMMs: wgemm_bf16 (warpgroup MMA + TMA) against cublasGemmEx (bf16 x bf16 -> fp32, weights rotated > L2; read ceiling %.0f GB/s)%n", readGBs);
@@ -586,6 +579,5 @@ final class KernelTables extends BenchTables {
             }
             free(o);
         }
-        blas.close();
     }
 }

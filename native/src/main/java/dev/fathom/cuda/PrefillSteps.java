@@ -38,7 +38,7 @@ final class PrefillSteps {
             for (int i = 0; i < PROMPT; i++) toks[0][i] = rnd.nextInt(m.config().vocabSize());
             for (int round = -1; round < rounds; round++)
                 for (String v : round < 0 ? variants.subList(0, 1) : variants) {
-                    List<String> switches = CudaBench.variantSwitches(v);
+                    List<String> switches = ComparisonParts.switches(v);
                     String named = switches.isEmpty() ? "defaults" : "-D" + String.join(" -D", switches);
                     int r0 = round;
                     try {

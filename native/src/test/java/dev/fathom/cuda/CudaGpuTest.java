@@ -57,20 +57,20 @@ class CudaGpuTest {
 
     @Test
     void warpgroupMmaPromptGemmMatchesFloat64OnSm90() {
-        assertTrue(CudaSelfCheck.wgemmChecks(System.nanoTime()), "every wgemm form against float64 (the failing lines are printed)");
+        assertTrue(WgemmCheck.wgemmChecks(System.nanoTime()), "every wgemm form against float64 (the failing lines are printed)");
     }
 
     @Test
     void swappedGemmsGatedEpilogueMatchesFloat64PlainAndAsAProgrammaticDependentLaunch() {
         long seed = System.nanoTime();
-        assertTrue(CudaSelfCheck.wgemmGatedChecks(seed, false) & CudaSelfCheck.wgemmGatedChecks(seed + 1, true),
+        assertTrue(WgemmCheck.wgemmGatedChecks(seed, false) & WgemmCheck.wgemmGatedChecks(seed + 1, true),
                 "the gated epilogue against float64 (the failing lines are printed)");
     }
 
     @Test
     void everyFixtureReproducesTransformersWithThePrefillsPreparedSwitchesOn() {
         Path dir = fixtures().get(0).getParent();
-        assertTrue(CudaSelfCheck.wgemmGatedFixtures(dir), "every fixture with the gated epilogue and PDL (the failing lines are printed)");
+        assertTrue(WgemmCheck.wgemmGatedFixtures(dir), "every fixture with the gated epilogue and PDL (the failing lines are printed)");
         // the attention's output in bf16 for the output projection: the BF16 runs take it
         CudaSettings.with(List.of("fathom.cuda.ctxBf16=true"), () -> {
             assertEveryFixture(FixtureCheck::fixture);

@@ -109,7 +109,7 @@ class GraphGapsTest {
 
     @Test
     void everyComparisonPartsSwitchesAreSettingsTheSplitKRulesAccept() {
-        for (CudaBench.Variant v : CudaBench.variants()) {
+        for (ComparisonParts.Variant v : ComparisonParts.all()) {
             String routing = CudaSettings.with(List.of(v.switches()), () -> SbiSplitK.Settings.read().routing());
             // a TMA kernel a part names for the wide, gated or narrow matrices is one the routing then runs (a narrow
             // kernel named without -Dfathom.cuda.tmaWide below 8192 would never run, and the part would time the defaults)
@@ -117,14 +117,14 @@ class GraphGapsTest {
                 if (sw.matches("fathom\\.cuda\\.tma(Wide|Gated|Narrow)Kernel=.*"))
                     assertTrue(routing.contains(sw.substring(sw.indexOf('=') + 1)), v.part() + ": " + sw + " is not in its routing: " + routing);
         }
-        assertTrue(CudaSettings.with(CudaBench.variantSwitches("nv6n4"), SbiSplitK.Settings::read).routing().contains("sbimmv6n_bf16_8 up to 4 rows"));
+        assertTrue(CudaSettings.with(ComparisonParts.switches("nv6n4"), SbiSplitK.Settings::read).routing().contains("sbimmv6n_bf16_8 up to 4 rows"));
     }
 
     @Test
     void graphVariantsAreComparisonPartsAndATypoIsRefusedBeforeTheGpuOpens() {
-        assertEquals(List.of("fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"), CudaBench.variantSwitches("nv6"));
-        assertEquals(List.of("fathom.cuda.tmaWide=8192"), CudaBench.variantSwitches("old48"));
-        assertEquals(List.of(), CudaBench.variantSwitches("llama48"));
+        assertEquals(List.of("fathom.cuda.tmaWide=1", "fathom.cuda.tmaNarrowRows=8", "fathom.cuda.tmaNarrowKernel=sbimmv6_bf16_8"), ComparisonParts.switches("nv6"));
+        assertEquals(List.of("fathom.cuda.tmaWide=8192"), ComparisonParts.switches("old48"));
+        assertEquals(List.of(), ComparisonParts.switches("llama48"));
         assertNull(CudaBench.settingsRefusal());
         SystemProperties.with("fathom.bench.graphVariants", "llama48,nv7", () -> {
             String why = CudaBench.settingsRefusal();
@@ -135,7 +135,7 @@ class GraphGapsTest {
             assertTrue(why != null && why.startsWith("-Dfathom.bench.prefillVariants: no comparison part wgonn; use some of"), why);
         });
         assertEquals(List.of("nowgemm", "wgon"), PrefillSteps.variants(), "cuBLAS the baseline, our GEMM the candidate");
-        assertEquals(List.of("fathom.cuda.wgemm=true"), CudaBench.variantSwitches("wgon"), "wgon sets the default outright");
+        assertEquals(List.of("fathom.cuda.wgemm=true"), ComparisonParts.switches("wgon"), "wgon sets the default outright");
         assertNull(CudaBench.partsRefusal(List.of("prefillsteps")));
         SystemProperties.with("fathom.bench.graphRows", "9", () -> assertTrue(String.valueOf(CudaBench.settingsRefusal()).contains("fathom.bench.graphRows"),
                 CudaBench.settingsRefusal()));

@@ -236,8 +236,8 @@ class PromptPathTest {
         }
         assertFalse(AttentionLaunch.ctxBf16Enabled(), "off until a GPU has checked and timed it");
         SystemProperties.with("fathom.cuda.ctxBf16", "true", () -> assertTrue(AttentionLaunch.ctxBf16Enabled()));
-        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.ctxBf16=true"), CudaBench.variantSwitches("ctxbf16"));
-        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmGated=true", "fathom.cuda.ctxBf16=true", "fathom.cuda.wgemmPdl=true"), CudaBench.variantSwitches("wgfused"));
+        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.ctxBf16=true"), ComparisonParts.switches("ctxbf16"));
+        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmGated=true", "fathom.cuda.ctxBf16=true", "fathom.cuda.wgemmPdl=true"), ComparisonParts.switches("wgfused"));
         // bf16 tiles: two buffers of 32 keys and 32 values, [hd + 8] bf16 each: 34 KB at 128 (no opt-in needed), half the fp32 kernel's
         assertEquals(2 * 32 * 2 * 136 * 2, AttentionLaunch.mmaSmem(128, true));
         assertTrue(AttentionLaunch.mmaSmem(128, true) <= 48 * 1024);

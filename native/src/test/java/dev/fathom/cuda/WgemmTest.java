@@ -294,9 +294,9 @@ class WgemmTest {
         assertFalse(Wgemm.gatedEnabled(), "off until a GPU has checked and timed it");
         assertFalse(Wgemm.pdlEnabled(), "off until a GPU has checked and timed it");
         SystemProperties.with("fathom.cuda.wgemmPdl", "true", () -> assertTrue(Wgemm.pdlEnabled()));
-        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmPdl=true"), CudaBench.variantSwitches("wgpdl"));
+        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmPdl=true"), ComparisonParts.switches("wgpdl"));
         SystemProperties.with("fathom.cuda.wgemmGated", "true", () -> assertTrue(Wgemm.gatedEnabled()));
-        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmGated=true"), CudaBench.variantSwitches("wggated"));
+        assertEquals(java.util.List.of("fathom.cuda.wgemm=true", "fathom.cuda.wgemmGated=true"), ComparisonParts.switches("wggated"));
     }
 
     @Test
